@@ -1,0 +1,53 @@
+"""``ovserve`` / ``python -m ovserve``: parse the command line, configure logging, serve."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+EXIT_USAGE = 64  # OVMS's exit code for a bad command line or config
+
+
+def configure_logging(level: str, path: str | None) -> None:
+    handler: logging.Handler = logging.FileHandler(path) if path else logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("[%(asctime)s][%(levelname)s][%(name)s] %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    levels = {"TRACE": logging.DEBUG, "DEBUG": logging.DEBUG, "INFO": logging.INFO,
+              "WARNING": logging.WARNING, "ERROR": logging.ERROR}
+    root.setLevel(levels.get(level.upper(), logging.INFO))
+    for noisy in ("asyncio", "grpc"):
+        logging.getLogger(noisy).setLevel(max(root.level, logging.INFO))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from ovserve import cli
+    from ovserve.errors import ConfigError
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        config = cli.parse_args(args, os.environ)
+    except cli.ShowAndExit as shown:
+        print(shown.text)
+        return 0
+    except ConfigError as exc:
+        print(f"ovserve: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    configure_logging(config.log_level, config.log_path)
+
+    from ovserve.app import StartupError, run
+
+    try:
+        return run(config)
+    except StartupError as exc:
+        print(f"ovserve: {exc}", file=sys.stderr)
+        logging.getLogger("ovserve").error("%s", exc)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

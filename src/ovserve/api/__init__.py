@@ -1,0 +1,1 @@
+"""Front ends: stateless translators from the wire onto the one request path."""

@@ -1,0 +1,159 @@
+"""A thin ASGI application: a small router, one exception handler, no framework.
+
+The per-request cost of the web layer is what a Python model server spends its time
+on, so this is deliberately bare: the body is read whole (up to a limit), the route is
+matched by a compiled regex, the handler returns bytes. Every exception becomes the
+error JSON ``{"error": "<message>"}`` through the one code table in ``api.errors``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+import orjson
+
+from ovserve.api.errors import as_serving_error, http_status
+
+log = logging.getLogger(__name__)
+
+JSON = b"application/json"
+
+
+@dataclass(slots=True)
+class HttpRequest:
+    method: str
+    path: str
+    params: dict[str, str]
+    headers: dict[bytes, bytes]  # names lower-case
+    body: bytes
+    query: bytes = b""
+
+    def header(self, name: bytes) -> bytes | None:
+        return self.headers.get(name)
+
+
+@dataclass(slots=True)
+class HttpResponse:
+    status: int = 200
+    body: bytes = b""
+    content_type: bytes = JSON
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+
+def json_response(value: Any, status: int = 200) -> HttpResponse:
+    return HttpResponse(status, orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY))
+
+
+def error_response(status: int, message: str) -> HttpResponse:
+    return HttpResponse(status, orjson.dumps({"error": message}))
+
+
+Handler = Callable[[HttpRequest], Awaitable[HttpResponse]]
+
+_PARAM = re.compile(r"\{(\w+)\}")
+
+
+class Router:
+    """Routes ``(method, path)`` to a handler. Patterns use ``{name}`` for one path segment.
+
+    A pattern that starts with ``^`` is taken as a full regular expression with named groups.
+    Unknown paths answer 400 "Invalid request URL" and known paths with another method
+    406 "Unsupported method", as OVMS does.
+    """
+
+    def __init__(self) -> None:
+        self._routes: list[tuple[re.Pattern[str], dict[str, Handler]]] = []
+
+    def add(self, methods: str | Iterable[str], pattern: str, handler: Handler) -> None:
+        if not pattern.startswith("^"):
+            pattern = "^" + _PARAM.sub(r"(?P<\1>[^/]+)", re.escape(pattern).replace(r"\{", "{").replace(r"\}", "}")) + "/?$"
+        compiled = re.compile(pattern)
+        for method in [methods] if isinstance(methods, str) else methods:
+            for existing, handlers in self._routes:
+                if existing.pattern == compiled.pattern:
+                    handlers[method] = handler
+                    break
+            else:
+                self._routes.append((compiled, {method: handler}))
+
+    def match(self, method: str, path: str) -> tuple[Handler, dict[str, str]] | HttpResponse:
+        for pattern, handlers in self._routes:
+            found = pattern.match(path)
+            if found is None:
+                continue
+            handler = handlers.get(method)
+            if handler is None:
+                return error_response(406, "Unsupported method")
+            return handler, {k: unquote(v) for k, v in found.groupdict().items() if v is not None}
+        return error_response(400, "Invalid request URL")
+
+
+class RestApp:
+    """The ASGI callable. ``max_body`` bounds request bodies (413 past it)."""
+
+    def __init__(self, router: Router, max_body: int) -> None:
+        self.router = router
+        self.max_body = max_body
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]],
+                       send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if kind != "http":
+            return
+        response = await self._handle(scope, receive)
+        headers = [(b"content-type", response.content_type), (b"content-length", str(len(response.body)).encode())]
+        headers += response.headers
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.body", "body": response.body})
+
+    async def _handle(self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]]) -> HttpResponse:
+        path: str = scope["path"]
+        if "/../" in path or path.endswith("/.."):
+            return error_response(400, "Invalid request URL: path traversal")
+        routed = self.router.match(scope["method"], path)
+        if isinstance(routed, HttpResponse):
+            return routed
+        handler, params = routed
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+            return error_response(413, f"Request body of {int(declared)} bytes exceeds the limit of {self.max_body} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return HttpResponse(499)
+            chunk = message.get("body", b"")
+            if chunk:
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > self.max_body:
+                    return error_response(413, f"Request body exceeds the limit of {self.max_body} bytes")
+            more = message.get("more_body", False)
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        request = HttpRequest(scope["method"], path, params, headers, body, scope.get("query_string", b""))
+        try:
+            return await handler(request)
+        except Exception as exc:
+            error = as_serving_error(exc)
+            return error_response(http_status(error), error.message)
+
+
+async def _lifespan(receive: Callable[[], Awaitable[dict[str, Any]]], send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -1,0 +1,6 @@
+"""The KServe v2 (Open Inference Protocol) front end: REST and gRPC translators onto the request path.
+
+``codec`` holds what both transports share (datatypes, BYTES framing, output selection);
+``codec_json`` and ``codec_grpc`` decode and encode each transport's payloads; ``rest`` and
+``grpc`` expose the endpoints. None of them holds model state.
+"""

@@ -1,0 +1,181 @@
+"""What the KServe v2 REST and gRPC codecs share: datatypes, shapes, raw buffers, output selection.
+
+Raw tensor buffers (the REST binary extension and gRPC ``raw_input_contents``) hold
+numbers little-endian in row-major order, and BYTES elements each behind a 4-byte
+little-endian length. Numbers become numpy arrays with :func:`numpy.frombuffer` (no
+copy unless the buffer is misaligned); BYTES become ``object`` arrays of ``bytes``.
+Every function raises :class:`~ovserve.errors.InvalidInput` with a message naming the
+input and the problem.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from ovserve.core.servable import Servable
+from ovserve.errors import Code, InvalidInput, ServingError
+from ovserve.tensors import BYTES_DTYPE, KSERVE_TO_NUMPY, NUMPY_TO_KSERVE, kserve_datatype
+
+#: The datatypes ovserve accepts, in the order messages list them.
+DATATYPES = tuple(KSERVE_TO_NUMPY)
+
+_LENGTH = struct.Struct("<I")
+
+
+def numpy_dtype(datatype: object, input_name: str) -> np.dtype:
+    """The numpy dtype of a KServe datatype name; unknown names are a 400 naming the input."""
+    dtype = KSERVE_TO_NUMPY.get(datatype) if isinstance(datatype, str) else None
+    if dtype is None:
+        raise InvalidInput(
+            f"Invalid datatype {datatype!r} of input {input_name}; supported: {', '.join(DATATYPES)}"
+        )
+    return dtype
+
+
+def datatype_of(name: str, array: np.ndarray) -> str:
+    """The KServe datatype of an output array; a dtype KServe cannot carry is a server error."""
+    datatype = NUMPY_TO_KSERVE.get(array.dtype)
+    if datatype is None:
+        raise ServingError(
+            f"Unsupported serialization precision {array.dtype} of output {name}", Code.INTERNAL
+        )
+    return datatype
+
+
+def check_shape(shape: Sequence[object], input_name: str) -> tuple[int, ...]:
+    """A request shape as a tuple of non-negative ints (zero is allowed, as in OVMS)."""
+    dims: list[int] = []
+    for dim in shape:
+        if type(dim) is not int:  # bool is an int subclass: refuse it too
+            raise InvalidInput(
+                f"Invalid input shape - dimensions must be integers; Actual: {list(shape)}; "
+                f"input name: {input_name}"
+            )
+        if dim < 0:
+            raise InvalidInput(
+                "Invalid input shape - Negative or zero dimension size is not acceptable; "
+                f"Actual: {list(shape)}; input name: {input_name}"
+            )
+        dims.append(dim)
+    return tuple(dims)
+
+
+def element_count(shape: Iterable[int]) -> int:
+    return math.prod(shape)
+
+
+# -- raw buffers -------------------------------------------------------------------
+
+
+def from_raw(
+    buffer: bytes | memoryview,
+    dtype: np.dtype,
+    shape: tuple[int, ...],
+    input_name: str,
+    offset: int = 0,
+    size: int | None = None,
+) -> np.ndarray:
+    """The array in ``buffer[offset:offset+size]`` (the whole rest when ``size`` is None)."""
+    if size is None:
+        size = len(buffer) - offset
+    count = element_count(shape)
+    if dtype == BYTES_DTYPE:
+        return deserialize_bytes(memoryview(buffer)[offset : offset + size], count, input_name).reshape(shape)
+    expected = count * dtype.itemsize
+    if size != expected:
+        raise InvalidInput(
+            f"Invalid content size of tensor proto - Expected: {expected} bytes; Actual: {size} bytes; "
+            f"input name: {input_name} (shape {list(shape)}, {kserve_datatype(dtype)})"
+        )
+    array = np.frombuffer(buffer, dtype=dtype, count=count, offset=offset)
+    if not array.flags.aligned:
+        array = array.copy()
+    return array.reshape(shape)
+
+
+def deserialize_bytes(buffer: bytes | memoryview, count: int, input_name: str) -> np.ndarray:
+    """Split length-prefixed BYTES elements; the buffer must hold exactly ``count`` of them."""
+    view = memoryview(buffer)
+    end = len(view)
+    items: list[bytes] = []
+    pos = 0
+    while pos < end:
+        if pos + 4 > end:
+            raise InvalidInput(
+                f"Invalid BYTES content of input {input_name}: element {len(items)} has a truncated "
+                f"4-byte length prefix ({end - pos} bytes left)"
+            )
+        (length,) = _LENGTH.unpack_from(view, pos)
+        pos += 4
+        if pos + length > end:
+            raise InvalidInput(
+                f"Invalid BYTES content of input {input_name}: element {len(items)} declares {length} bytes "
+                f"but only {end - pos} remain"
+            )
+        items.append(bytes(view[pos : pos + length]))
+        pos += length
+    if len(items) != count:
+        raise InvalidInput(
+            f"Invalid number of values in tensor proto container - Expected: {count}; "
+            f"Actual: {len(items)}; input name: {input_name}"
+        )
+    return bytes_array(items)
+
+
+def bytes_array(items: Sequence[bytes]) -> np.ndarray:
+    """A 1-D ``object`` array holding ``items`` (never a 2-D array of characters)."""
+    out = np.empty(len(items), dtype=BYTES_DTYPE)
+    out[:] = items
+    return out
+
+
+def _as_bytes(item: object) -> bytes:
+    if isinstance(item, bytes):
+        return item
+    if isinstance(item, str):
+        return item.encode()
+    return bytes(item)  # type: ignore[call-overload, no-any-return]
+
+
+def serialize_bytes(array: np.ndarray) -> bytes:
+    """BYTES elements, each behind its 4-byte little-endian length."""
+    parts: list[bytes] = []
+    for item in array.ravel():
+        data = _as_bytes(item)
+        parts.append(_LENGTH.pack(len(data)))
+        parts.append(data)
+    return b"".join(parts)
+
+
+def to_raw(array: np.ndarray) -> bytes:
+    """The raw wire form of an output array."""
+    if array.dtype == BYTES_DTYPE:
+        return serialize_bytes(array)
+    return np.ascontiguousarray(array).tobytes()
+
+
+# -- outputs ---------------------------------------------------------------------
+
+
+def check_requested_outputs(servable: Servable, names: Sequence[str]) -> tuple[str, ...]:
+    """The requested output names, deduplicated in request order; unknown names are a 400."""
+    unknown = [name for name in names if name not in servable.outputs]
+    if unknown:
+        raise InvalidInput(
+            f"Invalid output name - {', '.join(unknown)} is not an output of model {servable.name}; "
+            f"outputs: {', '.join(servable.outputs)}"
+        )
+    return tuple(dict.fromkeys(names))
+
+
+def selected_outputs(
+    outputs: Mapping[str, np.ndarray], requested: tuple[str, ...] | None
+) -> list[tuple[str, np.ndarray]]:
+    """The outputs to send: the requested ones in request order, or all in the model's order."""
+    if requested is None:
+        return list(outputs.items())
+    return [(name, outputs[name]) for name in requested]

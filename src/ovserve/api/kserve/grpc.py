@@ -1,0 +1,142 @@
+"""The KServe v2 gRPC service (``inference.GRPCInferenceService``), added by :func:`add_services`.
+
+Methods raise :class:`~ovserve.errors.ServingError`; the interceptor of
+``ovserve.api.grpc_server`` turns it into the gRPC status. The one exception is
+``ModelStreamInfer``: a failed request inside a stream is answered with its
+``error_message`` and the stream goes on, as the protocol asks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+
+from ovserve._generated.kserve import grpc_predict_v2_pb2 as pb
+from ovserve._generated.kserve import grpc_predict_v2_pb2_grpc as pb_grpc
+from ovserve.api import request_path
+from ovserve.api.context import ServingContext
+from ovserve.api.errors import as_serving_error
+from ovserve.api.kserve.codec_grpc import decode_infer_request, encode_infer_response
+from ovserve.api.kserve.rest import EXTENSIONS, PLATFORM
+from ovserve.core.servable import Servable
+from ovserve.errors import ModelNotReady, Unimplemented, VersionRetired
+from ovserve.tensors import InferRequest, InferResponse, TensorSpec
+
+#: How many requests of one stream may run at once; replies keep the request order.
+STREAM_WINDOW = 32
+
+
+def _tensor_metadata(spec: TensorSpec) -> Any:
+    return pb.ModelMetadataResponse.TensorMetadata(name=spec.name, datatype=spec.datatype, shape=spec.shape)
+
+
+def _encode(servable: Servable, request: InferRequest, response: InferResponse) -> Any:
+    return encode_infer_response(request, response)
+
+
+def _repository_unimplemented(method: str) -> Unimplemented:
+    return Unimplemented(
+        f"{method} is not implemented: ovserve does not offer the KServe model repository extension yet"
+    )
+
+
+class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc]
+    """The service; holds only the context."""
+
+    def __init__(self, ctx: ServingContext) -> None:
+        self.ctx = ctx
+
+    async def ServerLive(self, request: Any, context: Any) -> Any:
+        return pb.ServerLiveResponse(live=self.ctx.state.live)
+
+    async def ServerReady(self, request: Any, context: Any) -> Any:
+        return pb.ServerReadyResponse(ready=self.ctx.state.ready)
+
+    async def ServerMetadata(self, request: Any, context: Any) -> Any:
+        return pb.ServerMetadataResponse(
+            name=self.ctx.server_name, version=self.ctx.server_version, extensions=list(EXTENSIONS)
+        )
+
+    async def ModelReady(self, request: Any, context: Any) -> Any:
+        """Unknown names and versions are NOT_FOUND; known but not AVAILABLE ones answer ``ready: false``."""
+        version = request_path.parse_version(request.version)
+        try:
+            with self.ctx.manager.acquire(request.name, version):
+                return pb.ModelReadyResponse(ready=True)
+        except (ModelNotReady, VersionRetired):
+            return pb.ModelReadyResponse(ready=False)
+
+    async def ModelMetadata(self, request: Any, context: Any) -> Any:
+        version = request_path.parse_version(request.version)
+        with self.ctx.manager.acquire(request.name, version) as servable:
+            return pb.ModelMetadataResponse(
+                name=servable.name,
+                versions=[str(v) for v in self.ctx.manager.available_versions(servable.name)],
+                platform=PLATFORM,
+                inputs=[_tensor_metadata(spec) for spec in servable.inputs.values()],
+                outputs=[_tensor_metadata(spec) for spec in servable.outputs.values()],
+            )
+
+    async def ModelInfer(self, request: Any, context: Any) -> Any:
+        return await self._infer(request)
+
+    async def _infer(self, request: Any) -> Any:
+        version = request_path.parse_version(request.model_version)
+
+        def decode(servable: Servable) -> InferRequest:
+            return decode_infer_request(request, servable)
+
+        return await request_path.infer(self.ctx.manager, request.model_name, version, decode, _encode)
+
+    async def _stream_one(self, request: Any) -> Any:
+        try:
+            return pb.ModelStreamInferResponse(infer_response=await self._infer(request))
+        except Exception as exc:  # the stream protocol carries the error in the reply
+            error = as_serving_error(exc)
+            echo = pb.ModelInferResponse(
+                model_name=request.model_name, model_version=request.model_version, id=request.id
+            )
+            return pb.ModelStreamInferResponse(error_message=error.message, infer_response=echo)
+
+    async def ModelStreamInfer(self, request_iterator: Any, context: Any) -> AsyncIterator[Any]:
+        """Answer each request of the stream in order; up to STREAM_WINDOW of them run at once."""
+        pending: asyncio.Queue[asyncio.Task[Any] | None] = asyncio.Queue(maxsize=STREAM_WINDOW)
+
+        async def read() -> None:
+            try:
+                async for request in request_iterator:
+                    await pending.put(asyncio.create_task(self._stream_one(request)))
+            finally:
+                await pending.put(None)
+
+        reader = asyncio.create_task(read())
+        try:
+            while (task := await pending.get()) is not None:
+                yield await task
+            await reader  # a broken request stream surfaces here
+        finally:
+            reader.cancel()
+            while not pending.empty():
+                leftover = pending.get_nowait()
+                if leftover is not None:
+                    leftover.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+
+    async def RepositoryIndex(self, request: Any, context: Any) -> Any:
+        raise _repository_unimplemented("RepositoryIndex")
+
+    async def RepositoryModelLoad(self, request: Any, context: Any) -> Any:
+        raise _repository_unimplemented("RepositoryModelLoad")
+
+    async def RepositoryModelUnload(self, request: Any, context: Any) -> Any:
+        raise _repository_unimplemented("RepositoryModelUnload")
+
+
+def add_services(server: grpc.aio.Server, ctx: ServingContext) -> None:
+    """Register the KServe v2 gRPC service on ``server``."""
+    pb_grpc.add_GRPCInferenceServiceServicer_to_server(KServeServicer(ctx), server)

@@ -1,0 +1,111 @@
+"""KServe v2 REST endpoints, mounted on the shared router by :func:`add_routes`.
+
+Handlers are stateless: every model lookup goes through the manager in the
+:class:`~ovserve.api.context.ServingContext`, every inference through
+:func:`ovserve.api.request_path.infer`, and every error is raised as a
+:class:`~ovserve.errors.ServingError` for the one REST exception handler to map.
+The only status chosen here is ``/v2/health/ready``'s 503, which is not a request error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ovserve.api import request_path
+from ovserve.api.context import ServingContext
+from ovserve.api.http import HttpRequest, HttpResponse, Router, error_response, json_response
+from ovserve.api.kserve.codec_json import (
+    HEADER_LENGTH,
+    RestInferRequest,
+    decode_infer_request,
+    encode_infer_response,
+)
+from ovserve.core.servable import Servable
+from ovserve.tensors import InferRequest, InferResponse, TensorSpec
+
+#: KServe protocol extensions ovserve implements (reported by server metadata).
+EXTENSIONS = ("binary_tensor_data",)
+PLATFORM = "OpenVINO"
+OCTET_STREAM = b"application/octet-stream"
+
+
+def tensor_metadata(spec: TensorSpec) -> dict[str, Any]:
+    return {"name": spec.name, "datatype": spec.datatype, "shape": list(spec.shape)}
+
+
+def model_metadata(ctx: ServingContext, servable: Servable) -> dict[str, Any]:
+    """Metadata of a pinned servable; ``versions`` lists every AVAILABLE version of its name."""
+    return {
+        "name": servable.name,
+        "versions": [str(v) for v in ctx.manager.available_versions(servable.name)],
+        "platform": PLATFORM,
+        "inputs": [tensor_metadata(spec) for spec in servable.inputs.values()],
+        "outputs": [tensor_metadata(spec) for spec in servable.outputs.values()],
+    }
+
+
+class KServeRest:
+    """The handlers; one instance per server, holding only the context."""
+
+    def __init__(self, ctx: ServingContext) -> None:
+        self.ctx = ctx
+
+    async def live(self, request: HttpRequest) -> HttpResponse:
+        if self.ctx.state.live:
+            return HttpResponse(200)
+        return error_response(503, "Server is not live")
+
+    async def ready(self, request: HttpRequest) -> HttpResponse:
+        if self.ctx.state.ready:
+            return HttpResponse(200)
+        return error_response(503, "Server is not ready: the initial model load has not finished")
+
+    async def server_metadata(self, request: HttpRequest) -> HttpResponse:
+        return json_response(
+            {"name": self.ctx.server_name, "version": self.ctx.server_version, "extensions": list(EXTENSIONS)}
+        )
+
+    async def model_metadata(self, request: HttpRequest) -> HttpResponse:
+        name, version = _target(request)
+        with self.ctx.manager.acquire(name, version) as servable:
+            return json_response(model_metadata(self.ctx, servable))
+
+    async def model_ready(self, request: HttpRequest) -> HttpResponse:
+        name, version = _target(request)
+        with self.ctx.manager.acquire(name, version):
+            return HttpResponse(200)
+
+    async def infer(self, request: HttpRequest) -> HttpResponse:
+        name, version = _target(request)
+        body, header = request.body, request.header(HEADER_LENGTH)
+
+        def decode(servable: Servable) -> InferRequest:
+            return decode_infer_request(body, header, servable)
+
+        return await request_path.infer(self.ctx.manager, name, version, decode, _encode)
+
+
+def _target(request: HttpRequest) -> tuple[str, int | None]:
+    return request.params["name"], request_path.parse_version(request.params.get("version"))
+
+
+def _encode(servable: Servable, request: InferRequest, response: InferResponse) -> HttpResponse:
+    assert isinstance(request, RestInferRequest)
+    body, header_length = encode_infer_response(request, response)
+    if header_length is None:
+        return HttpResponse(200, body)
+    return HttpResponse(
+        200, body, OCTET_STREAM, [(b"inference-header-content-length", str(header_length).encode())]
+    )
+
+
+def add_routes(router: Router, ctx: ServingContext) -> None:
+    """Mount the KServe v2 REST endpoints on ``router``."""
+    api = KServeRest(ctx)
+    router.add("GET", "/v2/health/live", api.live)
+    router.add("GET", "/v2/health/ready", api.ready)
+    router.add("GET", "/v2", api.server_metadata)
+    for prefix in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
+        router.add("GET", prefix, api.model_metadata)
+        router.add("GET", prefix + "/ready", api.model_ready)
+        router.add("POST", prefix + "/infer", api.infer)

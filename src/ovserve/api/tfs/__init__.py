@@ -1,0 +1,1 @@
+"""The TensorFlow Serving front end: REST (``rest``) and gRPC (``grpc``) onto the one request path."""

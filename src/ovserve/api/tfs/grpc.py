@@ -1,0 +1,104 @@
+"""TF Serving's gRPC API: ``tensorflow.serving.PredictionService`` and ``ModelService``.
+
+Servicers are stateless translators onto the one request path. They raise
+``ServingError`` only; the server's single interceptor (``api.grpc_server``) maps codes
+to gRPC statuses, so no method catches errors itself.
+
+``ModelSpec`` handling: ``name`` picks the model, ``version`` (absent or 0: newest
+available) the version; ``version_label`` and ``signature_name`` are accepted and
+ignored, and every output is returned whatever ``output_filter`` asks, as in OVMS.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from ovserve._generated.tensorflow_serving.apis import (
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
+from ovserve.api.context import ServingContext
+from ovserve.api.request_path import infer
+from ovserve.api.tfs.codec_proto import decode_inputs, encode_outputs
+from ovserve.api.tfs.metadata import metadata_response, status_proto
+from ovserve.core.servable import Servable
+from ovserve.errors import InvalidInput, Unimplemented
+from ovserve.tensors import InferRequest, InferResponse
+
+MODEL_SPEC_MISSING = "model_spec missing in request"
+INVALID_SIGNATURE = "Invalid signature name"
+
+
+def add_services(server: grpc.aio.Server, ctx: ServingContext) -> None:
+    """Register PredictionService and ModelService on ``server``, answering from ``ctx``."""
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(ctx), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(ctx), server)
+
+
+def requested_version(model_spec: Any) -> int | None:
+    """The ``ModelSpec`` version; None (newest) when absent or 0."""
+    if not model_spec.HasField("version"):
+        return None
+    return int(model_spec.version.value) or None
+
+
+class PredictionServicer:
+    """``tensorflow.serving.PredictionService``: Predict and GetModelMetadata."""
+
+    def __init__(self, ctx: ServingContext) -> None:
+        self.ctx = ctx
+
+    async def Predict(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        spec = request.model_spec
+
+        def decode(servable: Servable) -> InferRequest:
+            return InferRequest(decode_inputs(request.inputs, servable.inputs))
+
+        def encode(_servable: Servable, _request: InferRequest, response: InferResponse) -> Any:
+            reply = predict_pb2.PredictResponse()
+            reply.model_spec.name = response.model_name
+            reply.model_spec.version.value = response.model_version
+            encode_outputs(response.outputs, reply.outputs)
+            return reply
+
+        return await infer(self.ctx.manager, spec.name, requested_version(spec), decode, encode)
+
+    async def GetModelMetadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        if not request.HasField("model_spec"):
+            raise InvalidInput(MODEL_SPEC_MISSING)
+        fields = list(request.metadata_field)
+        if fields != ["signature_def"]:
+            raise InvalidInput(
+                f'{INVALID_SIGNATURE} - metadata_field must be exactly ["signature_def"], got {fields}'
+            )
+        spec = request.model_spec
+        with self.ctx.manager.acquire(spec.name, requested_version(spec)) as servable:
+            return metadata_response(servable)
+
+    async def Classify(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        raise Unimplemented("Classify is not supported by ovserve; use Predict")
+
+    async def Regress(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        raise Unimplemented("Regress is not supported by ovserve; use Predict")
+
+    async def MultiInference(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        raise Unimplemented("MultiInference is not supported by ovserve; use Predict")
+
+
+class ModelServicer:
+    """``tensorflow.serving.ModelService``: GetModelStatus (config reload comes later)."""
+
+    def __init__(self, ctx: ServingContext) -> None:
+        self.ctx = ctx
+
+    async def GetModelStatus(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        if not request.HasField("model_spec"):
+            raise InvalidInput(MODEL_SPEC_MISSING)
+        spec = request.model_spec
+        return status_proto(self.ctx.manager.status(spec.name, requested_version(spec)))
+
+    async def HandleReloadConfigRequest(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        raise Unimplemented("HandleReloadConfigRequest is not implemented yet in ovserve")

@@ -1,0 +1,162 @@
+"""The composition root: the one module that wires everything and owns start and stop.
+
+Start-up order follows OVMS: the gRPC and REST ports are bound first (a port that
+cannot be bound stops start-up), then models load; the server reports ready once the
+initial load has ended, even when some models failed (their status says why).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import uvicorn
+
+from ovserve import __version__
+from ovserve.api.kserve import grpc as kserve_grpc
+from ovserve.api.kserve import rest as kserve_rest
+from ovserve.api.tfs import grpc as tfs_grpc
+from ovserve.api.tfs import rest as tfs_rest
+from ovserve.api.context import ServingContext
+from ovserve.api.grpc_server import create_server
+from ovserve.api.http import RestApp, Router
+from ovserve.backends.openvino import OpenVINOEngine
+from ovserve.config.types import ServerConfig
+from ovserve.core.manager import ServableManager
+from ovserve.repository.local import LocalSource
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE_SECONDS = 30.0
+
+
+class StartupError(Exception):
+    """The server could not start (a port could not be bound)."""
+
+
+class _UvicornServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the composition root owns signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def build_router(ctx: ServingContext) -> Router:
+    router = Router()
+    kserve_rest.add_routes(router, ctx)
+    tfs_rest.add_routes(router, ctx)
+    return router
+
+
+def _bind_rest_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise StartupError(f"rest_port: cannot bind {host}:{port}: {exc.strerror}") from exc
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+class Server:
+    """One ovserve process: gRPC and REST front ends over one manager and one OpenVINO core."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.manager = ServableManager()
+        self.ctx = ServingContext(self.manager, "ovserve", __version__)
+        self._stop = asyncio.Event()
+        self._signals = 0
+
+    async def run(self) -> int:
+        config = self.config
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._on_signal, sig)
+
+        grpc_server = create_server(config.max_request_bytes, config.grpc_channel_arguments)
+        kserve_grpc.add_services(grpc_server, self.ctx)
+        tfs_grpc.add_services(grpc_server, self.ctx)
+        grpc_address = f"{_host(config.grpc_bind_address)}:{config.port}"
+        try:
+            bound = grpc_server.add_insecure_port(grpc_address)
+        except RuntimeError as exc:
+            raise StartupError(f"port: cannot bind gRPC to {grpc_address}: {exc}") from exc
+        if bound == 0:
+            raise StartupError(f"port: cannot bind gRPC to {grpc_address}")
+
+        rest: _UvicornServer | None = None
+        rest_task: asyncio.Task[None] | None = None
+        if config.rest_port:
+            sock = _bind_rest_socket(config.rest_bind_address, config.rest_port)
+            app = RestApp(build_router(self.ctx), config.max_request_bytes)
+            rest = _UvicornServer(uvicorn.Config(
+                app, http="httptools", loop="none", lifespan="off", access_log=False, log_level="warning",
+                timeout_keep_alive=60, h11_max_incomplete_event_size=1024 * 1024,
+            ))
+            rest_task = asyncio.create_task(rest.serve(sockets=[sock]))
+
+        await grpc_server.start()
+        log.info("gRPC listening on %s", grpc_address)
+        if config.rest_port:
+            log.info("REST listening on %s:%d", config.rest_bind_address, config.rest_port)
+
+        engine = await asyncio.to_thread(OpenVINOEngine, config.cache_dir, config.cpu_extension)
+        self.ctx.server_version = __version__
+        source = LocalSource(lambda model, version, path: engine.loader(model, version, Path(path)))
+        self.manager.declare(m.name for m in config.models)
+        load = asyncio.create_task(self.manager.apply(await asyncio.to_thread(source.aspired, config.models)))
+        stop = asyncio.create_task(self._stop.wait())
+        await asyncio.wait({load, stop}, return_when=asyncio.FIRST_COMPLETED)
+        if load.done():
+            self.ctx.state.ready = True
+            log.info("server ready: %s", ", ".join(self.manager.names()) or "no models")
+            await stop
+        else:
+            load.cancel()
+
+        log.info("shutting down")
+        self.ctx.state.ready = False
+        if rest is not None:
+            rest.should_exit = True
+        await grpc_server.stop(SHUTDOWN_GRACE_SECONDS)
+        if rest_task is not None:
+            await rest_task
+        await self.manager.close()
+        log.info("stopped")
+        return 0
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        self._signals += 1
+        if self._signals > 1:
+            log.warning("second %s: exiting at once", sig.name)
+            os._exit(1)
+        log.info("%s received: draining", sig.name)
+        self._stop.set()
+
+
+def _host(address: str) -> str:
+    return f"[{address}]" if ":" in address and not address.startswith("[") else address
+
+
+def run(config: ServerConfig) -> int:
+    """Run the server until SIGTERM/SIGINT; returns the exit code."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        return asyncio.run(Server(config).run())
+    return uvloop.run(Server(config).run())
+
+
+__all__ = ["Server", "StartupError", "run"]

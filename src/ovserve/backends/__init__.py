@@ -1,0 +1,1 @@
+"""Inference backends. Each turns a model version on disk into a servable."""

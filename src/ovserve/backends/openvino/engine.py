@@ -1,0 +1,32 @@
+"""The process's one ``ov.Core`` and the loaders built on it."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import openvino as ov
+
+from ovserve.backends.openvino.loader import OpenVINOLoader
+from ovserve.config.types import ModelConfig
+
+log = logging.getLogger(__name__)
+
+
+class OpenVINOEngine:
+    """Owns the ``ov.Core`` (one per process) and makes a loader per model version."""
+
+    def __init__(self, cache_dir: str | None = None, cpu_extension: str | None = None) -> None:
+        self.core = ov.Core()
+        if cache_dir:
+            Path(cache_dir).mkdir(parents=True, exist_ok=True)
+            self.core.set_property({"CACHE_DIR": cache_dir})
+        if cpu_extension:
+            self.core.add_extension(cpu_extension)
+
+    @property
+    def version(self) -> str:
+        return str(ov.get_version())
+
+    def loader(self, config: ModelConfig, version: int, version_dir: Path) -> OpenVINOLoader:
+        return OpenVINOLoader(self.core, config, version, version_dir)

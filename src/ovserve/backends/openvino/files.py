@@ -1,0 +1,33 @@
+"""Finding the model file in a version directory, in OVMS's order of formats."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ovserve.errors import LoadError
+
+
+def find_model_file(version_dir: Path) -> Path:
+    """The file OpenVINO should read: IR, then ONNX, Paddle, TensorFlow, TFLite.
+
+    A SavedModel (a directory holding ``saved_model.pb``) is read as its directory.
+    """
+    if not version_dir.is_dir():
+        raise LoadError(f"The provided base path is invalid or doesn't exists: {version_dir}")
+    files = sorted(p for p in version_dir.iterdir() if p.is_file())
+    for xml in (p for p in files if p.suffix == ".xml"):
+        if xml.with_suffix(".bin").exists():
+            return xml
+    for suffix in (".onnx", ".pdmodel"):
+        for path in files:
+            if path.suffix == suffix:
+                if suffix == ".pdmodel" and not path.with_suffix(".pdiparams").exists():
+                    continue
+                return path
+    if (version_dir / "saved_model.pb").exists():
+        return version_dir
+    for suffix in (".pb", ".tflite"):
+        for path in files:
+            if path.suffix == suffix:
+                return path
+    raise LoadError(f"File not found or cannot open: no model file (.xml+.bin, .onnx, .pdmodel, .pb, .tflite) in {version_dir}")

@@ -1,0 +1,178 @@
+"""Loading one model version: read, reshape, add layout pre/post-processing, compile."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+import openvino as ov
+
+from ovserve.backends.openvino.files import find_model_file
+from ovserve.backends.openvino.servable import OpenVINOServable
+from ovserve.backends.openvino.types import dims_of, partial_shape, port_name, spec_of
+from ovserve.config.types import LayoutSpec, ModelConfig, ShapeSpec
+from ovserve.core.ids import ServableId
+from ovserve.errors import LoadError
+from ovserve.tensors import Dim
+
+log = logging.getLogger(__name__)
+
+MAX_NIREQ = 100_000
+
+#: legacy OVMS/OpenVINO plugin keys and their current names
+_LEGACY_KEYS = {"CPU_THREADS_NUM": "INFERENCE_NUM_THREADS", "CPU_BIND_THREAD": "AFFINITY"}
+
+
+def plugin_properties(plugin_config: Mapping[str, str]) -> dict[str, str]:
+    """OVMS's defaults and legacy-key translations applied to a model's plugin config."""
+    props: dict[str, str] = {}
+    for key, value in plugin_config.items():
+        if key in ("CPU_THROUGHPUT_STREAMS", "GPU_THROUGHPUT_STREAMS"):
+            if value.endswith("_THROUGHPUT_AUTO"):
+                props["PERFORMANCE_HINT"] = "THROUGHPUT"
+            else:
+                props["NUM_STREAMS"] = value
+        elif key == "CPU_BIND_THREAD":
+            props["AFFINITY"] = {"YES": "CORE", "NO": "NONE"}.get(value, value)
+        else:
+            props[_LEGACY_KEYS.get(key, key)] = value
+    if "NUM_STREAMS" not in props and "PERFORMANCE_HINT" not in props:
+        props["PERFORMANCE_HINT"] = "LATENCY"
+    return props
+
+
+class OpenVINOLoader:
+    """Builds one version of one model; :meth:`load` is blocking and runs off the event loop."""
+
+    def __init__(self, core: ov.Core, config: ModelConfig, version: int, version_dir: Path) -> None:
+        self.core = core
+        self.config = config
+        self.version = version
+        self.version_dir = version_dir
+
+    def load(self) -> OpenVINOServable:
+        sid = ServableId(self.config.name, self.version)
+        path = find_model_file(self.version_dir)
+        try:
+            model = self.core.read_model(str(path))
+        except Exception as exc:
+            raise LoadError(f"File not found or cannot open: {path}: {_first_line(exc)}") from exc
+        input_names = [port_name(p, f"input_{i}") for i, p in enumerate(model.inputs)]
+        output_names = [port_name(p, f"output_{i}") for i, p in enumerate(model.outputs)]
+        layouts = self._layouts(input_names, output_names)
+        self._reshape(model, input_names, layouts)
+        model = self._preprocess(model, input_names, output_names, layouts)
+        props = plugin_properties(self.config.plugin_config)
+        try:
+            compiled = self.core.compile_model(model, self.config.target_device, props)
+        except Exception as exc:
+            raise LoadError(f"Cannot compile model into target device: {_first_line(exc)}") from exc
+        nireq = self._nireq(compiled)
+        inputs = [spec_of(port, name) for port, name in zip(model.inputs, input_names, strict=True)]
+        outputs = [spec_of(port, name) for port, name in zip(model.outputs, output_names, strict=True)]
+        log.info("loaded %s from %s on %s, nireq %d, %s", sid, path, self.config.target_device, nireq, props)
+        return OpenVINOServable(sid, compiled, inputs, outputs, nireq)
+
+    # -- steps -------------------------------------------------------------------------
+    def _layouts(self, input_names: list[str], output_names: list[str]) -> dict[str, LayoutSpec]:
+        layout = self.config.layout
+        if layout is None:
+            return {}
+        if isinstance(layout, LayoutSpec):
+            if len(input_names) != 1:
+                raise LoadError("The provided layout is in wrong format: an anonymous layout needs a single-input model")
+            return {input_names[0]: layout}
+        known = {n.lower(): n for n in input_names + output_names}
+        resolved = {}
+        for name, spec in layout.items():
+            if name.lower() not in known:
+                raise LoadError(f"The provided layout is in wrong format: the model has no tensor named {name}")
+            resolved[known[name.lower()]] = spec
+        return resolved
+
+    def _reshape(self, model: ov.Model, input_names: list[str], layouts: dict[str, LayoutSpec]) -> None:
+        shape = self.config.shape
+        shapes: dict[str, ShapeSpec | str] = {}
+        if shape is not None:
+            if isinstance(shape, Mapping):
+                for name, spec in shape.items():
+                    if name not in input_names:
+                        raise LoadError(f"The provided shape is in wrong format: the model has no input named {name}")
+                    shapes[name] = spec
+            else:
+                if len(input_names) != 1:
+                    raise LoadError("The provided shape is in wrong format: an anonymous shape needs a single-input model")
+                shapes[input_names[0]] = shape
+        batch = self.config.batch_size
+        new_shapes: dict[int, ov.PartialShape] = {}
+        for index, (port, name) in enumerate(zip(model.inputs, input_names, strict=True)):
+            current = port.get_partial_shape()
+            wanted = shapes.get(name)
+            if wanted == "auto":
+                new_shapes[index] = ov.PartialShape([ov.Dimension(-1)] * current.rank.get_length())
+            elif wanted is not None:
+                new_shapes[index] = partial_shape(wanted)  # type: ignore[arg-type]
+            elif batch is not None and current.rank.is_static and current.rank.get_length() > 0:
+                axis = _batch_axis(layouts.get(name))
+                dims = list(dims_of(current))
+                dims[axis] = Dim.any() if batch == "auto" else batch
+                new_shapes[index] = partial_shape(tuple(dims))
+        if new_shapes:
+            try:
+                model.reshape({model.inputs[i]: s for i, s in new_shapes.items()})
+            except Exception as exc:
+                raise LoadError(f"Model could not be reshaped with requested shape: {_first_line(exc)}") from exc
+
+    def _preprocess(
+        self, model: ov.Model, input_names: list[str], output_names: list[str], layouts: dict[str, LayoutSpec]
+    ) -> ov.Model:
+        if not layouts:
+            return model
+        ppp = ov.preprocess.PrePostProcessor(model)
+        try:
+            for index, name in enumerate(input_names):
+                spec = layouts.get(name)
+                if spec is None:
+                    continue
+                if spec.source is not None:
+                    ppp.input(index).tensor().set_layout(ov.Layout(spec.target))
+                    ppp.input(index).model().set_layout(ov.Layout(spec.source))
+                else:
+                    ppp.input(index).model().set_layout(ov.Layout(spec.target))
+            for index, name in enumerate(output_names):
+                spec = layouts.get(name)
+                if spec is None:
+                    continue
+                if spec.source is not None:
+                    ppp.output(index).model().set_layout(ov.Layout(spec.source))
+                    ppp.output(index).tensor().set_layout(ov.Layout(spec.target))
+                else:
+                    ppp.output(index).model().set_layout(ov.Layout(spec.target))
+            return ppp.build()
+        except Exception as exc:
+            raise LoadError(f"The provided layout is in wrong format: {_first_line(exc)}") from exc
+
+    def _nireq(self, compiled: ov.CompiledModel) -> int:
+        nireq = self.config.nireq
+        if nireq <= 0:
+            try:
+                nireq = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+            except Exception:
+                nireq = 1
+        if nireq > MAX_NIREQ:
+            raise LoadError(f"Nireq parameter too high: {nireq} > {MAX_NIREQ}")
+        return max(nireq, 1)
+
+
+def _batch_axis(layout: LayoutSpec | None) -> int:
+    if layout is None:
+        return 0
+    letters = layout.target.replace("...", "").replace("[", "").replace("]", "")
+    return letters.index("N") if "N" in letters and "," not in letters else 0
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("Exception from src")]
+    return lines[0] if lines else (text.splitlines()[0] if text else type(exc).__name__)

@@ -1,0 +1,576 @@
+"""The command line: OVMS's flags, defaults and validation → one frozen :class:`ServerConfig`.
+
+The only reader of argv and the environment, and only through the arguments of
+:func:`parse_args`; nothing happens at import time. Syntax is cxxopts's, as OVMS
+uses it: ``--flag value`` or ``--flag=value``; a bool flag is true when present and
+takes a value only as ``--flag=true|false``; a repeated flag keeps its last value.
+
+Outcomes of :func:`parse_args`:
+
+- a :class:`ServerConfig` (in config mode with the models of config.json loaded);
+- :class:`HelpRequested` (``-h``, ``--help`` or no argument) and
+  :class:`VersionRequested` (``--version``), both :class:`ShowAndExit`: print their
+  ``text`` to stdout and exit 0;
+- :class:`ConfigError` for anything invalid: OVMS prints the message and exits 64.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+import platform
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from ovserve.config.file import load_config_file, resolve_base_path
+from ovserve.config.syntax import (
+    is_valid_bind_address,
+    parse_batch_size,
+    parse_grpc_channel_arguments,
+    parse_layout_setting,
+    parse_metrics_list,
+    parse_plugin_config,
+    parse_shape_setting,
+    parse_version_policy,
+)
+from ovserve.config.types import MetricsConfig, ModelConfig, ServerConfig
+from ovserve.errors import ConfigError
+
+log = logging.getLogger("ovserve.cli")
+
+#: The compiled-model cache used when --cache_dir is not given and this directory exists.
+DEFAULT_CACHE_DIR = "/opt/cache"
+MAX_PORT = 65535
+MAX_REST_WORKERS = 10_000
+LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARNING", "ERROR")
+
+_UINT32_MAX = 2**32 - 1
+_UINT64_MAX = 2**64 - 1
+
+
+class ShowAndExit(Exception):
+    """The command line asks for information instead of a server: print ``text`` to stdout, exit ``code``."""
+
+    code = 0
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+class HelpRequested(ShowAndExit):
+    """``-h``, ``--help`` or no argument at all: ``text`` is :func:`usage`."""
+
+
+class VersionRequested(ShowAndExit):
+    """``--version``: ``text`` is :func:`version_text`."""
+
+
+Kind = Literal["bool", "uint32", "uint64", "str"]
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One command-line flag as OVMS defines it, with ovserve's status for it."""
+
+    name: str
+    kind: Kind
+    default: str  # as shown in usage(); "" for none
+    help: str
+    group: str = "server"  # "server", "multi model" or "single model"
+    effective: bool = True  # False: accepted for compatibility, no effect yet
+
+
+FLAGS: tuple[Flag, ...] = (
+    Flag(
+        "port",
+        "uint32",
+        "9178",
+        "gRPC port (TensorFlow Serving and KServe services); must differ from rest_port",
+    ),
+    Flag("grpc_bind_address", "str", "0.0.0.0", "Address the gRPC server binds to: IPv4, IPv6 or hostname"),
+    Flag("rest_port", "uint32", "0", "REST port; 0 starts no REST server"),
+    Flag("rest_bind_address", "str", "0.0.0.0", "Address the REST server binds to: IPv4, IPv6 or hostname"),
+    Flag(
+        "grpc_workers", "uint32", "1", "Number of gRPC servers, 1..CPU cores; env GRPC_SERVERS > 0 overrides"
+    ),
+    Flag("grpc_max_threads", "uint32", "8 x CPU cores", "Maximum gRPC server threads", effective=False),
+    Flag(
+        "grpc_memory_quota",
+        "uint64",
+        "2147483648",
+        "gRPC buffer memory quota in bytes; 0 = unlimited",
+        effective=False,
+    ),
+    Flag("rest_workers", "uint32", "auto", "REST worker threads, 2..10000; needs rest_port"),
+    Flag("log_level", "str", "INFO", "Log level: TRACE, DEBUG, INFO, WARNING or ERROR"),
+    Flag("log_path", "str", "stdout", "File to write the log to"),
+    Flag("trace_path", "str", "", "Trace file (OVMS profiler builds only)", effective=False),
+    Flag(
+        "grpc_channel_arguments",
+        "str",
+        "",
+        "Comma-separated gRPC channel arguments k=v, e.g. grpc.max_connection_age_ms=2000",
+        effective=False,
+    ),
+    Flag(
+        "file_system_poll_wait_seconds",
+        "uint32",
+        "1",
+        "Seconds between checks of config.json and model version directories; 0 = no checks",
+    ),
+    Flag(
+        "sequence_cleaner_poll_wait_minutes",
+        "uint32",
+        "5",
+        "Minutes between idle-sequence scans of stateful models; 0 = off",
+        effective=False,
+    ),
+    Flag(
+        "custom_node_resources_cleaner_interval_seconds",
+        "uint32",
+        "1",
+        "Seconds between custom-node resource cleanups; 0 is taken as 1",
+        effective=False,
+    ),
+    Flag("cache_dir", "str", "/opt/cache if it exists", "OpenVINO compiled-model cache directory"),
+    Flag(
+        "metrics_enable",
+        "bool",
+        "false",
+        "Serve Prometheus metrics at /metrics on rest_port",
+        effective=False,
+    ),
+    Flag(
+        "metrics_list",
+        "str",
+        "default families",
+        "Comma-separated metric families to serve; needs metrics_enable",
+        effective=False,
+    ),
+    Flag("cpu_extension", "str", "", "OpenVINO CPU extension library (the file must exist)", effective=False),
+    Flag(
+        "config_path", "str", "", "config.json of the models to serve (multi-model mode)", group="multi model"
+    ),
+    Flag(
+        "model_name",
+        "str",
+        "",
+        "Name of the model (single-model mode, with model_path)",
+        group="single model",
+    ),
+    Flag(
+        "model_path",
+        "str",
+        "",
+        "Model directory with numbered versions: local (relative to cwd), s3://, gs://, az:// or azfs://",
+        group="single model",
+    ),
+    Flag(
+        "batch_size",
+        "str",
+        "model's",
+        "Batch size: N, -1, min:max or auto; ignored when shape is set",
+        group="single model",
+    ),
+    Flag(
+        "shape",
+        "str",
+        "model's",
+        'Shape: auto, (1,3,224,224) with -1 or min:max dims, or JSON {"input": "(1,3,224,224)"}',
+        group="single model",
+    ),
+    Flag(
+        "layout",
+        "str",
+        "model's",
+        'Layout: NHWC:NCHW, NHWC, or JSON {"input": "NHWC:NCHW"}',
+        group="single model",
+    ),
+    Flag(
+        "model_version_policy",
+        "str",
+        '{"latest": {"num_versions": 1}}',
+        "Versions to serve: JSON latest/all/specific policy",
+        group="single model",
+    ),
+    Flag("nireq", "uint32", "0 = auto", "Size of the model's infer-request pool", group="single model"),
+    Flag(
+        "target_device",
+        "str",
+        "CPU",
+        "Device: CPU, GPU, NPU, AUTO, MULTI:..., HETERO:...",
+        group="single model",
+    ),
+    Flag(
+        "plugin_config",
+        "str",
+        "",
+        'OpenVINO plugin config as JSON, e.g. {"NUM_STREAMS": "1"}',
+        group="single model",
+    ),
+    Flag(
+        "stateful", "bool", "false", "Stateful model (not supported: true is refused)", group="single model"
+    ),
+    Flag(
+        "idle_sequence_cleanup",
+        "bool",
+        "true",
+        "Stateful only: drop idle sequences",
+        group="single model",
+        effective=False,
+    ),
+    Flag(
+        "low_latency_transformation",
+        "bool",
+        "false",
+        "Stateful only: apply the low-latency transformation",
+        group="single model",
+        effective=False,
+    ),
+    Flag(
+        "max_sequence_number",
+        "uint32",
+        "500",
+        "Stateful only: maximum concurrent sequences",
+        group="single model",
+        effective=False,
+    ),
+)
+_BY_NAME = {flag.name: flag for flag in FLAGS}
+_MODEL_PARAMS = ("batch_size", "shape", "nireq", "model_version_policy", "target_device", "plugin_config")
+_STATEFUL_ONLY = ("low_latency_transformation", "max_sequence_number", "idle_sequence_cleanup")
+_TRUE = re.compile(r"[tT](rue)?|1")
+_FALSE = re.compile(r"[fF](alse)?|0")
+
+Value = str | int | bool
+
+
+def usage() -> str:
+    """The help text: every flag with its default, a one-line description and its status."""
+    lines = [
+        "ovserve - a model server for OpenVINO models, drop-in for OpenVINO Model Server",
+        "",
+        "Usage:",
+        "  ovserve --config_path CONFIG_PATH [OPTION...]",
+        "  ovserve --model_name MODEL_NAME --model_path MODEL_PATH [OPTION...]",
+        "",
+        "Syntax: --flag value or --flag=value; a bool flag is true when given, or --flag=true|false.",
+        "[not effective yet] marks flags accepted for OVMS compatibility whose feature is not built yet.",
+        "",
+        "  -h, --help".ljust(58) + "Show this help and exit",
+        "      --version".ljust(58) + "Show the version and exit",
+    ]
+    for group in ("server", "multi model", "single model"):
+        if group != "server":
+            lines += ["", f" {group} options:"]
+        for flag in FLAGS:
+            if flag.group != group:
+                continue
+            left = f"      --{flag.name}" + ("" if flag.kind == "bool" else f" {flag.name.upper()}")
+            text = flag.help
+            if flag.default:
+                text += f" (default: {flag.default})"
+            if not flag.effective:
+                text += " [not effective yet]"
+            lines.append(left.ljust(58) + text if len(left) < 58 else f"{left}\n{'':58}{text}")
+    return "\n".join(lines)
+
+
+def version_text() -> str:
+    """The ``--version`` lines, shaped like OVMS's: the server, the OpenVINO backend, the build."""
+
+    def installed(dist: str) -> str:
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            return "unknown"
+
+    return "\n".join(
+        [
+            f"ovserve {installed('ovserve')} (OpenVINO Model Server compatible)",
+            f"OpenVINO backend {installed('openvino')}",
+            f"Python {platform.python_version()}",
+        ]
+    )
+
+
+def parse_args(
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    cwd: str | None = None,
+    default_cache_dir: str = DEFAULT_CACHE_DIR,
+    cpu_count: int | None = None,
+) -> ServerConfig:
+    """Parse and validate the command line (without the program name) into a :class:`ServerConfig`.
+
+    ``env`` is read only for ``GRPC_SERVERS``. ``cwd`` (default: the process's)
+    anchors relative paths; ``default_cache_dir`` is used when it exists and
+    ``--cache_dir`` is not given; ``cpu_count`` (default ``os.cpu_count()``) bounds
+    ``--grpc_workers``. In config mode config.json is loaded here, so its errors are
+    raised here too. Raises :class:`HelpRequested`, :class:`VersionRequested` or
+    :class:`ConfigError`.
+    """
+    given, wants_help, wants_version = _tokenize(argv)
+    if wants_version:
+        raise VersionRequested(version_text())
+    if wants_help or not given:
+        raise HelpRequested(usage())
+    cwd = cwd if cwd is not None else os.getcwd()
+    cores = cpu_count if cpu_count is not None else (os.cpu_count() or 1)
+    opts = _Options(given)
+    _validate(opts, cwd, cores)
+
+    metrics_names = [n.strip() for n in opts.text("metrics_list").split(",") if n.strip()]
+    metrics = MetricsConfig(
+        enable=opts.flag("metrics_enable"),
+        metrics_list=parse_metrics_list(metrics_names, "--metrics_list"),
+    )
+    cleaner = opts.number("custom_node_resources_cleaner_interval_seconds", 1)
+    if cleaner == 0:
+        log.warning("--custom_node_resources_cleaner_interval_seconds 0 is not allowed; 1 is used")
+        cleaner = 1
+    cpu_extension = opts.text("cpu_extension")
+    cache_dir = opts.text("cache_dir")
+    if not cache_dir and os.path.isdir(default_cache_dir):
+        cache_dir = default_cache_dir
+
+    config_path: str | None = None
+    if opts.text("config_path"):
+        config_path = os.path.join(cwd, opts.text("config_path"))
+        if opts.has("layout"):
+            log.warning("--layout is ignored with --config_path; set layout in config.json")
+        loaded = load_config_file(config_path)
+        models = loaded.models
+        if loaded.metrics is not None:
+            if metrics.enable:
+                raise ConfigError(
+                    "--metrics_enable",
+                    "Metrics configuration duplicated in configuration file and CLI parameters",
+                )
+            if loaded.metrics.enable and opts.number("rest_port", 0) == 0:
+                raise ConfigError(
+                    "monitoring.metrics.enable",
+                    "Missing rest_port parameter in server CLI - metrics are served on the REST port",
+                )
+            metrics = loaded.metrics
+    else:
+        models = (_single_model(opts, cwd),)
+
+    return ServerConfig(
+        port=opts.number("port", 9178),
+        rest_port=opts.number("rest_port", 0),
+        grpc_bind_address=opts.text("grpc_bind_address", "0.0.0.0"),
+        rest_bind_address=opts.text("rest_bind_address", "0.0.0.0"),
+        grpc_workers=_grpc_workers(opts.number("grpc_workers", 1), env),
+        rest_workers=opts.number("rest_workers") if opts.has("rest_workers") else None,
+        grpc_max_threads=opts.number("grpc_max_threads") if opts.has("grpc_max_threads") else None,
+        grpc_memory_quota=opts.number("grpc_memory_quota", 2 * 1024**3),
+        grpc_channel_arguments=parse_grpc_channel_arguments(
+            opts.text("grpc_channel_arguments"), "--grpc_channel_arguments"
+        ),
+        log_level=opts.text("log_level", "INFO"),
+        log_path=opts.text("log_path") or None,
+        file_system_poll_wait_seconds=opts.number("file_system_poll_wait_seconds", 1),
+        sequence_cleaner_poll_wait_minutes=opts.number("sequence_cleaner_poll_wait_minutes", 5),
+        custom_node_resources_cleaner_interval_seconds=cleaner,
+        cache_dir=os.path.join(cwd, cache_dir) if cache_dir else None,
+        cpu_extension=os.path.join(cwd, cpu_extension) if cpu_extension else None,
+        trace_path=opts.text("trace_path") or None,
+        metrics=metrics,
+        config_path=config_path,
+        models=models,
+    )
+
+
+# --- tokenizing --------------------------------------------------------------------------------
+
+
+def _tokenize(argv: Sequence[str]) -> tuple[dict[str, Value], bool, bool]:
+    """argv → typed values by flag name (last one wins), and whether help / version were asked."""
+    given: dict[str, Value] = {}
+    positional: list[str] = []
+    wants_help = wants_version = False
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        i += 1
+        if arg == "--":
+            positional.extend(argv[i:])
+            break
+        if arg in ("-h", "--help") or arg.startswith("--help="):
+            wants_help = True
+            continue
+        if arg == "--version" or arg.startswith("--version="):
+            wants_version = True
+            continue
+        if not arg.startswith("-") or arg == "-":
+            positional.append(arg)
+            continue
+        name, has_value, text = arg.lstrip("-").partition("=")
+        flag = _BY_NAME.get(name) if arg.startswith("--") else None
+        if flag is None:
+            raise ConfigError(arg.partition("=")[0], f"Option '{name}' does not exist")
+        if flag.kind == "bool":
+            given[name] = _to_bool(text, flag) if has_value else True
+            continue
+        if not has_value:
+            if i >= len(argv):
+                raise ConfigError(f"--{name}", f"Option '{name}' is missing an argument")
+            text = argv[i]
+            i += 1
+        given[name] = _convert(text, flag)
+    if positional:
+        hint = ""
+        if any(p.lower() in ("true", "false") for p in positional):
+            hint = " (a bool flag takes a value only as --flag=true or --flag=false)"
+        raise ConfigError("", f"error parsing options - unmatched arguments: {', '.join(positional)}{hint}")
+    return given, wants_help, wants_version
+
+
+def _to_bool(text: str, flag: Flag) -> bool:
+    if _TRUE.fullmatch(text):
+        return True
+    if _FALSE.fullmatch(text):
+        return False
+    raise ConfigError(f"--{flag.name}", f"Argument '{text}' failed to parse: expected true or false")
+
+
+def _convert(text: str, flag: Flag) -> Value:
+    if flag.kind == "str":
+        return text
+    limit = _UINT32_MAX if flag.kind == "uint32" else _UINT64_MAX
+    if not text.isascii() or not text.isdigit() or int(text) > limit:
+        bits = "32" if flag.kind == "uint32" else "64"
+        raise ConfigError(
+            f"--{flag.name}", f"Argument '{text}' failed to parse: expected an unsigned {bits}-bit integer"
+        )
+    return int(text)
+
+
+class _Options:
+    """Typed access to the given flags; a flag not given reads as the default passed in."""
+
+    def __init__(self, given: dict[str, Value]) -> None:
+        self._given = given
+
+    def has(self, name: str) -> bool:
+        return name in self._given
+
+    def text(self, name: str, default: str = "") -> str:
+        value = self._given.get(name, default)
+        assert isinstance(value, str)
+        return value
+
+    def number(self, name: str, default: int = 0) -> int:
+        value = self._given.get(name, default)
+        assert isinstance(value, int) and not isinstance(value, bool)
+        return value
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        value = self._given.get(name, default)
+        assert isinstance(value, bool)
+        return value
+
+
+# --- validation --------------------------------------------------------------------------------
+
+
+def _validate(opts: _Options, cwd: str, cores: int) -> None:
+    """OVMS's checks, in OVMS's order, then the ones ovserve adds."""
+    config_path = opts.text("config_path")
+    single = bool(opts.text("model_name")) or bool(opts.text("model_path"))
+    if config_path and single:
+        raise ConfigError("--config_path", "Use either config_path or model_path with model_name")
+    if not config_path and not (opts.text("model_name") and opts.text("model_path")):
+        missing = "--model_path" if opts.text("model_name") else "--model_name"
+        raise ConfigError(
+            missing if single else "--config_path", "Use config_path or model_path with model_name"
+        )
+    if config_path:
+        for name in _MODEL_PARAMS:
+            if (name == "nireq" and opts.number(name) != 0) or (name != "nireq" and opts.text(name)):
+                raise ConfigError(f"--{name}", "Model parameters in CLI are exclusive with the config file")
+    workers = opts.number("grpc_workers", 1)
+    if workers < 1 or workers > cores:
+        raise ConfigError(
+            "--grpc_workers", f"grpc_workers count should be from 1 to CPU core count : {cores}"
+        )
+    if opts.has("rest_workers"):
+        if not 2 <= opts.number("rest_workers") <= MAX_REST_WORKERS:
+            raise ConfigError("--rest_workers", f"rest_workers count should be from 2 to {MAX_REST_WORKERS}")
+        if opts.number("rest_port") == 0:
+            raise ConfigError(
+                "--rest_workers",
+                "rest_workers is set but rest_port is not set. rest_port is required to start rest servers",
+            )
+    port, rest_port = opts.number("port", 9178), opts.number("rest_port", 0)
+    if port > MAX_PORT:
+        raise ConfigError("--port", f"port number out of range from 0 to {MAX_PORT}")
+    if rest_port > MAX_PORT:
+        raise ConfigError("--rest_port", f"rest_port number out of range from 0 to {MAX_PORT}")
+    if opts.flag("metrics_enable") and rest_port == 0:
+        raise ConfigError(
+            "--metrics_enable", "rest_port setting is missing, metrics are enabled on rest port"
+        )
+    if not opts.flag("metrics_enable") and opts.text("metrics_list"):
+        raise ConfigError(
+            "--metrics_list", "metrics_enable setting is missing, required when metrics_list is provided"
+        )
+    for name in ("rest_bind_address", "grpc_bind_address"):
+        if not is_valid_bind_address(opts.text(name, "0.0.0.0")):
+            raise ConfigError(
+                f"--{name}", f"{name} has invalid format: proper hostname or IP address expected."
+            )
+    if port == rest_port:
+        raise ConfigError("--port", "port and rest_port cannot have the same values")
+    cpu_extension = opts.text("cpu_extension")
+    if cpu_extension and not os.path.exists(os.path.join(cwd, cpu_extension)):
+        raise ConfigError(
+            "--cpu_extension",
+            "File path provided as an --cpu_extension parameter does not exists in the filesystem: "
+            f"{cpu_extension}",
+        )
+    if opts.text("log_level", "INFO") not in LOG_LEVELS:
+        raise ConfigError("--log_level", f"log_level should be one of: {', '.join(LOG_LEVELS)}")
+    stateful = opts.flag("stateful")
+    if not stateful and any(opts.has(name) for name in _STATEFUL_ONLY):
+        raise ConfigError(
+            f"--{next(name for name in _STATEFUL_ONLY if opts.has(name))}",
+            "Setting low_latency_transformation, max_sequence_number and idle_sequence_cleanup require "
+            "setting stateful flag for the model.",
+        )
+    if stateful:
+        raise ConfigError("--stateful", "stateful models are not supported")
+
+
+def _single_model(opts: _Options, cwd: str) -> ModelConfig:
+    """The model of single-model mode, from --model_name, --model_path and the model flags."""
+    batch_size = parse_batch_size(opts.text("batch_size"), "--batch_size")
+    shape = parse_shape_setting(opts.text("shape"), "--shape")
+    if batch_size is not None and shape is not None:
+        log.warning("both --shape and --batch_size are set; --batch_size is ignored")
+        batch_size = None
+    return ModelConfig(
+        name=opts.text("model_name"),
+        base_path=resolve_base_path(opts.text("model_path"), cwd, "--model_path"),
+        batch_size=batch_size,
+        shape=shape,
+        layout=parse_layout_setting(opts.text("layout"), "--layout"),
+        version_policy=parse_version_policy(opts.text("model_version_policy"), "--model_version_policy"),
+        nireq=opts.number("nireq", 0),
+        target_device=opts.text("target_device") or "CPU",
+        plugin_config=parse_plugin_config(opts.text("plugin_config"), "--plugin_config"),
+    )
+
+
+def _grpc_workers(workers: int, env: Mapping[str, str]) -> int:
+    """``GRPC_SERVERS`` (an integer > 0, spaces ignored) overrides --grpc_workers, as in OVMS."""
+    raw = "".join(env.get("GRPC_SERVERS", "").split())
+    if raw.isascii() and raw.isdigit() and 0 < int(raw) <= _UINT32_MAX:
+        return int(raw)
+    return workers

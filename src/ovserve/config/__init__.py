@@ -1,0 +1,25 @@
+"""Configuration: frozen objects, config.json parsing and validation."""
+
+from ovserve.config.diff import ConfigDiff, diff
+from ovserve.config.file import ConfigFile, load_config_file
+from ovserve.config.types import (
+    LayoutSpec,
+    MetricsConfig,
+    ModelConfig,
+    ServerConfig,
+    ShapeSpec,
+    VersionPolicy,
+)
+
+__all__ = [
+    "ConfigDiff",
+    "ConfigFile",
+    "LayoutSpec",
+    "MetricsConfig",
+    "ModelConfig",
+    "ServerConfig",
+    "ShapeSpec",
+    "VersionPolicy",
+    "diff",
+    "load_config_file",
+]

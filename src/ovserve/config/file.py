@@ -1,0 +1,321 @@
+"""config.json: read, validate against OVMS's schema, and turn into frozen :class:`ModelConfig` objects.
+
+The schema is OVMS's: ``additionalProperties: false`` at every level, the same
+required keys and types. Any violation rejects the whole file with a
+:class:`ConfigError` whose key is the path of the offending setting, e.g.
+``model_config_list[0].config.shape``. Sections ovserve does not serve yet
+(pipelines, custom nodes, custom loaders, MediaPipe graphs) are accepted only
+empty, and stateful models are refused.
+
+Reading the file is the only I/O; :func:`parse_config_text` and
+:func:`parse_config` do the rest and are what a hot reload calls on content it has
+already read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from ovserve.config.syntax import (
+    json_type,
+    parse_batch_size,
+    parse_layout_setting,
+    parse_metrics_list,
+    parse_plugin_config,
+    parse_shape_setting,
+    parse_version_policy,
+)
+from ovserve.config.types import MetricsConfig, ModelConfig
+from ovserve.errors import ConfigError
+
+log = logging.getLogger("ovserve.config")
+
+CONFIG_FILE_INVALID = "Configuration file not found or cannot open"
+JSON_INVALID = "The file is not valid json"
+PATH_INVALID = "The provided base path is invalid or doesn't exists"
+NON_STATEFUL_PARAMETER = "Stateful model config parameter used for non stateful model"
+
+#: URL prefixes OVMS reads from object storage; any other base path is a local path.
+CLOUD_PREFIXES = ("s3://", "gs://", "az://", "azfs://")
+
+_TOP_KEYS = (
+    "model_config_list",
+    "pipeline_config_list",
+    "custom_node_library_config_list",
+    "custom_loader_config_list",
+    "mediapipe_config_list",
+    "monitoring",
+)
+#: Sections accepted only as empty lists, with what to say when they are not.
+_UNSUPPORTED_SECTIONS = {
+    "pipeline_config_list": "pipelines (DAGs) are not supported yet",
+    "custom_node_library_config_list": "custom node libraries (used by pipelines) are not supported yet",
+    "custom_loader_config_list": "custom loaders are not supported",
+    "mediapipe_config_list": "MediaPipe graphs are not supported",
+}
+_MODEL_KEYS = (
+    "name",
+    "base_path",
+    "batch_size",
+    "model_version_policy",
+    "shape",
+    "layout",
+    "nireq",
+    "target_device",
+    "allow_cache",
+    "plugin_config",
+    "stateful",
+    "idle_sequence_cleanup",
+    "low_latency_transformation",
+    "max_sequence_number",
+    "custom_loader_options",
+)
+#: Stateful-only keys and the one value each may take on a (non-stateful) model served here.
+_STATEFUL_DEFAULTS: dict[str, bool | int] = {
+    "idle_sequence_cleanup": True,
+    "low_latency_transformation": False,
+    "max_sequence_number": 500,
+}
+_UINT32_MAX = 2**32 - 1
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """A parsed config.json: its models (file order, duplicates dropped), ``monitoring``, the document.
+
+    ``metrics`` is None when the file has no ``monitoring`` section. ``raw`` is the
+    decoded document as read (for the config status endpoints and debugging).
+    """
+
+    models: tuple[ModelConfig, ...]
+    metrics: MetricsConfig | None
+    raw: object
+
+
+def load_config_file(path: str) -> ConfigFile:
+    """Read and parse the config.json at ``path`` (a directory means its ``config.json``).
+
+    Relative ``base_path`` values are resolved against the file's directory.
+    Raises :class:`ConfigError` (key: the path for I/O and JSON errors, else the
+    setting's key path).
+    """
+    full = os.path.abspath(path)
+    if os.path.isdir(full):
+        full = os.path.join(full, "config.json")
+    try:
+        with open(full, "rb") as f:
+            data = f.read()
+    except OSError as err:
+        raise ConfigError(path, f"{CONFIG_FILE_INVALID} - {err.strerror or err}") from None
+    return parse_config_text(data, os.path.dirname(full), source=path)
+
+
+def parse_config_text(text: str | bytes, base_dir: str, *, source: str = "config.json") -> ConfigFile:
+    """Parse config.json content; ``base_dir`` (absolute) anchors relative base paths, ``source`` names it."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError(
+            source, f"{JSON_INVALID} - {err.msg}: line {err.lineno} column {err.colno} (char {err.pos})"
+        ) from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(source, f"{JSON_INVALID} - not UTF-8 text: {err}") from None
+    return parse_config(doc, base_dir)
+
+
+def parse_config(doc: object, base_dir: str) -> ConfigFile:
+    """Validate a decoded config.json document and build its :class:`ConfigFile`."""
+    top = _object(doc, "", "a JSON object at the top level")
+    _check_keys(top, _TOP_KEYS, ("model_config_list",), "")
+    for section, problem in _UNSUPPORTED_SECTIONS.items():
+        if section in top:
+            items = _array(top[section], section)
+            if items:
+                raise ConfigError(section, f"{problem}; ovserve serves models only (leave the list empty)")
+    entries = _array(top["model_config_list"], "model_config_list")
+    models: list[ModelConfig] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(entries):
+        model = parse_model_entry(entry, f"model_config_list[{index}]", base_dir)
+        if model.name in seen:
+            log.warning(
+                "Duplicated model names: %s defined in config file. Only first definition will be loaded.",
+                model.name,
+            )
+            continue
+        seen.add(model.name)
+        models.append(model)
+    metrics = _parse_monitoring(top["monitoring"]) if "monitoring" in top else None
+    return ConfigFile(models=tuple(models), metrics=metrics, raw=doc)
+
+
+def parse_model_entry(entry: object, key: str, base_dir: str) -> ModelConfig:
+    """One ``model_config_list`` item ``{"config": {...}}``; ``key`` is its path, ``model_config_list[i]``."""
+    item = _object(entry, key, "an object with a 'config' key")
+    _check_keys(item, ("config",), ("config",), key)
+    key = f"{key}.config"
+    cfg = _object(item["config"], key, "an object")
+    _check_keys(cfg, _MODEL_KEYS, ("name", "base_path"), key)
+
+    name = _string(cfg["name"], f"{key}.name")
+    if name == "":
+        raise ConfigError(f"{key}.name", "must not be empty")
+    base_path = resolve_base_path(_string(cfg["base_path"], f"{key}.base_path"), base_dir, f"{key}.base_path")
+
+    _check_stateful(cfg, key)
+    if "custom_loader_options" in cfg:
+        _object(cfg["custom_loader_options"], f"{key}.custom_loader_options", "an object")
+        raise ConfigError(f"{key}.custom_loader_options", "custom loaders are not supported")
+
+    batch_size = parse_batch_size(cfg["batch_size"], f"{key}.batch_size") if "batch_size" in cfg else None
+    shape = None
+    if "shape" in cfg:
+        if not isinstance(cfg["shape"], (str, dict)):
+            raise ConfigError(
+                f"{key}.shape", f"expected a string or an object, got {json_type(cfg['shape'])}"
+            )
+        shape = parse_shape_setting(cfg["shape"], f"{key}.shape")
+    layout = None
+    if "layout" in cfg:
+        if not isinstance(cfg["layout"], (str, dict)):
+            raise ConfigError(
+                f"{key}.layout", f"expected a string or an object, got {json_type(cfg['layout'])}"
+            )
+        layout = parse_layout_setting(cfg["layout"], f"{key}.layout")
+    if batch_size is not None and shape is not None:
+        log.warning("%s: both shape and batch_size are set; batch_size is ignored", key)
+        batch_size = None
+    policy_key = f"{key}.model_version_policy"
+    if "model_version_policy" in cfg:
+        _object(cfg["model_version_policy"], policy_key, "an object")
+        policy = parse_version_policy(cfg["model_version_policy"], policy_key)
+    else:
+        policy = parse_version_policy("", policy_key)
+    plugin_config: dict[str, str] = {}
+    if "plugin_config" in cfg:
+        _object(cfg["plugin_config"], f"{key}.plugin_config", "an object")
+        plugin_config = parse_plugin_config(cfg["plugin_config"], f"{key}.plugin_config")
+
+    return ModelConfig(
+        name=name,
+        base_path=base_path,
+        batch_size=batch_size,
+        shape=shape,
+        layout=layout,
+        version_policy=policy,
+        nireq=_integer(cfg.get("nireq", 0), f"{key}.nireq", minimum=0),
+        target_device=_string(cfg.get("target_device", "CPU"), f"{key}.target_device"),
+        plugin_config=plugin_config,
+        allow_cache=_boolean(cfg.get("allow_cache", False), f"{key}.allow_cache"),
+    )
+
+
+def resolve_base_path(path: str, base_dir: str, key: str) -> str:
+    """A model's base path: cloud URLs and absolute paths as they are, relative ones under ``base_dir``.
+
+    A ``..`` segment is refused (OVMS forbids escaping with ``..``), as is an empty path
+    and a URL scheme OVMS does not read.
+    """
+    if path == "":
+        raise ConfigError(key, f"{PATH_INVALID} - empty path")
+    if any(segment == ".." for segment in re.split(r"[/\\]", path)):
+        raise ConfigError(key, f"{PATH_INVALID} - path escape with .. is forbidden: {path}")
+    if path.startswith(CLOUD_PREFIXES):
+        return path
+    scheme = re.match(r"([A-Za-z][A-Za-z0-9+.\-]*)://", path)
+    if scheme:
+        raise ConfigError(
+            key,
+            f"{PATH_INVALID} - unsupported storage URL scheme {scheme.group(1)}://; "
+            f"use {', '.join(CLOUD_PREFIXES)}",
+        )
+    if os.path.isabs(path):
+        return path
+    return os.path.normpath(os.path.join(base_dir, path))
+
+
+def _check_stateful(cfg: dict[str, object], key: str) -> None:
+    if "stateful" in cfg and _boolean(cfg["stateful"], f"{key}.stateful"):
+        raise ConfigError(f"{key}.stateful", "stateful models are not supported")
+    for name, default in _STATEFUL_DEFAULTS.items():
+        if name not in cfg:
+            continue
+        item_key = f"{key}.{name}"
+        if isinstance(default, bool):
+            value: object = _boolean(cfg[name], item_key)
+        else:
+            value = _integer(cfg[name], item_key, minimum=0)
+            if isinstance(value, int) and value > _UINT32_MAX:
+                raise ConfigError(item_key, "Sequence max number parameter too high")
+        if value != default:
+            raise ConfigError(
+                item_key,
+                f"{NON_STATEFUL_PARAMETER} - only {json.dumps(default)} is accepted, "
+                "as stateful models are not supported",
+            )
+
+
+def _parse_monitoring(value: object) -> MetricsConfig:
+    mon = _object(value, "monitoring", "an object")
+    _check_keys(mon, ("metrics",), ("metrics",), "monitoring")
+    metrics = _object(mon["metrics"], "monitoring.metrics", "an object")
+    _check_keys(metrics, ("enable", "metrics_list"), ("enable",), "monitoring.metrics")
+    enable = _boolean(metrics["enable"], "monitoring.metrics.enable")
+    names: list[str] = []
+    if "metrics_list" in metrics:
+        for i, item in enumerate(_array(metrics["metrics_list"], "monitoring.metrics.metrics_list")):
+            names.append(_string(item, f"monitoring.metrics.metrics_list[{i}]"))
+    families = parse_metrics_list(names, "monitoring.metrics.metrics_list")
+    return MetricsConfig(enable=enable, metrics_list=families)
+
+
+# --- schema helpers ----------------------------------------------------------------------------
+
+
+def _check_keys(
+    obj: dict[str, object], allowed: Collection[str], required: Collection[str], key: str
+) -> None:
+    for name in obj:
+        if name not in allowed:
+            where = f"{key}.{name}" if key else name
+            raise ConfigError(where, f"unknown key; allowed keys here: {', '.join(allowed)}")
+    for name in required:
+        if name not in obj:
+            raise ConfigError(f"{key}.{name}" if key else name, "required key is missing")
+
+
+def _object(value: object, key: str, what: str) -> dict[str, object]:
+    if not isinstance(value, dict):
+        raise ConfigError(key, f"expected {what}, got {json_type(value)}")
+    return value
+
+
+def _array(value: object, key: str) -> list[object]:
+    if not isinstance(value, list):
+        raise ConfigError(key, f"expected an array, got {json_type(value)}")
+    return value
+
+
+def _string(value: object, key: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(key, f"expected a string, got {json_type(value)}")
+    return value
+
+
+def _boolean(value: object, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(key, f"expected true or false, got {json_type(value)}")
+    return value
+
+
+def _integer(value: object, key: str, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(key, f"expected an integer, got {json_type(value)}")
+    if value < minimum:
+        raise ConfigError(key, f"must be >= {minimum}, got {value}")
+    return value

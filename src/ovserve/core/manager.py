@@ -1,0 +1,308 @@
+"""The manager: reconciles aspired versions against loaded ones and owns every version's state.
+
+Sources tell the manager, per model name, which versions *should* be served
+(:class:`AspiredVersion`: a version number, a loader, and a fingerprint of the settings
+it was built with). :meth:`ServableManager.apply` loads what is new or changed (off the
+event loop, in a worker thread), and only then retires what is no longer aspired, so a
+swap never leaves a model without a version. Requests take a :class:`Handle` that pins
+one loaded servable; a retired servable is closed only once its last handle let go.
+
+All methods run on the event loop thread; the manager is not thread-safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ovserve.core.ids import ServableId
+from ovserve.core.servable import Servable
+from ovserve.core.states import State, VersionStatus, check_transition
+from ovserve.errors import (
+    Code,
+    ModelNotFound,
+    ModelNotReady,
+    ServingError,
+    VersionNotFound,
+    VersionRetired,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Loader(Protocol):
+    """Builds one version. Constructing it is cheap; :meth:`load` does the work and may block."""
+
+    def load(self) -> Servable: ...
+
+
+@dataclass(frozen=True)
+class AspiredVersion:
+    """A version a source wants served; a new ``fingerprint`` means "reload it"."""
+
+    version: int
+    loader: Loader
+    fingerprint: Hashable = None
+
+
+@dataclass(frozen=True)
+class AspiredStream:
+    """All versions a source wants served under one name, or why it found none."""
+
+    versions: Sequence[AspiredVersion] = ()
+    error: ServingError | None = None
+
+
+class _Loaded:
+    """A loaded servable and the requests that hold it."""
+
+    __slots__ = ("drained", "pins", "retired", "servable")
+
+    def __init__(self, servable: Servable) -> None:
+        self.servable = servable
+        self.pins = 0
+        self.retired = False
+        self.drained = asyncio.Event()
+        self.drained.set()
+
+    def pin(self) -> None:
+        self.pins += 1
+        self.drained.clear()
+
+    def unpin(self) -> None:
+        self.pins -= 1
+        if self.pins == 0:
+            self.drained.set()
+
+
+@dataclass
+class _Version:
+    version: int
+    state: State = State.START
+    fingerprint: Hashable = None
+    error: ServingError | None = None
+    loaded: _Loaded | None = None
+
+    def status(self) -> VersionStatus:
+        if self.error is None:
+            return VersionStatus(self.version, self.state)
+        return VersionStatus(self.version, self.state, self.error.code, self.error.message)
+
+
+@dataclass
+class _Stream:
+    name: str
+    versions: dict[int, _Version] = field(default_factory=dict)
+    error: ServingError | None = None  # why the source found nothing to serve
+
+
+class Handle:
+    """Pins one loaded servable for the length of a request: ``with manager.acquire(...) as servable``."""
+
+    __slots__ = ("_loaded", "servable")
+
+    def __init__(self, loaded: _Loaded) -> None:
+        self._loaded = loaded
+        self.servable = loaded.servable
+        loaded.pin()
+
+    def __enter__(self) -> Servable:
+        return self.servable
+
+    def __exit__(self, *exc: object) -> None:
+        self._loaded.unpin()
+
+
+Listener = Callable[[ServableId, VersionStatus], None]
+
+
+class ServableManager:
+    """Owns every model version's state; see the module docstring for the contract."""
+
+    def __init__(self) -> None:
+        self._streams: dict[str, _Stream] = {}
+        self._listeners: list[Listener] = []
+        self._lock = asyncio.Lock()
+
+    # -- observers -----------------------------------------------------------------
+    def subscribe(self, listener: Listener) -> None:
+        """Call ``listener(id, status)`` on every state change (on the event loop)."""
+        self._listeners.append(listener)
+
+    def _set(self, name: str, entry: _Version, state: State, error: ServingError | None = None) -> None:
+        if entry.state != state:
+            check_transition(entry.state, state)
+        entry.state = state
+        entry.error = error
+        status = entry.status()
+        if error is not None:
+            log.error("model %s version %d: %s: %s", name, entry.version, state.name, error.message)
+        else:
+            log.info("model %s version %d: %s", name, entry.version, state.name)
+        for listener in self._listeners:
+            listener(ServableId(name, entry.version), status)
+
+    # -- reconcile -----------------------------------------------------------------
+    async def apply(self, aspired: Mapping[str, AspiredStream], *, complete: bool = True) -> None:
+        """Make the served versions match ``aspired``.
+
+        Streams named in ``aspired`` get exactly those versions; with ``complete`` the
+        streams it does not name are retired. New versions are loaded before old ones
+        are retired. A version that fails to load keeps its error in its status.
+        """
+        async with self._lock:
+            retire: list[tuple[str, _Version]] = []
+            for name, wanted_stream in aspired.items():
+                stream = self._streams.setdefault(name, _Stream(name))
+                if wanted_stream.error is not None and wanted_stream.error is not stream.error:
+                    log.error("model %s: %s", name, wanted_stream.error.message)
+                stream.error = wanted_stream.error
+                wanted = {a.version: a for a in wanted_stream.versions}
+                await asyncio.gather(*(self._load(stream, a) for a in wanted.values() if self._needs_load(stream, a)))
+                retire += [(name, v) for n, v in stream.versions.items() if n not in wanted and v.state != State.END]
+            if complete:
+                for name, stream in self._streams.items():
+                    if name not in aspired:
+                        retire += [(name, v) for v in stream.versions.values() if v.state != State.END]
+            await asyncio.gather(*(self._retire(name, v) for name, v in retire))
+
+    @staticmethod
+    def _needs_load(stream: _Stream, aspired: AspiredVersion) -> bool:
+        entry = stream.versions.get(aspired.version)
+        if entry is None or entry.state == State.END or entry.error is not None:
+            return True
+        return entry.fingerprint != aspired.fingerprint
+
+    async def _load(self, stream: _Stream, aspired: AspiredVersion) -> None:
+        entry = stream.versions.get(aspired.version)
+        if entry is None:
+            entry = stream.versions[aspired.version] = _Version(aspired.version)
+        if entry.state != State.AVAILABLE:
+            self._set(stream.name, entry, State.LOADING)
+        try:
+            servable = await asyncio.to_thread(aspired.loader.load)
+        except ServingError as exc:
+            self._fail(stream.name, entry, exc)
+            return
+        except Exception as exc:  # a loader bug or an engine error: keep it in the status
+            log.exception("loading %s version %d failed", stream.name, aspired.version)
+            self._fail(stream.name, entry, ServingError(f"{type(exc).__name__}: {exc}", Code.UNKNOWN))
+            return
+        old = entry.loaded
+        entry.loaded = _Loaded(servable)
+        entry.fingerprint = aspired.fingerprint
+        self._set(stream.name, entry, State.AVAILABLE)
+        if old is not None:  # a reload of the same version: swap, then free the old one
+            await self._release(old)
+
+    def _fail(self, name: str, entry: _Version, error: ServingError) -> None:
+        if entry.state == State.AVAILABLE:  # a failed reload leaves the working one serving
+            log.error("reloading %s version %d failed, the loaded one keeps serving: %s", name, entry.version, error)
+            return
+        if error.code == Code.OK:
+            error.code = Code.UNKNOWN
+        self._set(name, entry, State.LOADING, error)
+
+    async def _retire(self, name: str, entry: _Version) -> None:
+        loaded = entry.loaded
+        if entry.state == State.AVAILABLE:
+            self._set(name, entry, State.UNLOADING)
+        entry.loaded = None
+        if loaded is not None:
+            await self._release(loaded)
+        self._set(name, entry, State.END)
+
+    @staticmethod
+    async def _release(loaded: _Loaded) -> None:
+        loaded.retired = True
+        await loaded.drained.wait()
+        await asyncio.to_thread(loaded.servable.close)
+
+    async def close(self) -> None:
+        """Retire everything (at shutdown)."""
+        await self.apply({}, complete=True)
+
+    # -- requests --------------------------------------------------------------------
+    def acquire(self, name: str, version: int | None = None) -> Handle:
+        """Pin the requested version, or the newest AVAILABLE one when ``version`` is None/0."""
+        stream = self._streams.get(name)
+        if stream is None:
+            raise ModelNotFound(name)
+        if not stream.versions:
+            if stream.error is not None:
+                raise ModelNotReady(name, version or None, stream.error.message)
+            raise VersionNotFound(name, version or None)
+        if not version:
+            available = [v for v in stream.versions.values() if v.state == State.AVAILABLE]
+            if available:
+                entry = max(available, key=lambda v: v.version)
+            elif any(v.state in (State.START, State.LOADING) for v in stream.versions.values()):
+                raise ModelNotReady(name, None, self._detail(stream))
+            elif all(v.state == State.END for v in stream.versions.values()):
+                raise VersionRetired(name, max(stream.versions))
+            else:
+                raise VersionNotFound(name, None)
+        else:
+            found = stream.versions.get(version)
+            if found is None:
+                raise VersionNotFound(name, version)
+            entry = found
+        if entry.state == State.END:
+            raise VersionRetired(name, entry.version)
+        if entry.state != State.AVAILABLE or entry.loaded is None:
+            raise ModelNotReady(name, entry.version, entry.error.message if entry.error else "")
+        return Handle(entry.loaded)
+
+    @staticmethod
+    def _detail(stream: _Stream) -> str:
+        errors = [v.error.message for v in stream.versions.values() if v.error is not None]
+        if stream.error is not None:
+            errors.append(stream.error.message)
+        return errors[0] if errors else ""
+
+    # -- status ----------------------------------------------------------------------
+    def names(self) -> list[str]:
+        return sorted(self._streams)
+
+    def stream_error(self, name: str) -> ServingError | None:
+        """Why the source found no version to serve for ``name`` (None when it did)."""
+        stream = self._streams.get(name)
+        if stream is None:
+            raise ModelNotFound(name)
+        return stream.error
+
+    def status(self, name: str, version: int | None = None) -> list[VersionStatus]:
+        """Statuses of every version of ``name`` (or of one), newest first."""
+        stream = self._streams.get(name)
+        if stream is None:
+            raise ModelNotFound(name)
+        if version:
+            entry = stream.versions.get(version)
+            if entry is None:
+                raise VersionNotFound(name, version)
+            return [entry.status()]
+        return [stream.versions[v].status() for v in sorted(stream.versions, reverse=True)]
+
+    def available_versions(self, name: str) -> list[int]:
+        stream = self._streams.get(name)
+        if stream is None:
+            raise ModelNotFound(name)
+        return sorted(v.version for v in stream.versions.values() if v.state == State.AVAILABLE)
+
+    def is_available(self, name: str, version: int | None = None) -> bool:
+        try:
+            with self.acquire(name, version):
+                return True
+        except ServingError:
+            return False
+
+    def statuses(self) -> dict[str, list[VersionStatus]]:
+        return {name: self.status(name) for name in self.names()}
+
+    def declare(self, names: Iterable[str]) -> None:
+        """Make ``names`` known (with no versions yet), so status shows them before they load."""
+        for name in names:
+            self._streams.setdefault(name, _Stream(name))

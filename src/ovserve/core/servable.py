@@ -1,0 +1,47 @@
+"""The servable contract: what a request runs on once it resolved a model version."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from ovserve.core.ids import ServableId
+from ovserve.core.validation import validate_inputs
+from ovserve.tensors import TensorSpec
+
+
+class Servable(abc.ABC):
+    """One runnable model version (or pipeline).
+
+    ``inputs`` and ``outputs`` list the tensors with the names the model file gives, in
+    the model's order. :meth:`infer` validates the inputs against them (the one
+    validation every front end shares) and runs the model. A servable is used only
+    from the event loop; :meth:`close` is called once no request holds it any more.
+    """
+
+    def __init__(self, servable_id: ServableId, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec]):
+        self.id = servable_id
+        self.inputs: dict[str, TensorSpec] = {t.name: t for t in inputs}
+        self.outputs: dict[str, TensorSpec] = {t.name: t for t in outputs}
+
+    @property
+    def name(self) -> str:
+        return self.id.name
+
+    @property
+    def version(self) -> int:
+        return self.id.version
+
+    async def infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Validate ``inputs`` and run; returns every output in the model's order."""
+        validate_inputs(self.id, self.inputs, inputs)
+        return await self.run(inputs)
+
+    @abc.abstractmethod
+    async def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run already validated inputs. Must not block the event loop."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Free the resources; called once, after the last request let go."""

@@ -1,0 +1,144 @@
+"""The error model: one exception family with a canonical code.
+
+Everything inside ovserve raises :class:`ServingError` (or a subclass named for the
+domain). Front ends translate the code into an HTTP or gRPC status through the
+single tables in ``ovserve.api.errors``; nothing here knows about HTTP or gRPC.
+Messages are what the client reads: they name the model, input, expected and
+received value, following OVMS's texts where OVMS has one.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Code(enum.Enum):
+    """Canonical status codes (the gRPC code names)."""
+
+    OK = 0
+    CANCELLED = 1
+    UNKNOWN = 2
+    INVALID_ARGUMENT = 3
+    DEADLINE_EXCEEDED = 4
+    NOT_FOUND = 5
+    ALREADY_EXISTS = 6
+    PERMISSION_DENIED = 7
+    RESOURCE_EXHAUSTED = 8
+    FAILED_PRECONDITION = 9
+    ABORTED = 10
+    OUT_OF_RANGE = 11
+    UNIMPLEMENTED = 12
+    INTERNAL = 13
+    UNAVAILABLE = 14
+    DATA_LOSS = 15
+    UNAUTHENTICATED = 16
+
+
+class ServingError(Exception):
+    """Base of every error a client may see. ``message`` is shown to the client as is."""
+
+    code: Code = Code.UNKNOWN
+
+    def __init__(self, message: str, code: Code | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidInput(ServingError):
+    """The request is malformed or does not fit the model (400 / INVALID_ARGUMENT)."""
+
+    code = Code.INVALID_ARGUMENT
+
+
+class ShapeMismatch(InvalidInput):
+    """An input's shape does not fit the model's."""
+
+
+class DtypeMismatch(InvalidInput):
+    """An input's datatype is not the model's."""
+
+
+class ModelNotFound(ServingError):
+    """No model (stream) of that name exists."""
+
+    code = Code.NOT_FOUND
+
+    def __init__(self, name: str, message: str = "Model with requested name is not found") -> None:
+        super().__init__(f"{message} - {name}" if name else message)
+        self.name = name
+
+
+class VersionNotFound(ServingError):
+    """The model exists but not the requested version (or it has no version at all)."""
+
+    code = Code.NOT_FOUND
+
+    def __init__(self, name: str, version: int | None) -> None:
+        what = f"{name} version {version}" if version is not None else name
+        super().__init__(f"Model with requested version is not found - {what}")
+
+
+class ModelNotReady(ServingError):
+    """The version exists but is loading, failed, or unloading."""
+
+    code = Code.UNAVAILABLE
+
+    def __init__(self, name: str, version: int | None, detail: str = "") -> None:
+        what = f"{name} version {version}" if version is not None else name
+        text = f"Model with requested version is not loaded yet - {what}"
+        super().__init__(f"{text}: {detail}" if detail else text)
+
+
+class VersionRetired(ServingError):
+    """The version was served once and has been unloaded."""
+
+    code = Code.NOT_FOUND
+
+    def __init__(self, name: str, version: int) -> None:
+        super().__init__(f"Model with requested version is retired - {name} version {version}")
+
+
+class QueueFull(ServingError):
+    """A bounded queue refused the request."""
+
+    code = Code.RESOURCE_EXHAUSTED
+
+
+class DeadlineExceeded(ServingError):
+    """The request's deadline passed before it was served."""
+
+    code = Code.DEADLINE_EXCEEDED
+
+
+class Unimplemented(ServingError):
+    """A valid request for something ovserve does not do."""
+
+    code = Code.UNIMPLEMENTED
+
+
+class BackendError(ServingError):
+    """The inference engine failed while running a valid request."""
+
+    code = Code.INTERNAL
+
+
+class LoadError(ServingError):
+    """A model version could not be loaded; carried into the version's status."""
+
+    code = Code.UNKNOWN
+
+
+class ConfigError(ServingError):
+    """The command line or config.json is invalid; ``key`` names the offending setting."""
+
+    code = Code.INVALID_ARGUMENT
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}" if key else problem)
+        self.key = key
+        self.problem = problem

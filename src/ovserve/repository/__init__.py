@@ -1,0 +1,1 @@
+"""Sources: where model versions come from (local directories; remote stores later)."""

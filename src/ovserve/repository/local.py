@@ -1,0 +1,58 @@
+"""The local filesystem source: version directories under each model's base path."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from ovserve.config.types import ModelConfig
+from ovserve.core.manager import AspiredStream, AspiredVersion, Loader
+from ovserve.errors import LoadError
+
+log = logging.getLogger(__name__)
+
+LoaderFactory = Callable[[ModelConfig, int, Path], Loader]
+
+
+def scan_versions(base_path: Path) -> dict[int, Path]:
+    """Positive integer subdirectories of ``base_path``; others are skipped with a warning."""
+    if not base_path.is_dir():
+        raise LoadError(f"The provided base path is invalid or doesn't exists: {base_path}")
+    found: dict[int, Path] = {}
+    for entry in base_path.iterdir():
+        if not entry.is_dir():
+            continue
+        if entry.name.isdigit() and int(entry.name) > 0:
+            found[int(entry.name)] = entry
+        else:
+            log.warning("%s: skipping %r, version directories have positive integer names", base_path, entry.name)
+    return found
+
+
+class LocalSource:
+    """Turns model configs into aspired versions by listing their base paths (a stateless scan)."""
+
+    def __init__(self, loader_factory: LoaderFactory) -> None:
+        self.loader_factory = loader_factory
+
+    def aspired(self, configs: Iterable[ModelConfig]) -> dict[str, AspiredStream]:
+        return {config.name: self.aspired_stream(config) for config in configs}
+
+    def aspired_stream(self, config: ModelConfig) -> AspiredStream:
+        try:
+            versions = scan_versions(Path(config.base_path))
+        except LoadError as exc:
+            return AspiredStream((), exc)
+        except OSError as exc:
+            return AspiredStream((), LoadError(f"The provided base path is invalid or doesn't exists: {exc}"))
+        if not versions:
+            return AspiredStream((), LoadError(
+                f"Not a single model version directory has valid numeric name: {config.base_path}"))
+        chosen = config.version_policy.select(versions)
+        if not chosen:
+            return AspiredStream((), LoadError(
+                f"No version found on {config.base_path} matches the version policy {config.version_policy}"))
+        fingerprint = config.fingerprint()
+        return AspiredStream(tuple(
+            AspiredVersion(v, self.loader_factory(config, v, versions[v]), fingerprint) for v in chosen))

@@ -1,0 +1,182 @@
+"""Tensors as numpy arrays, their specs, and the datatype tables of every protocol.
+
+A tensor travels from the wire to OpenVINO and back as a numpy array. BYTES / string
+tensors are numpy ``object`` arrays holding ``bytes``. A :class:`TensorSpec` describes a
+model input or output with the names the model file gives.
+
+The tables here are the one place that knows how KServe datatypes, TensorFlow
+``DataType`` enum values and OVMS precision names map onto numpy dtypes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+BYTES_DTYPE = np.dtype(object)
+
+#: KServe v2 datatype name -> numpy dtype (BYTES -> object array of bytes).
+KSERVE_TO_NUMPY: dict[str, np.dtype] = {
+    "BOOL": np.dtype(np.bool_),
+    "UINT8": np.dtype(np.uint8),
+    "UINT16": np.dtype(np.uint16),
+    "UINT32": np.dtype(np.uint32),
+    "UINT64": np.dtype(np.uint64),
+    "INT8": np.dtype(np.int8),
+    "INT16": np.dtype(np.int16),
+    "INT32": np.dtype(np.int32),
+    "INT64": np.dtype(np.int64),
+    "FP16": np.dtype(np.float16),
+    "FP32": np.dtype(np.float32),
+    "FP64": np.dtype(np.float64),
+    "BYTES": BYTES_DTYPE,
+}
+NUMPY_TO_KSERVE: dict[np.dtype, str] = {v: k for k, v in KSERVE_TO_NUMPY.items()}
+
+#: OVMS precision names (used in OVMS's error texts) per numpy dtype.
+NUMPY_TO_PRECISION: dict[np.dtype, str] = {
+    np.dtype(np.bool_): "BOOL",
+    np.dtype(np.uint8): "U8",
+    np.dtype(np.uint16): "U16",
+    np.dtype(np.uint32): "U32",
+    np.dtype(np.uint64): "U64",
+    np.dtype(np.int8): "I8",
+    np.dtype(np.int16): "I16",
+    np.dtype(np.int32): "I32",
+    np.dtype(np.int64): "I64",
+    np.dtype(np.float16): "FP16",
+    np.dtype(np.float32): "FP32",
+    np.dtype(np.float64): "FP64",
+    BYTES_DTYPE: "STRING",
+}
+
+#: TensorFlow ``DataType`` enum value -> numpy dtype (the subset a model server meets).
+TF_TO_NUMPY: dict[int, np.dtype] = {
+    1: np.dtype(np.float32),  # DT_FLOAT
+    2: np.dtype(np.float64),  # DT_DOUBLE
+    3: np.dtype(np.int32),  # DT_INT32
+    4: np.dtype(np.uint8),  # DT_UINT8
+    5: np.dtype(np.int16),  # DT_INT16
+    6: np.dtype(np.int8),  # DT_INT8
+    7: BYTES_DTYPE,  # DT_STRING
+    9: np.dtype(np.int64),  # DT_INT64
+    10: np.dtype(np.bool_),  # DT_BOOL
+    17: np.dtype(np.uint16),  # DT_UINT16
+    19: np.dtype(np.float16),  # DT_HALF
+    22: np.dtype(np.uint32),  # DT_UINT32
+    23: np.dtype(np.uint64),  # DT_UINT64
+}
+NUMPY_TO_TF: dict[np.dtype, int] = {v: k for k, v in TF_TO_NUMPY.items()}
+
+#: TensorFlow ``DataType`` enum names, for metadata and messages.
+TF_NAMES: dict[int, str] = {
+    0: "DT_INVALID",
+    1: "DT_FLOAT",
+    2: "DT_DOUBLE",
+    3: "DT_INT32",
+    4: "DT_UINT8",
+    5: "DT_INT16",
+    6: "DT_INT8",
+    7: "DT_STRING",
+    9: "DT_INT64",
+    10: "DT_BOOL",
+    14: "DT_BFLOAT16",
+    17: "DT_UINT16",
+    19: "DT_HALF",
+    22: "DT_UINT32",
+    23: "DT_UINT64",
+}
+
+
+def kserve_datatype(dtype: np.dtype) -> str:
+    """The KServe datatype name of a numpy dtype ("BYTES" for strings)."""
+    return NUMPY_TO_KSERVE[dtype]
+
+
+def precision_name(dtype: np.dtype) -> str:
+    """OVMS's precision name of a numpy dtype, e.g. FP32 or I64."""
+    return NUMPY_TO_PRECISION.get(dtype, str(dtype))
+
+
+@dataclass(frozen=True, slots=True)
+class Dim:
+    """One dimension of a model tensor: static (lo == hi), a range, or any (-1)."""
+
+    lo: int
+    hi: int  # -1: no upper bound
+
+    @staticmethod
+    def static(n: int) -> Dim:
+        return Dim(n, n)
+
+    @staticmethod
+    def any() -> Dim:
+        return Dim(0, -1)
+
+    @property
+    def is_static(self) -> bool:
+        return self.lo == self.hi
+
+    @property
+    def size(self) -> int:
+        """The static size, or -1 when the dimension is dynamic (what metadata shows)."""
+        return self.lo if self.is_static else -1
+
+    def accepts(self, n: int) -> bool:
+        return n >= self.lo and (self.hi == -1 or n <= self.hi)
+
+    def __str__(self) -> str:
+        if self.is_static:
+            return str(self.lo)
+        if self.lo == 0 and self.hi == -1:
+            return "-1"
+        return f"[{self.lo}~{self.hi if self.hi != -1 else 'inf'}]"
+
+
+def format_dims(dims: Iterable[object]) -> str:
+    """``(1,3,224,224)`` in OVMS's style for messages."""
+    return "(" + ",".join(str(d) for d in dims) + ")"
+
+
+@dataclass(frozen=True, slots=True)
+class TensorSpec:
+    """A model input or output as clients see it: its name, dtype and (maybe dynamic) shape."""
+
+    name: str
+    dtype: np.dtype
+    dims: tuple[Dim, ...]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape with -1 for every dynamic dimension."""
+        return tuple(d.size for d in self.dims)
+
+    @property
+    def datatype(self) -> str:
+        """The KServe datatype name."""
+        return kserve_datatype(self.dtype)
+
+    @property
+    def is_string(self) -> bool:
+        return self.dtype == BYTES_DTYPE
+
+
+@dataclass(slots=True)
+class InferRequest:
+    """A decoded inference request: named numpy inputs, and the outputs the client asked for."""
+
+    inputs: dict[str, np.ndarray]
+    requested_outputs: tuple[str, ...] | None = None
+    id: str = ""
+
+
+@dataclass(slots=True)
+class InferResponse:
+    """The outputs of one inference, in the model's output order."""
+
+    model_name: str
+    model_version: int
+    outputs: dict[str, np.ndarray]
+    id: str = ""

@@ -1,0 +1,144 @@
+"""Test models made with OpenVINO's opset API, and in-process reference inference.
+
+Every served output in the tests is compared with :func:`reference` on the same input.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import openvino as ov
+from openvino import opset13 as ops
+
+F32 = {"INFERENCE_PRECISION_HINT": "f32"}
+
+
+def _name(node: ov.Node, name: str) -> ov.Node:
+    node.output(0).get_tensor().set_names({name})
+    node.set_friendly_name(name)
+    return node
+
+
+def identity(dtype: type = np.float32, shape: Sequence[int] = (1, 10), name: str = "identity") -> ov.Model:
+    """out = in (+0 for numbers), one input ``in``, one output ``out``."""
+    param = _name(ops.parameter(list(shape), ov.Type(np.dtype(dtype)), name="in"), "in")
+    if np.dtype(dtype) == np.bool_:
+        result = ops.logical_and(param, param)
+    else:
+        result = ops.convert(param, ov.Type(np.dtype(dtype)))
+    _name(result, "out")
+    return ov.Model([result], [param], name)
+
+
+def string_identity() -> ov.Model:
+    """A model whose string input comes back unchanged."""
+    param = _name(ops.parameter([-1], ov.Type.string, name="text"), "text")
+    return ov.Model([ops.result(param)], [param], "strings")
+
+
+def add_scaled(shape: Sequence[int] = (-1, 4), dtype: type = np.float32, scale: float = 2.0) -> ov.Model:
+    """y = x * scale + 1 with a dynamic batch: input ``x``, output ``y``."""
+    t = ov.Type(np.dtype(dtype))
+    x = _name(ops.parameter(list(shape), t, name="x"), "x")
+    y = ops.add(ops.multiply(x, ops.constant(np.array(scale, dtype=dtype))), ops.constant(np.array(1, dtype=dtype)))
+    _name(y, "y")
+    return ov.Model([y], [x], "add_scaled")
+
+
+def multi_io() -> ov.Model:
+    """Two inputs (``a`` FP32 [1,3], ``b`` INT32 [1,3]) and two outputs: ``sum`` FP32, ``prod`` INT32."""
+    a = _name(ops.parameter([1, 3], ov.Type.f32, name="a"), "a")
+    b = _name(ops.parameter([1, 3], ov.Type.i32, name="b"), "b")
+    s = _name(ops.add(a, ops.convert(b, ov.Type.f32)), "sum")
+    p = _name(ops.multiply(b, ops.constant(np.array(3, dtype=np.int32))), "prod")
+    return ov.Model([s, p], [a, b], "multi_io")
+
+
+def small_cnn(seed: int = 0, channels: int = 8, size: int = 32) -> ov.Model:
+    """Conv-ReLU-pool-FC-softmax on NCHW [-1,3,size,size] input ``image``, output ``probs`` [N,10]."""
+    rng = np.random.default_rng(seed)
+    x = _name(ops.parameter([-1, 3, size, size], ov.Type.f32, name="image"), "image")
+    w = ops.constant(rng.standard_normal((channels, 3, 3, 3)).astype(np.float32) * 0.2)
+    conv = ops.convolution(x, w, [1, 1], [1, 1], [1, 1], [1, 1])
+    relu = ops.relu(conv)
+    pool = ops.reduce_mean(relu, ops.constant(np.array([2, 3], dtype=np.int64)), keep_dims=False)
+    fc = ops.matmul(pool, ops.constant(rng.standard_normal((channels, 10)).astype(np.float32)), False, False)
+    probs = _name(ops.softmax(fc, 1), "probs")
+    return ov.Model([probs], [x], "small_cnn")
+
+
+def save(model: ov.Model, base_path: Path, versions: Iterable[int] = (1,)) -> Path:
+    """Write ``model`` as IR to ``base_path/<v>/model.xml`` for each version; returns base_path."""
+    for version in versions:
+        target = base_path / str(version)
+        target.mkdir(parents=True, exist_ok=True)
+        ov.save_model(model, str(target / "model.xml"), compress_to_fp16=False)
+    return base_path
+
+
+def model_file(base_path: Path, version: int = 1) -> Path:
+    return base_path / str(version) / "model.xml"
+
+
+def reference(model_file: Path | str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Run the model in-process (f32 precision) and return outputs by their first name."""
+    core = ov.Core()
+    compiled = core.compile_model(str(model_file), "CPU", F32)
+    request = compiled.create_infer_request()
+    names = [p.get_any_name() for p in compiled.inputs]
+    request.infer({names.index(k): v for k, v in inputs.items()})
+    out: dict[str, np.ndarray] = {}
+    for i, port in enumerate(compiled.outputs):
+        tensor = request.get_output_tensor(i)
+        out[port.get_any_name()] = (
+            np.array(list(tensor.bytes_data), dtype=object) if port.get_element_type() == ov.Type.string
+            else tensor.data.copy())
+    return out
+
+
+#: name -> (builder, versions): the repository every integration test serves.
+CATALOG: dict[str, tuple[Callable[[], ov.Model], tuple[int, ...]]] = {
+    "identity_fp32": (lambda: identity(np.float32, (1, 10)), (1,)),
+    "identity_fp16": (lambda: identity(np.float16, (2, 3)), (1,)),
+    "identity_fp64": (lambda: identity(np.float64, (2, 3)), (1,)),
+    "identity_int8": (lambda: identity(np.int8, (2, 3)), (1,)),
+    "identity_int16": (lambda: identity(np.int16, (2, 3)), (1,)),
+    "identity_int32": (lambda: identity(np.int32, (2, 3)), (1,)),
+    "identity_int64": (lambda: identity(np.int64, (2, 3)), (1,)),
+    "identity_uint8": (lambda: identity(np.uint8, (2, 3)), (1,)),
+    "identity_uint16": (lambda: identity(np.uint16, (2, 3)), (1,)),
+    "identity_uint32": (lambda: identity(np.uint32, (2, 3)), (1,)),
+    "identity_uint64": (lambda: identity(np.uint64, (2, 3)), (1,)),
+    "identity_bool": (lambda: identity(np.bool_, (2, 3)), (1,)),
+    "strings": (string_identity, (1,)),
+    "dynamic": (add_scaled, (1,)),
+    "versions": (add_scaled, (1, 2)),  # two versions on disk; policy decides what is served
+    "multi_io": (multi_io, (1,)),
+    "cnn": (small_cnn, (1,)),
+}
+
+
+def build_repository(root: Path, names: Iterable[str] | None = None) -> dict[str, Path]:
+    """Write the catalog's models under ``root/<name>``; returns name -> base path."""
+    paths = {}
+    for name in names or CATALOG:
+        builder, versions = CATALOG[name]
+        paths[name] = save(builder(), root / name, versions)
+    # version 2 of "versions" computes differently, so answers tell which version ran
+    if "versions" in paths:
+        ov.save_model(add_scaled(scale=3.0), str(paths["versions"] / "2" / "model.xml"), compress_to_fp16=False)
+    return paths
+
+
+def write_config(path: Path, paths: Mapping[str, Path], extra: Mapping[str, Mapping[str, object]] | None = None) -> Path:
+    """An OVMS config.json serving ``paths`` with f32 precision; ``extra[name]`` adds keys."""
+    entries = []
+    for name, base in paths.items():
+        cfg: dict[str, object] = {"name": name, "base_path": str(base), "plugin_config": dict(F32)}
+        cfg.update((extra or {}).get(name, {}))
+        entries.append({"config": cfg})
+    path.write_text(json.dumps({"model_config_list": entries}, indent=2))
+    return path

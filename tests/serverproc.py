@@ -1,0 +1,88 @@
+"""Starting ``ovserve`` as a user does (its CLI, in a subprocess) on free 127.0.0.1 ports."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerProcess:
+    """An ``ovserve`` subprocess; ``start()`` returns once ``/v2/health/ready`` answers 200."""
+
+    def __init__(self, args: Sequence[str], log_file: Path, rest: bool = True) -> None:
+        self.grpc_port = free_port()
+        self.rest_port = free_port() if rest else 0
+        self.log_file = log_file
+        self.args = [
+            sys.executable, "-m", "ovserve", *args,
+            "--port", str(self.grpc_port), "--grpc_bind_address", HOST,
+        ]
+        if rest:
+            self.args += ["--rest_port", str(self.rest_port), "--rest_bind_address", HOST]
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://{HOST}:{self.rest_port}"
+
+    @property
+    def grpc_address(self) -> str:
+        return f"{HOST}:{self.grpc_port}"
+
+    def start(self, timeout: float = 60.0) -> ServerProcess:
+        self._log = self.log_file.open("wb")
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.process = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"ovserve exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(f"{self.rest_url}/v2/health/ready", timeout=1) as answer:
+                    if answer.status == 200:
+                        return self
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"ovserve did not become ready in {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> int | None:
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self._log.close()
+        return self.process.returncode
+
+
+def run_cli(args: Sequence[str], timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m ovserve args`` to completion (for start-up errors, --help, --version)."""
+    return subprocess.run([sys.executable, "-m", "ovserve", *args], capture_output=True, text=True, timeout=timeout)

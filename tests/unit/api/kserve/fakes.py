@@ -1,0 +1,185 @@
+"""Small fakes for the KServe front-end unit tests: echo servables, a context, an in-process ASGI call."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import orjson
+
+from ovserve.api.context import ServerState, ServingContext
+from ovserve.api.http import RestApp, Router
+from ovserve.api.kserve.rest import add_routes
+from ovserve.core.ids import ServableId
+from ovserve.core.manager import AspiredStream, AspiredVersion, ServableManager
+from ovserve.core.servable import Servable
+from ovserve.tensors import KSERVE_TO_NUMPY, Dim, TensorSpec
+
+DATATYPES = tuple(KSERVE_TO_NUMPY)
+
+
+def spec(name: str, datatype: str, *dims: int) -> TensorSpec:
+    """A tensor spec; -1 is a dynamic dimension."""
+    return TensorSpec(
+        name, KSERVE_TO_NUMPY[datatype], tuple(Dim.any() if d == -1 else Dim.static(d) for d in dims)
+    )
+
+
+class EchoServable(Servable):
+    """Returns the i-th input as the i-th output (default outputs: ``<input>_out``)."""
+
+    def __init__(
+        self,
+        name: str,
+        inputs: Sequence[TensorSpec],
+        outputs: Sequence[TensorSpec] | None = None,
+        version: int = 1,
+    ) -> None:
+        if outputs is None:
+            outputs = [TensorSpec(f"{s.name}_out", s.dtype, s.dims) for s in inputs]
+        super().__init__(ServableId(name, version), inputs, outputs)
+        self.calls = 0
+
+    async def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self.calls += 1
+        return {out: inputs[inp] for inp, out in zip(self.inputs, self.outputs, strict=True)}
+
+
+class FixedLoader:
+    def __init__(self, servable: Servable) -> None:
+        self.servable = servable
+
+    def load(self) -> Servable:
+        return self.servable
+
+
+class FailingLoader:
+    def load(self) -> Servable:
+        raise RuntimeError("the model file is broken")
+
+
+def echo(datatype: str, *dims: int, name: str | None = None) -> EchoServable:
+    """An echo model ``echo_<datatype>`` with one input ``in`` and one output ``out``."""
+    return EchoServable(
+        name or f"echo_{datatype.lower()}", [spec("in", datatype, *dims)], [spec("out", datatype, *dims)]
+    )
+
+
+def multi() -> EchoServable:
+    """Two inputs (``a`` FP32 [1,3], ``b`` INT32 [1,3]) echoed as ``a_out`` and ``b_out``."""
+    return EchoServable("multi", [spec("a", "FP32", 1, 3), spec("b", "INT32", 1, 3)])
+
+
+async def make_context(
+    *servables: Servable, failing: Sequence[str] = (), ready: bool = True
+) -> ServingContext:
+    """A manager serving ``servables`` (several versions per name allowed) and ``failing`` names."""
+    manager = ServableManager()
+    streams: dict[str, list[AspiredVersion]] = {}
+    for servable in servables:
+        streams.setdefault(servable.name, []).append(AspiredVersion(servable.version, FixedLoader(servable)))
+    for name in failing:
+        streams[name] = [AspiredVersion(1, FailingLoader())]
+    await manager.apply({name: AspiredStream(tuple(versions)) for name, versions in streams.items()})
+    return ServingContext(
+        manager, server_name="ovserve", server_version="test", state=ServerState(ready=ready)
+    )
+
+
+class Reply:
+    def __init__(self, status: int, headers: dict[bytes, bytes], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self) -> Any:
+        length = self.headers.get(b"inference-header-content-length")
+        return orjson.loads(self.body[: int(length)] if length is not None else self.body)
+
+    @property
+    def binary(self) -> bytes:
+        length = self.headers.get(b"inference-header-content-length")
+        return self.body[int(length) :] if length is not None else b""
+
+    @property
+    def error(self) -> str:
+        message: str = orjson.loads(self.body)["error"]
+        return message
+
+
+async def call_rest(
+    ctx: ServingContext, method: str, path: str, body: bytes = b"", headers: Mapping[str, str] | None = None
+) -> Reply:
+    """One request through the real router and ASGI app, without a socket."""
+    router = Router()
+    add_routes(router, ctx)
+    app = RestApp(router, max_body=1 << 30)
+    raw_headers = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    raw_headers.append((b"content-length", str(len(body)).encode()))
+    scope = {"type": "http", "method": method, "path": path, "headers": raw_headers, "query_string": b""}
+    sent: list[dict[str, Any]] = []
+    delivered = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal delivered
+        if delivered:
+            return {"type": "http.disconnect"}
+        delivered = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    start = sent[0]
+    return Reply(start["status"], dict(start["headers"]), b"".join(m.get("body", b"") for m in sent[1:]))
+
+
+def binary_body(header: Mapping[str, Any], *buffers: bytes) -> tuple[bytes, dict[str, str]]:
+    """A body of the binary extension and its headers."""
+    head = orjson.dumps(header)
+    return head + b"".join(buffers), {"Inference-Header-Content-Length": str(len(head))}
+
+
+def length_prefixed(items: Sequence[bytes]) -> bytes:
+    return b"".join(len(item).to_bytes(4, "little") + item for item in items)
+
+
+def sample(datatype: str, shape: Sequence[int] = (2, 3), seed: int = 0) -> np.ndarray:
+    """Values of ``datatype`` that exercise the edges (min/max for integers, non-UTF-8 for none)."""
+    count = int(np.prod(shape))
+    rng = np.random.default_rng(seed)
+    if datatype == "BYTES":
+        pool = [b"hello", b"", "z\u00fcrich \u2713".encode(), b"a b", b'{"json": 1}', b"x" * 40]
+        out = np.empty(count, dtype=object)
+        out[:] = [pool[i % len(pool)] for i in range(count)]
+        return out.reshape(shape)
+    dtype = KSERVE_TO_NUMPY[datatype]
+    if dtype == np.bool_:
+        return (np.arange(count) % 2 == 0).reshape(shape)
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        values = rng.integers(info.min, info.max, size=count, dtype=dtype, endpoint=True)
+        values[0], values[-1] = info.min, info.max
+        return values.reshape(shape)
+    return (rng.standard_normal(count) * 100).astype(dtype).reshape(shape)
+
+
+def rest(
+    servables: Sequence[Servable],
+    method: str,
+    path: str,
+    body: Any = b"",
+    headers: Mapping[str, str] | None = None,
+    **context: Any,
+) -> Reply:
+    """Build a context serving ``servables``, make one REST call; ``body`` may be a JSON-able object."""
+    raw = body if isinstance(body, bytes) else orjson.dumps(body)
+
+    async def go() -> Reply:
+        ctx = await make_context(*servables, **context)
+        return await call_rest(ctx, method, path, raw, headers)
+
+    return asyncio.run(go())

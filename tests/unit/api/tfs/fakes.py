@@ -1,0 +1,76 @@
+"""Fakes for the TF Serving front-end unit tests: servables that need no OpenVINO.
+
+``EchoServable`` answers each input as the output of the same name (so codecs can be
+checked end to end); ``ConstServable`` answers fixed outputs whatever it is given.
+``serving_context`` builds a real manager holding the given servables (and versions
+that failed to load), the way the front ends meet them in the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from ovserve.api.context import ServingContext
+from ovserve.core.ids import ServableId
+from ovserve.core.manager import AspiredStream, AspiredVersion, ServableManager
+from ovserve.core.servable import Servable
+from ovserve.errors import LoadError
+from ovserve.tensors import Dim, TensorSpec
+
+
+def spec(name: str, dtype: object, *dims: int) -> TensorSpec:
+    """A tensor spec; -1 in ``dims`` is a dynamic dimension."""
+    return TensorSpec(name, np.dtype(dtype), tuple(Dim.any() if d == -1 else Dim.static(d) for d in dims))
+
+
+class EchoServable(Servable):
+    """Outputs are the inputs, under the same names and specs."""
+
+    def __init__(self, name: str, inputs: Sequence[TensorSpec], version: int = 1) -> None:
+        super().__init__(ServableId(name, version), inputs, inputs)
+        self.calls: list[dict[str, np.ndarray]] = []
+
+    async def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self.calls.append(dict(inputs))
+        return {name: inputs[name] for name in self.outputs}
+
+
+class ConstServable(Servable):
+    """Answers ``outputs`` whatever its (validated) inputs are."""
+
+    def __init__(self, name: str, inputs: Sequence[TensorSpec], outputs: Mapping[str, np.ndarray],
+                 version: int = 1) -> None:
+        out_specs = [spec(n, a.dtype, *a.shape) for n, a in outputs.items()]
+        super().__init__(ServableId(name, version), inputs, out_specs)
+        self.fixed = dict(outputs)
+
+    async def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return dict(self.fixed)
+
+
+class StaticLoader:
+    """Hands out a ready servable, or fails with ``error``."""
+
+    def __init__(self, servable: Servable | None, error: str | None = None) -> None:
+        self.servable = servable
+        self.error = error
+
+    def load(self) -> Servable:
+        if self.error is not None or self.servable is None:
+            raise LoadError(self.error or "no servable")
+        return self.servable
+
+
+async def serving_context(servables: Iterable[Servable],
+                          failed: Iterable[tuple[str, int, str]] = ()) -> ServingContext:
+    """A context whose manager serves ``servables``; ``failed`` = (name, version, error) loads that fail."""
+    streams: dict[str, list[AspiredVersion]] = {}
+    for servable in servables:
+        streams.setdefault(servable.name, []).append(AspiredVersion(servable.version, StaticLoader(servable)))
+    for name, version, error in failed:
+        streams.setdefault(name, []).append(AspiredVersion(version, StaticLoader(None, error)))
+    manager = ServableManager()
+    await manager.apply({name: AspiredStream(tuple(versions)) for name, versions in streams.items()})
+    return ServingContext(manager)

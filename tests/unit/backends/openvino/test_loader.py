@@ -1,0 +1,109 @@
+"""The OpenVINO backend in-process: real models made with the opset API, no sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+
+import models  # noqa: E402
+
+from ovserve.backends.openvino import OpenVINOEngine  # noqa: E402
+from ovserve.backends.openvino.loader import plugin_properties  # noqa: E402
+from ovserve.config.types import LayoutSpec, ModelConfig  # noqa: E402
+from ovserve.errors import LoadError  # noqa: E402
+from ovserve.tensors import Dim  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def engine() -> OpenVINOEngine:
+    return OpenVINOEngine()
+
+
+def load(engine: OpenVINOEngine, base: Path, **kw: object):  # type: ignore[no-untyped-def]
+    cfg = ModelConfig(name="m", base_path=str(base), plugin_config=models.F32, **kw)  # type: ignore[arg-type]
+    return engine.loader(cfg, 1, base / "1").load()
+
+
+def infer(servable, inputs):  # type: ignore[no-untyped-def]
+    return asyncio.run(servable.infer(inputs))
+
+
+def test_metadata_uses_the_model_files_names_and_dtypes(engine: OpenVINOEngine, tmp_path: Path) -> None:
+    base = models.save(models.multi_io(), tmp_path / "m")
+    s = load(engine, base)
+    assert list(s.inputs) == ["a", "b"]
+    assert list(s.outputs) == ["sum", "prod"]
+    assert s.inputs["b"].datatype == "INT32"
+    assert s.outputs["sum"].shape == (1, 3)
+    assert s.nireq >= 1
+
+
+def test_results_match_in_process_openvino(engine: OpenVINOEngine, tmp_path: Path) -> None:
+    base = models.save(models.small_cnn(), tmp_path / "cnn")
+    s = load(engine, base)
+    x = np.random.default_rng(1).standard_normal((3, 3, 32, 32)).astype(np.float32)
+    out = infer(s, {"image": x})
+    np.testing.assert_allclose(out["probs"], models.reference(models.model_file(base), {"image": x})["probs"], rtol=1e-5)
+
+
+def test_concurrent_requests_share_the_pool(engine: OpenVINOEngine, tmp_path: Path) -> None:
+    base = models.save(models.add_scaled(), tmp_path / "a")
+    s = load(engine, base, nireq=2)
+
+    async def many() -> list[dict[str, np.ndarray]]:
+        return await asyncio.gather(*(s.infer({"x": np.full((1, 4), i, np.float32)}) for i in range(20)))
+
+    for i, out in enumerate(asyncio.run(many())):
+        np.testing.assert_array_equal(out["y"], np.full((1, 4), 2 * i + 1, np.float32))
+
+
+def test_strings(engine: OpenVINOEngine, tmp_path: Path) -> None:
+    s = load(engine, models.save(models.string_identity(), tmp_path / "s"))
+    data = np.array([b"hello", b"", "żółw".encode()], dtype=object)
+    out = infer(s, {"text": data})
+    assert list(out["text"]) == list(data)
+
+
+def test_batch_size_shape_and_layout(engine: OpenVINOEngine, tmp_path: Path) -> None:
+    base = models.save(models.small_cnn(), tmp_path / "cnn")
+    assert load(engine, base, batch_size=Dim.static(4)).inputs["image"].shape == (4, 3, 32, 32)
+    s = load(engine, base, shape=(Dim.static(2), Dim.static(3), Dim.static(32), Dim.static(32)))
+    assert s.inputs["image"].shape == (2, 3, 32, 32)
+    s = load(engine, base, layout=LayoutSpec("NHWC", "NCHW"))
+    assert s.inputs["image"].shape == (-1, 32, 32, 3)
+    x = np.random.default_rng(2).standard_normal((1, 3, 32, 32)).astype(np.float32)
+    out = infer(s, {"image": np.ascontiguousarray(x.transpose(0, 2, 3, 1))})
+    np.testing.assert_allclose(out["probs"], models.reference(models.model_file(base), {"image": x})["probs"], rtol=1e-5)
+
+
+def test_load_errors_name_the_problem(engine: OpenVINOEngine, tmp_path: Path) -> None:
+    (tmp_path / "empty" / "1").mkdir(parents=True)
+    with pytest.raises(LoadError, match="no model file"):
+        load(engine, tmp_path / "empty")
+    broken = tmp_path / "broken" / "1"
+    broken.mkdir(parents=True)
+    (broken / "model.xml").write_text("<net>not a model")
+    (broken / "model.bin").write_bytes(b"")
+    with pytest.raises(LoadError, match="File not found or cannot open"):
+        load(engine, tmp_path / "broken")
+    base = models.save(models.multi_io(), tmp_path / "multi")
+    with pytest.raises(LoadError, match="anonymous shape needs a single-input model"):
+        load(engine, base, shape=(Dim.static(1), Dim.static(3)))
+    with pytest.raises(LoadError, match="Nireq parameter too high"):
+        load(engine, base, nireq=200_000)
+    with pytest.raises(LoadError, match="Cannot compile model into target device"):
+        load(engine, base, target_device="NOSUCHDEVICE")
+
+
+def test_plugin_properties_defaults_and_legacy_keys() -> None:
+    assert plugin_properties({}) == {"PERFORMANCE_HINT": "LATENCY"}
+    assert plugin_properties({"NUM_STREAMS": "2"}) == {"NUM_STREAMS": "2"}
+    assert plugin_properties({"CPU_THROUGHPUT_STREAMS": "CPU_THROUGHPUT_AUTO"}) == {"PERFORMANCE_HINT": "THROUGHPUT"}
+    assert plugin_properties({"CPU_BIND_THREAD": "NO", "PERFORMANCE_HINT": "THROUGHPUT"}) == {
+        "AFFINITY": "NONE", "PERFORMANCE_HINT": "THROUGHPUT"}

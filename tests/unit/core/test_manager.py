@@ -1,0 +1,176 @@
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from fakes import FakeLoader  # noqa: E402
+
+from ovserve.core.ids import ServableId  # noqa: E402
+from ovserve.core.manager import AspiredStream, AspiredVersion, ServableManager  # noqa: E402
+from ovserve.core.states import State  # noqa: E402
+from ovserve.errors import (  # noqa: E402
+    Code,
+    LoadError,
+    ModelNotFound,
+    ModelNotReady,
+    VersionNotFound,
+    VersionRetired,
+)
+
+X = {"x": np.ones((1, 4), np.float32)}
+
+
+def stream(name: str, *versions: int, fingerprint: object = None, error: str | None = None) -> AspiredStream:
+    return AspiredStream(tuple(
+        AspiredVersion(v, FakeLoader(ServableId(name, v), error=error), fingerprint) for v in versions))
+
+
+def run(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(coro)
+
+
+def test_loads_and_serves_newest_by_default() -> None:
+    async def go() -> None:
+        m = ServableManager()
+        await m.apply({"a": stream("a", 1, 2)})
+        with m.acquire("a") as s:
+            assert s.id == ServableId("a", 2)
+            out = await s.infer(X)
+            np.testing.assert_array_equal(out["y"], X["x"])
+        with m.acquire("a", 1) as s:
+            assert s.version == 1
+        assert [st.state for st in m.status("a")] == [State.AVAILABLE, State.AVAILABLE]
+        assert m.available_versions("a") == [1, 2]
+    run(go())
+
+
+def test_unknown_model_and_version() -> None:
+    async def go() -> None:
+        m = ServableManager()
+        await m.apply({"a": stream("a", 1)})
+        with pytest.raises(ModelNotFound, match="nope"):
+            m.acquire("nope")
+        with pytest.raises(VersionNotFound, match="a version 7"):
+            m.acquire("a", 7)
+        with pytest.raises(VersionNotFound):
+            m.status("a", 7)
+    run(go())
+
+
+def test_failed_load_is_in_status_and_others_serve() -> None:
+    async def go() -> None:
+        m = ServableManager()
+        await m.apply({"bad": stream("bad", 1, error="broken file"), "good": stream("good", 1)})
+        [status] = m.status("bad")
+        assert status.state == State.LOADING
+        assert status.error_code == Code.UNKNOWN
+        assert "broken file" in status.error_message
+        with pytest.raises(ModelNotReady, match="broken file"):
+            m.acquire("bad")
+        with m.acquire("good") as s:
+            assert s.name == "good"
+    run(go())
+
+
+def test_stream_error_without_versions() -> None:
+    async def go() -> None:
+        m = ServableManager()
+        await m.apply({"a": AspiredStream((), LoadError("The provided base path is invalid"))})
+        with pytest.raises(ModelNotReady, match="base path is invalid"):
+            m.acquire("a")
+        assert m.status("a") == []
+        assert m.stream_error("a") is not None
+    run(go())
+
+
+def test_retired_version_after_removal_and_model_removal() -> None:
+    async def go() -> None:
+        m = ServableManager()
+        first = stream("a", 1, 2)
+        await m.apply({"a": first})
+        await m.apply({"a": AspiredStream((first.versions[1],))})
+        with pytest.raises(VersionRetired, match="a version 1"):
+            m.acquire("a", 1)
+        assert m.status("a", 1)[0].state == State.END
+        loader = first.versions[0].loader
+        assert isinstance(loader, FakeLoader) and loader.servables[0].closed
+        await m.apply({})
+        with pytest.raises(VersionRetired):
+            m.acquire("a")
+    run(go())
+
+
+def test_unload_waits_for_requests_holding_the_version() -> None:
+    async def go() -> None:
+        m = ServableManager()
+        s1 = stream("a", 1)
+        await m.apply({"a": s1})
+        handle = m.acquire("a")
+        retire = asyncio.create_task(m.apply({"a": stream("a", 2)}))
+        await asyncio.sleep(0.05)
+        loader = s1.versions[0].loader
+        assert isinstance(loader, FakeLoader)
+        assert not loader.servables[0].closed  # still pinned
+        assert m.status("a", 1)[0].state == State.UNLOADING
+        with m.acquire("a") as s:
+            assert s.version == 2  # new requests go to the new version meanwhile
+        with handle:
+            pass
+        await retire
+        assert loader.servables[0].closed
+        assert m.status("a", 1)[0].state == State.END
+    run(go())
+
+
+def test_loading_runs_off_the_event_loop() -> None:
+    async def go() -> None:
+        m = ServableManager()
+        await m.apply({"fast": stream("fast", 1)})
+        gate = threading.Event()
+        slow = AspiredStream((AspiredVersion(1, FakeLoader(ServableId("slow", 1), gate=gate)),))
+        task = asyncio.create_task(m.apply({"fast": stream("fast", 1), "slow": slow}, complete=True))
+        await asyncio.sleep(0.05)
+        # the loop is free: requests to the other model are served while "slow" loads
+        with m.acquire("fast") as s:
+            await s.infer(X)
+        with pytest.raises(ModelNotReady):
+            m.acquire("slow")
+        gate.set()
+        await task
+        with m.acquire("slow") as s:
+            assert s.name == "slow"
+    run(go())
+
+
+def test_changed_fingerprint_reloads_in_place() -> None:
+    async def go() -> None:
+        m = ServableManager()
+        await m.apply({"a": stream("a", 1, fingerprint="v1")})
+        with m.acquire("a") as before:
+            pass
+        await m.apply({"a": stream("a", 1, fingerprint="v1")})
+        with m.acquire("a") as same:
+            assert same is before  # unchanged config: not touched
+        await m.apply({"a": stream("a", 1, fingerprint="v2")})
+        with m.acquire("a") as after:
+            assert after is not before
+        assert m.status("a")[0].state == State.AVAILABLE
+    run(go())
+
+
+def test_listeners_see_every_transition() -> None:
+    async def go() -> None:
+        m = ServableManager()
+        seen: list[tuple[int, State]] = []
+        m.subscribe(lambda sid, st: seen.append((sid.version, st.state)))
+        await m.apply({"a": stream("a", 1)})
+        await m.apply({})
+        assert seen == [(1, State.LOADING), (1, State.AVAILABLE), (1, State.UNLOADING), (1, State.END)]
+    run(go())
