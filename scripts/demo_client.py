@@ -1,6 +1,6 @@
 """Call the demo server with the real clients: tritonclient (KServe v2) and ovmsclient (TF Serving).
 
-    .venv/bin/python scripts/demo_client.py --rest 8000 --grpc 9000
+.venv/bin/python scripts/demo_client.py --rest 8000 --grpc 9000
 """
 
 from __future__ import annotations

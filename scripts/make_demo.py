@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from models import add_scaled, save, small_cnn, write_config  # noqa: E402
+from models import add_scaled, save, small_cnn, write_config
 
 
 def main(target: str) -> None:

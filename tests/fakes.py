@@ -19,7 +19,9 @@ FP32_1x4 = TensorSpec("x", np.dtype(np.float32), (Dim.any(), Dim.static(4)))
 class EchoServable(Servable):
     """Returns each input under the output name ``y`` (or its own name), plus its version."""
 
-    def __init__(self, sid: ServableId, inputs: Sequence[TensorSpec] = (FP32_1x4,), delay: float = 0.0) -> None:
+    def __init__(
+        self, sid: ServableId, inputs: Sequence[TensorSpec] = (FP32_1x4,), delay: float = 0.0
+    ) -> None:
         outputs = [TensorSpec("y", s.dtype, s.dims) for s in inputs[:1]] + list(inputs[1:])
         super().__init__(sid, inputs, outputs)
         self.delay = delay
@@ -38,7 +40,9 @@ class EchoServable(Servable):
 class FakeLoader:
     """Loads an :class:`EchoServable`, or fails with ``error``; counts loads; can block until released."""
 
-    def __init__(self, sid: ServableId, error: str | None = None, gate: threading.Event | None = None) -> None:
+    def __init__(
+        self, sid: ServableId, error: str | None = None, gate: threading.Event | None = None
+    ) -> None:
         self.sid = sid
         self.error = error
         self.gate = gate

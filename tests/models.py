@@ -25,10 +25,8 @@ def _name(node: ov.Node, name: str) -> ov.Node:
 def identity(dtype: type = np.float32, shape: Sequence[int] = (1, 10), name: str = "identity") -> ov.Model:
     """out = in (+0 for numbers), one input ``in``, one output ``out``."""
     param = _name(ops.parameter(list(shape), ov.Type(np.dtype(dtype)), name="in"), "in")
-    if np.dtype(dtype) == np.bool_:
-        result = ops.logical_and(param, param)
-    else:
-        result = ops.convert(param, ov.Type(np.dtype(dtype)))
+    is_bool = np.dtype(dtype) == np.bool_
+    result = ops.logical_and(param, param) if is_bool else ops.convert(param, ov.Type(np.dtype(dtype)))
     _name(result, "out")
     return ov.Model([result], [param], name)
 
@@ -43,7 +41,9 @@ def add_scaled(shape: Sequence[int] = (-1, 4), dtype: type = np.float32, scale: 
     """y = x * scale + 1 with a dynamic batch: input ``x``, output ``y``."""
     t = ov.Type(np.dtype(dtype))
     x = _name(ops.parameter(list(shape), t, name="x"), "x")
-    y = ops.add(ops.multiply(x, ops.constant(np.array(scale, dtype=dtype))), ops.constant(np.array(1, dtype=dtype)))
+    y = ops.add(
+        ops.multiply(x, ops.constant(np.array(scale, dtype=dtype))), ops.constant(np.array(1, dtype=dtype))
+    )
     _name(y, "y")
     return ov.Model([y], [x], "add_scaled")
 
@@ -94,8 +94,10 @@ def reference(model_file: Path | str, inputs: Mapping[str, np.ndarray]) -> dict[
     for i, port in enumerate(compiled.outputs):
         tensor = request.get_output_tensor(i)
         out[port.get_any_name()] = (
-            np.array(list(tensor.bytes_data), dtype=object) if port.get_element_type() == ov.Type.string
-            else tensor.data.copy())
+            np.array(list(tensor.bytes_data), dtype=object)
+            if port.get_element_type() == ov.Type.string
+            else tensor.data.copy()
+        )
     return out
 
 
@@ -129,11 +131,15 @@ def build_repository(root: Path, names: Iterable[str] | None = None) -> dict[str
         paths[name] = save(builder(), root / name, versions)
     # version 2 of "versions" computes differently, so answers tell which version ran
     if "versions" in paths:
-        ov.save_model(add_scaled(scale=3.0), str(paths["versions"] / "2" / "model.xml"), compress_to_fp16=False)
+        ov.save_model(
+            add_scaled(scale=3.0), str(paths["versions"] / "2" / "model.xml"), compress_to_fp16=False
+        )
     return paths
 
 
-def write_config(path: Path, paths: Mapping[str, Path], extra: Mapping[str, Mapping[str, object]] | None = None) -> Path:
+def write_config(
+    path: Path, paths: Mapping[str, Path], extra: Mapping[str, Mapping[str, object]] | None = None
+) -> Path:
     """An OVMS config.json serving ``paths`` with f32 precision; ``extra[name]`` adds keys."""
     entries = []
     for name, base in paths.items():

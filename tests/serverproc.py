@@ -30,8 +30,14 @@ class ServerProcess:
         self.rest_port = free_port() if rest else 0
         self.log_file = log_file
         self.args = [
-            sys.executable, "-m", "ovserve", *args,
-            "--port", str(self.grpc_port), "--grpc_bind_address", HOST,
+            sys.executable,
+            "-m",
+            "ovserve",
+            *args,
+            "--port",
+            str(self.grpc_port),
+            "--grpc_bind_address",
+            HOST,
         ]
         if rest:
             self.args += ["--rest_port", str(self.rest_port), "--rest_bind_address", HOST]
@@ -85,4 +91,6 @@ class ServerProcess:
 
 def run_cli(args: Sequence[str], timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
     """Run ``python -m ovserve args`` to completion (for start-up errors, --help, --version)."""
-    return subprocess.run([sys.executable, "-m", "ovserve", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "ovserve", *args], capture_output=True, text=True, timeout=timeout
+    )

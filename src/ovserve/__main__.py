@@ -15,8 +15,13 @@ def configure_logging(level: str, path: str | None) -> None:
     handler.setFormatter(logging.Formatter("[%(asctime)s][%(levelname)s][%(name)s] %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    levels = {"TRACE": logging.DEBUG, "DEBUG": logging.DEBUG, "INFO": logging.INFO,
-              "WARNING": logging.WARNING, "ERROR": logging.ERROR}
+    levels = {
+        "TRACE": logging.DEBUG,
+        "DEBUG": logging.DEBUG,
+        "INFO": logging.INFO,
+        "WARNING": logging.WARNING,
+        "ERROR": logging.ERROR,
+    }
     root.setLevel(levels.get(level.upper(), logging.INFO))
     for noisy in ("asyncio", "grpc"):
         logging.getLogger(noisy).setLevel(max(root.level, logging.INFO))

@@ -19,16 +19,17 @@ from pathlib import Path
 import uvicorn
 
 from ovserve import __version__
+from ovserve.api.context import ServingContext
+from ovserve.api.grpc_server import create_server
+from ovserve.api.http import RestApp, Router
 from ovserve.api.kserve import grpc as kserve_grpc
 from ovserve.api.kserve import rest as kserve_rest
 from ovserve.api.tfs import grpc as tfs_grpc
 from ovserve.api.tfs import rest as tfs_rest
-from ovserve.api.context import ServingContext
-from ovserve.api.grpc_server import create_server
-from ovserve.api.http import RestApp, Router
 from ovserve.backends.openvino import OpenVINOEngine
 from ovserve.config.types import ServerConfig
 from ovserve.core.manager import ServableManager
+from ovserve.lifecycle import Lifecycle
 from ovserve.repository.local import LocalSource
 
 log = logging.getLogger(__name__)
@@ -101,10 +102,18 @@ class Server:
         if config.rest_port:
             sock = _bind_rest_socket(config.rest_bind_address, config.rest_port)
             app = RestApp(build_router(self.ctx), config.max_request_bytes)
-            rest = _UvicornServer(uvicorn.Config(
-                app, http="httptools", loop="none", lifespan="off", access_log=False, log_level="warning",
-                timeout_keep_alive=60, h11_max_incomplete_event_size=1024 * 1024,
-            ))
+            rest = _UvicornServer(
+                uvicorn.Config(
+                    app,
+                    http="httptools",
+                    loop="none",
+                    lifespan="off",
+                    access_log=False,
+                    log_level="warning",
+                    timeout_keep_alive=60,
+                    h11_max_incomplete_event_size=1024 * 1024,
+                )
+            )
             rest_task = asyncio.create_task(rest.serve(sockets=[sock]))
 
         await grpc_server.start()
@@ -113,18 +122,24 @@ class Server:
             log.info("REST listening on %s:%d", config.rest_bind_address, config.rest_port)
 
         engine = await asyncio.to_thread(OpenVINOEngine, config.cache_dir, config.cpu_extension)
-        self.ctx.server_version = __version__
         source = LocalSource(lambda model, version, path: engine.loader(model, version, Path(path)))
-        self.manager.declare(m.name for m in config.models)
-        load = asyncio.create_task(self.manager.apply(await asyncio.to_thread(source.aspired, config.models)))
+        lifecycle = Lifecycle(self.manager, source, config.models, config.config_path)
+        self.ctx.reload = lambda: lifecycle.reload_config(force=False)
+        load = asyncio.create_task(lifecycle.start())
         stop = asyncio.create_task(self._stop.wait())
         await asyncio.wait({load, stop}, return_when=asyncio.FIRST_COMPLETED)
+        poll: asyncio.Task[None] | None = None
         if load.done():
+            load.result()
             self.ctx.state.ready = True
             log.info("server ready: %s", ", ".join(self.manager.names()) or "no models")
+            if config.file_system_poll_wait_seconds > 0:
+                poll = asyncio.create_task(lifecycle.poll_forever(config.file_system_poll_wait_seconds))
             await stop
         else:
             load.cancel()
+        if poll is not None:
+            poll.cancel()
 
         log.info("shutting down")
         self.ctx.state.ready = False

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from models import build_repository, write_config  # noqa: E402
-from serverproc import ServerProcess  # noqa: E402
+from models import build_repository, write_config
+from serverproc import ServerProcess
 
 
 @pytest.fixture(scope="session")
@@ -29,8 +25,10 @@ def config_file(repo: dict[str, Path], tmp_path_factory: pytest.TempPathFactory)
 @pytest.fixture(scope="session")
 def server(config_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """ovserve serving the whole catalog over REST and gRPC on 127.0.0.1."""
-    proc = ServerProcess(["--config_path", str(config_file), "--log_level", "DEBUG"],
-                         tmp_path_factory.mktemp("log") / "ovserve.log")
+    proc = ServerProcess(
+        ["--config_path", str(config_file), "--log_level", "DEBUG"],
+        tmp_path_factory.mktemp("log") / "ovserve.log",
+    )
     proc.start()
     yield proc
     code = proc.stop()

@@ -4,7 +4,9 @@ the server must still be alive and answer a good request."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -21,6 +23,8 @@ from ovmsclient.tfs_compat.protos.tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 from serverproc import ServerProcess
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # shared helpers of the sibling TFS tests
 from test_tfs_rest import http
 
 
@@ -40,57 +44,138 @@ def test_rest_bad_json(server: ServerProcess) -> None:
 
 
 def test_rest_row_or_column_ambiguity(server: ServerProcess) -> None:
-    for body in ({"instances": [[1, 2, 3, 4]], "inputs": [[1, 2, 3, 4]]}, {"signature_name": "serving_default"}):
+    for body in (
+        {"instances": [[1, 2, 3, 4]], "inputs": [[1, 2, 3, 4]]},
+        {"signature_name": "serving_default"},
+    ):
         assert rest_error(server, "/v1/models/dynamic:predict", body, 400) == (
-            "Invalid JSON structure. Could not detect row or column format")
+            "Invalid JSON structure. Could not detect row or column format"
+        )
 
 
 def test_rest_ragged_arrays(server: ServerProcess) -> None:
-    rest_error(server, "/v1/models/dynamic:predict", {"instances": [[1, 2, 3, 4], [1, 2]]}, 400,
-               "Not valid ndarray detected", "input x")
-    rest_error(server, "/v1/models/dynamic:predict", {"inputs": {"x": [[1, 2, 3, 4], 5]}}, 400,
-               "Not valid ndarray detected", "input x")
+    rest_error(
+        server,
+        "/v1/models/dynamic:predict",
+        {"instances": [[1, 2, 3, 4], [1, 2]]},
+        400,
+        "Not valid ndarray detected",
+        "input x",
+    )
+    rest_error(
+        server,
+        "/v1/models/dynamic:predict",
+        {"inputs": {"x": [[1, 2, 3, 4], 5]}},
+        400,
+        "Not valid ndarray detected",
+        "input x",
+    )
 
 
 def test_rest_different_batch_sizes(server: ServerProcess) -> None:
     body = {"instances": [{"a": [1, 2, 3], "b": [1, 2, 3]}, {"a": [1, 2, 3]}]}
-    rest_error(server, "/v1/models/multi_io:predict", body, 400,
-               "Invalid JSON structure. Request inputs have different batch sizes")
+    rest_error(
+        server,
+        "/v1/models/multi_io:predict",
+        body,
+        400,
+        "Invalid JSON structure. Request inputs have different batch sizes",
+    )
 
 
 def test_rest_unnamed_values_for_a_multi_input_model(server: ServerProcess) -> None:
-    rest_error(server, "/v1/models/multi_io:predict", {"inputs": [[1, 2, 3]]}, 400,
-               "Inputs inside buffer does not match expected format", "a, b")
+    rest_error(
+        server,
+        "/v1/models/multi_io:predict",
+        {"inputs": [[1, 2, 3]]},
+        400,
+        "Inputs inside buffer does not match expected format",
+        "a, b",
+    )
 
 
 def test_rest_wrong_dtype(server: ServerProcess) -> None:
-    rest_error(server, "/v1/models/identity_fp32:predict", {"inputs": [["a"] * 10]}, 400,
-               "Invalid input precision", "Expected: FP32", "Actual: STRING", "in")
-    rest_error(server, "/v1/models/identity_uint8:predict", {"inputs": [[1, 2, 300], [1, 2, 3]]}, 400,
-               "input in", "U8")
+    rest_error(
+        server,
+        "/v1/models/identity_fp32:predict",
+        {"inputs": [["a"] * 10]},
+        400,
+        "Invalid input precision",
+        "Expected: FP32",
+        "Actual: STRING",
+        "in",
+    )
+    rest_error(
+        server,
+        "/v1/models/identity_uint8:predict",
+        {"inputs": [[1, 2, 300], [1, 2, 3]]},
+        400,
+        "input in",
+        "U8",
+    )
 
 
 def test_rest_wrong_shape(server: ServerProcess) -> None:
-    rest_error(server, "/v1/models/identity_fp32:predict", {"inputs": [[1, 2, 3]]}, 400,
-               "Invalid input shape", "(1,10)", "(1,3)")
-    rest_error(server, "/v1/models/identity_fp32:predict", {"inputs": [1, 2]}, 400,
-               "Invalid number of shape dimensions", "input name: in")
-    rest_error(server, "/v1/models/identity_fp32:predict", {"instances": [[0] * 10, [0] * 10]}, 400,
-               "Invalid input batch size", "Expected: 1; Actual: 2")
+    rest_error(
+        server,
+        "/v1/models/identity_fp32:predict",
+        {"inputs": [[1, 2, 3]]},
+        400,
+        "Invalid input shape",
+        "(1,10)",
+        "(1,3)",
+    )
+    rest_error(
+        server,
+        "/v1/models/identity_fp32:predict",
+        {"inputs": [1, 2]},
+        400,
+        "Invalid number of shape dimensions",
+        "input name: in",
+    )
+    rest_error(
+        server,
+        "/v1/models/identity_fp32:predict",
+        {"instances": [[0] * 10, [0] * 10]},
+        400,
+        "Invalid input batch size",
+        "Expected: 1; Actual: 2",
+    )
 
 
 def test_rest_missing_input(server: ServerProcess) -> None:
-    rest_error(server, "/v1/models/multi_io:predict", {"inputs": {"a": [[1, 2, 3]]}}, 400,
-               "Invalid number of inputs - Expected: 2; Actual: 1")
-    rest_error(server, "/v1/models/multi_io:predict", {"inputs": {"a": [[1, 2, 3]], "c": [[1, 2, 3]]}}, 400,
-               "Missing input with specific name - Required input: b")
+    rest_error(
+        server,
+        "/v1/models/multi_io:predict",
+        {"inputs": {"a": [[1, 2, 3]]}},
+        400,
+        "Invalid number of inputs - Expected: 2; Actual: 1",
+    )
+    rest_error(
+        server,
+        "/v1/models/multi_io:predict",
+        {"inputs": {"a": [[1, 2, 3]], "c": [[1, 2, 3]]}},
+        400,
+        "Missing input with specific name - Required input: b",
+    )
 
 
 def test_rest_unknown_model_and_version(server: ServerProcess) -> None:
-    rest_error(server, "/v1/models/nope:predict", {"inputs": [[1]]}, 404,
-               "Model with requested name is not found", "nope")
-    rest_error(server, "/v1/models/versions/versions/3:predict", {"inputs": [[1, 2, 3, 4]]}, 404,
-               "Model with requested version is not found")
+    rest_error(
+        server,
+        "/v1/models/nope:predict",
+        {"inputs": [[1]]},
+        404,
+        "Model with requested name is not found",
+        "nope",
+    )
+    rest_error(
+        server,
+        "/v1/models/versions/versions/3:predict",
+        {"inputs": [[1, 2, 3, 4]]},
+        404,
+        "Model with requested version is not found",
+    )
     status, answer = http(server, "GET", "/v1/models/versions/versions/99999999999999999999999/metadata")
     assert status == 404 and "requested version is not found" in answer["error"]
     status, answer = http(server, "GET", "/v1/models/nope")
@@ -154,26 +239,44 @@ def good_fp32() -> Any:
 def test_grpc_wrong_dtype(prediction: Any) -> None:
     request = predict("identity_fp32")
     tensor(request, "in", types_pb2.DT_INT32, (1, 10), np.arange(10, dtype=np.int32).tobytes())
-    grpc_error(prediction.Predict, request, grpc.StatusCode.INVALID_ARGUMENT,
-               "Invalid input precision - Expected: FP32; Actual: I32", "input name: in")
+    grpc_error(
+        prediction.Predict,
+        request,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Invalid input precision - Expected: FP32; Actual: I32",
+        "input name: in",
+    )
 
 
 def test_grpc_wrong_shape(prediction: Any) -> None:
     request = predict("identity_fp32")
     tensor(request, "in", types_pb2.DT_FLOAT, (2, 5), np.arange(10, dtype=np.float32).tobytes())
-    grpc_error(prediction.Predict, request, grpc.StatusCode.INVALID_ARGUMENT,
-               "Invalid input batch size - Expected: 1; Actual: 2")
+    grpc_error(
+        prediction.Predict,
+        request,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Invalid input batch size - Expected: 1; Actual: 2",
+    )
     request = predict("dynamic")
     tensor(request, "x", types_pb2.DT_FLOAT, (2, 3), np.zeros(6, np.float32).tobytes())
-    grpc_error(prediction.Predict, request, grpc.StatusCode.INVALID_ARGUMENT,
-               "Invalid input shape - Expected: (-1,4); Actual: (2,3)")
+    grpc_error(
+        prediction.Predict,
+        request,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Invalid input shape - Expected: (-1,4); Actual: (2,3)",
+    )
 
 
 def test_grpc_content_size_mismatch(prediction: Any) -> None:
     request = predict("identity_fp32")
     tensor(request, "in", types_pb2.DT_FLOAT, (1, 10), np.arange(9, dtype=np.float32).tobytes())
-    grpc_error(prediction.Predict, request, grpc.StatusCode.INVALID_ARGUMENT,
-               "Invalid content size of tensor proto - Expected: 40 bytes; Actual: 36 bytes", "input name: in")
+    grpc_error(
+        prediction.Predict,
+        request,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Invalid content size of tensor proto - Expected: 40 bytes; Actual: 36 bytes",
+        "input name: in",
+    )
 
 
 def test_grpc_value_count_mismatch(prediction: Any) -> None:
@@ -183,18 +286,30 @@ def test_grpc_value_count_mismatch(prediction: Any) -> None:
     proto.tensor_shape.dim.add().size = 1
     proto.tensor_shape.dim.add().size = 10
     proto.float_val.extend([1.0, 2.0])
-    grpc_error(prediction.Predict, request, grpc.StatusCode.INVALID_ARGUMENT,
-               "Invalid number of values in tensor proto container - Expected: 10; Actual: 2")
+    grpc_error(
+        prediction.Predict,
+        request,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Invalid number of values in tensor proto container - Expected: 10; Actual: 2",
+    )
 
 
 def test_grpc_missing_input(prediction: Any) -> None:
     request = predict("multi_io")
     tensor(request, "a", types_pb2.DT_FLOAT, (1, 3), np.zeros(3, np.float32).tobytes())
-    grpc_error(prediction.Predict, request, grpc.StatusCode.INVALID_ARGUMENT,
-               "Invalid number of inputs - Expected: 2; Actual: 1")
+    grpc_error(
+        prediction.Predict,
+        request,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Invalid number of inputs - Expected: 2; Actual: 1",
+    )
     tensor(request, "c", types_pb2.DT_INT32, (1, 3), np.zeros(3, np.int32).tobytes())
-    grpc_error(prediction.Predict, request, grpc.StatusCode.INVALID_ARGUMENT,
-               "Missing input with specific name - Required input: b")
+    grpc_error(
+        prediction.Predict,
+        request,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Missing input with specific name - Required input: b",
+    )
 
 
 def test_grpc_unknown_model_and_version(prediction: Any, models: Any) -> None:
@@ -211,19 +326,29 @@ def test_grpc_unknown_model_and_version(prediction: Any, models: Any) -> None:
 
 def test_grpc_metadata_request_checks(prediction: Any) -> None:
     request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
-    grpc_error(prediction.GetModelMetadata, request, grpc.StatusCode.INVALID_ARGUMENT,
-               "model_spec missing in request")
+    grpc_error(
+        prediction.GetModelMetadata,
+        request,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "model_spec missing in request",
+    )
     request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["inputs"])
     request.model_spec.name = "dynamic"
-    grpc_error(prediction.GetModelMetadata, request, grpc.StatusCode.INVALID_ARGUMENT, "Invalid signature name")
+    grpc_error(
+        prediction.GetModelMetadata, request, grpc.StatusCode.INVALID_ARGUMENT, "Invalid signature name"
+    )
 
 
 def test_grpc_unimplemented(prediction: Any, models: Any) -> None:
     request = classification_pb2.ClassificationRequest()
     request.model_spec.name = "dynamic"
     grpc_error(prediction.Classify, request, grpc.StatusCode.UNIMPLEMENTED, "Classify")
-    grpc_error(models.HandleReloadConfigRequest, model_management_pb2.ReloadConfigRequest(),
-               grpc.StatusCode.UNIMPLEMENTED, "HandleReloadConfigRequest")
+    grpc_error(
+        models.HandleReloadConfigRequest,
+        model_management_pb2.ReloadConfigRequest(),
+        grpc.StatusCode.UNIMPLEMENTED,
+        "HandleReloadConfigRequest",
+    )
 
 
 # -- still serving ---------------------------------------------------------------------
@@ -231,7 +356,9 @@ def test_server_still_serves_after_bad_input(server: ServerProcess, prediction: 
     reply = prediction.Predict(good_fp32(), timeout=30)
     out = reply.outputs["out"]
     assert out.dtype == types_pb2.DT_FLOAT
-    np.testing.assert_array_equal(np.frombuffer(out.tensor_content, np.float32), np.arange(10, dtype=np.float32))
+    np.testing.assert_array_equal(
+        np.frombuffer(out.tensor_content, np.float32), np.arange(10, dtype=np.float32)
+    )
     status, answer = http(server, "POST", "/v1/models/dynamic:predict", {"instances": [[1, 2, 3, 4]]})
     assert (status, answer) == (200, {"predictions": [[3.0, 5.0, 7.0, 9.0]]})
     assert server.alive()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from ovserve.core.manager import ServableManager
+from ovserve.core.manager import ReloadOutcome, ServableManager
 
 
 @dataclass
@@ -23,3 +24,5 @@ class ServingContext:
     server_name: str = "ovserve"
     server_version: str = "0"
     state: ServerState = field(default_factory=ServerState)
+    #: re-read config.json (if it changed) and rescan the repositories; set by the composition root
+    reload: Callable[[], Awaitable[ReloadOutcome]] | None = None

@@ -33,7 +33,9 @@ def _wrap_unary(inner: Callable[[Any, aio.ServicerContext], Awaitable[Any]]) -> 
     return behavior
 
 
-def _wrap_stream(inner: Callable[[Any, aio.ServicerContext], AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
+def _wrap_stream(
+    inner: Callable[[Any, aio.ServicerContext], AsyncIterator[Any]],
+) -> Callable[..., AsyncIterator[Any]]:
     async def behavior(requests: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
         try:
             async for item in inner(requests, context):
@@ -50,7 +52,8 @@ class ErrorInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
     """Applies the gRPC error table to every method of every service."""
 
     async def intercept_service(
-        self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)

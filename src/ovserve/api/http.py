@@ -71,7 +71,11 @@ class Router:
 
     def add(self, methods: str | Iterable[str], pattern: str, handler: Handler) -> None:
         if not pattern.startswith("^"):
-            pattern = "^" + _PARAM.sub(r"(?P<\1>[^/]+)", re.escape(pattern).replace(r"\{", "{").replace(r"\}", "}")) + "/?$"
+            pattern = (
+                "^"
+                + _PARAM.sub(r"(?P<\1>[^/]+)", re.escape(pattern).replace(r"\{", "{").replace(r"\}", "}"))
+                + "/?$"
+            )
         compiled = re.compile(pattern)
         for method in [methods] if isinstance(methods, str) else methods:
             for existing, handlers in self._routes:
@@ -100,8 +104,12 @@ class RestApp:
         self.router = router
         self.max_body = max_body
 
-    async def __call__(self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]],
-                       send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+    async def __call__(
+        self,
+        scope: dict[str, Any],
+        receive: Callable[[], Awaitable[dict[str, Any]]],
+        send: Callable[[dict[str, Any]], Awaitable[None]],
+    ) -> None:
         kind = scope["type"]
         if kind == "lifespan":
             await _lifespan(receive, send)
@@ -109,12 +117,17 @@ class RestApp:
         if kind != "http":
             return
         response = await self._handle(scope, receive)
-        headers = [(b"content-type", response.content_type), (b"content-length", str(len(response.body)).encode())]
+        headers = [
+            (b"content-type", response.content_type),
+            (b"content-length", str(len(response.body)).encode()),
+        ]
         headers += response.headers
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": response.body})
 
-    async def _handle(self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]]) -> HttpResponse:
+    async def _handle(
+        self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> HttpResponse:
         path: str = scope["path"]
         if "/../" in path or path.endswith("/.."):
             return error_response(400, "Invalid request URL: path traversal")
@@ -125,7 +138,9 @@ class RestApp:
         headers = dict(scope["headers"])
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
-            return error_response(413, f"Request body of {int(declared)} bytes exceeds the limit of {self.max_body} bytes")
+            return error_response(
+                413, f"Request body of {int(declared)} bytes exceeds the limit of {self.max_body} bytes"
+            )
         chunks: list[bytes] = []
         size = 0
         more = True
@@ -149,7 +164,9 @@ class RestApp:
             return error_response(http_status(error), error.message)
 
 
-async def _lifespan(receive: Callable[[], Awaitable[dict[str, Any]]], send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+async def _lifespan(
+    receive: Callable[[], Awaitable[dict[str, Any]]], send: Callable[[dict[str, Any]], Awaitable[None]]
+) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":

@@ -56,6 +56,14 @@ class AspiredStream:
     error: ServingError | None = None
 
 
+@dataclass(frozen=True)
+class ReloadOutcome:
+    """What a reload did: ``changed`` if any version loaded or retired; ``error`` if it was refused."""
+
+    changed: bool
+    error: ServingError | None = None
+
+
 class _Loaded:
     """A loaded servable and the requests that hold it."""
 
@@ -85,6 +93,7 @@ class _Version:
     fingerprint: Hashable = None
     error: ServingError | None = None
     loaded: _Loaded | None = None
+    last_failure: str | None = None  # to log a failure that repeats on every poll only once
 
     def status(self) -> VersionStatus:
         if self.error is None:
@@ -126,48 +135,79 @@ class ServableManager:
         self._streams: dict[str, _Stream] = {}
         self._listeners: list[Listener] = []
         self._lock = asyncio.Lock()
+        self._changes = 0
 
     # -- observers -----------------------------------------------------------------
     def subscribe(self, listener: Listener) -> None:
         """Call ``listener(id, status)`` on every state change (on the event loop)."""
         self._listeners.append(listener)
 
-    def _set(self, name: str, entry: _Version, state: State, error: ServingError | None = None) -> None:
+    def _set(
+        self,
+        name: str,
+        entry: _Version,
+        state: State,
+        error: ServingError | None = None,
+        *,
+        quiet: bool = False,
+    ) -> None:
         if entry.state != state:
             check_transition(entry.state, state)
         entry.state = state
         entry.error = error
         status = entry.status()
-        if error is not None:
+        if quiet:
+            pass
+        elif error is not None:
             log.error("model %s version %d: %s: %s", name, entry.version, state.name, error.message)
         else:
             log.info("model %s version %d: %s", name, entry.version, state.name)
+        if not quiet:
+            self._changes += 1
         for listener in self._listeners:
             listener(ServableId(name, entry.version), status)
 
     # -- reconcile -----------------------------------------------------------------
-    async def apply(self, aspired: Mapping[str, AspiredStream], *, complete: bool = True) -> None:
-        """Make the served versions match ``aspired``.
+    async def apply(self, aspired: Mapping[str, AspiredStream], *, complete: bool = True) -> bool:
+        """Make the served versions match ``aspired``; returns whether any version changed.
 
         Streams named in ``aspired`` get exactly those versions; with ``complete`` the
         streams it does not name are retired. New versions are loaded before old ones
-        are retired. A version that fails to load keeps its error in its status.
+        are retired, and a version that failed to load does not retire the one it was
+        to replace: for each aspired version that is not AVAILABLE, the newest AVAILABLE
+        version that is no longer aspired keeps serving (OVMS's fallback).
         """
         async with self._lock:
+            self._changes = 0
             retire: list[tuple[str, _Version]] = []
             for name, wanted_stream in aspired.items():
                 stream = self._streams.setdefault(name, _Stream(name))
-                if wanted_stream.error is not None and wanted_stream.error is not stream.error:
+                if wanted_stream.error is not None and (
+                    stream.error is None or stream.error.message != wanted_stream.error.message
+                ):
                     log.error("model %s: %s", name, wanted_stream.error.message)
                 stream.error = wanted_stream.error
                 wanted = {a.version: a for a in wanted_stream.versions}
-                await asyncio.gather(*(self._load(stream, a) for a in wanted.values() if self._needs_load(stream, a)))
-                retire += [(name, v) for n, v in stream.versions.items() if n not in wanted and v.state != State.END]
+                await asyncio.gather(
+                    *(self._load(stream, a) for a in wanted.values() if self._needs_load(stream, a))
+                )
+                retire += [(name, v) for v in self._to_retire(stream, wanted)]
             if complete:
                 for name, stream in self._streams.items():
                     if name not in aspired:
+                        stream.error = None
                         retire += [(name, v) for v in stream.versions.values() if v.state != State.END]
             await asyncio.gather(*(self._retire(name, v) for name, v in retire))
+            return self._changes > 0
+
+    @staticmethod
+    def _to_retire(stream: _Stream, wanted: Mapping[int, AspiredVersion]) -> list[_Version]:
+        unwanted = [v for n, v in stream.versions.items() if n not in wanted and v.state != State.END]
+        missing = sum(1 for n in wanted if stream.versions[n].state != State.AVAILABLE)
+        fallbacks = sorted(
+            (v for v in unwanted if v.state == State.AVAILABLE), key=lambda v: v.version, reverse=True
+        )[:missing]
+        return [v for v in unwanted if v not in fallbacks]
 
     @staticmethod
     def _needs_load(stream: _Stream, aspired: AspiredVersion) -> bool:
@@ -181,7 +221,7 @@ class ServableManager:
         if entry is None:
             entry = stream.versions[aspired.version] = _Version(aspired.version)
         if entry.state != State.AVAILABLE:
-            self._set(stream.name, entry, State.LOADING)
+            self._set(stream.name, entry, State.LOADING, entry.error, quiet=entry.error is not None)
         try:
             servable = await asyncio.to_thread(aspired.loader.load)
         except ServingError as exc:
@@ -192,6 +232,7 @@ class ServableManager:
             self._fail(stream.name, entry, ServingError(f"{type(exc).__name__}: {exc}", Code.UNKNOWN))
             return
         old = entry.loaded
+        entry.last_failure = None
         entry.loaded = _Loaded(servable)
         entry.fingerprint = aspired.fingerprint
         self._set(stream.name, entry, State.AVAILABLE)
@@ -199,12 +240,20 @@ class ServableManager:
             await self._release(old)
 
     def _fail(self, name: str, entry: _Version, error: ServingError) -> None:
+        repeated = entry.last_failure == error.message
+        entry.last_failure = error.message
         if entry.state == State.AVAILABLE:  # a failed reload leaves the working one serving
-            log.error("reloading %s version %d failed, the loaded one keeps serving: %s", name, entry.version, error)
+            if not repeated:
+                log.error(
+                    "reloading %s version %d failed, the loaded one keeps serving: %s",
+                    name,
+                    entry.version,
+                    error,
+                )
             return
         if error.code == Code.OK:
             error.code = Code.UNKNOWN
-        self._set(name, entry, State.LOADING, error)
+        self._set(name, entry, State.LOADING, error, quiet=repeated)
 
     async def _retire(self, name: str, entry: _Version) -> None:
         loaded = entry.loaded

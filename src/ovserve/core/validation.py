@@ -16,7 +16,9 @@ from ovserve.errors import DtypeMismatch, InvalidInput, ShapeMismatch
 from ovserve.tensors import TensorSpec, format_dims, precision_name
 
 
-def validate_inputs(sid: ServableId, specs: Mapping[str, TensorSpec], inputs: Mapping[str, np.ndarray]) -> None:
+def validate_inputs(
+    sid: ServableId, specs: Mapping[str, TensorSpec], inputs: Mapping[str, np.ndarray]
+) -> None:
     """Raise an :class:`InvalidInput` naming the first problem, or return."""
     unknown = [name for name in inputs if name not in specs]
     if len(inputs) != len(specs):

@@ -26,7 +26,9 @@ def scan_versions(base_path: Path) -> dict[int, Path]:
         if entry.name.isdigit() and int(entry.name) > 0:
             found[int(entry.name)] = entry
         else:
-            log.warning("%s: skipping %r, version directories have positive integer names", base_path, entry.name)
+            log.warning(
+                "%s: skipping %r, version directories have positive integer names", base_path, entry.name
+            )
     return found
 
 
@@ -47,12 +49,19 @@ class LocalSource:
         except OSError as exc:
             return AspiredStream((), LoadError(f"The provided base path is invalid or doesn't exists: {exc}"))
         if not versions:
-            return AspiredStream((), LoadError(
-                f"Not a single model version directory has valid numeric name: {config.base_path}"))
+            return AspiredStream(
+                (),
+                LoadError(f"Not a single model version directory has valid numeric name: {config.base_path}"),
+            )
         chosen = config.version_policy.select(versions)
         if not chosen:
-            return AspiredStream((), LoadError(
-                f"No version found on {config.base_path} matches the version policy {config.version_policy}"))
+            return AspiredStream(
+                (),
+                LoadError(
+                    f"No version found on {config.base_path} matches the version policy {config.version_policy}"
+                ),
+            )
         fingerprint = config.fingerprint()
-        return AspiredStream(tuple(
-            AspiredVersion(v, self.loader_factory(config, v, versions[v]), fingerprint) for v in chosen))
+        return AspiredStream(
+            tuple(AspiredVersion(v, self.loader_factory(config, v, versions[v]), fingerprint) for v in chosen)
+        )

@@ -21,10 +21,14 @@ async def boom(request: HttpRequest) -> HttpResponse:
     raise RuntimeError("internal detail")
 
 
-def call(app: RestApp, method: str, path: str, body: bytes = b"", chunks: int = 1) -> tuple[int, dict[str, Any]]:
+def call(
+    app: RestApp, method: str, path: str, body: bytes = b"", chunks: int = 1
+) -> tuple[int, dict[str, Any]]:
     sent: list[dict[str, Any]] = []
     parts = [body[i::chunks] for i in range(chunks)] if chunks > 1 else [body]
-    queue = [{"type": "http.request", "body": p, "more_body": i < len(parts) - 1} for i, p in enumerate(parts)]
+    queue = [
+        {"type": "http.request", "body": p, "more_body": i < len(parts) - 1} for i, p in enumerate(parts)
+    ]
 
     async def receive() -> dict[str, Any]:
         return queue.pop(0)
@@ -32,7 +36,12 @@ def call(app: RestApp, method: str, path: str, body: bytes = b"", chunks: int = 
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "method": method, "path": path, "headers": [(b"content-length", str(len(body)).encode())]}
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "headers": [(b"content-length", str(len(body)).encode())],
+    }
     asyncio.run(app(scope, receive, send))
     return sent[0]["status"], orjson.loads(sent[1]["body"]) if sent[1]["body"] else {}
 
@@ -48,7 +57,10 @@ def app() -> RestApp:
 
 
 def test_routes_and_url_decoded_params() -> None:
-    assert call(app(), "POST", "/v2/models/my%20model/infer", b"abc") == (200, {"params": {"name": "my model"}, "size": 3})
+    assert call(app(), "POST", "/v2/models/my%20model/infer", b"abc") == (
+        200,
+        {"params": {"name": "my model"}, "size": 3},
+    )
     assert call(app(), "GET", "/v2/models/m/")[0] == 200
     assert call(app(), "POST", "/v1/models/m:predict")[1]["params"] == {"name": "m"}
 

@@ -1,21 +1,16 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
+from fakes import FakeLoader
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from fakes import FakeLoader  # noqa: E402
-
-from ovserve.core.ids import ServableId  # noqa: E402
-from ovserve.core.manager import AspiredStream, AspiredVersion, ServableManager  # noqa: E402
-from ovserve.core.states import State  # noqa: E402
-from ovserve.errors import (  # noqa: E402
+from ovserve.core.ids import ServableId
+from ovserve.core.manager import AspiredStream, AspiredVersion, ServableManager
+from ovserve.core.states import State
+from ovserve.errors import (
     Code,
     LoadError,
     ModelNotFound,
@@ -28,8 +23,9 @@ X = {"x": np.ones((1, 4), np.float32)}
 
 
 def stream(name: str, *versions: int, fingerprint: object = None, error: str | None = None) -> AspiredStream:
-    return AspiredStream(tuple(
-        AspiredVersion(v, FakeLoader(ServableId(name, v), error=error), fingerprint) for v in versions))
+    return AspiredStream(
+        tuple(AspiredVersion(v, FakeLoader(ServableId(name, v), error=error), fingerprint) for v in versions)
+    )
 
 
 def run(coro):  # type: ignore[no-untyped-def]
@@ -48,6 +44,7 @@ def test_loads_and_serves_newest_by_default() -> None:
             assert s.version == 1
         assert [st.state for st in m.status("a")] == [State.AVAILABLE, State.AVAILABLE]
         assert m.available_versions("a") == [1, 2]
+
     run(go())
 
 
@@ -61,6 +58,7 @@ def test_unknown_model_and_version() -> None:
             m.acquire("a", 7)
         with pytest.raises(VersionNotFound):
             m.status("a", 7)
+
     run(go())
 
 
@@ -76,6 +74,7 @@ def test_failed_load_is_in_status_and_others_serve() -> None:
             m.acquire("bad")
         with m.acquire("good") as s:
             assert s.name == "good"
+
     run(go())
 
 
@@ -87,6 +86,7 @@ def test_stream_error_without_versions() -> None:
             m.acquire("a")
         assert m.status("a") == []
         assert m.stream_error("a") is not None
+
     run(go())
 
 
@@ -104,6 +104,7 @@ def test_retired_version_after_removal_and_model_removal() -> None:
         await m.apply({})
         with pytest.raises(VersionRetired):
             m.acquire("a")
+
     run(go())
 
 
@@ -126,6 +127,7 @@ def test_unload_waits_for_requests_holding_the_version() -> None:
         await retire
         assert loader.servables[0].closed
         assert m.status("a", 1)[0].state == State.END
+
     run(go())
 
 
@@ -146,6 +148,7 @@ def test_loading_runs_off_the_event_loop() -> None:
         await task
         with m.acquire("slow") as s:
             assert s.name == "slow"
+
     run(go())
 
 
@@ -162,6 +165,7 @@ def test_changed_fingerprint_reloads_in_place() -> None:
         with m.acquire("a") as after:
             assert after is not before
         assert m.status("a")[0].state == State.AVAILABLE
+
     run(go())
 
 
@@ -173,4 +177,36 @@ def test_listeners_see_every_transition() -> None:
         await m.apply({"a": stream("a", 1)})
         await m.apply({})
         assert seen == [(1, State.LOADING), (1, State.AVAILABLE), (1, State.UNLOADING), (1, State.END)]
+
+    run(go())
+
+
+def test_failed_new_version_keeps_the_old_one_serving() -> None:
+    async def go() -> None:
+        m = ServableManager()
+        await m.apply({"a": stream("a", 1)})
+        broken = AspiredStream((AspiredVersion(2, FakeLoader(ServableId("a", 2), error="half copied")),))
+        changed = await m.apply({"a": broken})
+        assert changed
+        with m.acquire("a") as s:
+            assert s.version == 1  # the fallback keeps serving
+        assert m.status("a", 2)[0].error_message == "half copied"
+        assert m.status("a", 1)[0].state == State.AVAILABLE
+        # the same failure on the next poll is no change; a later good copy replaces version 1
+        assert not await m.apply({"a": broken})
+        await m.apply({"a": stream("a", 2)})
+        with m.acquire("a") as s:
+            assert s.version == 2
+        assert m.status("a", 1)[0].state == State.END
+
+    run(go())
+
+
+def test_apply_reports_whether_anything_changed() -> None:
+    async def go() -> None:
+        m = ServableManager()
+        assert await m.apply({"a": stream("a", 1, fingerprint=1)})
+        assert not await m.apply({"a": stream("a", 1, fingerprint=1)})
+        assert await m.apply({"a": stream("a", 1, fingerprint=2)})
+
     run(go())

@@ -8,8 +8,12 @@ def test_every_state_has_transitions() -> None:
 
 
 def test_lifecycle_path_is_allowed_and_shortcuts_are_not() -> None:
-    for old, new in [(State.START, State.LOADING), (State.LOADING, State.AVAILABLE),
-                     (State.AVAILABLE, State.UNLOADING), (State.UNLOADING, State.END)]:
+    for old, new in [
+        (State.START, State.LOADING),
+        (State.LOADING, State.AVAILABLE),
+        (State.AVAILABLE, State.UNLOADING),
+        (State.UNLOADING, State.END),
+    ]:
         check_transition(old, new)
     with pytest.raises(InvalidTransition, match="AVAILABLE -> END"):
         check_transition(State.AVAILABLE, State.END)

@@ -23,32 +23,44 @@ def test_valid_inputs_pass() -> None:
 
 def test_input_count() -> None:
     inputs = good() | {"c": np.zeros(1)}
-    with pytest.raises(InvalidInput, match="Invalid number of inputs - Expected: 2; Actual: 3; unexpected input: c"):
+    with pytest.raises(
+        InvalidInput, match="Invalid number of inputs - Expected: 2; Actual: 3; unexpected input: c"
+    ):
         validate_inputs(SID, SPECS, inputs)
 
 
 def test_missing_input_names_it() -> None:
     inputs = {"a": good()["a"], "z": good()["b"]}
-    with pytest.raises(InvalidInput, match="Missing input with specific name - Required input: b; unexpected input: z"):
+    with pytest.raises(
+        InvalidInput, match="Missing input with specific name - Required input: b; unexpected input: z"
+    ):
         validate_inputs(SID, SPECS, inputs)
 
 
 def test_precision() -> None:
     inputs = good() | {"a": np.zeros((4, 3), np.float64)}
-    with pytest.raises(DtypeMismatch, match="Invalid input precision - Expected: FP32; Actual: FP64; input name: a"):
+    with pytest.raises(
+        DtypeMismatch, match="Invalid input precision - Expected: FP32; Actual: FP64; input name: a"
+    ):
         validate_inputs(SID, SPECS, inputs)
 
 
 def test_rank() -> None:
     inputs = good() | {"a": np.zeros((4, 3, 1), np.float32)}
-    with pytest.raises(ShapeMismatch, match=r"Invalid number of shape dimensions - Expected: \(-1,3\); Actual: \(4,3,1\)"):
+    with pytest.raises(
+        ShapeMismatch, match=r"Invalid number of shape dimensions - Expected: \(-1,3\); Actual: \(4,3,1\)"
+    ):
         validate_inputs(SID, SPECS, inputs)
 
 
 def test_batch_and_other_dims_and_ranges() -> None:
-    with pytest.raises(ShapeMismatch, match="Invalid input batch size - Expected: 1; Actual: 2; input name: b"):
+    with pytest.raises(
+        ShapeMismatch, match="Invalid input batch size - Expected: 1; Actual: 2; input name: b"
+    ):
         validate_inputs(SID, SPECS, good() | {"b": np.zeros((2, 3), np.int32)})
-    with pytest.raises(ShapeMismatch, match=r"Invalid input shape - Expected: \(1,\[2~5\]\); Actual: \(1,6\)"):
+    with pytest.raises(
+        ShapeMismatch, match=r"Invalid input shape - Expected: \(1,\[2~5\]\); Actual: \(1,6\)"
+    ):
         validate_inputs(SID, SPECS, good() | {"b": np.zeros((1, 6), np.int32)})
     with pytest.raises(ShapeMismatch, match=r"Expected: \(-1,3\); Actual: \(4,2\)"):
         validate_inputs(SID, SPECS, good() | {"a": np.zeros((4, 2), np.float32)})

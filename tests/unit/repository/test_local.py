@@ -1,15 +1,12 @@
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from fakes import FakeLoader
 
-from fakes import FakeLoader  # noqa: E402
-
-from ovserve.config.types import ModelConfig, VersionPolicy  # noqa: E402
-from ovserve.core.ids import ServableId  # noqa: E402
-from ovserve.repository.local import LocalSource, scan_versions  # noqa: E402
+from ovserve.config.types import ModelConfig, VersionPolicy
+from ovserve.core.ids import ServableId
+from ovserve.repository.local import LocalSource, scan_versions
 
 
 def source() -> LocalSource:
@@ -26,9 +23,11 @@ def test_scan_keeps_positive_integer_dirs(tmp_path: Path) -> None:
 def test_policies(tmp_path: Path) -> None:
     for v in (1, 2, 3):
         (tmp_path / str(v)).mkdir()
+
     def versions(policy: VersionPolicy) -> list[int]:
         stream = source().aspired_stream(ModelConfig("m", str(tmp_path), version_policy=policy))
         return [a.version for a in stream.versions]
+
     assert versions(VersionPolicy()) == [3]
     assert versions(VersionPolicy("latest", num_versions=2)) == [3, 2]
     assert versions(VersionPolicy("all")) == [3, 2, 1]
@@ -41,5 +40,7 @@ def test_errors_are_carried_in_the_stream(tmp_path: Path) -> None:
     empty = source().aspired_stream(ModelConfig("m", str(tmp_path)))
     assert empty.error is not None and "valid numeric name" in empty.error.message
     (tmp_path / "1").mkdir()
-    none = source().aspired_stream(ModelConfig("m", str(tmp_path), version_policy=VersionPolicy("specific", versions=(5,))))
+    none = source().aspired_stream(
+        ModelConfig("m", str(tmp_path), version_policy=VersionPolicy("specific", versions=(5,)))
+    )
     assert none.error is not None and "version policy" in none.error.message

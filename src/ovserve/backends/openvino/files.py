@@ -30,4 +30,6 @@ def find_model_file(version_dir: Path) -> Path:
         for path in files:
             if path.suffix == suffix:
                 return path
-    raise LoadError(f"File not found or cannot open: no model file (.xml+.bin, .onnx, .pdmodel, .pb, .tflite) in {version_dir}")
+    raise LoadError(
+        f"File not found or cannot open: no model file (.xml+.bin, .onnx, .pdmodel, .pb, .tflite) in {version_dir}"
+    )

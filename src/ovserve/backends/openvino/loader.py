@@ -81,13 +81,17 @@ class OpenVINOLoader:
             return {}
         if isinstance(layout, LayoutSpec):
             if len(input_names) != 1:
-                raise LoadError("The provided layout is in wrong format: an anonymous layout needs a single-input model")
+                raise LoadError(
+                    "The provided layout is in wrong format: an anonymous layout needs a single-input model"
+                )
             return {input_names[0]: layout}
         known = {n.lower(): n for n in input_names + output_names}
         resolved = {}
         for name, spec in layout.items():
             if name.lower() not in known:
-                raise LoadError(f"The provided layout is in wrong format: the model has no tensor named {name}")
+                raise LoadError(
+                    f"The provided layout is in wrong format: the model has no tensor named {name}"
+                )
             resolved[known[name.lower()]] = spec
         return resolved
 
@@ -98,11 +102,15 @@ class OpenVINOLoader:
             if isinstance(shape, Mapping):
                 for name, spec in shape.items():
                     if name not in input_names:
-                        raise LoadError(f"The provided shape is in wrong format: the model has no input named {name}")
+                        raise LoadError(
+                            f"The provided shape is in wrong format: the model has no input named {name}"
+                        )
                     shapes[name] = spec
             else:
                 if len(input_names) != 1:
-                    raise LoadError("The provided shape is in wrong format: an anonymous shape needs a single-input model")
+                    raise LoadError(
+                        "The provided shape is in wrong format: an anonymous shape needs a single-input model"
+                    )
                 shapes[input_names[0]] = shape
         batch = self.config.batch_size
         new_shapes: dict[int, ov.PartialShape] = {}
@@ -122,7 +130,9 @@ class OpenVINOLoader:
             try:
                 model.reshape({model.inputs[i]: s for i, s in new_shapes.items()})
             except Exception as exc:
-                raise LoadError(f"Model could not be reshaped with requested shape: {_first_line(exc)}") from exc
+                raise LoadError(
+                    f"Model could not be reshaped with requested shape: {_first_line(exc)}"
+                ) from exc
 
     def _preprocess(
         self, model: ov.Model, input_names: list[str], output_names: list[str], layouts: dict[str, LayoutSpec]

@@ -118,7 +118,8 @@ class OpenVINOServable(Servable):
         try:
             request = slot.request
             return {
-                spec.name: _from_ov(request.get_output_tensor(i), spec) for i, spec in enumerate(self._output_specs)
+                spec.name: _from_ov(request.get_output_tensor(i), spec)
+                for i, spec in enumerate(self._output_specs)
             }
         except Exception as exc:
             log.exception("reading the outputs of %s failed", self.id)

@@ -40,8 +40,9 @@ class EchoServable(Servable):
 class ConstServable(Servable):
     """Answers ``outputs`` whatever its (validated) inputs are."""
 
-    def __init__(self, name: str, inputs: Sequence[TensorSpec], outputs: Mapping[str, np.ndarray],
-                 version: int = 1) -> None:
+    def __init__(
+        self, name: str, inputs: Sequence[TensorSpec], outputs: Mapping[str, np.ndarray], version: int = 1
+    ) -> None:
         out_specs = [spec(n, a.dtype, *a.shape) for n, a in outputs.items()]
         super().__init__(ServableId(name, version), inputs, out_specs)
         self.fixed = dict(outputs)
@@ -63,8 +64,9 @@ class StaticLoader:
         return self.servable
 
 
-async def serving_context(servables: Iterable[Servable],
-                          failed: Iterable[tuple[str, int, str]] = ()) -> ServingContext:
+async def serving_context(
+    servables: Iterable[Servable], failed: Iterable[tuple[str, int, str]] = ()
+) -> ServingContext:
     """A context whose manager serves ``servables``; ``failed`` = (name, version, error) loads that fail."""
     streams: dict[str, list[AspiredVersion]] = {}
     for servable in servables:

@@ -19,14 +19,26 @@ from ovserve.errors import Code, InvalidInput, ServingError
 
 from .fakes import EchoServable, spec
 
-NUMERIC = [np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.int64,
-           np.uint8, np.uint16, np.uint32, np.uint64, np.bool_]
+NUMERIC = [
+    np.float16,
+    np.float32,
+    np.float64,
+    np.int8,
+    np.int16,
+    np.int32,
+    np.int64,
+    np.uint8,
+    np.uint16,
+    np.uint32,
+    np.uint64,
+    np.bool_,
+]
 
 
 def sample(dtype: type, shape: tuple[int, ...] = (2, 3)) -> np.ndarray:
     info = np.arange(int(np.prod(shape))).reshape(shape)
     if dtype == np.bool_:
-        return (info % 2 == 0)
+        return info % 2 == 0
     if np.issubdtype(dtype, np.floating):
         return (info * 0.25 - 0.5).astype(dtype)
     if np.issubdtype(dtype, np.signedinteger):
@@ -80,8 +92,9 @@ def test_json_numbers_are_cast_to_the_model_dtype() -> None:
 
 def test_row_named_instances_stack_on_dim0() -> None:
     servable = EchoServable("m", [spec("a", np.float32, -1, 2), spec("b", np.int64, -1)])
-    inputs, row = decode({"signature_name": "ignored",
-                          "instances": [{"a": [1, 2], "b": 7}, {"a": [3, 4], "b": 8}]}, servable)
+    inputs, row = decode(
+        {"signature_name": "ignored", "instances": [{"a": [1, 2], "b": 7}, {"a": [3, 4], "b": 8}]}, servable
+    )
     assert row
     np.testing.assert_array_equal(inputs["a"], np.array([[1, 2], [3, 4]], np.float32))
     np.testing.assert_array_equal(inputs["b"], np.array([7, 8], np.int64))
@@ -128,8 +141,9 @@ def test_column_b64_value_for_single_input_and_2d_strings() -> None:
 
 def test_named_instance_with_b64_values() -> None:
     servable = EchoServable("m", [spec("img", object, -1), spec("k", np.int32, -1)])
-    inputs, _ = decode({"instances": [{"img": {"b64": "AQI="}, "k": 1}, {"img": {"b64": "Aw=="}, "k": 2}]},
-                       servable)
+    inputs, _ = decode(
+        {"instances": [{"img": {"b64": "AQI="}, "k": 1}, {"img": {"b64": "Aw=="}, "k": 2}]}, servable
+    )
     assert inputs["img"].tolist() == [b"\x01\x02", b"\x03"]
     np.testing.assert_array_equal(inputs["k"], [1, 2])
 
@@ -137,7 +151,9 @@ def test_named_instance_with_b64_values() -> None:
 def test_string_outputs_named_bytes_are_b64() -> None:
     out = np.array([b"ok", b"fine"], dtype=object)
     answer = orjson.loads(encode_predict({"data_bytes": out, "text": out}, False))
-    assert answer == {"outputs": {"data_bytes": [{"b64": "b2s="}, {"b64": "ZmluZQ=="}], "text": ["ok", "fine"]}}
+    assert answer == {
+        "outputs": {"data_bytes": [{"b64": "b2s="}, {"b64": "ZmluZQ=="}], "text": ["ok", "fine"]}
+    }
 
 
 def test_non_contiguous_and_scalar_outputs_encode() -> None:
@@ -166,7 +182,9 @@ def test_invalid_json_is_failed_precondition() -> None:
     assert "Offset: " in error.message
 
 
-@pytest.mark.parametrize("document", [{"instances": [[1, 2]], "inputs": [[1, 2]]}, {"signature_name": "x"}, {}])
+@pytest.mark.parametrize(
+    "document", [{"instances": [[1, 2]], "inputs": [[1, 2]]}, {"signature_name": "x"}, {}]
+)
 def test_both_or_neither_format(document: object) -> None:
     error = decode_error(body(document), SINGLE)
     assert isinstance(error, InvalidInput)
@@ -201,16 +219,22 @@ def test_unnamed_values_need_a_single_input_model(document: object) -> None:
     assert "a, b" in error.message
 
 
-@pytest.mark.parametrize("document", [
-    {"instances": [[1, 2], [3]]},
-    {"inputs": {"x": [[1, 2], [3, [4, 5]]]}},
-    {"inputs": [[1, 2], 3]},
-    {"inputs": [["a", "b"], ["c"]]},
-    {"inputs": [["a", "b"], "c"]},
-])
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"instances": [[1, 2], [3]]},
+        {"inputs": {"x": [[1, 2], [3, [4, 5]]]}},
+        {"inputs": [[1, 2], 3]},
+        {"inputs": [["a", "b"], ["c"]]},
+        {"inputs": [["a", "b"], "c"]},
+    ],
+)
 def test_ragged_arrays(document: object) -> None:
-    servable = EchoServable("m", [spec("x", np.float32, -1, 2)]) if "a" not in str(document) else \
-        EchoServable("m", [spec("x", object, -1, 2)])
+    servable = (
+        EchoServable("m", [spec("x", np.float32, -1, 2)])
+        if "a" not in str(document)
+        else EchoServable("m", [spec("x", object, -1, 2)])
+    )
     error = decode_error(body(document), servable)
     assert "Not valid ndarray detected" in error.message
     assert "input x" in error.message

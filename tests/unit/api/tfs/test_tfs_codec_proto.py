@@ -12,8 +12,20 @@ from ovserve.tensors import NUMPY_TO_TF
 
 from .fakes import spec
 
-NUMERIC = [np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.int64,
-           np.uint8, np.uint16, np.uint32, np.uint64, np.bool_]
+NUMERIC = [
+    np.float16,
+    np.float32,
+    np.float64,
+    np.int8,
+    np.int16,
+    np.int32,
+    np.int64,
+    np.uint8,
+    np.uint16,
+    np.uint32,
+    np.uint64,
+    np.bool_,
+]
 
 
 def sample(dtype: type, shape: tuple[int, ...] = (2, 3)) -> np.ndarray:
@@ -99,8 +111,9 @@ def test_scalar_and_empty_tensors() -> None:
 
 
 def test_request_dtype_is_kept_for_core_validation() -> None:
-    inputs = decode_inputs({"x": proto(types_pb2.DT_INT32, (1, 2), int_val=[1, 2])},
-                           {"x": spec("x", np.float32, 1, 2)})
+    inputs = decode_inputs(
+        {"x": proto(types_pb2.DT_INT32, (1, 2), int_val=[1, 2])}, {"x": spec("x", np.float32, 1, 2)}
+    )
     assert inputs["x"].dtype == np.int32  # the precision check in core/validation reports it
 
 
@@ -115,17 +128,23 @@ def error_of(message: tensor_pb2.TensorProto, expected: object = None) -> Servin
 
 def test_content_size_mismatch() -> None:
     error = error_of(proto(types_pb2.DT_FLOAT, (1, 3), tensor_content=b"\x00" * 8))
-    assert error.message.startswith("Invalid content size of tensor proto - Expected: 12 bytes; Actual: 8 bytes")
+    assert error.message.startswith(
+        "Invalid content size of tensor proto - Expected: 12 bytes; Actual: 8 bytes"
+    )
 
 
 def test_no_values_at_all_reads_as_empty_content() -> None:
     error = error_of(proto(types_pb2.DT_INT64, (2,)))
-    assert error.message.startswith("Invalid content size of tensor proto - Expected: 16 bytes; Actual: 0 bytes")
+    assert error.message.startswith(
+        "Invalid content size of tensor proto - Expected: 16 bytes; Actual: 0 bytes"
+    )
 
 
 def test_typed_value_count_must_match_shape() -> None:
     error = error_of(proto(types_pb2.DT_FLOAT, (2, 2), float_val=[1.0, 2.0, 3.0]))
-    assert error.message.startswith("Invalid number of values in tensor proto container - Expected: 4; Actual: 3")
+    assert error.message.startswith(
+        "Invalid number of values in tensor proto container - Expected: 4; Actual: 3"
+    )
     error = error_of(proto(types_pb2.DT_STRING, (2,), string_val=[b"a"]))
     assert "Expected: 2; Actual: 1" in error.message
 

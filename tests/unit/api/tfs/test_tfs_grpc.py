@@ -103,14 +103,18 @@ def test_predict_errors() -> None:
     bad = predict_request(**GOOD)
     bad.inputs["x"].tensor_content = bad.inputs["x"].tensor_content[:-4]
     error = error_of([model()], lambda p, _m: p.Predict(bad, None))
-    assert error.message.startswith("Invalid content size of tensor proto - Expected: 16 bytes; Actual: 12 bytes")
+    assert error.message.startswith(
+        "Invalid content size of tensor proto - Expected: 16 bytes; Actual: 12 bytes"
+    )
     shaped = dict(GOOD, x=np.zeros((2, 3), np.float32))
     error = error_of([model()], lambda p, _m: p.Predict(predict_request(**shaped), None))
     assert error.message.startswith("Invalid input shape - Expected: (-1,2); Actual: (2,3)")
 
 
 # -- GetModelMetadata ------------------------------------------------------------------
-def metadata_request(name: str = "m", version: int | None = None, fields: Sequence[str] = ("signature_def",)) -> Any:
+def metadata_request(
+    name: str = "m", version: int | None = None, fields: Sequence[str] = ("signature_def",)
+) -> Any:
     request = get_model_metadata_pb2.GetModelMetadataRequest()
     request.model_spec.name = name
     if version is not None:
@@ -140,7 +144,9 @@ def test_metadata_request_checks() -> None:
     error = error_of([model()], lambda p, _m: p.GetModelMetadata(request, None))
     assert (error.code, error.message) == (Code.INVALID_ARGUMENT, "model_spec missing in request")
     for fields in ((), ("inputs",), ("signature_def", "signature_def")):
-        error = error_of([model()], lambda p, _m, f=fields: p.GetModelMetadata(metadata_request(fields=f), None))
+        error = error_of(
+            [model()], lambda p, _m, f=fields: p.GetModelMetadata(metadata_request(fields=f), None)
+        )
         assert error.code == Code.INVALID_ARGUMENT and error.message.startswith("Invalid signature name")
     error = error_of([model()], lambda p, _m: p.GetModelMetadata(metadata_request("nope"), None))
     assert error.code == Code.NOT_FOUND
@@ -157,8 +163,12 @@ def status_request(name: str = "m", version: int | None = None) -> Any:
 
 def test_status_states_and_errors() -> None:
     state = get_model_status_pb2.ModelVersionStatus
-    reply = run([model(1)], lambda _p, m: m.GetModelStatus(status_request(), None), failed=[("m", 2, "no weights")])
-    got = [(s.version, s.state, s.status.error_code, s.status.error_message) for s in reply.model_version_status]
+    reply = run(
+        [model(1)], lambda _p, m: m.GetModelStatus(status_request(), None), failed=[("m", 2, "no weights")]
+    )
+    got = [
+        (s.version, s.state, s.status.error_code, s.status.error_message) for s in reply.model_version_status
+    ]
     assert got == [(2, state.LOADING, Code.UNKNOWN.value, "no weights"), (1, state.AVAILABLE, 0, "OK")]
     reply = run([model(1)], lambda _p, m: m.GetModelStatus(status_request(version=1), None))
     assert [(s.version, s.state) for s in reply.model_version_status] == [(1, state.AVAILABLE)]
@@ -166,7 +176,9 @@ def test_status_states_and_errors() -> None:
     assert error.code == Code.NOT_FOUND
     error = error_of([model()], lambda _p, m: m.GetModelStatus(status_request("nope"), None))
     assert error.code == Code.NOT_FOUND
-    error = error_of([model()], lambda _p, m: m.GetModelStatus(get_model_status_pb2.GetModelStatusRequest(), None))
+    error = error_of(
+        [model()], lambda _p, m: m.GetModelStatus(get_model_status_pb2.GetModelStatusRequest(), None)
+    )
     assert error.message == "model_spec missing in request"
 
 

@@ -18,8 +18,9 @@ from .fakes import ConstServable, EchoServable, serving_context, spec
 Call = tuple[str, str, bytes]
 
 
-def serve(servables: Sequence[Servable], calls: Sequence[Call],
-          failed: Sequence[tuple[str, int, str]] = ()) -> list[tuple[int, Any]]:
+def serve(
+    servables: Sequence[Servable], calls: Sequence[Call], failed: Sequence[tuple[str, int, str]] = ()
+) -> list[tuple[int, Any]]:
     """Run ``calls`` (method, path, body) against a REST app serving ``servables``."""
 
     async def go() -> list[tuple[int, Any]]:
@@ -37,8 +38,13 @@ def serve(servables: Sequence[Servable], calls: Sequence[Call],
             async def send(message: dict[str, Any], sent: list[dict[str, Any]] = sent) -> None:
                 sent.append(message)
 
-            scope = {"type": "http", "method": method, "path": path, "query_string": b"",
-                     "headers": [(b"content-length", str(len(body)).encode())]}
+            scope = {
+                "type": "http",
+                "method": method,
+                "path": path,
+                "query_string": b"",
+                "headers": [(b"content-length", str(len(body)).encode())],
+            }
             await app(scope, receive, send)
             headers = dict(sent[0]["headers"])
             assert headers[b"content-type"] == b"application/json"
@@ -48,8 +54,13 @@ def serve(servables: Sequence[Servable], calls: Sequence[Call],
     return asyncio.run(go())
 
 
-def one(servables: Sequence[Servable], method: str, path: str, body: object = None,
-        failed: Sequence[tuple[str, int, str]] = ()) -> tuple[int, Any]:
+def one(
+    servables: Sequence[Servable],
+    method: str,
+    path: str,
+    body: object = None,
+    failed: Sequence[tuple[str, int, str]] = (),
+) -> tuple[int, Any]:
     raw = b"" if body is None else body if isinstance(body, bytes) else orjson.dumps(body)
     return serve(servables, [(method, path, raw)], failed)[0]
 
@@ -62,12 +73,26 @@ def add_scaled(version: int) -> EchoServable:
 def test_status_of_all_versions_and_one() -> None:
     models = [add_scaled(1), add_scaled(2)]
     ok = {"error_code": "OK", "error_message": "OK"}
-    answers = serve(models, [("GET", "/v1/models/add", b""), ("GET", "/v1/models/add/versions/1", b""),
-                             ("GET", "/v1/models/add/versions/0", b""), ("GET", "/v1/models/add/labels/x/", b"")])
-    everything = {"model_version_status": [{"version": "2", "state": "AVAILABLE", "status": ok},
-                                           {"version": "1", "state": "AVAILABLE", "status": ok}]}
+    answers = serve(
+        models,
+        [
+            ("GET", "/v1/models/add", b""),
+            ("GET", "/v1/models/add/versions/1", b""),
+            ("GET", "/v1/models/add/versions/0", b""),
+            ("GET", "/v1/models/add/labels/x/", b""),
+        ],
+    )
+    everything = {
+        "model_version_status": [
+            {"version": "2", "state": "AVAILABLE", "status": ok},
+            {"version": "1", "state": "AVAILABLE", "status": ok},
+        ]
+    }
     assert answers[0] == (200, everything)
-    assert answers[1] == (200, {"model_version_status": [{"version": "1", "state": "AVAILABLE", "status": ok}]})
+    assert answers[1] == (
+        200,
+        {"model_version_status": [{"version": "1", "state": "AVAILABLE", "status": ok}]},
+    )
     assert answers[2] == (200, everything)
     assert answers[3] == (200, everything)
 
@@ -76,7 +101,10 @@ def test_status_shows_a_failed_load() -> None:
     status, answer = one([add_scaled(1)], "GET", "/v1/models/add", failed=[("add", 2, "weights are broken")])
     assert status == 200
     assert answer["model_version_status"][0] == {
-        "version": "2", "state": "LOADING", "status": {"error_code": "UNKNOWN", "error_message": "weights are broken"}}
+        "version": "2",
+        "state": "LOADING",
+        "status": {"error_code": "UNKNOWN", "error_message": "weights are broken"},
+    }
 
 
 def test_status_unknown_model_and_version() -> None:
@@ -95,28 +123,47 @@ def test_metadata_document() -> None:
     assert status == 200
 
     def info(name: str, dtype: str, dims: list[str]) -> dict[str, Any]:
-        return {"dtype": dtype, "tensorShape": {"dim": [{"size": d, "name": ""} for d in dims],
-                                                "unknownRank": False}, "name": name}
+        return {
+            "dtype": dtype,
+            "tensorShape": {"dim": [{"size": d, "name": ""} for d in dims], "unknownRank": False},
+            "name": name,
+        }
 
     tensors = {"in": info("in", "DT_FLOAT", ["-1", "3"]), "ids": info("ids", "DT_INT64", ["2"])}
     assert answer == {
         "modelSpec": {"name": "m", "signatureName": "", "version": "3"},
-        "metadata": {"signature_def": {
-            "@type": "type.googleapis.com/tensorflow.serving.SignatureDefMap",
-            "signatureDef": {"serving_default": {"inputs": tensors, "outputs": tensors,
-                                                 "methodName": "", "defaults": {}}}}},
+        "metadata": {
+            "signature_def": {
+                "@type": "type.googleapis.com/tensorflow.serving.SignatureDefMap",
+                "signatureDef": {
+                    "serving_default": {
+                        "inputs": tensors,
+                        "outputs": tensors,
+                        "methodName": "",
+                        "defaults": {},
+                    }
+                },
+            }
+        },
     }
 
 
 def test_metadata_picks_the_version() -> None:
-    answers = serve([add_scaled(1), add_scaled(2)], [
-        ("GET", "/v1/models/add/metadata", b""), ("GET", "/v1/models/add/versions/1/metadata", b""),
-        ("GET", "/v1/models/add/labels/stable/metadata", b"")])
+    answers = serve(
+        [add_scaled(1), add_scaled(2)],
+        [
+            ("GET", "/v1/models/add/metadata", b""),
+            ("GET", "/v1/models/add/versions/1/metadata", b""),
+            ("GET", "/v1/models/add/labels/stable/metadata", b""),
+        ],
+    )
     assert [a["modelSpec"]["version"] for _, a in answers] == ["2", "1", "2"]
 
 
 def test_metadata_of_a_version_that_failed() -> None:
-    status, answer = one([add_scaled(1)], "GET", "/v1/models/add/versions/2/metadata", failed=[("add", 2, "bad")])
+    status, answer = one(
+        [add_scaled(1)], "GET", "/v1/models/add/versions/2/metadata", failed=[("add", 2, "bad")]
+    )
     assert status == 404 and answer["error"].startswith("Model with requested version is not loaded yet")
 
 
@@ -124,7 +171,9 @@ def test_metadata_of_a_version_that_failed() -> None:
 def test_predict_row_and_column() -> None:
     status, answer = one([add_scaled(1)], "POST", "/v1/models/add:predict", {"instances": [[1, 2], [3, 4]]})
     assert (status, answer) == (200, {"predictions": [[1.0, 2.0], [3.0, 4.0]]})
-    status, answer = one([add_scaled(1)], "POST", "/v1/models/add/versions/1:predict", {"inputs": {"x": [[5, 6]]}})
+    status, answer = one(
+        [add_scaled(1)], "POST", "/v1/models/add/versions/1:predict", {"inputs": {"x": [[5, 6]]}}
+    )
     assert (status, answer) == (200, {"outputs": [[5.0, 6.0]]})
     status, answer = one([add_scaled(1)], "POST", "/v1/models/add/labels/a:predict", {"inputs": [[5, 6]]})
     assert (status, answer) == (200, {"outputs": [[5.0, 6.0]]})
@@ -132,14 +181,22 @@ def test_predict_row_and_column() -> None:
 
 def test_predict_reaches_the_requested_version() -> None:
     v1, v2 = add_scaled(1), add_scaled(2)
-    serve([v1, v2], [("POST", "/v1/models/add/versions/1:predict", b'{"inputs": [[1, 2]]}'),
-                     ("POST", "/v1/models/add:predict", b'{"inputs": [[1, 2]]}')])
+    serve(
+        [v1, v2],
+        [
+            ("POST", "/v1/models/add/versions/1:predict", b'{"inputs": [[1, 2]]}'),
+            ("POST", "/v1/models/add:predict", b'{"inputs": [[1, 2]]}'),
+        ],
+    )
     assert len(v1.calls) == 1 and len(v2.calls) == 1
 
 
 def test_predict_multi_output_row() -> None:
-    model = ConstServable("c", [spec("x", np.float32, 1)],
-                          {"a": np.array([[1, 2], [3, 4]], np.int32), "b": np.array([0.5, 1.5], np.float32)})
+    model = ConstServable(
+        "c",
+        [spec("x", np.float32, 1)],
+        {"a": np.array([[1, 2], [3, 4]], np.int32), "b": np.array([0.5, 1.5], np.float32)},
+    )
     status, answer = one([model], "POST", "/v1/models/c:predict", {"instances": [0.0]})
     assert (status, answer) == (200, {"predictions": [{"a": [1, 2], "b": 0.5}, {"a": [3, 4], "b": 1.5}]})
     status, answer = one([model], "POST", "/v1/models/c:predict", {"inputs": [0.0]})
@@ -151,7 +208,10 @@ def test_predict_errors_by_status() -> None:
     status, answer = one(model, "POST", "/v1/models/add:predict", b"{nope")
     assert status == 412 and answer["error"].startswith("The file is not valid json - ")
     status, answer = one(model, "POST", "/v1/models/add:predict", {"instances": [[1, 2]], "inputs": [[1, 2]]})
-    assert (status, answer) == (400, {"error": "Invalid JSON structure. Could not detect row or column format"})
+    assert (status, answer) == (
+        400,
+        {"error": "Invalid JSON structure. Could not detect row or column format"},
+    )
     status, answer = one(model, "POST", "/v1/models/add:predict", {"instances": [[1, 2, 3]]})
     assert status == 400 and answer["error"].startswith("Invalid input shape")
     status, answer = one(model, "POST", "/v1/models/add:predict", {"inputs": {"y": [[1, 2]]}})
@@ -165,7 +225,9 @@ def test_predict_errors_by_status() -> None:
 
 
 def test_predict_string_on_numeric_input_is_a_precision_error() -> None:
-    status, answer = one([add_scaled(1)], "POST", "/v1/models/add:predict", {"inputs": [[{"b64": "AAAA"}, "x"]]})
+    status, answer = one(
+        [add_scaled(1)], "POST", "/v1/models/add:predict", {"inputs": [[{"b64": "AAAA"}, "x"]]}
+    )
     assert status == 400
     assert answer["error"].startswith("Invalid input precision - Expected: FP32; Actual: STRING")
 
@@ -181,5 +243,8 @@ def test_wrong_method_and_unknown_routes() -> None:
     assert one([add_scaled(1)], "GET", "/v1/models/add:predict")[0] == 406
     assert one([add_scaled(1)], "POST", "/v1/models/add")[0] == 406
     assert one([add_scaled(1)], "PUT", "/v1/models/add/metadata")[0] == 406
-    assert one([add_scaled(1)], "GET", "/v1/models/add/versions/one") == (400, {"error": "Invalid request URL"})
+    assert one([add_scaled(1)], "GET", "/v1/models/add/versions/one") == (
+        400,
+        {"error": "Invalid request URL"},
+    )
     assert one([add_scaled(1)], "GET", "/v1/models") == (400, {"error": "Invalid request URL"})

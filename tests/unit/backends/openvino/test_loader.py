@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
 
+import models
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
-
-import models  # noqa: E402
-
-from ovserve.backends.openvino import OpenVINOEngine  # noqa: E402
-from ovserve.backends.openvino.loader import plugin_properties  # noqa: E402
-from ovserve.config.types import LayoutSpec, ModelConfig  # noqa: E402
-from ovserve.errors import LoadError  # noqa: E402
-from ovserve.tensors import Dim  # noqa: E402
+from ovserve.backends.openvino import OpenVINOEngine
+from ovserve.backends.openvino.loader import plugin_properties
+from ovserve.config.types import LayoutSpec, ModelConfig
+from ovserve.errors import LoadError
+from ovserve.tensors import Dim
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +45,9 @@ def test_results_match_in_process_openvino(engine: OpenVINOEngine, tmp_path: Pat
     s = load(engine, base)
     x = np.random.default_rng(1).standard_normal((3, 3, 32, 32)).astype(np.float32)
     out = infer(s, {"image": x})
-    np.testing.assert_allclose(out["probs"], models.reference(models.model_file(base), {"image": x})["probs"], rtol=1e-5)
+    np.testing.assert_allclose(
+        out["probs"], models.reference(models.model_file(base), {"image": x})["probs"], rtol=1e-5
+    )
 
 
 def test_concurrent_requests_share_the_pool(engine: OpenVINOEngine, tmp_path: Path) -> None:
@@ -79,7 +77,9 @@ def test_batch_size_shape_and_layout(engine: OpenVINOEngine, tmp_path: Path) -> 
     assert s.inputs["image"].shape == (-1, 32, 32, 3)
     x = np.random.default_rng(2).standard_normal((1, 3, 32, 32)).astype(np.float32)
     out = infer(s, {"image": np.ascontiguousarray(x.transpose(0, 2, 3, 1))})
-    np.testing.assert_allclose(out["probs"], models.reference(models.model_file(base), {"image": x})["probs"], rtol=1e-5)
+    np.testing.assert_allclose(
+        out["probs"], models.reference(models.model_file(base), {"image": x})["probs"], rtol=1e-5
+    )
 
 
 def test_load_errors_name_the_problem(engine: OpenVINOEngine, tmp_path: Path) -> None:
@@ -104,6 +104,10 @@ def test_load_errors_name_the_problem(engine: OpenVINOEngine, tmp_path: Path) ->
 def test_plugin_properties_defaults_and_legacy_keys() -> None:
     assert plugin_properties({}) == {"PERFORMANCE_HINT": "LATENCY"}
     assert plugin_properties({"NUM_STREAMS": "2"}) == {"NUM_STREAMS": "2"}
-    assert plugin_properties({"CPU_THROUGHPUT_STREAMS": "CPU_THROUGHPUT_AUTO"}) == {"PERFORMANCE_HINT": "THROUGHPUT"}
+    assert plugin_properties({"CPU_THROUGHPUT_STREAMS": "CPU_THROUGHPUT_AUTO"}) == {
+        "PERFORMANCE_HINT": "THROUGHPUT"
+    }
     assert plugin_properties({"CPU_BIND_THREAD": "NO", "PERFORMANCE_HINT": "THROUGHPUT"}) == {
-        "AFFINITY": "NONE", "PERFORMANCE_HINT": "THROUGHPUT"}
+        "AFFINITY": "NONE",
+        "PERFORMANCE_HINT": "THROUGHPUT",
+    }

@@ -1,0 +1,111 @@
+"""Keeping the served models in line with config.json and the model repositories.
+
+:class:`Lifecycle` owns the current list of model configs. :meth:`Lifecycle.sync`
+rescans every base path and lets the manager reconcile (new version directories load,
+removed ones retire, unchanged ones are not touched). :meth:`Lifecycle.reload_config`
+re-reads config.json when its content changed: an invalid file is rejected whole and
+the running config keeps serving. :meth:`Lifecycle.poll_forever` does both every
+``file_system_poll_wait_seconds``, as OVMS does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from pathlib import Path
+
+from ovserve.config.file import parse_config_text
+from ovserve.config.types import ModelConfig
+from ovserve.core.manager import ReloadOutcome, ServableManager
+from ovserve.errors import Code, ConfigError, ServingError
+from ovserve.repository.local import LocalSource
+
+log = logging.getLogger(__name__)
+
+CONFIG_UNREADABLE = "Config file not found or cannot open."
+CONFIG_RELOAD_FAILED = "Reloading config file failed. Check server logs for more info."
+
+
+class Lifecycle:
+    """The running model list and the reconcile loop; used only on the event loop."""
+
+    def __init__(
+        self,
+        manager: ServableManager,
+        source: LocalSource,
+        models: tuple[ModelConfig, ...],
+        config_path: str | None = None,
+    ) -> None:
+        self.manager = manager
+        self.source = source
+        self.models = models
+        self.config_path = config_path
+        self._digest: str | None = None
+        self._file_failed = False
+        self._sync_lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        """The initial load."""
+        if self.config_path is not None:
+            text = await asyncio.to_thread(_read, self.config_path)
+            self._digest = _digest(text) if text is not None else None
+        await self.sync()
+
+    async def sync(self) -> bool:
+        """Rescan every model's repository and reconcile; returns whether anything changed."""
+        async with self._sync_lock:
+            self.manager.declare(m.name for m in self.models)
+            aspired = await asyncio.to_thread(self.source.aspired, self.models)
+            return await self.manager.apply(aspired)
+
+    async def reload_config(self, *, force: bool = False) -> ReloadOutcome:
+        """Re-read config.json if it changed (or ``force``, or the last read failed), then sync."""
+        if self.config_path is None:
+            return ReloadOutcome(await self.sync())
+        text = await asyncio.to_thread(_read, self.config_path)
+        if text is None:
+            if not self._file_failed:
+                log.error("%s: %s", self.config_path, CONFIG_UNREADABLE)
+            self._file_failed = True
+            return ReloadOutcome(False, ServingError(CONFIG_UNREADABLE, Code.NOT_FOUND))
+        digest = _digest(text)
+        if digest != self._digest or self._file_failed or force:
+            try:
+                parsed = parse_config_text(
+                    text, str(Path(self.config_path).resolve().parent), source=self.config_path
+                )
+            except ConfigError as exc:
+                if not self._file_failed or digest != self._digest:
+                    log.error("config reload refused, the running config keeps serving: %s", exc)
+                self._digest, self._file_failed = digest, True
+                return ReloadOutcome(
+                    False, ServingError(f"{CONFIG_RELOAD_FAILED} {exc}", Code.FAILED_PRECONDITION)
+                )
+            self._digest, self._file_failed = digest, False
+            if parsed.models != self.models:
+                log.info("config.json changed: %s", ", ".join(m.name for m in parsed.models) or "no models")
+            self.models = parsed.models
+        return ReloadOutcome(await self.sync())
+
+    async def poll_forever(self, interval: float) -> None:
+        """Every ``interval`` seconds: reload config.json if it changed, rescan repositories."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.reload_config()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("polling the model repositories failed; retrying next interval")
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        return Path(path).read_bytes()
+    except OSError:
+        return None
+
+
+def _digest(text: bytes) -> str:
+    return hashlib.sha256(text).hexdigest()
