@@ -19,6 +19,7 @@ from pathlib import Path
 import uvicorn
 
 from ovserve import __version__
+from ovserve.api import config_rest
 from ovserve.api.context import ServingContext
 from ovserve.api.grpc_server import create_server
 from ovserve.api.http import RestApp, Router
@@ -53,6 +54,7 @@ def build_router(ctx: ServingContext) -> Router:
     router = Router()
     kserve_rest.add_routes(router, ctx)
     tfs_rest.add_routes(router, ctx)
+    config_rest.add_routes(router, ctx)
     return router
 
 

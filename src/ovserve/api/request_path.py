@@ -37,6 +37,6 @@ def parse_version(text: str | None) -> int | None:
     """A version from a URL or request field: digits only; empty or 0 means "newest"."""
     if not text:
         return None
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise InvalidInput(f"invalid model version format in request: {text!r}")
     return int(text) or None

@@ -9,7 +9,7 @@ The only status chosen here is ``/v2/health/ready``'s 503, which is not a reques
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from ovserve.api import request_path
 from ovserve.api.context import ServingContext
@@ -90,8 +90,7 @@ def _target(request: HttpRequest) -> tuple[str, int | None]:
 
 
 def _encode(servable: Servable, request: InferRequest, response: InferResponse) -> HttpResponse:
-    assert isinstance(request, RestInferRequest)
-    body, header_length = encode_infer_response(request, response)
+    body, header_length = encode_infer_response(cast(RestInferRequest, request), response)
     if header_length is None:
         return HttpResponse(200, body)
     return HttpResponse(

@@ -90,3 +90,9 @@ def test_versions_infer() -> None:
 
 def test_wrong_method() -> None:
     assert rest([echo("FP32", 1)], "GET", "/v2/models/echo_fp32/infer").status == 406
+
+
+def test_non_ascii_digit_version_is_a_bad_version() -> None:
+    reply = rest([echo("FP32", 1)], "GET", "/v2/models/echo_fp32/versions/%C2%B2")
+    assert reply.status == 400
+    assert "invalid model version format in request" in reply.error
