@@ -88,7 +88,7 @@ def test_new_version_directory_is_picked_up_by_polling_and_old_retired(served) -
     server, base, _ = served
     write_version(base, 2)
     wait_for(lambda: served_version(server) == 2)
-    status, body = get(f"{server.rest_url}/v1/models/m")
+    _, body = get(f"{server.rest_url}/v1/models/m")
     states = {s["version"]: s["state"] for s in body["model_version_status"]}  # type: ignore[index]
     assert states == {"2": "AVAILABLE", "1": "END"}
     shutil.rmtree(base / "2")
@@ -142,7 +142,7 @@ def test_reload_api_and_config_edits(served, tmp_path: Path) -> None:  # type: i
     assert served_version(server, "other") == 3 and served_version(server) == 1  # still serving
     config.write_text(json.dumps(config_doc({"other": other})))
     post(f"{server.rest_url}/v1/config/reload")
-    status, body = get(f"{server.rest_url}/v1/models/m")
+    _, body = get(f"{server.rest_url}/v1/models/m")
     assert body["model_version_status"][0]["state"] == "END"  # type: ignore[index]
 
 
