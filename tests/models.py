@@ -70,6 +70,17 @@ def small_cnn(seed: int = 0, channels: int = 8, size: int = 32) -> ov.Model:
     return ov.Model([probs], [x], "small_cnn")
 
 
+def slow(size: int = 384, layers: int = 24) -> ov.Model:
+    """A deliberately slow model: ``layers`` chained [size,size] matmuls with tanh; input ``x``, output ``y``."""
+    rng = np.random.default_rng(3)
+    x = _name(ops.parameter([size, size], ov.Type.f32, name="x"), "x")
+    node: ov.Node = x
+    for _ in range(layers):
+        weight = ops.constant((rng.standard_normal((size, size)) / np.sqrt(size)).astype(np.float32))
+        node = ops.tanh(ops.matmul(node, weight, False, False))
+    return ov.Model([_name(node, "y")], [x], "slow")
+
+
 def save(model: ov.Model, base_path: Path, versions: Iterable[int] = (1,)) -> Path:
     """Write ``model`` as IR to ``base_path/<v>/model.xml`` for each version; returns base_path."""
     for version in versions:
@@ -89,7 +100,7 @@ def reference(model_file: Path | str, inputs: Mapping[str, np.ndarray]) -> dict[
     compiled = core.compile_model(str(model_file), "CPU", F32)
     request = compiled.create_infer_request()
     names = [p.get_any_name() for p in compiled.inputs]
-    request.infer({names.index(k): v for k, v in inputs.items()})
+    request.infer({names.index(k): v.astype(np.bytes_) if v.dtype == object else v for k, v in inputs.items()})
     out: dict[str, np.ndarray] = {}
     for i, port in enumerate(compiled.outputs):
         tensor = request.get_output_tensor(i)

@@ -35,8 +35,6 @@ from ovserve.repository.local import LocalSource
 
 log = logging.getLogger(__name__)
 
-SHUTDOWN_GRACE_SECONDS = 30.0
-
 
 class StartupError(Exception):
     """The server could not start (a port could not be bound)."""
@@ -113,6 +111,7 @@ class Server:
                     access_log=False,
                     log_level="warning",
                     timeout_keep_alive=60,
+                timeout_graceful_shutdown=config.shutdown_grace_seconds,
                     h11_max_incomplete_event_size=1024 * 1024,
                 )
             )
@@ -143,13 +142,14 @@ class Server:
         if poll is not None:
             poll.cancel()
 
-        log.info("shutting down")
+        log.info("shutting down: no new calls; calls in flight get %ds", config.shutdown_grace_seconds)
         self.ctx.state.ready = False
         if rest is not None:
             rest.should_exit = True
-        await grpc_server.stop(SHUTDOWN_GRACE_SECONDS)
-        if rest_task is not None:
-            await rest_task
+        await asyncio.gather(
+            grpc_server.stop(config.shutdown_grace_seconds),
+            *([rest_task] if rest_task is not None else []),
+        )
         await self.manager.close()
         log.info("stopped")
         return 0
@@ -160,6 +160,7 @@ class Server:
             log.warning("second %s: exiting at once", sig.name)
             os._exit(1)
         log.info("%s received: draining", sig.name)
+        self.ctx.state.ready = False
         self._stop.set()
 
 

@@ -123,6 +123,12 @@ FLAGS: tuple[Flag, ...] = (
         "Seconds between checks of config.json and model version directories; 0 = no checks",
     ),
     Flag(
+        "shutdown_grace_seconds",
+        "uint32",
+        "30",
+        "ovserve extension: seconds requests in flight may take to finish after SIGTERM/SIGINT",
+    ),
+    Flag(
         "sequence_cleaner_poll_wait_minutes",
         "uint32",
         "5",
@@ -377,6 +383,7 @@ def parse_args(
         log_path=opts.text("log_path") or None,
         file_system_poll_wait_seconds=opts.number("file_system_poll_wait_seconds", 1),
         sequence_cleaner_poll_wait_minutes=opts.number("sequence_cleaner_poll_wait_minutes", 5),
+        shutdown_grace_seconds=opts.number("shutdown_grace_seconds", 30),
         custom_node_resources_cleaner_interval_seconds=cleaner,
         cache_dir=os.path.join(cwd, cache_dir) if cache_dir else None,
         cpu_extension=os.path.join(cwd, cpu_extension) if cpu_extension else None,

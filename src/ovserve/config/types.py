@@ -132,6 +132,8 @@ class ServerConfig:
     log_path: str | None = None
     file_system_poll_wait_seconds: int = 1
     sequence_cleaner_poll_wait_minutes: int = 5
+    #: ovserve's own: how long requests in flight may take to finish after SIGTERM/SIGINT
+    shutdown_grace_seconds: int = 30
     custom_node_resources_cleaner_interval_seconds: int = 1
     cache_dir: str | None = None
     cpu_extension: str | None = None

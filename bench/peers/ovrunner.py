@@ -1,0 +1,74 @@
+"""The OpenVINO part of the peers' runtimes (KServe and MLServer import it; no server code here).
+
+Compile once at load; per request take an idle infer request from a pool sized by
+OPTIMAL_NUMBER_OF_INFER_REQUESTS, start it asynchronously, await its completion on the
+event loop, copy the output out and give the request back. This is the same mechanism
+ovserve uses, so that the comparison isolates what the servers' front ends cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+
+import numpy as np
+import openvino as ov
+
+#: the plugin config every server in the benchmark compiles with (run.py sets it)
+PLUGIN_CONFIG: dict[str, str] = json.loads(os.environ.get("BENCH_PLUGIN_CONFIG", "{}"))
+
+_core: ov.Core | None = None
+
+
+def core() -> ov.Core:
+    global _core
+    if _core is None:
+        _core = ov.Core()
+    return _core
+
+
+class Runner:
+    """One compiled model with its single input and output (the benchmark's models have one of each)."""
+
+    def __init__(self, xml: str, plugin_config: dict[str, str] | None = None) -> None:
+        config = PLUGIN_CONFIG if plugin_config is None else plugin_config
+        self.compiled = core().compile_model(xml, "CPU", config)
+        self.input_name = self.compiled.input(0).get_any_name()
+        self.output_name = self.compiled.output(0).get_any_name()
+        self.nireq = max(1, int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+        self._requests = [self.compiled.create_infer_request() for _ in range(self.nireq)]
+        self._idle: asyncio.Queue[ov.InferRequest] | None = None
+
+    def _pool(self) -> asyncio.Queue[ov.InferRequest]:
+        # made on first use so that it belongs to the server's running loop
+        if self._idle is None:
+            self._idle = asyncio.Queue()
+            for request in self._requests:
+                self._idle.put_nowait(request)
+        return self._idle
+
+    async def infer(self, x: np.ndarray) -> np.ndarray:
+        pool = self._pool()
+        request = await pool.get()
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        try:
+
+            def finished(_userdata: object) -> None:
+                loop.call_soon_threadsafe(_resolve, done)
+
+            request.set_callback(finished, None)
+            request.start_async({0: np.ascontiguousarray(x, dtype=np.float32)})
+            await done
+            return request.get_output_tensor(0).data.copy()
+        finally:
+            if done.done():
+                pool.put_nowait(request)
+            else:  # the caller went away while OpenVINO runs: give the request back when it ends
+                done.add_done_callback(lambda _f: pool.put_nowait(request))
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
