@@ -111,7 +111,7 @@ class Server:
                     access_log=False,
                     log_level="warning",
                     timeout_keep_alive=60,
-                timeout_graceful_shutdown=config.shutdown_grace_seconds,
+                    timeout_graceful_shutdown=config.shutdown_grace_seconds,
                     h11_max_incomplete_event_size=1024 * 1024,
                 )
             )
@@ -126,6 +126,7 @@ class Server:
         source = LocalSource(lambda model, version, path: engine.loader(model, version, Path(path)))
         lifecycle = Lifecycle(self.manager, source, config.models, config.config_path)
         self.ctx.reload = lambda: lifecycle.reload_config(force=False)
+        self.ctx.control = lifecycle
         load = asyncio.create_task(lifecycle.start())
         stop = asyncio.create_task(self._stop.wait())
         await asyncio.wait({load, stop}, return_when=asyncio.FIRST_COMPLETED)

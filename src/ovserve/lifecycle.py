@@ -18,7 +18,7 @@ from pathlib import Path
 from ovserve.config.file import parse_config_text
 from ovserve.config.types import ModelConfig
 from ovserve.core.manager import ReloadOutcome, ServableManager
-from ovserve.errors import Code, ConfigError, ServingError
+from ovserve.errors import Code, ConfigError, ModelNotFound, ServingError
 from ovserve.repository.local import LocalSource
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ class Lifecycle:
         self.source = source
         self.models = models
         self.config_path = config_path
+        self._unloaded: set[str] = set()  # explicitly unloaded through the model control API
         self._digest: str | None = None
         self._file_failed = False
         self._sync_lock = asyncio.Lock()
@@ -56,8 +57,39 @@ class Lifecycle:
         """Rescan every model's repository and reconcile; returns whether anything changed."""
         async with self._sync_lock:
             self.manager.declare(m.name for m in self.models)
-            aspired = await asyncio.to_thread(self.source.aspired, self.models)
+            wanted = tuple(m for m in self.models if m.name not in self._unloaded)
+            aspired = await asyncio.to_thread(self.source.aspired, wanted)
             return await self.manager.apply(aspired)
+
+    # -- model control (KServe repository extension, TF Serving ReloadConfig) ---------
+    def model_names(self) -> list[str]:
+        """Every model the config lists, served or explicitly unloaded."""
+        return sorted(m.name for m in self.models)
+
+    async def load_model(self, name: str) -> bool:
+        """Serve a configured model again after an unload (or reload its versions)."""
+        self._known(name)
+        self._unloaded.discard(name)
+        return await self.sync()
+
+    async def unload_model(self, name: str) -> bool:
+        """Retire every version of a configured model until :meth:`load_model` or a restart."""
+        self._known(name)
+        self._unloaded.add(name)
+        return await self.sync()
+
+    async def replace_models(self, models: tuple[ModelConfig, ...]) -> bool:
+        """Serve exactly ``models`` (TF Serving's HandleReloadConfigRequest)."""
+        names = [m.name for m in models]
+        if len(set(names)) != len(names):
+            raise ConfigError("model_config_list", "model names must be unique")
+        self.models = models
+        self._unloaded.clear()
+        return await self.sync()
+
+    def _known(self, name: str) -> None:
+        if name not in {m.name for m in self.models}:
+            raise ModelNotFound(name)
 
     async def reload_config(self, *, force: bool = False) -> ReloadOutcome:
         """Re-read config.json if it changed (or ``force``, or the last read failed), then sync."""

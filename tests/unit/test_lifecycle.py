@@ -10,7 +10,7 @@ from ovserve.config.types import ModelConfig
 from ovserve.core.ids import ServableId
 from ovserve.core.manager import ServableManager
 from ovserve.core.states import State
-from ovserve.errors import Code
+from ovserve.errors import Code, ModelNotFound
 from ovserve.lifecycle import Lifecycle
 from ovserve.repository.local import LocalSource
 
@@ -94,5 +94,28 @@ def test_invalid_config_is_refused_whole_and_the_running_one_keeps_serving(tmp_p
         outcome = await life.reload_config()
         assert outcome.error is not None and "cannot open" in outcome.error.message
         assert life.manager.is_available("a")
+
+    asyncio.run(go())
+
+
+def test_unload_and_load_through_model_control(tmp_path: Path) -> None:
+    async def go() -> None:
+        life, _ = lifecycle(make(tmp_path, {"a": [1], "b": [1]}))
+        await life.start()
+        assert await life.unload_model("a")
+        assert life.manager.status("a")[0].state == State.END
+        assert not await life.sync()  # an unload sticks across polls
+        assert life.manager.is_available("b")
+        assert await life.load_model("a")
+        assert life.manager.is_available("a")
+        try:
+            await life.unload_model("nope")
+        except ModelNotFound as exc:
+            assert "nope" in exc.message
+        else:
+            raise AssertionError("unknown model accepted")
+        assert await life.replace_models((ModelConfig("c", str(tmp_path / "b")),))
+        assert life.manager.is_available("c") and not life.manager.is_available("a")
+        assert life.model_names() == ["c"]
 
     asyncio.run(go())

@@ -4,8 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
+from ovserve.config.types import ModelConfig
 from ovserve.core.manager import ReloadOutcome, ServableManager
+
+
+class ModelControl(Protocol):
+    """Explicit model control, provided by the composition root (``ovserve.lifecycle.Lifecycle``).
+
+    Each call raises ``ModelNotFound`` for a name the configuration does not list and
+    returns whether any version was loaded or retired.
+    """
+
+    def model_names(self) -> list[str]: ...
+
+    async def load_model(self, name: str) -> bool: ...
+
+    async def unload_model(self, name: str) -> bool: ...
+
+    async def replace_models(self, models: tuple[ModelConfig, ...]) -> bool: ...
 
 
 @dataclass
@@ -26,3 +44,5 @@ class ServingContext:
     state: ServerState = field(default_factory=ServerState)
     #: re-read config.json (if it changed) and rescan the repositories; set by the composition root
     reload: Callable[[], Awaitable[ReloadOutcome]] | None = None
+    #: load / unload / replace configured models; set by the composition root
+    control: ModelControl | None = None
