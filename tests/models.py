@@ -100,7 +100,9 @@ def reference(model_file: Path | str, inputs: Mapping[str, np.ndarray]) -> dict[
     compiled = core.compile_model(str(model_file), "CPU", F32)
     request = compiled.create_infer_request()
     names = [p.get_any_name() for p in compiled.inputs]
-    request.infer({names.index(k): v.astype(np.bytes_) if v.dtype == object else v for k, v in inputs.items()})
+    request.infer(
+        {names.index(k): v.astype(np.bytes_) if v.dtype == object else v for k, v in inputs.items()}
+    )
     out: dict[str, np.ndarray] = {}
     for i, port in enumerate(compiled.outputs):
         tensor = request.get_output_tensor(i)
