@@ -55,3 +55,21 @@ test: lint unit integration
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info demo src/ovserve/_generated/*/ src/ovserve/_generated/*.py $(GEN)
+
+# Benchmark suite (bench/README.md): ovserve beside KServe and MLServer, and the in-process floor,
+# all on 127.0.0.1; writes bench/results/<date>-<cpu>.md. BENCH_QUICK=1 for a ~2 minute smoke run;
+# BENCH_SECONDS, BENCH_SERVERS, BENCH_MODELS, BENCH_PIN, ... are described in bench/run.py.
+.PHONY: bench
+bench: $(GEN)
+	PYTHON=$(PYTHON) bench/setup.sh
+	$(PY) bench/run.py
+
+# Storage emulators for tests/integration/test_remote_repositories.py: azurite (the Azure Blob
+# emulator, npm) under .tools/; moto and fake-gcs-server come with the dev extras.
+AZURITE := .tools/node_modules/.bin/azurite-blob
+.PHONY: tools
+tools:
+	@if [ -x $(AZURITE) ]; then :; \
+	elif command -v npm >/dev/null; then npm install --prefix .tools --no-audit --no-fund --loglevel=error 'azurite@^3.35'; \
+	else echo "npm not found: azurite is not installed, the Azure tests will be skipped"; fi
+integration: tools

@@ -62,12 +62,16 @@ class _Builder:
     def __init__(self, seed: int) -> None:
         self.rng = np.random.default_rng(seed)
 
-    def conv(self, x: ov.Node, cin: int, cout: int, k: int, stride: int, relu: bool, gain: float = 1.0) -> ov.Node:
+    def conv(
+        self, x: ov.Node, cin: int, cout: int, k: int, stride: int, relu: bool, gain: float = 1.0
+    ) -> ov.Node:
         std = gain * np.sqrt(2.0 / (cin * k * k))
         w = (self.rng.standard_normal((cout, cin, k, k), dtype=np.float32) * std).astype(np.float32)
         b = (self.rng.standard_normal((1, cout, 1, 1), dtype=np.float32) * 0.01).astype(np.float32)
         pad = k // 2
-        y = ops.add(ops.convolution(x, ops.constant(w), [stride] * 2, [pad] * 2, [pad] * 2, [1, 1]), ops.constant(b))
+        y = ops.add(
+            ops.convolution(x, ops.constant(w), [stride] * 2, [pad] * 2, [pad] * 2, [1, 1]), ops.constant(b)
+        )
         return ops.relu(y) if relu else y
 
     def bottleneck(self, x: ov.Node, cin: int, width: int, stride: int) -> ov.Node:
@@ -92,7 +96,9 @@ def resnet50(seed: int = RESNET_SEED) -> ov.Model:
             cin = width * 4
     pooled = ops.reduce_mean(y, ops.constant(np.array([2, 3], dtype=np.int64)), keep_dims=False)
     w = (b.rng.standard_normal((cin, 1000), dtype=np.float32) * np.sqrt(1.0 / cin)).astype(np.float32)
-    logits = ops.add(ops.matmul(pooled, ops.constant(w), False, False), ops.constant(np.zeros(1000, np.float32)))
+    logits = ops.add(
+        ops.matmul(pooled, ops.constant(w), False, False), ops.constant(np.zeros(1000, np.float32))
+    )
     probs = _named(ops.softmax(logits, 1), "probs")
     return ov.Model([probs], [image], "resnet50")
 
@@ -141,12 +147,11 @@ def write_payloads(spec: ModelSpec, x: np.ndarray, out: Path) -> dict[str, Path]
     files: dict[str, Path] = {}
     flat = x.reshape(-1)
 
-    v2_json = (
-        '{"inputs":[{"name":"%s","shape":%s,"datatype":"FP32","data":%s}]}'
-        % (spec.input_name, json.dumps(list(spec.shape)), _json_numbers(flat))
-    ).encode()
+    shape = json.dumps(list(spec.shape))
+    v2_json = f'{{"inputs":[{{"name":"{spec.input_name}","shape":{shape},"datatype":"FP32","data":{_json_numbers(flat)}}}]}}'
+    v2_json_bytes = v2_json.encode()
     files["v2_json"] = out / f"{spec.name}.v2.json"
-    files["v2_json"].write_bytes(v2_json)
+    files["v2_json"].write_bytes(v2_json_bytes)
 
     header = json.dumps(
         {
@@ -166,7 +171,7 @@ def write_payloads(spec: ModelSpec, x: np.ndarray, out: Path) -> dict[str, Path]
     files["v2_binary"].write_bytes(header + x.tobytes())
     (out / f"{spec.name}.v2.bin.hlen").write_text(str(len(header)))
 
-    tfs_json = ('{"instances":%s}' % _json_numbers(x)).encode()
+    tfs_json = f'{{"instances":{_json_numbers(x)}}}'.encode()
     files["tfs_rest"] = out / f"{spec.name}.tfs.json"
     files["tfs_rest"].write_bytes(tfs_json)
 

@@ -19,7 +19,7 @@ from kserve import InferOutput, InferRequest, InferResponse, Model, ModelServer
 from kserve.utils.utils import from_np_dtype, generate_uuid
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ovrunner import Runner  # noqa: E402
+from ovrunner import Runner
 
 
 class OpenVINOModel(Model):
@@ -42,7 +42,9 @@ class OpenVINOModel(Model):
     ) -> InferResponse:
         assert self.runner is not None
         result = await self.runner.infer(payload.inputs[0].as_numpy())
-        output = InferOutput(name=self.runner.output_name, shape=list(result.shape), datatype=from_np_dtype(result.dtype))
+        output = InferOutput(
+            name=self.runner.output_name, shape=list(result.shape), datatype=from_np_dtype(result.dtype)
+        )
         output.set_data_from_numpy(result, binary_data=payload.use_binary_outputs)
         return InferResponse(
             model_name=self.name,

@@ -52,23 +52,32 @@ class Runner:
         pool = self._pool()
         request = await pool.get()
         loop = asyncio.get_running_loop()
-        done = loop.create_future()
+        done: asyncio.Future[np.ndarray] = loop.create_future()
+
+        def finished(_userdata: object) -> None:  # on an OpenVINO thread
+            loop.call_soon_threadsafe(_finish, done, pool, request)
+
         try:
-
-            def finished(_userdata: object) -> None:
-                loop.call_soon_threadsafe(_resolve, done)
-
             request.set_callback(finished, None)
             request.start_async({0: np.ascontiguousarray(x, dtype=np.float32)})
-            await done
-            return request.get_output_tensor(0).data.copy()
-        finally:
-            if done.done():
-                pool.put_nowait(request)
-            else:  # the caller went away while OpenVINO runs: give the request back when it ends
-                done.add_done_callback(lambda _f: pool.put_nowait(request))
+        except BaseException:
+            pool.put_nowait(request)
+            raise
+        # the request goes back to the pool when OpenVINO is done with it, even if the caller
+        # went away meanwhile (a cancelled gRPC call cancels this await, not the inference)
+        return await done
 
 
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+def _finish(
+    done: asyncio.Future[np.ndarray], pool: asyncio.Queue[ov.InferRequest], request: ov.InferRequest
+) -> None:
+    try:
+        output = request.get_output_tensor(0).data.copy()
+    except Exception as exc:  # the inference failed
+        if not done.done():
+            done.set_exception(exc)
+    else:
+        if not done.done():
+            done.set_result(output)
+    finally:
+        pool.put_nowait(request)

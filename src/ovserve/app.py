@@ -13,7 +13,7 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import uvicorn
@@ -22,16 +22,21 @@ from ovserve import __version__
 from ovserve.api import config_rest
 from ovserve.api.context import ServingContext
 from ovserve.api.grpc_server import create_server
-from ovserve.api.http import RestApp, Router
+from ovserve.api.http import HttpRequest, HttpResponse, RestApp, Router
 from ovserve.api.kserve import grpc as kserve_grpc
 from ovserve.api.kserve import rest as kserve_rest
 from ovserve.api.tfs import grpc as tfs_grpc
 from ovserve.api.tfs import rest as tfs_rest
 from ovserve.backends.openvino import OpenVINOEngine
+from ovserve.backends.openvino.servable import OpenVINOServable
 from ovserve.config.types import ServerConfig
+from ovserve.core.ids import ServableId
 from ovserve.core.manager import ServableManager
 from ovserve.lifecycle import Lifecycle
-from ovserve.repository.local import LocalSource
+from ovserve.metrics import CONTENT_TYPE, MetricsRegistry, render
+from ovserve.repository.sources import RepositorySource
+from ovserve.repository.storage import StorageSettings
+from ovserve.scheduling import BatchingHooks, with_batching
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +58,13 @@ def build_router(ctx: ServingContext) -> Router:
     kserve_rest.add_routes(router, ctx)
     tfs_rest.add_routes(router, ctx)
     config_rest.add_routes(router, ctx)
+    if ctx.metrics is not None:  # no route when disabled: /metrics is then an unknown URL (400)
+        registry = ctx.metrics
+
+        async def scrape(request: HttpRequest) -> HttpResponse:
+            return HttpResponse(200, render(registry), CONTENT_TYPE)
+
+        router.add("GET", "/metrics", scrape)
     return router
 
 
@@ -76,7 +88,10 @@ class Server:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.manager = ServableManager()
-        self.ctx = ServingContext(self.manager, "ovserve", __version__)
+        metrics = MetricsRegistry.from_config(config.metrics) if config.metrics.enable else None
+        if metrics is not None:
+            metrics.attach(self.manager)
+        self.ctx = ServingContext(self.manager, "ovserve", __version__, metrics=metrics)
         self._stop = asyncio.Event()
         self._signals = 0
 
@@ -123,7 +138,14 @@ class Server:
             log.info("REST listening on %s:%d", config.rest_bind_address, config.rest_port)
 
         engine = await asyncio.to_thread(OpenVINOEngine, config.cache_dir, config.cpu_extension)
-        source = LocalSource(lambda model, version, path: engine.loader(model, version, Path(path)))
+        source = RepositorySource(
+            with_batching(
+                lambda model, version, path: engine.loader(model, version, Path(path)),
+                in_flight=_batches_in_flight,
+                hooks=_batching_hooks(self.ctx.metrics),
+            ),
+            StorageSettings.from_env(os.environ),
+        )
         lifecycle = Lifecycle(self.manager, source, config.models, config.config_path)
         self.ctx.reload = lambda: lifecycle.reload_config(force=False)
         self.ctx.control = lifecycle
@@ -152,6 +174,7 @@ class Server:
             *([rest_task] if rest_task is not None else []),
         )
         await self.manager.close()
+        await asyncio.to_thread(source.close)
         log.info("stopped")
         return 0
 
@@ -163,6 +186,23 @@ class Server:
         log.info("%s received: draining", sig.name)
         self.ctx.state.ready = False
         self._stop.set()
+
+
+def _batching_hooks(metrics: MetricsRegistry | None) -> Callable[[ServableId], BatchingHooks] | None:
+    """Feed each batcher's queue length and batch sizes into its metrics series."""
+    if metrics is None:
+        return None
+
+    def hooks(sid: ServableId) -> BatchingHooks:
+        series = metrics.batcher(sid)
+        return BatchingHooks(on_queue_length=series.set_queue_length, on_batch=series.observe_batch)
+
+    return hooks
+
+
+def _batches_in_flight(servable: object) -> int:
+    """A batched model runs one batch per infer request of its pool at once."""
+    return servable.nireq if isinstance(servable, OpenVINOServable) else 1
 
 
 def _host(address: str) -> str:

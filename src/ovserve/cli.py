@@ -123,6 +123,12 @@ FLAGS: tuple[Flag, ...] = (
         "Seconds between checks of config.json and model version directories; 0 = no checks",
     ),
     Flag(
+        "max_request_bytes",
+        "uint64",
+        "1073741824",
+        "ovserve extension: largest request body (REST) or message (gRPC) accepted, in bytes",
+    ),
+    Flag(
         "shutdown_grace_seconds",
         "uint32",
         "30",
@@ -384,6 +390,7 @@ def parse_args(
         file_system_poll_wait_seconds=opts.number("file_system_poll_wait_seconds", 1),
         sequence_cleaner_poll_wait_minutes=opts.number("sequence_cleaner_poll_wait_minutes", 5),
         shutdown_grace_seconds=opts.number("shutdown_grace_seconds", 30),
+        max_request_bytes=opts.number("max_request_bytes", 1024**3),
         custom_node_resources_cleaner_interval_seconds=cleaner,
         cache_dir=os.path.join(cwd, cache_dir) if cache_dir else None,
         cpu_extension=os.path.join(cwd, cpu_extension) if cpu_extension else None,

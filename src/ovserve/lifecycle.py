@@ -19,7 +19,7 @@ from ovserve.config.file import parse_config_text
 from ovserve.config.types import ModelConfig
 from ovserve.core.manager import ReloadOutcome, ServableManager
 from ovserve.errors import Code, ConfigError, ModelNotFound, ServingError
-from ovserve.repository.local import LocalSource
+from ovserve.repository.sources import Source
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class Lifecycle:
     def __init__(
         self,
         manager: ServableManager,
-        source: LocalSource,
+        source: Source,
         models: tuple[ModelConfig, ...],
         config_path: str | None = None,
     ) -> None:

@@ -334,11 +334,11 @@ def test_grpc_model_ready_unknown(stub: Any) -> None:
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND  # type: ignore[attr-defined]
 
 
-def test_grpc_repository_unimplemented(stub: Any) -> None:
+def test_grpc_repository_named_repository_unimplemented(stub: Any) -> None:
     with pytest.raises(grpc.RpcError) as caught:
-        stub.RepositoryIndex(service_pb2.RepositoryIndexRequest())
+        stub.RepositoryIndex(service_pb2.RepositoryIndexRequest(repository_name="elsewhere"))
     assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED  # type: ignore[attr-defined]
-    assert "RepositoryIndex" in caught.value.details()  # type: ignore[attr-defined]
+    assert "repository_name" in caught.value.details()  # type: ignore[attr-defined]
 
 
 def test_grpc_stream_errors_do_not_end_the_stream(stub: Any) -> None:

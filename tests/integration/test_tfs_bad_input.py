@@ -343,12 +343,9 @@ def test_grpc_unimplemented(prediction: Any, models: Any) -> None:
     request = classification_pb2.ClassificationRequest()
     request.model_spec.name = "dynamic"
     grpc_error(prediction.Classify, request, grpc.StatusCode.UNIMPLEMENTED, "Classify")
-    grpc_error(
-        models.HandleReloadConfigRequest,
-        model_management_pb2.ReloadConfigRequest(),
-        grpc.StatusCode.UNIMPLEMENTED,
-        "HandleReloadConfigRequest",
-    )
+    reload = model_management_pb2.ReloadConfigRequest()
+    reload.config.custom_model_config.type_url = "type.googleapis.com/my.Config"
+    grpc_error(models.HandleReloadConfigRequest, reload, grpc.StatusCode.UNIMPLEMENTED, "custom_model_config")
 
 
 # -- still serving ---------------------------------------------------------------------

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from ovserve.config.types import ModelConfig
 from ovserve.core.manager import ReloadOutcome, ServableManager
+from ovserve.metrics.registry import MetricsRegistry
 
 
 class ModelControl(Protocol):
@@ -46,3 +47,5 @@ class ServingContext:
     reload: Callable[[], Awaitable[ReloadOutcome]] | None = None
     #: load / unload / replace configured models; set by the composition root
     control: ModelControl | None = None
+    #: where the request path counts calls; None when metrics are disabled
+    metrics: MetricsRegistry | None = None

@@ -75,9 +75,10 @@ class ErrorInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
 
 
 def create_server(max_message_bytes: int, channel_arguments: Mapping[str, str | int]) -> aio.Server:
+    limit = min(max_message_bytes, 2**31 - 1)  # gRPC takes a C int
     options: list[tuple[str, Any]] = [
-        ("grpc.max_receive_message_length", max_message_bytes),
-        ("grpc.max_send_message_length", max_message_bytes),
+        ("grpc.max_receive_message_length", limit),
+        ("grpc.max_send_message_length", limit),
         ("grpc.so_reuseport", 0),
     ]
     options += list(channel_arguments.items())

@@ -3,34 +3,110 @@
 A front end supplies how to decode its payload into named numpy inputs (given the
 resolved servable, whose specs some codecs need) and how to encode the outputs. The
 version is pinned for the whole call.
+
+Metrics are counted here and nowhere else in the front ends: :func:`infer` for
+inferences, :func:`pinned` and :func:`counted` for metadata, status and readiness calls.
+Each takes the :class:`~ovserve.metrics.calls.CallInfo` that labels the front end's
+method. With metrics disabled (``ctx.metrics is None``) nothing is measured.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from time import perf_counter_ns
 from typing import TypeVar
 
-from ovserve.core.manager import ServableManager
+from ovserve.api.context import ServingContext
 from ovserve.core.servable import Servable
-from ovserve.errors import InvalidInput
+from ovserve.errors import InvalidInput, ServingError
+from ovserve.metrics.calls import CallInfo
 from ovserve.tensors import InferRequest, InferResponse
 
 R = TypeVar("R")
 
 
 async def infer(
-    manager: ServableManager,
+    ctx: ServingContext,
+    call: CallInfo,
     name: str,
     version: int | None,
     decode: Callable[[Servable], InferRequest],
     encode: Callable[[Servable, InferRequest, InferResponse], R],
 ) -> R:
-    """Resolve ``name``/``version``, decode, validate and run, encode."""
-    with manager.acquire(name, version) as servable:
-        request = decode(servable)
-        outputs = await servable.infer(request.inputs)
-        response = InferResponse(servable.name, servable.version, outputs, request.id)
-        return encode(servable, request, response)
+    """Resolve ``name``/``version``, decode, validate and run, encode; count it as ``call``."""
+    metrics = ctx.metrics
+    if metrics is None:
+        with ctx.manager.acquire(name, version) as servable:
+            request = decode(servable)
+            outputs = await servable.infer(request.inputs)
+            return encode(
+                servable, request, InferResponse(servable.name, servable.version, outputs, request.id)
+            )
+    start = perf_counter_ns()
+    try:
+        handle = ctx.manager.acquire(name, version)
+    except ServingError:
+        metrics.count(call, name, version, ok=False)
+        raise
+    with handle as servable:
+        series = metrics.version(servable.id)
+        series.current += 1
+        try:
+            request = decode(servable)
+            outputs = await servable.infer(request.inputs)
+            result = encode(
+                servable, request, InferResponse(servable.name, servable.version, outputs, request.id)
+            )
+        except BaseException:
+            series.fail[call.index] += 1
+            raise
+        finally:
+            series.current -= 1
+        series.success[call.index] += 1
+        series.request_time[call.interface_index].observe((perf_counter_ns() - start) // 1000)
+        return result
+
+
+@contextmanager
+def pinned(ctx: ServingContext, call: CallInfo, name: str, version: int | None) -> Iterator[Servable]:
+    """``ctx.manager.acquire`` for calls that are not inferences, counted as ``call``.
+
+    Use as ``with pinned(ctx, call, name, version) as servable:``; an exception leaving the
+    block counts a failure on the resolved version (or on the name for unversioned calls).
+    """
+    metrics = ctx.metrics
+    if metrics is None:
+        with ctx.manager.acquire(name, version) as servable:
+            yield servable
+        return
+    try:
+        handle = ctx.manager.acquire(name, version)
+    except ServingError:
+        metrics.count(call, name, version, ok=False)
+        raise
+    with handle as servable:
+        try:
+            yield servable
+        except BaseException:
+            metrics.count(call, name, servable.version, ok=False)
+            raise
+        metrics.count(call, name, servable.version, ok=True)
+
+
+@contextmanager
+def counted(ctx: ServingContext, call: CallInfo, name: str, version: int | None = None) -> Iterator[None]:
+    """Count the block as one ``call`` on ``name``: failed if an exception leaves it."""
+    metrics = ctx.metrics
+    if metrics is None:
+        yield
+        return
+    try:
+        yield
+    except BaseException:
+        metrics.count(call, name, version, ok=False)
+        raise
+    metrics.count(call, name, version, ok=True)
 
 
 def parse_version(text: str | None) -> int | None:

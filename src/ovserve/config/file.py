@@ -22,6 +22,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from ovserve.config.syntax import (
+    BatchSize,
     json_type,
     parse_batch_size,
     parse_layout_setting,
@@ -30,8 +31,9 @@ from ovserve.config.syntax import (
     parse_shape_setting,
     parse_version_policy,
 )
-from ovserve.config.types import MetricsConfig, ModelConfig
+from ovserve.config.types import BatchingConfig, MetricsConfig, ModelConfig
 from ovserve.errors import ConfigError
+from ovserve.tensors import Dim
 
 log = logging.getLogger("ovserve.config")
 
@@ -74,6 +76,7 @@ _MODEL_KEYS = (
     "low_latency_transformation",
     "max_sequence_number",
     "custom_loader_options",
+    "dynamic_batching",  # ovserve's extension (not in OVMS's schema)
 )
 #: Stateful-only keys and the one value each may take on a (non-stateful) model served here.
 _STATEFUL_DEFAULTS: dict[str, bool | int] = {
@@ -82,6 +85,7 @@ _STATEFUL_DEFAULTS: dict[str, bool | int] = {
     "max_sequence_number": 500,
 }
 _UINT32_MAX = 2**32 - 1
+_INT32_MAX = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -200,6 +204,9 @@ def parse_model_entry(entry: object, key: str, base_dir: str) -> ModelConfig:
     if "plugin_config" in cfg:
         _object(cfg["plugin_config"], f"{key}.plugin_config", "an object")
         plugin_config = parse_plugin_config(cfg["plugin_config"], f"{key}.plugin_config")
+    batching = None
+    if "dynamic_batching" in cfg:
+        batching = _parse_dynamic_batching(cfg["dynamic_batching"], f"{key}.dynamic_batching", batch_size)
 
     return ModelConfig(
         name=name,
@@ -212,6 +219,7 @@ def parse_model_entry(entry: object, key: str, base_dir: str) -> ModelConfig:
         target_device=_string(cfg.get("target_device", "CPU"), f"{key}.target_device"),
         plugin_config=plugin_config,
         allow_cache=_boolean(cfg.get("allow_cache", False), f"{key}.allow_cache"),
+        dynamic_batching=batching,
     )
 
 
@@ -258,6 +266,49 @@ def _check_stateful(cfg: dict[str, object], key: str) -> None:
                 f"{NON_STATEFUL_PARAMETER} - only {json.dumps(default)} is accepted, "
                 "as stateful models are not supported",
             )
+
+
+_BATCHING_KEYS = (
+    "max_batch_size",
+    "max_queue_delay_microseconds",
+    "preferred_batch_sizes",
+    "max_queue_size",
+    "timeout_microseconds",
+)
+
+
+def _parse_dynamic_batching(value: object, key: str, batch_size: BatchSize | None) -> BatchingConfig:
+    """``dynamic_batching``: ovserve's extension; ``batch_size`` (if set) must take 1 to max_batch_size."""
+    obj = _object(value, key, "an object")
+    _check_keys(obj, _BATCHING_KEYS, ("max_batch_size",), key)
+    max_batch = _integer(obj["max_batch_size"], f"{key}.max_batch_size", minimum=1)
+    if max_batch > _INT32_MAX:
+        raise ConfigError(f"{key}.max_batch_size", f"must be <= {_INT32_MAX}, got {max_batch}")
+    preferred: set[int] = set()
+    for i, item in enumerate(_array(obj.get("preferred_batch_sizes", []), f"{key}.preferred_batch_sizes")):
+        size = _integer(item, f"{key}.preferred_batch_sizes[{i}]", minimum=1)
+        if size > max_batch:
+            raise ConfigError(
+                f"{key}.preferred_batch_sizes[{i}]", f"must be <= max_batch_size ({max_batch}), got {size}"
+            )
+        preferred.add(size)
+    if isinstance(batch_size, Dim) and not (batch_size.accepts(1) and batch_size.accepts(max_batch)):
+        raise ConfigError(
+            f"{key}.max_batch_size",
+            f"batch_size {batch_size} cannot take batches of 1 to {max_batch} rows; "
+            "leave batch_size unset (batching makes the batch dimension dynamic) or give a range",
+        )
+    return BatchingConfig(
+        max_batch_size=max_batch,
+        max_queue_delay_microseconds=_integer(
+            obj.get("max_queue_delay_microseconds", 0), f"{key}.max_queue_delay_microseconds", minimum=0
+        ),
+        preferred_batch_sizes=tuple(sorted(preferred)),
+        max_queue_size=_integer(obj.get("max_queue_size", 0), f"{key}.max_queue_size", minimum=0),
+        timeout_microseconds=_integer(
+            obj.get("timeout_microseconds", 0), f"{key}.timeout_microseconds", minimum=0
+        ),
+    )
 
 
 def _parse_monitoring(value: object) -> MetricsConfig:

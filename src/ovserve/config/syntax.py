@@ -21,6 +21,7 @@ from typing import Literal
 from ovserve.config.types import (
     DEFAULT_METRIC_FAMILIES,
     OPTIONAL_METRIC_FAMILIES,
+    OVSERVE_METRIC_FAMILIES,
     LayoutSpec,
     ShapeSpec,
     VersionPolicy,
@@ -408,14 +409,15 @@ def parse_plugin_config(value: object, key: str) -> dict[str, str]:
 
 def parse_metrics_list(names: Iterable[str], key: str) -> tuple[str, ...]:
     """Metric family names, each one of OVMS's families (duplicates dropped, order kept)."""
-    known = set(DEFAULT_METRIC_FAMILIES) | set(OPTIONAL_METRIC_FAMILIES)
+    every = DEFAULT_METRIC_FAMILIES + OPTIONAL_METRIC_FAMILIES + OVSERVE_METRIC_FAMILIES
+    known = set(every)
     result: list[str] = []
     for name in names:
         if name not in known:
             raise ConfigError(
                 key,
                 f"{INVALID_METRICS_FAMILY} - {name!r} is not a metric family; known families: "
-                f"{', '.join(DEFAULT_METRIC_FAMILIES + OPTIONAL_METRIC_FAMILIES)}",
+                f"{', '.join(every)}",
             )
         if name not in result:
             result.append(name)

@@ -44,6 +44,25 @@ class VersionPolicy:
 
 
 @dataclass(frozen=True)
+class BatchingConfig:
+    """Server-side dynamic batching of one model (config.json ``dynamic_batching``, an ovserve extension).
+
+    Requests queue and run together, concatenated on dimension 0, in batches of at most
+    ``max_batch_size`` rows. A batch leaves the queue when it is full, when it reaches
+    one of ``preferred_batch_sizes``, or when its oldest request has waited
+    ``max_queue_delay_microseconds``. ``max_queue_size`` bounds the requests waiting (0:
+    no bound); ``timeout_microseconds`` is how long a request may wait before it runs
+    (0: no limit).
+    """
+
+    max_batch_size: int
+    max_queue_delay_microseconds: int = 0
+    preferred_batch_sizes: tuple[int, ...] = ()
+    max_queue_size: int = 0
+    timeout_microseconds: int = 0
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """One served model (a stream of versions), with OVMS's keys.
 
@@ -62,6 +81,8 @@ class ModelConfig:
     target_device: str = "CPU"
     plugin_config: Mapping[str, str] = field(default_factory=dict)
     allow_cache: bool = False
+    #: ovserve's extension: server-side dynamic batching (None: off)
+    dynamic_batching: BatchingConfig | None = None
 
     def fingerprint(self) -> tuple[object, ...]:
         """Everything that, changed, means the model's versions must be reloaded."""
@@ -80,6 +101,7 @@ class ModelConfig:
             self.target_device,
             freeze(self.plugin_config),
             self.allow_cache,
+            self.dynamic_batching,
         )
 
 
@@ -99,6 +121,8 @@ DEFAULT_METRIC_FAMILIES: tuple[str, ...] = (
 )
 #: Metric families served only when a metrics list names them.
 OPTIONAL_METRIC_FAMILIES: tuple[str, ...] = ("ovms_infer_req_queue_size", "ovms_infer_req_active")
+#: ovserve's own families (the dynamic batcher's); served by default, and may be listed too
+OVSERVE_METRIC_FAMILIES: tuple[str, ...] = ("ovserve_batch_queue_length", "ovserve_batch_size")
 
 
 @dataclass(frozen=True)

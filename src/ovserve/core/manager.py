@@ -50,10 +50,16 @@ class AspiredVersion:
 
 @dataclass(frozen=True)
 class AspiredStream:
-    """All versions a source wants served under one name, or why it found none."""
+    """All versions a source wants served under one name, or why it found none.
+
+    ``unchanged`` means "no news": the source could not look (its storage is unreachable),
+    so the manager keeps the stream's versions exactly as they are, loading and retiring
+    nothing; ``error``, if given, becomes the stream's error (the source logs it).
+    """
 
     versions: Sequence[AspiredVersion] = ()
     error: ServingError | None = None
+    unchanged: bool = False
 
 
 @dataclass(frozen=True)
@@ -182,6 +188,10 @@ class ServableManager:
             retire: list[tuple[str, _Version]] = []
             for name, wanted_stream in aspired.items():
                 stream = self._streams.setdefault(name, _Stream(name))
+                if wanted_stream.unchanged:
+                    if wanted_stream.error is not None:
+                        stream.error = wanted_stream.error
+                    continue
                 if wanted_stream.error is not None and (
                     stream.error is None or stream.error.message != wanted_stream.error.message
                 ):

@@ -1,1 +1,1 @@
-"""Sources: where model versions come from (local directories; remote stores later)."""
+"""Sources: where model versions come from (local directories and S3, GCS or Azure Blob stores)."""

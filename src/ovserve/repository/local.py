@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 from ovserve.config.types import ModelConfig
 from ovserve.core.manager import AspiredStream, AspiredVersion, Loader
@@ -13,6 +14,7 @@ from ovserve.errors import LoadError
 log = logging.getLogger(__name__)
 
 LoaderFactory = Callable[[ModelConfig, int, Path], Loader]
+T = TypeVar("T")
 
 
 def scan_versions(base_path: Path) -> dict[int, Path]:
@@ -48,20 +50,29 @@ class LocalSource:
             return AspiredStream((), exc)
         except OSError as exc:
             return AspiredStream((), LoadError(f"The provided base path is invalid or doesn't exists: {exc}"))
-        if not versions:
-            return AspiredStream(
-                (),
-                LoadError(f"Not a single model version directory has valid numeric name: {config.base_path}"),
-            )
-        chosen = config.version_policy.select(versions)
-        if not chosen:
-            return AspiredStream(
-                (),
-                LoadError(
-                    f"No version found on {config.base_path} matches the version policy {config.version_policy}"
-                ),
-            )
-        fingerprint = config.fingerprint()
+        return policy_stream(config, versions, lambda v, path: self.loader_factory(config, v, path))
+
+
+def policy_stream(
+    config: ModelConfig, found: Mapping[int, T], make_loader: Callable[[int, T], Loader]
+) -> AspiredStream:
+    """The versions of ``found`` (number -> where it is) that the model's policy serves.
+
+    Shared by every source, so an empty repository or a policy that matches nothing reads
+    the same whether the versions sit on local disk or in an object store.
+    """
+    if not found:
         return AspiredStream(
-            tuple(AspiredVersion(v, self.loader_factory(config, v, versions[v]), fingerprint) for v in chosen)
+            (),
+            LoadError(f"Not a single model version directory has valid numeric name: {config.base_path}"),
         )
+    chosen = config.version_policy.select(found)
+    if not chosen:
+        return AspiredStream(
+            (),
+            LoadError(
+                f"No version found on {config.base_path} matches the version policy {config.version_policy}"
+            ),
+        )
+    fingerprint = config.fingerprint()
+    return AspiredStream(tuple(AspiredVersion(v, make_loader(v, found[v]), fingerprint) for v in chosen))

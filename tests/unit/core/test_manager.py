@@ -210,3 +210,46 @@ def test_apply_reports_whether_anything_changed() -> None:
         assert await m.apply({"a": stream("a", 1, fingerprint=2)})
 
     run(go())
+
+
+def test_unchanged_stream_keeps_every_version_and_records_the_error() -> None:
+    async def go() -> None:
+        m = ServableManager()
+        first = stream("a", 1, 2)
+        await m.apply({"a": first, "b": stream("b", 1)})
+        outage = LoadError("storage for model a unreachable: connection refused")
+        changed = await m.apply({"a": AspiredStream(error=outage, unchanged=True), "b": stream("b", 1)})
+        assert not changed
+        assert [st.state for st in m.status("a")] == [State.AVAILABLE, State.AVAILABLE]
+        assert m.stream_error("a") is outage
+        with m.acquire("a") as s:
+            assert s.id == ServableId("a", 2)
+        assert all(a.loader.loads == 1 for a in first.versions)  # type: ignore[attr-defined]
+        # news again: the listing decides, and the stream error clears
+        await m.apply({"a": stream("a", 2), "b": stream("b", 1)})
+        assert m.stream_error("a") is None
+        assert [st.state for st in m.status("a")] == [State.AVAILABLE, State.END]
+
+    run(go())
+
+
+def test_unchanged_stream_of_a_new_model_shows_its_error() -> None:
+    async def go() -> None:
+        m = ServableManager()
+        await m.apply({"a": AspiredStream(error=LoadError("bad credentials"), unchanged=True)})
+        assert m.names() == ["a"] and m.status("a") == []
+        with pytest.raises(ModelNotReady, match="bad credentials"):
+            m.acquire("a")
+
+    run(go())
+
+
+def test_unchanged_stream_is_not_retired_by_a_complete_apply() -> None:
+    async def go() -> None:
+        m = ServableManager()
+        await m.apply({"a": stream("a", 1)})
+        await m.apply({"a": AspiredStream(unchanged=True)}, complete=True)
+        assert m.available_versions("a") == [1]
+        assert m.stream_error("a") is None
+
+    run(go())

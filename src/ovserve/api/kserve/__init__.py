@@ -2,5 +2,6 @@
 
 ``codec`` holds what both transports share (datatypes, BYTES framing, output selection);
 ``codec_json`` and ``codec_grpc`` decode and encode each transport's payloads; ``rest`` and
-``grpc`` expose the endpoints. None of them holds model state.
+``grpc`` expose the endpoints; ``repository`` is the model repository extension (index,
+load, unload) both transports call. None of them holds model state.
 """

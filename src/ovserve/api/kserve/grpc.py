@@ -20,10 +20,12 @@ from ovserve._generated.kserve import grpc_predict_v2_pb2_grpc as pb_grpc
 from ovserve.api import request_path
 from ovserve.api.context import ServingContext
 from ovserve.api.errors import as_serving_error
+from ovserve.api.kserve import repository
 from ovserve.api.kserve.codec_grpc import decode_infer_request, encode_infer_response
-from ovserve.api.kserve.rest import EXTENSIONS, PLATFORM
+from ovserve.api.kserve.rest import PLATFORM, extensions
 from ovserve.core.servable import Servable
-from ovserve.errors import ModelNotReady, Unimplemented, VersionRetired
+from ovserve.errors import ModelNotReady, VersionNotFound, VersionRetired
+from ovserve.metrics import calls
 from ovserve.tensors import InferRequest, InferResponse, TensorSpec
 
 #: How many requests of one stream may run at once; replies keep the request order.
@@ -36,12 +38,6 @@ def _tensor_metadata(spec: TensorSpec) -> Any:
 
 def _encode(servable: Servable, request: InferRequest, response: InferResponse) -> Any:
     return encode_infer_response(request, response)
-
-
-def _repository_unimplemented(method: str) -> Unimplemented:
-    return Unimplemented(
-        f"{method} is not implemented: ovserve does not offer the KServe model repository extension yet"
-    )
 
 
 class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc]
@@ -58,21 +54,26 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
 
     async def ServerMetadata(self, request: Any, context: Any) -> Any:
         return pb.ServerMetadataResponse(
-            name=self.ctx.server_name, version=self.ctx.server_version, extensions=list(EXTENSIONS)
+            name=self.ctx.server_name, version=self.ctx.server_version, extensions=extensions(self.ctx)
         )
 
     async def ModelReady(self, request: Any, context: Any) -> Any:
         """Unknown names and versions are NOT_FOUND; known but not AVAILABLE ones answer ``ready: false``."""
-        version = request_path.parse_version(request.version)
-        try:
-            with self.ctx.manager.acquire(request.name, version):
-                return pb.ModelReadyResponse(ready=True)
-        except (ModelNotReady, VersionRetired):
-            return pb.ModelReadyResponse(ready=False)
+        with request_path.counted(self.ctx, calls.KSERVE_GRPC_READY, request.name):
+            version = request_path.parse_version(request.version)
+            try:
+                with self.ctx.manager.acquire(request.name, version):
+                    return pb.ModelReadyResponse(ready=True)
+            except (ModelNotReady, VersionRetired):
+                return pb.ModelReadyResponse(ready=False)
+            except VersionNotFound:
+                if version is not None:
+                    raise
+                return pb.ModelReadyResponse(ready=False)  # a known model with no version to serve now
 
     async def ModelMetadata(self, request: Any, context: Any) -> Any:
         version = request_path.parse_version(request.version)
-        with self.ctx.manager.acquire(request.name, version) as servable:
+        with request_path.pinned(self.ctx, calls.KSERVE_GRPC_METADATA, request.name, version) as servable:
             return pb.ModelMetadataResponse(
                 name=servable.name,
                 versions=[str(v) for v in self.ctx.manager.available_versions(servable.name)],
@@ -90,7 +91,9 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
         def decode(servable: Servable) -> InferRequest:
             return decode_infer_request(request, servable)
 
-        return await request_path.infer(self.ctx.manager, request.model_name, version, decode, _encode)
+        return await request_path.infer(
+            self.ctx, calls.KSERVE_GRPC_INFER, request.model_name, version, decode, _encode
+        )
 
     async def _stream_one(self, request: Any) -> Any:
         try:
@@ -127,14 +130,28 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await reader
 
+    # -- model repository extension (see ovserve.api.kserve.repository) ------------------
     async def RepositoryIndex(self, request: Any, context: Any) -> Any:
-        raise _repository_unimplemented("RepositoryIndex")
+        repository.check_repository_name(request.repository_name)
+        entries = repository.repository_index(self.ctx, request.ready)
+        return pb.RepositoryIndexResponse(
+            models=[
+                pb.RepositoryIndexResponse.ModelIndex(
+                    name=e.name, version=e.version, state=e.state, reason=e.reason
+                )
+                for e in entries
+            ]
+        )
 
     async def RepositoryModelLoad(self, request: Any, context: Any) -> Any:
-        raise _repository_unimplemented("RepositoryModelLoad")
+        repository.check_repository_name(request.repository_name)
+        await repository.load_model(self.ctx, request.model_name, request.parameters.keys())
+        return pb.RepositoryModelLoadResponse()
 
     async def RepositoryModelUnload(self, request: Any, context: Any) -> Any:
-        raise _repository_unimplemented("RepositoryModelUnload")
+        repository.check_repository_name(request.repository_name)
+        await repository.unload_model(self.ctx, request.model_name)
+        return pb.RepositoryModelUnloadResponse()
 
 
 def add_services(server: grpc.aio.Server, ctx: ServingContext) -> None:

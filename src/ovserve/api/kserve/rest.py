@@ -14,6 +14,7 @@ from typing import Any, cast
 from ovserve.api import request_path
 from ovserve.api.context import ServingContext
 from ovserve.api.http import HttpRequest, HttpResponse, Router, error_response, json_response
+from ovserve.api.kserve import repository
 from ovserve.api.kserve.codec_json import (
     HEADER_LENGTH,
     RestInferRequest,
@@ -21,6 +22,7 @@ from ovserve.api.kserve.codec_json import (
     encode_infer_response,
 )
 from ovserve.core.servable import Servable
+from ovserve.metrics import calls
 from ovserve.tensors import InferRequest, InferResponse, TensorSpec
 
 #: KServe protocol extensions ovserve implements (reported by server metadata).
@@ -44,6 +46,11 @@ def model_metadata(ctx: ServingContext, servable: Servable) -> dict[str, Any]:
     }
 
 
+def extensions(ctx: ServingContext) -> list[str]:
+    """The protocol extensions this server offers (model control only when it is wired)."""
+    return [*EXTENSIONS, repository.EXTENSION] if ctx.control is not None else list(EXTENSIONS)
+
+
 class KServeRest:
     """The handlers; one instance per server, holding only the context."""
 
@@ -62,17 +69,21 @@ class KServeRest:
 
     async def server_metadata(self, request: HttpRequest) -> HttpResponse:
         return json_response(
-            {"name": self.ctx.server_name, "version": self.ctx.server_version, "extensions": list(EXTENSIONS)}
+            {
+                "name": self.ctx.server_name,
+                "version": self.ctx.server_version,
+                "extensions": extensions(self.ctx),
+            }
         )
 
     async def model_metadata(self, request: HttpRequest) -> HttpResponse:
         name, version = _target(request)
-        with self.ctx.manager.acquire(name, version) as servable:
+        with request_path.pinned(self.ctx, calls.KSERVE_REST_METADATA, name, version) as servable:
             return json_response(model_metadata(self.ctx, servable))
 
     async def model_ready(self, request: HttpRequest) -> HttpResponse:
         name, version = _target(request)
-        with self.ctx.manager.acquire(name, version):
+        with request_path.pinned(self.ctx, calls.KSERVE_REST_READY, name, version):
             return HttpResponse(200)
 
     async def infer(self, request: HttpRequest) -> HttpResponse:
@@ -82,7 +93,7 @@ class KServeRest:
         def decode(servable: Servable) -> InferRequest:
             return decode_infer_request(body, header, servable)
 
-        return await request_path.infer(self.ctx.manager, name, version, decode, _encode)
+        return await request_path.infer(self.ctx, calls.KSERVE_REST_INFER, name, version, decode, _encode)
 
 
 def _target(request: HttpRequest) -> tuple[str, int | None]:
@@ -107,4 +118,5 @@ def add_routes(router: Router, ctx: ServingContext) -> None:
     for prefix in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
         router.add("GET", prefix, api.model_metadata)
         router.add("GET", prefix + "/ready", api.model_ready)
-        router.add("POST", prefix + "/infer", api.infer)
+        router.add("POST", prefix + "/infer", api.infer, cancel_on_disconnect=True)
+    repository.add_routes(router, ctx)

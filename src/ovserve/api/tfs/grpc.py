@@ -15,17 +15,21 @@ from typing import Any
 
 import grpc
 
+from ovserve._generated.tensorflow.core.protobuf import error_codes_pb2
 from ovserve._generated.tensorflow_serving.apis import (
+    model_management_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
 )
 from ovserve.api.context import ServingContext
-from ovserve.api.request_path import infer
+from ovserve.api.request_path import counted, infer, pinned
+from ovserve.api.tfs import reload
 from ovserve.api.tfs.codec_proto import decode_inputs, encode_outputs
 from ovserve.api.tfs.metadata import metadata_response, status_proto
 from ovserve.core.servable import Servable
-from ovserve.errors import InvalidInput, Unimplemented
+from ovserve.errors import Code, InvalidInput, ServingError, Unimplemented
+from ovserve.metrics import calls
 from ovserve.tensors import InferRequest, InferResponse
 
 MODEL_SPEC_MISSING = "model_spec missing in request"
@@ -64,7 +68,9 @@ class PredictionServicer:
             encode_outputs(response.outputs, reply.outputs)
             return reply
 
-        return await infer(self.ctx.manager, spec.name, requested_version(spec), decode, encode)
+        return await infer(
+            self.ctx, calls.TFS_GRPC_PREDICT, spec.name, requested_version(spec), decode, encode
+        )
 
     async def GetModelMetadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         if not request.HasField("model_spec"):
@@ -75,7 +81,7 @@ class PredictionServicer:
                 f'{INVALID_SIGNATURE} - metadata_field must be exactly ["signature_def"], got {fields}'
             )
         spec = request.model_spec
-        with self.ctx.manager.acquire(spec.name, requested_version(spec)) as servable:
+        with pinned(self.ctx, calls.TFS_GRPC_METADATA, spec.name, requested_version(spec)) as servable:
             return metadata_response(servable)
 
     async def Classify(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -89,7 +95,7 @@ class PredictionServicer:
 
 
 class ModelServicer:
-    """``tensorflow.serving.ModelService``: GetModelStatus (config reload comes later)."""
+    """``tensorflow.serving.ModelService``: GetModelStatus and HandleReloadConfigRequest."""
 
     def __init__(self, ctx: ServingContext) -> None:
         self.ctx = ctx
@@ -98,7 +104,30 @@ class ModelServicer:
         if not request.HasField("model_spec"):
             raise InvalidInput(MODEL_SPEC_MISSING)
         spec = request.model_spec
-        return status_proto(self.ctx.manager.status(spec.name, requested_version(spec)))
+        with counted(self.ctx, calls.TFS_GRPC_STATUS, spec.name):
+            return status_proto(self.ctx.manager.status(spec.name, requested_version(spec)))
 
     async def HandleReloadConfigRequest(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        raise Unimplemented("HandleReloadConfigRequest is not implemented yet in ovserve")
+        """Serve exactly the models of ``request.config`` (see :mod:`ovserve.api.tfs.reload`).
+
+        A request without ``config`` is a no-op answering OK, as OVMS's. An invalid list is
+        INVALID_ARGUMENT and changes nothing. A valid one is applied; if some of its models
+        then have no version serving, or a version that failed to load, the call fails
+        UNKNOWN naming them (as TF Serving does when models do not become available).
+        """
+        control = self.ctx.control
+        if control is None:
+            raise Unimplemented("HandleReloadConfigRequest is not available on this server")
+        if request.HasField("config"):
+            models = reload.model_configs(request.config)
+            await control.replace_models(models)
+            failures = reload.reload_failures(self.ctx.manager, models)
+            if failures:
+                raise ServingError(
+                    "The new config is applied, but some models did not become available: "
+                    + ", ".join(failures),
+                    Code.UNKNOWN,
+                )
+        response = model_management_pb2.ReloadConfigResponse()
+        response.status.error_code = error_codes_pb2.OK
+        return response

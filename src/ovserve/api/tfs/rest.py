@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from ovserve.api.context import ServingContext
 from ovserve.api.http import HttpRequest, HttpResponse, Router, json_response
-from ovserve.api.request_path import infer
+from ovserve.api.request_path import counted, infer, pinned
 from ovserve.api.tfs import codec_json
 from ovserve.api.tfs.metadata import metadata_json, status_json
 from ovserve.core.servable import Servable
 from ovserve.errors import Code, ServingError, VersionNotFound
+from ovserve.metrics import calls
 from ovserve.tensors import InferRequest, InferResponse
 
 INT64_MAX = 2**63 - 1
@@ -38,7 +39,7 @@ def add_routes(router: Router, ctx: ServingContext) -> None:
     """Register the TF Serving REST routes, answering from ``ctx``."""
     api = TfsRestApi(ctx)
     # predict/classify first: a GET on ".../m:predict" must hit them (406), not status.
-    router.add("POST", PREDICT_ROUTE, api.predict)
+    router.add("POST", PREDICT_ROUTE, api.predict, cancel_on_disconnect=True)
     router.add("POST", UNSUPPORTED_ROUTE, api.unsupported)
     router.add("GET", METADATA_ROUTE, api.metadata)
     router.add("GET", STATUS_ROUTE, api.status)
@@ -63,12 +64,13 @@ class TfsRestApi:
 
     async def status(self, request: HttpRequest) -> HttpResponse:
         params = request.params
-        statuses = self.ctx.manager.status(params["name"], requested_version(params))
+        with counted(self.ctx, calls.TFS_REST_STATUS, params["name"]):
+            statuses = self.ctx.manager.status(params["name"], requested_version(params))
         return json_response(status_json(statuses))
 
     async def metadata(self, request: HttpRequest) -> HttpResponse:
         params = request.params
-        with self.ctx.manager.acquire(params["name"], requested_version(params)) as servable:
+        with pinned(self.ctx, calls.TFS_REST_METADATA, params["name"], requested_version(params)) as servable:
             return json_response(metadata_json(servable))
 
     async def predict(self, request: HttpRequest) -> HttpResponse:
@@ -83,7 +85,9 @@ class TfsRestApi:
         def encode(_servable: Servable, _request: InferRequest, response: InferResponse) -> HttpResponse:
             return HttpResponse(200, codec_json.encode_predict(response.outputs, row))
 
-        return await infer(self.ctx.manager, params["name"], requested_version(params), decode, encode)
+        return await infer(
+            self.ctx, calls.TFS_REST_PREDICT, params["name"], requested_version(params), decode, encode
+        )
 
     async def unsupported(self, request: HttpRequest) -> HttpResponse:
         raise ServingError(

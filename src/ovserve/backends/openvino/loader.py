@@ -72,7 +72,12 @@ class OpenVINOLoader:
         inputs = [spec_of(port, name) for port, name in zip(model.inputs, input_names, strict=True)]
         outputs = [spec_of(port, name) for port, name in zip(model.outputs, output_names, strict=True)]
         log.info("loaded %s from %s on %s, nireq %d, %s", sid, path, self.config.target_device, nireq, props)
-        return OpenVINOServable(sid, compiled, inputs, outputs, nireq)
+        servable = OpenVINOServable(sid, compiled, inputs, outputs, nireq, passthrough_outputs(compiled))
+        try:
+            servable.warm_up()
+        except Exception as exc:
+            raise LoadError(f"Model could not run a warm-up inference on zeros: {_first_line(exc)}") from exc
+        return servable
 
     # -- steps -------------------------------------------------------------------------
     def _layouts(self, input_names: list[str], output_names: list[str]) -> dict[str, LayoutSpec]:
@@ -173,6 +178,25 @@ class OpenVINOLoader:
         if nireq > MAX_NIREQ:
             raise LoadError(f"Nireq parameter too high: {nireq} > {MAX_NIREQ}")
         return max(nireq, 1)
+
+
+def passthrough_outputs(compiled: ov.CompiledModel) -> dict[int, int]:
+    """Output index -> input index for outputs the compiled graph wires straight to an input.
+
+    OpenVINO 2026.4 can return stale data for such outputs when the input's shape grows
+    between calls, so the servable answers them from the input itself (they are equal).
+    """
+    try:
+        runtime = compiled.get_runtime_model()
+    except Exception:
+        return {}
+    params = [p.get_friendly_name() for p in runtime.get_parameters()]
+    found = {}
+    for index, result in enumerate(runtime.get_results()):
+        source = result.input_value(0).get_node()
+        if source.get_type_name() == "Parameter" and source.get_friendly_name() in params:
+            found[index] = params.index(source.get_friendly_name())
+    return found
 
 
 def _batch_axis(layout: LayoutSpec | None) -> int:

@@ -15,6 +15,7 @@ from ovserve.api.kserve.rest import add_routes
 from ovserve.core.ids import ServableId
 from ovserve.core.manager import AspiredStream, AspiredVersion, ServableManager
 from ovserve.core.servable import Servable
+from ovserve.errors import LoadError, ModelNotFound
 from ovserve.tensors import KSERVE_TO_NUMPY, Dim, TensorSpec
 
 DATATYPES = tuple(KSERVE_TO_NUMPY)
@@ -183,3 +184,73 @@ def rest(
         return await call_rest(ctx, method, path, raw, headers)
 
     return asyncio.run(go())
+
+
+class FakeControl:
+    """``ModelControl`` over a real manager: each configured name has the stream a source would give.
+
+    ``load_model`` / ``unload_model`` apply the configured streams minus the unloaded names,
+    as ``ovserve.lifecycle.Lifecycle`` does after rescanning; ``replace_models`` records its call.
+    """
+
+    def __init__(self, manager: ServableManager, streams: Mapping[str, AspiredStream]) -> None:
+        self.manager = manager
+        self.streams = dict(streams)
+        self.unloaded: set[str] = set()
+        self.calls: list[tuple[str, str]] = []
+
+    def model_names(self) -> list[str]:
+        return sorted(self.streams)
+
+    async def load_model(self, name: str) -> bool:
+        self._known(name)
+        self.calls.append(("load", name))
+        self.unloaded.discard(name)
+        return await self._sync()
+
+    async def unload_model(self, name: str) -> bool:
+        self._known(name)
+        self.calls.append(("unload", name))
+        self.unloaded.add(name)
+        return await self._sync()
+
+    async def replace_models(self, models: tuple[Any, ...]) -> bool:
+        raise AssertionError("not used by the KServe front end")
+
+    def _known(self, name: str) -> None:
+        if name not in self.streams:
+            raise ModelNotFound(name)
+
+    async def _sync(self) -> bool:
+        self.manager.declare(self.streams)
+        wanted = {n: s for n, s in self.streams.items() if n not in self.unloaded}
+        return await self.manager.apply(wanted)
+
+
+async def control_context(
+    servables: Sequence[Servable] = (),
+    failing: Sequence[str] = (),
+    missing: Sequence[str] = (),
+    declared: Sequence[str] = (),
+) -> tuple[ServingContext, FakeControl]:
+    """A context with model control: ``servables`` load, ``failing`` names fail to load,
+    ``missing`` names have an unreadable repository, ``declared`` ones are configured but
+    not yet known to the manager."""
+    streams: dict[str, list[AspiredVersion]] = {}
+    for servable in servables:
+        streams.setdefault(servable.name, []).append(AspiredVersion(servable.version, FixedLoader(servable)))
+    aspired = {name: AspiredStream(tuple(versions)) for name, versions in streams.items()}
+    for name in failing:
+        aspired[name] = AspiredStream((AspiredVersion(1, FailingLoader()),))
+    for name in missing:
+        aspired[name] = AspiredStream(
+            (), LoadError(f"The provided base path is invalid or doesn't exists: /{name}")
+        )
+    manager = ServableManager()
+    control = FakeControl(manager, aspired)
+    await control._sync()
+    for name in declared:
+        control.streams[name] = AspiredStream(())
+    ctx = ServingContext(manager, server_name="ovserve", server_version="test", state=ServerState(ready=True))
+    ctx.control = control
+    return ctx, control

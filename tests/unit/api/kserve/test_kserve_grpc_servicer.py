@@ -266,9 +266,15 @@ def test_metadata_of_failed_model() -> None:
     assert "the model file is broken" in caught.value.message
 
 
-@pytest.mark.parametrize("method", ["RepositoryIndex", "RepositoryModelLoad", "RepositoryModelUnload"])
-def test_repository_unimplemented(method: str) -> None:
-    fails([], method, None, Code.UNIMPLEMENTED, method, "not implemented")
+@pytest.mark.parametrize(
+    ("method", "request_type"),
+    [
+        ("RepositoryModelLoad", pb.RepositoryModelLoadRequest),
+        ("RepositoryModelUnload", pb.RepositoryModelUnloadRequest),
+    ],
+)
+def test_repository_control_unavailable_without_model_control(method: str, request_type: Any) -> None:
+    fails([], method, request_type(model_name="m"), Code.UNIMPLEMENTED, "model repository extension")
 
 
 async def _aiter(items: Sequence[T]) -> AsyncIterator[T]:

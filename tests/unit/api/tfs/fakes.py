@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 
 from ovserve.api.context import ServingContext
+from ovserve.config.types import ModelConfig
 from ovserve.core.ids import ServableId
 from ovserve.core.manager import AspiredStream, AspiredVersion, ServableManager
 from ovserve.core.servable import Servable
@@ -76,3 +77,57 @@ async def serving_context(
     manager = ServableManager()
     await manager.apply({name: AspiredStream(tuple(versions)) for name, versions in streams.items()})
     return ServingContext(manager)
+
+
+class ReplacingControl:
+    """``ModelControl`` whose ``replace_models`` serves configs from a fake repository.
+
+    A base path ending in ``/broken`` has versions that fail to load, one ending in
+    ``/missing`` cannot be read; any other holds versions 1, 2 and 3 (echo servables),
+    chosen by the config's version policy.
+    """
+
+    def __init__(self, manager: ServableManager) -> None:
+        self.manager = manager
+        self.models: tuple[ModelConfig, ...] = ()
+        self.replaced: list[tuple[ModelConfig, ...]] = []
+
+    def model_names(self) -> list[str]:
+        return sorted(m.name for m in self.models)
+
+    async def load_model(self, name: str) -> bool:
+        raise AssertionError("not used by the TF Serving front end")
+
+    async def unload_model(self, name: str) -> bool:
+        raise AssertionError("not used by the TF Serving front end")
+
+    async def replace_models(self, models: tuple[ModelConfig, ...]) -> bool:
+        self.replaced.append(models)
+        self.models = models
+        self.manager.declare(m.name for m in models)
+        return await self.manager.apply({m.name: self.stream(m) for m in models})
+
+    @staticmethod
+    def stream(config: ModelConfig) -> AspiredStream:
+        if config.base_path.endswith("/missing"):
+            return AspiredStream(
+                (), LoadError(f"The provided base path is invalid or doesn't exists: {config.base_path}")
+            )
+        versions = config.version_policy.select([1, 2, 3])
+        if not versions:
+            return AspiredStream(
+                (), LoadError(f"No version found on {config.base_path} matches the version policy")
+            )
+        broken = config.base_path.endswith("/broken")
+        return AspiredStream(
+            tuple(
+                AspiredVersion(
+                    v,
+                    StaticLoader(None, "File not found or cannot open")
+                    if broken
+                    else StaticLoader(EchoServable(config.name, [spec("x", np.float32, -1)], v)),
+                    config.fingerprint(),
+                )
+                for v in versions
+            )
+        )

@@ -1,0 +1,333 @@
+"""The gain of server-side dynamic batching: the ResNet-50-shaped model at c=64, with and without it.
+
+Usage (from the repository root; about 2 minutes, 3.5 with --rounds 2)::
+
+    .venv/bin/python bench/batching.py [--seconds 30] [--warmup 8] [--tail 8] [--rounds 1]
+        [--concurrency 64] [--max-batch 16] [--delay-us 0] [--plugin-config JSON]
+        [--model resnet50|tiny] [--out PATH]
+
+One ovserve serves the model of ``bench/models.py`` (built under ``bench/work/batching``,
+reused when there) under two names from the same files: ``resnet50`` plain and
+``resnet50_batched`` with ``dynamic_batching`` in config.json. Both are checked once
+against in-process OpenVINO (tritonclient, gRPC). Then each is loaded in turn over KServe
+v2 gRPC by ``h2load -c<concurrency> -m1`` (every connection keeps one request in
+flight; a C generator, so its own cost stays far below the server's). Only answers that
+complete inside the measured window count: with c=64 a request takes seconds, and work
+still in flight when the load stops (two whole batches, with batching) must not count
+against either side. Per-request latencies come from h2load's log; a gRPC error is an
+HTTP 200 whose DATA is missing, so answers are also counted by the bytes received.
+
+Prints a markdown table (req/s, p50, p99, server CPU, the ratios) and writes it to
+``bench/results/<date>-<cpu>-batching.md`` (or ``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+WORK = BENCH / "work" / "batching"  # its own copy of the model: `make bench` may rebuild bench/work/models
+sys.path.insert(0, str(BENCH))
+
+import models  # noqa: E402  (bench/models.py: the model builders the whole suite shares)
+
+GRPC_PATH = "/inference.GRPCInferenceService/ModelInfer"
+SPEC = models.RESNET  # --model tiny switches to models.TINY
+DEFAULT_PLUGIN_CONFIG = {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_PRECISION_HINT": "f32"}
+
+
+@dataclass
+class Phase:
+    """One load phase on one model: completions inside the measured window, and the server's CPU."""
+
+    model: str
+    completed: int
+    seconds: float
+    latencies_ms: list[float]
+    errors: int
+    server_cpu: float
+    order: int = 0
+
+
+@dataclass
+class Result:
+    label: str
+    batching: dict[str, object] | None
+    phases: list[Phase]
+
+    @property
+    def rps(self) -> float:
+        return sum(p.completed for p in self.phases) / sum(p.seconds for p in self.phases)
+
+    def percentile(self, q: float) -> float:
+        lat = [v for p in self.phases for v in p.latencies_ms]
+        return float(np.percentile(lat, q)) if lat else float("nan")
+
+    @property
+    def errors(self) -> int:
+        return sum(p.errors for p in self.phases)
+
+    @property
+    def server_cpu(self) -> float:
+        return sum(p.server_cpu * p.seconds for p in self.phases) / sum(p.seconds for p in self.phases)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """One ovserve process serving both variants of the model; stopped with SIGTERM."""
+
+    def __init__(self, config: Path, log: Path) -> None:
+        self.grpc_port, self.rest_port = free_port(), free_port()
+        argv = [sys.executable, "-m", "ovserve", "--config_path", str(config)]
+        argv += ["--port", str(self.grpc_port), "--rest_port", str(self.rest_port)]
+        argv += ["--grpc_bind_address", "127.0.0.1", "--rest_bind_address", "127.0.0.1"]
+        self.log = log
+        self._log = log.open("wb")
+        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_ready(self, names: list[str], timeout: float = 240.0) -> None:
+        end = time.monotonic() + timeout
+        for name in names:
+            url = f"http://127.0.0.1:{self.rest_port}/v2/models/{name}/ready"
+            while True:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"ovserve exited:\n{self.log.read_text(errors='replace')[-2000:]}")
+                if time.monotonic() > end:
+                    raise RuntimeError(f"ovserve did not get {name} ready")
+                try:
+                    with urllib.request.urlopen(url, timeout=1) as answer:
+                        if answer.status == 200:
+                            break
+                except (urllib.error.URLError, ConnectionError, TimeoutError):
+                    pass
+                time.sleep(0.2)
+
+    def cpu_seconds(self) -> float:
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        self._log.close()
+
+
+def write_config(path: Path, base: Path, plugin: dict[str, str], batching: dict[str, object]) -> Path:
+    """Two models on the same files: SPEC.name without batching, SPEC.name + "_batched" with it."""
+    plain: dict[str, object] = {"name": SPEC.name, "base_path": str(base), "plugin_config": plugin}
+    batched = {**plain, "name": f"{SPEC.name}_batched", "dynamic_batching": batching}
+    path.write_text(json.dumps({"model_config_list": [{"config": plain}, {"config": batched}]}, indent=2))
+    return path
+
+
+def grpc_payload(model: str, x: np.ndarray, out: Path) -> Path:
+    from tritonclient.grpc import service_pb2
+
+    request = service_pb2.ModelInferRequest(model_name=model)
+    tensor = request.inputs.add()
+    tensor.name, tensor.datatype = SPEC.input_name, "FP32"
+    tensor.shape.extend(x.shape)
+    request.raw_input_contents.append(x.tobytes())
+    out.write_bytes(models.grpc_frame(request.SerializeToString()))
+    return out
+
+
+def check_answer(server: Server, model: str, x: np.ndarray, expected: np.ndarray) -> None:
+    import tritonclient.grpc as grpcclient
+
+    client = grpcclient.InferenceServerClient(f"127.0.0.1:{server.grpc_port}")
+    try:
+        tensor = grpcclient.InferInput(SPEC.input_name, list(x.shape), "FP32")
+        tensor.set_data_from_numpy(x)
+        got = client.infer(model, [tensor]).as_numpy(SPEC.output_name)
+    finally:
+        client.close()
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
+
+
+def reference(xml: Path, x: np.ndarray, plugin: dict[str, str]) -> np.ndarray:
+    import openvino as ov
+
+    compiled = ov.Core().compile_model(str(xml), "CPU", plugin)
+    return np.array(compiled.create_infer_request().infer([x])[0], copy=True)
+
+
+def run_phase(server: Server, model: str, body: Path, args: argparse.Namespace) -> Phase:
+    """h2load for warm-up + measured + tail seconds; counts what completes inside the measured window.
+
+    Only completions inside the window count, so neither the ramp-up nor the work still in
+    flight when the load stops (a whole batch, with batching) skews the figure.
+    """
+    log = WORK / "h2load.tsv"
+    log.unlink(missing_ok=True)
+    total = args.warmup + args.seconds + args.tail
+    argv = ["h2load", "-t1", f"-c{args.concurrency}", "-m1", f"-D{total}", "-d", str(body)]
+    argv += ["-H", "content-type: application/grpc", "-H", "te: trailers", f"--log-file={log}"]
+    argv.append(f"http://127.0.0.1:{server.grpc_port}{GRPC_PATH}")
+    began = time.time()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(args.warmup)
+    cpu0, t0 = server.cpu_seconds(), time.monotonic()
+    time.sleep(args.seconds)
+    server_cpu = (server.cpu_seconds() - cpu0) / (time.monotonic() - t0)
+    out, _ = proc.communicate(timeout=total + 300)
+    if proc.returncode != 0:
+        raise RuntimeError(f"h2load failed: {out[-500:]}")
+    rows = [line.split("\t") for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
+    window_start = (began + args.warmup) * 1e6
+    window_end = window_start + args.seconds * 1e6
+    done = [(int(r[0]) + int(r[2]), int(r[2])) for r in rows if r[1] == "200"]
+    inside = [latency / 1000 for end, latency in done if window_start <= end < window_end]
+    # a gRPC error is an HTTP 200 without the answer's bytes: compare the DATA received
+    data = re.search(r"\((\d+)\) data", out)
+    answered = int(data.group(1)) // (int(np.prod(SPEC.output_shape)) * 4) if data else 0
+    errors = sum(1 for r in rows if r[1] != "200") + max(0, len(done) - answered)
+    return Phase(model, len(inside), float(args.seconds), inside, errors, server_cpu)
+
+
+def cpu_name() -> str:
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout.splitlines():
+            if line.startswith("Model name:"):
+                return line.split(":", 1)[1].strip()
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return platform.processor() or "cpu"
+
+
+def report(results: list[Result], args: argparse.Namespace, load_before: float, load_after: float) -> str:
+    plain, batched = results
+    ratio_rps = batched.rps / plain.rps if plain.rps else float("nan")
+    per_core = (batched.rps / batched.server_cpu) / (plain.rps / plain.server_cpu) if plain.server_cpu else 0
+    phase_seconds = args.warmup + args.seconds + args.tail
+    lines = [
+        f"# Dynamic batching, {datetime.date.today()}: {cpu_name()}, {os.cpu_count()} CPUs",
+        "",
+        f"Made by `bench/batching.py`. Model `{SPEC.name}` (bench/models.py, FP32, {list(SPEC.shape)} per "
+        f"request) served twice by one ovserve (the same files, plugin config `{json.dumps(args.plugin_config)}`), "
+        f"without and with `dynamic_batching`. KServe v2 gRPC, `h2load -t1 -c{args.concurrency} -m1`, one model "
+        f"at a time, {args.rounds} round(s) of one phase per model; each phase runs {phase_seconds} s and counts "
+        f"the answers completed between {args.warmup} s and {args.warmup + args.seconds} s (no ramp-up, no "
+        "work cut off at the end). Nothing pinned: client and server share the cores.",
+        "",
+        "| ovserve | req/s | p50 ms | p99 ms | errors | server CPU (cores) | req/s per server core |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        what = "no batching" if r.batching is None else f"dynamic_batching `{json.dumps(r.batching)}`"
+        per = r.rps / r.server_cpu if r.server_cpu else float("nan")
+        lines.append(
+            f"| {what} | {r.rps:.1f} | {r.percentile(50):.0f} | {r.percentile(99):.0f} | {r.errors} "
+            f"| {r.server_cpu:.2f} | {per:.1f} |"
+        )
+    lines += [
+        "",
+        f"**Batching ÷ no batching: {ratio_rps:.2f}× req/s, p99 {batched.percentile(99) / plain.percentile(99):.2f}×** "
+        f"(target of issue 5: ≥ 2× req/s); per server core {per_core:.2f}×. When other work shares the "
+        "machine, the server gets fewer cores than it could use, and req/s per server core is the fairer "
+        "comparison.",
+        "",
+        "Phases in order: "
+        + "; ".join(
+            f"{p.model} {p.completed / p.seconds:.1f} req/s on {p.server_cpu:.2f} cores"
+            for p in sorted((p for r in results for p in r.phases), key=lambda p: p.order)
+        )
+        + ".",
+        "",
+        f"Load average before {load_before:.2f}, after {load_after:.2f} (other work on the machine skews "
+        "the figures).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("--seconds", type=int, default=30, help="measured seconds per phase")
+    parser.add_argument("--warmup", type=int, default=8, help="seconds of load before the window")
+    parser.add_argument("--tail", type=int, default=8, help="seconds of load after the window")
+    parser.add_argument("--rounds", type=int, default=1, help="phases per model, alternating")
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--max-batch", type=int, default=16)
+    parser.add_argument("--delay-us", type=int, default=0)
+    parser.add_argument("--plugin-config", type=json.loads, default=DEFAULT_PLUGIN_CONFIG)
+    parser.add_argument("--model", choices=sorted(models.SPECS), default=models.RESNET.name)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    global SPEC
+    SPEC = models.SPECS[args.model]
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    base = models.build(WORK)[SPEC.name]
+    x = models.sample_input(SPEC)
+    expected = reference(base / SPEC.xml, x, args.plugin_config)
+    batching: dict[str, object] = {
+        "max_batch_size": args.max_batch,
+        "max_queue_delay_microseconds": args.delay_us,
+    }
+    names = [SPEC.name, f"{SPEC.name}_batched"]
+    bodies = {name: grpc_payload(name, x, WORK / f"{name}.v2.grpc") for name in names}
+    results = [Result("plain", None, []), Result("batched", batching, [])]
+    config = write_config(WORK / "config.json", base, args.plugin_config, batching)
+    load_before = os.getloadavg()[0]
+    server = Server(config, WORK / "ovserve.log")
+    order = 0
+    try:
+        server.wait_ready(names)
+        for name in names:
+            check_answer(server, name, x, expected)
+        for round_ in range(args.rounds):
+            for name, result in zip(names, results, strict=True):
+                phase = run_phase(server, name, bodies[name], args)
+                phase.order = order
+                order += 1
+                result.phases.append(phase)
+                print(
+                    f"round {round_ + 1} {name}: {phase.completed / phase.seconds:.1f} req/s, "
+                    f"{phase.server_cpu:.2f} server cores, {phase.errors} errors",
+                    flush=True,
+                )
+    finally:
+        server.stop()
+    text = report(results, args, load_before, os.getloadavg()[0])
+    cpu = re.sub(r"[^a-z0-9]+", "-", cpu_name().lower()).strip("-")
+    name = f"{datetime.date.today()}-{cpu}-batching{'' if SPEC is models.RESNET else '-' + SPEC.name}.md"
+    out = args.out or BENCH / "results" / name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(text)
+    print(f"written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""The Prometheus text exposition format (version 0.0.4), written at scrape time.
+
+Only the registry's exposed families are written, each with its ``# HELP`` and
+``# TYPE`` lines, and only when it has at least one series (OVMS shows a family once a
+model version created series in it). Histograms are written as cumulative
+``_bucket{...,le="..."}`` lines ending with ``le="+Inf"``, then ``_sum`` and ``_count``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ovserve.metrics.calls import UNVERSIONED_CALLS, VERSIONED_CALLS
+from ovserve.metrics.families import (
+    ALL_FAMILIES,
+    BATCH_QUEUE_LENGTH,
+    BATCH_SIZE,
+    CURRENT_REQUESTS,
+    INFER_REQ_ACTIVE,
+    INFER_REQ_QUEUE_SIZE,
+    INFERENCE_TIME,
+    REQUEST_TIME,
+    REQUESTS_FAIL,
+    REQUESTS_SUCCESS,
+    STREAMS,
+    WAIT_FOR_INFER_REQ_TIME,
+    Family,
+)
+from ovserve.metrics.registry import Histogram, MetricsRegistry, VersionMetrics
+
+#: the ``Content-Type`` of :func:`render`'s output
+CONTENT_TYPE = b"text/plain; version=0.0.4"
+
+
+def _histogram(name: str, labels: str, histogram: Histogram) -> Iterator[str]:
+    cumulative = histogram.cumulative()
+    for bound, total in zip(histogram.bounds, cumulative, strict=False):
+        yield f'{name}_bucket{{{labels},le="{bound}"}} {total}'
+    yield f'{name}_bucket{{{labels},le="+Inf"}} {cumulative[-1]}'
+    yield f"{name}_sum{{{labels}}} {histogram.sum}"
+    yield f"{name}_count{{{labels}}} {cumulative[-1]}"
+
+
+def _samples(family: Family, registry: MetricsRegistry) -> Iterator[str]:
+    name = family.name
+    if family is REQUESTS_SUCCESS or family is REQUESTS_FAIL:
+        success = family is REQUESTS_SUCCESS
+        by_name: dict[str, list[VersionMetrics]] = {}
+        for series in registry.versions():
+            by_name.setdefault(series.id.name, []).append(series)
+        for named in registry.names():
+            counts = named.success if success else named.fail
+            for call in UNVERSIONED_CALLS:
+                yield f"{name}{{{call.labels},{named.labels}}} {counts[call.index]}"
+            for series in by_name.get(named.name, ()):
+                counts = series.success if success else series.fail
+                for call in VERSIONED_CALLS:
+                    yield f"{name}{{{call.labels},{series.labels}}} {counts[call.index]}"
+    elif family is REQUEST_TIME:
+        for series in registry.versions():
+            for interface, histogram in zip(("REST", "gRPC"), series.request_time, strict=True):
+                yield from _histogram(name, f'interface="{interface}",{series.labels}', histogram)
+    elif family is INFERENCE_TIME or family is WAIT_FOR_INFER_REQ_TIME:
+        for series in registry.versions():
+            histogram = series.inference_time if family is INFERENCE_TIME else series.wait_time
+            yield from _histogram(name, series.labels, histogram)
+    elif family in (STREAMS, CURRENT_REQUESTS, INFER_REQ_QUEUE_SIZE, INFER_REQ_ACTIVE):
+        for series in registry.versions():
+            if family is STREAMS:
+                value = series.streams
+            elif family is CURRENT_REQUESTS:
+                value = series.current
+            elif family is INFER_REQ_QUEUE_SIZE:
+                value = series.nireq
+            else:
+                value = series.infer_requests_in_use
+            yield f"{name}{{{series.labels}}} {value}"
+    elif family is BATCH_QUEUE_LENGTH:
+        for batcher in registry.batchers():
+            yield f"{name}{{{batcher.labels}}} {batcher.current_queue_length()}"
+    elif family is BATCH_SIZE:
+        for batcher in registry.batchers():
+            yield from _histogram(name, batcher.labels, batcher.batch_size)
+
+
+def render(registry: MetricsRegistry) -> bytes:
+    """The registry's exposed families as Prometheus text."""
+    lines: list[str] = []
+    for family in ALL_FAMILIES:
+        if family.name not in registry.families:
+            continue
+        samples = list(_samples(family, registry))
+        if not samples:
+            continue
+        lines.append(f"# HELP {family.name} {family.help}")
+        lines.append(f"# TYPE {family.name} {family.kind}")
+        lines += samples
+    if not lines:
+        return b""
+    lines.append("")
+    return "\n".join(lines).encode()
