@@ -100,11 +100,17 @@ def main() -> None:
     compiled = ov.Core().compile_model(args.xml, "CPU", json.loads(args.plugin_config))
     shape = list(compiled.input(0).get_partial_shape().to_shape())
     x = np.load(args.input) if args.input else np.zeros(shape, dtype=np.float32)
-    for c in (int(v) for v in args.concurrency.split(",")):
-        if c == 1:
-            result = sync_loop(compiled, x, args.seconds, args.warmup)
-        else:
-            result = async_queue(compiled, x, c, args.seconds, args.warmup)
+    rate = 0.0
+    for c in sorted(int(v) for v in args.concurrency.split(",")):
+        # as in run.py: where c requests take long to cycle once, measure longer (at most 30 s)
+        seconds = max(args.seconds, min(30.0, round(4 * c / rate))) if rate else args.seconds
+        result = (
+            sync_loop(compiled, x, seconds, args.warmup)
+            if c == 1
+            else async_queue(compiled, x, c, seconds, args.warmup)
+        )
+        rate = max(rate, result["rps"])
+        result["seconds"] = seconds
         result["concurrency"] = c
         result["optimal_nireq"] = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         print("BENCH_RESULT " + json.dumps(result), flush=True)

@@ -18,6 +18,7 @@ Environment knobs (all optional):
   BENCH_OVSERVE_ARGS='--rest_workers 2'   extra ovserve flags
   BENCH_QUIET_WAIT=20    before each measured run, wait up to this long for other processes to go idle
   BENCH_QUIET_BUDGET=240 ... and no longer than this in all (30 with BENCH_QUICK)
+  BENCH_CASES=v2_grpc,v2_json:8,*:64   only these cases (protocol, protocol:c or *:c)
   BENCH_PORT_BASE=18100  BENCH_OUT=path.md
 """
 
@@ -88,6 +89,7 @@ class Settings:
     out: Path | None
     quiet_wait: float
     quiet_budget: float
+    cases: list[str]
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -109,6 +111,7 @@ class Settings:
             out=Path(out) if out else None,
             quiet_wait=float(env.get("BENCH_QUIET_WAIT", "20")),
             quiet_budget=float(env.get("BENCH_QUIET_BUDGET", "30" if quick else "240")),
+            cases=[c for c in env.get("BENCH_CASES", "").split(",") if c],
         )
 
     def pinned(self, model: str) -> bool:
@@ -117,7 +120,15 @@ class Settings:
         return self.pin == "all" or model == "tiny"
 
     def plan(self, model: str) -> list[tuple[str, int]]:
-        """(protocol, concurrency) cases for ``model``, in the order they run."""
+        """(protocol, concurrency) cases for ``model``, in the order they run, after BENCH_CASES."""
+        return [(p, c) for p, c in self._plan(model) if self._wanted(p, c)]
+
+    def _wanted(self, protocol: str, c: int) -> bool:
+        if not self.cases:
+            return True
+        return any(w in (protocol, f"{protocol}:{c}", f"*:{c}") for w in self.cases)
+
+    def _plan(self, model: str) -> list[tuple[str, int]]:
         if self.quick:
             if model == "tiny":
                 return [(p, c) for c in (1, 8) for p in PROTOCOLS]
@@ -447,6 +458,25 @@ def run_h2load(s: Settings, url: str, body: Path, c: int, seconds: int, pinned: 
     }
 
 
+def drain(server: RunningServer, timeout: float = 60.0) -> None:
+    """Wait until the server is idle: a closed connection does not stop the work it had sent."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        own, t0 = server.cpu_seconds(), time.monotonic()
+        time.sleep(0.3)
+        if (server.cpu_seconds() - own) / (time.monotonic() - t0) < 0.1:
+            return
+
+
+def window(s: Settings, floor: dict | None, c: int) -> int:
+    """Measured seconds for a case: BENCH_SECONDS, longer where c requests take long to cycle once
+    (ResNet at c=64: the first round of answers is a fill-up transient), at most 30 s."""
+    if not floor or not floor.get("rps"):
+        return s.seconds
+    cycle = c / floor["rps"]  # seconds for c requests at the in-process rate
+    return max(s.seconds, min(30, round(4 * cycle)))
+
+
 def wait_quiet(s: Settings, own_cpu: Callable[[], float] = lambda: 0.0) -> None:
     """Wait (within BENCH_QUIET_WAIT seconds per case, BENCH_QUIET_BUDGET in all) until other processes
     on the machine are idle, so that a shared machine skews fewer cases. ``own_cpu``: our server's CPU."""
@@ -470,7 +500,9 @@ def run_case(
     c: int,
     files: dict[str, Path],
     pinned: bool,
+    seconds: int,
 ) -> dict:
+    """Warm up, let the server finish what the warm-up left, wait for a quiet machine, measure."""
     kind = server.kind
     body = files[protocol]
     hlen = (body.parent / (body.name + ".hlen")).read_text() if protocol == "v2_binary" else ""
@@ -492,9 +524,11 @@ def run_case(
 
     if s.warmup > 0:
         load(s.warmup)
+        drain(server)
     wait_quiet(s, server.cpu_seconds)
     server_cpu, client_cpu, busy, t0 = server.cpu_seconds(), _child_cpu(), _machine_busy(), time.monotonic()
-    result = load(s.seconds)
+    result = load(seconds)
+    result["seconds"] = seconds
     wall = time.monotonic() - t0
     result["server_cpu"] = (server.cpu_seconds() - server_cpu) / wall
     result["client_cpu"] = (_child_cpu() - client_cpu) / wall
@@ -578,6 +612,8 @@ def cell(r: dict | None) -> str:
         return "—"
     if "skip" in r:
         return f"n/a ({r['skip']})"
+    if not r.get("requests", 1):
+        return f"0 answers in {r.get('seconds', '?')} s"
     text = f"{fmt_rps(r['rps'])} · {fmt_ms(r['p50_us'])} · {fmt_ms(r.get('p99_us'))}"
     if r.get("errors"):
         text += f" ⚠{r['errors']} err"
@@ -700,7 +736,9 @@ def write_report(rep: Report, kinds: dict[str, ServerKind]) -> Path:
         "with the same plugin config and pinning as the servers. ⚠ marks failed requests; † marks cases during "
         f"which other processes kept more than {OTHER_LOAD_FLAG} of a core busy.",
         "",
-        f"Each case: {s.warmup} s warm-up, then {s.seconds} s measured; concurrency c = connections, one request "
+        f"Each case: {s.warmup} s warm-up, a wait for the server to finish what the warm-up left, then "
+        f"{s.seconds} s measured (up to 30 s where c requests take long to cycle once: ResNet at c=64); "
+        "concurrency c = connections, one request "
         f"in flight on each. Plugin config for every server and the floor: `{json.dumps(s.plugin_config)}`; "
         "one model per server process; one server runs at a time.",
         "",
@@ -804,16 +842,17 @@ def write_report(rep: Report, kinds: dict[str, ServerKind]) -> Path:
         "",
     ]
     lines += [
-        "| server | model | API | c | requests | errors | server cores busy | generator cores busy | "
+        "| server | model | API | c | seconds | requests | errors | server cores busy | generator cores busy | "
         "other processes, cores busy |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (model, protocol, c), by in rep.cases.items():
         for name, r in by.items():
             if "skip" in r:
                 continue
             lines.append(
-                f"| {kinds[name].label} | {model} | {LABEL[protocol]} | {c} | {r['requests']} | {r['errors']} | "
+                f"| {kinds[name].label} | {model} | {LABEL[protocol]} | {c} | {r['seconds']} | {r['requests']} | "
+                f"{r['errors']} | "
                 f"{r['server_cpu']:.2f} | {r['client_cpu']:.2f} | {r['other_cpu']:.2f} |"
             )
     lines += [
@@ -931,8 +970,9 @@ def measure_server(
         for protocol, c in s.plan(spec.name):
             if protocol not in good:
                 continue
+            seconds = window(s, rep.floors.get(spec.name, {}).get(c), c)
             try:
-                r = run_case(s, server, spec, protocol, c, files, pinned)
+                r = run_case(s, server, spec, protocol, c, files, pinned, seconds)
             except (subprocess.CalledProcessError, subprocess.TimeoutExpired, RuntimeError, OSError) as exc:
                 r = {"skip": f"generator failed: {str(exc)[:80]}"}
             rep.cases.setdefault((spec.name, protocol, c), {})[kind.name] = r

@@ -137,7 +137,9 @@ class Server:
         if config.rest_port:
             log.info("REST listening on %s:%d", config.rest_bind_address, config.rest_port)
 
-        engine = await asyncio.to_thread(OpenVINOEngine, config.cache_dir, config.cpu_extension)
+        engine = await asyncio.to_thread(
+            OpenVINOEngine, config.cache_dir, config.cpu_extension, config.inline_inference_us
+        )
         source = RepositorySource(
             with_batching(
                 lambda model, version, path: engine.loader(model, version, Path(path)),

@@ -16,8 +16,11 @@ log = logging.getLogger(__name__)
 class OpenVINOEngine:
     """Owns the ``ov.Core`` (one per process) and makes a loader per model version."""
 
-    def __init__(self, cache_dir: str | None = None, cpu_extension: str | None = None) -> None:
+    def __init__(
+        self, cache_dir: str | None = None, cpu_extension: str | None = None, inline_inference_us: int = 0
+    ) -> None:
         self.core = ov.Core()
+        self.inline_inference_us = inline_inference_us
         if cache_dir:
             Path(cache_dir).mkdir(parents=True, exist_ok=True)
             self.core.set_property({"CACHE_DIR": cache_dir})
@@ -29,4 +32,4 @@ class OpenVINOEngine:
         return str(ov.get_version())
 
     def loader(self, config: ModelConfig, version: int, version_dir: Path) -> OpenVINOLoader:
-        return OpenVINOLoader(self.core, config, version, version_dir)
+        return OpenVINOLoader(self.core, config, version, version_dir, self.inline_inference_us)

@@ -45,8 +45,16 @@ def plugin_properties(plugin_config: Mapping[str, str]) -> dict[str, str]:
 class OpenVINOLoader:
     """Builds one version of one model; :meth:`load` is blocking and runs off the event loop."""
 
-    def __init__(self, core: ov.Core, config: ModelConfig, version: int, version_dir: Path) -> None:
+    def __init__(
+        self,
+        core: ov.Core,
+        config: ModelConfig,
+        version: int,
+        version_dir: Path,
+        inline_inference_us: int = 0,
+    ) -> None:
         self.core = core
+        self.inline_inference_us = inline_inference_us
         self.config = config
         self.version = version
         self.version_dir = version_dir
@@ -72,7 +80,9 @@ class OpenVINOLoader:
         inputs = [spec_of(port, name) for port, name in zip(model.inputs, input_names, strict=True)]
         outputs = [spec_of(port, name) for port, name in zip(model.outputs, output_names, strict=True)]
         log.info("loaded %s from %s on %s, nireq %d, %s", sid, path, self.config.target_device, nireq, props)
-        servable = OpenVINOServable(sid, compiled, inputs, outputs, nireq, passthrough_outputs(compiled))
+        servable = OpenVINOServable(
+            sid, compiled, inputs, outputs, nireq, passthrough_outputs(compiled), self.inline_inference_us
+        )
         try:
             servable.warm_up()
         except Exception as exc:

@@ -27,6 +27,9 @@ from ovserve.tensors import BYTES_DTYPE, TensorSpec
 
 log = logging.getLogger(__name__)
 
+#: inputs larger than this always run on OpenVINO's threads, however fast the model was
+INLINE_MAX_BYTES = 64 * 1024
+
 
 class _Slot:
     """One infer request and the future of the call now using it."""
@@ -89,12 +92,17 @@ class OpenVINOServable(Servable):
         outputs: Sequence[TensorSpec],
         nireq: int,
         passthrough: Mapping[int, int] | None = None,
+        inline_us: int = 0,
     ) -> None:
         super().__init__(servable_id, inputs, outputs)
         self.compiled = compiled
         self.nireq = nireq
         self._input_order = [spec.name for spec in inputs]
         self._output_specs = list(outputs)
+        #: run on the event loop thread when the recent inference time is below this (0: never)
+        self._inline_ns = inline_us * 1000
+        self._estimate_ns = 0  # moving average of recent inference times, from the warm-up on
+        self._calls = 0
         #: output index -> input name, for outputs that are one of the inputs unchanged
         self._passthrough = {o: self._input_order[i] for o, i in (passthrough or {}).items()}
         self._slots = [_Slot(compiled.create_infer_request()) for _ in range(nireq)]
@@ -126,34 +134,34 @@ class OpenVINOServable(Servable):
     async def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         pool = self._pool()
         observer = self.timing_observer
-        asked = perf_counter_ns() if observer is not None else 0
+        asked = perf_counter_ns()
         slot = await pool.get()
-        started = perf_counter_ns() if observer is not None else 0
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        slot.future, slot.loop = future, loop
+        started = perf_counter_ns()
+        request = slot.request
         try:
             # Filling the request's tensors directly skips OpenVINO's Python input dispatcher
             # (about 50 µs a call for a tiny model).
-            request = slot.request
+            size = 0
             for index, name in enumerate(self._input_order):
-                _fill(request, index, inputs[name])
-            request.start_async()
-        except Exception as exc:
-            slot.future = None
-            pool.put_nowait(slot)
-            log.exception("inference of %s failed to start", self.id)
-            raise BackendError(f"Internal inference error: {exc}") from exc
-        try:
-            await asyncio.shield(future)
+                array = inputs[name]
+                size += array.nbytes
+                _fill(request, index, array)
+            if self._runs_inline(size):
+                request.infer()  # short enough to run here: cheaper than a thread hop
+                slot.done_ns = perf_counter_ns()
+            else:
+                await self._run_async(slot, pool)
         except asyncio.CancelledError:
-            # The caller went away; the request still runs. Give it back when it ends.
-            future.add_done_callback(lambda _f: pool.put_nowait(slot))
             raise
+        except Exception as exc:
+            pool.put_nowait(slot)
+            log.exception("inference of %s failed", self.id)
+            raise BackendError(f"Internal inference error: {exc}") from exc
+        took = slot.done_ns - started
+        self._estimate_ns += (took - self._estimate_ns) // 8
         if observer is not None:
-            observer(started - asked, slot.done_ns - started)
+            observer(started - asked, took)
         try:
-            request = slot.request
             passthrough = self._passthrough
             return {
                 spec.name: np.array(inputs[passthrough[i]], copy=True)
@@ -165,16 +173,48 @@ class OpenVINOServable(Servable):
             log.exception("reading the outputs of %s failed", self.id)
             raise BackendError(f"Internal inference error: {exc}") from exc
         finally:
-            slot.future = None
             pool.put_nowait(slot)
 
+    def _runs_inline(self, size: int) -> bool:
+        """Whether this call runs on the loop thread: a fast model and small inputs.
+
+        Async timings include the thread hop, so a model near the threshold is re-measured
+        inline now and then instead of staying on the slower path for good.
+        """
+        if not self._inline_ns or size > INLINE_MAX_BYTES:
+            return False
+        if self._estimate_ns < self._inline_ns:
+            return True
+        self._calls += 1
+        return self._estimate_ns < 4 * self._inline_ns and self._calls % 32 == 0
+
+    @staticmethod
+    async def _run_async(slot: _Slot, pool: asyncio.Queue[_Slot]) -> None:
+        """Start the request on OpenVINO's threads and await its completion callback."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        slot.future, slot.loop = future, loop
+        try:
+            slot.request.start_async()
+        except Exception:
+            slot.future = None
+            raise
+        try:
+            await asyncio.shield(future)
+        except asyncio.CancelledError:
+            # The caller went away; the request still runs. Give it back when it ends.
+            future.add_done_callback(lambda _f: pool.put_nowait(slot))
+            raise
+        slot.future = None
+
     def warm_up(self) -> None:
-        """Run every infer request once on zeros of the smallest accepted shape (blocking).
+        """Run every infer request twice on zeros of the smallest accepted shape (blocking).
 
         Done at load time, before the version is AVAILABLE: the first inference pays
-        for lazy allocations, and on a pass-through model with dynamic dimensions the
-        first call of a fresh infer request can return zeros (OpenVINO 2026.4).
+        for lazy allocations; the second one's time seeds the estimate that decides
+        whether calls run inline (on the event loop thread).
         """
+        times = []
         for slot in self._slots:
             request = slot.request
             for index, spec in enumerate(self.inputs.values()):
@@ -184,6 +224,10 @@ class OpenVINOServable(Servable):
                 )
                 _fill(request, index, zeros)
             request.infer()
+            started = perf_counter_ns()
+            request.infer()
+            times.append(perf_counter_ns() - started)
+        self._estimate_ns = min(times, default=0)
 
     def close(self) -> None:
         self._slots.clear()

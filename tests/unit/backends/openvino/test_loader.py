@@ -141,3 +141,20 @@ def test_concurrent_calls_with_changing_batch_sizes(engine: OpenVINOEngine, tmp_
 
     for x, out in zip(inputs, asyncio.run(many()), strict=True):
         np.testing.assert_allclose(out["y"], x * 2 + 1, rtol=1e-6)
+
+
+@pytest.mark.parametrize("inline_us", [0, 1_000_000])
+def test_inline_and_threaded_inference_give_the_same_results(tmp_path: Path, inline_us: int) -> None:
+    engine = OpenVINOEngine(inline_inference_us=inline_us)
+    base = models.save(models.small_cnn(), tmp_path / "cnn")
+    s = load(engine, base, nireq=2)
+    assert s._estimate_ns > 0  # measured by the warm-up
+    rng = np.random.default_rng(5)
+    images = [rng.standard_normal((1, 3, 32, 32)).astype(np.float32) for _ in range(6)]
+
+    async def many() -> list[dict[str, np.ndarray]]:
+        return await asyncio.gather(*(s.infer({"image": x}) for x in images))
+
+    for x, out in zip(images, asyncio.run(many()), strict=True):
+        expected = models.reference(models.model_file(base), {"image": x})["probs"]
+        np.testing.assert_allclose(out["probs"], expected, rtol=1e-5)
