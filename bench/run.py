@@ -548,18 +548,24 @@ def run_floor(s: Settings, spec: ModelSpec, xml: Path, x_file: Path, pinned: boo
     argv += ["--plugin-config", json.dumps(s.plugin_config), "--input", str(x_file)]
     argv += ["--concurrency", ",".join(map(str, s.floor_concurrency(spec.name)))]
     argv += ["--seconds", str(s.seconds), "--warmup", str(max(s.warmup, 1))]
-    wait_quiet(s)
-    busy, own, t0 = _machine_busy(), _child_cpu(), time.monotonic()
-    out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=600).stdout
-    wall = time.monotonic() - t0
-    other = max(0.0, (_machine_busy() - busy - (_child_cpu() - own)) / wall)
-    results = {}
-    for line in out.splitlines():
-        if line.startswith("BENCH_RESULT "):
-            r = json.loads(line.split(" ", 1)[1])
-            r["other_cpu"] = other
-            results[r["concurrency"]] = r
-    return results
+    best: dict[int, dict] = {}
+    for _attempt in range(2):  # a second try when other processes disturbed the first
+        wait_quiet(s)
+        busy, own, t0 = _machine_busy(), _child_cpu(), time.monotonic()
+        out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=900).stdout
+        wall = time.monotonic() - t0
+        other = max(0.0, (_machine_busy() - busy - (_child_cpu() - own)) / wall)
+        results = {}
+        for line in out.splitlines():
+            if line.startswith("BENCH_RESULT "):
+                r = json.loads(line.split(" ", 1)[1])
+                r["other_cpu"] = other
+                results[r["concurrency"]] = r
+        if not best or other < next(iter(best.values()))["other_cpu"]:
+            best = results
+        if other <= OTHER_LOAD_FLAG:
+            break
+    return best
 
 
 def run_benchmark_app(s: Settings, xml: Path, pinned: bool) -> dict[str, dict]:

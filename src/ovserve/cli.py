@@ -125,7 +125,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag(
         "inline_inference_us",
         "uint32",
-        "100",
+        "300",
         "ovserve extension: models whose inferences take less than this many µs run on the event "
         "loop's thread (saves a thread hop); 0 = always on OpenVINO's threads",
     ),
@@ -398,7 +398,7 @@ def parse_args(
         sequence_cleaner_poll_wait_minutes=opts.number("sequence_cleaner_poll_wait_minutes", 5),
         shutdown_grace_seconds=opts.number("shutdown_grace_seconds", 30),
         max_request_bytes=opts.number("max_request_bytes", 1024**3),
-        inline_inference_us=opts.number("inline_inference_us", 100),
+        inline_inference_us=opts.number("inline_inference_us", 300),
         custom_node_resources_cleaner_interval_seconds=cleaner,
         cache_dir=os.path.join(cwd, cache_dir) if cache_dir else None,
         cpu_extension=os.path.join(cwd, cpu_extension) if cpu_extension else None,

@@ -249,7 +249,8 @@ def test_usage_lists_every_flag_with_default() -> None:
     expected = {
         "port", "grpc_bind_address", "rest_port", "rest_bind_address", "grpc_workers", "grpc_max_threads",
         "grpc_memory_quota", "rest_workers", "log_level", "log_path", "trace_path", "grpc_channel_arguments",
-        "file_system_poll_wait_seconds", "sequence_cleaner_poll_wait_minutes", "shutdown_grace_seconds", "max_request_bytes", "inline_inference_us",
+        "file_system_poll_wait_seconds", "sequence_cleaner_poll_wait_minutes", "shutdown_grace_seconds",
+            "max_request_bytes", "inline_inference_us",
         "custom_node_resources_cleaner_interval_seconds", "cache_dir", "metrics_enable", "metrics_list",
         "cpu_extension", "config_path", "model_name", "model_path", "batch_size", "shape", "layout",
         "model_version_policy", "nireq", "target_device", "plugin_config", "stateful",

@@ -169,6 +169,6 @@ class ServerConfig:
     #: the single model given on the command line, or the models config.json listed at start-up.
     models: tuple[ModelConfig, ...] = ()
     #: ovserve's own: inferences shorter than this (µs) run on the event loop thread; 0 = never
-    inline_inference_us: int = 100
+    inline_inference_us: int = 300
     #: largest accepted request body / gRPC message, bytes.
     max_request_bytes: int = 1024**3
