@@ -34,6 +34,8 @@ KSERVE_TO_NUMPY: dict[str, np.dtype] = {
     "BYTES": BYTES_DTYPE,
 }
 NUMPY_TO_KSERVE: dict[np.dtype, str] = {v: k for k, v in KSERVE_TO_NUMPY.items()}
+#: every numeric (and boolean) dtype ovserve serves, i.e. all but BYTES
+NUMERIC_DTYPES: tuple[np.dtype, ...] = tuple(d for d in KSERVE_TO_NUMPY.values() if d != BYTES_DTYPE)
 
 #: OVMS precision names (used in OVMS's error texts) per numpy dtype.
 NUMPY_TO_PRECISION: dict[np.dtype, str] = {

@@ -170,9 +170,9 @@ class RestApp:
             more = message.get("more_body", False)
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         request = HttpRequest(scope["method"], path, params, headers, body, scope.get("query_string", b""))
-        if handler in self.router.cancellable:
-            return await _run_until_disconnect(handler, request, receive)
         try:
+            if handler in self.router.cancellable:
+                return await _run_until_disconnect(handler, request, receive)
             return await handler(request)
         except Exception as exc:
             error = as_serving_error(exc)
@@ -213,9 +213,6 @@ async def _run_until_disconnect(
         if uncancel is not None:
             uncancel()
         return HttpResponse(499)
-    except Exception as exc:
-        error = as_serving_error(exc)
-        return error_response(http_status(error), error.message)
     finally:
         watch.answered = True
         timer.cancel()

@@ -27,7 +27,7 @@ import orjson
 
 from ovserve.core.servable import Servable
 from ovserve.errors import Code, InvalidInput, ServingError
-from ovserve.tensors import BYTES_DTYPE, InferRequest, precision_name
+from ovserve.tensors import BYTES_DTYPE, NUMERIC_DTYPES, InferRequest, precision_name
 
 AMBIGUOUS_FORMAT = "Invalid JSON structure. Could not detect row or column format"
 DIFFERENT_BATCH_SIZES = "Invalid JSON structure. Request inputs have different batch sizes"
@@ -38,23 +38,7 @@ RESPONSE_ERROR = "Response parsing to JSON error"
 _DUMP_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
 #: numpy dtypes orjson serialises natively from an ndarray (no tolist round trip).
-_ORJSON_NATIVE = frozenset(
-    np.dtype(t)
-    for t in (
-        np.float16,
-        np.float32,
-        np.float64,
-        np.int8,
-        np.int16,
-        np.int32,
-        np.int64,
-        np.uint8,
-        np.uint16,
-        np.uint32,
-        np.uint64,
-        np.bool_,
-    )
-)
+_ORJSON_NATIVE = frozenset(NUMERIC_DTYPES)
 
 
 # -- request ---------------------------------------------------------------------------

@@ -16,23 +16,11 @@ from ovserve.api.tfs.codec_json import (
     encode_predict,
 )
 from ovserve.errors import Code, InvalidInput, ServingError
+from ovserve.tensors import NUMERIC_DTYPES
 
 from .fakes import EchoServable, spec
 
-NUMERIC = [
-    np.float16,
-    np.float32,
-    np.float64,
-    np.int8,
-    np.int16,
-    np.int32,
-    np.int64,
-    np.uint8,
-    np.uint16,
-    np.uint32,
-    np.uint64,
-    np.bool_,
-]
+NUMERIC = [d.type for d in NUMERIC_DTYPES]
 
 
 def sample(dtype: type, shape: tuple[int, ...] = (2, 3)) -> np.ndarray:

@@ -8,24 +8,11 @@ import pytest
 from ovserve._generated.tensorflow.core.framework import tensor_pb2, types_pb2
 from ovserve.api.tfs.codec_proto import decode_inputs, decode_tensor, encode_tensor
 from ovserve.errors import Code, DtypeMismatch, InvalidInput, ServingError
-from ovserve.tensors import NUMPY_TO_TF
+from ovserve.tensors import NUMERIC_DTYPES, NUMPY_TO_TF
 
 from .fakes import spec
 
-NUMERIC = [
-    np.float16,
-    np.float32,
-    np.float64,
-    np.int8,
-    np.int16,
-    np.int32,
-    np.int64,
-    np.uint8,
-    np.uint16,
-    np.uint32,
-    np.uint64,
-    np.bool_,
-]
+NUMERIC = [d.type for d in NUMERIC_DTYPES]
 
 
 def sample(dtype: type, shape: tuple[int, ...] = (2, 3)) -> np.ndarray:
