@@ -64,6 +64,16 @@ bench: $(GEN)
 	PYTHON=$(PYTHON) bench/setup.sh
 	$(PY) bench/run.py
 
+# Model lifecycle under load (bench/README.md, ~8 min): p99 of a small model while a large model loads
+# and unloads (bench/lifecycle_load.py), server RSS over 100 load/unload cycles (bench/lifecycle_rss.py);
+# writes bench/results/<date>-<cpu>-lifecycle.md. Needs h2load (Debian nghttp2-client).
+.PHONY: bench-lifecycle
+bench-lifecycle: $(GEN)
+	@command -v h2load >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -q && apt-get install -y -q nghttp2-client; } \
+		|| { echo "bench-lifecycle: install h2load (Debian nghttp2-client)"; exit 1; }
+	$(PY) bench/lifecycle_load.py
+	$(PY) bench/lifecycle_rss.py
+
 # Storage emulators for tests/integration/test_remote_repositories.py: azurite (the Azure Blob
 # emulator, npm) under .tools/; moto and fake-gcs-server come with the dev extras.
 AZURITE := .tools/node_modules/.bin/azurite-blob

@@ -16,6 +16,8 @@ Environment knobs (all optional):
   BENCH_SERVER_CPUS=1  BENCH_CLIENT_CPUS=0
   BENCH_PLUGIN_CONFIG='{"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_PRECISION_HINT": "f32"}'
   BENCH_OVSERVE_ARGS='--rest_workers 2'   extra ovserve flags
+  BENCH_BOTH_CORES=1     after the main cases, the tiny model's v2 cases again with nothing pinned:
+                         ovserve, ovserve --rest_workers 2, KServe, MLServer (0 = skip)
   BENCH_QUIET_WAIT=20    before each measured run, wait up to this long for other processes to go idle
   BENCH_QUIET_BUDGET=240 ... and no longer than this in all (30 with BENCH_QUICK)
   BENCH_CASES=v2_grpc,v2_json:8,*:64   only these cases (protocol, protocol:c or *:c)
@@ -24,6 +26,7 @@ Environment knobs (all optional):
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -60,12 +63,16 @@ LABEL = {
     "tfs_rest": "TFS REST",
     "tfs_grpc": "TFS gRPC",
 }
+#: the APIs of the both-cores phase: those every server speaks
+BOTH_PROTOCOLS = ("v2_json", "v2_binary", "v2_grpc")
 GRPC_PATH = {
     "v2_grpc": "/inference.GRPCInferenceService/ModelInfer",
     "tfs_grpc": "/tensorflow.serving.PredictionService/Predict",
 }
 #: other processes busier than this many cores during a case mark it as skewed
 OTHER_LOAD_FLAG = 0.25
+#: results of one phase: (model, protocol, c) -> server name -> result
+Results = dict[tuple[str, str, int], dict[str, dict]]
 DEFAULT_PLUGIN_CONFIG = {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_PRECISION_HINT": "f32"}
 
 
@@ -90,6 +97,7 @@ class Settings:
     quiet_wait: float
     quiet_budget: float
     cases: list[str]
+    both_cores: bool
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -112,6 +120,7 @@ class Settings:
             quiet_wait=float(env.get("BENCH_QUIET_WAIT", "20")),
             quiet_budget=float(env.get("BENCH_QUIET_BUDGET", "30" if quick else "240")),
             cases=[c for c in env.get("BENCH_CASES", "").split(",") if c],
+            both_cores=env.get("BENCH_BOTH_CORES", "1") not in ("", "0"),
         )
 
     def pinned(self, model: str) -> bool:
@@ -142,6 +151,25 @@ class Settings:
     def floor_concurrency(self, model: str) -> list[int]:
         return sorted({c for _, c in self.plan(model)})
 
+    def both_plan(self) -> list[tuple[str, int]]:
+        """The both-cores phase's cases (tiny model, nothing pinned), after BENCH_CASES."""
+        counts = (8,) if self.quick else (8, 64)
+        return [(p, c) for c in counts for p in BOTH_PROTOCOLS if self._wanted(p, c)]
+
+    def both_skipped(self) -> str | None:
+        """Why the both-cores phase does not run, or None when it does."""
+        if not self.both_cores:
+            return "BENCH_BOTH_CORES=0"
+        if "tiny" not in self.models:
+            return "BENCH_MODELS has no tiny"
+        if "ovserve" not in self.servers:
+            return "BENCH_SERVERS has no ovserve"
+        if (os.cpu_count() or 1) < 2:
+            return "fewer than 2 CPUs"
+        if not self.both_plan():
+            return "BENCH_CASES selects none of its cases"
+        return None
+
 
 # --------------------------------------------------------------------------------------------
 # servers
@@ -156,6 +184,8 @@ class ServerKind:
     grpc_port: int
     command: Callable[[ServerKind, Settings, ModelSpec, Path], tuple[list[str], dict[str, str], Path]]
     notes: str = ""
+    #: flags after the command's own (ovserve ×2: ``--rest_workers 2``)
+    extra_args: tuple[str, ...] = ()
 
 
 def _ovserve_command(
@@ -167,7 +197,7 @@ def _ovserve_command(
     argv = [str(ROOT / ".venv/bin/python"), "-m", "ovserve", "--config_path", str(config)]
     argv += ["--port", str(kind.grpc_port), "--rest_port", str(kind.rest_port)]
     argv += ["--grpc_bind_address", "127.0.0.1", "--rest_bind_address", "127.0.0.1", *s.ovserve_args]
-    return argv, {}, WORK
+    return [*argv, *kind.extra_args], {}, WORK
 
 
 KSERVE_LOGGING = {
@@ -222,17 +252,31 @@ def _mlserver_command(
     return argv, env, repo
 
 
+#: runs only in the both-cores phase, when ovserve is in BENCH_SERVERS
+OVSERVE_W2 = "ovserve_w2"
+
+
+def both_servers(s: Settings) -> list[str]:
+    """The both-cores phase's servers, in the order they run: ovserve, ovserve ×2, then the peers."""
+    return ["ovserve", OVSERVE_W2, *(p for p in ("kserve", "mlserver") if p in s.servers)]
+
+
 def server_kinds(s: Settings) -> dict[str, ServerKind]:
     p = s.port_base
+    ovserve_flags = "default flags" + (f" plus `{shlex.join(s.ovserve_args)}`" if s.ovserve_args else "")
     kinds = [
+        ServerKind("ovserve", "ovserve", PROTOCOLS, p, p + 1, _ovserve_command, ovserve_flags),
         ServerKind(
-            "ovserve",
-            "ovserve",
-            PROTOCOLS,
-            p,
-            p + 1,
+            OVSERVE_W2,
+            "ovserve ×2",
+            BOTH_PROTOCOLS,
+            p + 2,
+            p + 3,
             _ovserve_command,
-            "default flags" + (f" plus `{shlex.join(s.ovserve_args)}`" if s.ovserve_args else ""),
+            f"ovserve's {ovserve_flags} then `--rest_workers 2`: a supervisor and 2 worker processes sharing "
+            "the REST port (one inherited listening socket) and the gRPC port (SO_REUSEPORT); both-cores "
+            "phase only",
+            ("--rest_workers", "2"),
         ),
         ServerKind(
             "kserve",
@@ -258,15 +302,48 @@ def server_kinds(s: Settings) -> dict[str, ServerKind]:
     return {k.name: k for k in kinds}
 
 
+def _proc_stats() -> dict[int, list[str]]:
+    """The fields after the command name of every process's /proc/<pid>/stat (state first)."""
+    stats = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            stats[int(stat.parent.name)] = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+    return stats
+
+
+def process_tree(root: int, stats: dict[int, list[str]] | None = None) -> dict[int, list[str]]:
+    """``root`` and its descendants (by parent pid), with their stat fields. Sessions and process
+    groups do not bound it: ovserve's supervisor starts its workers in sessions of their own."""
+    stats = _proc_stats() if stats is None else stats
+    children: dict[int, list[int]] = {}
+    for pid, fields in stats.items():
+        children.setdefault(int(fields[1]), []).append(pid)
+    tree, todo = {}, [root]
+    while todo:
+        pid = todo.pop()
+        if pid in stats and pid not in tree:
+            tree[pid] = stats[pid]
+            todo += children.get(pid, [])
+    return tree
+
+
+def _start_time(fields: list[str]) -> str:
+    return fields[19]
+
+
 class RunningServer:
-    def __init__(self, kind: ServerKind, s: Settings, spec: ModelSpec, base: Path, pinned: bool) -> None:
+    def __init__(
+        self, kind: ServerKind, s: Settings, spec: ModelSpec, base: Path, pinned: bool, log_tag: str = ""
+    ) -> None:
         self.kind = kind
         argv, env, cwd = kind.command(kind, s, spec, base)
         if pinned:
             argv = ["taskset", "-c", s.server_cpus, *argv]
         for port in (kind.rest_port, kind.grpc_port):
             _require_free_port(port)
-        self.log_path = WORK / "logs" / f"{kind.name}-{spec.name}.log"
+        self.log_path = WORK / "logs" / f"{kind.name}-{spec.name}{log_tag}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
@@ -278,41 +355,51 @@ class RunningServer:
             start_new_session=True,
         )
         self.argv = argv
+        #: every process of the server's tree seen so far: pid -> start time (see stop)
+        self._seen: dict[int, str] = {}
 
-    def wait_ready(self, model: str, timeout: float = 240.0) -> None:
+    def wait_ready(self, model: str, timeout: float = 240.0, streak: int = 8) -> None:
+        """Until ``streak`` fresh connections in a row find the model ready: with several workers,
+        each loads the model on its own and answers 404 until it has."""
         url = f"http://127.0.0.1:{self.kind.rest_port}/v2/models/{model}/ready"
         end = time.monotonic() + timeout
+        ready = 0
         while time.monotonic() < end:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.kind.name} exited with {self.proc.returncode}: {self.log_tail()}")
+            self.tree()  # the workers, for stop() should the server fail before it is ready
             try:
                 with urllib.request.urlopen(url, timeout=2) as r:
-                    if r.status == 200:
-                        return
+                    ready = ready + 1 if r.status == 200 else 0
             except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.3)
+                ready = 0
+            if ready >= streak:
+                return
+            time.sleep(0.05 if ready else 0.3)
         raise RuntimeError(f"{self.kind.name} not ready after {timeout:.0f} s: {self.log_tail()}")
 
+    def tree(self) -> dict[int, list[str]]:
+        """The server's processes (supervisor and workers, or the one server) with their stat fields."""
+        tree = process_tree(self.proc.pid)
+        self._seen.update((pid, _start_time(fields)) for pid, fields in tree.items())
+        return tree
+
     def cpu_seconds(self) -> float:
-        """User + system CPU of every process in the server's session (workers included)."""
-        tick = os.sysconf("SC_CLK_TCK")
-        total = 0
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[3]) == self.proc.pid:  # pgrp: start_new_session made the server a group leader
-                total += int(fields[11]) + int(fields[12])
-        return total / tick
+        """User + system CPU of the server's process tree, children it has reaped included (a worker
+        restarted by ovserve's supervisor): the CPU of a process moves to its parent's when it is reaped."""
+        total = sum(sum(int(v) for v in fields[11:15]) for fields in self.tree().values())
+        return total / os.sysconf("SC_CLK_TCK")
 
     def log_tail(self, lines: int = 15) -> str:
         self._log.flush()
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     def stop(self) -> None:
+        """SIGTERM to the server's process group (ovserve's supervisor passes it on to its workers,
+        which run in sessions of their own), SIGKILL after 20 s; then whatever of its tree outlived
+        it gets 10 s more and SIGKILL."""
         if self.proc.poll() is None:
+            self.tree()
             try:
                 os.killpg(self.proc.pid, signal.SIGTERM)
                 self.proc.wait(20)
@@ -321,7 +408,22 @@ class RunningServer:
                 self.proc.wait(10)
             except ProcessLookupError:
                 pass
+        end = time.monotonic() + 10
+        while (left := self._leftovers()) and time.monotonic() < end:
+            time.sleep(0.2)
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         self._log.close()
+
+    def _leftovers(self) -> list[int]:
+        """Processes of the server's tree still running (the same pid *and* start time, not a reused pid)."""
+        stats = _proc_stats()
+        return [
+            pid
+            for pid, start in self._seen.items()
+            if pid in stats and _start_time(stats[pid]) == start and stats[pid][0] != "Z"
+        ]
 
 
 def _require_free_port(port: int) -> None:
@@ -648,7 +750,9 @@ class Report:
     started: datetime.datetime
     load_before: tuple[float, float, float]
     t_start: float
-    cases: dict[tuple[str, str, int], dict[str, dict]] = field(default_factory=dict)
+    cases: Results = field(default_factory=dict)
+    #: the both-cores phase (tiny model, nothing pinned), apart from the main table
+    both: Results = field(default_factory=dict)
     floors: dict[str, dict[int, dict]] = field(default_factory=dict)
     bapp: dict[str, dict[str, dict]] = field(default_factory=dict)
     checks: list[str] = field(default_factory=list)
@@ -773,6 +877,8 @@ def write_report(rep: Report, kinds: dict[str, ServerKind]) -> Path:
             row += [ratio(by.get("ovserve"), by.get(p)) for p in peers]
             lines.append("| " + " | ".join(row) + " |")
 
+    lines += both_section(rep, kinds)
+
     lines += ["", "## In-process floor: OpenVINO's benchmark_app", ""]
     if rep.bapp:
         lines += ["| model | API | infer requests | pinning | req/s | p50 ms |", "|---|---|---|---|---|---|"]
@@ -797,7 +903,13 @@ def write_report(rep: Report, kinds: dict[str, ServerKind]) -> Path:
     lines.append(
         f"- ISA flags of interest: {m['isa']} (no AMX/avx512_bf16 means f32 is OpenVINO's default precision)"
     )
-    others = [r["other_cpu"] for by in rep.cases.values() for r in by.values() if "other_cpu" in r]
+    others = [
+        r["other_cpu"]
+        for results in (rep.cases, rep.both)
+        for by in results.values()
+        for r in by.values()
+        if "other_cpu" in r
+    ]
     busy = sum(1 for o in others if o > OTHER_LOAD_FLAG)
     lines.append(
         f"- Memory {m['memory']}; load average before {rep.load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}"
@@ -813,6 +925,8 @@ def write_report(rep: Report, kinds: dict[str, ServerKind]) -> Path:
     lines += ["", "## Servers and pinning", ""]
     for name in s.servers:
         lines.append(f"- **{kinds[name].label}**: {kinds[name].notes}.")
+    if rep.both:
+        lines.append(f"- **{kinds[OVSERVE_W2].label}**: {kinds[OVSERVE_W2].notes}.")
     lines.append(
         "- Peers' runtime (bench/peers/): compile once at load; per request an idle infer request from a pool of "
         "OPTIMAL_NUMBER_OF_INFER_REQUESTS, `start_async`, completion awaited on the event loop, output copied out "
@@ -824,6 +938,11 @@ def write_report(rep: Report, kinds: dict[str, ServerKind]) -> Path:
             f"`taskset -c {s.server_cpus}` and the generator under `taskset -c {s.client_cpus}`: on 2 cores the "
             "tiny model's generator costs as much CPU as a Python server, and unpinned they fight over both "
             "cores. The ResNet cases are unpinned: the model needs both cores and the generator costs little there."
+        )
+    if rep.both:
+        lines.append(
+            "- Both cores (its own section): nothing pinned, neither the servers nor the generator, so that a "
+            "server may use both cores; the generator shares them."
         )
 
     lines += ["", "## Load generators", ""]
@@ -859,7 +978,9 @@ def write_report(rep: Report, kinds: dict[str, ServerKind]) -> Path:
         "other processes, cores busy |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for (model, protocol, c), by in rep.cases.items():
+    detail = [(key[0], key, by) for key, by in rep.cases.items()]
+    detail += [(f"{key[0]}, both cores", key, by) for key, by in rep.both.items()]
+    for model, (_, protocol, c), by in detail:
         for name, r in by.items():
             if "skip" in r:
                 continue
@@ -878,9 +999,42 @@ def write_report(rep: Report, kinds: dict[str, ServerKind]) -> Path:
     return path
 
 
+def both_section(rep: Report, kinds: dict[str, ServerKind]) -> list[str]:
+    """The both-cores phase's table: ovserve, ovserve ×2 and the peers, nothing pinned."""
+    s = rep.settings
+    lines = ["", "## Both cores, nothing pinned (tiny model)", ""]
+    skipped = s.both_skipped()
+    if skipped:
+        return [*lines, f"Not run ({skipped}; `BENCH_BOTH_CORES=1` and the tiny model with ovserve run it)."]
+    peers = [k for k in ("kserve", "mlserver") if k in s.servers]
+    w2 = kinds[OVSERVE_W2].label
+    lines += [
+        f"The tiny model's v2 cases again with **no process pinned**, so that a server can use both cores: "
+        f"ovserve with the main table's flags, **{w2}** (the same plus `--rest_workers 2`: a supervisor and 2 worker "
+        "processes sharing both ports) and the peers as configured above. **The load generator shares the two "
+        "cores with the server here**: the CPU it takes is CPU the server could have used, so these figures are "
+        "below what the same server would reach with its generator on another machine; the detail table "
+        f"shows the CPU each side used (the server's counts the supervisor and its workers). Ratio cells are "
+        f"**{w2} ÷ other** for req/s · p50 · p99.",
+        "",
+    ]
+    header = ["API", "c", "ovserve", w2, *(kinds[p].label for p in peers)]
+    header += [f"{w2} ÷ {kinds[p].label}" for p in peers] + [f"{w2} ÷ ovserve"]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "|".join(["---"] * len(header)) + "|")
+    for protocol, c in s.both_plan():
+        by = rep.both.get(("tiny", protocol, c), {})
+        row = [LABEL[protocol], str(c), cell(by.get("ovserve")), cell(by.get(OVSERVE_W2))]
+        row += [cell(by.get(p)) for p in peers]
+        row += [ratio(by.get(OVSERVE_W2), by.get(p)) for p in peers]
+        row.append(ratio(by.get(OVSERVE_W2), by.get("ovserve")))
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
 def targets(rep: Report) -> list[str]:
-    def get(model: str, protocol: str, c: int, server: str) -> dict | None:
-        r = rep.cases.get((model, protocol, c), {}).get(server)
+    def get(model: str, protocol: str, c: int, server: str, results: Results | None = None) -> dict | None:
+        r = (rep.cases if results is None else results).get((model, protocol, c), {}).get(server)
         return None if r is None or "skip" in r else r
 
     out = []
@@ -904,6 +1058,26 @@ def targets(rep: Report) -> list[str]:
         "tiny, v2 gRPC, c=8, ovserve ÷ KServe req/s",
         get("tiny", "v2_grpc", 8, "ovserve"),
         get("tiny", "v2_grpc", 8, "kserve"),
+        3,
+    )
+    both = " (both cores, ovserve ×2)"
+    w2_json = get("tiny", "v2_json", 8, OVSERVE_W2, rep.both)
+    against(
+        f"tiny, v2 REST JSON, c=8, ovserve ÷ KServe req/s{both}",
+        w2_json,
+        get("tiny", "v2_json", 8, "kserve", rep.both),
+        5,
+    )
+    against(
+        f"tiny, v2 REST JSON, c=8, ovserve ÷ MLServer req/s{both}",
+        w2_json,
+        get("tiny", "v2_json", 8, "mlserver", rep.both),
+        4,
+    )
+    against(
+        f"tiny, v2 gRPC, c=8, ovserve ÷ KServe req/s{both}",
+        get("tiny", "v2_grpc", 8, OVSERVE_W2, rep.both),
+        get("tiny", "v2_grpc", 8, "kserve", rep.both),
         3,
     )
     floor4 = rep.floors.get("resnet50", {}).get(4)
@@ -938,10 +1112,37 @@ def _log(t_start: float, text: str) -> None:
     print(f"[bench {time.monotonic() - t_start:6.1f}s] {text}", flush=True)
 
 
+@dataclass
+class Phase:
+    """A server's cases on one model: which, pinned or not, and where their results go."""
+
+    plan: list[tuple[str, int]]
+    pinned: bool
+    results: Results
+    #: "" for the main phase; else it prefixes the log lines and answer checks and names the logs
+    title: str = ""
+
+    @classmethod
+    def main(cls, rep: Report, model: str) -> Phase:
+        s = rep.settings
+        return cls(s.plan(model), s.pinned(model), rep.cases)
+
+    @classmethod
+    def both_cores(cls, rep: Report) -> Phase:
+        return cls(rep.settings.both_plan(), False, rep.both, "both cores")
+
+
 def check_answers(
-    rep: Report, server: RunningServer, spec: ModelSpec, files: dict[str, Path], expected: np.ndarray
+    rep: Report,
+    server: RunningServer,
+    spec: ModelSpec,
+    files: dict[str, Path],
+    expected: np.ndarray,
+    phase: Phase | None = None,
 ) -> list[str]:
     """Ask once per protocol with the generator's bytes; returns the protocols answered right."""
+    phase = phase or Phase.main(rep, spec.name)
+    prefix = f"{phase.title}: " if phase.title else ""
     kind = server.kind
     good = []
     for protocol in kind.protocols:
@@ -956,31 +1157,45 @@ def check_answers(
             diff = float(np.max(np.abs(got - expected)))
             if not np.allclose(got, expected, rtol=1e-4, atol=1e-6):
                 raise RuntimeError(f"wrong answer: max |diff| {diff:.3g}")
-            rep.checks.append(f"{kind.label}, {spec.name}, {LABEL[protocol]}: ok (max |diff| {diff:.2g})")
+            rep.checks.append(
+                f"{prefix}{kind.label}, {spec.name}, {LABEL[protocol]}: ok (max |diff| {diff:.2g})"
+            )
             good.append(protocol)
         except Exception as exc:  # a peer that lacks a protocol is reported, not fatal
             reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-            rep.checks.append(f"{kind.label}, {spec.name}, {LABEL[protocol]}: **failed**: {reason}")
-            for p, c in rep.settings.plan(spec.name):
+            rep.checks.append(f"{prefix}{kind.label}, {spec.name}, {LABEL[protocol]}: **failed**: {reason}")
+            skip = {"skip": "answer check failed"}
+            for p, c in phase.plan:
                 if p == protocol:
-                    rep.cases.setdefault((spec.name, p, c), {})[kind.name] = {"skip": "answer check failed"}
+                    phase.results.setdefault((spec.name, p, c), {})[kind.name] = skip
     return good
 
 
 def measure_server(
-    rep: Report, kind: ServerKind, spec: ModelSpec, base: Path, files: dict[str, Path], expected: np.ndarray
+    rep: Report,
+    kind: ServerKind,
+    spec: ModelSpec,
+    base: Path,
+    files: dict[str, Path],
+    expected: np.ndarray,
+    phase: Phase | None = None,
 ) -> None:
+    """Start ``kind`` on ``spec``, check its answers, run the phase's cases (default: the main
+    table's, pinned as Settings.pinned says), stop it."""
     s = rep.settings
-    pinned = s.pinned(spec.name)
+    phase = phase or Phase.main(rep, spec.name)
+    pinned = phase.pinned
+    prefix = f"{phase.title}: " if phase.title else ""
     say = lambda text: _log(rep.t_start, text)  # noqa: E731
-    say(f"{spec.name}: starting {kind.label}" + (" (pinned)" if pinned else ""))
+    say(f"{prefix}{spec.name}: starting {kind.label}" + (" (pinned)" if pinned else ""))
     server = None
     try:
-        server = RunningServer(kind, s, spec, base, pinned)
+        log_tag = f"-{slug(phase.title)}" if phase.title else ""
+        server = RunningServer(kind, s, spec, base, pinned, log_tag)
         server.wait_ready(spec.name)
-        good = check_answers(rep, server, spec, files, expected)
+        good = check_answers(rep, server, spec, files, expected, phase)
         say(f"  answers checked: {', '.join(LABEL[p] for p in good) or 'none right'}")
-        for protocol, c in s.plan(spec.name):
+        for protocol, c in phase.plan:
             if protocol not in good:
                 continue
             seconds = window(s, rep.floors.get(spec.name, {}).get(c), c)
@@ -988,13 +1203,15 @@ def measure_server(
                 r = run_case(s, server, spec, protocol, c, files, pinned, seconds)
             except (subprocess.CalledProcessError, subprocess.TimeoutExpired, RuntimeError, OSError) as exc:
                 r = {"skip": f"generator failed: {str(exc)[:80]}"}
-            rep.cases.setdefault((spec.name, protocol, c), {})[kind.name] = r
+            phase.results.setdefault((spec.name, protocol, c), {})[kind.name] = r
             say(f"  {kind.label} {LABEL[protocol]} c={c}: {cell(r)}")
             if server.proc.poll() is not None:
                 raise RuntimeError(f"{kind.label} exited: {server.log_tail()}")
     except (RuntimeError, OSError) as exc:
-        say(f"{kind.label} on {spec.name}: {exc}")
-        rep.checks.append(f"{kind.label}, {spec.name}: **server failed**: {str(exc).splitlines()[0][:200]}")
+        say(f"{prefix}{kind.label} on {spec.name}: {exc}")
+        rep.checks.append(
+            f"{prefix}{kind.label}, {spec.name}: **server failed**: {str(exc).splitlines()[0][:200]}"
+        )
     finally:
         if server is not None:
             server.stop()
@@ -1004,8 +1221,12 @@ def main() -> int:
     s = Settings.from_env()
     kinds = server_kinds(s)
     for name in s.servers:
-        if name not in kinds:
-            raise SystemExit(f"BENCH_SERVERS: unknown server {name!r} (known: {', '.join(kinds)})")
+        if name not in kinds or name == OVSERVE_W2:
+            known = ", ".join(k for k in kinds if k != OVSERVE_W2)
+            raise SystemExit(
+                f"BENCH_SERVERS: unknown server {name!r} (known: {known}; {OVSERVE_W2} runs in the "
+                "both-cores phase when ovserve is listed)"
+            )
     for name in s.models:
         if name not in models.SPECS:
             raise SystemExit(f"BENCH_MODELS: unknown model {name!r} (known: {', '.join(models.SPECS)})")
@@ -1041,6 +1262,17 @@ def main() -> int:
         for server_name in s.servers:
             measure_server(
                 rep, kinds[server_name], models.SPECS[name], bases[name], files[name], expected[name]
+            )
+
+    skipped = s.both_skipped()
+    if skipped:
+        _log(rep.t_start, f"both cores, nothing pinned: not run ({skipped})")
+    else:
+        phase = Phase.both_cores(rep)
+        tiny = models.SPECS["tiny"]
+        for server_name in both_servers(s):
+            measure_server(
+                rep, kinds[server_name], tiny, bases["tiny"], files["tiny"], expected["tiny"], phase
             )
 
     rep.elapsed = time.monotonic() - rep.t_start

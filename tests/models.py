@@ -9,6 +9,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
+import ml_dtypes
 import numpy as np
 import openvino as ov
 from openvino import opset13 as ops
@@ -57,12 +58,16 @@ def multi_io() -> ov.Model:
     return ov.Model([s, p], [a, b], "multi_io")
 
 
-def small_cnn(seed: int = 0, channels: int = 8, size: int = 32) -> ov.Model:
-    """Conv-ReLU-pool-FC-softmax on NCHW [-1,3,size,size] input ``image``, output ``probs`` [N,10]."""
+def small_cnn(seed: int = 0, channels: int = 8, size: int = 32, input_scale: float = 1.0) -> ov.Model:
+    """Conv-ReLU-pool-FC-softmax on NCHW [-1,3,size,size] input ``image``, output ``probs`` [N,10].
+
+    ``input_scale`` multiplies the input first (1/255 keeps 0-255 image pixels from saturating the softmax).
+    """
     rng = np.random.default_rng(seed)
     x = _name(ops.parameter([-1, 3, size, size], ov.Type.f32, name="image"), "image")
     w = ops.constant(rng.standard_normal((channels, 3, 3, 3)).astype(np.float32) * 0.2)
-    conv = ops.convolution(x, w, [1, 1], [1, 1], [1, 1], [1, 1])
+    scaled = x if input_scale == 1.0 else ops.multiply(x, ops.constant(np.float32(input_scale)))
+    conv = ops.convolution(scaled, w, [1, 1], [1, 1], [1, 1], [1, 1])
     relu = ops.relu(conv)
     pool = ops.reduce_mean(relu, ops.constant(np.array([2, 3], dtype=np.int64)), keep_dims=False)
     fc = ops.matmul(pool, ops.constant(rng.standard_normal((channels, 10)).astype(np.float32)), False, False)
@@ -81,6 +86,35 @@ def slow(size: int = 384, layers: int = 24) -> ov.Model:
     return ov.Model([_name(node, "y")], [x], "slow")
 
 
+def bf16_scale() -> ov.Model:
+    """BF16 in and out: input ``x`` [-1,4] BF16; ``y`` (BF16) = x * 3 + 0.5, ``y_f32`` (FP32) = x * 2."""
+    x = _name(ops.parameter([-1, 4], ov.Type.bf16, name="x"), "x")
+    wide = ops.convert(x, ov.Type.f32)
+    scaled = ops.add(ops.multiply(wide, ops.constant(np.float32(3))), ops.constant(np.float32(0.5)))
+    y = _name(ops.convert(scaled, ov.Type.bf16), "y")
+    y_f32 = _name(ops.multiply(wide, ops.constant(np.float32(2))), "y_f32")
+    return ov.Model([y, y_f32], [x], "bf16_scale")
+
+
+def pixels(dtype: type = np.uint8, shape: Sequence[int] = (1, 24, 32, 3)) -> ov.Model:
+    """An image probe: ``pixels`` (FP32) is the NHWC input ``image`` as the model received it."""
+    image = _name(ops.parameter(list(shape), ov.Type(np.dtype(dtype)), name="image"), "image")
+    return ov.Model([_name(ops.convert(image, ov.Type.f32), "pixels")], [image], "pixels")
+
+
+def text_rows() -> ov.Model:
+    """A 2-D U8 input ``text`` (strings arrive as zero-padded rows).
+
+    ``lengths`` (I32) counts each row's non-zero bytes; ``shifted_string`` (U8 [N, L], sent back
+    as strings because of its name) adds 1 to every non-zero byte ("abc" -> "bcd").
+    """
+    text = _name(ops.parameter([-1, -1], ov.Type.u8, name="text"), "text")
+    nonzero = ops.not_equal(text, ops.constant(np.uint8(0)))
+    lengths = ops.reduce_sum(ops.convert(nonzero, ov.Type.i32), ops.constant(np.array([1], np.int64)), False)
+    shifted = ops.select(nonzero, ops.add(text, ops.constant(np.uint8(1))), text)
+    return ov.Model([_name(lengths, "lengths"), _name(shifted, "shifted_string")], [text], "text_rows")
+
+
 def save(model: ov.Model, base_path: Path, versions: Iterable[int] = (1,)) -> Path:
     """Write ``model`` as IR to ``base_path/<v>/model.xml`` for each version; returns base_path."""
     for version in versions:
@@ -95,22 +129,34 @@ def model_file(base_path: Path, version: int = 1) -> Path:
 
 
 def reference(model_file: Path | str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Run the model in-process (f32 precision) and return outputs by their first name."""
+    """Run the model in-process (f32 precision) and return outputs by their first name.
+
+    BF16 inputs and outputs are ``ml_dtypes.bfloat16`` arrays (OpenVINO itself shows bf16
+    data as float16 views of the bits, so the bits are copied in and out).
+    """
     core = ov.Core()
     compiled = core.compile_model(str(model_file), "CPU", F32)
     request = compiled.create_infer_request()
     names = [p.get_any_name() for p in compiled.inputs]
-    request.infer(
-        {names.index(k): v.astype(np.bytes_) if v.dtype == object else v for k, v in inputs.items()}
-    )
+    plain: dict[int, np.ndarray] = {}
+    for key, value in inputs.items():
+        index = names.index(key)
+        if compiled.inputs[index].get_element_type() == ov.Type.bf16:
+            tensor = request.get_input_tensor(index)
+            tensor.shape = list(value.shape)
+            tensor.data.view(np.uint16)[...] = value.view(np.uint16)
+        else:
+            plain[index] = value.astype(np.bytes_) if value.dtype == object else value
+    request.infer(plain)
     out: dict[str, np.ndarray] = {}
     for i, port in enumerate(compiled.outputs):
         tensor = request.get_output_tensor(i)
-        out[port.get_any_name()] = (
-            np.array(list(tensor.bytes_data), dtype=object)
-            if port.get_element_type() == ov.Type.string
-            else tensor.data.copy()
-        )
+        if port.get_element_type() == ov.Type.string:
+            out[port.get_any_name()] = np.array(list(tensor.bytes_data), dtype=object)
+        elif port.get_element_type() == ov.Type.bf16:
+            out[port.get_any_name()] = tensor.data.view(np.uint16).copy().view(ml_dtypes.bfloat16)
+        else:
+            out[port.get_any_name()] = tensor.data.copy()
     return out
 
 
@@ -133,6 +179,26 @@ CATALOG: dict[str, tuple[Callable[[], ov.Model], tuple[int, ...]]] = {
     "versions": (add_scaled, (1, 2)),  # two versions on disk; policy decides what is served
     "multi_io": (multi_io, (1,)),
     "cnn": (small_cnn, (1,)),
+    "bf16": (bf16_scale, (1,)),
+    # image inputs (CATALOG_CONFIG gives them their layouts and shapes)
+    "cnn_nhwc": (lambda: small_cnn(input_scale=1 / 255), (1,)),
+    "cnn_nhwc_dynamic": (lambda: small_cnn(input_scale=1 / 255), (1,)),
+    "cnn_nchw": (lambda: small_cnn(input_scale=1 / 255), (1,)),
+    "pixels": (pixels, (1,)),
+    "pixels_gray": (lambda: pixels(np.float32, (1, -1, -1, 1)), (1,)),
+    "pixels_i64": (lambda: pixels(np.int64, (1, 24, 32, 3)), (1,)),
+    "text_rows": (text_rows, (1,)),
+}
+
+#: config.json keys the catalog's models are served with (besides the defaults of write_config)
+CATALOG_CONFIG: dict[str, dict[str, object]] = {
+    "versions": {"model_version_policy": {"all": {}}},
+    "cnn_nhwc": {"layout": "NHWC:NCHW", "batch_size": "1"},  # static: images are resized
+    "cnn_nhwc_dynamic": {"layout": "NHWC:NCHW"},  # -1 batch: images must have the model's size
+    "cnn_nchw": {"layout": "NCHW"},  # refuses images
+    "pixels": {"layout": "NHWC"},
+    "pixels_gray": {"layout": "NHWC"},
+    "pixels_i64": {"layout": "NHWC"},
 }
 
 

@@ -10,9 +10,10 @@ from collections.abc import Sequence
 EXIT_USAGE = 64  # OVMS's exit code for a bad command line or config
 
 
-def configure_logging(level: str, path: str | None) -> None:
+def configure_logging(level: str, path: str | None, worker: int | None = None) -> None:
     handler: logging.Handler = logging.FileHandler(path) if path else logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("[%(asctime)s][%(levelname)s][%(name)s] %(message)s"))
+    where = f"[worker {worker}]" if worker is not None else ""
+    handler.setFormatter(logging.Formatter(f"[%(asctime)s][%(levelname)s]{where}[%(name)s] %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     levels = {
@@ -40,12 +41,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"ovserve: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    configure_logging(config.log_level, config.log_path)
+    from ovserve.cluster import worker_seat_from_env
+    from ovserve.errors import StartupError
 
-    from ovserve.app import StartupError, run
-
+    seat = worker_seat_from_env(os.environ)
+    configure_logging(config.log_level, config.log_path, seat.index if seat is not None else None)
     try:
-        return run(config)
+        if seat is None and config.processes > 1:
+            from ovserve.cluster import supervisor
+
+            return supervisor.run(config, args)
+        from ovserve.app import run
+
+        return run(config, seat)
     except StartupError as exc:
         print(f"ovserve: {exc}", file=sys.stderr)
         logging.getLogger("ovserve").error("%s", exc)

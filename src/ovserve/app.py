@@ -12,7 +12,6 @@ import contextlib
 import logging
 import os
 import signal
-import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -29,20 +28,21 @@ from ovserve.api.tfs import grpc as tfs_grpc
 from ovserve.api.tfs import rest as tfs_rest
 from ovserve.backends.openvino import OpenVINOEngine
 from ovserve.backends.openvino.servable import OpenVINOServable
+from ovserve.cluster import PeerLink, WorkerSeat
+from ovserve.cluster.control import ClusterControl, handlers
 from ovserve.config.types import ServerConfig
 from ovserve.core.ids import ServableId
 from ovserve.core.manager import ServableManager
+from ovserve.errors import StartupError
 from ovserve.lifecycle import Lifecycle
 from ovserve.metrics import CONTENT_TYPE, MetricsRegistry, render
+from ovserve.metrics.merge import merge_expositions
 from ovserve.repository.sources import RepositorySource
 from ovserve.repository.storage import StorageSettings
 from ovserve.scheduling import BatchingHooks, with_batching
+from ovserve.sockets import bind_rest_socket, url_host
 
 log = logging.getLogger(__name__)
-
-
-class StartupError(Exception):
-    """The server could not start (a port could not be bound)."""
 
 
 class _UvicornServer(uvicorn.Server):
@@ -53,7 +53,7 @@ class _UvicornServer(uvicorn.Server):
         yield
 
 
-def build_router(ctx: ServingContext) -> Router:
+def build_router(ctx: ServingContext, link: PeerLink | None = None) -> Router:
     router = Router()
     kserve_rest.add_routes(router, ctx)
     tfs_rest.add_routes(router, ctx)
@@ -62,31 +62,29 @@ def build_router(ctx: ServingContext) -> Router:
         registry = ctx.metrics
 
         async def scrape(request: HttpRequest) -> HttpResponse:
-            return HttpResponse(200, render(registry), CONTENT_TYPE)
+            own = render(registry)
+            if link is None:
+                return HttpResponse(200, own, CONTENT_TYPE)
+            peers = [reply.value for reply in await link.broadcast("metrics") if reply.ok]
+            merged = merge_expositions([own.decode(), *peers])
+            return HttpResponse(200, merged.encode(), CONTENT_TYPE)
 
         router.add("GET", "/metrics", scrape)
     return router
 
 
-def _bind_rest_socket(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise StartupError(f"rest_port: cannot bind {host}:{port}: {exc.strerror}") from exc
-    sock.listen(2048)
-    sock.setblocking(False)
-    return sock
-
-
 class Server:
-    """One ovserve process: gRPC and REST front ends over one manager and one OpenVINO core."""
+    """One ovserve process: gRPC and REST front ends over one manager and one OpenVINO core.
 
-    def __init__(self, config: ServerConfig) -> None:
+    With a ``seat`` it is one worker of a multi-process server (:mod:`ovserve.cluster`):
+    it accepts REST connections on the supervisor's socket, shares the gRPC port, and
+    passes model control calls and metrics scrapes to its peers.
+    """
+
+    def __init__(self, config: ServerConfig, seat: WorkerSeat | None = None) -> None:
         self.config = config
+        self.seat = seat
+        self.link = PeerLink(seat.link_socket(), seat.index) if seat is not None else None
         self.manager = ServableManager()
         metrics = MetricsRegistry.from_config(config.metrics) if config.metrics.enable else None
         if metrics is not None:
@@ -101,10 +99,19 @@ class Server:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_signal, sig)
 
-        grpc_server = create_server(config.max_request_bytes, config.grpc_channel_arguments)
+        link = self.link
+        if link is not None:
+            registry = self.ctx.metrics
+            if registry is not None:
+                link.handlers["metrics"] = lambda _: _render_text(registry)
+            await link.start(on_lost=lambda: self._on_signal(signal.SIGTERM))
+
+        grpc_server = create_server(
+            config.max_request_bytes, config.grpc_channel_arguments, reuse_port=self.seat is not None
+        )
         kserve_grpc.add_services(grpc_server, self.ctx)
         tfs_grpc.add_services(grpc_server, self.ctx)
-        grpc_address = f"{_host(config.grpc_bind_address)}:{config.port}"
+        grpc_address = f"{url_host(config.grpc_bind_address)}:{config.port}"
         try:
             bound = grpc_server.add_insecure_port(grpc_address)
         except RuntimeError as exc:
@@ -115,8 +122,9 @@ class Server:
         rest: _UvicornServer | None = None
         rest_task: asyncio.Task[None] | None = None
         if config.rest_port:
-            sock = _bind_rest_socket(config.rest_bind_address, config.rest_port)
-            app = RestApp(build_router(self.ctx), config.max_request_bytes)
+            inherited = self.seat.rest_socket() if self.seat is not None else None
+            sock = inherited or bind_rest_socket(config.rest_bind_address, config.rest_port)
+            app = RestApp(build_router(self.ctx, link), config.max_request_bytes)
             rest = _UvicornServer(
                 uvicorn.Config(
                     app,
@@ -149,8 +157,13 @@ class Server:
             StorageSettings.from_env(os.environ),
         )
         lifecycle = Lifecycle(self.manager, source, config.models, config.config_path)
-        self.ctx.reload = lambda: lifecycle.reload_config(force=False)
-        self.ctx.control = lifecycle
+        if link is not None:
+            control = ClusterControl(lifecycle, link)
+            link.handlers.update(handlers(lifecycle))
+            self.ctx.reload, self.ctx.control = control.reload, control
+        else:
+            self.ctx.reload = lambda: lifecycle.reload_config(force=False)
+            self.ctx.control = lifecycle
         load = asyncio.create_task(lifecycle.start())
         stop = asyncio.create_task(self._stop.wait())
         await asyncio.wait({load, stop}, return_when=asyncio.FIRST_COMPLETED)
@@ -159,6 +172,8 @@ class Server:
             load.result()
             self.ctx.state.ready = True
             log.info("server ready: %s", ", ".join(self.manager.names()) or "no models")
+            if link is not None:
+                link.ready()
             if config.file_system_poll_wait_seconds > 0:
                 poll = asyncio.create_task(lifecycle.poll_forever(config.file_system_poll_wait_seconds))
             await stop
@@ -177,6 +192,8 @@ class Server:
         )
         await self.manager.close()
         await asyncio.to_thread(source.close)
+        if link is not None:
+            await link.close()
         log.info("stopped")
         return 0
 
@@ -207,17 +224,17 @@ def _batches_in_flight(servable: object) -> int:
     return servable.nireq if isinstance(servable, OpenVINOServable) else 1
 
 
-def _host(address: str) -> str:
-    return f"[{address}]" if ":" in address and not address.startswith("[") else address
+async def _render_text(registry: MetricsRegistry) -> str:
+    return render(registry).decode()
 
 
-def run(config: ServerConfig) -> int:
-    """Run the server until SIGTERM/SIGINT; returns the exit code."""
+def run(config: ServerConfig, seat: WorkerSeat | None = None) -> int:
+    """Run the server (or one worker of it) until SIGTERM/SIGINT; returns the exit code."""
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-        return asyncio.run(Server(config).run())
-    return uvloop.run(Server(config).run())
+        return asyncio.run(Server(config, seat).run())
+    return uvloop.run(Server(config, seat).run())
 
 
 __all__ = ["Server", "StartupError", "run"]

@@ -95,7 +95,10 @@ FLAGS: tuple[Flag, ...] = (
     Flag("rest_port", "uint32", "0", "REST port; 0 starts no REST server"),
     Flag("rest_bind_address", "str", "0.0.0.0", "Address the REST server binds to: IPv4, IPv6 or hostname"),
     Flag(
-        "grpc_workers", "uint32", "1", "Number of gRPC servers, 1..CPU cores; env GRPC_SERVERS > 0 overrides"
+        "grpc_workers",
+        "uint32",
+        "1",
+        "Serving processes, 1..CPU cores (each holds every model); env GRPC_SERVERS > 0 overrides",
     ),
     Flag("grpc_max_threads", "uint32", "8 x CPU cores", "Maximum gRPC server threads", effective=False),
     Flag(
@@ -105,7 +108,12 @@ FLAGS: tuple[Flag, ...] = (
         "gRPC buffer memory quota in bytes; 0 = unlimited",
         effective=False,
     ),
-    Flag("rest_workers", "uint32", "auto", "REST worker threads, 2..10000; needs rest_port"),
+    Flag(
+        "rest_workers",
+        "uint32",
+        "1 process",
+        "Serving processes, 2..10000, at most CPU cores are used (each holds every model); needs rest_port",
+    ),
     Flag("log_level", "str", "INFO", "Log level: TRACE, DEBUG, INFO, WARNING or ERROR"),
     Flag("log_path", "str", "stdout", "File to write the log to"),
     Flag("trace_path", "str", "", "Trace file (OVMS profiler builds only)", effective=False),
@@ -380,13 +388,16 @@ def parse_args(
     else:
         models = (_single_model(opts, cwd),)
 
+    grpc_workers = _grpc_workers(opts.number("grpc_workers", 1), env)
+    rest_workers = opts.number("rest_workers") if opts.has("rest_workers") else None
     return ServerConfig(
+        processes=_processes(grpc_workers, rest_workers, cores),
         port=opts.number("port", 9178),
         rest_port=opts.number("rest_port", 0),
         grpc_bind_address=opts.text("grpc_bind_address", "0.0.0.0"),
         rest_bind_address=opts.text("rest_bind_address", "0.0.0.0"),
-        grpc_workers=_grpc_workers(opts.number("grpc_workers", 1), env),
-        rest_workers=opts.number("rest_workers") if opts.has("rest_workers") else None,
+        grpc_workers=grpc_workers,
+        rest_workers=rest_workers,
         grpc_max_threads=opts.number("grpc_max_threads") if opts.has("grpc_max_threads") else None,
         grpc_memory_quota=opts.number("grpc_memory_quota", 2 * 1024**3),
         grpc_channel_arguments=parse_grpc_channel_arguments(
@@ -596,3 +607,18 @@ def _grpc_workers(workers: int, env: Mapping[str, str]) -> int:
     if raw.isascii() and raw.isdigit() and 0 < int(raw) <= _UINT32_MAX:
         return int(raw)
     return workers
+
+
+def _processes(grpc_workers: int, rest_workers: int | None, cores: int) -> int:
+    """Serving processes: the larger worker count, at most one per core.
+
+    OVMS counts gRPC servers and REST threads; a Python front end uses one core per
+    process, so ovserve runs that many processes, each serving both ports.
+    """
+    wanted = max(grpc_workers, rest_workers or 1)
+    if wanted > cores:
+        log.warning(
+            "%d workers asked for, %d CPU cores: %d serving processes are started", wanted, cores, cores
+        )
+        return cores
+    return wanted

@@ -142,3 +142,7 @@ class ConfigError(ServingError):
         super().__init__(f"{key}: {problem}" if key else problem)
         self.key = key
         self.problem = problem
+
+
+class StartupError(Exception):
+    """The server could not start (a port could not be bound); the process exits 64."""

@@ -1,8 +1,10 @@
 """Tensors as numpy arrays, their specs, and the datatype tables of every protocol.
 
 A tensor travels from the wire to OpenVINO and back as a numpy array. BYTES / string
-tensors are numpy ``object`` arrays holding ``bytes``. A :class:`TensorSpec` describes a
-model input or output with the names the model file gives.
+tensors are numpy ``object`` arrays holding ``bytes``. BF16 has no numpy type: BF16
+tensors hold their 16-bit patterns in :data:`BF16_DTYPE` (see :func:`bf16_from_float` and
+:func:`bf16_to_float32`). A :class:`TensorSpec` describes a model input or output with the
+names the model file gives.
 
 The tables here are the one place that knows how KServe datatypes, TensorFlow
 ``DataType`` enum values and OVMS precision names map onto numpy dtypes.
@@ -16,6 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 
 BYTES_DTYPE = np.dtype(object)
+#: BF16 values as their bit patterns (the upper half of the float32 bits), little-endian.
+#: A one-field structured dtype: never mistaken for UINT16, and numpy copies, reshapes,
+#: concatenates and (de)serialises it like any 2-byte type.
+BF16_DTYPE = np.dtype([("bf16", "<u2")])
 
 #: KServe v2 datatype name -> numpy dtype (BYTES -> object array of bytes).
 KSERVE_TO_NUMPY: dict[str, np.dtype] = {
@@ -31,11 +37,14 @@ KSERVE_TO_NUMPY: dict[str, np.dtype] = {
     "FP16": np.dtype(np.float16),
     "FP32": np.dtype(np.float32),
     "FP64": np.dtype(np.float64),
+    "BF16": BF16_DTYPE,
     "BYTES": BYTES_DTYPE,
 }
 NUMPY_TO_KSERVE: dict[np.dtype, str] = {v: k for k, v in KSERVE_TO_NUMPY.items()}
-#: every numeric (and boolean) dtype ovserve serves, i.e. all but BYTES
-NUMERIC_DTYPES: tuple[np.dtype, ...] = tuple(d for d in KSERVE_TO_NUMPY.values() if d != BYTES_DTYPE)
+#: every numeric (and boolean) dtype with a numpy type of its own: all but BYTES and BF16
+NUMERIC_DTYPES: tuple[np.dtype, ...] = tuple(
+    d for d in KSERVE_TO_NUMPY.values() if d not in (BYTES_DTYPE, BF16_DTYPE)
+)
 
 #: OVMS precision names (used in OVMS's error texts) per numpy dtype.
 NUMPY_TO_PRECISION: dict[np.dtype, str] = {
@@ -51,6 +60,7 @@ NUMPY_TO_PRECISION: dict[np.dtype, str] = {
     np.dtype(np.float16): "FP16",
     np.dtype(np.float32): "FP32",
     np.dtype(np.float64): "FP64",
+    BF16_DTYPE: "BF16",
     BYTES_DTYPE: "STRING",
 }
 
@@ -65,6 +75,7 @@ TF_TO_NUMPY: dict[int, np.dtype] = {
     7: BYTES_DTYPE,  # DT_STRING
     9: np.dtype(np.int64),  # DT_INT64
     10: np.dtype(np.bool_),  # DT_BOOL
+    14: BF16_DTYPE,  # DT_BFLOAT16
     17: np.dtype(np.uint16),  # DT_UINT16
     19: np.dtype(np.float16),  # DT_HALF
     22: np.dtype(np.uint32),  # DT_UINT32
@@ -90,6 +101,23 @@ TF_NAMES: dict[int, str] = {
     22: "DT_UINT32",
     23: "DT_UINT64",
 }
+
+
+def bf16_from_float(values: object) -> np.ndarray:
+    """Numbers as BF16 (float32 rounded to the nearest BF16, ties to even; NaN stays NaN)."""
+    floats = np.array(values, dtype=np.float32, order="C")  # a copy: the view below must not alias
+    bits = floats.view(np.uint32)
+    rounded = np.asarray((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16, dtype=np.uint16)
+    nan = np.isnan(floats)
+    if nan.any():
+        rounded[nan] = ((bits[nan] >> 16) | 0x0040).astype(np.uint16)  # keep it a (quiet) NaN
+    return rounded.view(BF16_DTYPE)
+
+
+def bf16_to_float32(array: np.ndarray) -> np.ndarray:
+    """BF16 values as float32 (exact: every BF16 value is a float32 value)."""
+    bits = (array if array.flags.c_contiguous else array.copy()).view(np.uint16)
+    return (bits.astype(np.uint32) << 16).view(np.float32)
 
 
 def kserve_datatype(dtype: np.dtype) -> str:
@@ -144,11 +172,16 @@ def format_dims(dims: Iterable[object]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class TensorSpec:
-    """A model input or output as clients see it: its name, dtype and (maybe dynamic) shape."""
+    """A model input or output as clients see it: its name, dtype and (maybe dynamic) shape.
+
+    ``layout`` is an input's declared layout as clients send it (``NHWC``, ``N...``; empty
+    when none is known); image inputs need it (see ``ovserve.preprocess``).
+    """
 
     name: str
     dtype: np.dtype
     dims: tuple[Dim, ...]
+    layout: str = ""
 
     @property
     def shape(self) -> tuple[int, ...]:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from models import build_repository, write_config
+from models import CATALOG_CONFIG, build_repository, write_config
 from serverproc import ServerProcess
 
 
@@ -18,8 +18,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def config_file(repo: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    extra = {"versions": {"model_version_policy": {"all": {}}}}
-    return write_config(tmp_path_factory.mktemp("config") / "config.json", repo, extra)
+    return write_config(tmp_path_factory.mktemp("config") / "config.json", repo, CATALOG_CONFIG)
 
 
 @pytest.fixture(scope="session")

@@ -74,12 +74,16 @@ class ErrorInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
         return handler
 
 
-def create_server(max_message_bytes: int, channel_arguments: Mapping[str, str | int]) -> aio.Server:
+def create_server(
+    max_message_bytes: int, channel_arguments: Mapping[str, str | int], *, reuse_port: bool = False
+) -> aio.Server:
+    """The gRPC server. ``reuse_port`` lets the workers of one multi-process server share the
+    port (off otherwise, so a second server on a taken port fails to start)."""
     limit = min(max_message_bytes, 2**31 - 1)  # gRPC takes a C int
     options: list[tuple[str, Any]] = [
         ("grpc.max_receive_message_length", limit),
         ("grpc.max_send_message_length", limit),
-        ("grpc.so_reuseport", 0),
+        ("grpc.so_reuseport", 1 if reuse_port else 0),
     ]
     options += list(channel_arguments.items())
     return aio.server(interceptors=[ErrorInterceptor()], options=options)

@@ -4,6 +4,8 @@ The per-request cost of the web layer is what a Python model server spends its t
 on, so this is deliberately bare: the body is read whole (up to a limit), the route is
 matched by a compiled regex, the handler returns bytes. Every exception becomes the
 error JSON ``{"error": "<message>"}`` through the one code table in ``api.errors``.
+gzip / deflate bodies are inflated and responses compressed here, for every route
+(``api.compression``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,15 @@ from urllib.parse import unquote
 
 import orjson
 
+from ovserve.api.compression import (
+    ACCEPTED,
+    MIN_COMPRESS_BYTES,
+    BodyError,
+    Inflater,
+    compress,
+    request_inflater,
+    response_coding,
+)
 from ovserve.api.errors import as_serving_error, http_status
 
 log = logging.getLogger(__name__)
@@ -111,7 +122,7 @@ class Router:
 
 
 class RestApp:
-    """The ASGI callable. ``max_body`` bounds request bodies (413 past it)."""
+    """The ASGI callable. ``max_body`` bounds request bodies as sent and as inflated (413 past it)."""
 
     def __init__(self, router: Router, max_body: int) -> None:
         self.router = router
@@ -154,29 +165,71 @@ class RestApp:
             return error_response(
                 413, f"Request body of {int(declared)} bytes exceeds the limit of {self.max_body} bytes"
             )
+        try:
+            inflater = request_inflater(headers.get(b"content-encoding"), self.max_body)
+            body = await self._read_body(receive, inflater)
+        except BodyError as exc:
+            answer = error_response(exc.status, exc.message)
+            if exc.status == 415:
+                answer.headers.append((b"accept-encoding", ACCEPTED))
+            return answer
+        if body is None:
+            return HttpResponse(499)
+        request = HttpRequest(scope["method"], path, params, headers, body, scope.get("query_string", b""))
+        try:
+            if handler in self.router.cancellable:
+                response = await _run_until_disconnect(handler, request, receive)
+            else:
+                response = await handler(request)
+        except Exception as exc:
+            error = as_serving_error(exc)
+            return error_response(http_status(error), error.message)
+        accept = headers.get(b"accept-encoding")
+        if accept is not None and response.status == 200 and len(response.body) >= MIN_COMPRESS_BYTES:
+            return await _compressed(response, accept)
+        return response
+
+    async def _read_body(
+        self, receive: Callable[[], Awaitable[dict[str, Any]]], inflater: Inflater | None
+    ) -> bytes | None:
+        """The whole body (inflated when ``inflater`` is given); None if the client went away."""
         chunks: list[bytes] = []
         size = 0
         more = True
         while more:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return HttpResponse(499)
+                return None
             chunk = message.get("body", b"")
             if chunk:
-                chunks.append(chunk)
                 size += len(chunk)
                 if size > self.max_body:
-                    return error_response(413, f"Request body exceeds the limit of {self.max_body} bytes")
+                    raise BodyError(413, f"Request body exceeds the limit of {self.max_body} bytes")
+                if inflater is not None:
+                    inflater.feed(chunk)
+                else:
+                    chunks.append(chunk)
             more = message.get("more_body", False)
-        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        request = HttpRequest(scope["method"], path, params, headers, body, scope.get("query_string", b""))
-        try:
-            if handler in self.router.cancellable:
-                return await _run_until_disconnect(handler, request, receive)
-            return await handler(request)
-        except Exception as exc:
-            error = as_serving_error(exc)
-            return error_response(http_status(error), error.message)
+        if inflater is not None:
+            return inflater.finish()
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+#: responses at least this long are compressed on a worker thread (zlib releases the GIL)
+COMPRESS_OFF_LOOP_BYTES = 256 * 1024
+
+
+async def _compressed(response: HttpResponse, accept: bytes) -> HttpResponse:
+    """``response`` compressed as ``Accept-Encoding`` asks (unchanged if it asks for neither)."""
+    coding = response_coding(accept)
+    if coding is None:
+        return response
+    if len(response.body) >= COMPRESS_OFF_LOOP_BYTES:
+        body = await asyncio.to_thread(compress, response.body, coding)
+    else:
+        body = compress(response.body, coding)
+    headers = [*response.headers, (b"content-encoding", coding.encode()), (b"vary", b"accept-encoding")]
+    return HttpResponse(response.status, body, response.content_type, headers)
 
 
 #: A cancellable handler that has not answered after this many seconds starts watching for a

@@ -4,6 +4,10 @@ A front end supplies how to decode its payload into named numpy inputs (given th
 resolved servable, whose specs some codecs need) and how to encode the outputs. The
 version is pinned for the whole call.
 
+Strings sent to image or 2-D U8 inputs become the tensors those inputs take, and 2-D U8
+``..._string`` outputs become strings, here too (:mod:`ovserve.preprocess`); images are
+decoded on a worker thread, off the event loop.
+
 Metrics are counted here and nowhere else in the front ends: :func:`infer` for
 inferences, :func:`pinned` and :func:`counted` for metadata, status and readiness calls.
 Each takes the :class:`~ovserve.metrics.calls.CallInfo` that labels the front end's
@@ -12,15 +16,19 @@ method. With metrics disabled (``ctx.metrics is None``) nothing is measured.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from time import perf_counter_ns
 from typing import TypeVar
 
+import numpy as np
+
 from ovserve.api.context import ServingContext
 from ovserve.core.servable import Servable
 from ovserve.errors import InvalidInput, ServingError
 from ovserve.metrics.calls import CallInfo
+from ovserve.preprocess import BYTES_CONTENTS_EMPTY, STRING_VAL_EMPTY, StringConversion, conversion_for
 from ovserve.tensors import InferRequest, InferResponse
 
 R = TypeVar("R")
@@ -39,7 +47,11 @@ async def infer(
     if metrics is None:
         with ctx.manager.acquire(name, version) as servable:
             request = decode(servable)
-            outputs = await servable.infer(request.inputs)
+            conversion = conversion_for(servable)
+            if conversion is None:
+                outputs = await servable.infer(request.inputs)
+            else:
+                outputs = await _converted(conversion, servable, request, call)
             return encode(
                 servable, request, InferResponse(servable.name, servable.version, outputs, request.id)
             )
@@ -54,7 +66,11 @@ async def infer(
         series.current += 1
         try:
             request = decode(servable)
-            outputs = await servable.infer(request.inputs)
+            conversion = conversion_for(servable)
+            if conversion is None:
+                outputs = await servable.infer(request.inputs)
+            else:
+                outputs = await _converted(conversion, servable, request, call)
             result = encode(
                 servable, request, InferResponse(servable.name, servable.version, outputs, request.id)
             )
@@ -66,6 +82,18 @@ async def infer(
         series.success[call.index] += 1
         series.request_time[call.interface_index].observe((perf_counter_ns() - start) // 1000)
         return result
+
+
+async def _converted(
+    conversion: StringConversion, servable: Servable, request: InferRequest, call: CallInfo
+) -> dict[str, np.ndarray]:
+    """Infer with the servable's string conversions (:mod:`ovserve.preprocess`) around it."""
+    empty_item = STRING_VAL_EMPTY if call.api == "TensorFlowServing" else BYTES_CONTENTS_EMPTY
+    if conversion.decodes_images(request.inputs):
+        inputs = await asyncio.to_thread(conversion.convert_inputs, request.inputs, empty_item)
+    else:
+        inputs = conversion.convert_inputs(request.inputs, empty_item)
+    return conversion.convert_outputs(await servable.infer(inputs))
 
 
 @contextmanager

@@ -172,3 +172,5 @@ class ServerConfig:
     inline_inference_us: int = 300
     #: largest accepted request body / gRPC message, bytes.
     max_request_bytes: int = 1024**3
+    #: serving processes (from --grpc_workers and --rest_workers); more than 1 runs a supervisor
+    processes: int = 1

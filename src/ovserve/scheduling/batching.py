@@ -397,7 +397,9 @@ def _batching_specs(inner: Servable, max_batch: int) -> tuple[list[TensorSpec], 
                 f"take batches of 1 to max_batch_size ({max_batch}) rows; leave shape and batch_size unset "
                 "(batching then makes dimension 0 dynamic) or give dimension 0 a range"
             )
-        inputs.append(TensorSpec(spec.name, spec.dtype, (Dim(min(dim.lo, 1), -1), *spec.dims[1:])))
+        inputs.append(
+            TensorSpec(spec.name, spec.dtype, (Dim(min(dim.lo, 1), -1), *spec.dims[1:]), spec.layout)
+        )
     outputs: list[TensorSpec] = []
     for spec in inner.outputs.values():
         if not spec.dims:

@@ -104,6 +104,8 @@ def test_specs_take_any_batch_and_keep_other_dims() -> None:
     assert b.inputs["x"].shape == (-1, 3)
     assert b.outputs["y"].shape == (-1, 3)
     assert b.id == SID
+    laid_out = RecordingServable([TensorSpec("x", np.dtype(np.float32), (Dim(1, 8), Dim.static(3)), "NC")])
+    assert batcher(laid_out, max_batch=8).inputs["x"].layout == "NC"  # image inputs need it
 
 
 def test_refuses_a_model_whose_batch_dim_cannot_take_the_max_batch() -> None:

@@ -4,8 +4,8 @@ An input's values come either in its typed ``contents`` (the field its datatype 
 ``int_contents`` for INT8/16/32, ``uint_contents`` for UINT8/16/32, ``int64_contents``,
 ``uint64_contents``, ``bool_contents``, ``fp32_contents``, ``fp64_contents``,
 ``bytes_contents``) or, for every input of the request at once, in
-``raw_input_contents`` (one buffer per input, in input order). FP16 has no typed field,
-so it only travels raw. Replies always carry ``raw_output_contents``.
+``raw_input_contents`` (one buffer per input, in input order). FP16 and BF16 have no typed
+field, so they only travel raw. Replies always carry ``raw_output_contents``.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ CONTENTS_FIELD: dict[str, str | None] = {
     "FP16": None,
     "FP32": "fp32_contents",
     "FP64": "fp64_contents",
+    "BF16": None,
     "BYTES": "bytes_contents",
 }
 

@@ -6,8 +6,8 @@ after it are consumed input by input, in request order: ``parameters.binary_data
 bytes, or, for an input with neither ``data`` nor a size, shape × itemsize bytes (the
 whole rest for BYTES). Numbers in JSON ``data`` may be nested or flat; only their count
 is checked against ``shape``. JSON ``data`` must match the datatype's kind (integers for
-INT/UINT, booleans for BOOL, numbers for FP32/FP64, strings for BYTES); FP16 only
-travels as binary data.
+INT/UINT, booleans for BOOL, numbers for FP32/FP64, strings for BYTES); FP16 and BF16
+only travel as binary data (as in OVMS). In a JSON reply, BF16 outputs are numbers.
 
 Reply: JSON, or JSON plus binary output data when the request asks for it
 (``parameters.binary_data_output`` for every output, per-output
@@ -36,7 +36,14 @@ from ovserve.api.kserve.codec import (
 )
 from ovserve.core.servable import Servable
 from ovserve.errors import Code, InvalidInput, Unimplemented
-from ovserve.tensors import BYTES_DTYPE, InferRequest, InferResponse, kserve_datatype
+from ovserve.tensors import (
+    BF16_DTYPE,
+    BYTES_DTYPE,
+    InferRequest,
+    InferResponse,
+    bf16_to_float32,
+    kserve_datatype,
+)
 
 HEADER_LENGTH = b"inference-header-content-length"
 
@@ -208,7 +215,7 @@ def _decode_outputs(
 def decode_data(data: Any, dtype: np.dtype, dims: tuple[int, ...], name: str) -> np.ndarray:
     """JSON ``data`` (nested or flat) as an array of ``dtype`` shaped ``dims``."""
     datatype = kserve_datatype(dtype)
-    if dtype == np.float16:
+    if dtype == np.float16 or dtype == BF16_DTYPE:
         raise InvalidInput(
             f"Could not parse input content - {datatype} values can only be sent as binary data "
             f"(parameters.binary_data_size); input name: {name}"
@@ -305,6 +312,8 @@ def encode_infer_response(request: RestInferRequest, response: InferResponse) ->
                     binary = True
                 else:
                     entry["data"] = texts
+            elif array.dtype == BF16_DTYPE:
+                entry["data"] = bf16_to_float32(array).reshape(-1)
             else:
                 entry["data"] = np.ascontiguousarray(array).reshape(-1)
         if binary:

@@ -5,7 +5,9 @@ an object of named inputs, or a bare value when the model has a single input) or
 *column* format (``"inputs"``: an object of named inputs, or a bare value for a single
 input). JSON numbers are cast to the dtype the servable declares for that input, so
 the numeric path is one ``np.array`` call per input with no per-element Python work.
-Strings and ``{"b64": "..."}`` objects become ``object`` arrays of ``bytes`` (DT_STRING).
+BF16 inputs take JSON numbers rounded to the nearest BF16, and BF16 outputs are written as
+numbers. Strings and ``{"b64": "..."}`` objects become ``object`` arrays of ``bytes``
+(DT_STRING).
 
 Shape and dtype checks against the model are left to the shared core validation; this
 module only rejects what cannot become an array at all (bad JSON, an unrecognisable
@@ -27,7 +29,15 @@ import orjson
 
 from ovserve.core.servable import Servable
 from ovserve.errors import Code, InvalidInput, ServingError
-from ovserve.tensors import BYTES_DTYPE, NUMERIC_DTYPES, InferRequest, precision_name
+from ovserve.tensors import (
+    BF16_DTYPE,
+    BYTES_DTYPE,
+    NUMERIC_DTYPES,
+    InferRequest,
+    bf16_from_float,
+    bf16_to_float32,
+    precision_name,
+)
 
 AMBIGUOUS_FORMAT = "Invalid JSON structure. Could not detect row or column format"
 DIFFERENT_BATCH_SIZES = "Invalid JSON structure. Request inputs have different batch sizes"
@@ -108,9 +118,10 @@ def to_array(name: str, value: Any, servable: Servable, kind: str = "input") -> 
         return _string_array(name, value, kind)
     spec = servable.inputs.get(name)
     dtype = None if spec is None or spec.is_string else spec.dtype
+    bf16 = dtype == BF16_DTYPE
     try:
         with np.errstate(all="ignore"):
-            array = np.array(value, dtype=dtype)
+            array = np.array(value, dtype=np.float32 if bf16 else dtype)
     except ValueError as exc:
         if "sequence" in str(exc) or "inhomogeneous" in str(exc):
             raise _ragged(name, kind) from None
@@ -121,7 +132,7 @@ def to_array(name: str, value: Any, servable: Servable, kind: str = "input") -> 
         raise InvalidInput(
             f"Could not parse {kind} content - input {name} mixes numbers with strings or objects"
         )
-    return array
+    return bf16_from_float(array) if bf16 else array
 
 
 def _is_b64(value: dict[str, Any], servable: Servable) -> bool:
@@ -229,6 +240,8 @@ def to_json_value(name: str, array: np.ndarray) -> Any:
     """What orjson should write for one output: the ndarray itself when it can, else lists."""
     if array.dtype == BYTES_DTYPE:
         return _strings_to_json(name, array)
+    if array.dtype == BF16_DTYPE:
+        array = bf16_to_float32(array)
     if array.ndim == 0:
         return array.item()
     if array.dtype in _ORJSON_NATIVE:

@@ -4,9 +4,9 @@ Decoding builds the array with the dtype the *request* declares; whether it is t
 model's dtype is the shared core validation's call, so a mismatch reads the same on
 every front end. Values may come in ``tensor_content`` (raw little-endian bytes, taken
 zero-copy with ``np.frombuffer``) or in the typed repeated field of the dtype
-(``float_val``, ``int_val`` for the narrow integer types, ``half_val`` holding fp16 bit
-patterns, ``string_val`` for DT_STRING, ...). Element counts are checked against the
-declared shape here, since only the codec knows how many values arrived.
+(``float_val``, ``int_val`` for the narrow integer types, ``half_val`` holding fp16 or
+bfloat16 bit patterns, ``string_val`` for DT_STRING, ...). Element counts are checked
+against the declared shape here, since only the codec knows how many values arrived.
 
 Encoding writes numbers to ``tensor_content`` and strings to ``string_val``.
 """
@@ -32,7 +32,10 @@ from ovserve.tensors import (
 )
 
 DT_STRING = 7
+DT_BFLOAT16 = 14
 DT_HALF = 19
+#: dtypes whose typed values are 16-bit patterns in ``half_val``
+_HALF_VAL_DTYPES = (DT_BFLOAT16, DT_HALF)
 
 #: DataType -> the TensorProto repeated field that carries its values when
 #: ``tensor_content`` is empty.
@@ -46,6 +49,7 @@ VALUE_FIELDS: dict[int, str] = {
     7: "string_val",  # DT_STRING
     9: "int64_val",  # DT_INT64
     10: "bool_val",  # DT_BOOL
+    14: "half_val",  # DT_BFLOAT16
     17: "int_val",  # DT_UINT16
     19: "half_val",  # DT_HALF
     22: "uint32_val",  # DT_UINT32
@@ -128,8 +132,8 @@ def decode_tensor(name: str, proto: Any, expected: np.dtype | None = None) -> np
         out = np.empty(count, dtype=BYTES_DTYPE)
         out[:] = list(values)
         return out.reshape(shape)
-    if tf_dtype == DT_HALF:
-        return _checked(name, values, np.dtype(np.uint16), tf_dtype).view(np.float16).reshape(shape)
+    if tf_dtype in _HALF_VAL_DTYPES:
+        return _checked(name, values, np.dtype(np.uint16), tf_dtype).view(dtype).reshape(shape)
     return _checked(name, values, dtype, tf_dtype).reshape(shape)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import openvino as ov
 
 from ovserve.backends.openvino.files import find_model_file
+from ovserve.backends.openvino.mapping import exposed_names
 from ovserve.backends.openvino.servable import OpenVINOServable
 from ovserve.backends.openvino.types import dims_of, partial_shape, port_name, spec_of
 from ovserve.config.types import LayoutSpec, ModelConfig, ShapeSpec
@@ -68,6 +69,9 @@ class OpenVINOLoader:
             raise LoadError(f"File not found or cannot open: {path}: {_first_line(exc)}") from exc
         input_names = [port_name(p, f"input_{i}") for i, p in enumerate(model.inputs)]
         output_names = [port_name(p, f"output_{i}") for i, p in enumerate(model.outputs)]
+        input_names, output_names = exposed_names(
+            model, input_names, output_names, self.version_dir, self.config
+        )
         layouts = self._layouts(input_names, output_names)
         self._reshape(model, input_names, layouts)
         model = self._preprocess(model, input_names, output_names, layouts)

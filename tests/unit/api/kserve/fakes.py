@@ -16,7 +16,7 @@ from ovserve.core.ids import ServableId
 from ovserve.core.manager import AspiredStream, AspiredVersion, ServableManager
 from ovserve.core.servable import Servable
 from ovserve.errors import LoadError, ModelNotFound
-from ovserve.tensors import KSERVE_TO_NUMPY, Dim, TensorSpec
+from ovserve.tensors import BF16_DTYPE, KSERVE_TO_NUMPY, Dim, TensorSpec, bf16_from_float
 
 DATATYPES = tuple(KSERVE_TO_NUMPY)
 
@@ -158,6 +158,8 @@ def sample(datatype: str, shape: Sequence[int] = (2, 3), seed: int = 0) -> np.nd
         out[:] = [pool[i % len(pool)] for i in range(count)]
         return out.reshape(shape)
     dtype = KSERVE_TO_NUMPY[datatype]
+    if dtype == BF16_DTYPE:
+        return bf16_from_float(rng.standard_normal(count) * 100).reshape(shape)
     if dtype == np.bool_:
         return (np.arange(count) % 2 == 0).reshape(shape)
     if dtype.kind in "iu":

@@ -7,7 +7,7 @@ import orjson
 import pytest
 
 from ovserve.api.kserve.codec import deserialize_bytes, serialize_bytes, to_raw
-from ovserve.tensors import KSERVE_TO_NUMPY
+from ovserve.tensors import KSERVE_TO_NUMPY, bf16_from_float, bf16_to_float32
 
 from .fakes import (
     DATATYPES,
@@ -21,7 +21,8 @@ from .fakes import (
     spec,
 )
 
-JSON_DATATYPES = [d for d in DATATYPES if d != "FP16"]
+#: FP16 and BF16 travel only as binary data, as in OVMS
+JSON_DATATYPES = [d for d in DATATYPES if d not in ("FP16", "BF16")]
 
 
 def _json_values(array: np.ndarray) -> list[object]:
@@ -40,6 +41,8 @@ def _from_reply(output: dict[str, object], binary: bytes, offset: int = 0) -> np
             return deserialize_bytes(chunk, int(np.prod(shape)), "out").reshape(shape)  # type: ignore[arg-type]
         return np.frombuffer(chunk, KSERVE_TO_NUMPY[datatype]).reshape(shape)  # type: ignore[arg-type]
     data = output["data"]
+    if datatype == "BF16":  # sent as numbers
+        return bf16_from_float(data).reshape(shape)  # type: ignore[arg-type]
     if datatype == "BYTES":
         return np.array([s.encode() for s in data], dtype=object).reshape(shape)  # type: ignore[union-attr, arg-type]
     return np.array(data, dtype=KSERVE_TO_NUMPY[datatype]).reshape(shape)  # type: ignore[arg-type]
@@ -268,3 +271,23 @@ def test_fp16_json_output_is_numbers() -> None:
     )
     reply = rest([echo("FP16", 3)], "POST", "/v2/models/echo_fp16/infer", body, headers)
     assert orjson.loads(reply.body)["outputs"][0]["data"] == [0.5, -1.0, 65504.0]
+
+
+def test_bf16_json_output_is_numbers_and_json_input_is_refused() -> None:
+    values = bf16_from_float([0.5, -1.0, 3.0e38, 1.00390625])  # the last rounds to 1.0 in BF16
+    body, headers = binary_body(
+        {"inputs": [{"name": "in", "shape": [4], "datatype": "BF16", "parameters": {"binary_data_size": 8}}]},
+        values.tobytes(),
+    )
+    reply = rest([echo("BF16", 4)], "POST", "/v2/models/echo_bf16/infer", body, headers)
+    assert reply.status == 200, reply.body
+    [output] = orjson.loads(reply.body)["outputs"]
+    assert (output["datatype"], output["shape"]) == ("BF16", [4])
+    served = np.array(output["data"], dtype=np.float32)
+    np.testing.assert_array_equal(served, bf16_to_float32(values))
+    assert output["data"][0:2] == [0.5, -1.0] and output["data"][3] == 1.0
+
+    json_body = {"inputs": [{"name": "in", "shape": [4], "datatype": "BF16", "data": [1, 2, 3, 4]}]}
+    reply = rest([echo("BF16", 4)], "POST", "/v2/models/echo_bf16/infer", json_body)
+    assert reply.status == 400
+    assert b"Could not parse input content - BF16 values can only be sent as binary data" in reply.body

@@ -58,7 +58,7 @@ def output_array(response: Any, index: int) -> np.ndarray:
     return np.frombuffer(raw, KSERVE_TO_NUMPY[out.datatype]).reshape(tuple(out.shape))
 
 
-@pytest.mark.parametrize("datatype", [d for d in DATATYPES if d != "FP16"])
+@pytest.mark.parametrize("datatype", [d for d in DATATYPES if d not in ("FP16", "BF16")])
 def test_typed_contents_round_trip(datatype: str) -> None:
     values = sample(datatype)
     request = pb.ModelInferRequest(

@@ -16,7 +16,7 @@ from ovserve.api.tfs.codec_json import (
     encode_predict,
 )
 from ovserve.errors import Code, InvalidInput, ServingError
-from ovserve.tensors import NUMERIC_DTYPES
+from ovserve.tensors import BF16_DTYPE, NUMERIC_DTYPES, bf16_to_float32
 
 from .fakes import EchoServable, spec
 
@@ -258,3 +258,15 @@ def test_row_response_needs_shared_dim0() -> None:
     assert caught.value.code == Code.INTERNAL
     assert caught.value.message.startswith("Response parsing to JSON error")
     assert "a: 2, b: 3" in caught.value.message
+
+
+def test_bfloat16_takes_numbers_rounded_to_nearest_and_answers_numbers() -> None:
+    servable = EchoServable("m", [spec("x", BF16_DTYPE, -1)])
+    inputs, row = decode({"instances": [1.5, 1.00390625, 1.01171875, -3]}, servable)
+    assert inputs["x"].dtype == BF16_DTYPE
+    # 1.00390625 is halfway between two BF16 values: ties go to the even one (1.0), 1.01171875 up
+    np.testing.assert_array_equal(bf16_to_float32(inputs["x"]), [1.5, 1.0, 1.015625, -3.0])
+    assert orjson.loads(encode_predict({"y": inputs["x"]}, row)) == {
+        "predictions": [1.5, 1.0, 1.015625, -3.0]
+    }
+    assert orjson.loads(encode_predict({"y": inputs["x"][:1].reshape(())}, False)) == {"outputs": 1.5}

@@ -8,7 +8,7 @@ import pytest
 from ovserve._generated.tensorflow.core.framework import tensor_pb2, types_pb2
 from ovserve.api.tfs.codec_proto import decode_inputs, decode_tensor, encode_tensor
 from ovserve.errors import Code, DtypeMismatch, InvalidInput, ServingError
-from ovserve.tensors import NUMERIC_DTYPES, NUMPY_TO_TF
+from ovserve.tensors import BF16_DTYPE, NUMERIC_DTYPES, NUMPY_TO_TF, bf16_from_float, bf16_to_float32
 
 from .fakes import spec
 
@@ -163,3 +163,19 @@ def test_unserialisable_output_dtype() -> None:
         encode_tensor("out", np.zeros(2, np.complex64))
     assert caught.value.code == Code.INTERNAL
     assert caught.value.message.startswith("Unsupported serialization precision - output out")
+
+
+def test_bfloat16_in_tensor_content_and_in_half_val() -> None:
+    values = bf16_from_float([[1.5, -2.0, 3.0e38], [0.0, -0.0, 1.00390625]])
+    message = encode_tensor("x", values)
+    assert message.dtype == types_pb2.DT_BFLOAT16
+    assert message.tensor_content == values.tobytes()
+    back = decode_tensor("x", tensor_pb2.TensorProto.FromString(message.SerializeToString()))
+    assert back.dtype == BF16_DTYPE and back.shape == (2, 3)
+    np.testing.assert_array_equal(back, values)
+    # TensorFlow's own form: one bf16 bit pattern per half_val entry
+    typed = proto(types_pb2.DT_BFLOAT16, (2, 3), half_val=values.view(np.uint16).ravel().tolist())
+    np.testing.assert_array_equal(decode_tensor("x", typed), values)
+    np.testing.assert_array_equal(bf16_to_float32(back)[0], np.array([1.5, -2.0, 3.0040553e38], np.float32))
+    with pytest.raises(InvalidInput, match="does not fit DT_BFLOAT16"):
+        decode_tensor("x", proto(types_pb2.DT_BFLOAT16, (1,), half_val=[70000]))
