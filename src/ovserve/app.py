@@ -146,7 +146,11 @@ class Server:
             log.info("REST listening on %s:%d", config.rest_bind_address, config.rest_port)
 
         engine = await asyncio.to_thread(
-            OpenVINOEngine, config.cache_dir, config.cpu_extension, config.inline_inference_us
+            OpenVINOEngine,
+            config.cache_dir,
+            config.cpu_extension,
+            config.inline_inference_us,
+            shared_cores=self.seat is not None,
         )
         source = RepositorySource(
             with_batching(

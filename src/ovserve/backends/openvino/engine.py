@@ -14,13 +14,27 @@ log = logging.getLogger(__name__)
 
 
 class OpenVINOEngine:
-    """Owns the ``ov.Core`` (one per process) and makes a loader per model version."""
+    """Owns the ``ov.Core`` (one per process) and makes a loader per model version.
+
+    ``shared_cores``: this process is one of several serving processes on the same cores.
+    OpenVINO's CPU plugin then must not pin its threads: every process would pin its
+    streams to the same first cores (and re-pin the calling thread around each
+    synchronous inference), so the processes would queue on one core while another
+    idles. Measured: two workers serving the tiny model went from 3,700 to 4,300-5,700
+    req/s with pinning off. A model's own ``ENABLE_CPU_PINNING`` still wins.
+    """
 
     def __init__(
-        self, cache_dir: str | None = None, cpu_extension: str | None = None, inline_inference_us: int = 0
+        self,
+        cache_dir: str | None = None,
+        cpu_extension: str | None = None,
+        inline_inference_us: int = 0,
+        shared_cores: bool = False,
     ) -> None:
         self.core = ov.Core()
         self.inline_inference_us = inline_inference_us
+        if shared_cores and "CPU" in self.core.available_devices:
+            self.core.set_property("CPU", {"ENABLE_CPU_PINNING": False})
         if cache_dir:
             Path(cache_dir).mkdir(parents=True, exist_ok=True)
             self.core.set_property({"CACHE_DIR": cache_dir})

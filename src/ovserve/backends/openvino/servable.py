@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 #: inputs larger than this always run on OpenVINO's threads, however fast the model was
 INLINE_MAX_BYTES = 64 * 1024
+#: how many inline runs the estimate looks back on
+RECENT_INLINE_RUNS = 8
 
 
 class _Slot:
@@ -115,8 +117,9 @@ class OpenVINOServable(Servable):
         self._output_specs = list(outputs)
         #: run on the event loop thread when the recent inference time is below this (0: never)
         self._inline_ns = inline_us * 1000
-        #: moving average of recent inline (synchronous) inference times, from the warm-up on
+        #: the shortest of the last few inline (synchronous) inference times, from the warm-up on
         self._estimate_ns = 0
+        self._recent = [0] * RECENT_INLINE_RUNS
         self._calls = 0
         #: output index -> input name, for outputs that are one of the inputs unchanged
         self._passthrough = {o: self._input_order[i] for o, i in (passthrough or {}).items()}
@@ -193,11 +196,14 @@ class OpenVINOServable(Servable):
     def _runs_inline(self, size: int) -> bool:
         """Whether this call runs on the loop thread: a fast model and small inputs.
 
-        Only inline runs feed the estimate: an asynchronous run's time includes waking
-        OpenVINO's thread, which grows with the machine's load and would push a short
-        model off the fast path exactly when the CPU is scarce. A model above the
-        threshold is re-measured inline once every 64 calls, so a model that became
-        faster (a smaller batch, a quieter machine) comes back.
+        The estimate is the *shortest* of the last few inline runs, and only inline runs
+        feed it. A wall-clock time includes whatever the OS did meanwhile: OpenVINO's
+        synchronous call may itself wait for one of its stream threads, and on a busy
+        machine that wait, or a preemption, can take hundreds of microseconds. An average
+        would push a short model off the fast path exactly when the CPU is scarce; the
+        minimum tracks what the model costs. A model above the threshold is re-measured
+        inline once every 64 calls (while it is within 4x of it), so a model that became
+        faster comes back.
         """
         if not self._inline_ns or size > INLINE_MAX_BYTES:
             return False
@@ -207,10 +213,10 @@ class OpenVINOServable(Servable):
         return self._estimate_ns < 4 * self._inline_ns and self._calls % 64 == 0
 
     def _observe_inline(self, took_ns: int) -> None:
-        # A sample is capped below the probing limit: one run preempted by the OS must not
-        # push a short model off the fast path for good.
-        sample = min(took_ns, 4 * self._inline_ns - 1)
-        self._estimate_ns += (sample - self._estimate_ns) // 8
+        recent = self._recent
+        recent[self._calls % RECENT_INLINE_RUNS] = took_ns
+        self._calls += 1
+        self._estimate_ns = min(recent)
 
     @staticmethod
     async def _run_async(slot: _Slot, pool: asyncio.Queue[_Slot]) -> None:
@@ -255,6 +261,7 @@ class OpenVINOServable(Servable):
                 if not self._inline_ns or times[-1] > 20 * self._inline_ns:
                     break  # clearly not an inline model: do not spend more load time on it
         self._estimate_ns = min(times, default=0)
+        self._recent = [self._estimate_ns] * RECENT_INLINE_RUNS
 
     def close(self) -> None:
         self._slots.clear()

@@ -160,21 +160,33 @@ def test_inline_and_threaded_inference_give_the_same_results(tmp_path: Path, inl
         np.testing.assert_allclose(out["probs"], expected, rtol=1e-5)
 
 
-def test_a_preempted_inline_run_does_not_push_a_short_model_off_the_fast_path(tmp_path: Path) -> None:
+def test_slow_runs_now_and_then_do_not_push_a_short_model_off_the_fast_path(tmp_path: Path) -> None:
     engine = OpenVINOEngine(inline_inference_us=300)
     s = load(engine, models.save(models.add_scaled((1, 4)), tmp_path / "m"))
-    s._estimate_ns = 30_000  # what a tiny model measures on a quiet machine
+    s._estimate_ns = 30_000
+    s._recent = [30_000] * 8  # what a tiny model measures on a quiet machine
     assert s._runs_inline(40)
-    for _ in range(20):
-        s._observe_inline(50_000_000)  # 50 ms: the process was descheduled mid-inference
+    # a busy machine: most runs are delayed by the OS, but not all of them
+    for i in range(200):
+        s._observe_inline(30_000 if i % 5 == 0 else 2_000_000)
+        assert s._runs_inline(40)
+
+
+def test_a_model_that_became_slow_leaves_the_fast_path_and_comes_back(tmp_path: Path) -> None:
+    engine = OpenVINOEngine(inline_inference_us=300)
+    s = load(engine, models.save(models.add_scaled((1, 4)), tmp_path / "m"))
+    for _ in range(8):
+        s._observe_inline(500_000)  # every recent run over the threshold (within 4x of it)
     assert not s._runs_inline(40)
     # it is re-measured inline now and then, and comes back once those runs are short again
     probes = 0
-    for _ in range(64 * 40):
+    for _ in range(64 * 10):
         if s._runs_inline(40):
             probes += 1
             s._observe_inline(30_000)
-    assert probes > 0
+            if probes == 1:
+                break
+    assert probes == 1
     assert s._runs_inline(40)
 
 
@@ -184,3 +196,15 @@ def test_a_model_slower_than_the_threshold_stays_off_the_event_loop(tmp_path: Pa
     assert not any(s._runs_inline(40) for _ in range(200))
     x = np.arange(4, dtype=np.float32).reshape(1, 4)
     np.testing.assert_allclose(infer(s, {"x": x})["y"], x * 2 + 1, rtol=1e-6)
+
+
+def test_a_worker_of_a_multi_process_server_does_not_pin_openvino_threads(tmp_path: Path) -> None:
+    base = models.save(models.add_scaled((1, 4)), tmp_path / "m")
+    shared = load(OpenVINOEngine(shared_cores=True), base)
+    assert shared.compiled.get_property("ENABLE_CPU_PINNING") is False
+    # a model's own plugin config still decides
+    own = ModelConfig(
+        name="m", base_path=str(base), plugin_config={**models.F32, "ENABLE_CPU_PINNING": "YES"}
+    )
+    pinned = OpenVINOEngine(shared_cores=True).loader(own, 1, base / "1").load()
+    assert pinned.compiled.get_property("ENABLE_CPU_PINNING") is True
