@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -22,7 +23,7 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
-from models import add_scaled, model_file, reference, save, small_cnn, write_config
+from models import add_scaled, model_file, reference, save, slow, small_cnn, write_config
 from prometheus_client.parser import text_string_to_metric_families
 from serverproc import HOST, ServerProcess, free_port, run_cli
 
@@ -217,26 +218,64 @@ def test_a_worker_that_dies_is_replaced_and_the_server_keeps_serving(server: Ser
     assert ready_everywhere(server, "dynamic") == [True] * CONNECTIONS
 
 
-def test_sigterm_drains_every_worker_and_exits_0(repo: dict[str, Path], tmp_path: Path) -> None:
-    proc = ServerProcess(
-        ["--model_name", "dynamic", "--model_path", str(repo["dynamic"]), "--grpc_workers", "2"],
+def start_workers(args: list[str], log: Path) -> tuple[ServerProcess, list[int]]:
+    """A 2-worker server from ``args``; returns it once both workers are ready, with their pids."""
+    proc = ServerProcess(args, log).start()
+    wait_for(lambda: "all 2 workers ready" in proc.log(), what="both workers ready")
+    return proc, children(supervisor_pid(proc))
+
+
+def test_sigterm_during_a_burst_of_slow_requests_drops_none_and_exits_0(tmp_path: Path) -> None:
+    base = save(slow(layers=48), tmp_path / "slow")
+    plugin = '{"INFERENCE_PRECISION_HINT": "f32", "NUM_STREAMS": "1"}'
+    proc, workers = start_workers(
+        ["--model_name", "slow", "--model_path", str(base), "--grpc_workers", "2", "--plugin_config", plugin],
         tmp_path / "ovserve.log",
     )
-    proc.start()
-    wait_for(lambda: "all 2 workers ready" in proc.log(), what="both workers ready")
-    workers = children(supervisor_pid(proc))
-    assert proc.stop() == 0, proc.log()
+    x = np.random.default_rng(0).standard_normal((384, 384)).astype(np.float32)
+    expected = reference(model_file(base), {"x": x})["y"]
+    results: list[np.ndarray] = []
+    errors: list[str] = []
+    started = threading.Barrier(13)
+
+    def call(i: int) -> None:  # fresh connections, so both workers get some
+        module: Any = grpcclient if i % 2 else httpclient
+        client = (
+            module.InferenceServerClient(proc.grpc_address)
+            if i % 2
+            else module.InferenceServerClient(f"{HOST}:{proc.rest_port}", network_timeout=60)
+        )
+        tensor = module.InferInput("x", [384, 384], "FP32")
+        tensor.set_data_from_numpy(x)
+        started.wait()
+        try:
+            results.append(client.infer("slow", [tensor]).as_numpy("y"))
+        except Exception as exc:
+            errors.append(f"{module.__name__}: {exc}")
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(12)]
+    for thread in threads:
+        thread.start()
+    started.wait()
+    time.sleep(0.3)  # the burst is queued in both workers
+    assert proc.process is not None
+    proc.process.send_signal(signal.SIGTERM)
+    for thread in threads:
+        thread.join(60)
+    assert proc.process.wait(60) == 0, proc.log()
+    assert errors == []
+    assert len(results) == 12
+    for result in results:
+        np.testing.assert_allclose(result, expected, rtol=1e-4, atol=1e-5)
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+    proc.stop()
 
 
 def test_workers_stop_when_the_supervisor_is_killed(repo: dict[str, Path], tmp_path: Path) -> None:
-    proc = ServerProcess(
+    proc, workers = start_workers(
         ["--model_name", "dynamic", "--model_path", str(repo["dynamic"]), "--rest_workers", "2"],
         tmp_path / "ovserve.log",
     )
-    proc.start()
-    wait_for(lambda: "all 2 workers ready" in proc.log(), what="both workers ready")
-    workers = children(supervisor_pid(proc))
     assert proc.process is not None
     proc.process.kill()
     proc.process.wait(10)

@@ -75,7 +75,7 @@ def _fill(request: ov.InferRequest, index: int, array: np.ndarray) -> None:
     stale outputs and touches freed memory when the shape changes between calls.
     """
     tensor = request.get_input_tensor(index)
-    if tuple(tensor.shape) != array.shape:
+    if _shape(tensor, array.dtype == BYTES_DTYPE) != array.shape:
         tensor.shape = list(array.shape)
     if array.dtype == BYTES_DTYPE:
         tensor.bytes_data = [bytes(item) for item in array.ravel()]
@@ -86,12 +86,21 @@ def _fill(request: ov.InferRequest, index: int, array: np.ndarray) -> None:
         np.copyto(tensor.data, array, casting="no")
 
 
+def _shape(tensor: ov.Tensor, is_string: bool) -> tuple[int, ...]:
+    """The tensor's shape as a tuple. Iterating an ``ov.Shape`` costs about 20 µs (the end of
+    the iteration is a C++ exception); the numpy view's shape costs 0.5 µs."""
+    if not is_string:
+        return tuple(tensor.data.shape)
+    shape = tensor.get_shape()
+    return tuple(shape[i] for i in range(len(shape)))
+
+
 def _from_ov(tensor: ov.Tensor, spec: TensorSpec) -> np.ndarray:
     if spec.is_string:
         data = tensor.bytes_data
         out = np.empty(len(data), dtype=BYTES_DTYPE)
         out[:] = [bytes(item) for item in data]
-        return out.reshape(tuple(tensor.get_shape()))
+        return out.reshape(_shape(tensor, True))
     if spec.dtype == BF16_DTYPE:
         return np.array(tensor.data, copy=True).view(BF16_DTYPE)
     return np.array(tensor.data, copy=True)
