@@ -936,8 +936,9 @@ def write_report(rep: Report, kinds: dict[str, ServerKind]) -> Path:
         lines.append(
             f"- Pinning: where the table says so, the server (and the floor, and benchmark_app) runs under "
             f"`taskset -c {s.server_cpus}` and the generator under `taskset -c {s.client_cpus}`: on 2 cores the "
-            "tiny model's generator costs as much CPU as a Python server, and unpinned they fight over both "
-            "cores. The ResNet cases are unpinned: the model needs both cores and the generator costs little there."
+            "tiny model's one-process server is bound by its front-end core, which pinning keeps free of the "
+            "generator and of OpenVINO's threads. "
+            "The ResNet cases are unpinned: the model needs both cores and the generator costs little there."
         )
     if rep.both:
         lines.append(

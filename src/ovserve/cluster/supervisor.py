@@ -134,8 +134,14 @@ class Supervisor:
         delay = min(_FIRST_RESTART_DELAY * 2 ** max(worker.failures - 1, 0), _MAX_RESTART_DELAY)
         log.error("worker %d exited with code %d; starting it again in %.0f s", worker.index, code, delay)
         await asyncio.sleep(delay)
-        if not self._stopping:
+        if self._stopping:
+            return
+        try:
             await self._spawn(worker)
+        except OSError as exc:  # could not even start the process: the server cannot heal
+            log.error("worker %d could not be started again: %s; stopping the server", worker.index, exc)
+            self._failed = 1
+            self._stop_all(signal.SIGTERM)
 
     def _on_signal(self, sig: signal.Signals) -> None:
         self._signals += 1
