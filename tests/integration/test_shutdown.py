@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import signal
-import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import numpy as np
-import tritonclient.grpc as grpcclient
-import tritonclient.http as httpclient
+from bursts import start_burst
 from models import model_file, reference, save, slow
-from serverproc import HOST, ServerProcess
+from serverproc import ServerProcess
 
 
 def test_sigterm_lets_requests_in_flight_finish(tmp_path: Path) -> None:
@@ -33,34 +31,7 @@ def test_sigterm_lets_requests_in_flight_finish(tmp_path: Path) -> None:
     ).start()
     x = np.random.default_rng(0).standard_normal((384, 384)).astype(np.float32)
     expected = reference(model_file(base), {"x": x})["y"]
-    results: list[np.ndarray] = []
-    errors: list[str] = []
-    started = threading.Barrier(9)
-
-    def rest_call() -> None:
-        client = httpclient.InferenceServerClient(f"{HOST}:{server.rest_port}", network_timeout=60)
-        inp = httpclient.InferInput("x", [384, 384], "FP32")
-        inp.set_data_from_numpy(x, binary_data=True)
-        started.wait()
-        try:
-            results.append(client.infer("slow", [inp]).as_numpy("y"))
-        except Exception as exc:
-            errors.append(f"REST: {exc}")
-
-    def grpc_call() -> None:
-        client = grpcclient.InferenceServerClient(server.grpc_address)
-        inp = grpcclient.InferInput("x", [384, 384], "FP32")
-        inp.set_data_from_numpy(x)
-        started.wait()
-        try:
-            results.append(client.infer("slow", [inp]).as_numpy("y"))
-        except Exception as exc:
-            errors.append(f"gRPC: {exc}")
-
-    threads = [threading.Thread(target=rest_call if i % 2 else grpc_call) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    started.wait()
+    burst = start_burst(server, "slow", x, 8)
     time.sleep(0.3)  # the burst is queued behind two infer requests: about a second of work
     assert server.process is not None
     server.process.send_signal(signal.SIGTERM)
@@ -70,11 +41,10 @@ def test_sigterm_lets_requests_in_flight_finish(tmp_path: Path) -> None:
         ready_after_signal = True
     except (urllib.error.URLError, ConnectionError):
         ready_after_signal = False
-    for thread in threads:
-        thread.join(60)
+    burst.join()
     assert server.process.wait(60) == 0, server.log()
-    assert errors == []
-    assert len(results) == 8
-    for result in results:
+    assert burst.errors == []
+    assert len(burst.results) == 8
+    for result in burst.results:
         np.testing.assert_allclose(result, expected, rtol=1e-4, atol=1e-5)
     assert not ready_after_signal

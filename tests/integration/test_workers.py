@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -23,6 +22,7 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
+from bursts import start_burst
 from models import add_scaled, model_file, reference, save, slow, small_cnn, write_config
 from prometheus_client.parser import text_string_to_metric_families
 from serverproc import HOST, ServerProcess, free_port, run_cli
@@ -234,38 +234,15 @@ def test_sigterm_during_a_burst_of_slow_requests_drops_none_and_exits_0(tmp_path
     )
     x = np.random.default_rng(0).standard_normal((384, 384)).astype(np.float32)
     expected = reference(model_file(base), {"x": x})["y"]
-    results: list[np.ndarray] = []
-    errors: list[str] = []
-    started = threading.Barrier(13)
-
-    def call(i: int) -> None:  # fresh connections, so both workers get some
-        module: Any = grpcclient if i % 2 else httpclient
-        client = (
-            module.InferenceServerClient(proc.grpc_address)
-            if i % 2
-            else module.InferenceServerClient(f"{HOST}:{proc.rest_port}", network_timeout=60)
-        )
-        tensor = module.InferInput("x", [384, 384], "FP32")
-        tensor.set_data_from_numpy(x)
-        started.wait()
-        try:
-            results.append(client.infer("slow", [tensor]).as_numpy("y"))
-        except Exception as exc:
-            errors.append(f"{module.__name__}: {exc}")
-
-    threads = [threading.Thread(target=call, args=(i,)) for i in range(12)]
-    for thread in threads:
-        thread.start()
-    started.wait()
+    burst = start_burst(proc, "slow", x, 12)
     time.sleep(0.3)  # the burst is queued in both workers
     assert proc.process is not None
     proc.process.send_signal(signal.SIGTERM)
-    for thread in threads:
-        thread.join(60)
+    burst.join()
     assert proc.process.wait(60) == 0, proc.log()
-    assert errors == []
-    assert len(results) == 12
-    for result in results:
+    assert burst.errors == []
+    assert len(burst.results) == 12
+    for result in burst.results:
         np.testing.assert_allclose(result, expected, rtol=1e-4, atol=1e-5)
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
     proc.stop()

@@ -46,15 +46,7 @@ async def infer(
     metrics = ctx.metrics
     if metrics is None:
         with ctx.manager.acquire(name, version) as servable:
-            request = decode(servable)
-            conversion = conversion_for(servable)
-            if conversion is None:
-                outputs = await servable.infer(request.inputs)
-            else:
-                outputs = await _converted(conversion, servable, request, call)
-            return encode(
-                servable, request, InferResponse(servable.name, servable.version, outputs, request.id)
-            )
+            return await _run(servable, call, decode, encode)
     start = perf_counter_ns()
     try:
         handle = ctx.manager.acquire(name, version)
@@ -65,15 +57,7 @@ async def infer(
         series = metrics.version(servable.id)
         series.current += 1
         try:
-            request = decode(servable)
-            conversion = conversion_for(servable)
-            if conversion is None:
-                outputs = await servable.infer(request.inputs)
-            else:
-                outputs = await _converted(conversion, servable, request, call)
-            result = encode(
-                servable, request, InferResponse(servable.name, servable.version, outputs, request.id)
-            )
+            result = await _run(servable, call, decode, encode)
         except BaseException:
             series.fail[call.index] += 1
             raise
@@ -82,6 +66,22 @@ async def infer(
         series.success[call.index] += 1
         series.request_time[call.interface_index].observe((perf_counter_ns() - start) // 1000)
         return result
+
+
+async def _run(
+    servable: Servable,
+    call: CallInfo,
+    decode: Callable[[Servable], InferRequest],
+    encode: Callable[[Servable, InferRequest, InferResponse], R],
+) -> R:
+    """Decode, run (with the servable's string conversions, if any) and encode one call."""
+    request = decode(servable)
+    conversion = conversion_for(servable)
+    if conversion is None:
+        outputs = await servable.infer(request.inputs)
+    else:
+        outputs = await _converted(conversion, servable, request, call)
+    return encode(servable, request, InferResponse(servable.name, servable.version, outputs, request.id))
 
 
 async def _converted(
