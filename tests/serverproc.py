@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 HOST = "127.0.0.1"
@@ -23,9 +24,23 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """An ``ovserve`` subprocess; ``start()`` returns once ``/v2/health/ready`` answers 200."""
+    """An ``ovserve`` subprocess; ``start()`` returns once ``/v2/health/ready`` answers 200.
 
-    def __init__(self, args: Sequence[str], log_file: Path, rest: bool = True) -> None:
+    ``tls``: the client context to reach a REST port that serves TLS (https); ``env``: variables
+    added to the server's environment.
+    """
+
+    def __init__(
+        self,
+        args: Sequence[str],
+        log_file: Path,
+        rest: bool = True,
+        *,
+        tls: ssl.SSLContext | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.tls = tls
+        self.env = dict(env or {})
         self.grpc_port = free_port()
         self.rest_port = free_port() if rest else 0
         self.log_file = log_file
@@ -45,7 +60,7 @@ class ServerProcess:
 
     @property
     def rest_url(self) -> str:
-        return f"http://{HOST}:{self.rest_port}"
+        return f"{'https' if self.tls is not None else 'http'}://{HOST}:{self.rest_port}"
 
     @property
     def grpc_address(self) -> str:
@@ -53,14 +68,15 @@ class ServerProcess:
 
     def start(self, timeout: float = 60.0) -> ServerProcess:
         self._log = self.log_file.open("wb")
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **self.env)
         self.process = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"ovserve exited with {self.process.returncode}:\n{self.log()}")
             try:
-                with urllib.request.urlopen(f"{self.rest_url}/v2/health/ready", timeout=1) as answer:
+                url = f"{self.rest_url}/v2/health/ready"
+                with urllib.request.urlopen(url, timeout=1, context=self.tls) as answer:
                     if answer.status == 200:
                         return self
             except (urllib.error.URLError, ConnectionError, TimeoutError):

@@ -24,6 +24,7 @@ from ovserve.api.grpc_server import create_server
 from ovserve.api.http import HttpRequest, HttpResponse, RestApp, Router
 from ovserve.api.kserve import grpc as kserve_grpc
 from ovserve.api.kserve import rest as kserve_rest
+from ovserve.api.security import ServerSecurity
 from ovserve.api.tfs import grpc as tfs_grpc
 from ovserve.api.tfs import rest as tfs_rest
 from ovserve.backends.openvino import OpenVINOEngine
@@ -106,14 +107,18 @@ class Server:
                 link.handlers["metrics"] = lambda _: _render_text(registry)
             await link.start(on_lost=lambda: self._on_signal(signal.SIGTERM))
 
+        security = ServerSecurity(config.security)
         grpc_server = create_server(
-            config.max_request_bytes, config.grpc_channel_arguments, reuse_port=self.seat is not None
+            config.max_request_bytes,
+            config.grpc_channel_arguments,
+            reuse_port=self.seat is not None,
+            first_interceptors=security.grpc_interceptors(),
         )
         kserve_grpc.add_services(grpc_server, self.ctx)
         tfs_grpc.add_services(grpc_server, self.ctx)
         grpc_address = f"{url_host(config.grpc_bind_address)}:{config.port}"
         try:
-            bound = grpc_server.add_insecure_port(grpc_address)
+            bound = security.add_grpc_port(grpc_server, grpc_address)
         except RuntimeError as exc:
             raise StartupError(f"port: cannot bind gRPC to {grpc_address}: {exc}") from exc
         if bound == 0:
@@ -124,7 +129,7 @@ class Server:
         if config.rest_port:
             inherited = self.seat.rest_socket() if self.seat is not None else None
             sock = inherited or bind_rest_socket(config.rest_bind_address, config.rest_port)
-            app = RestApp(build_router(self.ctx, link), config.max_request_bytes)
+            app = security.rest_app(RestApp(build_router(self.ctx, link), config.max_request_bytes))
             rest = _UvicornServer(
                 uvicorn.Config(
                     app,
@@ -136,14 +141,17 @@ class Server:
                     timeout_keep_alive=60,
                     timeout_graceful_shutdown=config.shutdown_grace_seconds,
                     h11_max_incomplete_event_size=1024 * 1024,
+                    ssl_context_factory=security.rest_ssl_factory(),
                 )
             )
             rest_task = asyncio.create_task(rest.serve(sockets=[sock]))
 
         await grpc_server.start()
-        log.info("gRPC listening on %s", grpc_address)
+        log.info("gRPC listening on %s%s", grpc_address, " (TLS)" if security.tls is not None else "")
         if config.rest_port:
-            log.info("REST listening on %s:%d", config.rest_bind_address, config.rest_port)
+            log.info(
+                "REST listening on %s://%s:%d", security.scheme, config.rest_bind_address, config.rest_port
+            )
 
         engine = await asyncio.to_thread(
             OpenVINOEngine,

@@ -24,6 +24,7 @@ import re
 from collections.abc import Mapping, Sequence
 
 from ovserve.config.file import load_config_file, resolve_base_path
+from ovserve.config.security import SECURITY_TEXT_FLAGS, parse_security
 from ovserve.config.syntax import (
     is_valid_bind_address,
     parse_batch_size,
@@ -105,7 +106,7 @@ def parse_args(
 ) -> ServerConfig:
     """Parse and validate the command line (without the program name) into a :class:`ServerConfig`.
 
-    ``env`` is read only for ``GRPC_SERVERS``. ``cwd`` (default: the process's)
+    ``env`` is read only for ``GRPC_SERVERS`` and ``API_KEY``. ``cwd`` (default: the process's)
     anchors relative paths; ``default_cache_dir`` is used when it exists and
     ``--cache_dir`` is not given; ``cpu_count`` (default ``os.cpu_count()``) bounds
     ``--grpc_workers``. In config mode config.json is loaded here, so its errors are
@@ -187,6 +188,12 @@ def parse_args(
         metrics=metrics,
         config_path=config_path,
         models=models,
+        security=parse_security(
+            {name: opts.text(name) for name in SECURITY_TEXT_FLAGS if opts.has(name)},
+            opts.flag("allow_credentials"),
+            env,
+            cwd,
+        ),
     )
 
 

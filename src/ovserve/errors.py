@@ -121,6 +121,15 @@ class Unimplemented(ServingError):
     code = Code.UNIMPLEMENTED
 
 
+class Unauthenticated(ServingError):
+    """The request carries no API key, or the wrong one (401 / UNAUTHENTICATED); OVMS's text."""
+
+    code = Code.UNAUTHENTICATED
+
+    def __init__(self) -> None:
+        super().__init__("Unauthorized request due to invalid or missing api-key")
+
+
 class BackendError(ServingError):
     """The inference engine failed while running a valid request."""
 

@@ -256,6 +256,10 @@ def test_usage_lists_every_flag_with_default() -> None:
         "model_version_policy", "nireq", "target_device", "plugin_config", "stateful",
         "idle_sequence_cleanup", "low_latency_transformation", "max_sequence_number",
     }  # fmt: skip
+    expected |= {  # security (docs/security.md)
+        "api_key_file", "allowed_origins", "allowed_methods", "allowed_headers", "allow_credentials",
+        "tls_cert_path", "tls_key_path", "tls_client_ca_path",
+    }  # fmt: skip
     assert names == expected
 
 

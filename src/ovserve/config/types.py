@@ -140,6 +140,36 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True)
+class TlsConfig:
+    """ovserve's TLS flags: PEM files for both ports; ``client_ca_path`` turns on mTLS."""
+
+    cert_path: str
+    key_path: str
+    #: clients must present a certificate signed by one of these CAs (mTLS); None: no client certificate
+    client_ca_path: str | None = None
+
+
+@dataclass(frozen=True)
+class CorsConfig:
+    """OVMS's CORS flags, with OVMS's defaults (every origin, method and header; no credentials)."""
+
+    allowed_origins: tuple[str, ...] = ("*",)
+    allowed_methods: tuple[str, ...] = ("*",)
+    allowed_headers: tuple[str, ...] = ("*",)
+    allow_credentials: bool = False
+
+
+@dataclass(frozen=True)
+class SecurityConfig:
+    """TLS (ovserve's flags), the API key (--api_key_file / API_KEY) and CORS (OVMS's flags)."""
+
+    tls: TlsConfig | None = None
+    #: the key clients send as ``Authorization: Bearer <key>``; None: no key is asked for
+    api_key: str | None = field(default=None, repr=False)
+    cors: CorsConfig = field(default_factory=CorsConfig)
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     """Server-wide settings, with OVMS's flag names and defaults."""
 
@@ -174,3 +204,5 @@ class ServerConfig:
     max_request_bytes: int = 1024**3
     #: serving processes (from --grpc_workers and --rest_workers); more than 1 runs a supervisor
     processes: int = 1
+    #: TLS, API key and CORS (docs/security.md)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
