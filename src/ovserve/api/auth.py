@@ -55,7 +55,7 @@ class ApiKey:
         if authorization is None:
             log.debug("unauthorized request: no API key")
             return False
-        value = authorization.encode("latin-1") if isinstance(authorization, str) else authorization
+        value = authorization.encode("utf-8", "replace") if isinstance(authorization, str) else authorization
         scheme, _, token = value.strip().partition(b" ")
         if scheme.lower() != b"bearer" or not hmac.compare_digest(token.strip(), self._key):
             log.debug("unauthorized request: invalid API key")
