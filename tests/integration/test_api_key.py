@@ -74,6 +74,7 @@ REST_CALLS = [
     ("GET", "/v1/models/m/metadata", None),
     ("GET", "/v1/config", None),
     ("POST", "/v1/config/reload", None),
+    ("POST", "/v2/repository/index", {}),
     ("GET", "/metrics", None),
     ("GET", "/no/such/url", None),
 ]
