@@ -55,9 +55,7 @@ class ServerSecurity:
         return int(server.add_secure_port(address, grpc_credentials(self.tls)))
 
     def rest_app(self, app: Asgi) -> Asgi:
-        """``app`` behind the CORS / API key guard (``app`` itself when neither is on)."""
-        if self.api_key is None and not self.cors.enabled:
-            return app
+        """``app`` behind the CORS / API key guard (always: it also answers ``OPTIONS`` as OVMS does)."""
         return RestGuard(app, self.cors, self.api_key)
 
     def rest_ssl_factory(self) -> Callable[[Any, Any], ssl.SSLContext] | None:
