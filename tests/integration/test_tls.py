@@ -9,7 +9,7 @@ from __future__ import annotations
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import gevent.ssl
@@ -20,7 +20,7 @@ import pytest
 import requests
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
-from certs import Issued, client_cert, make_ca, server_cert
+from certs import Issued, client_cert, make_ca, server_cert, write_atomic
 from cryptography.hazmat.primitives.serialization import Encoding
 from models import add_scaled, model_file, reference, save
 from serverproc import HOST, ServerProcess
@@ -343,3 +343,33 @@ def test_mtls_refuses_missing_foreign_and_expired_client_certificates(
     assert proc.alive()
     mine = (str(pki.client_cert), str(pki.client_key))
     np.testing.assert_allclose(rest_infer(proc, verify=str(pki.ca_path), cert=mine), expected(), rtol=1e-6)
+
+
+def test_mtls_client_ca_reloads_when_its_file_changes(mtls: tuple[ServerProcess, Pki]) -> None:
+    """A new client CA is trusted on the next handshake, and an old one no longer is."""
+    proc, pki = mtls
+    server_ca = write_atomic(pki.dir / "server-ca.crt", pki.ca.cert)  # what clients verify the server with
+    new_ca = make_ca("new client CA")
+    newcomer = client_cert(new_ca)
+    new_pair = [str(p) for p in newcomer.write(pki.dir, "newcomer")]
+    old_pair = (str(pki.client_cert), str(pki.client_key))
+
+    def grpc_with(pair: Sequence[str]) -> bool:
+        key, chain = Path(pair[1]).read_bytes(), Path(pair[0]).read_bytes()
+        credentials = grpc.ssl_channel_credentials(pki.ca.cert, private_key=key, certificate_chain=chain)
+        return _grpc_live(proc.grpc_address, credentials)
+
+    def rest_with(pair: Sequence[str]) -> None:
+        requests.get(
+            f"{proc.rest_url}/v2/health/live", verify=str(server_ca), cert=(pair[0], pair[1]), timeout=10
+        )
+
+    assert not _ok(lambda: rest_with(new_pair))
+    write_atomic(pki.ca_path, new_ca.cert)  # the server's --tls_client_ca_path: only the new CA
+    _until(lambda: _ok(lambda: rest_with(new_pair)), "new client CA on REST")
+    _until(lambda: _ok(lambda: grpc_with(new_pair)), "new client CA on gRPC")
+    assert not _ok(lambda: rest_with(old_pair))
+    assert not _ok(lambda: grpc_with(old_pair))
+    write_atomic(pki.ca_path, pki.ca.cert + new_ca.cert)  # both: the old clients come back
+    _until(lambda: _ok(lambda: rest_with(old_pair)) and _ok(lambda: grpc_with(old_pair)), "CA bundle")
+    assert proc.alive()
