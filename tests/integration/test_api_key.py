@@ -27,7 +27,7 @@ from ovmsclient.tfs_compat.protos.tensorflow_serving.apis import (
     predict_pb2,
     prediction_service_pb2_grpc,
 )
-from serverproc import HOST, ServerProcess
+from serverproc import HOST, ServerProcess, run_cli
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
@@ -220,3 +220,11 @@ def test_server_stays_up(server: ServerProcess) -> None:
         )
     assert server.alive()
     assert requests.get(f"{server.rest_url}/v2", headers=GOOD, timeout=10).status_code == 200
+
+
+def test_unreadable_key_file_stops_start_up(tmp_path: Path) -> None:
+    done = run_cli(
+        ["--model_name", "m", "--model_path", str(tmp_path), "--api_key_file", str(tmp_path / "nope")]
+    )
+    assert done.returncode == 64
+    assert "--api_key_file: Error reading API key file: Unable to open file" in done.stderr

@@ -23,7 +23,7 @@ import tritonclient.http as httpclient
 from certs import Issued, client_cert, make_ca, server_cert, write_atomic
 from cryptography.hazmat.primitives.serialization import Encoding
 from models import add_scaled, model_file, reference, save
-from serverproc import HOST, ServerProcess
+from serverproc import HOST, ServerProcess, run_cli
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 X = np.arange(8, dtype=np.float32).reshape(2, 4)
@@ -373,3 +373,20 @@ def test_mtls_client_ca_reloads_when_its_file_changes(mtls: tuple[ServerProcess,
     write_atomic(pki.ca_path, pki.ca.cert + new_ca.cert)  # both: the old clients come back
     _until(lambda: _ok(lambda: rest_with(old_pair)) and _ok(lambda: grpc_with(old_pair)), "CA bundle")
     assert proc.alive()
+
+
+def test_bad_tls_files_stop_start_up(tmp_path: Path) -> None:
+    ca = make_ca()
+    cert, _ = server_cert(ca).write(tmp_path, "server")
+    _, other_key = ca.write(tmp_path, "ca")
+    args = ["--model_name", "m", "--model_path", str(tmp_path), "--tls_cert_path", str(cert)]
+    done = run_cli([*args, "--tls_key_path", str(other_key)])
+    assert done.returncode == 64
+    assert (
+        "--tls_cert_path: cannot load the certificate" in done.stderr and "KEY_VALUES_MISMATCH" in done.stderr
+    )
+    done = run_cli(args)
+    assert (
+        done.returncode == 64
+        and "--tls_key_path: --tls_cert_path is given without --tls_key_path" in done.stderr
+    )
