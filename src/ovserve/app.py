@@ -18,7 +18,7 @@ from pathlib import Path
 import uvicorn
 
 from ovserve import __version__
-from ovserve.api import config_rest
+from ovserve.api import config_rest, grpc_probes
 from ovserve.api.context import ServingContext
 from ovserve.api.grpc_server import create_server
 from ovserve.api.http import HttpRequest, HttpResponse, RestApp, Router
@@ -111,6 +111,7 @@ class Server:
         )
         kserve_grpc.add_services(grpc_server, self.ctx)
         tfs_grpc.add_services(grpc_server, self.ctx)
+        grpc_probes.add_services(grpc_server, self.ctx)  # grpc.health.v1 and reflection
         grpc_address = f"{url_host(config.grpc_bind_address)}:{config.port}"
         try:
             bound = grpc_server.add_insecure_port(grpc_address)
@@ -187,7 +188,7 @@ class Server:
             poll.cancel()
 
         log.info("shutting down: no new calls; calls in flight get %ds", config.shutdown_grace_seconds)
-        self.ctx.state.ready = False
+        self.ctx.state.drain()
         if rest is not None:
             rest.should_exit = True
         await asyncio.gather(
@@ -207,7 +208,7 @@ class Server:
             log.warning("second %s: exiting at once", sig.name)
             os._exit(1)
         log.info("%s received: draining", sig.name)
-        self.ctx.state.ready = False
+        self.ctx.state.drain()
         self._stop.set()
 
 
