@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ovserve.api.statistics import StatsTable
 from ovserve.config.types import ModelConfig
 from ovserve.core.manager import ReloadOutcome, ServableManager
 from ovserve.metrics.registry import MetricsRegistry
@@ -83,3 +84,5 @@ class ServingContext:
     control: ModelControl | None = None
     #: where the request path counts calls; None when metrics are disabled
     metrics: MetricsRegistry | None = None
+    #: Triton-style per-version statistics (always kept; see api/statistics.py)
+    stats: StatsTable = field(default_factory=StatsTable)

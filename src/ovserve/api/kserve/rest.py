@@ -14,7 +14,7 @@ from typing import Any, cast
 from ovserve.api import request_path
 from ovserve.api.context import ServingContext
 from ovserve.api.http import HttpRequest, HttpResponse, Router, json_response
-from ovserve.api.kserve import repository
+from ovserve.api.kserve import repository, triton
 from ovserve.api.kserve.codec_json import (
     HEADER_LENGTH,
     RestInferRequest,
@@ -26,7 +26,7 @@ from ovserve.metrics import calls
 from ovserve.tensors import InferRequest, InferResponse, TensorSpec
 
 #: KServe protocol extensions ovserve implements (reported by server metadata).
-EXTENSIONS = ("binary_tensor_data",)
+EXTENSIONS = ("binary_tensor_data", "model_configuration", "statistics")
 PLATFORM = "OpenVINO"
 OCTET_STREAM = b"application/octet-stream"
 LIVE_BODY = b'{"live":true}'
@@ -117,6 +117,7 @@ def _encode(servable: Servable, request: InferRequest, response: InferResponse) 
 def add_routes(router: Router, ctx: ServingContext) -> None:
     """Mount the KServe v2 REST endpoints on ``router``."""
     api = KServeRest(ctx)
+    triton.add_routes(router, ctx)  # first: GET /v2/models/stats is not model "stats"'s metadata
     router.add("GET", "/v2/health/live", api.live)
     router.add("GET", "/v2/health/ready", api.ready)
     router.add("GET", "/v2", api.server_metadata)

@@ -31,7 +31,11 @@ def test_not_ready_is_503() -> None:
 def test_server_metadata() -> None:
     reply = rest([], "GET", "/v2")
     assert reply.status == 200
-    assert reply.json() == {"name": "ovserve", "version": "test", "extensions": ["binary_tensor_data"]}
+    assert reply.json() == {
+        "name": "ovserve",
+        "version": "test",
+        "extensions": ["binary_tensor_data", "model_configuration", "statistics"],
+    }
     assert rest([], "GET", "/v2/").status == 200
 
 

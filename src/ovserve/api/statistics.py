@@ -1,0 +1,74 @@
+"""Per-version inference statistics in the shape of Triton's statistics extension.
+
+Always on, as in Triton: the request path takes four ``perf_counter_ns`` stamps per inference
+(before decode, after decode, after inference, after encode) and adds them here; with no lock
+(everything runs on the event loop) that is well under a microsecond. Served by
+``GET /v2/models/{m}[/versions/{v}]/stats`` and gRPC ``ModelStatistics``
+(:mod:`ovserve.api.kserve.triton`).
+
+What the fields mean here: ``success``/``fail`` count requests and their whole time in the
+request path; ``compute_input`` is decoding the payload, ``compute_infer`` the model run (with
+string/image conversions) including any wait for a free infer request or a batch (ovserve does
+not time the wait separately: ``queue`` counts every request with 0 ns; perf_analyzer finds the
+version it measured by that count), ``compute_output`` encoding.
+``inference_count`` and ``execution_count`` count successful requests (no batch statistics).
+"""
+
+from __future__ import annotations
+
+import time
+
+from ovserve.core.ids import ServableId
+
+
+class ModelStats:
+    """The counters of one model version (nanoseconds, counts; milliseconds since the epoch)."""
+
+    __slots__ = (
+        "fail_count",
+        "fail_ns",
+        "infer_ns",
+        "input_ns",
+        "last_inference_ms",
+        "output_ns",
+        "success_count",
+        "success_ns",
+    )
+
+    def __init__(self) -> None:
+        self.success_count = self.success_ns = 0
+        self.fail_count = self.fail_ns = 0
+        self.input_ns = self.infer_ns = self.output_ns = 0
+        self.last_inference_ms = 0
+
+    def record(self, start: int, decoded: int, inferred: int, encoded: int) -> None:
+        """One successful request, from its four ``perf_counter_ns`` stamps."""
+        self.success_count += 1
+        self.success_ns += encoded - start
+        self.input_ns += decoded - start
+        self.infer_ns += inferred - decoded
+        self.output_ns += encoded - inferred
+        self.last_inference_ms = time.time_ns() // 1_000_000
+
+    def record_failure(self, start: int, end: int) -> None:
+        self.fail_count += 1
+        self.fail_ns += end - start
+
+
+class StatsTable:
+    """ModelStats per served version, created on first use and kept after the version retires."""
+
+    __slots__ = ("_table",)
+
+    def __init__(self) -> None:
+        self._table: dict[ServableId, ModelStats] = {}
+
+    def of(self, sid: ServableId) -> ModelStats:
+        stats = self._table.get(sid)
+        if stats is None:
+            stats = self._table[sid] = ModelStats()
+        return stats
+
+    def peek(self, sid: ServableId) -> ModelStats:
+        """The counters of ``sid`` (all zero if it never ran), without keeping an entry."""
+        return self._table.get(sid) or ModelStats()
