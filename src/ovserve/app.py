@@ -24,6 +24,7 @@ from ovserve.api.grpc_server import create_server
 from ovserve.api.http import HttpRequest, HttpResponse, RestApp, Router
 from ovserve.api.kserve import grpc as kserve_grpc
 from ovserve.api.kserve import rest as kserve_rest
+from ovserve.api.request_ids import RequestIdInterceptor
 from ovserve.api.tfs import grpc as tfs_grpc
 from ovserve.api.tfs import rest as tfs_rest
 from ovserve.backends.openvino import OpenVINOEngine
@@ -35,6 +36,7 @@ from ovserve.core.ids import ServableId
 from ovserve.core.manager import ServableManager
 from ovserve.errors import StartupError
 from ovserve.lifecycle import Lifecycle
+from ovserve.logs import request_id_maker
 from ovserve.metrics import CONTENT_TYPE, MetricsRegistry, render
 from ovserve.metrics.merge import merge_expositions
 from ovserve.repository.sources import RepositorySource
@@ -106,8 +108,12 @@ class Server:
                 link.handlers["metrics"] = lambda _: _render_text(registry)
             await link.start(on_lost=lambda: self._on_signal(signal.SIGTERM))
 
+        make_request_id = request_id_maker() if config.log_format == "json" else None  # ids for JSON logs
         grpc_server = create_server(
-            config.max_request_bytes, config.grpc_channel_arguments, reuse_port=self.seat is not None
+            config.max_request_bytes,
+            config.grpc_channel_arguments,
+            reuse_port=self.seat is not None,
+            interceptors=[RequestIdInterceptor(make_request_id)] if make_request_id is not None else [],
         )
         kserve_grpc.add_services(grpc_server, self.ctx)
         tfs_grpc.add_services(grpc_server, self.ctx)
@@ -125,7 +131,7 @@ class Server:
         if config.rest_port:
             inherited = self.seat.rest_socket() if self.seat is not None else None
             sock = inherited or bind_rest_socket(config.rest_bind_address, config.rest_port)
-            app = RestApp(build_router(self.ctx, link), config.max_request_bytes)
+            app = RestApp(build_router(self.ctx, link), config.max_request_bytes, make_request_id)
             rest = _UvicornServer(
                 uvicorn.Config(
                     app,

@@ -256,6 +256,13 @@ def test_usage_lists_every_flag_with_default() -> None:
         "model_version_policy", "nireq", "target_device", "plugin_config", "stateful",
         "idle_sequence_cleanup", "low_latency_transformation", "max_sequence_number",
     }  # fmt: skip
+    expected |= {
+        "log_format",
+        "tracing_enable",
+        "tracing_endpoint",
+        "tracing_protocol",
+        "tracing_sample_ratio",
+    }
     assert names == expected
 
 

@@ -7,7 +7,7 @@ generic text, their detail goes to the log.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import grpc
@@ -75,7 +75,11 @@ class ErrorInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
 
 
 def create_server(
-    max_message_bytes: int, channel_arguments: Mapping[str, str | int], *, reuse_port: bool = False
+    max_message_bytes: int,
+    channel_arguments: Mapping[str, str | int],
+    *,
+    reuse_port: bool = False,
+    interceptors: Sequence[aio.ServerInterceptor] = (),
 ) -> aio.Server:
     """The gRPC server. ``reuse_port`` lets the workers of one multi-process server share the
     port (off otherwise, so a second server on a taken port fails to start)."""
@@ -86,4 +90,4 @@ def create_server(
         ("grpc.so_reuseport", 1 if reuse_port else 0),
     ]
     options += list(channel_arguments.items())
-    return aio.server(interceptors=[ErrorInterceptor()], options=options)
+    return aio.server(interceptors=[ErrorInterceptor(), *interceptors], options=options)

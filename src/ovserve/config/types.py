@@ -140,6 +140,16 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True)
+class TracingConfig:
+    """OpenTelemetry tracing (ovserve's --tracing_* flags); None leaves a setting to the OTEL_* variables."""
+
+    enable: bool = False
+    endpoint: str | None = None
+    protocol: str | None = None  # "http/protobuf" or "grpc"
+    sample_ratio: float | None = None
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     """Server-wide settings, with OVMS's flag names and defaults."""
 
@@ -174,3 +184,6 @@ class ServerConfig:
     max_request_bytes: int = 1024**3
     #: serving processes (from --grpc_workers and --rest_workers); more than 1 runs a supervisor
     processes: int = 1
+    #: ovserve's own (docs/observability.md): log line format, "text" or "json"; tracing
+    log_format: str = "text"
+    tracing: TracingConfig = field(default_factory=TracingConfig)
