@@ -14,6 +14,7 @@ import os
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -24,7 +25,7 @@ from ovserve.api.grpc_server import create_server
 from ovserve.api.http import HttpRequest, HttpResponse, RestApp, Router
 from ovserve.api.kserve import grpc as kserve_grpc
 from ovserve.api.kserve import rest as kserve_rest
-from ovserve.api.request_ids import RequestIdInterceptor
+from ovserve.api.request_ids import CallContextInterceptor
 from ovserve.api.tfs import grpc as tfs_grpc
 from ovserve.api.tfs import rest as tfs_rest
 from ovserve.backends.openvino import OpenVINOEngine
@@ -109,11 +110,13 @@ class Server:
             await link.start(on_lost=lambda: self._on_signal(signal.SIGTERM))
 
         make_request_id = request_id_maker() if config.log_format == "json" else None  # ids for JSON logs
+        provider = self._start_tracing()
+        trace = provider is not None
         grpc_server = create_server(
             config.max_request_bytes,
             config.grpc_channel_arguments,
             reuse_port=self.seat is not None,
-            interceptors=[RequestIdInterceptor(make_request_id)] if make_request_id is not None else [],
+            interceptors=[CallContextInterceptor(make_request_id, trace)] if make_request_id or trace else [],
         )
         kserve_grpc.add_services(grpc_server, self.ctx)
         tfs_grpc.add_services(grpc_server, self.ctx)
@@ -131,7 +134,7 @@ class Server:
         if config.rest_port:
             inherited = self.seat.rest_socket() if self.seat is not None else None
             sock = inherited or bind_rest_socket(config.rest_bind_address, config.rest_port)
-            app = RestApp(build_router(self.ctx, link), config.max_request_bytes, make_request_id)
+            app = RestApp(build_router(self.ctx, link), config.max_request_bytes, make_request_id, trace)
             rest = _UvicornServer(
                 uvicorn.Config(
                     app,
@@ -203,10 +206,24 @@ class Server:
         )
         await self.manager.close()
         await asyncio.to_thread(source.close)
+        if provider is not None:
+            await asyncio.to_thread(provider.shutdown)  # flushes the spans not exported yet
         if link is not None:
             await link.close()
         log.info("stopped")
         return 0
+
+    def _start_tracing(self) -> Any:
+        """With --tracing_enable: the OpenTelemetry provider (imported only then), spans on in ctx."""
+        if not self.config.tracing.enable:
+            return None
+        from ovserve import telemetry
+        from ovserve.api import tracing
+
+        provider = telemetry.tracer_provider(self.config.tracing, self.seat.index if self.seat else None)
+        self.ctx.tracer = tracing.RequestTracer(provider.get_tracer("ovserve"))
+        tracing.attach(self.manager)  # after the metrics registry: its backend hook is kept
+        return provider
 
     def _on_signal(self, sig: signal.Signals) -> None:
         self._signals += 1

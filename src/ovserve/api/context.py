@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ovserve.api.statistics import StatsTable
 from ovserve.config.types import ModelConfig
 from ovserve.core.manager import ReloadOutcome, ServableManager
 from ovserve.metrics.registry import MetricsRegistry
+
+if TYPE_CHECKING:  # OpenTelemetry is imported only when tracing is on
+    from ovserve.api.tracing import RequestTracer
 
 
 class ModelControl(Protocol):
@@ -86,3 +89,5 @@ class ServingContext:
     metrics: MetricsRegistry | None = None
     #: Triton-style per-version statistics (always kept; see api/statistics.py)
     stats: StatsTable = field(default_factory=StatsTable)
+    #: OpenTelemetry spans of inferences; None when tracing is off (the request path checks only that)
+    tracer: RequestTracer | None = None

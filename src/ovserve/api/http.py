@@ -30,6 +30,7 @@ from ovserve.api.compression import (
     response_coding,
 )
 from ovserve.api.errors import as_serving_error, http_status
+from ovserve.api.trace_context import TRACE_HEADERS
 from ovserve.logs import REQUEST_ID, accepted_request_id
 
 log = logging.getLogger(__name__)
@@ -126,12 +127,18 @@ class RestApp:
     """The ASGI callable. ``max_body`` bounds request bodies as sent and as inflated (413 past it)."""
 
     def __init__(
-        self, router: Router, max_body: int, make_request_id: Callable[[], str] | None = None
+        self,
+        router: Router,
+        max_body: int,
+        make_request_id: Callable[[], str] | None = None,
+        trace: bool = False,
     ) -> None:
         self.router = router
         self.max_body = max_body
         #: with JSON logs: makes ids for requests without x-request-id (None: no ids tracked)
         self.make_request_id = make_request_id
+        #: with tracing on: hand each request's headers (traceparent) to the request path
+        self.trace = trace
 
     async def __call__(
         self,
@@ -182,6 +189,8 @@ class RestApp:
             return routed
         handler, params = routed
         headers = dict(scope["headers"])
+        if self.trace:
+            TRACE_HEADERS.set(headers)
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
             return error_response(

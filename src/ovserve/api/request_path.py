@@ -76,7 +76,10 @@ async def _run(
     encode: Callable[[Servable, InferRequest, InferResponse], R],
 ) -> R:
     """Decode, run (with the servable's string conversions, if any) and encode one call;
-    its stages are timed into ``ctx.stats`` (Triton's statistics extension)."""
+    its stages are timed into ``ctx.stats`` (Triton's statistics extension) and, with tracing
+    on, made spans of (``api/tracing.py``)."""
+    tracer = ctx.tracer
+    slot = tracer.begin() if tracer is not None else None
     start = perf_counter_ns()
     try:
         request = decode(servable)
@@ -90,10 +93,15 @@ async def _run(
         result = encode(
             servable, request, InferResponse(servable.name, servable.version, outputs, request.id)
         )
-    except BaseException:
+    except BaseException as exc:
         ctx.stats.of(servable.id).record_failure(start, perf_counter_ns())
+        if tracer is not None:
+            tracer.failed(servable, call, start, exc)
         raise
-    ctx.stats.of(servable.id).record(start, decoded, inferred, perf_counter_ns())
+    encoded = perf_counter_ns()
+    ctx.stats.of(servable.id).record(start, decoded, inferred, encoded)
+    if tracer is not None and slot is not None:
+        tracer.succeeded(servable, call, (start, decoded, inferred, encoded), slot)
     return result
 
 
