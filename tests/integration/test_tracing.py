@@ -1,5 +1,5 @@
-"""OpenTelemetry tracing end to end: ovserve (--tracing_enable) exports OTLP/HTTP to a real receiver
-process on 127.0.0.1 (tests/clients/otlp_receiver.py); the spans follow the W3C traceparent sent as
+"""OpenTelemetry tracing end to end: ovserve (--tracing_enable) exports OTLP to a real receiver
+process on 127.0.0.1 (tests/clients/otlp_receiver.py), over OTLP/HTTP and OTLP/gRPC; the spans follow the W3C traceparent sent as
 a REST header (tritonclient.http) and as gRPC metadata (tritonclient.grpc)."""
 
 from __future__ import annotations
@@ -22,32 +22,34 @@ REST_TRACE, GRPC_TRACE = "0af7651916cd43dd8448eb211c80319c", "5b8efff798038103d2
 PARENT = "b7ad6b7169203331"
 
 
-@pytest.fixture
-def receiver(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+@pytest.fixture(params=["http/protobuf", "grpc"])
+def receiver(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, int, Path]]:
+    """An OTLP receiver process speaking the parameter's protocol: (protocol, port, spans file)."""
+    protocol: str = request.param
     out = tmp_path / "spans.jsonl"
     out.touch()
-    process = subprocess.Popen([sys.executable, str(RECEIVER), str(out)], stdout=subprocess.PIPE, text=True)
+    kind = "grpc" if protocol == "grpc" else "http"
+    process = subprocess.Popen(
+        [sys.executable, str(RECEIVER), str(out), kind], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert process.stdout is not None
-        yield int(process.stdout.readline()), out
+        yield protocol, int(process.stdout.readline()), out
     finally:
         process.terminate()
         process.wait(10)
 
 
-def test_spans_reach_an_otlp_receiver(receiver: tuple[int, Path], tmp_path: Path) -> None:
-    port, out = receiver
+def test_spans_reach_an_otlp_receiver(receiver: tuple[str, int, Path], tmp_path: Path) -> None:
+    protocol, port, out = receiver
+    path = "" if protocol == "grpc" else "/v1/traces"
     base = save(add_scaled(), tmp_path / "models" / "m")
     config = tmp_path / "config.json"
     entry = {"name": "m", "base_path": str(base), "plugin_config": F32}
     config.write_text(json.dumps({"model_config_list": [{"config": entry}]}))
-    args = [
-        "--config_path",
-        str(config),
-        "--tracing_enable",
-        "--tracing_endpoint",
-        f"http://{HOST}:{port}/v1/traces",
-    ]
+    endpoint = f"http://{HOST}:{port}{path}"
+    args = ["--config_path", str(config), "--tracing_enable", "--tracing_endpoint", endpoint]
+    args += ["--tracing_protocol", protocol]
     server = ServerProcess(args, tmp_path / "ovserve.log").start()
     try:
         x = np.ones((2, 4), np.float32)
