@@ -1,8 +1,10 @@
 """Per-version inference statistics in the shape of Triton's statistics extension.
 
 Always on, as in Triton: the request path takes four ``perf_counter_ns`` stamps per inference
-(before decode, after decode, after inference, after encode) and adds them here; with no lock
-(everything runs on the event loop) that is well under a microsecond. Served by
+(before decode, after decode, after inference, after encode) and adds them here, with no lock
+(everything runs on the event loop): 1.05-1.26 µs a request measured with timeit on the shared
+2-core development machine (where one clock read costs 0.1-0.2 µs), against ~300 µs of server
+CPU for the smallest model's request. Served by
 ``GET /v2/models/{m}[/versions/{v}]/stats`` and gRPC ``ModelStatistics``
 (:mod:`ovserve.api.kserve.triton`).
 
@@ -17,6 +19,7 @@ version it measured by that count), ``compute_output`` encoding.
 from __future__ import annotations
 
 import time
+from time import perf_counter_ns
 
 from ovserve.core.ids import ServableId
 
@@ -29,7 +32,7 @@ class ModelStats:
         "fail_ns",
         "infer_ns",
         "input_ns",
-        "last_inference_ms",
+        "last_inference_ns",
         "output_ns",
         "success_count",
         "success_ns",
@@ -39,7 +42,7 @@ class ModelStats:
         self.success_count = self.success_ns = 0
         self.fail_count = self.fail_ns = 0
         self.input_ns = self.infer_ns = self.output_ns = 0
-        self.last_inference_ms = 0
+        self.last_inference_ns = 0  # perf_counter_ns of the last success (0: none yet)
 
     def record(self, start: int, decoded: int, inferred: int, encoded: int) -> None:
         """One successful request, from its four ``perf_counter_ns`` stamps."""
@@ -48,7 +51,14 @@ class ModelStats:
         self.input_ns += decoded - start
         self.infer_ns += inferred - decoded
         self.output_ns += encoded - inferred
-        self.last_inference_ms = time.time_ns() // 1_000_000
+        self.last_inference_ns = encoded
+
+    @property
+    def last_inference_ms(self) -> int:
+        """Milliseconds since the epoch of the last success (0: none yet), converted when read."""
+        if not self.last_inference_ns:
+            return 0
+        return (self.last_inference_ns + time.time_ns() - perf_counter_ns()) // 1_000_000
 
     def record_failure(self, start: int, end: int) -> None:
         self.fail_count += 1
