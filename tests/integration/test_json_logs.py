@@ -11,6 +11,7 @@ from typing import Any
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from models import F32, add_scaled, save
 from serverproc import ServerProcess
 from tritonclient.grpc import service_pb2, service_pb2_grpc
@@ -81,3 +82,23 @@ def test_grpc_request_id_is_echoed_and_logged(server: ServerProcess) -> None:
         assert made and made != "grpc-7"
     unloading = [e for e in lines(server) if "UNLOADING" in e["message"]]
     assert unloading and all(e.get("request_id") == "grpc-7" for e in unloading), unloading
+
+
+def test_streaming_methods_work_with_request_ids(server: ServerProcess) -> None:
+    """The call-context interceptor wraps unary-stream (health Watch) and stream-stream (ModelStreamInfer)."""
+    with grpc.insecure_channel(server.grpc_address) as channel:
+        watch = health_pb2_grpc.HealthStub(channel).Watch(
+            health_pb2.HealthCheckRequest(service="m"), metadata=[("x-request-id", "watch-1")], timeout=30
+        )
+        assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
+        assert ("x-request-id", "watch-1") in list(watch.initial_metadata())
+        watch.cancel()
+        request = service_pb2.ModelInferRequest(model_name="m")
+        tensor = request.inputs.add(name="x", datatype="FP32", shape=[1, 4])
+        tensor.contents.fp32_contents.extend([1, 2, 3, 4])
+        stream = service_pb2_grpc.GRPCInferenceServiceStub(channel).ModelStreamInfer(
+            iter([request]), timeout=30
+        )
+        [reply] = list(stream)
+        assert reply.error_message == "" and reply.infer_response.model_name == "m"
+        assert dict(stream.initial_metadata())["x-request-id"]
