@@ -22,13 +22,14 @@ REST_TRACE, GRPC_TRACE = "0af7651916cd43dd8448eb211c80319c", "5b8efff798038103d2
 PARENT = "b7ad6b7169203331"
 
 
-@pytest.fixture(params=["http/protobuf", "grpc"])
+@pytest.fixture(params=["http/protobuf", "grpc", "env"])
 def receiver(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, int, Path]]:
-    """An OTLP receiver process speaking the parameter's protocol: (protocol, port, spans file)."""
+    """An OTLP receiver process: (how ovserve is told about it, port, spans file). ``env``: an
+    OTLP/gRPC receiver named by the SDK's OTEL_* variables only, no --tracing_* flag but the switch."""
     protocol: str = request.param
     out = tmp_path / "spans.jsonl"
     out.touch()
-    kind = "grpc" if protocol == "grpc" else "http"
+    kind = "http" if protocol == "http/protobuf" else "grpc"
     process = subprocess.Popen(
         [sys.executable, str(RECEIVER), str(out), kind], stdout=subprocess.PIPE, text=True
     )
@@ -40,16 +41,28 @@ def receiver(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[s
         process.wait(10)
 
 
-def test_spans_reach_an_otlp_receiver(receiver: tuple[str, int, Path], tmp_path: Path) -> None:
+def test_spans_reach_an_otlp_receiver(
+    receiver: tuple[str, int, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     protocol, port, out = receiver
-    path = "" if protocol == "grpc" else "/v1/traces"
+    path = "/v1/traces" if protocol == "http/protobuf" else ""
     base = save(add_scaled(), tmp_path / "models" / "m")
     config = tmp_path / "config.json"
     entry = {"name": "m", "base_path": str(base), "plugin_config": F32}
     config.write_text(json.dumps({"model_config_list": [{"config": entry}]}))
     endpoint = f"http://{HOST}:{port}{path}"
-    args = ["--config_path", str(config), "--tracing_enable", "--tracing_endpoint", endpoint]
-    args += ["--tracing_protocol", protocol]
+    args = ["--config_path", str(config), "--tracing_enable"]
+    service = "ovserve"
+    if protocol == "env":
+        service = "resnet-serving"
+        for key, value in (
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_SERVICE_NAME", service),
+        ):
+            monkeypatch.setenv(key, value)  # the server process inherits them
+    else:
+        args += ["--tracing_endpoint", endpoint, "--tracing_protocol", protocol]
     server = ServerProcess(args, tmp_path / "ovserve.log").start()
     try:
         x = np.ones((2, 4), np.float32)
@@ -68,7 +81,7 @@ def test_spans_reach_an_otlp_receiver(receiver: tuple[str, int, Path], tmp_path:
         mine = {s["name"]: s for s in spans if s["trace_id"] == trace_id}
         assert set(mine) == {"infer m", "decode", "queue", "inference", "encode"}, spans
         root = mine["infer m"]
-        assert root["parent_span_id"] == PARENT and root["service"] == "ovserve"
+        assert root["parent_span_id"] == PARENT and root["service"] == service
         assert root["attributes"] == {
             "ovserve.model.name": "m",
             "ovserve.model.version": 1,
