@@ -19,7 +19,7 @@ from typing import Any
 import uvicorn
 
 from ovserve import __version__
-from ovserve.api import config_rest, grpc_probes
+from ovserve.api import backend_timing, config_rest, grpc_probes
 from ovserve.api.context import ServingContext
 from ovserve.api.grpc_server import create_server
 from ovserve.api.http import HttpRequest, HttpResponse, RestApp, Router
@@ -92,6 +92,7 @@ class Server:
         metrics = MetricsRegistry.from_config(config.metrics) if config.metrics.enable else None
         if metrics is not None:
             metrics.attach(self.manager)
+        backend_timing.attach(self.manager)  # after the metrics registry: its backend hook is kept
         self.ctx = ServingContext(self.manager, "ovserve", __version__, metrics=metrics)
         self._stop = asyncio.Event()
         self._signals = 0
@@ -222,7 +223,6 @@ class Server:
 
         provider = telemetry.tracer_provider(self.config.tracing, self.seat.index if self.seat else None)
         self.ctx.tracer = tracing.RequestTracer(provider.get_tracer("ovserve"))
-        tracing.attach(self.manager)  # after the metrics registry: its backend hook is kept
         return provider
 
     def _on_signal(self, sig: signal.Signals) -> None:

@@ -24,6 +24,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from ovserve.api.backend_timing import BACKEND_TIMING
 from ovserve.api.context import ServingContext
 from ovserve.core.servable import Servable
 from ovserve.errors import InvalidInput, ServingError
@@ -78,8 +79,8 @@ async def _run(
     """Decode, run (with the servable's string conversions, if any) and encode one call;
     its stages are timed into ``ctx.stats`` (Triton's statistics extension) and, with tracing
     on, made spans of (``api/tracing.py``)."""
-    tracer = ctx.tracer
-    slot = tracer.begin() if tracer is not None else None
+    slot = [-1, -1]  # the backend's wait / run nanoseconds (api/backend_timing.py)
+    BACKEND_TIMING.set(slot)
     start = perf_counter_ns()
     try:
         request = decode(servable)
@@ -95,13 +96,13 @@ async def _run(
         )
     except BaseException as exc:
         ctx.stats.of(servable.id).record_failure(start, perf_counter_ns())
-        if tracer is not None:
-            tracer.failed(servable, call, start, exc)
+        if ctx.tracer is not None:
+            ctx.tracer.failed(servable, call, start, exc)
         raise
     encoded = perf_counter_ns()
-    ctx.stats.of(servable.id).record(start, decoded, inferred, encoded)
-    if tracer is not None and slot is not None:
-        tracer.succeeded(servable, call, (start, decoded, inferred, encoded), slot)
+    ctx.stats.of(servable.id).record(start, decoded, inferred, encoded, slot[0])
+    if ctx.tracer is not None:
+        ctx.tracer.succeeded(servable, call, (start, decoded, inferred, encoded), slot)
     return result
 
 

@@ -9,11 +9,13 @@ CPU for the smallest model's request. Served by
 (:mod:`ovserve.api.kserve.triton`).
 
 What the fields mean here: ``success``/``fail`` count requests and their whole time in the
-request path; ``compute_input`` is decoding the payload, ``compute_infer`` the model run (with
-string/image conversions) including any wait for a free infer request or a batch (ovserve does
-not time the wait separately: ``queue`` counts every request with 0 ns; perf_analyzer finds the
-version it measured by that count), ``compute_output`` encoding.
-``inference_count`` and ``execution_count`` count successful requests (no batch statistics).
+request path; ``compute_input`` is decoding the payload; ``queue`` the wait for a free infer
+request, as the backend reports it (:mod:`ovserve.api.backend_timing`; 0 ns where it reports
+none, such as a model behind the dynamic batcher, whose wait then stays in ``compute_infer``);
+``compute_infer`` the rest of the model run (with string/image conversions); ``compute_output``
+encoding. Every successful request counts once in each; ``inference_count`` and
+``execution_count`` count them too (no batch statistics). perf_analyzer finds the version it
+measured by the queue count.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class ModelStats:
         "input_ns",
         "last_inference_ns",
         "output_ns",
+        "queue_ns",
         "success_count",
         "success_ns",
     )
@@ -41,15 +44,19 @@ class ModelStats:
     def __init__(self) -> None:
         self.success_count = self.success_ns = 0
         self.fail_count = self.fail_ns = 0
-        self.input_ns = self.infer_ns = self.output_ns = 0
+        self.input_ns = self.infer_ns = self.output_ns = self.queue_ns = 0
         self.last_inference_ns = 0  # perf_counter_ns of the last success (0: none yet)
 
-    def record(self, start: int, decoded: int, inferred: int, encoded: int) -> None:
-        """One successful request, from its four ``perf_counter_ns`` stamps."""
+    def record(self, start: int, decoded: int, inferred: int, encoded: int, wait: int = -1) -> None:
+        """One successful request, from its four ``perf_counter_ns`` stamps and the backend's wait
+        for a free infer request (-1: not reported; it then stays inside compute_infer)."""
         self.success_count += 1
         self.success_ns += encoded - start
         self.input_ns += decoded - start
-        self.infer_ns += inferred - decoded
+        if wait < 0 or wait > inferred - decoded:
+            wait = 0
+        self.queue_ns += wait
+        self.infer_ns += inferred - decoded - wait
         self.output_ns += encoded - inferred
         self.last_inference_ns = encoded
 

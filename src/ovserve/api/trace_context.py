@@ -14,7 +14,3 @@ from collections.abc import Mapping
 TRACE_HEADERS: contextvars.ContextVar[Mapping[bytes, bytes] | Mapping[str, str] | None] = (
     contextvars.ContextVar("ovserve_trace_headers", default=None)
 )
-#: one request's [wait_ns, infer_ns] from the backend's timing hook (the queue / inference split)
-BACKEND_TIMING: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
-    "ovserve_backend_timing", default=None
-)

@@ -6,14 +6,13 @@ Each inference becomes one SERVER span ``infer <model>`` (child of the caller's 
 made after the request from the request path's timestamps, so tracing adds no await and no
 per-stage call to the request path; with tracing off (``ctx.tracer is None``) the request path
 does nothing but that check. The queue/inference split comes from the backend's timing hook
-(:func:`attach`); where a backend reports none (a model behind the dynamic batcher, whose batches
+(:mod:`ovserve.api.backend_timing`); where a backend reports none (a model behind the dynamic batcher, whose batches
 run in their own tasks) ``queue`` is left out and ``inference`` covers the whole run.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from time import perf_counter_ns
 from typing import Any
 
@@ -22,11 +21,8 @@ from opentelemetry import trace
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from ovserve.api.trace_context import BACKEND_TIMING, TRACE_HEADERS
-from ovserve.core.ids import ServableId
-from ovserve.core.manager import ServableManager
+from ovserve.api.trace_context import TRACE_HEADERS
 from ovserve.core.servable import Servable
-from ovserve.core.states import State, VersionStatus
 from ovserve.errors import ServingError
 from ovserve.metrics.calls import CallInfo
 
@@ -55,12 +51,6 @@ class RequestTracer:
     def __init__(self, tracer: trace.Tracer) -> None:
         self.tracer = tracer
         self.propagator = TraceContextTextMapPropagator()
-
-    def begin(self) -> list[int]:
-        """Called before a request runs: a slot for the backend's wait/inference timing."""
-        slot = [-1, -1]
-        BACKEND_TIMING.set(slot)
-        return slot
 
     def _root(self, servable: Servable, call: CallInfo, start_ns: int) -> trace.Span:
         headers = TRACE_HEADERS.get()
@@ -111,35 +101,3 @@ class RequestTracer:
         root.set_status(trace.Status(trace.StatusCode.ERROR, message))
         root.set_attribute("ovserve.error", message)
         root.end()
-
-
-def _reporting(previous: Callable[[int, int], None] | None) -> Callable[[int, int], None]:
-    """A backend timing hook that fills the request's slot and then calls ``previous`` (metrics)."""
-
-    def observe(wait_ns: int, infer_ns: int) -> None:
-        slot = BACKEND_TIMING.get()
-        if slot is not None:
-            slot[0], slot[1] = wait_ns, infer_ns
-        if previous is not None:
-            previous(wait_ns, infer_ns)
-
-    return observe
-
-
-def attach(manager: ServableManager) -> None:
-    """Have every backend that offers a ``timing_observer`` hook report into the request's slot.
-
-    Subscribed after the metrics registry (if any), so its hook is kept and called too.
-    """
-
-    def on_state(sid: ServableId, status: VersionStatus) -> None:
-        if status.state is not State.AVAILABLE:
-            return
-        try:
-            with manager.acquire(sid.name, sid.version) as servable:
-                if hasattr(servable, "timing_observer"):
-                    servable.timing_observer = _reporting(servable.timing_observer)
-        except ServingError:  # pragma: no cover - AVAILABLE means it can be acquired
-            pass
-
-    manager.subscribe(on_state)

@@ -17,9 +17,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import SpanKind, StatusCode
 
-from ovserve.api import tracing
+from ovserve.api import backend_timing, tracing
 from ovserve.api.context import ServingContext
 from ovserve.api.http import RestApp, Router
+from ovserve.api.kserve import triton
 from ovserve.api.kserve.rest import add_routes
 
 from .kserve.fakes import EchoServable, make_context, spec
@@ -47,7 +48,7 @@ def traced(ctx: ServingContext, sampler: Any = None) -> InMemorySpanExporter:
     provider = TracerProvider(sampler=sampler)
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     ctx.tracer = tracing.RequestTracer(provider.get_tracer("test"))
-    tracing.attach(ctx.manager)
+    backend_timing.attach(ctx.manager)
     return exporter
 
 
@@ -162,3 +163,19 @@ def test_a_sampled_parent_is_followed_at_ratio_zero() -> None:
         return exporter
 
     assert [s.name for s in asyncio.run(scenario()).get_finished_spans()][-1] == "infer m"
+
+
+def test_statistics_split_queue_from_the_backend_hook_with_tracing_off() -> None:
+    async def scenario() -> dict[str, Any]:
+        servable = TimedEcho("m")
+        ctx = await make_context()
+        backend_timing.attach(ctx.manager)
+        await ctx.manager.apply(_aspired(servable))
+        assert ctx.tracer is None
+        for _ in range(2):
+            assert await post(ctx, "/v2/models/m/infer", BODY, {}) == 200
+        return triton.statistics(ctx, "m", None)["model_stats"][0]["inference_stats"]
+
+    stats = asyncio.run(scenario())
+    assert stats["queue"] == {"count": 2, "ns": 2_000}  # 1 µs reported wait per request
+    assert stats["compute_infer"]["count"] == 2 and stats["compute_infer"]["ns"] > 0

@@ -84,7 +84,7 @@ def model_statistics(sid: ServableId, stats: ModelStats) -> dict[str, Any]:
         "inference_stats": {
             "success": _duration(ok, stats.success_ns),
             "fail": _duration(stats.fail_count, stats.fail_ns),
-            "queue": _duration(ok, 0),  # every request is counted; its wait is inside compute_infer
+            "queue": _duration(ok, stats.queue_ns),
             "compute_input": _duration(ok, stats.input_ns),
             "compute_infer": _duration(ok, stats.infer_ns),
             "compute_output": _duration(ok, stats.output_ns),
