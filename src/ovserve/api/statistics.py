@@ -1,10 +1,10 @@
 """Per-version inference statistics in the shape of Triton's statistics extension.
 
 Always on, as in Triton: the request path takes four ``perf_counter_ns`` stamps per inference
-(before decode, after decode, after inference, after encode) and adds them here, with no lock
-(everything runs on the event loop): 1.05-1.26 µs a request measured with timeit on the shared
-2-core development machine (where one clock read costs 0.1-0.2 µs), against ~300 µs of server
-CPU for the smallest model's request. Served by
+(before decode, after decode, after inference, after encode) plus the backend's wait and adds
+them here, with no lock (everything runs on the event loop): 2-3 µs a request measured with
+timeit on the shared, loaded 2-core development machine (docs/observability.md), against ~300 µs
+of server CPU for the smallest model's request. Served by
 ``GET /v2/models/{m}[/versions/{v}]/stats`` and gRPC ``ModelStatistics``
 (:mod:`ovserve.api.kserve.triton`).
 
