@@ -92,6 +92,6 @@ PERF_ANALYZER := .tools/perf/bin/perf_analyzer
 perf-tools: $(STAMP)
 	@[ -x $(PERF_ANALYZER) ] || $(PY) -m pip install -q --no-deps --target .tools/perf \
 		'tritonclient==2.49.0' 'nvidia-cuda-runtime-cu12==12.9.79'
-	@ldconfig -p | grep -q 'libb64\.so' || { [ "$$(id -u)" = 0 ] && apt-get update -q && apt-get install -y -q libb64-0d; } \
+	@{ ldconfig -p 2>/dev/null || /sbin/ldconfig -p; } | grep -q 'libb64\.so' || { [ "$$(id -u)" = 0 ] && apt-get update -q && apt-get install -y -q libb64-0d; } \
 		|| { echo "perf-tools: install Debian libb64-0d (perf_analyzer needs it)"; exit 1; }
 integration: perf-tools
