@@ -83,3 +83,15 @@ tools:
 	elif command -v npm >/dev/null; then npm install --prefix .tools --no-audit --no-fund --loglevel=error 'azurite@^3.35'; \
 	else echo "npm not found: azurite is not installed, the Azure tests will be skipped"; fi
 integration: tools
+
+# perf_analyzer (Triton's load generator) for tests/integration/test_triton_extensions.py: the binary of
+# the tritonclient 2.49.0 wheel (later wheels ship none) under .tools/perf, beside the CUDA runtime library
+# it links (nvidia-cuda-runtime-cu12 wheel); it also needs Debian's libb64-0d.
+PERF_ANALYZER := .tools/perf/bin/perf_analyzer
+.PHONY: perf-tools
+perf-tools: $(STAMP)
+	@[ -x $(PERF_ANALYZER) ] || $(PY) -m pip install -q --no-deps --target .tools/perf \
+		'tritonclient==2.49.0' 'nvidia-cuda-runtime-cu12==12.9.79'
+	@{ ldconfig -p 2>/dev/null || /sbin/ldconfig -p; } | grep -q 'libb64\.so' || { [ "$$(id -u)" = 0 ] && apt-get update -q && apt-get install -y -q libb64-0d; } \
+		|| { echo "perf-tools: install Debian libb64-0d (perf_analyzer needs it)"; exit 1; }
+integration: perf-tools

@@ -10,10 +10,13 @@ from collections.abc import Sequence
 EXIT_USAGE = 64  # OVMS's exit code for a bad command line or config
 
 
-def configure_logging(level: str, path: str | None, worker: int | None = None) -> None:
+def configure_logging(
+    level: str, path: str | None, worker: int | None = None, log_format: str = "text"
+) -> None:
+    from ovserve.logs import formatter
+
     handler: logging.Handler = logging.FileHandler(path) if path else logging.StreamHandler(sys.stdout)
-    where = f"[worker {worker}]" if worker is not None else ""
-    handler.setFormatter(logging.Formatter(f"[%(asctime)s][%(levelname)s]{where}[%(name)s] %(message)s"))
+    handler.setFormatter(formatter(log_format, worker))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     levels = {
@@ -45,7 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ovserve.errors import StartupError
 
     seat = worker_seat_from_env(os.environ)
-    configure_logging(config.log_level, config.log_path, seat.index if seat is not None else None)
+    configure_logging(
+        config.log_level, config.log_path, seat.index if seat is not None else None, config.log_format
+    )
     try:
         if seat is None and config.processes > 1:
             from ovserve.cluster import supervisor

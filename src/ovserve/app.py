@@ -14,16 +14,18 @@ import os
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
 from ovserve import __version__
-from ovserve.api import config_rest
+from ovserve.api import backend_timing, config_rest, grpc_probes
 from ovserve.api.context import ServingContext
 from ovserve.api.grpc_server import create_server
 from ovserve.api.http import HttpRequest, HttpResponse, RestApp, Router
 from ovserve.api.kserve import grpc as kserve_grpc
 from ovserve.api.kserve import rest as kserve_rest
+from ovserve.api.request_ids import CallContextInterceptor
 from ovserve.api.security import ServerSecurity
 from ovserve.api.tfs import grpc as tfs_grpc
 from ovserve.api.tfs import rest as tfs_rest
@@ -36,6 +38,7 @@ from ovserve.core.ids import ServableId
 from ovserve.core.manager import ServableManager
 from ovserve.errors import StartupError
 from ovserve.lifecycle import Lifecycle
+from ovserve.logs import request_id_maker
 from ovserve.metrics import CONTENT_TYPE, MetricsRegistry, render
 from ovserve.metrics.merge import merge_expositions
 from ovserve.repository.sources import RepositorySource
@@ -90,6 +93,7 @@ class Server:
         metrics = MetricsRegistry.from_config(config.metrics) if config.metrics.enable else None
         if metrics is not None:
             metrics.attach(self.manager)
+        backend_timing.attach(self.manager)  # after the metrics registry: its backend hook is kept
         self.ctx = ServingContext(self.manager, "ovserve", __version__, metrics=metrics)
         self._stop = asyncio.Event()
         self._signals = 0
@@ -108,14 +112,19 @@ class Server:
             await link.start(on_lost=lambda: self._on_signal(signal.SIGTERM))
 
         security = ServerSecurity(config.security)
+        make_request_id = request_id_maker() if config.log_format == "json" else None  # ids for JSON logs
+        provider = self._start_tracing()
+        trace = provider is not None
         grpc_server = create_server(
             config.max_request_bytes,
             config.grpc_channel_arguments,
             reuse_port=self.seat is not None,
             first_interceptors=security.grpc_interceptors(),
+            interceptors=[CallContextInterceptor(make_request_id, trace)] if make_request_id or trace else [],
         )
         kserve_grpc.add_services(grpc_server, self.ctx)
         tfs_grpc.add_services(grpc_server, self.ctx)
+        grpc_probes.add_services(grpc_server, self.ctx)  # grpc.health.v1 and reflection
         grpc_address = f"{url_host(config.grpc_bind_address)}:{config.port}"
         try:
             bound = security.add_grpc_port(grpc_server, grpc_address)
@@ -129,7 +138,9 @@ class Server:
         if config.rest_port:
             inherited = self.seat.rest_socket() if self.seat is not None else None
             sock = inherited or bind_rest_socket(config.rest_bind_address, config.rest_port)
-            app = security.rest_app(RestApp(build_router(self.ctx, link), config.max_request_bytes))
+            app = security.rest_app(
+                RestApp(build_router(self.ctx, link), config.max_request_bytes, make_request_id, trace)
+            )
             rest = _UvicornServer(
                 uvicorn.Config(
                     app,
@@ -195,7 +206,7 @@ class Server:
             poll.cancel()
 
         log.info("shutting down: no new calls; calls in flight get %ds", config.shutdown_grace_seconds)
-        self.ctx.state.ready = False
+        self.ctx.state.drain()
         if rest is not None:
             rest.should_exit = True
         await asyncio.gather(
@@ -204,10 +215,23 @@ class Server:
         )
         await self.manager.close()
         await asyncio.to_thread(source.close)
+        if provider is not None:
+            await asyncio.to_thread(provider.shutdown)  # flushes the spans not exported yet
         if link is not None:
             await link.close()
         log.info("stopped")
         return 0
+
+    def _start_tracing(self) -> Any:
+        """With --tracing_enable: the OpenTelemetry provider (imported only then), spans on in ctx."""
+        if not self.config.tracing.enable:
+            return None
+        from ovserve import telemetry
+        from ovserve.api import tracing
+
+        provider = telemetry.tracer_provider(self.config.tracing, self.seat.index if self.seat else None)
+        self.ctx.tracer = tracing.RequestTracer(provider.get_tracer("ovserve"))
+        return provider
 
     def _on_signal(self, sig: signal.Signals) -> None:
         self._signals += 1
@@ -215,7 +239,7 @@ class Server:
             log.warning("second %s: exiting at once", sig.name)
             os._exit(1)
         log.info("%s received: draining", sig.name)
-        self.ctx.state.ready = False
+        self.ctx.state.drain()
         self._stop.set()
 
 

@@ -24,6 +24,7 @@ import re
 from collections.abc import Mapping, Sequence
 
 from ovserve.config.file import load_config_file, resolve_base_path
+from ovserve.config.observability import parse_log_format, parse_tracing
 from ovserve.config.security import SECURITY_TEXT_FLAGS, parse_security
 from ovserve.config.syntax import (
     is_valid_bind_address,
@@ -193,6 +194,13 @@ def parse_args(
             opts.flag("allow_credentials"),
             env,
             cwd,
+        ),
+        log_format=parse_log_format(opts.text("log_format", "text")),
+        tracing=parse_tracing(
+            opts.flag("tracing_enable"),
+            opts.text("tracing_endpoint"),
+            opts.text("tracing_protocol"),
+            opts.text("tracing_sample_ratio"),
         ),
     )
 

@@ -88,6 +88,32 @@ FLAGS: tuple[Flag, ...] = (
         "30",
         "ovserve extension: seconds requests in flight may take to finish after SIGTERM/SIGINT",
     ),
+    # -- observability (ovserve extensions; docs/observability.md) --
+    Flag(
+        "log_format",
+        "str",
+        "text",
+        "ovserve extension: log lines as text (OVMS's format) or json (one object a line, with the request id)",
+    ),
+    Flag("tracing_enable", "bool", "false", "ovserve extension: OpenTelemetry tracing, exported over OTLP"),
+    Flag(
+        "tracing_endpoint",
+        "str",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_ENDPOINT or the SDK's",
+        "ovserve extension: OTLP receiver URL, e.g. http://collector:4318/v1/traces (grpc: http://collector:4317)",
+    ),
+    Flag(
+        "tracing_protocol",
+        "str",
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, OTEL_EXPORTER_OTLP_PROTOCOL or http/protobuf",
+        "ovserve extension: OTLP protocol: http/protobuf or grpc",
+    ),
+    Flag(
+        "tracing_sample_ratio",
+        "str",
+        "OTEL_TRACES_SAMPLER(_ARG) or 1.0",
+        "ovserve extension: share of new traces sampled, 0..1 (a sampled traceparent is always followed)",
+    ),
     Flag(
         "sequence_cleaner_poll_wait_minutes",
         "uint32",

@@ -197,15 +197,13 @@ def _tensor_proto(array: np.ndarray) -> tensor_pb2.TensorProto:
 
 
 def test_grpc_health_service_is_never_asked_for_a_key(server: ServerProcess) -> None:
-    """grpc.health.v1 (served once the observability work is merged) answers without a key."""
+    """grpc.health.v1 and KServe's ServerLive answer without a key (Kubernetes probes send none)."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
     with grpc.insecure_channel(server.grpc_address) as channel:
-        check = channel.unary_unary(
-            "/grpc.health.v1.Health/Check", request_serializer=lambda _: b"", response_deserializer=bytes
-        )
-        try:
-            check(b"", timeout=10)
-        except grpc.RpcError as error:
-            assert error.code() == grpc.StatusCode.UNIMPLEMENTED, error  # not UNAUTHENTICATED
+        health = health_pb2_grpc.HealthStub(channel)
+        answer = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=10)
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING
         live = service_pb2_grpc.GRPCInferenceServiceStub(channel).ServerLive
         assert live(service_pb2.ServerLiveRequest(), timeout=10).live
 

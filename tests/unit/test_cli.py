@@ -260,6 +260,13 @@ def test_usage_lists_every_flag_with_default() -> None:
         "api_key_file", "allowed_origins", "allowed_methods", "allowed_headers", "allow_credentials",
         "tls_cert_path", "tls_key_path", "tls_client_ca_path",
     }  # fmt: skip
+    expected |= {
+        "log_format",
+        "tracing_enable",
+        "tracing_endpoint",
+        "tracing_protocol",
+        "tracing_sample_ratio",
+    }
     assert names == expected
 
 

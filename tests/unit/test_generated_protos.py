@@ -176,6 +176,8 @@ def test_rest_json_names_stay_snake_case() -> None:
                 "RepositoryIndex",
                 "RepositoryModelLoad",
                 "RepositoryModelUnload",
+                "ModelConfig",
+                "ModelStatistics",
             ],
         ),
         (

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from ovserve.api.statistics import StatsTable
 from ovserve.config.types import ModelConfig
 from ovserve.core.manager import ReloadOutcome, ServableManager
 from ovserve.metrics.registry import MetricsRegistry
+
+if TYPE_CHECKING:  # OpenTelemetry is imported only when tracing is on
+    from ovserve.api.tracing import RequestTracer
 
 
 class ModelControl(Protocol):
@@ -27,12 +31,46 @@ class ModelControl(Protocol):
     async def replace_models(self, models: tuple[ModelConfig, ...]) -> bool: ...
 
 
-@dataclass
 class ServerState:
-    """Server-level flags shared by the front ends; set by the composition root."""
+    """Server-level flags shared by the front ends; set by the composition root.
 
-    ready: bool = False  # true once the initial model load ended (even if some models failed)
-    live: bool = True
+    ``ready``: the initial model load ended (even if some models failed) and the server is not
+    shutting down; ``draining``: shutdown began (no new calls). Observers (the gRPC health
+    service) subscribe to hear every change.
+    """
+
+    __slots__ = ("_draining", "_listeners", "_ready", "live")
+
+    def __init__(self, ready: bool = False, live: bool = True) -> None:
+        self._ready = ready
+        self._draining = False
+        self.live = live
+        self._listeners: list[Callable[[], None]] = []
+
+    @property
+    def ready(self) -> bool:
+        return self._ready
+
+    @ready.setter
+    def ready(self, value: bool) -> None:
+        self._ready = value
+        self._changed()
+
+    @property
+    def draining(self) -> bool:
+        return self._draining
+
+    def drain(self) -> None:
+        """Shutdown began: not ready, and draining from now on."""
+        self._ready, self._draining = False, True
+        self._changed()
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            listener()
 
 
 @dataclass
@@ -49,3 +87,7 @@ class ServingContext:
     control: ModelControl | None = None
     #: where the request path counts calls; None when metrics are disabled
     metrics: MetricsRegistry | None = None
+    #: Triton-style per-version statistics (always kept; see api/statistics.py)
+    stats: StatsTable = field(default_factory=StatsTable)
+    #: OpenTelemetry spans of inferences; None when tracing is off (the request path checks only that)
+    tracer: RequestTracer | None = None

@@ -80,6 +80,7 @@ def create_server(
     *,
     reuse_port: bool = False,
     first_interceptors: Sequence[aio.ServerInterceptor] = (),
+    interceptors: Sequence[aio.ServerInterceptor] = (),
 ) -> aio.Server:
     """The gRPC server. ``reuse_port`` lets the workers of one multi-process server share the
     port (off otherwise, so a second server on a taken port fails to start);
@@ -91,4 +92,4 @@ def create_server(
         ("grpc.so_reuseport", 1 if reuse_port else 0),
     ]
     options += list(channel_arguments.items())
-    return aio.server(interceptors=[*first_interceptors, ErrorInterceptor()], options=options)
+    return aio.server(interceptors=[*first_interceptors, ErrorInterceptor(), *interceptors], options=options)

@@ -30,6 +30,8 @@ from ovserve.api.compression import (
     response_coding,
 )
 from ovserve.api.errors import as_serving_error, http_status
+from ovserve.api.trace_context import TRACE_HEADERS
+from ovserve.logs import REQUEST_ID, accepted_request_id
 
 log = logging.getLogger(__name__)
 
@@ -124,9 +126,19 @@ class Router:
 class RestApp:
     """The ASGI callable. ``max_body`` bounds request bodies as sent and as inflated (413 past it)."""
 
-    def __init__(self, router: Router, max_body: int) -> None:
+    def __init__(
+        self,
+        router: Router,
+        max_body: int,
+        make_request_id: Callable[[], str] | None = None,
+        trace: bool = False,
+    ) -> None:
         self.router = router
         self.max_body = max_body
+        #: with JSON logs: makes ids for requests without x-request-id (None: no ids tracked)
+        self.make_request_id = make_request_id
+        #: with tracing on: hand each request's headers (traceparent) to the request path
+        self.trace = trace
 
     async def __call__(
         self,
@@ -140,7 +152,10 @@ class RestApp:
             return
         if kind != "http":
             return
-        response = await self._handle(scope, receive)
+        if self.make_request_id is None:
+            response = await self._handle(scope, receive)
+        else:
+            response = await self._handle_with_id(scope, receive, self.make_request_id)
         headers = [
             (b"content-type", response.content_type),
             (b"content-length", str(len(response.body)).encode()),
@@ -148,6 +163,20 @@ class RestApp:
         headers += response.headers
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": response.body})
+
+    async def _handle_with_id(
+        self,
+        scope: dict[str, Any],
+        receive: Callable[[], Awaitable[dict[str, Any]]],
+        make: Callable[[], str],
+    ) -> HttpResponse:
+        """``_handle`` with the request id set for its log lines and echoed as ``x-request-id``."""
+        given = next((value for key, value in scope["headers"] if key == b"x-request-id"), None)
+        request_id = accepted_request_id(given, make)
+        REQUEST_ID.set(request_id)  # uvicorn runs each request in a task of its own
+        response = await self._handle(scope, receive)
+        response.headers = [*response.headers, (b"x-request-id", request_id.encode())]
+        return response
 
     async def _handle(
         self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]]
@@ -160,6 +189,8 @@ class RestApp:
             return routed
         handler, params = routed
         headers = dict(scope["headers"])
+        if self.trace:
+            TRACE_HEADERS.set(headers)
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
             return error_response(

@@ -24,6 +24,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from ovserve.api.backend_timing import BACKEND_TIMING
 from ovserve.api.context import ServingContext
 from ovserve.core.servable import Servable
 from ovserve.errors import InvalidInput, ServingError
@@ -46,7 +47,7 @@ async def infer(
     metrics = ctx.metrics
     if metrics is None:
         with ctx.manager.acquire(name, version) as servable:
-            return await _run(servable, call, decode, encode)
+            return await _run(ctx, servable, call, decode, encode)
     start = perf_counter_ns()
     try:
         handle = ctx.manager.acquire(name, version)
@@ -57,7 +58,7 @@ async def infer(
         series = metrics.version(servable.id)
         series.current += 1
         try:
-            result = await _run(servable, call, decode, encode)
+            result = await _run(ctx, servable, call, decode, encode)
         except BaseException:
             series.fail[call.index] += 1
             raise
@@ -69,19 +70,40 @@ async def infer(
 
 
 async def _run(
+    ctx: ServingContext,
     servable: Servable,
     call: CallInfo,
     decode: Callable[[Servable], InferRequest],
     encode: Callable[[Servable, InferRequest, InferResponse], R],
 ) -> R:
-    """Decode, run (with the servable's string conversions, if any) and encode one call."""
-    request = decode(servable)
-    conversion = conversion_for(servable)
-    if conversion is None:
-        outputs = await servable.infer(request.inputs)
-    else:
-        outputs = await _converted(conversion, servable, request, call)
-    return encode(servable, request, InferResponse(servable.name, servable.version, outputs, request.id))
+    """Decode, run (with the servable's string conversions, if any) and encode one call;
+    its stages are timed into ``ctx.stats`` (Triton's statistics extension) and, with tracing
+    on, made spans of (``api/tracing.py``)."""
+    slot = [-1, -1]  # the backend's wait / run nanoseconds (api/backend_timing.py)
+    BACKEND_TIMING.set(slot)
+    start = perf_counter_ns()
+    try:
+        request = decode(servable)
+        decoded = perf_counter_ns()
+        conversion = conversion_for(servable)
+        if conversion is None:
+            outputs = await servable.infer(request.inputs)
+        else:
+            outputs = await _converted(conversion, servable, request, call)
+        inferred = perf_counter_ns()
+        result = encode(
+            servable, request, InferResponse(servable.name, servable.version, outputs, request.id)
+        )
+    except BaseException as exc:
+        ctx.stats.of(servable.id).record_failure(start, perf_counter_ns())
+        if ctx.tracer is not None:
+            ctx.tracer.failed(servable, call, start, exc)
+        raise
+    encoded = perf_counter_ns()
+    ctx.stats.of(servable.id).record(start, decoded, inferred, encoded, slot[0])
+    if ctx.tracer is not None:
+        ctx.tracer.succeeded(servable, call, (start, decoded, inferred, encoded), slot)
+    return result
 
 
 async def _converted(

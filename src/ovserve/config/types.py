@@ -170,6 +170,16 @@ class SecurityConfig:
 
 
 @dataclass(frozen=True)
+class TracingConfig:
+    """OpenTelemetry tracing (ovserve's --tracing_* flags); None leaves a setting to the OTEL_* variables."""
+
+    enable: bool = False
+    endpoint: str | None = None
+    protocol: str | None = None  # "http/protobuf" or "grpc"
+    sample_ratio: float | None = None
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     """Server-wide settings, with OVMS's flag names and defaults."""
 
@@ -206,3 +216,6 @@ class ServerConfig:
     processes: int = 1
     #: TLS, API key and CORS (docs/security.md)
     security: SecurityConfig = field(default_factory=SecurityConfig)
+    #: ovserve's own (docs/observability.md): log line format, "text" or "json"; tracing
+    log_format: str = "text"
+    tracing: TracingConfig = field(default_factory=TracingConfig)

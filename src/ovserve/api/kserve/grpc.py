@@ -20,7 +20,7 @@ from ovserve._generated.kserve import grpc_predict_v2_pb2_grpc as pb_grpc
 from ovserve.api import request_path
 from ovserve.api.context import ServingContext
 from ovserve.api.errors import as_serving_error
-from ovserve.api.kserve import repository
+from ovserve.api.kserve import repository, triton
 from ovserve.api.kserve.codec_grpc import decode_infer_request, encode_infer_response
 from ovserve.api.kserve.rest import PLATFORM, extensions
 from ovserve.core.servable import Servable
@@ -152,6 +152,15 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
         repository.check_repository_name(request.repository_name)
         await repository.unload_model(self.ctx, request.model_name)
         return pb.RepositoryModelUnloadResponse()
+
+    # -- model configuration and statistics extensions (see ovserve.api.kserve.triton) ----
+    async def ModelConfig(self, request: Any, context: Any) -> Any:
+        version = request_path.parse_version(request.version)
+        with self.ctx.manager.acquire(request.name, version) as servable:
+            return triton.config_message(servable)
+
+    async def ModelStatistics(self, request: Any, context: Any) -> Any:
+        return triton.statistics_message(self.ctx, request.name, request_path.parse_version(request.version))
 
 
 def add_services(server: grpc.aio.Server, ctx: ServingContext) -> None:

@@ -13,8 +13,8 @@ from typing import Any, cast
 
 from ovserve.api import request_path
 from ovserve.api.context import ServingContext
-from ovserve.api.http import HttpRequest, HttpResponse, Router, error_response, json_response
-from ovserve.api.kserve import repository
+from ovserve.api.http import HttpRequest, HttpResponse, Router, json_response
+from ovserve.api.kserve import repository, triton
 from ovserve.api.kserve.codec_json import (
     HEADER_LENGTH,
     RestInferRequest,
@@ -26,9 +26,11 @@ from ovserve.metrics import calls
 from ovserve.tensors import InferRequest, InferResponse, TensorSpec
 
 #: KServe protocol extensions ovserve implements (reported by server metadata).
-EXTENSIONS = ("binary_tensor_data",)
+EXTENSIONS = ("binary_tensor_data", "model_configuration", "statistics")
 PLATFORM = "OpenVINO"
 OCTET_STREAM = b"application/octet-stream"
+LIVE_BODY = b'{"live":true}'
+READY_BODY = b'{"ready":true}'
 
 
 def tensor_metadata(spec: TensorSpec) -> dict[str, Any]:
@@ -57,15 +59,18 @@ class KServeRest:
     def __init__(self, ctx: ServingContext) -> None:
         self.ctx = ctx
 
+    # The Open Inference Protocol's bodies: {"live": true} / {"ready": true} (KServe's own client
+    # reads them; tritonclient and probes read only the status). Not live / not ready is 503.
     async def live(self, request: HttpRequest) -> HttpResponse:
         if self.ctx.state.live:
-            return HttpResponse(200)
-        return error_response(503, "Server is not live")
+            return HttpResponse(200, LIVE_BODY)
+        return json_response({"live": False, "error": "Server is not live"}, 503)
 
     async def ready(self, request: HttpRequest) -> HttpResponse:
         if self.ctx.state.ready:
-            return HttpResponse(200)
-        return error_response(503, "Server is not ready: the initial model load has not finished")
+            return HttpResponse(200, READY_BODY)
+        message = "Server is not ready: the initial model load has not finished, or it is shutting down"
+        return json_response({"ready": False, "error": message}, 503)
 
     async def server_metadata(self, request: HttpRequest) -> HttpResponse:
         return json_response(
@@ -83,8 +88,8 @@ class KServeRest:
 
     async def model_ready(self, request: HttpRequest) -> HttpResponse:
         name, version = _target(request)
-        with request_path.pinned(self.ctx, calls.KSERVE_REST_READY, name, version):
-            return HttpResponse(200)
+        with request_path.pinned(self.ctx, calls.KSERVE_REST_READY, name, version) as servable:
+            return json_response({"name": servable.name, "ready": True})
 
     async def infer(self, request: HttpRequest) -> HttpResponse:
         name, version = _target(request)
@@ -112,6 +117,7 @@ def _encode(servable: Servable, request: InferRequest, response: InferResponse) 
 def add_routes(router: Router, ctx: ServingContext) -> None:
     """Mount the KServe v2 REST endpoints on ``router``."""
     api = KServeRest(ctx)
+    triton.add_routes(router, ctx)  # first: GET /v2/models/stats is not model "stats"'s metadata
     router.add("GET", "/v2/health/live", api.live)
     router.add("GET", "/v2/health/ready", api.ready)
     router.add("GET", "/v2", api.server_metadata)

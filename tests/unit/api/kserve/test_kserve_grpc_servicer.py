@@ -235,7 +235,11 @@ def test_health_and_metadata() -> None:
     assert call([], "ServerReady", pb.ServerReadyRequest()).ready
     assert not call([], "ServerReady", pb.ServerReadyRequest(), ready=False).ready
     meta = call([], "ServerMetadata", pb.ServerMetadataRequest())
-    assert (meta.name, meta.version, list(meta.extensions)) == ("ovserve", "test", ["binary_tensor_data"])
+    assert (meta.name, meta.version, list(meta.extensions)) == (
+        "ovserve",
+        "test",
+        ["binary_tensor_data", "model_configuration", "statistics"],
+    )
     servables = [
         EchoServable("v", [spec("x", "FP32", -1, 4)], [spec("y", "INT64", 2)], version=n) for n in (1, 2)
     ]

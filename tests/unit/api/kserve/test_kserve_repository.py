@@ -267,9 +267,19 @@ def test_grpc_model_ready_of_a_known_model_without_versions_is_false_not_an_erro
 def test_server_metadata_lists_the_extension_when_model_control_is_wired() -> None:
     async def body(ctx: ServingContext, control: FakeControl) -> None:
         reply = await call_rest(ctx, "GET", "/v2")
-        assert reply.json()["extensions"] == ["binary_tensor_data", "model_repository"]
+        assert reply.json()["extensions"] == [
+            "binary_tensor_data",
+            "model_configuration",
+            "statistics",
+            "model_repository",
+        ]
         response = await grpc_call(ctx, "ServerMetadata", pb.ServerMetadataRequest())
-        assert list(response.extensions) == ["binary_tensor_data", "model_repository"]
+        assert list(response.extensions) == [
+            "binary_tensor_data",
+            "model_configuration",
+            "statistics",
+            "model_repository",
+        ]
 
     scenario(body)
 

@@ -13,24 +13,29 @@ def _versions() -> list[EchoServable]:
 
 def test_live() -> None:
     reply = rest([], "GET", "/v2/health/live")
-    assert (reply.status, reply.body) == (200, b"")
+    assert (reply.status, reply.json()) == (200, {"live": True})
 
 
 def test_ready() -> None:
     reply = rest([], "GET", "/v2/health/ready")
-    assert (reply.status, reply.body) == (200, b"")
+    assert (reply.status, reply.json()) == (200, {"ready": True})
 
 
 def test_not_ready_is_503() -> None:
     reply = rest([], "GET", "/v2/health/ready", ready=False)
     assert reply.status == 503
     assert "not ready" in reply.error
+    assert reply.json()["ready"] is False
 
 
 def test_server_metadata() -> None:
     reply = rest([], "GET", "/v2")
     assert reply.status == 200
-    assert reply.json() == {"name": "ovserve", "version": "test", "extensions": ["binary_tensor_data"]}
+    assert reply.json() == {
+        "name": "ovserve",
+        "version": "test",
+        "extensions": ["binary_tensor_data", "model_configuration", "statistics"],
+    }
     assert rest([], "GET", "/v2/").status == 200
 
 
@@ -71,7 +76,7 @@ def test_metadata_of_a_model_that_failed_to_load_shows_why() -> None:
 
 
 def test_model_ready() -> None:
-    assert rest(_versions(), "GET", "/v2/models/v/ready").status == 200
+    assert rest(_versions(), "GET", "/v2/models/v/ready").json() == {"name": "v", "ready": True}
     assert rest(_versions(), "GET", "/v2/models/v/versions/2/ready").status == 200
     reply = rest(_versions(), "GET", "/v2/models/v/versions/5/ready")
     assert reply.status == 404
