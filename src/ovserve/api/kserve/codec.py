@@ -162,14 +162,18 @@ def to_raw(array: np.ndarray) -> bytes:
 
 
 def check_requested_outputs(servable: Servable, names: Sequence[str]) -> tuple[str, ...]:
-    """The requested output names, deduplicated in request order; unknown names are a 400."""
-    unknown = [name for name in names if name not in servable.outputs]
+    """The requested output names, deduplicated in request order; unknown names are a 400.
+
+    A servable's special outputs (a stateful model's ``sequence_id``) are always sent.
+    """
+    special = servable.special_outputs
+    unknown = [name for name in names if name not in servable.outputs and name not in special]
     if unknown:
         raise InvalidInput(
             f"Invalid output name - {', '.join(unknown)} is not an output of model {servable.name}; "
             f"outputs: {', '.join(servable.outputs)}"
         )
-    return tuple(dict.fromkeys(names))
+    return tuple(dict.fromkeys([*names, *special]))
 
 
 def selected_outputs(

@@ -116,7 +116,7 @@ def to_array(name: str, value: Any, servable: Servable, kind: str = "input") -> 
         leaf = leaf[0]
     if isinstance(leaf, (str, dict)):
         return _string_array(name, value, kind)
-    spec = servable.inputs.get(name)
+    spec = servable.inputs.get(name) or servable.special_inputs.get(name)
     dtype = None if spec is None or spec.is_string else spec.dtype
     bf16 = dtype == BF16_DTYPE
     try:
