@@ -83,3 +83,9 @@ tools:
 	elif command -v npm >/dev/null; then npm install --prefix .tools --no-audit --no-fund --loglevel=error 'azurite@^3.35'; \
 	else echo "npm not found: azurite is not installed, the Azure tests will be skipped"; fi
 integration: tools
+
+# Stateful models (bench/stateful.py, ~1.5 min): sequences/s and per-step latency over TF Serving gRPC
+# and REST against in-process OpenVINO; writes bench/results/<date>-<cpu>-stateful.md.
+.PHONY: bench-stateful
+bench-stateful: $(GEN)
+	$(PY) bench/stateful.py

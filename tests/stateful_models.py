@@ -13,10 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import openvino as ov
-from models import F32
 from openvino import opset13 as ops
 from openvino._offline_transformations import apply_low_latency_transformation
 from openvino.op.util import Variable, VariableInfo
+
+#: exact comparisons (as tests/models.py; defined here too so bench/ can import this module)
+F32 = {"INFERENCE_PRECISION_HINT": "f32"}
 
 
 def _named(node: ov.Node, name: str) -> ov.Node:
