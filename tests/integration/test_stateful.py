@@ -218,6 +218,23 @@ def test_ovmsclient_grpc_and_rest_with_uint64_sequence_id(
         assert_matches(answer, reference.step({"x": x}))
 
 
+def test_ovmsclient_sequence_with_a_server_given_id(server: ServerProcess, paths: dict[str, Path]) -> None:
+    client = ovmsclient.make_grpc_client(server.grpc_address)
+    xs = inputs_of(np.random.default_rng(13), "rnn", 3)
+    reference = ReferenceSequence(model_file(paths, "rnn"))
+    start = client.predict({"x": xs[0], "sequence_control_input": np.array([START], np.uint32)}, "rnn")
+    sequence_id = np.asarray(start["sequence_id"], np.uint64)
+    assert sequence_id.shape == (1,) and sequence_id[0] > 0
+    assert_matches(start, reference.step({"x": xs[0]}))
+    middle = client.predict({"x": xs[1], "sequence_id": sequence_id}, "rnn")
+    assert_matches(middle, reference.step({"x": xs[1]}))
+    end = client.predict(
+        {"x": xs[2], "sequence_id": sequence_id, "sequence_control_input": np.array([END], np.uint32)}, "rnn"
+    )
+    assert_matches(end, reference.step({"x": xs[2]}))
+    assert np.asarray(end["sequence_id"]).tolist() == sequence_id.tolist()
+
+
 def triton_inputs(module: Any, x: np.ndarray, sequence_id: int, control: int) -> list[Any]:
     values = {
         "x": (x, "FP32"),
@@ -481,6 +498,7 @@ def test_single_model_flags(paths: dict[str, Path], tmp_path: Path) -> None:
         "--idle_sequence_cleanup=false",
         "--plugin_config",
         json.dumps(F32),
+        "--metrics_enable",
     ]
     proc = ServerProcess(args, tmp_path / "single.log").start()
     try:
@@ -494,6 +512,10 @@ def test_single_model_flags(paths: dict[str, Path], tmp_path: Path) -> None:
             proc, "/v1/models/ti:predict", {"inputs": {"x": xs[0].tolist(), "sequence_control_input": [1]}}
         )
         assert got == 503 and answer["error"].startswith(FULL)
+        with urllib.request.urlopen(f"{proc.rest_url}/metrics", timeout=30) as scrape:
+            metrics = scrape.read().decode()
+        # three steps ran on OpenVINO (the refused start did not)
+        assert 'ovms_inference_time_us_count{name="ti",version="1"} 3' in metrics, metrics
     finally:
         proc.stop()
 

@@ -57,7 +57,9 @@ class StatefulOpenVINOServable(OpenVINOServable):
     ) -> tuple[dict[str, np.ndarray], State]:
         """Run one step from ``state`` (None: the model's initial state); return outputs and new state."""
         pool = self._pool()
+        asked = perf_counter_ns()
         slot = await pool.get()
+        started = perf_counter_ns()
         request = slot.request
         try:
             _restore(request, state)
@@ -67,9 +69,9 @@ class StatefulOpenVINOServable(OpenVINOServable):
                 size += array.nbytes
                 _fill(request, index, array)
             if self._runs_inline(size):
-                started = perf_counter_ns()
                 request.infer()
-                self._observe_inline(perf_counter_ns() - started)
+                slot.done_ns = perf_counter_ns()
+                self._observe_inline(slot.done_ns - started)
             else:
                 await self._run_async(slot, pool)
         except asyncio.CancelledError:
@@ -78,6 +80,8 @@ class StatefulOpenVINOServable(OpenVINOServable):
             pool.put_nowait(slot)
             log.exception("inference of %s failed", self.id)
             raise BackendError(f"Internal inference error: {exc}") from exc
+        if self.timing_observer is not None:  # metrics: wait for a request, then restore + infer
+            self.timing_observer(started - asked, slot.done_ns - started)
         try:
             outputs = {
                 spec.name: _from_ov(request.get_output_tensor(i), spec)
