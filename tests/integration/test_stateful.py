@@ -4,15 +4,14 @@ The models (``stateful_models``) answer from the state their earlier requests le
 every served answer is compared with an in-process OpenVINO infer request fed the same
 sequence. Covered: TF Serving REST (raw HTTP and ovmsclient) and gRPC (ovmsclient, and
 raw ``uint64_val`` protos as OVMS's docs build them), KServe through tritonclient (HTTP
-and gRPC), 50 sequences at once over REST and gRPC, every sequence error with OVMS's text
-and status, idle cleanup, reload and unload, and the single-model flags.
+and gRPC), 50 sequences at once over REST and gRPC, idle cleanup, reload and unload, and the
+single-model flags. The errors are in ``test_stateful_errors.py``.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -27,39 +26,29 @@ import pytest
 import tritonclient.grpc as triton_grpc
 import tritonclient.http as triton_http
 from models import F32
-from ovmsclient.tfs_compat.grpc.tensors import make_ndarray
-from ovmsclient.tfs_compat.protos.tensorflow.core.framework import tensor_pb2, types_pb2
-from ovmsclient.tfs_compat.protos.tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+from ovmsclient.tfs_compat.protos.tensorflow_serving.apis import prediction_service_pb2_grpc
 from serverproc import ServerProcess, run_cli
-from stateful_models import ReferenceSequence, recurrent_cell, running_sum, save, tensor_iterator_cell
-
-START, NONE, END = 1, 0, 2
-#: model -> (builder, extra config.json keys)
-MODELS: dict[str, tuple[Any, dict[str, object]]] = {
-    "sum": (running_sum, {"max_sequence_number": 200, "idle_sequence_cleanup": False}),
-    "rnn": (recurrent_cell, {"idle_sequence_cleanup": False}),
-    "small": (running_sum, {"max_sequence_number": 2, "idle_sequence_cleanup": False}),
-    "cleaned": (running_sum, {}),
-    "ti": (tensor_iterator_cell, {"low_latency_transformation": True, "idle_sequence_cleanup": False}),
-    "reloaded": (running_sum, {"idle_sequence_cleanup": False}),
-}
-
-
-def config_doc(paths: dict[str, Path], overrides: dict[str, dict[str, object]] | None = None) -> str:
-    """config.json serving every model of MODELS; ``overrides[name]`` changes keys (None drops one)."""
-    entries = []
-    for name, (_, extra) in MODELS.items():
-        cfg = {
-            "name": name,
-            "base_path": str(paths[name]),
-            "plugin_config": dict(F32),
-            "stateful": True,
-            "nireq": 2,
-        }
-        cfg.update(extra)
-        cfg.update((overrides or {}).get(name, {}))
-        entries.append({"config": {key: value for key, value in cfg.items() if value is not None}})
-    return json.dumps({"model_config_list": entries})
+from stateful_clients import (
+    END,
+    EXISTS,
+    FULL,
+    MODELS,
+    NONE,
+    START,
+    UNKNOWN,
+    assert_matches,
+    config_doc,
+    control_of,
+    inputs_of,
+    model_file,
+    rest,
+    tfs_grpc_step,
+    tfs_rest_error,
+    tfs_rest_step,
+    triton_inputs,
+    wait_until,
+)
+from stateful_models import ReferenceSequence, save
 
 
 @pytest.fixture(scope="module")
@@ -84,93 +73,10 @@ def server(config_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     proc.stop()
 
 
-def model_file(paths: dict[str, Path], name: str) -> Path:
-    return paths[name] / "1" / "model.xml"
-
-
-def inputs_of(rng: np.random.Generator, name: str, steps: int) -> list[np.ndarray]:
-    shape = {
-        "sum": (1, 4),
-        "small": (1, 4),
-        "cleaned": (1, 4),
-        "reloaded": (1, 4),
-        "rnn": (1, 3),
-        "ti": (1, 2, 3),
-    }
-    return [rng.normal(size=shape[name]).astype(np.float32) for _ in range(steps)]
-
-
-def control_of(index: int, steps: int) -> int:
-    return START if index == 0 else END if index == steps - 1 else NONE
-
-
-def assert_matches(answer: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> None:
-    for name, value in expected.items():
-        np.testing.assert_allclose(np.asarray(answer[name], np.float32), value, rtol=1e-5, atol=1e-6)
-
-
-# -- the protocols -----------------------------------------------------------------------
-def rest(server: ServerProcess, path: str, body: object) -> tuple[int, Any]:
-    data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    request = urllib.request.Request(server.rest_url + path, data=data, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            body = answer.read()
-            return answer.status, json.loads(body) if body else None
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
-def tfs_rest_step(
-    server: ServerProcess, model: str, x: np.ndarray, sequence_id: int | None, control: int | None
-) -> dict[str, Any]:
-    inputs: dict[str, Any] = {"x": x.tolist()}
-    if sequence_id is not None:
-        inputs["sequence_id"] = [sequence_id]
-    if control is not None:
-        inputs["sequence_control_input"] = [control]
-    status, answer = rest(server, f"/v1/models/{model}:predict", {"inputs": inputs})
-    assert status == 200, answer
-    return {name: np.asarray(value) for name, value in answer["outputs"].items()}
-
-
-def special_protos(sequence_id: int | None, control: int | None) -> dict[str, Any]:
-    """The special inputs as OVMS's docs build them: one value in ``uint64_val`` / ``uint32_val``."""
-    protos = {}
-    if sequence_id is not None:
-        proto = tensor_pb2.TensorProto(dtype=types_pb2.DT_UINT64, uint64_val=[sequence_id])
-        proto.tensor_shape.dim.add().size = 1
-        protos["sequence_id"] = proto
-    if control is not None:
-        proto = tensor_pb2.TensorProto(dtype=types_pb2.DT_UINT32, uint32_val=[control])
-        proto.tensor_shape.dim.add().size = 1
-        protos["sequence_control_input"] = proto
-    return protos
-
-
-def tfs_grpc_request(model: str, x: np.ndarray, protos: dict[str, Any]) -> Any:
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = model
-    request.inputs["x"].CopyFrom(ovmsclient.make_tensor_proto(x))
-    for name, proto in protos.items():
-        request.inputs[name].CopyFrom(proto)
-    return request
-
-
 @pytest.fixture(scope="module")
 def stub(server: ServerProcess) -> Iterator[Any]:
     with grpc.insecure_channel(server.grpc_address) as channel:
         yield prediction_service_pb2_grpc.PredictionServiceStub(channel)
-
-
-def tfs_grpc_step(
-    stub: Any, model: str, x: np.ndarray, sequence_id: int | None, control: int | None
-) -> dict[str, Any]:
-    reply = stub.Predict(tfs_grpc_request(model, x, special_protos(sequence_id, control)), timeout=30)
-    seq = reply.outputs["sequence_id"]
-    assert seq.dtype == types_pb2.DT_UINT64 and len(seq.uint64_val) == 1  # as OVMS writes it
-    answer = {name: make_ndarray(proto) for name, proto in reply.outputs.items()}
-    return answer
 
 
 # -- one sequence, each client ---------------------------------------------------------------
@@ -235,20 +141,6 @@ def test_ovmsclient_sequence_with_a_server_given_id(server: ServerProcess, paths
     assert np.asarray(end["sequence_id"]).tolist() == sequence_id.tolist()
 
 
-def triton_inputs(module: Any, x: np.ndarray, sequence_id: int, control: int) -> list[Any]:
-    values = {
-        "x": (x, "FP32"),
-        "sequence_id": (np.array([sequence_id], np.uint64), "UINT64"),
-        "sequence_control_input": (np.array([control], np.uint32), "UINT32"),
-    }
-    made = []
-    for name, (array, datatype) in values.items():
-        item = module.InferInput(name, list(array.shape), datatype)
-        item.set_data_from_numpy(array)
-        made.append(item)
-    return made
-
-
 @pytest.mark.parametrize("transport", ["http", "grpc"])
 def test_tritonclient_kserve_sequences(server: ServerProcess, paths: dict[str, Path], transport: str) -> None:
     module: Any = triton_http if transport == "http" else triton_grpc
@@ -302,130 +194,7 @@ def test_fifty_interleaved_sequences_over_rest_and_grpc_at_once(
     ]  # ended
 
 
-# -- errors --------------------------------------------------------------------------------------
-def tfs_rest_error(server: ServerProcess, model: str, inputs: dict[str, Any], status: int, text: str) -> None:
-    got, answer = rest(server, f"/v1/models/{model}:predict", {"inputs": {"x": [[0.0] * 4], **inputs}})
-    assert got == status, answer
-    assert answer["error"].startswith(text), answer
-
-
-def tfs_grpc_error(stub: Any, model: str, protos: dict[str, Any], code: grpc.StatusCode, text: str) -> None:
-    with pytest.raises(grpc.RpcError) as raised:
-        stub.Predict(tfs_grpc_request(model, np.zeros((1, 4), np.float32), protos), timeout=30)
-    assert raised.value.code() == code
-    assert raised.value.details().startswith(text), raised.value.details()
-
-
-def kserve_rest_error(
-    server: ServerProcess, model: str, sequence_id: int | None, control: int | None, status: int, text: str
-) -> None:
-    inputs: list[dict[str, Any]] = [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [0, 0, 0, 0]}]
-    if sequence_id is not None:
-        inputs.append({"name": "sequence_id", "shape": [1], "datatype": "UINT64", "data": [sequence_id]})
-    if control is not None:
-        inputs.append(
-            {"name": "sequence_control_input", "shape": [1], "datatype": "UINT32", "data": [control]}
-        )
-    got, answer = rest(server, f"/v2/models/{model}/infer", {"inputs": inputs})
-    assert got == status, answer
-    assert answer["error"].startswith(text), answer
-
-
-UNKNOWN = "Sequence with provided ID does not exist"
-EXISTS = "Sequence with provided ID already exists"
-NO_ID = "Sequence ID has not been provided in request inputs"
-BAD_CONTROL = "Unexpected value of sequence control input"
-FULL = "Max sequence number has been reached. Could not create new sequence."
-
-
-def test_sequence_errors_on_every_api(server: ServerProcess, stub: Any) -> None:
-    tfs_rest_error(server, "sum", {"sequence_id": [123456]}, 404, UNKNOWN)
-    tfs_grpc_error(stub, "sum", special_protos(123456, END), grpc.StatusCode.NOT_FOUND, UNKNOWN)
-    kserve_rest_error(server, "sum", 123456, None, 404, UNKNOWN)
-    tfs_rest_error(server, "sum", {}, 400, NO_ID)
-    tfs_grpc_error(stub, "sum", special_protos(None, END), grpc.StatusCode.INVALID_ARGUMENT, NO_ID)
-    kserve_rest_error(server, "sum", 0, 0, 400, NO_ID)
-    tfs_rest_error(server, "sum", {"sequence_id": [1], "sequence_control_input": [7]}, 400, BAD_CONTROL)
-    tfs_grpc_error(stub, "sum", special_protos(1, 7), grpc.StatusCode.INVALID_ARGUMENT, BAD_CONTROL)
-    tfs_rest_step(server, "sum", np.zeros((1, 4), np.float32), 31, START)
-    tfs_rest_error(server, "sum", {"sequence_id": [31], "sequence_control_input": [1]}, 409, EXISTS)
-    tfs_grpc_error(stub, "sum", special_protos(31, START), grpc.StatusCode.ALREADY_EXISTS, EXISTS)
-    kserve_rest_error(server, "sum", 31, START, 409, EXISTS)
-    tfs_rest_step(server, "sum", np.zeros((1, 4), np.float32), 31, END)
-    assert server.alive()
-
-
-def test_max_sequence_number_on_every_api(server: ServerProcess, stub: Any) -> None:
-    x = np.zeros((1, 4), np.float32)
-    tfs_rest_step(server, "small", x, 1, START)
-    tfs_rest_step(server, "small", x, 2, START)
-    tfs_rest_error(server, "small", {"sequence_control_input": [1]}, 503, FULL)
-    tfs_grpc_error(stub, "small", special_protos(None, START), grpc.StatusCode.UNAVAILABLE, FULL)
-    kserve_rest_error(server, "small", 3, START, 503, FULL)
-    tfs_rest_step(server, "small", x, 2, END)
-    assert tfs_rest_step(server, "small", x, 3, START)["sequence_id"].tolist() == [3]
-    for sequence_id in (1, 3):
-        tfs_rest_step(server, "small", x, sequence_id, END)
-
-
-def test_special_input_encodings_checked_as_ovms(server: ServerProcess, stub: Any) -> None:
-    int64_id = tensor_pb2.TensorProto(dtype=types_pb2.DT_INT64, int64_val=[5])
-    int64_id.tensor_shape.dim.add().size = 1
-    tfs_grpc_error(
-        stub, "sum", {"sequence_id": int64_id}, grpc.StatusCode.INVALID_ARGUMENT,
-        "Could not find sequence id in expected tensor proto field uint64_val",
-    )  # fmt: skip
-    int32_control = tensor_pb2.TensorProto(dtype=types_pb2.DT_INT32, int_val=[1])
-    int32_control.tensor_shape.dim.add().size = 1
-    tfs_grpc_error(
-        stub, "sum", {"sequence_control_input": int32_control}, grpc.StatusCode.INVALID_ARGUMENT,
-        "Could not find sequence control input in expected tensor proto field uint32_val",
-    )  # fmt: skip
-    no_shape = tensor_pb2.TensorProto(dtype=types_pb2.DT_UINT64, uint64_val=[5])
-    tfs_grpc_error(
-        stub, "sum", {"sequence_id": no_shape}, grpc.StatusCode.INVALID_ARGUMENT,
-        "Special input proto does not contain tensor shape information",
-    )  # fmt: skip
-    tfs_rest_error(
-        server,
-        "sum",
-        {"sequence_id": [1, 2]},
-        400,
-        "Invalid input shape - Required shape for sequence_id is: (1)",
-    )
-    tfs_rest_error(
-        server, "sum", {"sequence_id": [-3]}, 400, "Could not parse input content - input sequence_id"
-    )
-    kserve_rest_error(server, "sum", None, None, 400, NO_ID)
-    got, answer = rest(
-        server,
-        "/v2/models/sum/infer",
-        {"inputs": [
-            {"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [0, 0, 0, 0]},
-            {"name": "sequence_id", "shape": [1], "datatype": "INT64", "data": [4]},
-        ]},
-    )  # fmt: skip
-    assert got == 400 and answer["error"].startswith("Could not find sequence id"), answer
-
-
-def test_metadata_does_not_list_the_special_inputs(server: ServerProcess) -> None:
-    with urllib.request.urlopen(f"{server.rest_url}/v2/models/sum", timeout=30) as answer:
-        kserve = json.loads(answer.read())
-    assert [t["name"] for t in kserve["inputs"]] == ["x"] and [t["name"] for t in kserve["outputs"]] == ["y"]
-    with urllib.request.urlopen(f"{server.rest_url}/v1/models/sum/metadata", timeout=30) as answer:
-        tfs = json.loads(answer.read())
-    signature = tfs["metadata"]["signature_def"]["signatureDef"]["serving_default"]
-    assert list(signature["inputs"]) == ["x"] and list(signature["outputs"]) == ["y"]
-
-
 # -- lifecycle: cleaner, reload, unload ----------------------------------------------------------------
-def wait_until(check: Any, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.2)
-
-
 def test_idle_sequences_are_cleaned_only_where_asked(server: ServerProcess) -> None:
     x = np.ones((1, 4), np.float32)
     tfs_rest_step(server, "cleaned", x, 41, START)
