@@ -49,6 +49,7 @@ from stateful_clients import (
     wait_until,
 )
 from stateful_models import ReferenceSequence, save
+from tritonclient.utils import InferenceServerException
 
 
 @pytest.fixture(scope="module")
@@ -159,6 +160,37 @@ def test_tritonclient_kserve_sequences(server: ServerProcess, paths: dict[str, P
     result = client.infer("rnn", triton_inputs(module, xs[0], sequence_id, START), outputs=outputs)
     assert result.as_numpy("sequence_id").tolist() == [sequence_id] and result.as_numpy("h") is None
     client.infer("rnn", triton_inputs(module, xs[0], sequence_id, END))
+
+
+@pytest.mark.parametrize("transport", ["http", "grpc"])
+def test_tritonclient_sequence_parameters(
+    server: ServerProcess, paths: dict[str, Path], transport: str
+) -> None:
+    """tritonclient's own sequence API (request parameters) drives the same sequences."""
+    module: Any = triton_http if transport == "http" else triton_grpc
+    url = server.rest_url.removeprefix("http://") if transport == "http" else server.grpc_address
+    client = module.InferenceServerClient(url)
+    xs = inputs_of(np.random.default_rng(14), "rnn", 4)
+    reference = ReferenceSequence(model_file(paths, "rnn"))
+    sequence_id = 600 + len(transport)
+    for index, x in enumerate(xs):
+        item = module.InferInput("x", list(x.shape), "FP32")
+        item.set_data_from_numpy(x)
+        result = client.infer(
+            "rnn",
+            [item],
+            sequence_id=sequence_id,
+            sequence_start=index == 0,
+            sequence_end=index == len(xs) - 1,
+        )
+        assert result.as_numpy("sequence_id").tolist() == [sequence_id]
+        assert_matches({n: result.as_numpy(n) for n in ("h", "score")}, reference.step({"x": x}))
+    with pytest.raises(InferenceServerException, match="Sequence with provided ID does not exist"):
+        client.infer("rnn", [item], sequence_id=sequence_id)
+    with pytest.raises(InferenceServerException, match="string sequence ids are not supported"):
+        client.infer("rnn", [item], sequence_id="abc", sequence_start=True)
+    with pytest.raises(InferenceServerException, match="one-request sequence"):
+        client.infer("rnn", [item], sequence_id=sequence_id, sequence_start=True, sequence_end=True)
 
 
 # -- many sequences at once ---------------------------------------------------------------------
