@@ -83,8 +83,11 @@ class StatefulOpenVINOServable(OpenVINOServable):
         if self.timing_observer is not None:  # metrics: wait for a request, then restore + infer
             self.timing_observer(started - asked, slot.done_ns - started)
         try:
+            passthrough = self._passthrough  # outputs that are an input unchanged (servable.py)
             outputs = {
-                spec.name: _from_ov(request.get_output_tensor(i), spec)
+                spec.name: np.array(inputs[passthrough[i]], copy=True)
+                if i in passthrough
+                else _from_ov(request.get_output_tensor(i), spec)
                 for i, spec in enumerate(self._output_specs)
             }
             return outputs, _save(request)
