@@ -84,7 +84,7 @@ tools:
 	else echo "npm not found: azurite is not installed, the Azure tests will be skipped"; fi
 integration: tools
 
-# Stateful models (bench/stateful.py, ~1.5 min): sequences/s and per-step latency over TF Serving gRPC
+# Stateful models (bench/stateful.py, ~2 min): sequences/s and per-step latency over TF Serving gRPC
 # and REST against in-process OpenVINO; writes bench/results/<date>-<cpu>-stateful.md.
 .PHONY: bench-stateful
 bench-stateful: $(GEN)

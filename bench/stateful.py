@@ -1,6 +1,6 @@
 """Stateful models: sequences per second and per-step latency, ovserve against in-process OpenVINO.
 
-Usage (from the repository root; about 1.5 minutes with the defaults)::
+Usage (from the repository root; about 2 minutes with the defaults)::
 
     .venv/bin/python bench/stateful.py [--seconds 5] [--steps 20] [--concurrency 1,8]
         [--hidden 1024] [--out PATH]
@@ -16,6 +16,12 @@ end, every step waiting for the previous answer (as sequences must). Modes:
 - ``TFS gRPC``: ovserve, TF Serving ``Predict`` with ``sequence_id`` / ``sequence_control_input``
   in ``uint64_val`` / ``uint32_val`` (as OVMS's docs build them), one channel per thread.
 - ``TFS REST``: ovserve, TF Serving REST JSON (column format), one keep-alive connection per thread.
+- ``TFS gRPC, served stateless``: the same model files served without ``stateful`` and sent
+  without the special inputs (its answers are not a sequence's): what the sequence handling
+  (special inputs, the sequence lock, restoring and saving the state) costs, by difference.
+
+Besides, in-process with no network: ovserve's own servable of each model called in a loop,
+stateless and as a stateful step, to isolate what the sequence handling costs per step.
 
 The server has ``nireq`` = the largest concurrency, so sequences share a pool of infer
 requests and each step restores and saves its sequence's state. One sequence per model is
@@ -28,6 +34,7 @@ Prints a markdown table and writes it to ``bench/results/<date>-<cpu>-stateful.m
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime
 import http.client
 import json
@@ -41,6 +48,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import numpy as np
@@ -109,16 +117,29 @@ def special(sequence_id: int, control: int) -> dict[str, tensor_pb2.TensorProto]
     return {"sequence_id": seq, "sequence_control_input": ctl}
 
 
-def grpc_steps(address: str, model: str) -> Callable[[], Step]:
+def grpc_steps(address: str, model: str, stateful: bool = True) -> Callable[[], Step]:
+    """TF Serving gRPC steps. The client builds each distinct request once (the input is the same
+    every step; a sequence has three kinds of step), so its own Python cost per step is one
+    ``Predict`` call with or without the special inputs. ``stateful`` False: the stateless copy,
+    sent without them (the cost of sequence handling, by difference)."""
+
     def make() -> Step:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(address))
+        built: dict[tuple[int, int], predict_pb2.PredictRequest] = {}
 
         def step(x: np.ndarray, sequence_id: int, control: int) -> None:
-            request = predict_pb2.PredictRequest()
-            request.model_spec.name = model
-            request.inputs["x"].CopyFrom(make_tensor_proto(x))
-            for name, proto in special(sequence_id, control).items():
-                request.inputs[name].CopyFrom(proto)
+            key = (sequence_id, control) if stateful else (0, 0)
+            request = built.get(key)
+            if request is None:
+                if stateful and len(built) >= 3:  # a new sequence: forget the last one's
+                    built.clear()
+                request = predict_pb2.PredictRequest()
+                request.model_spec.name = model
+                request.inputs["x"].CopyFrom(make_tensor_proto(x))
+                if stateful:
+                    for name, proto in special(sequence_id, control).items():
+                        request.inputs[name].CopyFrom(proto)
+                built[key] = request
             stub.Predict(request, timeout=60)
 
         return step
@@ -179,6 +200,44 @@ def run_phase(
     return sum(done), [v for lat in latencies for v in lat]
 
 
+def servable_step_us(path: Path, x: np.ndarray, calls: int = 1000) -> tuple[float, float]:
+    """Per-call µs in-process, no network: ovserve's servable of ``path`` stateless, then stateful
+    (the sequence handling: special inputs, the lock, restoring and saving the state). Best of 5
+    interleaved rounds.
+    Both run inline (on the calling thread), so the event-loop hop does not differ between them."""
+    from ovserve.backends.openvino import OpenVINOEngine
+    from ovserve.config.types import ModelConfig, StatefulConfig
+    from ovserve.scheduling.stateful import StatefulServable
+
+    engine = OpenVINOEngine(inline_inference_us=10**6)  # both inline: the same path, whatever the load
+    stateless = engine.loader(ModelConfig("plain", str(path), plugin_config=F32), 1, path / "1").load()
+    stateful_cfg = StatefulConfig()
+    model = ModelConfig("seq", str(path), plugin_config=F32, stateful=stateful_cfg)
+    stateful = StatefulServable(engine.loader(model, 1, path / "1").load(), stateful_cfg)
+    sequence = {"sequence_id": np.array([9], np.uint64)}
+    start = {**sequence, "sequence_control_input": np.array([START], np.uint32)}
+
+    async def timed(call: Callable[[], Any]) -> float:
+        began = time.perf_counter()
+        for _ in range(calls):
+            await call()
+        return (time.perf_counter() - began) / calls * 1e6
+
+    async def measure() -> tuple[float, float]:
+        await stateful.infer({"x": x, **start})
+        plain, steps = [], []
+        for _ in range(5):  # interleaved rounds: both see the same share of the machine
+            plain.append(await timed(lambda: stateless.infer({"x": x})))
+            steps.append(await timed(lambda: stateful.infer({"x": x, **sequence})))
+        return min(plain), min(steps)
+
+    try:
+        return asyncio.run(measure())
+    finally:
+        stateless.close()
+        stateful.close()
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -217,7 +276,38 @@ def cpu_name() -> str:
     return platform.processor() or "cpu"
 
 
-def report(phases: list[Phase], args: argparse.Namespace, load: tuple[float, float]) -> str:
+def ratios(phases: list[Phase]) -> list[str]:
+    """Served ÷ in-process, and stateful ÷ stateless, as report lines."""
+    lines: list[str] = []
+    lines += ["", "Served ÷ in-process sequences/s (same model, same clients):", ""]
+    floor = {(p.model, p.concurrency): p.rate for p in phases if p.mode == "in-process"}
+    for p in phases:
+        if p.mode in ("TFS gRPC", "TFS REST") and floor.get((p.model, p.concurrency)):
+            lines.append(
+                f"- {p.model}, {p.mode}, {p.concurrency} clients: {p.rate / floor[(p.model, p.concurrency)]:.3f}"
+            )
+    plain = {(p.model, p.concurrency): p for p in phases if p.mode == "TFS gRPC, served stateless"}
+    lines += [
+        "",
+        "Stateful ÷ the same model served stateless, TF Serving gRPC (the cost of sequence handling):",
+        "",
+    ]
+    for p in phases:
+        other = plain.get((p.model, p.concurrency))
+        if p.mode == "TFS gRPC" and other is not None and other.rate:
+            lines.append(
+                f"- {p.model}, {p.concurrency} clients: {p.rate / other.rate:.3f}× steps/s; step p50 "
+                f"{p.percentile(50):.3f} vs {other.percentile(50):.3f} ms"
+            )
+    return lines
+
+
+def report(
+    phases: list[Phase],
+    in_servable: dict[str, tuple[float, float]],
+    args: argparse.Namespace,
+    load: tuple[float, float],
+) -> str:
     lines = [
         f"# Stateful models, {datetime.date.today()}: {cpu_name()}, {os.cpu_count()} CPUs",
         "",
@@ -237,13 +327,16 @@ def report(phases: list[Phase], args: argparse.Namespace, load: tuple[float, flo
             f"| {p.model} | {p.mode} | {p.concurrency} | {p.rate:.1f} | {p.rate * args.steps:.0f} | "
             f"{p.percentile(50):.3f} | {p.percentile(99):.3f} | {cpu} |"
         )
-    lines += ["", "Served ÷ in-process sequences/s (same model, same clients):", ""]
-    floor = {(p.model, p.concurrency): p.rate for p in phases if p.mode == "in-process"}
-    for p in phases:
-        if p.mode != "in-process" and floor.get((p.model, p.concurrency)):
-            lines.append(
-                f"- {p.model}, {p.mode}, {p.concurrency} clients: {p.rate / floor[(p.model, p.concurrency)]:.3f}"
-            )
+    lines += ratios(phases)
+    lines += [
+        "",
+        "In-process, no network: ovserve's servable per call, stateless vs a stateful step (best of 5 rounds):",
+        "",
+    ]
+    for model, (plain_us, step_us) in in_servable.items():
+        lines.append(
+            f"- {model}: {plain_us:.1f} µs stateless, {step_us:.1f} µs a stateful step (+{step_us - plain_us:.1f} µs)"
+        )
     lines += [
         "",
         f"Load average before {load[0]:.2f}, after {load[1]:.2f} (other work on the machine skews the figures).",
@@ -266,33 +359,34 @@ def main() -> int:
     levels = parse_levels(args.concurrency)
     paths = build(args.hidden)
     config = WORK / "config.json"
+    common = {"nireq": max(levels), "plugin_config": F32}
     entries = [
-        {
-            "config": {
-                "name": n,
-                "base_path": str(p),
-                "stateful": True,
-                "nireq": max(levels),
-                "plugin_config": F32,
-            }
-        }
-        for n, p in paths.items()
+        {"config": {"name": n, "base_path": str(p), "stateful": True, **common}} for n, p in paths.items()
+    ]
+    entries += [
+        {"config": {"name": f"{n}_stateless", "base_path": str(p), **common}} for n, p in paths.items()
     ]
     config.write_text(json.dumps({"model_config_list": entries}))
     load_before = os.getloadavg()[0]
     proc = ServerProcess(["--config_path", str(config)], WORK / "ovserve.log").start(300)
     phases: list[Phase] = []
+    in_servable: dict[str, tuple[float, float]] = {}
     try:
         assert proc.process is not None
         core = ov.Core()
         for model, path in paths.items():
             x = np.random.default_rng(1).normal(size=(1, 4 if model == "sum" else 64)).astype(np.float32)
             check(proc, model, path, x)
+            in_servable[model] = servable_step_us(path, x)
             compiled = core.compile_model(str(path / "1" / "model.xml"), "CPU", F32)
             modes: list[tuple[str, Callable[[], Step]]] = [
                 ("in-process", in_process_steps(compiled)),
                 ("TFS gRPC", grpc_steps(proc.grpc_address, model)),
                 ("TFS REST", rest_steps(proc.rest_port, model)),
+                (
+                    "TFS gRPC, served stateless",
+                    grpc_steps(proc.grpc_address, f"{model}_stateless", stateful=False),
+                ),
             ]
             for clients in levels:
                 for mode, make in modes:
@@ -306,7 +400,7 @@ def main() -> int:
                     print(f"{model} {mode} c={clients}: {sequences / took:.1f} sequences/s", flush=True)
     finally:
         proc.stop()
-    text = report(phases, args, (load_before, os.getloadavg()[0]))
+    text = report(phases, in_servable, args, (load_before, os.getloadavg()[0]))
     print(text)
     cpu = re.sub(r"[^a-z0-9]+", "-", cpu_name().lower()).strip("-")[:40] or "cpu"
     out = args.out or BENCH / "results" / f"{datetime.date.today()}-{cpu}-stateful.md"
