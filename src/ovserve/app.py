@@ -224,8 +224,7 @@ class Server:
 def _start_sequence_cleaner(cleaner: SequenceCleaner, config: ServerConfig) -> asyncio.Task[None] | None:
     """The idle-sequence scans of stateful models, every --sequence_cleaner_poll_wait_minutes (or
     --sequence_cleaner_poll_wait_seconds); None when the interval is 0 (off)."""
-    seconds = config.sequence_cleaner_poll_wait_seconds
-    interval = seconds if seconds is not None else config.sequence_cleaner_poll_wait_minutes * 60
+    interval = config.sequence_cleaner_interval_seconds
     return asyncio.create_task(cleaner.run_forever(interval)) if interval > 0 else None
 
 

@@ -442,8 +442,17 @@ def test_stateful_flags_with_ovms_defaults(cwd: Path) -> None:
         "2",
     )
     assert cfg.models[0].stateful == StatefulConfig(7, False, True)
-    assert cfg.sequence_cleaner_poll_wait_seconds == 2
-    assert run(cwd, *MODEL).sequence_cleaner_poll_wait_seconds is None
+    assert cfg.sequence_cleaner_poll_wait_seconds == 2 and cfg.sequence_cleaner_interval_seconds == 2
+    default = run(cwd, *MODEL)
+    assert default.sequence_cleaner_poll_wait_seconds is None
+    assert default.sequence_cleaner_interval_seconds == 300  # OVMS's 5 minutes
+    assert (
+        run(cwd, *MODEL, "--sequence_cleaner_poll_wait_minutes", "0").sequence_cleaner_interval_seconds == 0
+    )
+    off = run(
+        cwd, *MODEL, "--sequence_cleaner_poll_wait_minutes", "2", "--sequence_cleaner_poll_wait_seconds", "0"
+    )
+    assert off.sequence_cleaner_interval_seconds == 0
 
 
 def test_existing_cpu_extension_resolved_against_cwd(cwd: Path) -> None:

@@ -195,3 +195,9 @@ class ServerConfig:
     max_request_bytes: int = 1024**3
     #: serving processes (from --grpc_workers and --rest_workers); more than 1 runs a supervisor
     processes: int = 1
+
+    @property
+    def sequence_cleaner_interval_seconds(self) -> int:
+        """Seconds between idle-sequence scans: the seconds flag when given, else the minutes; 0 = off."""
+        seconds = self.sequence_cleaner_poll_wait_seconds
+        return seconds if seconds is not None else self.sequence_cleaner_poll_wait_minutes * 60
