@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import ClassVar, Protocol
+from typing import ClassVar, Protocol, cast
 
 import numpy as np
 
@@ -117,6 +117,7 @@ class StatefulServable(Servable):
         if not callable(getattr(inner, "run_step", None)):
             raise LoadError(f"{inner.id}: this backend cannot serve stateful models")
         self.inner = inner
+        self._runner = cast(StepRunner, inner)  # run_step checked above
         self.config = config
         self.sequences = SequenceManager(inner.id, config.max_sequence_number)
         self._cleaner = cleaner if config.idle_sequence_cleanup else None
@@ -135,7 +136,6 @@ class StatefulServable(Servable):
     async def _step(
         self, control: Control, sequence_id: int, inputs: Mapping[str, np.ndarray]
     ) -> dict[str, np.ndarray]:
-        runner: StepRunner = self.inner  # type: ignore[assignment]  # checked in __init__
         sequence = self.sequences.begin(control, sequence_id)
         done = False
         try:
@@ -143,7 +143,7 @@ class StatefulServable(Servable):
                 if sequence.removed:  # cleaned or ended while this request waited for its turn
                     raise sequence_error(SequenceNotFound, self.id, sequence.id)
                 state = None if control == Control.START else sequence.state
-                outputs, new_state = await runner.run_step(inputs, state)
+                outputs, new_state = await self._runner.run_step(inputs, state)
                 if control != Control.END:
                     sequence.save(new_state)
                 done = True
