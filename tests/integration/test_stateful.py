@@ -325,3 +325,23 @@ def test_stateful_flags_need_stateful(paths: dict[str, Path]) -> None:
     result = run_cli(["--model_name", "m", "--model_path", str(paths["sum"]), "--max_sequence_number", "3"])
     assert result.returncode == 64
     assert "require setting stateful flag" in result.stderr
+
+
+def test_stateful_models_refused_with_several_serving_processes(
+    paths: dict[str, Path], tmp_path: Path
+) -> None:
+    """A sequence lives in one process: with --rest_workers 2 the stateful model does not load, and says why."""
+    config = tmp_path / "config.json"
+    entry = {"name": "sum", "base_path": str(paths["sum"]), "stateful": True}
+    config.write_text(json.dumps({"model_config_list": [{"config": entry}]}))
+    proc = ServerProcess(
+        ["--config_path", str(config), "--rest_workers", "2"], tmp_path / "workers.log"
+    ).start()
+    try:
+        wait_until(lambda: "all 2 workers ready" in proc.log())
+        with urllib.request.urlopen(f"{proc.rest_url}/v1/models/sum", timeout=30) as answer:
+            status = json.loads(answer.read())["model_version_status"][0]
+        assert status["state"] != "AVAILABLE"
+        assert "single process" in status["status"]["error_message"], status
+    finally:
+        proc.stop()
