@@ -121,8 +121,16 @@ def test_special_input_encodings_checked_as_ovms(server: ServerProcess, stub: An
         400,
         "Invalid input shape - Required shape for sequence_id is: (1)",
     )
+    for bad in ([-3], [1.5], [[5]], [True]):  # refused, not cast (as OVMS parsed them)
+        tfs_rest_error(
+            server, "sum", {"sequence_id": bad}, 400, "Could not parse input content - input sequence_id"
+        )
     tfs_rest_error(
-        server, "sum", {"sequence_id": [-3]}, 400, "Could not parse input content - input sequence_id"
+        server,
+        "sum",
+        {"sequence_id": [5], "sequence_control_input": [1.0]},
+        400,
+        "Could not parse input content",
     )
     kserve_rest_error(server, "sum", None, None, 400, NO_ID)
     got, answer = rest(
