@@ -95,3 +95,8 @@ perf-tools: $(STAMP)
 	@{ ldconfig -p 2>/dev/null || /sbin/ldconfig -p; } | grep -q 'libb64\.so' || { [ "$$(id -u)" = 0 ] && apt-get update -q && apt-get install -y -q libb64-0d; } \
 		|| { echo "perf-tools: install Debian libb64-0d (perf_analyzer needs it)"; exit 1; }
 integration: perf-tools
+# Stateful models (bench/stateful.py, ~2 min): sequences/s and per-step latency over TF Serving gRPC
+# and REST against in-process OpenVINO; writes bench/results/<date>-<cpu>-stateful.md.
+.PHONY: bench-stateful
+bench-stateful: $(GEN)
+	$(PY) bench/stateful.py

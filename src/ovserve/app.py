@@ -44,6 +44,8 @@ from ovserve.metrics.merge import merge_expositions
 from ovserve.repository.sources import RepositorySource
 from ovserve.repository.storage import StorageSettings
 from ovserve.scheduling import BatchingHooks, with_batching
+from ovserve.scheduling.sequences import SequenceCleaner
+from ovserve.scheduling.stateful import with_stateful
 from ovserve.sockets import bind_rest_socket, url_host
 
 log = logging.getLogger(__name__)
@@ -171,11 +173,16 @@ class Server:
             config.inline_inference_us,
             shared_cores=self.seat is not None,
         )
+        cleaner = SequenceCleaner()
         source = RepositorySource(
-            with_batching(
-                lambda model, version, path: engine.loader(model, version, Path(path)),
-                in_flight=_batches_in_flight,
-                hooks=_batching_hooks(self.ctx.metrics),
+            with_stateful(
+                with_batching(
+                    lambda model, version, path: engine.loader(model, version, Path(path)),
+                    in_flight=_batches_in_flight,
+                    hooks=_batching_hooks(self.ctx.metrics),
+                ),
+                cleaner,
+                single_process=self.seat is None,
             ),
             StorageSettings.from_env(os.environ),
         )
@@ -199,7 +206,10 @@ class Server:
                 link.ready()
             if config.file_system_poll_wait_seconds > 0:
                 poll = asyncio.create_task(lifecycle.poll_forever(config.file_system_poll_wait_seconds))
+            cleaning = _start_sequence_cleaner(cleaner, config)
             await stop
+            if cleaning is not None:
+                cleaning.cancel()
         else:
             load.cancel()
         if poll is not None:
@@ -241,6 +251,13 @@ class Server:
         log.info("%s received: draining", sig.name)
         self.ctx.state.drain()
         self._stop.set()
+
+
+def _start_sequence_cleaner(cleaner: SequenceCleaner, config: ServerConfig) -> asyncio.Task[None] | None:
+    """The idle-sequence scans of stateful models, every --sequence_cleaner_poll_wait_minutes (or
+    --sequence_cleaner_poll_wait_seconds); None when the interval is 0 (off)."""
+    interval = config.sequence_cleaner_interval_seconds
+    return asyncio.create_task(cleaner.run_forever(interval)) if interval > 0 else None
 
 
 def _batching_hooks(metrics: MetricsRegistry | None) -> Callable[[ServableId], BatchingHooks] | None:

@@ -23,7 +23,7 @@ import platform
 import re
 from collections.abc import Mapping, Sequence
 
-from ovserve.config.file import load_config_file, resolve_base_path
+from ovserve.config.file import check_stateful_model, load_config_file, resolve_base_path
 from ovserve.config.observability import parse_log_format, parse_tracing
 from ovserve.config.security import SECURITY_TEXT_FLAGS, parse_security
 from ovserve.config.syntax import (
@@ -36,7 +36,7 @@ from ovserve.config.syntax import (
     parse_shape_setting,
     parse_version_policy,
 )
-from ovserve.config.types import MetricsConfig, ModelConfig, ServerConfig
+from ovserve.config.types import MetricsConfig, ModelConfig, ServerConfig, StatefulConfig
 from ovserve.errors import ConfigError
 from ovserve.flags import FLAGS, Flag, usage
 
@@ -179,6 +179,11 @@ def parse_args(
         log_path=opts.text("log_path") or None,
         file_system_poll_wait_seconds=opts.number("file_system_poll_wait_seconds", 1),
         sequence_cleaner_poll_wait_minutes=opts.number("sequence_cleaner_poll_wait_minutes", 5),
+        sequence_cleaner_poll_wait_seconds=(
+            opts.number("sequence_cleaner_poll_wait_seconds")
+            if opts.has("sequence_cleaner_poll_wait_seconds")
+            else None
+        ),
         shutdown_grace_seconds=opts.number("shutdown_grace_seconds", 30),
         max_request_bytes=opts.number("max_request_bytes", 1024**3),
         inline_inference_us=opts.number("inline_inference_us", 300),
@@ -355,15 +360,12 @@ def _validate(opts: _Options, cwd: str, cores: int) -> None:
         )
     if opts.text("log_level", "INFO") not in LOG_LEVELS:
         raise ConfigError("--log_level", f"log_level should be one of: {', '.join(LOG_LEVELS)}")
-    stateful = opts.flag("stateful")
-    if not stateful and any(opts.has(name) for name in _STATEFUL_ONLY):
+    if not opts.flag("stateful") and any(opts.has(name) for name in _STATEFUL_ONLY):
         raise ConfigError(
             f"--{next(name for name in _STATEFUL_ONLY if opts.has(name))}",
             "Setting low_latency_transformation, max_sequence_number and idle_sequence_cleanup require "
             "setting stateful flag for the model.",
         )
-    if stateful:
-        raise ConfigError("--stateful", "stateful models are not supported")
 
 
 def _single_model(opts: _Options, cwd: str) -> ModelConfig:
@@ -373,6 +375,7 @@ def _single_model(opts: _Options, cwd: str) -> ModelConfig:
     if batch_size is not None and shape is not None:
         log.warning("both --shape and --batch_size are set; --batch_size is ignored")
         batch_size = None
+    stateful = _stateful(opts, batch_size, shape)
     return ModelConfig(
         name=opts.text("model_name"),
         base_path=resolve_base_path(opts.text("model_path"), cwd, "--model_path"),
@@ -383,7 +386,24 @@ def _single_model(opts: _Options, cwd: str) -> ModelConfig:
         nireq=opts.number("nireq", 0),
         target_device=opts.text("target_device") or "CPU",
         plugin_config=parse_plugin_config(opts.text("plugin_config"), "--plugin_config"),
+        stateful=stateful,
     )
+
+
+def _stateful(opts: _Options, batch_size: object, shape: object) -> StatefulConfig | None:
+    """--stateful and its flags (already checked to come with --stateful), as config.json's keys."""
+    if not opts.flag("stateful"):
+        return None
+    defaults = StatefulConfig()
+    stateful = StatefulConfig(
+        max_sequence_number=opts.number("max_sequence_number", defaults.max_sequence_number),
+        idle_sequence_cleanup=opts.flag("idle_sequence_cleanup", defaults.idle_sequence_cleanup),
+        low_latency_transformation=opts.flag(
+            "low_latency_transformation", defaults.low_latency_transformation
+        ),
+    )
+    check_stateful_model(stateful, batch_size, shape, False, "")
+    return stateful
 
 
 def _grpc_workers(workers: int, env: Mapping[str, str]) -> int:

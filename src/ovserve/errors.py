@@ -142,6 +142,37 @@ class LoadError(ServingError):
     code = Code.UNKNOWN
 
 
+# -- stateful models: the sequence errors, with OVMS's texts ---------------------------------
+
+
+class SequenceNotFound(ServingError):
+    """No open sequence has the request's ``sequence_id`` (never started, ended, or cleaned)."""
+
+    code = Code.NOT_FOUND
+    text = "Sequence with provided ID does not exist"
+
+
+class SequenceAlreadyExists(ServingError):
+    """A sequence start named an id that an open sequence has."""
+
+    code = Code.ALREADY_EXISTS
+    text = "Sequence with provided ID already exists"
+
+
+class SequenceTerminated(ServingError):
+    """A sequence start named an id whose last (end) request is still running."""
+
+    code = Code.FAILED_PRECONDITION
+    text = "Sequence last request is being processed and it's not available anymore"
+
+
+class MaxSequenceNumberReached(ServingError):
+    """A sequence start when ``max_sequence_number`` sequences are open (HTTP 503, as OVMS)."""
+
+    code = Code.UNAVAILABLE
+    text = "Max sequence number has been reached. Could not create new sequence."
+
+
 class ConfigError(ServingError):
     """The command line or config.json is invalid; ``key`` names the offending setting."""
 

@@ -119,7 +119,12 @@ FLAGS: tuple[Flag, ...] = (
         "uint32",
         "5",
         "Minutes between idle-sequence scans of stateful models; 0 = off",
-        effective=False,
+    ),
+    Flag(
+        "sequence_cleaner_poll_wait_seconds",
+        "uint32",
+        "",
+        "ovserve extension: the idle-sequence scan interval in seconds (overrides the minutes); 0 = off",
     ),
     Flag(
         "custom_node_resources_cleaner_interval_seconds",
@@ -229,31 +234,32 @@ FLAGS: tuple[Flag, ...] = (
         group="single model",
     ),
     Flag(
-        "stateful", "bool", "false", "Stateful model (not supported: true is refused)", group="single model"
+        "stateful",
+        "bool",
+        "false",
+        "Stateful model: requests form sequences (sequence_id, sequence_control_input)",
+        group="single model",
     ),
     Flag(
         "idle_sequence_cleanup",
         "bool",
         "true",
-        "Stateful only: drop idle sequences",
+        "Stateful only: the sequence cleaner drops this model's idle sequences",
         group="single model",
-        effective=False,
     ),
     Flag(
         "low_latency_transformation",
         "bool",
         "false",
-        "Stateful only: apply the low-latency transformation",
+        "Stateful only: apply OpenVINO's LowLatency2 transformation at load",
         group="single model",
-        effective=False,
     ),
     Flag(
         "max_sequence_number",
         "uint32",
         "500",
-        "Stateful only: maximum concurrent sequences",
+        "Stateful only: how many sequences may be open at once",
         group="single model",
-        effective=False,
     ),
 )
 

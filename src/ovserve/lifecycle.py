@@ -83,7 +83,7 @@ class Lifecycle:
         names = [m.name for m in models]
         if len(set(names)) != len(names):
             raise ConfigError("model_config_list", "model names must be unique")
-        self.models = models
+        self.models = keep_model_types(self.models, models)
         self._unloaded.clear()
         return await self.sync()
 
@@ -117,7 +117,7 @@ class Lifecycle:
             self._digest, self._file_failed = digest, False
             if parsed.models != self.models:
                 log.info("config.json changed: %s", ", ".join(m.name for m in parsed.models) or "no models")
-            self.models = parsed.models
+            self.models = keep_model_types(self.models, parsed.models)
         return ReloadOutcome(await self.sync())
 
     async def poll_forever(self, interval: float) -> None:
@@ -130,6 +130,25 @@ class Lifecycle:
                 raise
             except Exception:
                 log.exception("polling the model repositories failed; retrying next interval")
+
+
+MODEL_TYPE_CHANGE = "Model type cannot be changed after it is loaded"
+
+
+def keep_model_types(
+    running: tuple[ModelConfig, ...], wanted: tuple[ModelConfig, ...]
+) -> tuple[ModelConfig, ...]:
+    """``wanted``, except that a model may not turn stateful or stateless while configured (OVMS
+    refuses it): such an entry keeps its running config, and the refusal is logged."""
+    before = {m.name: m for m in running}
+    kept = []
+    for model in wanted:
+        old = before.get(model.name)
+        if old is not None and (old.stateful is None) != (model.stateful is None):
+            log.error("%s: %s; it keeps its running config", model.name, MODEL_TYPE_CHANGE)
+            model = old
+        kept.append(model)
+    return tuple(kept)
 
 
 def _read(path: str) -> bytes | None:

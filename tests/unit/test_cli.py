@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from ovserve.cli import FLAGS, HelpRequested, ShowAndExit, VersionRequested, parse_args, usage, version_text
-from ovserve.config.types import LayoutSpec, MetricsConfig, ModelConfig, ServerConfig, VersionPolicy
+from ovserve.config.types import (
+    LayoutSpec,
+    MetricsConfig,
+    ModelConfig,
+    ServerConfig,
+    StatefulConfig,
+    VersionPolicy,
+)
 from ovserve.errors import ConfigError
 from ovserve.tensors import Dim
 
@@ -250,6 +257,7 @@ def test_usage_lists_every_flag_with_default() -> None:
         "port", "grpc_bind_address", "rest_port", "rest_bind_address", "grpc_workers", "grpc_max_threads",
         "grpc_memory_quota", "rest_workers", "log_level", "log_path", "trace_path", "grpc_channel_arguments",
         "file_system_poll_wait_seconds", "sequence_cleaner_poll_wait_minutes", "shutdown_grace_seconds",
+        "sequence_cleaner_poll_wait_seconds",
             "max_request_bytes", "inline_inference_us",
         "custom_node_resources_cleaner_interval_seconds", "cache_dir", "metrics_enable", "metrics_list",
         "cpu_extension", "config_path", "model_name", "model_path", "batch_size", "shape", "layout",
@@ -395,12 +403,12 @@ def test_nireq_zero_and_layout_allowed_with_config_path(cwd: Path, caplog: pytes
             "--max_sequence_number",
             "require setting stateful",
         ),
-        (["--stateful"], "--stateful", "stateful models are not supported"),
         (
-            ["--stateful=true", "--max_sequence_number", "10"],
+            ["--stateful", "--shape", "auto"],
             "--stateful",
-            "stateful models are not supported",
+            "Dynamic shape and dynamic batch size are not supported for stateful models",
         ),
+        (["--stateful", "--batch_size", "auto"], "--stateful", "not supported for stateful models"),
         (["--grpc_channel_arguments", "a=1,b"], "--grpc_channel_arguments", "expected key=value"),
     ],
 )
@@ -427,7 +435,35 @@ def test_validation_order_follows_ovms(cwd: Path) -> None:
 
 
 def test_stateful_false_is_accepted(cwd: Path) -> None:
-    assert run(cwd, *MODEL, "--stateful=false").models[0].name == "m"
+    model = run(cwd, *MODEL, "--stateful=false").models[0]
+    assert model.name == "m" and model.stateful is None
+
+
+def test_stateful_flags_with_ovms_defaults(cwd: Path) -> None:
+    assert run(cwd, *MODEL, "--stateful").models[0].stateful == StatefulConfig(500, True, False)
+    cfg = run(
+        cwd,
+        *MODEL,
+        "--stateful",
+        "--max_sequence_number",
+        "7",
+        "--idle_sequence_cleanup=false",
+        "--low_latency_transformation",
+        "--sequence_cleaner_poll_wait_seconds",
+        "2",
+    )
+    assert cfg.models[0].stateful == StatefulConfig(7, False, True)
+    assert cfg.sequence_cleaner_poll_wait_seconds == 2 and cfg.sequence_cleaner_interval_seconds == 2
+    default = run(cwd, *MODEL)
+    assert default.sequence_cleaner_poll_wait_seconds is None
+    assert default.sequence_cleaner_interval_seconds == 300  # OVMS's 5 minutes
+    assert (
+        run(cwd, *MODEL, "--sequence_cleaner_poll_wait_minutes", "0").sequence_cleaner_interval_seconds == 0
+    )
+    off = run(
+        cwd, *MODEL, "--sequence_cleaner_poll_wait_minutes", "2", "--sequence_cleaner_poll_wait_seconds", "0"
+    )
+    assert off.sequence_cleaner_interval_seconds == 0
 
 
 def test_existing_cpu_extension_resolved_against_cwd(cwd: Path) -> None:

@@ -119,3 +119,20 @@ def test_unload_and_load_through_model_control(tmp_path: Path) -> None:
         assert life.model_names() == ["c"]
 
     asyncio.run(go())
+
+
+def test_a_reload_may_not_flip_a_model_between_stateful_and_stateless(caplog) -> None:  # type: ignore[no-untyped-def]
+    from ovserve.config.types import StatefulConfig
+    from ovserve.lifecycle import MODEL_TYPE_CHANGE, keep_model_types
+
+    running = (ModelConfig("a", "/a", stateful=StatefulConfig()), ModelConfig("b", "/b"))
+    wanted = (
+        ModelConfig("a", "/a"),  # stateful -> stateless: refused, keeps its running config
+        ModelConfig("b", "/b", stateful=StatefulConfig()),  # stateless -> stateful: refused
+        ModelConfig("c", "/c", stateful=StatefulConfig()),  # new: taken as it is
+    )
+    kept = keep_model_types(running, wanted)
+    assert kept == (running[0], running[1], wanted[2])
+    assert caplog.text.count(MODEL_TYPE_CHANGE) == 2
+    changed = (ModelConfig("a", "/a", stateful=StatefulConfig(max_sequence_number=3)),)
+    assert keep_model_types(running, changed) == changed  # stateful settings may change

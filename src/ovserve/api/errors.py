@@ -10,7 +10,7 @@ import logging
 
 import grpc
 
-from ovserve.errors import Code, ServingError
+from ovserve.errors import Code, MaxSequenceNumberReached, ServingError
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,10 @@ HTTP_STATUS: dict[Code, int] = {
     Code.UNAUTHENTICATED: 401,
 }
 
+#: Errors whose HTTP status is not their code's: OVMS answers a full stateful model with 503
+#: (UNAVAILABLE is 404 above, for "not loaded yet").
+HTTP_STATUS_BY_ERROR: dict[type[ServingError], int] = {MaxSequenceNumberReached: 503}
+
 #: Code -> gRPC status code.
 GRPC_STATUS: dict[Code, grpc.StatusCode] = {code: getattr(grpc.StatusCode, code.name) for code in Code}
 
@@ -43,7 +47,7 @@ INTERNAL_MESSAGE = "Internal server error"
 
 
 def http_status(error: ServingError) -> int:
-    return HTTP_STATUS[error.code]
+    return HTTP_STATUS_BY_ERROR.get(type(error)) or HTTP_STATUS[error.code]
 
 
 def grpc_status(error: ServingError) -> grpc.StatusCode:

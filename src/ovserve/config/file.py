@@ -5,7 +5,7 @@ required keys and types. Any violation rejects the whole file with a
 :class:`ConfigError` whose key is the path of the offending setting, e.g.
 ``model_config_list[0].config.shape``. Sections ovserve does not serve yet
 (pipelines, custom nodes, custom loaders, MediaPipe graphs) are accepted only
-empty, and stateful models are refused.
+empty. Stateful models take OVMS's keys and checks (see :func:`parse_stateful`).
 
 Reading the file is the only I/O; :func:`parse_config_text` and
 :func:`parse_config` do the rest and are what a hot reload calls on content it has
@@ -31,7 +31,7 @@ from ovserve.config.syntax import (
     parse_shape_setting,
     parse_version_policy,
 )
-from ovserve.config.types import BatchingConfig, MetricsConfig, ModelConfig
+from ovserve.config.types import BatchingConfig, MetricsConfig, ModelConfig, StatefulConfig
 from ovserve.errors import ConfigError
 from ovserve.tensors import Dim
 
@@ -41,6 +41,8 @@ CONFIG_FILE_INVALID = "Configuration file not found or cannot open"
 JSON_INVALID = "The file is not valid json"
 PATH_INVALID = "The provided base path is invalid or doesn't exists"
 NON_STATEFUL_PARAMETER = "Stateful model config parameter used for non stateful model"
+MAX_SEQUENCE_NUMBER_TOO_HIGH = "Sequence max number parameter too high"
+DYNAMIC_ON_STATEFUL = "Dynamic shape and dynamic batch size are not supported for stateful models"
 
 #: URL prefixes OVMS reads from object storage; any other base path is a local path.
 CLOUD_PREFIXES = ("s3://", "gs://", "az://", "azfs://")
@@ -78,12 +80,8 @@ _MODEL_KEYS = (
     "custom_loader_options",
     "dynamic_batching",  # ovserve's extension (not in OVMS's schema)
 )
-#: Stateful-only keys and the one value each may take on a (non-stateful) model served here.
-_STATEFUL_DEFAULTS: dict[str, bool | int] = {
-    "idle_sequence_cleanup": True,
-    "low_latency_transformation": False,
-    "max_sequence_number": 500,
-}
+#: Keys that only a stateful model may have.
+_STATEFUL_ONLY_KEYS = ("idle_sequence_cleanup", "low_latency_transformation", "max_sequence_number")
 _UINT32_MAX = 2**32 - 1
 _INT32_MAX = 2**31 - 1
 
@@ -171,7 +169,7 @@ def parse_model_entry(entry: object, key: str, base_dir: str) -> ModelConfig:
         raise ConfigError(f"{key}.name", "must not be empty")
     base_path = resolve_base_path(_string(cfg["base_path"], f"{key}.base_path"), base_dir, f"{key}.base_path")
 
-    _check_stateful(cfg, key)
+    stateful = parse_stateful(cfg, key)
     if "custom_loader_options" in cfg:
         _object(cfg["custom_loader_options"], f"{key}.custom_loader_options", "an object")
         raise ConfigError(f"{key}.custom_loader_options", "custom loaders are not supported")
@@ -207,6 +205,7 @@ def parse_model_entry(entry: object, key: str, base_dir: str) -> ModelConfig:
     batching = None
     if "dynamic_batching" in cfg:
         batching = _parse_dynamic_batching(cfg["dynamic_batching"], f"{key}.dynamic_batching", batch_size)
+    check_stateful_model(stateful, batch_size, shape, batching is not None, key)
 
     return ModelConfig(
         name=name,
@@ -220,6 +219,7 @@ def parse_model_entry(entry: object, key: str, base_dir: str) -> ModelConfig:
         plugin_config=plugin_config,
         allow_cache=_boolean(cfg.get("allow_cache", False), f"{key}.allow_cache"),
         dynamic_batching=batching,
+        stateful=stateful,
     )
 
 
@@ -247,25 +247,52 @@ def resolve_base_path(path: str, base_dir: str, key: str) -> str:
     return os.path.normpath(os.path.join(base_dir, path))
 
 
-def _check_stateful(cfg: dict[str, object], key: str) -> None:
-    if "stateful" in cfg and _boolean(cfg["stateful"], f"{key}.stateful"):
-        raise ConfigError(f"{key}.stateful", "stateful models are not supported")
-    for name, default in _STATEFUL_DEFAULTS.items():
-        if name not in cfg:
-            continue
-        item_key = f"{key}.{name}"
-        if isinstance(default, bool):
-            value: object = _boolean(cfg[name], item_key)
-        else:
-            value = _integer(cfg[name], item_key, minimum=0)
-            if isinstance(value, int) and value > _UINT32_MAX:
-                raise ConfigError(item_key, "Sequence max number parameter too high")
-        if value != default:
-            raise ConfigError(
-                item_key,
-                f"{NON_STATEFUL_PARAMETER} - only {json.dumps(default)} is accepted, "
-                "as stateful models are not supported",
-            )
+def parse_stateful(cfg: dict[str, object], key: str) -> StatefulConfig | None:
+    """``stateful`` and its keys in one model entry (OVMS's checks); None for a stateless model.
+
+    Types first (OVMS's schema: booleans, ``max_sequence_number`` an unsigned 32-bit
+    integer), then: ``idle_sequence_cleanup``, ``low_latency_transformation`` and
+    ``max_sequence_number`` need ``stateful: true``.
+    """
+    defaults = StatefulConfig()
+    stateful = _boolean(cfg["stateful"], f"{key}.stateful") if "stateful" in cfg else False
+    number = defaults.max_sequence_number
+    if "max_sequence_number" in cfg:
+        number = _integer(cfg["max_sequence_number"], f"{key}.max_sequence_number", minimum=0)
+        if number > _UINT32_MAX:
+            raise ConfigError(f"{key}.max_sequence_number", f"{MAX_SEQUENCE_NUMBER_TOO_HIGH}: {number}")
+    cleanup, low_latency = defaults.idle_sequence_cleanup, defaults.low_latency_transformation
+    if "idle_sequence_cleanup" in cfg:
+        cleanup = _boolean(cfg["idle_sequence_cleanup"], f"{key}.idle_sequence_cleanup")
+    if "low_latency_transformation" in cfg:
+        low_latency = _boolean(cfg["low_latency_transformation"], f"{key}.low_latency_transformation")
+    if stateful:
+        return StatefulConfig(number, cleanup, low_latency)
+    given = [name for name in _STATEFUL_ONLY_KEYS if name in cfg]
+    if given:
+        raise ConfigError(
+            f"{key}.{given[0]}", f'{NON_STATEFUL_PARAMETER} - {given[0]} needs "stateful": true'
+        )
+    return None
+
+
+def check_stateful_model(
+    stateful: StatefulConfig | None, batch_size: object, shape: object, batched: bool, key: str
+) -> None:
+    """A stateful model takes no ``auto`` shape or batch size (as OVMS) and no dynamic batching.
+
+    ``key`` is the model entry's path in config.json; empty for the command line.
+    """
+    if stateful is None:
+        return
+    shapes = shape.values() if isinstance(shape, dict) else [shape]
+    if batch_size == "auto" or "auto" in shapes:
+        raise ConfigError(f"{key}.stateful" if key else "--stateful", DYNAMIC_ON_STATEFUL)
+    if batched:
+        raise ConfigError(
+            f"{key}.dynamic_batching",
+            "stateful models cannot be batched: each request runs one step of its own sequence",
+        )
 
 
 _BATCHING_KEYS = (

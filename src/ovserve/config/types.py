@@ -63,6 +63,22 @@ class BatchingConfig:
 
 
 @dataclass(frozen=True)
+class StatefulConfig:
+    """A stateful (sequence) model, as OVMS served them until 2026.2 (config.json ``stateful: true``).
+
+    Each sequence of requests keeps its own OpenVINO state (the model's ReadValue/Assign
+    variables). ``max_sequence_number`` bounds the sequences open at once;
+    ``idle_sequence_cleanup`` lets the server's sequence cleaner drop sequences idle for a
+    whole scan interval; ``low_latency_transformation`` applies OpenVINO's LowLatency2 pass
+    (TensorIterator/Loop bodies become state variables) when the model loads.
+    """
+
+    max_sequence_number: int = 500
+    idle_sequence_cleanup: bool = True
+    low_latency_transformation: bool = False
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """One served model (a stream of versions), with OVMS's keys.
 
@@ -83,6 +99,8 @@ class ModelConfig:
     allow_cache: bool = False
     #: ovserve's extension: server-side dynamic batching (None: off)
     dynamic_batching: BatchingConfig | None = None
+    #: a stateful (sequence) model (None: stateless)
+    stateful: StatefulConfig | None = None
 
     def fingerprint(self) -> tuple[object, ...]:
         """Everything that, changed, means the model's versions must be reloaded."""
@@ -102,6 +120,7 @@ class ModelConfig:
             freeze(self.plugin_config),
             self.allow_cache,
             self.dynamic_batching,
+            self.stateful,
         )
 
 
@@ -196,6 +215,8 @@ class ServerConfig:
     log_path: str | None = None
     file_system_poll_wait_seconds: int = 1
     sequence_cleaner_poll_wait_minutes: int = 5
+    #: ovserve's own: the sequence cleaner's interval in seconds; overrides the minutes when set
+    sequence_cleaner_poll_wait_seconds: int | None = None
     #: ovserve's own: how long requests in flight may take to finish after SIGTERM/SIGINT
     shutdown_grace_seconds: int = 30
     custom_node_resources_cleaner_interval_seconds: int = 1
@@ -219,3 +240,9 @@ class ServerConfig:
     #: ovserve's own (docs/observability.md): log line format, "text" or "json"; tracing
     log_format: str = "text"
     tracing: TracingConfig = field(default_factory=TracingConfig)
+
+    @property
+    def sequence_cleaner_interval_seconds(self) -> int:
+        """Seconds between idle-sequence scans: the seconds flag when given, else the minutes; 0 = off."""
+        seconds = self.sequence_cleaner_poll_wait_seconds
+        return seconds if seconds is not None else self.sequence_cleaner_poll_wait_minutes * 60

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import ClassVar
 
 import numpy as np
 
@@ -19,7 +21,14 @@ class Servable(abc.ABC):
     the model's order. :meth:`infer` validates the inputs against them (the one
     validation every front end shares) and runs the model. A servable is used only
     from the event loop; :meth:`close` is called once no request holds it any more.
+
+    ``special_inputs`` and ``special_outputs`` are tensors a servable takes and gives
+    besides the model's own (a stateful model's ``sequence_id``): codecs decode and encode
+    them with these specs; metadata does not list them.
     """
+
+    special_inputs: ClassVar[Mapping[str, TensorSpec]] = MappingProxyType({})
+    special_outputs: ClassVar[Mapping[str, TensorSpec]] = MappingProxyType({})
 
     def __init__(self, servable_id: ServableId, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec]):
         self.id = servable_id

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from ovserve.config.file import NON_STATEFUL_PARAMETER as NON_STATEFUL
 from ovserve.config.parse import ConfigDiff, ConfigFile, diff, load_config_file, parse_config_text
-from ovserve.config.types import LayoutSpec, MetricsConfig, ModelConfig, VersionPolicy
+from ovserve.config.types import LayoutSpec, MetricsConfig, ModelConfig, StatefulConfig, VersionPolicy
 from ovserve.errors import ConfigError
 from ovserve.tensors import Dim
 
@@ -115,17 +116,21 @@ def test_batch_size_integer_and_auto(tmp_path: Path) -> None:
     assert [m.batch_size for m in cfg.models] == [Dim(0, 0), "auto"]
 
 
-def test_stateful_keys_accepted_at_their_defaults(tmp_path: Path) -> None:
+def test_stateful_keys_with_ovms_defaults(tmp_path: Path) -> None:
+    (model,) = load(tmp_path, models({"name": "m", "base_path": "/m", "stateful": True})).models
+    assert model.stateful == StatefulConfig(max_sequence_number=500, idle_sequence_cleanup=True)
     entry = {
         "name": "m",
         "base_path": "/m",
-        "stateful": False,
-        "idle_sequence_cleanup": True,
-        "low_latency_transformation": False,
-        "max_sequence_number": 500,
+        "stateful": True,
+        "idle_sequence_cleanup": False,
+        "low_latency_transformation": True,
+        "max_sequence_number": 0,
     }
     (model,) = load(tmp_path, models(entry)).models
-    assert model.name == "m"
+    assert model.stateful == StatefulConfig(0, False, True)
+    (model,) = load(tmp_path, models({"name": "m", "base_path": "/m", "stateful": False})).models
+    assert model.stateful is None
 
 
 def test_unsupported_sections_accepted_when_empty(tmp_path: Path) -> None:
@@ -357,33 +362,32 @@ def test_unsupported_section_must_still_be_an_array(tmp_path: Path) -> None:
     )
 
 
-def test_stateful_model_rejected(tmp_path: Path) -> None:
-    fails(
-        tmp_path,
-        models({"name": "m", "base_path": "/m", "stateful": True}),
-        f"{M0}.stateful",
-        "stateful models are not supported",
-    )
-    fails(
-        tmp_path, models({"name": "m", "base_path": "/m", "stateful": 1}), f"{M0}.stateful", "true or false"
-    )
-
-
 @pytest.mark.parametrize(
-    ("name", "value", "fragment"),
+    ("extra", "key", "fragment"),
     [
-        ("idle_sequence_cleanup", False, "Stateful model config parameter used for non stateful model"),
-        ("low_latency_transformation", True, "Stateful model config parameter used for non stateful model"),
-        ("max_sequence_number", 10, "only 500 is accepted"),
-        ("max_sequence_number", 2**32, "Sequence max number parameter too high"),
-        ("max_sequence_number", -1, "must be >= 0"),
-        ("idle_sequence_cleanup", "yes", "expected true or false"),
+        ({"stateful": 1}, "stateful", "true or false"),
+        ({"idle_sequence_cleanup": True}, "idle_sequence_cleanup", NON_STATEFUL),
+        ({"stateful": False, "max_sequence_number": 500}, "max_sequence_number", NON_STATEFUL),
+        ({"low_latency_transformation": False}, "low_latency_transformation", NON_STATEFUL),
+        ({"stateful": True, "max_sequence_number": -1}, "max_sequence_number", "must be >= 0"),
+        ({"max_sequence_number": -1}, "max_sequence_number", "must be >= 0"),
+        ({"idle_sequence_cleanup": "yes"}, "idle_sequence_cleanup", "true or false"),
+        ({"stateful": True, "max_sequence_number": 2**32}, "max_sequence_number", "parameter too high"),
+        ({"stateful": True, "max_sequence_number": "5"}, "max_sequence_number", "expected an integer"),
+        ({"stateful": True, "idle_sequence_cleanup": "yes"}, "idle_sequence_cleanup", "true or false"),
+        ({"stateful": True, "shape": "auto"}, "stateful", "not supported for stateful models"),
+        ({"stateful": True, "batch_size": "auto"}, "stateful", "not supported for stateful models"),
+        (
+            {"stateful": True, "dynamic_batching": {"max_batch_size": 4}},
+            "dynamic_batching",
+            "cannot be batched",
+        ),
     ],
 )
-def test_stateful_only_keys_rejected_unless_default(
-    tmp_path: Path, name: str, value: object, fragment: str
+def test_stateful_keys_checked_as_ovms(
+    tmp_path: Path, extra: dict[str, object], key: str, fragment: str
 ) -> None:
-    fails(tmp_path, models({"name": "m", "base_path": "/m", name: value}), f"{M0}.{name}", fragment)
+    fails(tmp_path, models({"name": "m", "base_path": "/m", **extra}), f"{M0}.{key}", fragment)
 
 
 def test_custom_loader_options_rejected(tmp_path: Path) -> None:

@@ -162,14 +162,18 @@ def to_raw(array: np.ndarray) -> bytes:
 
 
 def check_requested_outputs(servable: Servable, names: Sequence[str]) -> tuple[str, ...]:
-    """The requested output names, deduplicated in request order; unknown names are a 400."""
-    unknown = [name for name in names if name not in servable.outputs]
+    """The requested output names, deduplicated in request order; unknown names are a 400.
+
+    A servable's special outputs (a stateful model's ``sequence_id``) are always sent.
+    """
+    special = servable.special_outputs
+    unknown = [name for name in names if name not in servable.outputs and name not in special]
     if unknown:
         raise InvalidInput(
             f"Invalid output name - {', '.join(unknown)} is not an output of model {servable.name}; "
             f"outputs: {', '.join(servable.outputs)}"
         )
-    return tuple(dict.fromkeys(names))
+    return tuple(dict.fromkeys([*names, *special]))
 
 
 def selected_outputs(
@@ -179,3 +183,50 @@ def selected_outputs(
     if requested is None:
         return list(outputs.items())
     return [(name, outputs[name]) for name in requested]
+
+
+# -- Triton's sequence parameters ------------------------------------------------------
+_UINT64_MAX = 2**64 - 1
+
+
+def add_sequence_parameters(
+    params: Mapping[str, object], servable: Servable, arrays: dict[str, np.ndarray]
+) -> None:
+    """Triton's sequence request parameters as a stateful model's special inputs.
+
+    tritonclient's ``infer(sequence_id=…, sequence_start=…, sequence_end=…)`` sends them as
+    request parameters; they become ``sequence_id`` / ``sequence_control_input`` (1 start,
+    2 end, 0 none). Only for servables that take those special inputs; ignored otherwise.
+    """
+    if "sequence_id" not in servable.special_inputs or not any(
+        key in params for key in ("sequence_id", "sequence_start", "sequence_end")
+    ):
+        return
+    if "sequence_id" in arrays or "sequence_control_input" in arrays:
+        raise InvalidInput(
+            "Give a sequence either as the inputs sequence_id / sequence_control_input or as the "
+            "request parameters sequence_id / sequence_start / sequence_end, not both"
+        )
+    sequence_id = params.get("sequence_id", 0)
+    if (
+        isinstance(sequence_id, bool)
+        or not isinstance(sequence_id, int)
+        or not 0 <= sequence_id <= _UINT64_MAX
+    ):
+        raise InvalidInput(
+            "Invalid request parameter sequence_id - an unsigned 64-bit integer is expected "
+            f"(string sequence ids are not supported); Actual: {sequence_id!r}"
+        )
+    start, end = params.get("sequence_start", False), params.get("sequence_end", False)
+    if not isinstance(start, bool) or not isinstance(end, bool):
+        raise InvalidInput(
+            f"Invalid request parameters sequence_start / sequence_end - true or false expected; "
+            f"Actual: {start!r} / {end!r}"
+        )
+    if start and end:
+        raise InvalidInput(
+            "sequence_start and sequence_end in one request (a one-request sequence) are not "
+            "supported: start the sequence, then end it with its next request"
+        )
+    arrays["sequence_id"] = np.array([sequence_id], np.uint64)
+    arrays["sequence_control_input"] = np.array([1 if start else 2 if end else 0], np.uint32)

@@ -16,6 +16,7 @@ import numpy as np
 
 from ovserve._generated.kserve import grpc_predict_v2_pb2 as pb
 from ovserve.api.kserve.codec import (
+    add_sequence_parameters,
     bytes_array,
     check_requested_outputs,
     check_shape,
@@ -56,6 +57,15 @@ def _check_parameters(parameters: Any, what: str) -> None:
         )
 
 
+def _parameter_values(parameters: Any) -> dict[str, object]:
+    """A protobuf map of ``InferParameter`` as plain values (whichever field each one set)."""
+    values: dict[str, object] = {}
+    for key, parameter in parameters.items():
+        field = parameter.WhichOneof("parameter_choice")
+        values[key] = getattr(parameter, field) if field else None
+    return values
+
+
 def decode_infer_request(request: Any, servable: Servable) -> InferRequest:
     """Decode a ``ModelInferRequest`` into numpy inputs with the *request's* datatypes."""
     raw = request.raw_input_contents
@@ -84,6 +94,8 @@ def decode_infer_request(request: Any, servable: Servable) -> InferRequest:
             arrays[name] = from_raw(raw[index], dtype, dims, name)
         else:
             arrays[name] = _from_contents(tensor, dtype, dims)
+    if request.parameters:
+        add_sequence_parameters(_parameter_values(request.parameters), servable, arrays)
     requested = None
     if request.outputs:
         for output in request.outputs:

@@ -25,6 +25,7 @@ import numpy as np
 import orjson
 
 from ovserve.api.kserve.codec import (
+    add_sequence_parameters,
     check_requested_outputs,
     check_shape,
     datatype_of,
@@ -184,6 +185,7 @@ def decode_infer_request(body: bytes, header_length: bytes | None, servable: Ser
     if offset != len(body):
         raise InvalidInput(f"Binary data has {len(body) - offset} bytes left over after the last input")
 
+    add_sequence_parameters(_parameters(doc, "the request"), servable, arrays)
     requested, binary_outputs = _decode_outputs(doc, servable)
     return RestInferRequest(arrays, requested, request_id, binary_outputs, binary_default)
 

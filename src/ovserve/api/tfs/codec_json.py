@@ -116,7 +116,9 @@ def to_array(name: str, value: Any, servable: Servable, kind: str = "input") -> 
         leaf = leaf[0]
     if isinstance(leaf, (str, dict)):
         return _string_array(name, value, kind)
-    spec = servable.inputs.get(name)
+    spec = servable.inputs.get(name) or servable.special_inputs.get(name)
+    if name in servable.special_inputs and name not in servable.inputs:
+        _check_unsigned(name, value, kind)
     dtype = None if spec is None or spec.is_string else spec.dtype
     bf16 = dtype == BF16_DTYPE
     try:
@@ -133,6 +135,18 @@ def to_array(name: str, value: Any, servable: Servable, kind: str = "input") -> 
             f"Could not parse {kind} content - input {name} mixes numbers with strings or objects"
         )
     return bf16_from_float(array) if bf16 else array
+
+
+def _check_unsigned(name: str, value: Any, kind: str) -> None:
+    """A special input (a stateful model's sequence_id / sequence_control_input) takes unsigned
+    integers only, as OVMS parsed them: a float or a negative number is refused, not cast."""
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, int) or item < 0:
+            raise InvalidInput(
+                f"Could not parse {kind} content - input {name}: expected an unsigned integer, got "
+                f"{orjson.dumps(item).decode()[:40]}"
+            )
 
 
 def _is_b64(value: dict[str, Any], servable: Servable) -> bool:

@@ -14,7 +14,7 @@ Encoding writes numbers to ``tensor_content`` and strings to ``string_val``.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -148,10 +148,18 @@ def _checked(name: str, values: Any, dtype: np.dtype, tf_dtype: int) -> np.ndarr
         ) from None
 
 
-def encode_outputs(outputs: Mapping[str, np.ndarray], target: Any) -> None:
-    """Fill the ``outputs`` map of a ``PredictResponse`` (``target``) from numpy outputs."""
+def encode_outputs(outputs: Mapping[str, np.ndarray], target: Any, typed: Collection[str] = ()) -> None:
+    """Fill the ``outputs`` map of a ``PredictResponse`` (``target``) from numpy outputs.
+
+    Outputs named in ``typed`` (a servable's special outputs) carry their values in the
+    dtype's ``*_val`` field, as OVMS writes ``sequence_id`` (``uint64_val``), not in
+    ``tensor_content``.
+    """
     for name, array in outputs.items():
-        encode_tensor(name, array, target[name])
+        proto = encode_tensor(name, array, target[name])
+        if name in typed and proto.tensor_content:
+            proto.ClearField("tensor_content")
+            getattr(proto, VALUE_FIELDS[proto.dtype]).extend(array.ravel().tolist())
 
 
 def encode_tensor(name: str, array: np.ndarray, proto: Any | None = None) -> Any:

@@ -61,11 +61,11 @@ class PredictionServicer:
         def decode(servable: Servable) -> InferRequest:
             return InferRequest(decode_inputs(request.inputs, servable.inputs))
 
-        def encode(_servable: Servable, _request: InferRequest, response: InferResponse) -> Any:
+        def encode(servable: Servable, _request: InferRequest, response: InferResponse) -> Any:
             reply = predict_pb2.PredictResponse()
             reply.model_spec.name = response.model_name
             reply.model_spec.version.value = response.model_version
-            encode_outputs(response.outputs, reply.outputs)
+            encode_outputs(response.outputs, reply.outputs, servable.special_outputs)
             return reply
 
         return await infer(

@@ -11,6 +11,7 @@ import openvino as ov
 from ovserve.backends.openvino.files import find_model_file
 from ovserve.backends.openvino.mapping import exposed_names
 from ovserve.backends.openvino.servable import OpenVINOServable
+from ovserve.backends.openvino.stateful import StatefulOpenVINOServable, prepare_stateful
 from ovserve.backends.openvino.types import dims_of, partial_shape, port_name, spec_of
 from ovserve.config.types import LayoutSpec, ModelConfig, ShapeSpec
 from ovserve.core.ids import ServableId
@@ -75,6 +76,8 @@ class OpenVINOLoader:
         layouts = self._layouts(input_names, output_names)
         self._reshape(model, input_names, layouts)
         model = self._preprocess(model, input_names, output_names, layouts)
+        if self.config.stateful is not None:  # after reshaping, just before compiling, as OVMS
+            prepare_stateful(model, self.config.name, self.config.stateful.low_latency_transformation)
         props = plugin_properties(self.config.plugin_config)
         try:
             compiled = self.core.compile_model(model, self.config.target_device, props)
@@ -84,7 +87,8 @@ class OpenVINOLoader:
         inputs = [spec_of(port, name) for port, name in zip(model.inputs, input_names, strict=True)]
         outputs = [spec_of(port, name) for port, name in zip(model.outputs, output_names, strict=True)]
         log.info("loaded %s from %s on %s, nireq %d, %s", sid, path, self.config.target_device, nireq, props)
-        servable = OpenVINOServable(
+        kind = OpenVINOServable if self.config.stateful is None else StatefulOpenVINOServable
+        servable = kind(
             sid, compiled, inputs, outputs, nireq, passthrough_outputs(compiled), self.inline_inference_us
         )
         try:
