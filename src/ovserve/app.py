@@ -15,6 +15,7 @@ import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import grpc
 import uvicorn
 
 from ovserve import __version__
@@ -106,18 +107,7 @@ class Server:
                 link.handlers["metrics"] = lambda _: _render_text(registry)
             await link.start(on_lost=lambda: self._on_signal(signal.SIGTERM))
 
-        grpc_server = create_server(
-            config.max_request_bytes, config.grpc_channel_arguments, reuse_port=self.seat is not None
-        )
-        kserve_grpc.add_services(grpc_server, self.ctx)
-        tfs_grpc.add_services(grpc_server, self.ctx)
-        grpc_address = f"{url_host(config.grpc_bind_address)}:{config.port}"
-        try:
-            bound = grpc_server.add_insecure_port(grpc_address)
-        except RuntimeError as exc:
-            raise StartupError(f"port: cannot bind gRPC to {grpc_address}: {exc}") from exc
-        if bound == 0:
-            raise StartupError(f"port: cannot bind gRPC to {grpc_address}")
+        grpc_server = self._grpc_server() if config.port else None  # --port 0: no gRPC server
 
         rest: _UvicornServer | None = None
         rest_task: asyncio.Task[None] | None = None
@@ -140,8 +130,9 @@ class Server:
             )
             rest_task = asyncio.create_task(rest.serve(sockets=[sock]))
 
-        await grpc_server.start()
-        log.info("gRPC listening on %s", grpc_address)
+        if grpc_server is not None:
+            await grpc_server.start()
+            log.info("gRPC listening on %s:%d", config.grpc_bind_address, config.port)
         if config.rest_port:
             log.info("REST listening on %s:%d", config.rest_bind_address, config.rest_port)
 
@@ -191,7 +182,7 @@ class Server:
         if rest is not None:
             rest.should_exit = True
         await asyncio.gather(
-            grpc_server.stop(config.shutdown_grace_seconds),
+            *([grpc_server.stop(config.shutdown_grace_seconds)] if grpc_server is not None else []),
             *([rest_task] if rest_task is not None else []),
         )
         await self.manager.close()
@@ -200,6 +191,23 @@ class Server:
             await link.close()
         log.info("stopped")
         return 0
+
+    def _grpc_server(self) -> grpc.aio.Server:
+        """The gRPC server with both protocols' services, bound to --port (not started)."""
+        config = self.config
+        server = create_server(
+            config.max_request_bytes, config.grpc_channel_arguments, reuse_port=self.seat is not None
+        )
+        kserve_grpc.add_services(server, self.ctx)
+        tfs_grpc.add_services(server, self.ctx)
+        address = f"{url_host(config.grpc_bind_address)}:{config.port}"
+        try:
+            bound = server.add_insecure_port(address)
+        except RuntimeError as exc:
+            raise StartupError(f"port: cannot bind gRPC to {address}: {exc}") from exc
+        if bound == 0:
+            raise StartupError(f"port: cannot bind gRPC to {address}")
+        return server
 
     def _on_signal(self, sig: signal.Signals) -> None:
         self._signals += 1

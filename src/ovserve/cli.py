@@ -11,6 +11,9 @@ Outcomes of :func:`parse_args`:
 - :class:`HelpRequested` (``-h``, ``--help`` or no argument) and
   :class:`VersionRequested` (``--version``), both :class:`ShowAndExit`: print their
   ``text`` to stdout and exit 0;
+- :class:`ConfigCommandRequested` for OVMS's configuration management mode
+  (``--list_models``, ``--add_to_config``, ``--remove_from_config``): run its command
+  and exit with its code, no server;
 - :class:`ConfigError` for anything invalid: OVMS prints the message and exits 64.
 """
 
@@ -23,7 +26,11 @@ import platform
 import re
 from collections.abc import Mapping, Sequence
 
+from ovserve.cli_commands import config_command
 from ovserve.config.file import load_config_file, resolve_base_path
+from ovserve.config.manage import ConfigCommand
+from ovserve.config.preprocessing import SETTINGS as PREPROCESS_SETTINGS
+from ovserve.config.preprocessing import parse_preprocess
 from ovserve.config.syntax import (
     is_valid_bind_address,
     parse_batch_size,
@@ -66,6 +73,18 @@ class HelpRequested(ShowAndExit):
 
 class VersionRequested(ShowAndExit):
     """``--version``: ``text`` is :func:`version_text`."""
+
+
+class ConfigCommandRequested(Exception):
+    """A configuration management command instead of a server: run ``command``, exit with its code."""
+
+    def __init__(self, command: ConfigCommand) -> None:
+        super().__init__(command.action)
+        self.command = command
+
+
+#: ServerConfig's defaults: the one place each server default is written.
+DEFAULTS = ServerConfig()
 
 
 _BY_NAME = {flag.name: flag for flag in FLAGS}
@@ -119,6 +138,10 @@ def parse_args(
         raise HelpRequested(usage())
     cwd = cwd if cwd is not None else os.getcwd()
     cores = cpu_count if cpu_count is not None else (os.cpu_count() or 1)
+    _refuse_unserved(given)
+    command = config_command(given, env, cwd)
+    if command is not None:
+        raise ConfigCommandRequested(command)
     opts = _Options(given)
     _validate(opts, cwd, cores)
 
@@ -127,7 +150,10 @@ def parse_args(
         enable=opts.flag("metrics_enable"),
         metrics_list=parse_metrics_list(metrics_names, "--metrics_list"),
     )
-    cleaner = opts.number("custom_node_resources_cleaner_interval_seconds", 1)
+    cleaner = opts.number(
+        "custom_node_resources_cleaner_interval_seconds",
+        DEFAULTS.custom_node_resources_cleaner_interval_seconds,
+    )
     if cleaner == 0:
         log.warning("--custom_node_resources_cleaner_interval_seconds 0 is not allowed; 1 is used")
         cleaner = 1
@@ -139,8 +165,9 @@ def parse_args(
     config_path: str | None = None
     if opts.text("config_path"):
         config_path = os.path.join(cwd, opts.text("config_path"))
-        if opts.has("layout"):
-            log.warning("--layout is ignored with --config_path; set layout in config.json")
+        for name in ("layout", *PREPROCESS_SETTINGS):
+            if opts.has(name):
+                log.warning("--%s is ignored with --config_path; set %s in config.json", name, name)
         loaded = load_config_file(config_path)
         models = loaded.models
         if loaded.metrics is not None:
@@ -149,7 +176,7 @@ def parse_args(
                     "--metrics_enable",
                     "Metrics configuration duplicated in configuration file and CLI parameters",
                 )
-            if loaded.metrics.enable and opts.number("rest_port", 0) == 0:
+            if loaded.metrics.enable and opts.number("rest_port", DEFAULTS.rest_port) == 0:
                 raise ConfigError(
                     "monitoring.metrics.enable",
                     "Missing rest_port parameter in server CLI - metrics are served on the REST port",
@@ -158,28 +185,32 @@ def parse_args(
     else:
         models = (_single_model(opts, cwd),)
 
-    grpc_workers = _grpc_workers(opts.number("grpc_workers", 1), env)
+    grpc_workers = _grpc_workers(opts.number("grpc_workers", DEFAULTS.grpc_workers), env)
     rest_workers = opts.number("rest_workers") if opts.has("rest_workers") else None
     return ServerConfig(
         processes=_processes(grpc_workers, rest_workers, cores),
-        port=opts.number("port", 9178),
-        rest_port=opts.number("rest_port", 0),
-        grpc_bind_address=opts.text("grpc_bind_address", "0.0.0.0"),
-        rest_bind_address=opts.text("rest_bind_address", "0.0.0.0"),
+        port=opts.number("port", DEFAULTS.port),
+        rest_port=opts.number("rest_port", DEFAULTS.rest_port),
+        grpc_bind_address=opts.text("grpc_bind_address", DEFAULTS.grpc_bind_address),
+        rest_bind_address=opts.text("rest_bind_address", DEFAULTS.rest_bind_address),
         grpc_workers=grpc_workers,
         rest_workers=rest_workers,
         grpc_max_threads=opts.number("grpc_max_threads") if opts.has("grpc_max_threads") else None,
-        grpc_memory_quota=opts.number("grpc_memory_quota", 2 * 1024**3),
+        grpc_memory_quota=opts.number("grpc_memory_quota", DEFAULTS.grpc_memory_quota),
         grpc_channel_arguments=parse_grpc_channel_arguments(
             opts.text("grpc_channel_arguments"), "--grpc_channel_arguments"
         ),
-        log_level=opts.text("log_level", "INFO"),
+        log_level=opts.text("log_level", DEFAULTS.log_level),
         log_path=opts.text("log_path") or None,
-        file_system_poll_wait_seconds=opts.number("file_system_poll_wait_seconds", 1),
-        sequence_cleaner_poll_wait_minutes=opts.number("sequence_cleaner_poll_wait_minutes", 5),
-        shutdown_grace_seconds=opts.number("shutdown_grace_seconds", 30),
-        max_request_bytes=opts.number("max_request_bytes", 1024**3),
-        inline_inference_us=opts.number("inline_inference_us", 300),
+        file_system_poll_wait_seconds=opts.number(
+            "file_system_poll_wait_seconds", DEFAULTS.file_system_poll_wait_seconds
+        ),
+        sequence_cleaner_poll_wait_minutes=opts.number(
+            "sequence_cleaner_poll_wait_minutes", DEFAULTS.sequence_cleaner_poll_wait_minutes
+        ),
+        shutdown_grace_seconds=opts.number("shutdown_grace_seconds", DEFAULTS.shutdown_grace_seconds),
+        max_request_bytes=opts.number("max_request_bytes", DEFAULTS.max_request_bytes),
+        inline_inference_us=opts.number("inline_inference_us", DEFAULTS.inline_inference_us),
         custom_node_resources_cleaner_interval_seconds=cleaner,
         cache_dir=os.path.join(cwd, cache_dir) if cache_dir else None,
         cpu_extension=os.path.join(cwd, cpu_extension) if cpu_extension else None,
@@ -298,7 +329,7 @@ def _validate(opts: _Options, cwd: str, cores: int) -> None:
         for name in _MODEL_PARAMS:
             if (name == "nireq" and opts.number(name) != 0) or (name != "nireq" and opts.text(name)):
                 raise ConfigError(f"--{name}", "Model parameters in CLI are exclusive with the config file")
-    workers = opts.number("grpc_workers", 1)
+    workers = opts.number("grpc_workers", DEFAULTS.grpc_workers)
     if workers < 1 or workers > cores:
         raise ConfigError(
             "--grpc_workers", f"grpc_workers count should be from 1 to CPU core count : {cores}"
@@ -311,7 +342,7 @@ def _validate(opts: _Options, cwd: str, cores: int) -> None:
                 "--rest_workers",
                 "rest_workers is set but rest_port is not set. rest_port is required to start rest servers",
             )
-    port, rest_port = opts.number("port", 9178), opts.number("rest_port", 0)
+    port, rest_port = opts.number("port", DEFAULTS.port), opts.number("rest_port", DEFAULTS.rest_port)
     if port > MAX_PORT:
         raise ConfigError("--port", f"port number out of range from 0 to {MAX_PORT}")
     if rest_port > MAX_PORT:
@@ -324,12 +355,14 @@ def _validate(opts: _Options, cwd: str, cores: int) -> None:
         raise ConfigError(
             "--metrics_list", "metrics_enable setting is missing, required when metrics_list is provided"
         )
+    if port == 0 and rest_port == 0:  # OVMS 2025.1+: --port defaults to 0 (no gRPC server)
+        raise ConfigError("--port", "port and rest_port cannot both be unset")
     for name in ("rest_bind_address", "grpc_bind_address"):
-        if not is_valid_bind_address(opts.text(name, "0.0.0.0")):
+        if not is_valid_bind_address(opts.text(name, getattr(DEFAULTS, name))):
             raise ConfigError(
                 f"--{name}", f"{name} has invalid format: proper hostname or IP address expected."
             )
-    if port == rest_port:
+    if port == rest_port and port != 0:
         raise ConfigError("--port", "port and rest_port cannot have the same values")
     cpu_extension = opts.text("cpu_extension")
     if cpu_extension and not os.path.exists(os.path.join(cwd, cpu_extension)):
@@ -338,7 +371,7 @@ def _validate(opts: _Options, cwd: str, cores: int) -> None:
             "File path provided as an --cpu_extension parameter does not exists in the filesystem: "
             f"{cpu_extension}",
         )
-    if opts.text("log_level", "INFO") not in LOG_LEVELS:
+    if opts.text("log_level", DEFAULTS.log_level) not in LOG_LEVELS:
         raise ConfigError("--log_level", f"log_level should be one of: {', '.join(LOG_LEVELS)}")
     stateful = opts.flag("stateful")
     if not stateful and any(opts.has(name) for name in _STATEFUL_ONLY):
@@ -349,6 +382,20 @@ def _validate(opts: _Options, cwd: str, cores: int) -> None:
         )
     if stateful:
         raise ConfigError("--stateful", "stateful models are not supported")
+    if not opts.text("config_path"):
+        for name in PREPROCESS_SETTINGS:  # OVMS: they need --layout (except --add_to_config)
+            if opts.has(name) and not opts.text("layout"):
+                raise ConfigError(
+                    f"--{name}", f"error parsing options - --{name} parameter requires --layout to be set"
+                )
+
+
+def _refuse_unserved(given: dict[str, Value]) -> None:
+    """A flag of an OVMS feature ovserve does not serve stops start-up, naming the flag and the feature."""
+    for name in given:
+        feature = _BY_NAME[name].feature
+        if feature:
+            raise ConfigError(f"--{name}", f"{feature} is not served by ovserve yet")
 
 
 def _single_model(opts: _Options, cwd: str) -> ModelConfig:
@@ -368,6 +415,9 @@ def _single_model(opts: _Options, cwd: str) -> ModelConfig:
         nireq=opts.number("nireq", 0),
         target_device=opts.text("target_device") or "CPU",
         plugin_config=parse_plugin_config(opts.text("plugin_config"), "--plugin_config"),
+        preprocess=parse_preprocess(
+            {name: opts.text(name) for name in PREPROCESS_SETTINGS if opts.has(name)}, "--"
+        ),
     )
 
 

@@ -63,6 +63,23 @@ class BatchingConfig:
 
 
 @dataclass(frozen=True)
+class PreprocessSpec:
+    """OVMS 2026's input preprocessing (``mean``, ``scale``, ``color_format``, ``precision``).
+
+    Built into the model with OpenVINO's PrePostProcessor at load time, in OVMS's order:
+    color conversion, precision conversion, then ``(x - mean) / scale``. ``mean`` and
+    ``scale`` are one value or one per channel. ``color_format`` is (model's, client's)
+    and ``precision`` (client's, model's): the order in which OVMS reads each flag's
+    ``A:B`` value. Precision names are OVMS's (FP32, UINT8, ...).
+    """
+
+    mean: float | tuple[float, ...] | None = None
+    scale: float | tuple[float, ...] | None = None
+    color_format: tuple[str, str] | None = None
+    precision: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """One served model (a stream of versions), with OVMS's keys.
 
@@ -83,6 +100,12 @@ class ModelConfig:
     allow_cache: bool = False
     #: ovserve's extension: server-side dynamic batching (None: off)
     dynamic_batching: BatchingConfig | None = None
+    #: OVMS 2026: mean / scale / color_format / precision built into the model (None: none)
+    preprocess: PreprocessSpec | None = None
+    #: why this entry is not served yet (a MediaPipe graph entry): its status says so; None: served
+    not_served: str | None = None
+    #: why this entry's settings are invalid: it is unloaded and the rest of config.json applies
+    invalid: str | None = None
 
     def fingerprint(self) -> tuple[object, ...]:
         """Everything that, changed, means the model's versions must be reloaded."""
@@ -143,7 +166,9 @@ class MetricsConfig:
 class ServerConfig:
     """Server-wide settings, with OVMS's flag names and defaults."""
 
-    port: int = 9178
+    #: gRPC port; 0 (OVMS's default since 2025.1) starts no gRPC server
+    port: int = 0
+    #: REST port; 0 starts no REST server (port and rest_port cannot both be 0)
     rest_port: int = 0
     grpc_bind_address: str = "0.0.0.0"
     rest_bind_address: str = "0.0.0.0"

@@ -32,12 +32,22 @@ def load(tmp_path: Path, doc: object) -> ConfigFile:
 
 
 def fails(tmp_path: Path, doc: object, key: str, *fragments: str) -> ConfigError:
+    """The whole file is refused (a schema violation)."""
     with pytest.raises(ConfigError) as err:
         load(tmp_path, doc)
     assert err.value.key == key, str(err.value)
     for fragment in fragments:
         assert fragment in err.value.problem, (fragment, err.value.problem)
     return err.value
+
+
+def invalid(tmp_path: Path, doc: object, key: str, *fragments: str) -> ModelConfig:
+    """The file loads; its first entry is invalid (not served), naming the key and the problem (as OVMS)."""
+    entry = load(tmp_path, doc).models[0]
+    assert entry.invalid is not None and entry.invalid.startswith(f"{key}: "), entry
+    for fragment in fragments:
+        assert fragment in entry.invalid, (fragment, entry.invalid)
+    return entry
 
 
 # --- a complete, valid file ---------------------------------------------------------------------
@@ -166,7 +176,7 @@ def test_cloud_base_paths_kept(tmp_path: Path, url: str) -> None:
 
 @pytest.mark.parametrize("path", ["../m", "models/../../m", "/models/..", "s3://b/../m", "a\\..\\b"])
 def test_dotdot_segments_rejected(tmp_path: Path, path: str) -> None:
-    fails(
+    invalid(
         tmp_path,
         models({"name": "m", "base_path": path}),
         f"{M0}.base_path",
@@ -181,8 +191,8 @@ def test_dots_inside_names_are_not_dotdot_segments(tmp_path: Path) -> None:
 
 
 def test_empty_base_path_and_unknown_scheme_rejected(tmp_path: Path) -> None:
-    fails(tmp_path, models({"name": "m", "base_path": ""}), f"{M0}.base_path", "empty path")
-    fails(
+    invalid(tmp_path, models({"name": "m", "base_path": ""}), f"{M0}.base_path", "empty path")
+    invalid(
         tmp_path,
         models({"name": "m", "base_path": "azure://c/m"}),
         f"{M0}.base_path",
@@ -257,7 +267,6 @@ def test_parse_config_text_names_its_source() -> None:
         ({"model_config_list": [{"config": {}, "x": 1}]}, "model_config_list[0].x", "unknown key"),
         ({"model_config_list": [{"config": []}]}, M0, "expected an object, got array"),
         (models({"base_path": "/m"}), f"{M0}.name", "required key is missing"),
-        (models({"name": "m"}), f"{M0}.base_path", "required key is missing"),
         (models({"name": "m", "base_path": "/m", "version": 1}), f"{M0}.version", "unknown key"),
         (models({"name": 1, "base_path": "/m"}), f"{M0}.name", "expected a string, got integer"),
         (models({"name": "", "base_path": "/m"}), f"{M0}.name", "must not be empty"),
@@ -285,16 +294,35 @@ def test_parse_config_text_names_its_source() -> None:
             "expected a string or an object",
         ),
         (
+            models({"name": "m", "base_path": "/m", "layout": ["NHWC"]}),
+            f"{M0}.layout",
+            "a string or an object",
+        ),
+        (
+            models({"name": "m", "base_path": "/m", "model_version_policy": '{"all": {}}'}),
+            f"{M0}.model_version_policy",
+            "expected an object, got string",
+        ),
+        (
+            models({"name": "m", "base_path": "/m", "plugin_config": '{"A": "1"}'}),
+            f"{M0}.plugin_config",
+            "expected an object, got string",
+        ),
+    ],
+)
+def test_schema_violations_name_the_key(tmp_path: Path, doc: object, key: str, fragment: str) -> None:
+    fails(tmp_path, doc, key, fragment)
+
+
+@pytest.mark.parametrize(
+    ("doc", "key", "fragment"),
+    [
+        (
             models({"name": "m", "base_path": "/m", "shape": "(1,x)"}),
             f"{M0}.shape",
             "shape is in wrong format",
         ),
         (models({"name": "m", "base_path": "/m", "shape": {"in": "(a)"}}), f"{M0}.shape.in", "wrong format"),
-        (
-            models({"name": "m", "base_path": "/m", "layout": ["NHWC"]}),
-            f"{M0}.layout",
-            "a string or an object",
-        ),
         (
             models({"name": "m", "base_path": "/m", "layout": "NHWQ"}),
             f"{M0}.layout",
@@ -307,19 +335,9 @@ def test_parse_config_text_names_its_source() -> None:
             "dimension is in wrong",
         ),
         (
-            models({"name": "m", "base_path": "/m", "model_version_policy": '{"all": {}}'}),
-            f"{M0}.model_version_policy",
-            "expected an object, got string",
-        ),
-        (
             models({"name": "m", "base_path": "/m", "model_version_policy": {"latest": {"num_versions": 0}}}),
             f"{M0}.model_version_policy.latest.num_versions",
             "Model version policy is in wrong format",
-        ),
-        (
-            models({"name": "m", "base_path": "/m", "plugin_config": '{"A": "1"}'}),
-            f"{M0}.plugin_config",
-            "expected an object, got string",
         ),
         (
             models({"name": "m", "base_path": "/m", "plugin_config": {"A": None}}),
@@ -328,8 +346,10 @@ def test_parse_config_text_names_its_source() -> None:
         ),
     ],
 )
-def test_schema_violations_name_the_key(tmp_path: Path, doc: object, key: str, fragment: str) -> None:
-    fails(tmp_path, doc, key, fragment)
+def test_value_errors_make_only_the_entry_invalid(
+    tmp_path: Path, doc: object, key: str, fragment: str
+) -> None:
+    invalid(tmp_path, doc, key, fragment)
 
 
 # --- unsupported features -----------------------------------------------------------------------
@@ -341,7 +361,6 @@ def test_schema_violations_name_the_key(tmp_path: Path, doc: object, key: str, f
         ("pipeline_config_list", "pipelines (DAGs) are not supported yet"),
         ("custom_node_library_config_list", "custom node libraries"),
         ("custom_loader_config_list", "custom loaders are not supported"),
-        ("mediapipe_config_list", "MediaPipe graphs are not supported"),
     ],
 )
 def test_unsupported_sections_rejected_when_not_empty(tmp_path: Path, section: str, fragment: str) -> None:
@@ -358,13 +377,13 @@ def test_unsupported_section_must_still_be_an_array(tmp_path: Path) -> None:
 
 
 def test_stateful_model_rejected(tmp_path: Path) -> None:
-    fails(
+    invalid(
         tmp_path,
         models({"name": "m", "base_path": "/m", "stateful": True}),
         f"{M0}.stateful",
         "stateful models are not supported",
     )
-    fails(
+    fails(  # a wrong JSON type breaks the schema: the whole file is refused
         tmp_path, models({"name": "m", "base_path": "/m", "stateful": 1}), f"{M0}.stateful", "true or false"
     )
 
@@ -376,11 +395,19 @@ def test_stateful_model_rejected(tmp_path: Path) -> None:
         ("low_latency_transformation", True, "Stateful model config parameter used for non stateful model"),
         ("max_sequence_number", 10, "only 500 is accepted"),
         ("max_sequence_number", 2**32, "Sequence max number parameter too high"),
-        ("max_sequence_number", -1, "must be >= 0"),
-        ("idle_sequence_cleanup", "yes", "expected true or false"),
     ],
 )
 def test_stateful_only_keys_rejected_unless_default(
+    tmp_path: Path, name: str, value: object, fragment: str
+) -> None:
+    invalid(tmp_path, models({"name": "m", "base_path": "/m", name: value}), f"{M0}.{name}", fragment)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fragment"),
+    [("max_sequence_number", -1, "must be >= 0"), ("idle_sequence_cleanup", "yes", "expected true or false")],
+)
+def test_stateful_keys_of_the_wrong_json_type_refuse_the_file(
     tmp_path: Path, name: str, value: object, fragment: str
 ) -> None:
     fails(tmp_path, models({"name": "m", "base_path": "/m", name: value}), f"{M0}.{name}", fragment)
@@ -388,7 +415,7 @@ def test_stateful_only_keys_rejected_unless_default(
 
 def test_custom_loader_options_rejected(tmp_path: Path) -> None:
     entry = {"name": "m", "base_path": "/m", "custom_loader_options": {"loader_name": "x"}}
-    fails(tmp_path, models(entry), f"{M0}.custom_loader_options", "custom loaders are not supported")
+    invalid(tmp_path, models(entry), f"{M0}.custom_loader_options", "custom loaders are not supported")
 
 
 # --- monitoring ---------------------------------------------------------------------------------

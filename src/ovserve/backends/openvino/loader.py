@@ -8,6 +8,7 @@ from pathlib import Path
 
 import openvino as ov
 
+from ovserve.backends.openvino import preprocessing
 from ovserve.backends.openvino.files import find_model_file
 from ovserve.backends.openvino.mapping import exposed_names
 from ovserve.backends.openvino.servable import OpenVINOServable
@@ -156,7 +157,7 @@ class OpenVINOLoader:
     def _preprocess(
         self, model: ov.Model, input_names: list[str], output_names: list[str], layouts: dict[str, LayoutSpec]
     ) -> ov.Model:
-        if not layouts:
+        if not layouts and self.config.preprocess is None:
             return model
         ppp = ov.preprocess.PrePostProcessor(model)
         try:
@@ -178,9 +179,11 @@ class OpenVINOLoader:
                     ppp.output(index).tensor().set_layout(ov.Layout(spec.target))
                 else:
                     ppp.output(index).model().set_layout(ov.Layout(spec.target))
-            return ppp.build()
         except Exception as exc:
             raise LoadError(f"The provided layout is in wrong format: {_first_line(exc)}") from exc
+        return preprocessing.build(
+            ppp, len(input_names), self.config.preprocess, "The provided layout is in wrong format"
+        )
 
     def _nireq(self, compiled: ov.CompiledModel) -> int:
         nireq = self.config.nireq
