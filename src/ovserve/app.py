@@ -151,7 +151,7 @@ class Server:
             ),
             StorageSettings.from_env(os.environ),
         )
-        lifecycle = Lifecycle(self.manager, source, config.models, config.config_path)
+        lifecycle = Lifecycle(self.manager, source, config.models, config.config_path, config.monitoring)
         if link is not None:
             control = ClusterControl(lifecycle, link)
             link.handlers.update(handlers(lifecycle))

@@ -163,6 +163,7 @@ def parse_args(
         cache_dir = default_cache_dir
 
     config_path: str | None = None
+    monitoring = None
     if opts.text("config_path"):
         config_path = os.path.join(cwd, opts.text("config_path"))
         for name in ("layout", *PREPROCESS_SETTINGS):
@@ -182,6 +183,7 @@ def parse_args(
                     "Missing rest_port parameter in server CLI - metrics are served on the REST port",
                 )
             metrics = loaded.metrics
+        monitoring = loaded.metrics
     else:
         models = (_single_model(opts, cwd),)
 
@@ -216,6 +218,7 @@ def parse_args(
         cpu_extension=os.path.join(cwd, cpu_extension) if cpu_extension else None,
         trace_path=opts.text("trace_path") or None,
         metrics=metrics,
+        monitoring=monitoring,
         config_path=config_path,
         models=models,
     )

@@ -44,7 +44,10 @@ def test_version() -> None:
         (["--model_name", "m", "--model_path", "/x", "--port", "70000"], "--port"),
         (["--model_name", "m", "--model_path", "/x", "--rest_workers", "4"], "rest_workers"),
         (["--model_name", "m", "--model_path", "/x", "--port", "9", "--log_level", "LOUD"], "log_level"),
-        (["--model_name", "m", "--model_path", "/x", "--port", "9", "--plugin_config", "{not"], "plugin_config"),
+        (
+            ["--model_name", "m", "--model_path", "/x", "--port", "9", "--plugin_config", "{not"],
+            "plugin_config",
+        ),
         (["--model_name", "m", "--model_path", "/x"], "port and rest_port cannot both be unset"),
     ],
 )

@@ -70,9 +70,8 @@ class OpenVINOLoader:
             raise LoadError(f"File not found or cannot open: {path}: {_first_line(exc)}") from exc
         input_names = [port_name(p, f"input_{i}") for i, p in enumerate(model.inputs)]
         output_names = [port_name(p, f"output_{i}") for i, p in enumerate(model.outputs)]
-        input_names, output_names = exposed_names(
-            model, input_names, output_names, self.version_dir, self.config
-        )
+        mapping_dir = self.version_dir.parent if self.version_dir.is_file() else self.version_dir
+        input_names, output_names = exposed_names(model, input_names, output_names, mapping_dir, self.config)
         layouts = self._layouts(input_names, output_names)
         self._reshape(model, input_names, layouts)
         model = self._preprocess(model, input_names, output_names, layouts)
