@@ -39,7 +39,6 @@ from ovserve.lifecycle import Lifecycle
 from ovserve.metrics import CONTENT_TYPE, MetricsRegistry, render
 from ovserve.metrics.merge import merge_expositions
 from ovserve.repository.sources import RepositorySource
-from ovserve.repository.storage import StorageSettings
 from ovserve.scheduling import BatchingHooks, with_batching
 from ovserve.sockets import bind_rest_socket, url_host
 
@@ -149,7 +148,7 @@ class Server:
                 in_flight=_batches_in_flight,
                 hooks=_batching_hooks(self.ctx.metrics),
             ),
-            StorageSettings.from_env(os.environ),
+            config.storage,
         )
         lifecycle = Lifecycle(self.manager, source, config.models, config.config_path, config.monitoring)
         if link is not None:

@@ -31,6 +31,7 @@ from ovserve.config.file import load_config_file, resolve_base_path
 from ovserve.config.manage import ConfigCommand
 from ovserve.config.preprocessing import SETTINGS as PREPROCESS_SETTINGS
 from ovserve.config.preprocessing import parse_preprocess
+from ovserve.config.storage import StorageSettings
 from ovserve.config.syntax import (
     is_valid_bind_address,
     parse_batch_size,
@@ -124,7 +125,8 @@ def parse_args(
 ) -> ServerConfig:
     """Parse and validate the command line (without the program name) into a :class:`ServerConfig`.
 
-    ``env`` is read only for ``GRPC_SERVERS``. ``cwd`` (default: the process's)
+    ``env`` is read for ``GRPC_SERVERS``, ``OVMS_MODEL_REPOSITORY_PATH`` (config management)
+    and the object-store variables (:class:`StorageSettings`). ``cwd`` (default: the process's)
     anchors relative paths; ``default_cache_dir`` is used when it exists and
     ``--cache_dir`` is not given; ``cpu_count`` (default ``os.cpu_count()``) bounds
     ``--grpc_workers``. In config mode config.json is loaded here, so its errors are
@@ -221,6 +223,7 @@ def parse_args(
         monitoring=monitoring,
         config_path=config_path,
         models=models,
+        storage=StorageSettings.from_env(env),
     )
 
 

@@ -8,9 +8,10 @@ receives these objects and never reads argv, env or files for settings.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Literal
 
+from ovserve.config.storage import StorageSettings
 from ovserve.tensors import Dim
 
 #: A shape as configured: one :class:`Dim` per dimension.
@@ -108,24 +109,26 @@ class ModelConfig:
     invalid: str | None = None
 
     def fingerprint(self) -> tuple[object, ...]:
-        """Everything that, changed, means the model's versions must be reloaded."""
+        """Everything that, changed, means the model's versions must be reloaded.
 
-        def freeze(value: object) -> object:
-            if isinstance(value, Mapping):
-                return tuple(sorted((k, freeze(v)) for k, v in value.items()))
-            return value
-
-        return (
-            self.base_path,
-            freeze(self.batch_size),
-            freeze(self.shape),
-            freeze(self.layout),
-            self.nireq,
-            self.target_device,
-            freeze(self.plugin_config),
-            self.allow_cache,
-            self.dynamic_batching,
+        Derived from the fields, so a new field is covered without being listed; only the
+        fields of :data:`NOT_IN_FINGERPRINT` are left out.
+        """
+        return tuple(
+            (f.name, _freeze(getattr(self, f.name))) for f in fields(self) if f.name not in NOT_IN_FINGERPRINT
         )
+
+
+#: ModelConfig fields whose change does not rebuild loaded versions: the name is the stream's
+#: identity, and a new version policy only re-selects versions (see :mod:`ovserve.config.diff`).
+NOT_IN_FINGERPRINT = frozenset({"name", "version_policy"})
+
+
+def _freeze(value: object) -> object:
+    """A hashable equal of ``value``: mappings become sorted tuples of pairs."""
+    if isinstance(value, Mapping):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    return value
 
 
 #: Metric families served when metrics are enabled without a list (OVMS's defaults).
@@ -218,3 +221,5 @@ class ServerConfig:
     max_request_bytes: int = 1024**3
     #: serving processes (from --grpc_workers and --rest_workers); more than 1 runs a supervisor
     processes: int = 1
+    #: object-store credentials, endpoints and timeout (from the environment, as OVMS reads them)
+    storage: StorageSettings = field(default_factory=StorageSettings)
