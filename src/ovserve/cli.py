@@ -164,28 +164,10 @@ def parse_args(
     if not cache_dir and os.path.isdir(default_cache_dir):
         cache_dir = default_cache_dir
 
-    config_path: str | None = None
-    monitoring = None
-    if opts.text("config_path"):
-        config_path = os.path.join(cwd, opts.text("config_path"))
-        for name in ("layout", *PREPROCESS_SETTINGS):
-            if opts.has(name):
-                log.warning("--%s is ignored with --config_path; set %s in config.json", name, name)
-        loaded = load_config_file(config_path)
-        models = loaded.models
-        if loaded.metrics is not None:
-            if metrics.enable:
-                raise ConfigError(
-                    "--metrics_enable",
-                    "Metrics configuration duplicated in configuration file and CLI parameters",
-                )
-            if loaded.metrics.enable and opts.number("rest_port", DEFAULTS.rest_port) == 0:
-                raise ConfigError(
-                    "monitoring.metrics.enable",
-                    "Missing rest_port parameter in server CLI - metrics are served on the REST port",
-                )
-            metrics = loaded.metrics
-        monitoring = loaded.metrics
+    config_path = os.path.join(cwd, opts.text("config_path")) if opts.text("config_path") else None
+    monitoring: MetricsConfig | None = None
+    if config_path is not None:
+        models, metrics, monitoring = _config_mode(opts, config_path, metrics)
     else:
         models = (_single_model(opts, cwd),)
 
@@ -388,12 +370,11 @@ def _validate(opts: _Options, cwd: str, cores: int) -> None:
         )
     if stateful:
         raise ConfigError("--stateful", "stateful models are not supported")
-    if not opts.text("config_path"):
-        for name in PREPROCESS_SETTINGS:  # OVMS: they need --layout (except --add_to_config)
-            if opts.has(name) and not opts.text("layout"):
-                raise ConfigError(
-                    f"--{name}", f"error parsing options - --{name} parameter requires --layout to be set"
-                )
+    for name in PREPROCESS_SETTINGS:  # OVMS: they need --layout (except with --add_to_config)
+        if opts.has(name) and not opts.text("layout"):
+            raise ConfigError(
+                f"--{name}", f"error parsing options - --{name} parameter requires --layout to be set"
+            )
 
 
 def _refuse_unserved(given: dict[str, Value]) -> None:
@@ -402,6 +383,30 @@ def _refuse_unserved(given: dict[str, Value]) -> None:
         feature = _BY_NAME[name].feature
         if feature:
             raise ConfigError(f"--{name}", f"{feature} is not served by ovserve yet")
+
+
+def _config_mode(
+    opts: _Options, config_path: str, metrics: MetricsConfig
+) -> tuple[tuple[ModelConfig, ...], MetricsConfig, MetricsConfig | None]:
+    """config.json's models, the metrics to serve, and the file's monitoring section."""
+    for name in ("layout", *PREPROCESS_SETTINGS):
+        if opts.has(name):
+            log.warning("--%s is ignored with --config_path; set %s in config.json", name, name)
+    if opts.has("model_repository_path"):
+        log.warning("--model_repository_path is used only by --list_models and --add_to_config")
+    loaded = load_config_file(config_path)
+    if loaded.metrics is None:
+        return loaded.models, metrics, None
+    if metrics.enable:
+        raise ConfigError(
+            "--metrics_enable", "Metrics configuration duplicated in configuration file and CLI parameters"
+        )
+    if loaded.metrics.enable and opts.number("rest_port", DEFAULTS.rest_port) == 0:
+        raise ConfigError(
+            "monitoring.metrics.enable",
+            "Missing rest_port parameter in server CLI - metrics are served on the REST port",
+        )
+    return loaded.models, loaded.metrics, loaded.metrics
 
 
 def _single_model(opts: _Options, cwd: str) -> ModelConfig:

@@ -25,10 +25,23 @@ import json
 import logging
 import os
 import re
-from collections.abc import Collection
 from dataclasses import dataclass
 
+from ovserve.config.graphs import CLOUD_PREFIXES as CLOUD_PREFIXES
+from ovserve.config.graphs import GRAPH_NOT_SERVED as GRAPH_NOT_SERVED
+from ovserve.config.graphs import graph_entry, graph_entry_reason, graph_list_entry
 from ovserve.config.preprocessing import parse_preprocess
+from ovserve.config.schema import (
+    ConfigSchemaError as ConfigSchemaError,
+)
+from ovserve.config.schema import (
+    as_array,
+    as_boolean,
+    as_integer,
+    as_object,
+    as_string,
+    check_keys,
+)
 from ovserve.config.syntax import (
     BatchSize,
     json_type,
@@ -50,8 +63,6 @@ JSON_INVALID = "The file is not valid json"
 PATH_INVALID = "The provided base path is invalid or doesn't exists"
 NON_STATEFUL_PARAMETER = "Stateful model config parameter used for non stateful model"
 
-#: URL prefixes OVMS reads from object storage; any other base path is a local path.
-CLOUD_PREFIXES = ("s3://", "gs://", "az://", "azfs://")
 
 _TOP_KEYS = (
     "model_config_list",
@@ -67,9 +78,6 @@ _UNSUPPORTED_SECTIONS = {
     "custom_node_library_config_list": "custom node libraries (used by pipelines) are not supported yet",
     "custom_loader_config_list": "custom loaders are not supported",
 }
-GRAPH_FILE = "graph.pbtxt"
-GRAPH_NOT_SERVED = "MediaPipe graphs (graph.pbtxt) are not served by ovserve yet"
-_GRAPH_KEYS = ("name", "base_path", "graph_path", "subconfig")
 _MODEL_KEYS = (
     "name",
     "base_path",
@@ -102,10 +110,6 @@ _STATEFUL_DEFAULTS: dict[str, bool | int] = {
 }
 _UINT32_MAX = 2**32 - 1
 _INT32_MAX = 2**31 - 1
-
-
-class ConfigSchemaError(ConfigError):
-    """config.json breaks OVMS's schema (structure, JSON types, required keys): the whole file is refused."""
 
 
 @dataclass(frozen=True)
@@ -157,21 +161,21 @@ def parse_config_text(text: str | bytes, base_dir: str, *, source: str = "config
 
 def parse_config(doc: object, base_dir: str) -> ConfigFile:
     """Validate a decoded config.json document and build its :class:`ConfigFile`."""
-    top = _object(doc, "", "a JSON object at the top level")
-    _check_keys(top, _TOP_KEYS, ("model_config_list",), "")
+    top = as_object(doc, "", "a JSON object at the top level")
+    check_keys(top, _TOP_KEYS, ("model_config_list",), "")
     for section, problem in _UNSUPPORTED_SECTIONS.items():
         if section in top:
-            items = _array(top[section], section)
+            items = as_array(top[section], section)
             if items:
                 raise ConfigError(section, f"{problem}; ovserve serves models only (leave the list empty)")
-    entries = _array(top["model_config_list"], "model_config_list")
+    entries = as_array(top["model_config_list"], "model_config_list")
     parsed = [
         _entry_or_invalid(entry, f"model_config_list[{index}]", base_dir)
         for index, entry in enumerate(entries)
     ]
-    graphs = _array(top.get("mediapipe_config_list", []), "mediapipe_config_list")
+    graphs = as_array(top.get("mediapipe_config_list", []), "mediapipe_config_list")
     parsed += [
-        _graph_list_entry(item, f"mediapipe_config_list[{i}]", base_dir) for i, item in enumerate(graphs)
+        graph_list_entry(item, f"mediapipe_config_list[{i}]", base_dir) for i, item in enumerate(graphs)
     ]
     models: list[ModelConfig] = []
     seen: set[str] = set()
@@ -205,16 +209,16 @@ def _entry_or_invalid(entry: object, key: str, base_dir: str) -> ModelConfig:
 
 def _check_entry_schema(entry: object, key: str) -> dict[str, object]:
     """The structure OVMS's schema checks, for one ``model_config_list`` item; its ``config`` object."""
-    item = _object(entry, key, "an object with a 'config' key")
-    _check_keys(item, ("config",), ("config",), key)
+    item = as_object(entry, key, "an object with a 'config' key")
+    check_keys(item, ("config",), ("config",), key)
     key = f"{key}.config"
-    cfg = _object(item["config"], key, "an object")
-    _check_keys(cfg, _MODEL_KEYS, ("name",), key)
-    if _string(cfg["name"], f"{key}.name") == "":
+    cfg = as_object(item["config"], key, "an object")
+    check_keys(cfg, _MODEL_KEYS, ("name",), key)
+    if as_string(cfg["name"], f"{key}.name") == "":
         raise ConfigSchemaError(f"{key}.name", "must not be empty")
     for name in ("base_path", "graph_path", "subconfig", "target_device"):
         if name in cfg:
-            _string(cfg[name], f"{key}.{name}")
+            as_string(cfg[name], f"{key}.{name}")
     for name in ("shape", "layout"):
         if name in cfg and not isinstance(cfg[name], (str, dict)):
             raise ConfigSchemaError(
@@ -222,49 +226,12 @@ def _check_entry_schema(entry: object, key: str) -> dict[str, object]:
             )
     for name in ("model_version_policy", "plugin_config"):
         if name in cfg:
-            _object(cfg[name], f"{key}.{name}", "an object")
+            as_object(cfg[name], f"{key}.{name}", "an object")
     if "nireq" in cfg:
-        _integer(cfg["nireq"], f"{key}.nireq", minimum=0)
+        as_integer(cfg["nireq"], f"{key}.nireq", minimum=0)
     if "allow_cache" in cfg:
-        _boolean(cfg["allow_cache"], f"{key}.allow_cache")
+        as_boolean(cfg["allow_cache"], f"{key}.allow_cache")
     return cfg
-
-
-def graph_entry_reason(cfg: dict[str, object], base_dir: str) -> str | None:
-    """Why a ``model_config_list`` entry is a MediaPipe graph entry (OVMS 2025+), or None for a model."""
-    if "graph_path" in cfg or "subconfig" in cfg:
-        return GRAPH_NOT_SERVED
-    raw = cfg.get("base_path")
-    if not isinstance(raw, str):
-        return GRAPH_NOT_SERVED  # only a graph may leave base_path out
-    if raw and not raw.startswith(CLOUD_PREFIXES):
-        directory = raw if os.path.isabs(raw) else os.path.join(base_dir, raw)
-        if os.path.isfile(os.path.join(directory, GRAPH_FILE)):
-            return GRAPH_NOT_SERVED
-    return None
-
-
-def _graph_entry(cfg: dict[str, object], base_dir: str, reason: str) -> ModelConfig:
-    """A graph entry: its name, its base path (default ``<config dir>/<name>``, as OVMS), why not served."""
-    name = str(cfg["name"])
-    raw = cfg.get("base_path")
-    base = raw if isinstance(raw, str) and raw else name
-    path = base if base.startswith(CLOUD_PREFIXES) or os.path.isabs(base) else os.path.join(base_dir, base)
-    graph = cfg.get("graph_path", GRAPH_FILE)
-    log.warning("config.json: graph %s (%s) is not served: %s", name, graph, reason)
-    return ModelConfig(name=name, base_path=os.path.normpath(path), not_served=f"{reason}: {graph}")
-
-
-def _graph_list_entry(item: object, key: str, base_dir: str) -> ModelConfig:
-    """One ``mediapipe_config_list`` item: ``{"name", "base_path"?, "graph_path"?, "subconfig"?}``."""
-    cfg = _object(item, key, "an object")
-    _check_keys(cfg, _GRAPH_KEYS, ("name",), key)
-    for name in _GRAPH_KEYS:
-        if name in cfg:
-            _string(cfg[name], f"{key}.{name}")
-    if cfg["name"] == "":
-        raise ConfigSchemaError(f"{key}.name", "must not be empty")
-    return _graph_entry(cfg, base_dir, GRAPH_NOT_SERVED)
 
 
 def parse_model_entry(entry: object, key: str, base_dir: str) -> ModelConfig:
@@ -274,12 +241,14 @@ def parse_model_entry(entry: object, key: str, base_dir: str) -> ModelConfig:
     name = str(cfg["name"])
     graph = graph_entry_reason(cfg, base_dir)
     if graph is not None:
-        return _graph_entry(cfg, base_dir, graph)
-    base_path = resolve_base_path(_string(cfg["base_path"], f"{key}.base_path"), base_dir, f"{key}.base_path")
+        return graph_entry(cfg, base_dir, graph)
+    base_path = resolve_base_path(
+        as_string(cfg["base_path"], f"{key}.base_path"), base_dir, f"{key}.base_path"
+    )
 
     _check_stateful(cfg, key)
     if "custom_loader_options" in cfg:
-        _object(cfg["custom_loader_options"], f"{key}.custom_loader_options", "an object")
+        as_object(cfg["custom_loader_options"], f"{key}.custom_loader_options", "an object")
         raise ConfigError(f"{key}.custom_loader_options", "custom loaders are not supported")
 
     batch_size = parse_batch_size(cfg["batch_size"], f"{key}.batch_size") if "batch_size" in cfg else None
@@ -290,13 +259,13 @@ def parse_model_entry(entry: object, key: str, base_dir: str) -> ModelConfig:
         batch_size = None
     policy_key = f"{key}.model_version_policy"
     if "model_version_policy" in cfg:
-        _object(cfg["model_version_policy"], policy_key, "an object")
+        as_object(cfg["model_version_policy"], policy_key, "an object")
         policy = parse_version_policy(cfg["model_version_policy"], policy_key)
     else:
         policy = parse_version_policy("", policy_key)
     plugin_config: dict[str, str] = {}
     if "plugin_config" in cfg:
-        _object(cfg["plugin_config"], f"{key}.plugin_config", "an object")
+        as_object(cfg["plugin_config"], f"{key}.plugin_config", "an object")
         plugin_config = parse_plugin_config(cfg["plugin_config"], f"{key}.plugin_config")
     batching = None
     if "dynamic_batching" in cfg:
@@ -309,10 +278,10 @@ def parse_model_entry(entry: object, key: str, base_dir: str) -> ModelConfig:
         shape=shape,
         layout=layout,
         version_policy=policy,
-        nireq=_integer(cfg.get("nireq", 0), f"{key}.nireq", minimum=0),
-        target_device=_string(cfg.get("target_device", "CPU"), f"{key}.target_device"),
+        nireq=as_integer(cfg.get("nireq", 0), f"{key}.nireq", minimum=0),
+        target_device=as_string(cfg.get("target_device", "CPU"), f"{key}.target_device"),
         plugin_config=plugin_config,
-        allow_cache=_boolean(cfg.get("allow_cache", False), f"{key}.allow_cache"),
+        allow_cache=as_boolean(cfg.get("allow_cache", False), f"{key}.allow_cache"),
         dynamic_batching=batching,
         preprocess=parse_preprocess(cfg, f"{key}."),
     )
@@ -343,16 +312,16 @@ def resolve_base_path(path: str, base_dir: str, key: str) -> str:
 
 
 def _check_stateful(cfg: dict[str, object], key: str) -> None:
-    if "stateful" in cfg and _boolean(cfg["stateful"], f"{key}.stateful"):
+    if "stateful" in cfg and as_boolean(cfg["stateful"], f"{key}.stateful"):
         raise ConfigError(f"{key}.stateful", "stateful models are not supported")
     for name, default in _STATEFUL_DEFAULTS.items():
         if name not in cfg:
             continue
         item_key = f"{key}.{name}"
         if isinstance(default, bool):
-            value: object = _boolean(cfg[name], item_key)
+            value: object = as_boolean(cfg[name], item_key)
         else:
-            value = _integer(cfg[name], item_key, minimum=0)
+            value = as_integer(cfg[name], item_key, minimum=0)
             if isinstance(value, int) and value > _UINT32_MAX:
                 raise ConfigError(item_key, "Sequence max number parameter too high")
         if value != default:
@@ -374,14 +343,14 @@ _BATCHING_KEYS = (
 
 def _parse_dynamic_batching(value: object, key: str, batch_size: BatchSize | None) -> BatchingConfig:
     """``dynamic_batching``: ovserve's extension; ``batch_size`` (if set) must take 1 to max_batch_size."""
-    obj = _object(value, key, "an object")
-    _check_keys(obj, _BATCHING_KEYS, ("max_batch_size",), key)
-    max_batch = _integer(obj["max_batch_size"], f"{key}.max_batch_size", minimum=1)
+    obj = as_object(value, key, "an object")
+    check_keys(obj, _BATCHING_KEYS, ("max_batch_size",), key)
+    max_batch = as_integer(obj["max_batch_size"], f"{key}.max_batch_size", minimum=1)
     if max_batch > _INT32_MAX:
         raise ConfigError(f"{key}.max_batch_size", f"must be <= {_INT32_MAX}, got {max_batch}")
     preferred: set[int] = set()
-    for i, item in enumerate(_array(obj.get("preferred_batch_sizes", []), f"{key}.preferred_batch_sizes")):
-        size = _integer(item, f"{key}.preferred_batch_sizes[{i}]", minimum=1)
+    for i, item in enumerate(as_array(obj.get("preferred_batch_sizes", []), f"{key}.preferred_batch_sizes")):
+        size = as_integer(item, f"{key}.preferred_batch_sizes[{i}]", minimum=1)
         if size > max_batch:
             raise ConfigError(
                 f"{key}.preferred_batch_sizes[{i}]", f"must be <= max_batch_size ({max_batch}), got {size}"
@@ -395,73 +364,26 @@ def _parse_dynamic_batching(value: object, key: str, batch_size: BatchSize | Non
         )
     return BatchingConfig(
         max_batch_size=max_batch,
-        max_queue_delay_microseconds=_integer(
+        max_queue_delay_microseconds=as_integer(
             obj.get("max_queue_delay_microseconds", 0), f"{key}.max_queue_delay_microseconds", minimum=0
         ),
         preferred_batch_sizes=tuple(sorted(preferred)),
-        max_queue_size=_integer(obj.get("max_queue_size", 0), f"{key}.max_queue_size", minimum=0),
-        timeout_microseconds=_integer(
+        max_queue_size=as_integer(obj.get("max_queue_size", 0), f"{key}.max_queue_size", minimum=0),
+        timeout_microseconds=as_integer(
             obj.get("timeout_microseconds", 0), f"{key}.timeout_microseconds", minimum=0
         ),
     )
 
 
 def _parse_monitoring(value: object) -> MetricsConfig:
-    mon = _object(value, "monitoring", "an object")
-    _check_keys(mon, ("metrics",), ("metrics",), "monitoring")
-    metrics = _object(mon["metrics"], "monitoring.metrics", "an object")
-    _check_keys(metrics, ("enable", "metrics_list"), ("enable",), "monitoring.metrics")
-    enable = _boolean(metrics["enable"], "monitoring.metrics.enable")
+    mon = as_object(value, "monitoring", "an object")
+    check_keys(mon, ("metrics",), ("metrics",), "monitoring")
+    metrics = as_object(mon["metrics"], "monitoring.metrics", "an object")
+    check_keys(metrics, ("enable", "metrics_list"), ("enable",), "monitoring.metrics")
+    enable = as_boolean(metrics["enable"], "monitoring.metrics.enable")
     names: list[str] = []
     if "metrics_list" in metrics:
-        for i, item in enumerate(_array(metrics["metrics_list"], "monitoring.metrics.metrics_list")):
-            names.append(_string(item, f"monitoring.metrics.metrics_list[{i}]"))
+        for i, item in enumerate(as_array(metrics["metrics_list"], "monitoring.metrics.metrics_list")):
+            names.append(as_string(item, f"monitoring.metrics.metrics_list[{i}]"))
     families = parse_metrics_list(names, "monitoring.metrics.metrics_list")
     return MetricsConfig(enable=enable, metrics_list=families)
-
-
-# --- schema helpers ----------------------------------------------------------------------------
-
-
-def _check_keys(
-    obj: dict[str, object], allowed: Collection[str], required: Collection[str], key: str
-) -> None:
-    for name in obj:
-        if name not in allowed:
-            where = f"{key}.{name}" if key else name
-            raise ConfigSchemaError(where, f"unknown key; allowed keys here: {', '.join(allowed)}")
-    for name in required:
-        if name not in obj:
-            raise ConfigSchemaError(f"{key}.{name}" if key else name, "required key is missing")
-
-
-def _object(value: object, key: str, what: str) -> dict[str, object]:
-    if not isinstance(value, dict):
-        raise ConfigSchemaError(key, f"expected {what}, got {json_type(value)}")
-    return value
-
-
-def _array(value: object, key: str) -> list[object]:
-    if not isinstance(value, list):
-        raise ConfigSchemaError(key, f"expected an array, got {json_type(value)}")
-    return value
-
-
-def _string(value: object, key: str) -> str:
-    if not isinstance(value, str):
-        raise ConfigSchemaError(key, f"expected a string, got {json_type(value)}")
-    return value
-
-
-def _boolean(value: object, key: str) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigSchemaError(key, f"expected true or false, got {json_type(value)}")
-    return value
-
-
-def _integer(value: object, key: str, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigSchemaError(key, f"expected an integer, got {json_type(value)}")
-    if value < minimum:
-        raise ConfigSchemaError(key, f"must be >= {minimum}, got {value}")
-    return value
