@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 
 from ovserve.config.manage import ConfigCommand
 from ovserve.config.preprocessing import parse_preprocess
@@ -55,7 +56,7 @@ def config_command(given: Mapping[str, Value], env: Mapping[str, str], cwd: str)
     if listing:
         if not repository:
             raise ConfigError("--list_models", "Use --list_models with --model_repository_path")
-        return ConfigCommand("list", repository_path=os.path.join(cwd, repository))
+        return ConfigCommand("list", repository_path=repository, base_dir=cwd)
     default_config = os.path.join(env_repository, "config.json") if env_repository else ""
     config_path = str(given.get("config_path", default_config))
     if not config_path:
@@ -64,7 +65,6 @@ def config_command(given: Mapping[str, Value], env: Mapping[str, str], cwd: str)
     if not name:
         raise ConfigError("--model_name", "Set model_name with add_to_config/remove_from_config")
     used = [arg for arg in _MODEL_ARGUMENTS if arg in given and arg not in ("model_name", "config_path")]
-    config_path = os.path.join(cwd, config_path)
     if removing:  # OVMS: --remove_from_config wins when both directives are given
         if used:
             raise ConfigError(
@@ -72,8 +72,8 @@ def config_command(given: Mapping[str, Value], env: Mapping[str, str], cwd: str)
                 "Removing models from the configuration file allows passing only model_name parameter. "
                 f"Invalid parameters passed: {', '.join(used)}",
             )
-        return ConfigCommand("remove", config_path=config_path, model_name=name)
-    return _add_command(given, config_path, name, repository, used)
+        return ConfigCommand("remove", config_path=config_path, model_name=name, base_dir=cwd)
+    return replace(_add_command(given, config_path, name, repository, used), base_dir=cwd)
 
 
 def _add_command(

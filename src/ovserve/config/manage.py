@@ -67,14 +67,17 @@ class ConfigCommand:
     model_path: str = ""
     #: --add_to_config's model settings as given on the command line (flag name -> text)
     settings: Mapping[str, str | int] = field(default_factory=dict)
+    #: the directory relative paths are taken from (the process's working directory); printed
+    #: paths stay as given, as OVMS prints them
+    base_dir: str = ""
 
     def run(self) -> tuple[int, str]:
         """Do the command: (exit code, what to print on stdout)."""
         if self.action == "list":
-            found = list_servables(self.repository_path)
+            found = list_servables(os.path.join(self.base_dir, self.repository_path))
             lines = ["Listing models in repository...", f"Model repository path: {self.repository_path}"]
             return EXIT_OK, "\n".join([*lines, *found])
-        path = config_file_path(self.config_path)
+        path = config_file_path(os.path.join(self.base_dir, self.config_path))
         try:
             if self.action == "add":
                 add_model(path, self.model_name, self.model_path, self.settings)
