@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 
 from ovserve.cli_commands import config_command
 from ovserve.config.file import load_config_file, resolve_base_path
+from ovserve.config.graphs import GRAPH_FILE, graph_entry_reason
 from ovserve.config.manage import ConfigCommand
 from ovserve.config.preprocessing import SETTINGS as PREPROCESS_SETTINGS
 from ovserve.config.preprocessing import parse_preprocess
@@ -416,9 +417,12 @@ def _single_model(opts: _Options, cwd: str) -> ModelConfig:
     if batch_size is not None and shape is not None:
         log.warning("both --shape and --batch_size are set; --batch_size is ignored")
         batch_size = None
+    base_path = resolve_base_path(opts.text("model_path"), cwd, "--model_path")
+    graph = graph_entry_reason({"base_path": base_path}, cwd)  # a directory with graph.pbtxt
     return ModelConfig(
         name=opts.text("model_name"),
-        base_path=resolve_base_path(opts.text("model_path"), cwd, "--model_path"),
+        base_path=base_path,
+        not_served=f"{graph}: {os.path.join(base_path, GRAPH_FILE)}" if graph else None,
         batch_size=batch_size,
         shape=shape,
         layout=parse_layout_setting(opts.text("layout"), "--layout"),

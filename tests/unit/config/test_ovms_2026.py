@@ -81,6 +81,15 @@ def test_graph_entries_are_listed_as_not_served(tmp_path: Path) -> None:
     assert all(models[n].not_served for n in ("g", "s", "mp"))
 
 
+def test_a_model_path_holding_a_graph_is_listed_as_not_served(tmp_path: Path) -> None:
+    (tmp_path / "llm").mkdir()
+    (tmp_path / "llm" / "graph.pbtxt").write_text("")
+    (model,) = parse_args(
+        ["--port", "9", "--model_name", "llm", "--model_path", "llm"], {}, cwd=str(tmp_path)
+    ).models
+    assert model.not_served == f"{GRAPH_NOT_SERVED}: {tmp_path / 'llm' / 'graph.pbtxt'}"
+
+
 @pytest.mark.parametrize(
     ("item", "key"),
     [
