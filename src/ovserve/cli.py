@@ -46,6 +46,7 @@ from ovserve.config.syntax import (
 from ovserve.config.types import MetricsConfig, ModelConfig, ServerConfig
 from ovserve.errors import ConfigError
 from ovserve.flags import FLAGS, Flag, usage
+from ovserve.ovms_flags import unserved_problem
 
 log = logging.getLogger("ovserve.cli")
 
@@ -237,7 +238,8 @@ def _tokenize(argv: Sequence[str]) -> tuple[dict[str, Value], bool, bool]:
         name, has_value, text = arg.lstrip("-").partition("=")
         flag = _BY_NAME.get(name) if arg.startswith("--") else None
         if flag is None:
-            raise ConfigError(arg.partition("=")[0], f"Option '{name}' does not exist")
+            problem = unserved_problem(name) if arg.startswith("--") else None  # an OVMS 2026.3 flag
+            raise ConfigError(arg.partition("=")[0], problem or f"Option '{name}' does not exist")
         if flag.kind == "bool":
             given[name] = _to_bool(text, flag) if has_value else True
             continue

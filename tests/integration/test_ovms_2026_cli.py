@@ -59,6 +59,22 @@ def test_port_zero_serves_rest_only(tmp_path: Path) -> None:
         server.stop()
 
 
+@pytest.mark.parametrize(
+    ("flag", "feature"),
+    [
+        (["--pull"], "pulling models from Hugging Face (pull mode) is not served by ovserve yet"),
+        (
+            ["--resolution", "512x512"],
+            "image generation (--task image_generation) is not served by ovserve yet",
+        ),
+    ],
+)
+def test_an_ovms_flag_of_an_unserved_feature_names_flag_and_feature(flag: list[str], feature: str) -> None:
+    result = run_cli(["--model_name", "m", "--model_path", "/x", "--port", "9", *flag])
+    assert result.returncode == 64
+    assert result.stderr.strip().splitlines() == [f"ovserve: {flag[0]}: {feature}"]
+
+
 # --- a single model file ---------------------------------------------------------------------------
 
 
