@@ -31,17 +31,13 @@ from ovserve.config.graphs import CLOUD_PREFIXES as CLOUD_PREFIXES
 from ovserve.config.graphs import GRAPH_NOT_SERVED as GRAPH_NOT_SERVED
 from ovserve.config.graphs import graph_entry, graph_entry_reason, graph_list_entry
 from ovserve.config.preprocessing import parse_preprocess
-from ovserve.config.schema import (
-    ConfigSchemaError as ConfigSchemaError,
-)
-from ovserve.config.schema import (
-    as_array,
-    as_boolean,
-    as_integer,
-    as_object,
-    as_string,
-    check_keys,
-)
+from ovserve.config.schema import ConfigSchemaError as ConfigSchemaError
+from ovserve.config.schema import as_array as _array
+from ovserve.config.schema import as_boolean as _boolean
+from ovserve.config.schema import as_integer as _integer
+from ovserve.config.schema import as_object as _object
+from ovserve.config.schema import as_string as _string
+from ovserve.config.schema import check_keys as _check_keys
 from ovserve.config.syntax import (
     BatchSize,
     json_type,
@@ -161,19 +157,19 @@ def parse_config_text(text: str | bytes, base_dir: str, *, source: str = "config
 
 def parse_config(doc: object, base_dir: str) -> ConfigFile:
     """Validate a decoded config.json document and build its :class:`ConfigFile`."""
-    top = as_object(doc, "", "a JSON object at the top level")
-    check_keys(top, _TOP_KEYS, ("model_config_list",), "")
+    top = _object(doc, "", "a JSON object at the top level")
+    _check_keys(top, _TOP_KEYS, ("model_config_list",), "")
     for section, problem in _UNSUPPORTED_SECTIONS.items():
         if section in top:
-            items = as_array(top[section], section)
+            items = _array(top[section], section)
             if items:
                 raise ConfigError(section, f"{problem}; ovserve serves models only (leave the list empty)")
-    entries = as_array(top["model_config_list"], "model_config_list")
+    entries = _array(top["model_config_list"], "model_config_list")
     parsed = [
         _entry_or_invalid(entry, f"model_config_list[{index}]", base_dir)
         for index, entry in enumerate(entries)
     ]
-    graphs = as_array(top.get("mediapipe_config_list", []), "mediapipe_config_list")
+    graphs = _array(top.get("mediapipe_config_list", []), "mediapipe_config_list")
     parsed += [
         graph_list_entry(item, f"mediapipe_config_list[{i}]", base_dir) for i, item in enumerate(graphs)
     ]
@@ -209,16 +205,16 @@ def _entry_or_invalid(entry: object, key: str, base_dir: str) -> ModelConfig:
 
 def _check_entry_schema(entry: object, key: str) -> dict[str, object]:
     """The structure OVMS's schema checks, for one ``model_config_list`` item; its ``config`` object."""
-    item = as_object(entry, key, "an object with a 'config' key")
-    check_keys(item, ("config",), ("config",), key)
+    item = _object(entry, key, "an object with a 'config' key")
+    _check_keys(item, ("config",), ("config",), key)
     key = f"{key}.config"
-    cfg = as_object(item["config"], key, "an object")
-    check_keys(cfg, _MODEL_KEYS, ("name",), key)
-    if as_string(cfg["name"], f"{key}.name") == "":
+    cfg = _object(item["config"], key, "an object")
+    _check_keys(cfg, _MODEL_KEYS, ("name",), key)
+    if _string(cfg["name"], f"{key}.name") == "":
         raise ConfigSchemaError(f"{key}.name", "must not be empty")
     for name in ("base_path", "graph_path", "subconfig", "target_device"):
         if name in cfg:
-            as_string(cfg[name], f"{key}.{name}")
+            _string(cfg[name], f"{key}.{name}")
     for name in ("shape", "layout"):
         if name in cfg and not isinstance(cfg[name], (str, dict)):
             raise ConfigSchemaError(
@@ -226,11 +222,11 @@ def _check_entry_schema(entry: object, key: str) -> dict[str, object]:
             )
     for name in ("model_version_policy", "plugin_config"):
         if name in cfg:
-            as_object(cfg[name], f"{key}.{name}", "an object")
+            _object(cfg[name], f"{key}.{name}", "an object")
     if "nireq" in cfg:
-        as_integer(cfg["nireq"], f"{key}.nireq", minimum=0)
+        _integer(cfg["nireq"], f"{key}.nireq", minimum=0)
     if "allow_cache" in cfg:
-        as_boolean(cfg["allow_cache"], f"{key}.allow_cache")
+        _boolean(cfg["allow_cache"], f"{key}.allow_cache")
     return cfg
 
 
@@ -242,30 +238,28 @@ def parse_model_entry(entry: object, key: str, base_dir: str) -> ModelConfig:
     graph = graph_entry_reason(cfg, base_dir)
     if graph is not None:
         return graph_entry(cfg, base_dir, graph)
-    base_path = resolve_base_path(
-        as_string(cfg["base_path"], f"{key}.base_path"), base_dir, f"{key}.base_path"
-    )
+    base_path = resolve_base_path(_string(cfg["base_path"], f"{key}.base_path"), base_dir, f"{key}.base_path")
 
     _check_stateful(cfg, key)
     if "custom_loader_options" in cfg:
-        as_object(cfg["custom_loader_options"], f"{key}.custom_loader_options", "an object")
+        _object(cfg["custom_loader_options"], f"{key}.custom_loader_options", "an object")
         raise ConfigError(f"{key}.custom_loader_options", "custom loaders are not supported")
 
     batch_size = parse_batch_size(cfg["batch_size"], f"{key}.batch_size") if "batch_size" in cfg else None
-    shape = parse_shape_setting(cfg["shape"], f"{key}.shape") if "shape" in cfg else None  # type: ignore[arg-type]
-    layout = parse_layout_setting(cfg["layout"], f"{key}.layout") if "layout" in cfg else None  # type: ignore[arg-type]
+    shape = parse_shape_setting(cfg["shape"], f"{key}.shape") if "shape" in cfg else None
+    layout = parse_layout_setting(cfg["layout"], f"{key}.layout") if "layout" in cfg else None
     if batch_size is not None and shape is not None:
         log.warning("%s: both shape and batch_size are set; batch_size is ignored", key)
         batch_size = None
     policy_key = f"{key}.model_version_policy"
     if "model_version_policy" in cfg:
-        as_object(cfg["model_version_policy"], policy_key, "an object")
+        _object(cfg["model_version_policy"], policy_key, "an object")
         policy = parse_version_policy(cfg["model_version_policy"], policy_key)
     else:
         policy = parse_version_policy("", policy_key)
     plugin_config: dict[str, str] = {}
     if "plugin_config" in cfg:
-        as_object(cfg["plugin_config"], f"{key}.plugin_config", "an object")
+        _object(cfg["plugin_config"], f"{key}.plugin_config", "an object")
         plugin_config = parse_plugin_config(cfg["plugin_config"], f"{key}.plugin_config")
     batching = None
     if "dynamic_batching" in cfg:
@@ -278,10 +272,10 @@ def parse_model_entry(entry: object, key: str, base_dir: str) -> ModelConfig:
         shape=shape,
         layout=layout,
         version_policy=policy,
-        nireq=as_integer(cfg.get("nireq", 0), f"{key}.nireq", minimum=0),
-        target_device=as_string(cfg.get("target_device", "CPU"), f"{key}.target_device"),
+        nireq=_integer(cfg.get("nireq", 0), f"{key}.nireq", minimum=0),
+        target_device=_string(cfg.get("target_device", "CPU"), f"{key}.target_device"),
         plugin_config=plugin_config,
-        allow_cache=as_boolean(cfg.get("allow_cache", False), f"{key}.allow_cache"),
+        allow_cache=_boolean(cfg.get("allow_cache", False), f"{key}.allow_cache"),
         dynamic_batching=batching,
         preprocess=parse_preprocess(cfg, f"{key}."),
     )
@@ -312,16 +306,16 @@ def resolve_base_path(path: str, base_dir: str, key: str) -> str:
 
 
 def _check_stateful(cfg: dict[str, object], key: str) -> None:
-    if "stateful" in cfg and as_boolean(cfg["stateful"], f"{key}.stateful"):
+    if "stateful" in cfg and _boolean(cfg["stateful"], f"{key}.stateful"):
         raise ConfigError(f"{key}.stateful", "stateful models are not supported")
     for name, default in _STATEFUL_DEFAULTS.items():
         if name not in cfg:
             continue
         item_key = f"{key}.{name}"
         if isinstance(default, bool):
-            value: object = as_boolean(cfg[name], item_key)
+            value: object = _boolean(cfg[name], item_key)
         else:
-            value = as_integer(cfg[name], item_key, minimum=0)
+            value = _integer(cfg[name], item_key, minimum=0)
             if isinstance(value, int) and value > _UINT32_MAX:
                 raise ConfigError(item_key, "Sequence max number parameter too high")
         if value != default:
@@ -343,14 +337,14 @@ _BATCHING_KEYS = (
 
 def _parse_dynamic_batching(value: object, key: str, batch_size: BatchSize | None) -> BatchingConfig:
     """``dynamic_batching``: ovserve's extension; ``batch_size`` (if set) must take 1 to max_batch_size."""
-    obj = as_object(value, key, "an object")
-    check_keys(obj, _BATCHING_KEYS, ("max_batch_size",), key)
-    max_batch = as_integer(obj["max_batch_size"], f"{key}.max_batch_size", minimum=1)
+    obj = _object(value, key, "an object")
+    _check_keys(obj, _BATCHING_KEYS, ("max_batch_size",), key)
+    max_batch = _integer(obj["max_batch_size"], f"{key}.max_batch_size", minimum=1)
     if max_batch > _INT32_MAX:
         raise ConfigError(f"{key}.max_batch_size", f"must be <= {_INT32_MAX}, got {max_batch}")
     preferred: set[int] = set()
-    for i, item in enumerate(as_array(obj.get("preferred_batch_sizes", []), f"{key}.preferred_batch_sizes")):
-        size = as_integer(item, f"{key}.preferred_batch_sizes[{i}]", minimum=1)
+    for i, item in enumerate(_array(obj.get("preferred_batch_sizes", []), f"{key}.preferred_batch_sizes")):
+        size = _integer(item, f"{key}.preferred_batch_sizes[{i}]", minimum=1)
         if size > max_batch:
             raise ConfigError(
                 f"{key}.preferred_batch_sizes[{i}]", f"must be <= max_batch_size ({max_batch}), got {size}"
@@ -364,26 +358,26 @@ def _parse_dynamic_batching(value: object, key: str, batch_size: BatchSize | Non
         )
     return BatchingConfig(
         max_batch_size=max_batch,
-        max_queue_delay_microseconds=as_integer(
+        max_queue_delay_microseconds=_integer(
             obj.get("max_queue_delay_microseconds", 0), f"{key}.max_queue_delay_microseconds", minimum=0
         ),
         preferred_batch_sizes=tuple(sorted(preferred)),
-        max_queue_size=as_integer(obj.get("max_queue_size", 0), f"{key}.max_queue_size", minimum=0),
-        timeout_microseconds=as_integer(
+        max_queue_size=_integer(obj.get("max_queue_size", 0), f"{key}.max_queue_size", minimum=0),
+        timeout_microseconds=_integer(
             obj.get("timeout_microseconds", 0), f"{key}.timeout_microseconds", minimum=0
         ),
     )
 
 
 def _parse_monitoring(value: object) -> MetricsConfig:
-    mon = as_object(value, "monitoring", "an object")
-    check_keys(mon, ("metrics",), ("metrics",), "monitoring")
-    metrics = as_object(mon["metrics"], "monitoring.metrics", "an object")
-    check_keys(metrics, ("enable", "metrics_list"), ("enable",), "monitoring.metrics")
-    enable = as_boolean(metrics["enable"], "monitoring.metrics.enable")
+    mon = _object(value, "monitoring", "an object")
+    _check_keys(mon, ("metrics",), ("metrics",), "monitoring")
+    metrics = _object(mon["metrics"], "monitoring.metrics", "an object")
+    _check_keys(metrics, ("enable", "metrics_list"), ("enable",), "monitoring.metrics")
+    enable = _boolean(metrics["enable"], "monitoring.metrics.enable")
     names: list[str] = []
     if "metrics_list" in metrics:
-        for i, item in enumerate(as_array(metrics["metrics_list"], "monitoring.metrics.metrics_list")):
-            names.append(as_string(item, f"monitoring.metrics.metrics_list[{i}]"))
+        for i, item in enumerate(_array(metrics["metrics_list"], "monitoring.metrics.metrics_list")):
+            names.append(_string(item, f"monitoring.metrics.metrics_list[{i}]"))
     families = parse_metrics_list(names, "monitoring.metrics.metrics_list")
     return MetricsConfig(enable=enable, metrics_list=families)
