@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ovserve.config.types import ServerConfig
+from ovserve.ovms_flags import FEATURES
 
 Kind = Literal["bool", "uint32", "uint64", "str"]
 
@@ -335,7 +336,22 @@ def usage() -> str:
         if group != "server":
             lines += ["", f" {group} options:"]
         lines += [_help_line(flag) for flag in flags]
-    return "\n".join(lines)
+    return "\n".join(lines + _unserved_lines())
+
+
+def _unserved_lines() -> list[str]:
+    """OVMS 2026.3's flags that are not in the table, by feature: they stop start-up, naming it."""
+    known = {flag.name for flag in FLAGS}
+    by_feature: dict[str, list[str]] = {}
+    for name, feature in FEATURES.items():
+        if name not in known:
+            by_feature.setdefault(feature, []).append(f"--{name}")
+    if not by_feature:
+        return []
+    lines = ["", " OVMS 2026.3 options not served by ovserve yet (each stops start-up, naming its feature):"]
+    for feature, names in by_feature.items():
+        lines += [f"      {feature}:", f"          {', '.join(names)}"]
+    return lines
 
 
 _CONFIG_MANAGEMENT_USAGE = (

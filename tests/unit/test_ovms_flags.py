@@ -23,7 +23,7 @@ import pytest
 from ovserve.cli import ConfigCommandRequested, ShowAndExit, parse_args
 from ovserve.config.types import ServerConfig
 from ovserve.errors import ConfigError
-from ovserve.flags import FLAGS
+from ovserve.flags import FLAGS, usage
 from ovserve.ovms_flags import FEATURES
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "ovms_2026.3_flags.tsv"
@@ -148,3 +148,9 @@ def test_flags_left_to_the_fallback() -> None:
         pytest.xfail(
             f"{len(left)} OVMS flags are answered only by the not-served fallback: {', '.join(left)}"
         )
+
+
+def test_help_lists_every_ovms_flag() -> None:
+    text = usage()
+    missing = sorted(row["flag"] for row in ROWS if f"--{row['flag']}" not in text)
+    assert missing == [], missing  # -h, --help and --version are listed too
