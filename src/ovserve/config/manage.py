@@ -101,32 +101,47 @@ def config_file_path(path: str) -> str:
 
 
 def list_servables(repository: str) -> list[str]:
-    """Relative paths of the models and graphs under ``repository``, sorted."""
+    """Relative paths of the models and graphs under ``repository``, sorted.
+
+    Unreadable directories are skipped, and a directory reached twice (a symlink loop) is
+    searched once.
+    """
     root = Path(repository)
     found: list[str] = []
-    if not root.is_dir():
-        return found
-    for entry in sorted(root.iterdir()):
-        _walk(entry, root, found)
+    seen: set[Path] = set()
+    for entry in _entries(root):
+        _walk(entry, root, found, seen)
     return sorted(found)
 
 
-def _walk(directory: Path, root: Path, found: list[str]) -> None:
-    if not directory.is_dir():
+def _walk(directory: Path, root: Path, found: list[str], seen: set[Path]) -> None:
+    try:
+        real = directory.resolve()
+        if not directory.is_dir() or real in seen:
+            return
+    except OSError:
         return
+    seen.add(real)
     if (directory / "graph.pbtxt").is_file() or _has_model_version(directory):
         found.append(directory.relative_to(root).as_posix())
         return
-    for entry in sorted(directory.iterdir()):
-        _walk(entry, root, found)
+    for entry in _entries(directory):
+        _walk(entry, root, found, seen)
+
+
+def _entries(directory: Path) -> list[Path]:
+    try:
+        return sorted(directory.iterdir())
+    except OSError:  # not a directory, unreadable, gone
+        return []
 
 
 def _has_model_version(directory: Path) -> bool:
-    for entry in directory.iterdir():
+    for entry in _entries(directory):
         name = entry.name
         if not (name.isdigit() and not name.startswith("0") and entry.is_dir()):
             continue
-        suffixes = {p.suffix for p in entry.iterdir() if p.is_file()}
+        suffixes = {p.suffix for p in _entries(entry) if p.is_file()}
         if any(all(s in suffixes for s in needed) for needed in _MODEL_FILE_SETS):
             return True
     return False

@@ -164,3 +164,11 @@ def test_list_servables_finds_models_and_graphs(tmp_path: Path) -> None:
     (tmp_path / "g" / "graph.pbtxt").write_text("")
     assert list_servables(str(tmp_path)) == ["a", "deep/b", "g"]
     assert list_servables(str(tmp_path / "missing")) == []
+
+
+def test_list_servables_survives_symlink_loops(tmp_path: Path) -> None:
+    (tmp_path / "a" / "1").mkdir(parents=True)
+    (tmp_path / "a" / "1" / "m.tflite").write_bytes(b"")
+    (tmp_path / "group").mkdir()
+    (tmp_path / "group" / "loop").symlink_to(tmp_path / "group")
+    assert list_servables(str(tmp_path)) == ["a"]
