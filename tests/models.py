@@ -227,3 +227,20 @@ def write_config(
         entries.append({"config": cfg})
     path.write_text(json.dumps({"model_config_list": entries}, indent=2))
     return path
+
+
+# --- OVMS 2026 preprocessing (issue 14) ---------------------------------------------------------
+
+
+def channels_model() -> ov.Model:
+    """NCHW [1,3,4,5] FP32 ``x`` -> ``y`` = x * [1, 10, 100] per channel (so channel order shows)."""
+    x = _name(ops.parameter([1, 3, 4, 5], ov.Type.f32, name="x"), "x")
+    y = ops.multiply(x, ops.constant(np.array([1.0, 10.0, 100.0], np.float32).reshape(1, 3, 1, 1)))
+    return ov.Model([_name(y, "y")], [x], "channels")
+
+
+def preprocessed_reference(model: Path, rgb: np.ndarray, mean: object, scale: object) -> np.ndarray:
+    """What a server with OVMS's preprocessing must answer: the raw model in-process on the input
+    preprocessed by hand (RGB -> BGR, uint8 -> f32, minus mean, divided by scale, NHWC -> NCHW)."""
+    x = (rgb[..., ::-1].astype(np.float32) - np.asarray(mean, np.float32)) / np.asarray(scale, np.float32)
+    return reference(model, {"x": x.transpose(0, 3, 1, 2)})["y"]

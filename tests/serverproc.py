@@ -105,8 +105,10 @@ class ServerProcess:
         return self.process.returncode
 
 
-def run_cli(args: Sequence[str], timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    args: Sequence[str], timeout: float = 60.0, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run ``python -m ovserve args`` to completion (for start-up errors, --help, --version)."""
     return subprocess.run(
-        [sys.executable, "-m", "ovserve", *args], capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "ovserve", *args], capture_output=True, text=True, timeout=timeout, cwd=cwd
     )

@@ -41,6 +41,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except cli.ShowAndExit as shown:
         print(shown.text)
         return 0
+    except cli.ConfigCommandRequested as requested:  # --list_models, --add_to_config, ...
+        code, text = requested.command.run()
+        print(text)
+        return code
     except ConfigError as exc:
         print(f"ovserve: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import uvicorn
 
 from ovserve import __version__
@@ -42,7 +43,6 @@ from ovserve.logs import request_id_maker
 from ovserve.metrics import CONTENT_TYPE, MetricsRegistry, render
 from ovserve.metrics.merge import merge_expositions
 from ovserve.repository.sources import RepositorySource
-from ovserve.repository.storage import StorageSettings
 from ovserve.scheduling import BatchingHooks, with_batching
 from ovserve.scheduling.sequences import SequenceCleaner
 from ovserve.scheduling.stateful import with_stateful
@@ -117,23 +117,9 @@ class Server:
         make_request_id = request_id_maker() if config.log_format == "json" else None  # ids for JSON logs
         provider = self._start_tracing()
         trace = provider is not None
-        grpc_server = create_server(
-            config.max_request_bytes,
-            config.grpc_channel_arguments,
-            reuse_port=self.seat is not None,
-            first_interceptors=security.grpc_interceptors(),
-            interceptors=[CallContextInterceptor(make_request_id, trace)] if make_request_id or trace else [],
+        grpc_server = (  # --port 0: no gRPC server
+            self._grpc_server(security, make_request_id, trace) if config.port else None
         )
-        kserve_grpc.add_services(grpc_server, self.ctx)
-        tfs_grpc.add_services(grpc_server, self.ctx)
-        grpc_probes.add_services(grpc_server, self.ctx)  # grpc.health.v1 and reflection
-        grpc_address = f"{url_host(config.grpc_bind_address)}:{config.port}"
-        try:
-            bound = security.add_grpc_port(grpc_server, grpc_address)
-        except RuntimeError as exc:
-            raise StartupError(f"port: cannot bind gRPC to {grpc_address}: {exc}") from exc
-        if bound == 0:
-            raise StartupError(f"port: cannot bind gRPC to {grpc_address}")
 
         rest: _UvicornServer | None = None
         rest_task: asyncio.Task[None] | None = None
@@ -159,8 +145,14 @@ class Server:
             )
             rest_task = asyncio.create_task(rest.serve(sockets=[sock]))
 
-        await grpc_server.start()
-        log.info("gRPC listening on %s%s", grpc_address, " (TLS)" if security.tls is not None else "")
+        if grpc_server is not None:
+            await grpc_server.start()
+            log.info(
+                "gRPC listening on %s:%d%s",
+                config.grpc_bind_address,
+                config.port,
+                " (TLS)" if security.tls is not None else "",
+            )
         if config.rest_port:
             log.info(
                 "REST listening on %s://%s:%d", security.scheme, config.rest_bind_address, config.rest_port
@@ -184,9 +176,9 @@ class Server:
                 cleaner,
                 single_process=self.seat is None,
             ),
-            StorageSettings.from_env(os.environ),
+            config.storage,
         )
-        lifecycle = Lifecycle(self.manager, source, config.models, config.config_path)
+        lifecycle = Lifecycle(self.manager, source, config.models, config.config_path, config.monitoring)
         if link is not None:
             control = ClusterControl(lifecycle, link)
             link.handlers.update(handlers(lifecycle))
@@ -220,7 +212,7 @@ class Server:
         if rest is not None:
             rest.should_exit = True
         await asyncio.gather(
-            grpc_server.stop(config.shutdown_grace_seconds),
+            *([grpc_server.stop(config.shutdown_grace_seconds)] if grpc_server is not None else []),
             *([rest_task] if rest_task is not None else []),
         )
         await self.manager.close()
@@ -242,6 +234,31 @@ class Server:
         provider = telemetry.tracer_provider(self.config.tracing, self.seat.index if self.seat else None)
         self.ctx.tracer = tracing.RequestTracer(provider.get_tracer("ovserve"))
         return provider
+
+    def _grpc_server(
+        self, security: ServerSecurity, make_request_id: Callable[[], str] | None, trace: bool
+    ) -> grpc.aio.Server:
+        """The gRPC server with both protocols' services, health and reflection, bound to --port
+        (not started)."""
+        config = self.config
+        server = create_server(
+            config.max_request_bytes,
+            config.grpc_channel_arguments,
+            reuse_port=self.seat is not None,
+            first_interceptors=security.grpc_interceptors(),
+            interceptors=[CallContextInterceptor(make_request_id, trace)] if make_request_id or trace else [],
+        )
+        kserve_grpc.add_services(server, self.ctx)
+        tfs_grpc.add_services(server, self.ctx)
+        grpc_probes.add_services(server, self.ctx)  # grpc.health.v1 and reflection
+        address = f"{url_host(config.grpc_bind_address)}:{config.port}"
+        try:
+            bound = security.add_grpc_port(server, address)
+        except RuntimeError as exc:
+            raise StartupError(f"port: cannot bind gRPC to {address}: {exc}") from exc
+        if bound == 0:
+            raise StartupError(f"port: cannot bind gRPC to {address}")
+        return server
 
     def _on_signal(self, sig: signal.Signals) -> None:
         self._signals += 1

@@ -11,6 +11,9 @@ Outcomes of :func:`parse_args`:
 - :class:`HelpRequested` (``-h``, ``--help`` or no argument) and
   :class:`VersionRequested` (``--version``), both :class:`ShowAndExit`: print their
   ``text`` to stdout and exit 0;
+- :class:`ConfigCommandRequested` for OVMS's configuration management mode
+  (``--list_models``, ``--add_to_config``, ``--remove_from_config``): run its command
+  and exit with its code, no server;
 - :class:`ConfigError` for anything invalid: OVMS prints the message and exits 64.
 """
 
@@ -23,9 +26,15 @@ import platform
 import re
 from collections.abc import Mapping, Sequence
 
+from ovserve.cli_commands import config_command
 from ovserve.config.file import check_stateful_model, load_config_file, resolve_base_path
+from ovserve.config.graphs import GRAPH_FILE, graph_entry_reason
+from ovserve.config.manage import ConfigCommand
 from ovserve.config.observability import parse_log_format, parse_tracing
+from ovserve.config.preprocessing import SETTINGS as PREPROCESS_SETTINGS
+from ovserve.config.preprocessing import parse_preprocess
 from ovserve.config.security import SECURITY_TEXT_FLAGS, parse_security
+from ovserve.config.storage import StorageSettings
 from ovserve.config.syntax import (
     is_valid_bind_address,
     parse_batch_size,
@@ -39,6 +48,7 @@ from ovserve.config.syntax import (
 from ovserve.config.types import MetricsConfig, ModelConfig, ServerConfig, StatefulConfig
 from ovserve.errors import ConfigError
 from ovserve.flags import FLAGS, Flag, usage
+from ovserve.ovms_flags import unserved_problem
 
 log = logging.getLogger("ovserve.cli")
 
@@ -68,6 +78,18 @@ class HelpRequested(ShowAndExit):
 
 class VersionRequested(ShowAndExit):
     """``--version``: ``text`` is :func:`version_text`."""
+
+
+class ConfigCommandRequested(Exception):
+    """A configuration management command instead of a server: run ``command``, exit with its code."""
+
+    def __init__(self, command: ConfigCommand) -> None:
+        super().__init__(command.action)
+        self.command = command
+
+
+#: ServerConfig's defaults: the one place each server default is written.
+DEFAULTS = ServerConfig()
 
 
 _BY_NAME = {flag.name: flag for flag in FLAGS}
@@ -107,7 +129,8 @@ def parse_args(
 ) -> ServerConfig:
     """Parse and validate the command line (without the program name) into a :class:`ServerConfig`.
 
-    ``env`` is read only for ``GRPC_SERVERS`` and ``API_KEY``. ``cwd`` (default: the process's)
+    ``env`` is read for ``GRPC_SERVERS``, ``API_KEY``, ``OVMS_MODEL_REPOSITORY_PATH`` (config management)
+    and the object-store variables (:class:`StorageSettings`). ``cwd`` (default: the process's)
     anchors relative paths; ``default_cache_dir`` is used when it exists and
     ``--cache_dir`` is not given; ``cpu_count`` (default ``os.cpu_count()``) bounds
     ``--grpc_workers``. In config mode config.json is loaded here, so its errors are
@@ -121,6 +144,10 @@ def parse_args(
         raise HelpRequested(usage())
     cwd = cwd if cwd is not None else os.getcwd()
     cores = cpu_count if cpu_count is not None else (os.cpu_count() or 1)
+    _refuse_unserved(given)
+    command = config_command(given, env, cwd)
+    if command is not None:
+        raise ConfigCommandRequested(command)
     opts = _Options(given)
     _validate(opts, cwd, cores)
 
@@ -129,7 +156,10 @@ def parse_args(
         enable=opts.flag("metrics_enable"),
         metrics_list=parse_metrics_list(metrics_names, "--metrics_list"),
     )
-    cleaner = opts.number("custom_node_resources_cleaner_interval_seconds", 1)
+    cleaner = opts.number(
+        "custom_node_resources_cleaner_interval_seconds",
+        DEFAULTS.custom_node_resources_cleaner_interval_seconds,
+    )
     if cleaner == 0:
         log.warning("--custom_node_resources_cleaner_interval_seconds 0 is not allowed; 1 is used")
         cleaner = 1
@@ -138,60 +168,50 @@ def parse_args(
     if not cache_dir and os.path.isdir(default_cache_dir):
         cache_dir = default_cache_dir
 
-    config_path: str | None = None
-    if opts.text("config_path"):
-        config_path = os.path.join(cwd, opts.text("config_path"))
-        if opts.has("layout"):
-            log.warning("--layout is ignored with --config_path; set layout in config.json")
-        loaded = load_config_file(config_path)
-        models = loaded.models
-        if loaded.metrics is not None:
-            if metrics.enable:
-                raise ConfigError(
-                    "--metrics_enable",
-                    "Metrics configuration duplicated in configuration file and CLI parameters",
-                )
-            if loaded.metrics.enable and opts.number("rest_port", 0) == 0:
-                raise ConfigError(
-                    "monitoring.metrics.enable",
-                    "Missing rest_port parameter in server CLI - metrics are served on the REST port",
-                )
-            metrics = loaded.metrics
+    config_path = os.path.join(cwd, opts.text("config_path")) if opts.text("config_path") else None
+    monitoring: MetricsConfig | None = None
+    if config_path is not None:
+        models, metrics, monitoring = _config_mode(opts, config_path, metrics)
     else:
         models = (_single_model(opts, cwd),)
 
-    grpc_workers = _grpc_workers(opts.number("grpc_workers", 1), env)
+    grpc_workers = _grpc_workers(opts.number("grpc_workers", DEFAULTS.grpc_workers), env)
     rest_workers = opts.number("rest_workers") if opts.has("rest_workers") else None
     return ServerConfig(
         processes=_processes(grpc_workers, rest_workers, cores),
-        port=opts.number("port", 9178),
-        rest_port=opts.number("rest_port", 0),
-        grpc_bind_address=opts.text("grpc_bind_address", "0.0.0.0"),
-        rest_bind_address=opts.text("rest_bind_address", "0.0.0.0"),
+        port=opts.number("port", DEFAULTS.port),
+        rest_port=opts.number("rest_port", DEFAULTS.rest_port),
+        grpc_bind_address=opts.text("grpc_bind_address", DEFAULTS.grpc_bind_address),
+        rest_bind_address=opts.text("rest_bind_address", DEFAULTS.rest_bind_address),
         grpc_workers=grpc_workers,
         rest_workers=rest_workers,
         grpc_max_threads=opts.number("grpc_max_threads") if opts.has("grpc_max_threads") else None,
-        grpc_memory_quota=opts.number("grpc_memory_quota", 2 * 1024**3),
+        grpc_memory_quota=opts.number("grpc_memory_quota", DEFAULTS.grpc_memory_quota),
         grpc_channel_arguments=parse_grpc_channel_arguments(
             opts.text("grpc_channel_arguments"), "--grpc_channel_arguments"
         ),
-        log_level=opts.text("log_level", "INFO"),
+        log_level=opts.text("log_level", DEFAULTS.log_level),
         log_path=opts.text("log_path") or None,
-        file_system_poll_wait_seconds=opts.number("file_system_poll_wait_seconds", 1),
-        sequence_cleaner_poll_wait_minutes=opts.number("sequence_cleaner_poll_wait_minutes", 5),
+        file_system_poll_wait_seconds=opts.number(
+            "file_system_poll_wait_seconds", DEFAULTS.file_system_poll_wait_seconds
+        ),
+        sequence_cleaner_poll_wait_minutes=opts.number(
+            "sequence_cleaner_poll_wait_minutes", DEFAULTS.sequence_cleaner_poll_wait_minutes
+        ),
         sequence_cleaner_poll_wait_seconds=(
             opts.number("sequence_cleaner_poll_wait_seconds")
             if opts.has("sequence_cleaner_poll_wait_seconds")
             else None
         ),
-        shutdown_grace_seconds=opts.number("shutdown_grace_seconds", 30),
-        max_request_bytes=opts.number("max_request_bytes", 1024**3),
-        inline_inference_us=opts.number("inline_inference_us", 300),
+        shutdown_grace_seconds=opts.number("shutdown_grace_seconds", DEFAULTS.shutdown_grace_seconds),
+        max_request_bytes=opts.number("max_request_bytes", DEFAULTS.max_request_bytes),
+        inline_inference_us=opts.number("inline_inference_us", DEFAULTS.inline_inference_us),
         custom_node_resources_cleaner_interval_seconds=cleaner,
         cache_dir=os.path.join(cwd, cache_dir) if cache_dir else None,
         cpu_extension=os.path.join(cwd, cpu_extension) if cpu_extension else None,
         trace_path=opts.text("trace_path") or None,
         metrics=metrics,
+        monitoring=monitoring,
         config_path=config_path,
         models=models,
         security=parse_security(
@@ -207,6 +227,7 @@ def parse_args(
             opts.text("tracing_protocol"),
             opts.text("tracing_sample_ratio"),
         ),
+        storage=StorageSettings.from_env(env),
     )
 
 
@@ -237,7 +258,8 @@ def _tokenize(argv: Sequence[str]) -> tuple[dict[str, Value], bool, bool]:
         name, has_value, text = arg.lstrip("-").partition("=")
         flag = _BY_NAME.get(name) if arg.startswith("--") else None
         if flag is None:
-            raise ConfigError(arg.partition("=")[0], f"Option '{name}' does not exist")
+            problem = unserved_problem(name) if arg.startswith("--") else None  # an OVMS 2026.3 flag
+            raise ConfigError(arg.partition("=")[0], problem or f"Option '{name}' does not exist")
         if flag.kind == "bool":
             given[name] = _to_bool(text, flag) if has_value else True
             continue
@@ -318,7 +340,7 @@ def _validate(opts: _Options, cwd: str, cores: int) -> None:
         for name in _MODEL_PARAMS:
             if (name == "nireq" and opts.number(name) != 0) or (name != "nireq" and opts.text(name)):
                 raise ConfigError(f"--{name}", "Model parameters in CLI are exclusive with the config file")
-    workers = opts.number("grpc_workers", 1)
+    workers = opts.number("grpc_workers", DEFAULTS.grpc_workers)
     if workers < 1 or workers > cores:
         raise ConfigError(
             "--grpc_workers", f"grpc_workers count should be from 1 to CPU core count : {cores}"
@@ -331,7 +353,7 @@ def _validate(opts: _Options, cwd: str, cores: int) -> None:
                 "--rest_workers",
                 "rest_workers is set but rest_port is not set. rest_port is required to start rest servers",
             )
-    port, rest_port = opts.number("port", 9178), opts.number("rest_port", 0)
+    port, rest_port = opts.number("port", DEFAULTS.port), opts.number("rest_port", DEFAULTS.rest_port)
     if port > MAX_PORT:
         raise ConfigError("--port", f"port number out of range from 0 to {MAX_PORT}")
     if rest_port > MAX_PORT:
@@ -344,12 +366,14 @@ def _validate(opts: _Options, cwd: str, cores: int) -> None:
         raise ConfigError(
             "--metrics_list", "metrics_enable setting is missing, required when metrics_list is provided"
         )
+    if port == 0 and rest_port == 0:  # OVMS 2025.1+: --port defaults to 0 (no gRPC server)
+        raise ConfigError("--port", "port and rest_port cannot both be unset")
     for name in ("rest_bind_address", "grpc_bind_address"):
-        if not is_valid_bind_address(opts.text(name, "0.0.0.0")):
+        if not is_valid_bind_address(opts.text(name, getattr(DEFAULTS, name))):
             raise ConfigError(
                 f"--{name}", f"{name} has invalid format: proper hostname or IP address expected."
             )
-    if port == rest_port:
+    if port == rest_port and port != 0:
         raise ConfigError("--port", "port and rest_port cannot have the same values")
     cpu_extension = opts.text("cpu_extension")
     if cpu_extension and not os.path.exists(os.path.join(cwd, cpu_extension)):
@@ -358,7 +382,7 @@ def _validate(opts: _Options, cwd: str, cores: int) -> None:
             "File path provided as an --cpu_extension parameter does not exists in the filesystem: "
             f"{cpu_extension}",
         )
-    if opts.text("log_level", "INFO") not in LOG_LEVELS:
+    if opts.text("log_level", DEFAULTS.log_level) not in LOG_LEVELS:
         raise ConfigError("--log_level", f"log_level should be one of: {', '.join(LOG_LEVELS)}")
     if not opts.flag("stateful") and any(opts.has(name) for name in _STATEFUL_ONLY):
         raise ConfigError(
@@ -366,6 +390,43 @@ def _validate(opts: _Options, cwd: str, cores: int) -> None:
             "Setting low_latency_transformation, max_sequence_number and idle_sequence_cleanup require "
             "setting stateful flag for the model.",
         )
+    for name in PREPROCESS_SETTINGS:  # OVMS: they need --layout (except with --add_to_config)
+        if opts.has(name) and not opts.text("layout"):
+            raise ConfigError(
+                f"--{name}", f"error parsing options - --{name} parameter requires --layout to be set"
+            )
+
+
+def _refuse_unserved(given: dict[str, Value]) -> None:
+    """A flag of an OVMS feature ovserve does not serve stops start-up, naming the flag and the feature."""
+    for name in given:
+        feature = _BY_NAME[name].feature
+        if feature:
+            raise ConfigError(f"--{name}", f"{feature} is not served by ovserve yet")
+
+
+def _config_mode(
+    opts: _Options, config_path: str, metrics: MetricsConfig
+) -> tuple[tuple[ModelConfig, ...], MetricsConfig, MetricsConfig | None]:
+    """config.json's models, the metrics to serve, and the file's monitoring section."""
+    for name in ("layout", *PREPROCESS_SETTINGS):
+        if opts.has(name):
+            log.warning("--%s is ignored with --config_path; set %s in config.json", name, name)
+    if opts.has("model_repository_path"):
+        log.warning("--model_repository_path is used only by --list_models and --add_to_config")
+    loaded = load_config_file(config_path)
+    if loaded.metrics is None:
+        return loaded.models, metrics, None
+    if metrics.enable:
+        raise ConfigError(
+            "--metrics_enable", "Metrics configuration duplicated in configuration file and CLI parameters"
+        )
+    if loaded.metrics.enable and opts.number("rest_port", DEFAULTS.rest_port) == 0:
+        raise ConfigError(
+            "monitoring.metrics.enable",
+            "Missing rest_port parameter in server CLI - metrics are served on the REST port",
+        )
+    return loaded.models, loaded.metrics, loaded.metrics
 
 
 def _single_model(opts: _Options, cwd: str) -> ModelConfig:
@@ -376,9 +437,12 @@ def _single_model(opts: _Options, cwd: str) -> ModelConfig:
         log.warning("both --shape and --batch_size are set; --batch_size is ignored")
         batch_size = None
     stateful = _stateful(opts, batch_size, shape)
+    base_path = resolve_base_path(opts.text("model_path"), cwd, "--model_path")
+    graph = graph_entry_reason({"base_path": base_path}, cwd)  # a directory with graph.pbtxt
     return ModelConfig(
         name=opts.text("model_name"),
-        base_path=resolve_base_path(opts.text("model_path"), cwd, "--model_path"),
+        base_path=base_path,
+        not_served=f"{graph}: {os.path.join(base_path, GRAPH_FILE)}" if graph else None,
         batch_size=batch_size,
         shape=shape,
         layout=parse_layout_setting(opts.text("layout"), "--layout"),
@@ -387,6 +451,9 @@ def _single_model(opts: _Options, cwd: str) -> ModelConfig:
         target_device=opts.text("target_device") or "CPU",
         plugin_config=parse_plugin_config(opts.text("plugin_config"), "--plugin_config"),
         stateful=stateful,
+        preprocess=parse_preprocess(
+            {name: opts.text(name) for name in PREPROCESS_SETTINGS if opts.has(name)}, "--"
+        ),
     )
 
 

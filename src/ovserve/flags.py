@@ -1,50 +1,90 @@
 """OVMS's command-line flags as ovserve knows them: name, type, default, help, status.
 
 One table (:data:`FLAGS`) serves parsing (:mod:`ovserve.cli`) and the help text
-(:func:`usage`).
+(:func:`usage`). A flag whose value has a :class:`~ovserve.config.types.ServerConfig`
+field of the same name takes its shown default from there (``default=None``), so each
+default is written once.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
+from ovserve.config.types import ServerConfig
+from ovserve.ovms_flags import FEATURES
+
 Kind = Literal["bool", "uint32", "uint64", "str"]
+
+#: OVMS's help groups, in the order ``ovms --help`` prints them ("server" is its unnamed group).
+GROUPS: tuple[str, ...] = (
+    "server",
+    "multi model",
+    "single model",
+    "pull hf model",
+    "generative task",
+    "config management",
+)
 
 
 @dataclass(frozen=True)
 class Flag:
-    """One command-line flag as OVMS defines it, with ovserve's status for it."""
+    """One command-line flag as OVMS defines it, with ovserve's status for it.
+
+    ``default`` is what usage() shows ("" for none); None means the default of the
+    :class:`ServerConfig` field named like the flag. ``feature``, when set, names an
+    OVMS feature ovserve does not serve yet: giving the flag stops start-up with one line
+    that names the flag and the feature (exit 64), instead of "does not exist".
+    """
 
     name: str
     kind: Kind
-    default: str  # as shown in usage(); "" for none
+    default: str | None
     help: str
-    group: str = "server"  # "server", "multi model" or "single model"
+    group: str = "server"  # one of GROUPS
     effective: bool = True  # False: accepted for compatibility, no effect yet
+    feature: str = ""  # an OVMS feature ovserve does not serve: the flag stops start-up
+
+    def shown_default(self) -> str:
+        """The default as usage() prints it."""
+        if self.default is not None:
+            return self.default
+        value = _SERVER_DEFAULTS[self.name]
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return "" if value is None else str(value)
+
+
+_SERVER_DEFAULTS = {
+    field.name: getattr(ServerConfig(), field.name)
+    for field in dataclasses.fields(ServerConfig)
+    if not isinstance(getattr(ServerConfig(), field.name), (tuple, dict))
+}
 
 
 FLAGS: tuple[Flag, ...] = (
     Flag(
         "port",
         "uint32",
-        "9178",
-        "gRPC port (TensorFlow Serving and KServe services); must differ from rest_port",
+        None,
+        "gRPC port (TensorFlow Serving and KServe services); 0 starts no gRPC server; "
+        "port and rest_port cannot both be 0 and must differ",
     ),
-    Flag("grpc_bind_address", "str", "0.0.0.0", "Address the gRPC server binds to: IPv4, IPv6 or hostname"),
-    Flag("rest_port", "uint32", "0", "REST port; 0 starts no REST server"),
-    Flag("rest_bind_address", "str", "0.0.0.0", "Address the REST server binds to: IPv4, IPv6 or hostname"),
+    Flag("grpc_bind_address", "str", None, "Address the gRPC server binds to: IPv4, IPv6 or hostname"),
+    Flag("rest_port", "uint32", None, "REST port; 0 starts no REST server"),
+    Flag("rest_bind_address", "str", None, "Address the REST server binds to: IPv4, IPv6 or hostname"),
     Flag(
         "grpc_workers",
         "uint32",
-        "1",
+        None,
         "Serving processes, 1..CPU cores (each holds every model); env GRPC_SERVERS > 0 overrides",
     ),
     Flag("grpc_max_threads", "uint32", "8 x CPU cores", "Maximum gRPC server threads", effective=False),
     Flag(
         "grpc_memory_quota",
         "uint64",
-        "2147483648",
+        None,
         "gRPC buffer memory quota in bytes; 0 = unlimited",
         effective=False,
     ),
@@ -54,7 +94,7 @@ FLAGS: tuple[Flag, ...] = (
         "1 process",
         "Serving processes, 2..10000, at most CPU cores are used (each holds every model); needs rest_port",
     ),
-    Flag("log_level", "str", "INFO", "Log level: TRACE, DEBUG, INFO, WARNING or ERROR"),
+    Flag("log_level", "str", None, "Log level: TRACE, DEBUG, INFO, WARNING or ERROR"),
     Flag("log_path", "str", "stdout", "File to write the log to"),
     Flag("trace_path", "str", "", "Trace file (OVMS profiler builds only)", effective=False),
     Flag(
@@ -66,26 +106,26 @@ FLAGS: tuple[Flag, ...] = (
     Flag(
         "file_system_poll_wait_seconds",
         "uint32",
-        "1",
+        None,
         "Seconds between checks of config.json and model version directories; 0 = no checks",
     ),
     Flag(
         "inline_inference_us",
         "uint32",
-        "300",
+        None,
         "ovserve extension: models whose inferences take less than this many µs run on the event "
         "loop's thread (saves a thread hop); 0 = always on OpenVINO's threads",
     ),
     Flag(
         "max_request_bytes",
         "uint64",
-        "1073741824",
+        None,
         "ovserve extension: largest request body (REST) or message (gRPC) accepted, in bytes",
     ),
     Flag(
         "shutdown_grace_seconds",
         "uint32",
-        "30",
+        None,
         "ovserve extension: seconds requests in flight may take to finish after SIGTERM/SIGINT",
     ),
     # -- observability (ovserve extensions; docs/observability.md) --
@@ -129,7 +169,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag(
         "custom_node_resources_cleaner_interval_seconds",
         "uint32",
-        "1",
+        None,
         "Seconds between custom-node resource cleanups; 0 is taken as 1",
         effective=False,
     ),
@@ -187,7 +227,8 @@ FLAGS: tuple[Flag, ...] = (
         "model_path",
         "str",
         "",
-        "Model directory with numbered versions: local (relative to cwd), s3://, gs://, az:// or azfs://",
+        "Model directory with numbered versions: local (relative to cwd), s3://, gs://, az:// or azfs://; "
+        "or one local model file (.xml, .onnx, .pdmodel, .pdiparams, .pb, .tflite), served as version 1",
         group="single model",
     ),
     Flag(
@@ -261,11 +302,75 @@ FLAGS: tuple[Flag, ...] = (
         "Stateful only: how many sequences may be open at once",
         group="single model",
     ),
+    # --- OVMS 2025-2026: input preprocessing and config management --------------------------
+    Flag(
+        "mean",
+        "str",
+        "",
+        "Subtracted from input values, built into the model: 0.5 or [r,g,b] (one per channel); needs layout",
+        group="single model",
+    ),
+    Flag(
+        "scale",
+        "str",
+        "",
+        "Input values are divided by it, built into the model: 255 or [r,g,b]; needs layout",
+        group="single model",
+    ),
+    Flag(
+        "color_format",
+        "str",
+        "",
+        "Color conversion built into the model, MODEL:CLIENT as OVMS reads it, e.g. BGR:RGB "
+        "(RGB, BGR, GRAY, NV12, NV12_2, I420, I420_3); needs layout",
+        group="single model",
+    ),
+    Flag(
+        "precision",
+        "str",
+        "",
+        "Input precision conversion built into the model, CLIENT:MODEL, e.g. uint8:fp32; needs layout",
+        group="single model",
+    ),
+    Flag(
+        "model_repository_path",
+        "str",
+        "$OVMS_MODEL_REPOSITORY_PATH",
+        "Model repository: listed by --list_models; --add_to_config's model path is <it>/<model_name> "
+        "when --model_path is not given",
+        group="config management",
+    ),
+    Flag(
+        "list_models",
+        "bool",
+        "false",
+        "Print the models and graphs found under --model_repository_path and exit",
+        group="config management",
+    ),
+    Flag(
+        "add_to_config",
+        "bool",
+        "false",
+        "Add --model_name (with --model_path or --model_repository_path, and model flags) to "
+        "--config_path's config.json and exit",
+        group="config management",
+    ),
+    Flag(
+        "remove_from_config",
+        "bool",
+        "false",
+        "Remove --model_name from --config_path's config.json and exit",
+        group="config management",
+    ),
 )
 
 
 def usage() -> str:
-    """The help text: every flag with its default, a one-line description and its status."""
+    """The help text: every flag with its default, a one-line description and its status.
+
+    Grouped as ``ovms --help`` groups them (:data:`GROUPS`); config management last,
+    under its own usage lines, as OVMS prints it.
+    """
     lines = [
         "ovserve - a model server for OpenVINO models, drop-in for OpenVINO Model Server",
         "",
@@ -274,22 +379,57 @@ def usage() -> str:
         "  ovserve --model_name MODEL_NAME --model_path MODEL_PATH [OPTION...]",
         "",
         "Syntax: --flag value or --flag=value; a bool flag is true when given, or --flag=true|false.",
-        "[not effective yet] marks flags accepted for OVMS compatibility whose feature is not built yet.",
+        "[not effective yet] marks flags accepted for OVMS compatibility whose feature is not built yet;",
+        "[not served: ...] marks flags of OVMS features ovserve does not serve: they stop start-up.",
         "",
         "  -h, --help".ljust(58) + "Show this help and exit",
         "      --version".ljust(58) + "Show the version and exit",
     ]
-    for group in ("server", "multi model", "single model"):
+    for group in GROUPS:
+        flags = [flag for flag in FLAGS if flag.group == group]
+        if not flags:
+            continue
+        if group == "config management":
+            lines += ["", *_CONFIG_MANAGEMENT_USAGE]
         if group != "server":
             lines += ["", f" {group} options:"]
-        for flag in FLAGS:
-            if flag.group != group:
-                continue
-            left = f"      --{flag.name}" + ("" if flag.kind == "bool" else f" {flag.name.upper()}")
-            text = flag.help
-            if flag.default:
-                text += f" (default: {flag.default})"
-            if not flag.effective:
-                text += " [not effective yet]"
-            lines.append(left.ljust(58) + text if len(left) < 58 else f"{left}\n{'':58}{text}")
-    return "\n".join(lines)
+        lines += [_help_line(flag) for flag in flags]
+    return "\n".join(lines + _unserved_lines())
+
+
+def _unserved_lines() -> list[str]:
+    """OVMS 2026.3's flags that are not in the table, by feature: they stop start-up, naming it."""
+    known = {flag.name for flag in FLAGS}
+    by_feature: dict[str, list[str]] = {}
+    for name, feature in FEATURES.items():
+        if name not in known:
+            by_feature.setdefault(feature, []).append(f"--{name}")
+    if not by_feature:
+        return []
+    lines = ["", " OVMS 2026.3 options not served by ovserve yet (each stops start-up, naming its feature):"]
+    for feature, names in by_feature.items():
+        lines += [f"      {feature}:", f"          {', '.join(names)}"]
+    return lines
+
+
+_CONFIG_MANAGEMENT_USAGE = (
+    "config management commands (edit config.json and exit):",
+    "  ovserve --add_to_config --config_path CONFIG_PATH --model_name MODEL_NAME "
+    "--model_repository_path MODEL_REPO_PATH",
+    "  ovserve --add_to_config --config_path CONFIG_PATH --model_name MODEL_NAME --model_path MODEL_PATH",
+    "  ovserve --remove_from_config --config_path CONFIG_PATH --model_name MODEL_NAME",
+    "  ovserve --list_models --model_repository_path MODEL_REPO_PATH",
+)
+
+
+def _help_line(flag: Flag) -> str:
+    left = f"      --{flag.name}" + ("" if flag.kind == "bool" else f" {flag.name.upper()}")
+    text = flag.help
+    default = flag.shown_default()
+    if default:
+        text += f" (default: {default})"
+    if not flag.effective:
+        text += " [not effective yet]"
+    if flag.feature:
+        text += f" [not served: {flag.feature}]"
+    return left.ljust(58) + text if len(left) < 58 else f"{left}\n{'':58}{text}"

@@ -3,8 +3,11 @@
 :class:`Lifecycle` owns the current list of model configs. :meth:`Lifecycle.sync`
 rescans every base path and lets the manager reconcile (new version directories load,
 removed ones retire, unchanged ones are not touched). :meth:`Lifecycle.reload_config`
-re-reads config.json when its content changed: an invalid file is rejected whole and
-the running config keeps serving. :meth:`Lifecycle.poll_forever` does both every
+re-reads config.json when its content changed: a file that breaks the schema, or that
+changes the ``monitoring`` section (read once, at start-up, as in OVMS), is rejected
+whole and the running config keeps serving; an entry whose values are invalid is not
+served while the rest of the file applies, and the reload answers an error (as OVMS).
+:meth:`Lifecycle.poll_forever` does both every
 ``file_system_poll_wait_seconds``, as OVMS does.
 """
 
@@ -16,7 +19,7 @@ import logging
 from pathlib import Path
 
 from ovserve.config.file import parse_config_text
-from ovserve.config.types import ModelConfig
+from ovserve.config.types import MetricsConfig, ModelConfig
 from ovserve.core.manager import ReloadOutcome, ServableManager
 from ovserve.errors import Code, ConfigError, ModelNotFound, ServingError
 from ovserve.repository.sources import Source
@@ -36,8 +39,10 @@ class Lifecycle:
         source: Source,
         models: tuple[ModelConfig, ...],
         config_path: str | None = None,
+        monitoring: MetricsConfig | None = None,
     ) -> None:
         self.manager = manager
+        self.monitoring = monitoring  # config.json's monitoring section at start-up
         self.source = source
         self.models = models
         self.config_path = config_path
@@ -107,6 +112,11 @@ class Lifecycle:
                 parsed = parse_config_text(
                     text, str(Path(self.config_path).resolve().parent), source=self.config_path
                 )
+                if parsed.metrics != self.monitoring:
+                    raise ConfigError(
+                        "monitoring",
+                        "metrics settings cannot change while serving; restart the server to apply them",
+                    )
             except ConfigError as exc:
                 if not self._file_failed or digest != self._digest:
                     log.error("config reload refused, the running config keeps serving: %s", exc)
@@ -118,6 +128,17 @@ class Lifecycle:
             if parsed.models != self.models:
                 log.info("config.json changed: %s", ", ".join(m.name for m in parsed.models) or "no models")
             self.models = keep_model_types(self.models, parsed.models)
+            invalid = [m.invalid for m in parsed.models if m.invalid]
+            if invalid:
+                changed = await self.sync()
+                detail = "; ".join(invalid)
+                return ReloadOutcome(
+                    changed,
+                    ServingError(
+                        f"{CONFIG_RELOAD_FAILED} Invalid entries are not served, the others were applied: {detail}",
+                        Code.FAILED_PRECONDITION,
+                    ),
+                )
         return ReloadOutcome(await self.sync())
 
     async def poll_forever(self, interval: float) -> None:

@@ -25,7 +25,8 @@ def test_help_lists_every_flag_with_defaults() -> None:
         "--model_name",
         "--nireq",
         "--plugin_config",
-        "9178",
+        "--list_models",
+        "config management options:",
     ):
         assert flag in result.stdout
 
@@ -42,8 +43,12 @@ def test_version() -> None:
         (["--bogus_flag", "1"], "bogus_flag"),
         (["--model_name", "m", "--model_path", "/x", "--port", "70000"], "--port"),
         (["--model_name", "m", "--model_path", "/x", "--rest_workers", "4"], "rest_workers"),
-        (["--model_name", "m", "--model_path", "/x", "--log_level", "LOUD"], "log_level"),
-        (["--model_name", "m", "--model_path", "/x", "--plugin_config", "{not json"], "plugin_config"),
+        (["--model_name", "m", "--model_path", "/x", "--port", "9", "--log_level", "LOUD"], "log_level"),
+        (
+            ["--model_name", "m", "--model_path", "/x", "--port", "9", "--plugin_config", "{not"],
+            "plugin_config",
+        ),
+        (["--model_name", "m", "--model_path", "/x"], "port and rest_port cannot both be unset"),
     ],
 )
 def test_bad_command_line_exits_64_with_one_line(args: list[str], expected: str) -> None:

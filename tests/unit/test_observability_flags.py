@@ -13,7 +13,7 @@ from ovserve.config.types import ServerConfig, TracingConfig
 from ovserve.errors import ConfigError
 from ovserve.logs import MAX_REQUEST_ID, REQUEST_ID, JsonFormatter, accepted_request_id, request_id_maker
 
-MODEL = ["--model_name", "m", "--model_path", "/models/m"]
+MODEL = ["--port", "9178", "--model_name", "m", "--model_path", "/models/m"]
 
 
 def run(tmp_path: Path, *argv: str) -> ServerConfig:

@@ -66,7 +66,8 @@ class Supervisor:
 
     async def run(self) -> int:
         config = self.config
-        check_port_free(config.grpc_bind_address, config.port, "port")
+        if config.port:  # 0: no gRPC server
+            check_port_free(config.grpc_bind_address, config.port, "port")
         if config.rest_port:
             self._rest = bind_rest_socket(config.rest_bind_address, config.rest_port)
         loop = asyncio.get_running_loop()

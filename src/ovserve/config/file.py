@@ -1,11 +1,19 @@
 """config.json: read, validate against OVMS's schema, and turn into frozen :class:`ModelConfig` objects.
 
 The schema is OVMS's: ``additionalProperties: false`` at every level, the same
-required keys and types. Any violation rejects the whole file with a
-:class:`ConfigError` whose key is the path of the offending setting, e.g.
-``model_config_list[0].config.shape``. Sections ovserve does not serve yet
-(pipelines, custom nodes, custom loaders, MediaPipe graphs) are accepted only
-empty. Stateful models take OVMS's keys and checks (see :func:`parse_stateful`).
+required keys and types. A violation of the structure (an unknown key, a wrong JSON
+type, a missing required key) rejects the whole file with a :class:`ConfigSchemaError`
+whose key is the path of the offending setting, e.g. ``model_config_list[0].config.shape``.
+As in OVMS, an entry whose values are wrong (a shape or layout that does not parse, a
+bad plugin config, ...) does not reject the file: it becomes a :class:`ModelConfig` with
+``invalid`` set (the model is not served, its status says why) and the other entries apply.
+
+MediaPipe graph entries -- ``mediapipe_config_list`` items, and ``model_config_list``
+items with ``graph_path`` or ``subconfig``, without ``base_path``, or whose base path
+holds a ``graph.pbtxt`` (OVMS 2025+) -- become entries with ``not_served`` set: graphs are
+not served yet, and their status says so. Other sections ovserve does not serve
+(pipelines, custom nodes, custom loaders) are accepted only empty. Stateful models take OVMS's keys and checks (see
+:func:`parse_stateful`).
 
 Reading the file is the only I/O; :func:`parse_config_text` and
 :func:`parse_config` do the rest and are what a hot reload calls on content it has
@@ -18,9 +26,19 @@ import json
 import logging
 import os
 import re
-from collections.abc import Collection
 from dataclasses import dataclass
 
+from ovserve.config.graphs import CLOUD_PREFIXES as CLOUD_PREFIXES
+from ovserve.config.graphs import GRAPH_NOT_SERVED as GRAPH_NOT_SERVED
+from ovserve.config.graphs import graph_entry, graph_entry_reason, graph_list_entry
+from ovserve.config.preprocessing import parse_preprocess
+from ovserve.config.schema import ConfigSchemaError as ConfigSchemaError
+from ovserve.config.schema import as_array as _array
+from ovserve.config.schema import as_boolean as _boolean
+from ovserve.config.schema import as_integer as _integer
+from ovserve.config.schema import as_object as _object
+from ovserve.config.schema import as_string as _string
+from ovserve.config.schema import check_keys as _check_keys
 from ovserve.config.syntax import (
     BatchSize,
     json_type,
@@ -44,8 +62,6 @@ NON_STATEFUL_PARAMETER = "Stateful model config parameter used for non stateful 
 MAX_SEQUENCE_NUMBER_TOO_HIGH = "Sequence max number parameter too high"
 DYNAMIC_ON_STATEFUL = "Dynamic shape and dynamic batch size are not supported for stateful models"
 
-#: URL prefixes OVMS reads from object storage; any other base path is a local path.
-CLOUD_PREFIXES = ("s3://", "gs://", "az://", "azfs://")
 
 _TOP_KEYS = (
     "model_config_list",
@@ -60,7 +76,6 @@ _UNSUPPORTED_SECTIONS = {
     "pipeline_config_list": "pipelines (DAGs) are not supported yet",
     "custom_node_library_config_list": "custom node libraries (used by pipelines) are not supported yet",
     "custom_loader_config_list": "custom loaders are not supported",
-    "mediapipe_config_list": "MediaPipe graphs are not supported",
 }
 _MODEL_KEYS = (
     "name",
@@ -78,6 +93,12 @@ _MODEL_KEYS = (
     "low_latency_transformation",
     "max_sequence_number",
     "custom_loader_options",
+    "graph_path",  # OVMS 2025+: the entry is a MediaPipe graph
+    "subconfig",
+    "mean",  # OVMS 2026: preprocessing built into the model
+    "scale",
+    "color_format",
+    "precision",
     "dynamic_batching",  # ovserve's extension (not in OVMS's schema)
 )
 #: Keys that only a stateful model may have.
@@ -89,6 +110,9 @@ _INT32_MAX = 2**31 - 1
 @dataclass(frozen=True)
 class ConfigFile:
     """A parsed config.json: its models (file order, duplicates dropped), ``monitoring``, the document.
+
+    ``models`` holds every named entry, graph entries and invalid ones included (see
+    :attr:`ModelConfig.not_served` and :attr:`ModelConfig.invalid`).
 
     ``metrics`` is None when the file has no ``monitoring`` section. ``raw`` is the
     decoded document as read (for the config status endpoints and debugging).
@@ -140,10 +164,17 @@ def parse_config(doc: object, base_dir: str) -> ConfigFile:
             if items:
                 raise ConfigError(section, f"{problem}; ovserve serves models only (leave the list empty)")
     entries = _array(top["model_config_list"], "model_config_list")
+    parsed = [
+        _entry_or_invalid(entry, f"model_config_list[{index}]", base_dir)
+        for index, entry in enumerate(entries)
+    ]
+    graphs = _array(top.get("mediapipe_config_list", []), "mediapipe_config_list")
+    parsed += [
+        graph_list_entry(item, f"mediapipe_config_list[{i}]", base_dir) for i, item in enumerate(graphs)
+    ]
     models: list[ModelConfig] = []
     seen: set[str] = set()
-    for index, entry in enumerate(entries):
-        model = parse_model_entry(entry, f"model_config_list[{index}]", base_dir)
+    for model in parsed:
         if model.name in seen:
             log.warning(
                 "Duplicated model names: %s defined in config file. Only first definition will be loaded.",
@@ -156,17 +187,56 @@ def parse_config(doc: object, base_dir: str) -> ConfigFile:
     return ConfigFile(models=tuple(models), metrics=metrics, raw=doc)
 
 
-def parse_model_entry(entry: object, key: str, base_dir: str) -> ModelConfig:
-    """One ``model_config_list`` item ``{"config": {...}}``; ``key`` is its path, ``model_config_list[i]``."""
+def _entry_or_invalid(entry: object, key: str, base_dir: str) -> ModelConfig:
+    """:func:`parse_model_entry`, with an error in the entry's values kept as the entry's ``invalid``."""
+    cfg = _check_entry_schema(entry, key)
+    try:
+        return parse_model_entry(entry, key, base_dir)
+    except ConfigSchemaError:
+        raise
+    except ConfigError as exc:
+        log.error("config.json: model %s is not served, its entry is invalid: %s", cfg["name"], exc)
+        raw_path = cfg.get("base_path")
+        return ModelConfig(
+            name=str(cfg["name"]), base_path=raw_path if isinstance(raw_path, str) else "", invalid=str(exc)
+        )
+
+
+def _check_entry_schema(entry: object, key: str) -> dict[str, object]:
+    """The structure OVMS's schema checks, for one ``model_config_list`` item; its ``config`` object."""
     item = _object(entry, key, "an object with a 'config' key")
     _check_keys(item, ("config",), ("config",), key)
     key = f"{key}.config"
     cfg = _object(item["config"], key, "an object")
-    _check_keys(cfg, _MODEL_KEYS, ("name", "base_path"), key)
+    _check_keys(cfg, _MODEL_KEYS, ("name",), key)
+    if _string(cfg["name"], f"{key}.name") == "":
+        raise ConfigSchemaError(f"{key}.name", "must not be empty")
+    for name in ("base_path", "graph_path", "subconfig", "target_device"):
+        if name in cfg:
+            _string(cfg[name], f"{key}.{name}")
+    for name in ("shape", "layout"):
+        if name in cfg and not isinstance(cfg[name], (str, dict)):
+            raise ConfigSchemaError(
+                f"{key}.{name}", f"expected a string or an object, got {json_type(cfg[name])}"
+            )
+    for name in ("model_version_policy", "plugin_config"):
+        if name in cfg:
+            _object(cfg[name], f"{key}.{name}", "an object")
+    if "nireq" in cfg:
+        _integer(cfg["nireq"], f"{key}.nireq", minimum=0)
+    if "allow_cache" in cfg:
+        _boolean(cfg["allow_cache"], f"{key}.allow_cache")
+    return cfg
 
-    name = _string(cfg["name"], f"{key}.name")
-    if name == "":
-        raise ConfigError(f"{key}.name", "must not be empty")
+
+def parse_model_entry(entry: object, key: str, base_dir: str) -> ModelConfig:
+    """One ``model_config_list`` item ``{"config": {...}}``; ``key`` is its path, ``model_config_list[i]``."""
+    cfg = _check_entry_schema(entry, key)
+    key = f"{key}.config"
+    name = str(cfg["name"])
+    graph = graph_entry_reason(cfg, base_dir)
+    if graph is not None:
+        return graph_entry(cfg, base_dir, graph)
     base_path = resolve_base_path(_string(cfg["base_path"], f"{key}.base_path"), base_dir, f"{key}.base_path")
 
     stateful = parse_stateful(cfg, key)
@@ -175,20 +245,8 @@ def parse_model_entry(entry: object, key: str, base_dir: str) -> ModelConfig:
         raise ConfigError(f"{key}.custom_loader_options", "custom loaders are not supported")
 
     batch_size = parse_batch_size(cfg["batch_size"], f"{key}.batch_size") if "batch_size" in cfg else None
-    shape = None
-    if "shape" in cfg:
-        if not isinstance(cfg["shape"], (str, dict)):
-            raise ConfigError(
-                f"{key}.shape", f"expected a string or an object, got {json_type(cfg['shape'])}"
-            )
-        shape = parse_shape_setting(cfg["shape"], f"{key}.shape")
-    layout = None
-    if "layout" in cfg:
-        if not isinstance(cfg["layout"], (str, dict)):
-            raise ConfigError(
-                f"{key}.layout", f"expected a string or an object, got {json_type(cfg['layout'])}"
-            )
-        layout = parse_layout_setting(cfg["layout"], f"{key}.layout")
+    shape = parse_shape_setting(cfg["shape"], f"{key}.shape") if "shape" in cfg else None
+    layout = parse_layout_setting(cfg["layout"], f"{key}.layout") if "layout" in cfg else None
     if batch_size is not None and shape is not None:
         log.warning("%s: both shape and batch_size are set; batch_size is ignored", key)
         batch_size = None
@@ -220,6 +278,7 @@ def parse_model_entry(entry: object, key: str, base_dir: str) -> ModelConfig:
         allow_cache=_boolean(cfg.get("allow_cache", False), f"{key}.allow_cache"),
         dynamic_batching=batching,
         stateful=stateful,
+        preprocess=parse_preprocess(cfg, f"{key}."),
     )
 
 
@@ -350,50 +409,3 @@ def _parse_monitoring(value: object) -> MetricsConfig:
             names.append(_string(item, f"monitoring.metrics.metrics_list[{i}]"))
     families = parse_metrics_list(names, "monitoring.metrics.metrics_list")
     return MetricsConfig(enable=enable, metrics_list=families)
-
-
-# --- schema helpers ----------------------------------------------------------------------------
-
-
-def _check_keys(
-    obj: dict[str, object], allowed: Collection[str], required: Collection[str], key: str
-) -> None:
-    for name in obj:
-        if name not in allowed:
-            where = f"{key}.{name}" if key else name
-            raise ConfigError(where, f"unknown key; allowed keys here: {', '.join(allowed)}")
-    for name in required:
-        if name not in obj:
-            raise ConfigError(f"{key}.{name}" if key else name, "required key is missing")
-
-
-def _object(value: object, key: str, what: str) -> dict[str, object]:
-    if not isinstance(value, dict):
-        raise ConfigError(key, f"expected {what}, got {json_type(value)}")
-    return value
-
-
-def _array(value: object, key: str) -> list[object]:
-    if not isinstance(value, list):
-        raise ConfigError(key, f"expected an array, got {json_type(value)}")
-    return value
-
-
-def _string(value: object, key: str) -> str:
-    if not isinstance(value, str):
-        raise ConfigError(key, f"expected a string, got {json_type(value)}")
-    return value
-
-
-def _boolean(value: object, key: str) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(key, f"expected true or false, got {json_type(value)}")
-    return value
-
-
-def _integer(value: object, key: str, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(key, f"expected an integer, got {json_type(value)}")
-    if value < minimum:
-        raise ConfigError(key, f"must be >= {minimum}, got {value}")
-    return value

@@ -8,9 +8,10 @@ receives these objects and never reads argv, env or files for settings.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Literal
 
+from ovserve.config.storage import StorageSettings
 from ovserve.tensors import Dim
 
 #: A shape as configured: one :class:`Dim` per dimension.
@@ -79,6 +80,23 @@ class StatefulConfig:
 
 
 @dataclass(frozen=True)
+class PreprocessSpec:
+    """OVMS 2026's input preprocessing (``mean``, ``scale``, ``color_format``, ``precision``).
+
+    Built into the model with OpenVINO's PrePostProcessor at load time, in OVMS's order:
+    color conversion, precision conversion, then ``(x - mean) / scale``. ``mean`` and
+    ``scale`` are one value or one per channel. ``color_format`` is (model's, client's)
+    and ``precision`` (client's, model's): the order in which OVMS reads each flag's
+    ``A:B`` value. Precision names are OVMS's (FP32, UINT8, ...).
+    """
+
+    mean: float | tuple[float, ...] | None = None
+    scale: float | tuple[float, ...] | None = None
+    color_format: tuple[str, str] | None = None
+    precision: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """One served model (a stream of versions), with OVMS's keys.
 
@@ -101,27 +119,34 @@ class ModelConfig:
     dynamic_batching: BatchingConfig | None = None
     #: a stateful (sequence) model (None: stateless)
     stateful: StatefulConfig | None = None
+    #: OVMS 2026: mean / scale / color_format / precision built into the model (None: none)
+    preprocess: PreprocessSpec | None = None
+    #: why this entry is not served yet (a MediaPipe graph entry): its status says so; None: served
+    not_served: str | None = None
+    #: why this entry's settings are invalid: it is unloaded and the rest of config.json applies
+    invalid: str | None = None
 
     def fingerprint(self) -> tuple[object, ...]:
-        """Everything that, changed, means the model's versions must be reloaded."""
+        """Everything that, changed, means the model's versions must be reloaded.
 
-        def freeze(value: object) -> object:
-            if isinstance(value, Mapping):
-                return tuple(sorted((k, freeze(v)) for k, v in value.items()))
-            return value
-
-        return (
-            self.base_path,
-            freeze(self.batch_size),
-            freeze(self.shape),
-            freeze(self.layout),
-            self.nireq,
-            self.target_device,
-            freeze(self.plugin_config),
-            self.allow_cache,
-            self.dynamic_batching,
-            self.stateful,
+        Derived from the fields, so a new field is covered without being listed; only the
+        fields of :data:`NOT_IN_FINGERPRINT` are left out.
+        """
+        return tuple(
+            (f.name, _freeze(getattr(self, f.name))) for f in fields(self) if f.name not in NOT_IN_FINGERPRINT
         )
+
+
+#: ModelConfig fields whose change does not rebuild loaded versions: the name is the stream's
+#: identity, and a new version policy only re-selects versions (see :mod:`ovserve.config.diff`).
+NOT_IN_FINGERPRINT = frozenset({"name", "version_policy"})
+
+
+def _freeze(value: object) -> object:
+    """A hashable equal of ``value``: mappings become sorted tuples of pairs."""
+    if isinstance(value, Mapping):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    return value
 
 
 #: Metric families served when metrics are enabled without a list (OVMS's defaults).
@@ -137,9 +162,26 @@ DEFAULT_METRIC_FAMILIES: tuple[str, ...] = (
     "ovms_requests_accepted",
     "ovms_requests_rejected",
     "ovms_responses",
+    "ovms_graph_error",
+    "ovms_graph_processing_time_us",
 )
-#: Metric families served only when a metrics list names them.
-OPTIONAL_METRIC_FAMILIES: tuple[str, ...] = ("ovms_infer_req_queue_size", "ovms_infer_req_active")
+#: Metric families served only when a metrics list names them. ``ovms_graph_request_latency_us``
+#: is in OVMS 2026.3's metrics docs (its code refuses it in a list; ovserve takes it).
+OPTIONAL_METRIC_FAMILIES: tuple[str, ...] = (
+    "ovms_infer_req_queue_size",
+    "ovms_infer_req_active",
+    "ovms_graph_request_latency_us",
+)
+#: The MediaPipe graph families (graphs are not served yet: listed, they render no series).
+GRAPH_METRIC_FAMILIES: tuple[str, ...] = (
+    "ovms_current_graphs",
+    "ovms_requests_accepted",
+    "ovms_requests_rejected",
+    "ovms_responses",
+    "ovms_graph_error",
+    "ovms_graph_processing_time_us",
+    "ovms_graph_request_latency_us",
+)
 #: ovserve's own families (the dynamic batcher's); served by default, and may be listed too
 OVSERVE_METRIC_FAMILIES: tuple[str, ...] = ("ovserve_batch_queue_length", "ovserve_batch_size")
 
@@ -202,7 +244,9 @@ class TracingConfig:
 class ServerConfig:
     """Server-wide settings, with OVMS's flag names and defaults."""
 
-    port: int = 9178
+    #: gRPC port; 0 (OVMS's default since 2025.1) starts no gRPC server
+    port: int = 0
+    #: REST port; 0 starts no REST server (port and rest_port cannot both be 0)
     rest_port: int = 0
     grpc_bind_address: str = "0.0.0.0"
     rest_bind_address: str = "0.0.0.0"
@@ -225,6 +269,8 @@ class ServerConfig:
     #: --trace_path: accepted for compatibility (OVMS profiler builds only); unused.
     trace_path: str | None = None
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    #: config.json's ``monitoring`` section as read at start-up (None: none); reloads may not change it
+    monitoring: MetricsConfig | None = None
     #: config.json path (multi-model mode); None in single-model mode.
     config_path: str | None = None
     #: the single model given on the command line, or the models config.json listed at start-up.
@@ -240,6 +286,8 @@ class ServerConfig:
     #: ovserve's own (docs/observability.md): log line format, "text" or "json"; tracing
     log_format: str = "text"
     tracing: TracingConfig = field(default_factory=TracingConfig)
+    #: object-store credentials, endpoints and timeout (from the environment, as OVMS reads them)
+    storage: StorageSettings = field(default_factory=StorageSettings)
 
     @property
     def sequence_cleaner_interval_seconds(self) -> int:

@@ -17,8 +17,22 @@ LoaderFactory = Callable[[ModelConfig, int, Path], Loader]
 T = TypeVar("T")
 
 
+#: A local base path may name one model file of these kinds (OVMS 2026.3): it is served as version 1.
+SINGLE_FILE_SUFFIXES = (".xml", ".onnx", ".pdmodel", ".pdiparams", ".pb", ".tflite")
+
+
 def scan_versions(base_path: Path) -> dict[int, Path]:
-    """Positive integer subdirectories of ``base_path``; others are skipped with a warning."""
+    """Positive integer subdirectories of ``base_path``; others are skipped with a warning.
+
+    A base path that is one model file (OVMS 2026.3) is version 1, that file.
+    """
+    if base_path.is_file():
+        if base_path.suffix not in SINGLE_FILE_SUFFIXES:
+            raise LoadError(
+                f"File not found or cannot open: {base_path} is not a model file "
+                f"({', '.join(SINGLE_FILE_SUFFIXES)}) nor a directory of versions"
+            )
+        return {1: base_path}
     if not base_path.is_dir():
         raise LoadError(f"The provided base path is invalid or doesn't exists: {base_path}")
     found: dict[int, Path] = {}

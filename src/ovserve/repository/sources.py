@@ -7,7 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from ovserve.config.types import ModelConfig
-from ovserve.core.manager import AspiredStream
+from ovserve.core.manager import AspiredStream, AspiredVersion
+from ovserve.core.servable import Servable
+from ovserve.errors import ConfigError, Unimplemented
 from ovserve.repository.cache import VersionCache
 from ovserve.repository.local import LoaderFactory, LocalSource
 from ovserve.repository.remote import RemoteSource
@@ -35,6 +37,8 @@ class RepositorySource:
 
     def aspired(self, configs: Iterable[ModelConfig]) -> dict[str, AspiredStream]:
         configs = list(configs)
+        unserved = {c.name: unserved_stream(c) for c in configs if c.not_served or c.invalid}
+        configs = [c for c in configs if c.name not in unserved]
         remote = [c for c in configs if is_remote(c.base_path)]
         self.remote.retain(remote)
         streams: dict[str, AspiredStream] = {}
@@ -45,10 +49,34 @@ class RepositorySource:
                 )
         elif remote:
             streams[remote[0].name] = self.remote.aspired_stream(remote[0])
-        return {
+        served = {
             c.name: streams[c.name] if c.name in streams else self.local.aspired_stream(c) for c in configs
         }
+        return {**served, **unserved}
 
     def close(self) -> None:
         """Remove the local copies of remote versions (at shutdown, after every model retired)."""
         self.remote.close()
+
+
+class NotServedLoader:
+    """The loader of a config entry ovserve does not serve (a MediaPipe graph): it always fails, saying why."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def load(self) -> Servable:
+        raise Unimplemented(self.reason)
+
+
+def unserved_stream(config: ModelConfig) -> AspiredStream:
+    """The stream of an entry that is not served.
+
+    A graph entry (``not_served``) shows as version 1, LOADING with UNIMPLEMENTED and the
+    reason, as a failed load does. An invalid entry (``invalid``) has no version: as in
+    OVMS, its model is unloaded and the reason is the stream's error.
+    """
+    if config.invalid:
+        return AspiredStream((), ConfigError("", config.invalid))
+    reason = config.not_served or ""
+    return AspiredStream((AspiredVersion(1, NotServedLoader(reason), ("not served", reason)),))

@@ -33,12 +33,22 @@ def load(tmp_path: Path, doc: object) -> ConfigFile:
 
 
 def fails(tmp_path: Path, doc: object, key: str, *fragments: str) -> ConfigError:
+    """The whole file is refused (a schema violation)."""
     with pytest.raises(ConfigError) as err:
         load(tmp_path, doc)
     assert err.value.key == key, str(err.value)
     for fragment in fragments:
         assert fragment in err.value.problem, (fragment, err.value.problem)
     return err.value
+
+
+def invalid(tmp_path: Path, doc: object, key: str, *fragments: str) -> ModelConfig:
+    """The file loads; its first entry is invalid (not served), naming the key and the problem (as OVMS)."""
+    entry = load(tmp_path, doc).models[0]
+    assert entry.invalid is not None and entry.invalid.startswith(f"{key}: "), entry
+    for fragment in fragments:
+        assert fragment in entry.invalid, (fragment, entry.invalid)
+    return entry
 
 
 # --- a complete, valid file ---------------------------------------------------------------------
@@ -171,7 +181,7 @@ def test_cloud_base_paths_kept(tmp_path: Path, url: str) -> None:
 
 @pytest.mark.parametrize("path", ["../m", "models/../../m", "/models/..", "s3://b/../m", "a\\..\\b"])
 def test_dotdot_segments_rejected(tmp_path: Path, path: str) -> None:
-    fails(
+    invalid(
         tmp_path,
         models({"name": "m", "base_path": path}),
         f"{M0}.base_path",
@@ -186,8 +196,8 @@ def test_dots_inside_names_are_not_dotdot_segments(tmp_path: Path) -> None:
 
 
 def test_empty_base_path_and_unknown_scheme_rejected(tmp_path: Path) -> None:
-    fails(tmp_path, models({"name": "m", "base_path": ""}), f"{M0}.base_path", "empty path")
-    fails(
+    invalid(tmp_path, models({"name": "m", "base_path": ""}), f"{M0}.base_path", "empty path")
+    invalid(
         tmp_path,
         models({"name": "m", "base_path": "azure://c/m"}),
         f"{M0}.base_path",
@@ -262,7 +272,6 @@ def test_parse_config_text_names_its_source() -> None:
         ({"model_config_list": [{"config": {}, "x": 1}]}, "model_config_list[0].x", "unknown key"),
         ({"model_config_list": [{"config": []}]}, M0, "expected an object, got array"),
         (models({"base_path": "/m"}), f"{M0}.name", "required key is missing"),
-        (models({"name": "m"}), f"{M0}.base_path", "required key is missing"),
         (models({"name": "m", "base_path": "/m", "version": 1}), f"{M0}.version", "unknown key"),
         (models({"name": 1, "base_path": "/m"}), f"{M0}.name", "expected a string, got integer"),
         (models({"name": "", "base_path": "/m"}), f"{M0}.name", "must not be empty"),
@@ -290,16 +299,35 @@ def test_parse_config_text_names_its_source() -> None:
             "expected a string or an object",
         ),
         (
+            models({"name": "m", "base_path": "/m", "layout": ["NHWC"]}),
+            f"{M0}.layout",
+            "a string or an object",
+        ),
+        (
+            models({"name": "m", "base_path": "/m", "model_version_policy": '{"all": {}}'}),
+            f"{M0}.model_version_policy",
+            "expected an object, got string",
+        ),
+        (
+            models({"name": "m", "base_path": "/m", "plugin_config": '{"A": "1"}'}),
+            f"{M0}.plugin_config",
+            "expected an object, got string",
+        ),
+    ],
+)
+def test_schema_violations_name_the_key(tmp_path: Path, doc: object, key: str, fragment: str) -> None:
+    fails(tmp_path, doc, key, fragment)
+
+
+@pytest.mark.parametrize(
+    ("doc", "key", "fragment"),
+    [
+        (
             models({"name": "m", "base_path": "/m", "shape": "(1,x)"}),
             f"{M0}.shape",
             "shape is in wrong format",
         ),
         (models({"name": "m", "base_path": "/m", "shape": {"in": "(a)"}}), f"{M0}.shape.in", "wrong format"),
-        (
-            models({"name": "m", "base_path": "/m", "layout": ["NHWC"]}),
-            f"{M0}.layout",
-            "a string or an object",
-        ),
         (
             models({"name": "m", "base_path": "/m", "layout": "NHWQ"}),
             f"{M0}.layout",
@@ -312,19 +340,9 @@ def test_parse_config_text_names_its_source() -> None:
             "dimension is in wrong",
         ),
         (
-            models({"name": "m", "base_path": "/m", "model_version_policy": '{"all": {}}'}),
-            f"{M0}.model_version_policy",
-            "expected an object, got string",
-        ),
-        (
             models({"name": "m", "base_path": "/m", "model_version_policy": {"latest": {"num_versions": 0}}}),
             f"{M0}.model_version_policy.latest.num_versions",
             "Model version policy is in wrong format",
-        ),
-        (
-            models({"name": "m", "base_path": "/m", "plugin_config": '{"A": "1"}'}),
-            f"{M0}.plugin_config",
-            "expected an object, got string",
         ),
         (
             models({"name": "m", "base_path": "/m", "plugin_config": {"A": None}}),
@@ -333,8 +351,10 @@ def test_parse_config_text_names_its_source() -> None:
         ),
     ],
 )
-def test_schema_violations_name_the_key(tmp_path: Path, doc: object, key: str, fragment: str) -> None:
-    fails(tmp_path, doc, key, fragment)
+def test_value_errors_make_only_the_entry_invalid(
+    tmp_path: Path, doc: object, key: str, fragment: str
+) -> None:
+    invalid(tmp_path, doc, key, fragment)
 
 
 # --- unsupported features -----------------------------------------------------------------------
@@ -346,7 +366,6 @@ def test_schema_violations_name_the_key(tmp_path: Path, doc: object, key: str, f
         ("pipeline_config_list", "pipelines (DAGs) are not supported yet"),
         ("custom_node_library_config_list", "custom node libraries"),
         ("custom_loader_config_list", "custom loaders are not supported"),
-        ("mediapipe_config_list", "MediaPipe graphs are not supported"),
     ],
 )
 def test_unsupported_sections_rejected_when_not_empty(tmp_path: Path, section: str, fragment: str) -> None:
@@ -387,12 +406,22 @@ def test_unsupported_section_must_still_be_an_array(tmp_path: Path) -> None:
 def test_stateful_keys_checked_as_ovms(
     tmp_path: Path, extra: dict[str, object], key: str, fragment: str
 ) -> None:
-    fails(tmp_path, models({"name": "m", "base_path": "/m", **extra}), f"{M0}.{key}", fragment)
+    key = f"{M0}.{key}"
+    entry = models({"name": "m", "base_path": "/m", **extra})
+    if (
+        fragment in _SCHEMA_FRAGMENTS
+    ):  # a wrong JSON type or range breaks the schema: the whole file is refused
+        fails(tmp_path, entry, key, fragment)
+    else:  # a wrong value makes only this entry invalid, as in OVMS
+        invalid(tmp_path, entry, key, fragment)
+
+
+_SCHEMA_FRAGMENTS = ("true or false", "expected an integer", "must be >= 0")
 
 
 def test_custom_loader_options_rejected(tmp_path: Path) -> None:
     entry = {"name": "m", "base_path": "/m", "custom_loader_options": {"loader_name": "x"}}
-    fails(tmp_path, models(entry), f"{M0}.custom_loader_options", "custom loaders are not supported")
+    invalid(tmp_path, models(entry), f"{M0}.custom_loader_options", "custom loaders are not supported")
 
 
 # --- monitoring ---------------------------------------------------------------------------------

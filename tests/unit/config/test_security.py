@@ -12,7 +12,7 @@ from ovserve.cli import parse_args
 from ovserve.config.types import CorsConfig, SecurityConfig, ServerConfig, TlsConfig
 from ovserve.errors import ConfigError
 
-MODEL = ["--model_name", "m", "--model_path", "/models/m"]
+MODEL = ["--port", "9178", "--model_name", "m", "--model_path", "/models/m"]
 
 
 def run(cwd: Path, *argv: str, env: Mapping[str, str] | None = None) -> ServerConfig:

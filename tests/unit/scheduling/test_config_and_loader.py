@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from fakes import EchoServable
 
-from ovserve.config.file import parse_config
+from ovserve.config.file import parse_model_entry
 from ovserve.config.types import BatchingConfig, LayoutSpec, ModelConfig
 from ovserve.core.ids import ServableId
 from ovserve.core.manager import Loader
@@ -21,8 +21,9 @@ from ovserve.tensors import Dim, TensorSpec
 
 
 def model(**extra: Any) -> ModelConfig:
-    doc = {"model_config_list": [{"config": {"name": "m", "base_path": "/models/m", **extra}}]}
-    return parse_config(doc, "/").models[0]
+    """One entry parsed strictly: an error in its values raises (parse_config would mark it invalid)."""
+    entry = {"config": {"name": "m", "base_path": "/models/m", **extra}}
+    return parse_model_entry(entry, "model_config_list[0]", "/")
 
 
 def test_dynamic_batching_parses_with_defaults() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import openvino as ov
 
+from ovserve.backends.openvino import preprocessing
 from ovserve.backends.openvino.files import find_model_file
 from ovserve.backends.openvino.mapping import exposed_names
 from ovserve.backends.openvino.servable import OpenVINOServable
@@ -70,9 +71,8 @@ class OpenVINOLoader:
             raise LoadError(f"File not found or cannot open: {path}: {_first_line(exc)}") from exc
         input_names = [port_name(p, f"input_{i}") for i, p in enumerate(model.inputs)]
         output_names = [port_name(p, f"output_{i}") for i, p in enumerate(model.outputs)]
-        input_names, output_names = exposed_names(
-            model, input_names, output_names, self.version_dir, self.config
-        )
+        mapping_dir = self.version_dir.parent if self.version_dir.is_file() else self.version_dir
+        input_names, output_names = exposed_names(model, input_names, output_names, mapping_dir, self.config)
         layouts = self._layouts(input_names, output_names)
         self._reshape(model, input_names, layouts)
         model = self._preprocess(model, input_names, output_names, layouts)
@@ -160,7 +160,7 @@ class OpenVINOLoader:
     def _preprocess(
         self, model: ov.Model, input_names: list[str], output_names: list[str], layouts: dict[str, LayoutSpec]
     ) -> ov.Model:
-        if not layouts:
+        if not layouts and self.config.preprocess is None:
             return model
         ppp = ov.preprocess.PrePostProcessor(model)
         try:
@@ -182,9 +182,11 @@ class OpenVINOLoader:
                     ppp.output(index).tensor().set_layout(ov.Layout(spec.target))
                 else:
                     ppp.output(index).model().set_layout(ov.Layout(spec.target))
-            return ppp.build()
         except Exception as exc:
             raise LoadError(f"The provided layout is in wrong format: {_first_line(exc)}") from exc
+        return preprocessing.build(
+            ppp, len(input_names), self.config.preprocess, "The provided layout is in wrong format"
+        )
 
     def _nireq(self, compiled: ov.CompiledModel) -> int:
         nireq = self.config.nireq

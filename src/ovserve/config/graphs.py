@@ -1,0 +1,61 @@
+"""MediaPipe graph entries of config.json (OVMS 2025+), which ovserve does not serve yet.
+
+A graph is a ``mediapipe_config_list`` item, or a ``model_config_list`` item with
+``graph_path`` or ``subconfig``, without ``base_path``, or whose local base path holds a
+``graph.pbtxt`` (OVMS reads such an entry as a graph when the graph file exists). Each
+becomes a :class:`ModelConfig` with ``not_served`` set, so its status says why it is not
+served while the other entries load.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from ovserve.config.schema import ConfigSchemaError, as_object, as_string, check_keys
+from ovserve.config.types import ModelConfig
+
+log = logging.getLogger("ovserve.config")
+
+#: URL prefixes OVMS reads from object storage; any other base path is a local path.
+CLOUD_PREFIXES = ("s3://", "gs://", "az://", "azfs://")
+GRAPH_FILE = "graph.pbtxt"
+GRAPH_NOT_SERVED = "MediaPipe graphs (graph.pbtxt) are not served by ovserve yet"
+_GRAPH_KEYS = ("name", "base_path", "graph_path", "subconfig")
+
+
+def graph_entry_reason(cfg: dict[str, object], base_dir: str) -> str | None:
+    """Why a ``model_config_list`` entry is a MediaPipe graph entry (OVMS 2025+), or None for a model."""
+    if "graph_path" in cfg or "subconfig" in cfg:
+        return GRAPH_NOT_SERVED
+    raw = cfg.get("base_path")
+    if not isinstance(raw, str):
+        return GRAPH_NOT_SERVED  # only a graph may leave base_path out
+    if raw and not raw.startswith(CLOUD_PREFIXES):
+        directory = raw if os.path.isabs(raw) else os.path.join(base_dir, raw)
+        if os.path.isfile(os.path.join(directory, GRAPH_FILE)):
+            return GRAPH_NOT_SERVED
+    return None
+
+
+def graph_entry(cfg: dict[str, object], base_dir: str, reason: str) -> ModelConfig:
+    """A graph entry: its name, its base path (default ``<config dir>/<name>``, as OVMS), why not served."""
+    name = str(cfg["name"])
+    raw = cfg.get("base_path")
+    base = raw if isinstance(raw, str) and raw else name
+    path = base if base.startswith(CLOUD_PREFIXES) or os.path.isabs(base) else os.path.join(base_dir, base)
+    graph = cfg.get("graph_path", GRAPH_FILE)
+    log.warning("config.json: graph %s (%s) is not served: %s", name, graph, reason)
+    return ModelConfig(name=name, base_path=os.path.normpath(path), not_served=f"{reason}: {graph}")
+
+
+def graph_list_entry(item: object, key: str, base_dir: str) -> ModelConfig:
+    """One ``mediapipe_config_list`` item: ``{"name", "base_path"?, "graph_path"?, "subconfig"?}``."""
+    cfg = as_object(item, key, "an object")
+    check_keys(cfg, _GRAPH_KEYS, ("name",), key)
+    for name in _GRAPH_KEYS:
+        if name in cfg:
+            as_string(cfg[name], f"{key}.{name}")
+    if cfg["name"] == "":
+        raise ConfigSchemaError(f"{key}.name", "must not be empty")
+    return graph_entry(cfg, base_dir, GRAPH_NOT_SERVED)
