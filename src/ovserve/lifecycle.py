@@ -16,9 +16,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 from pathlib import Path
 
-from ovserve.config.file import parse_config_text
+from ovserve.config.file import config_file_path, parse_config_text
 from ovserve.config.types import MetricsConfig, ModelConfig
 from ovserve.core.manager import ReloadOutcome, ServableManager
 from ovserve.errors import Code, ConfigError, ModelNotFound, ServingError
@@ -110,7 +111,7 @@ class Lifecycle:
         if digest != self._digest or self._file_failed or force:
             try:
                 parsed = parse_config_text(
-                    text, str(Path(self.config_path).resolve().parent), source=self.config_path
+                    text, os.path.dirname(config_file_path(self.config_path)), source=self.config_path
                 )
                 if parsed.metrics != self.monitoring:
                     raise ConfigError(

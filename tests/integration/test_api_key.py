@@ -222,7 +222,16 @@ def test_server_stays_up(server: ServerProcess) -> None:
 
 def test_unreadable_key_file_stops_start_up(tmp_path: Path) -> None:
     done = run_cli(
-        ["--model_name", "m", "--model_path", str(tmp_path), "--api_key_file", str(tmp_path / "nope")]
+        [
+            "--port",
+            "9000",
+            "--model_name",
+            "m",
+            "--model_path",
+            str(tmp_path),
+            "--api_key_file",
+            str(tmp_path / "nope"),
+        ]
     )
     assert done.returncode == 64
     assert "--api_key_file: Error reading API key file: Unable to open file" in done.stderr

@@ -322,7 +322,18 @@ def test_single_model_flags(paths: dict[str, Path], tmp_path: Path) -> None:
 
 
 def test_stateful_flags_need_stateful(paths: dict[str, Path]) -> None:
-    result = run_cli(["--model_name", "m", "--model_path", str(paths["sum"]), "--max_sequence_number", "3"])
+    result = run_cli(
+        [
+            "--port",
+            "9000",
+            "--model_name",
+            "m",
+            "--model_path",
+            str(paths["sum"]),
+            "--max_sequence_number",
+            "3",
+        ]
+    )
     assert result.returncode == 64
     assert "require setting stateful flag" in result.stderr
 

@@ -379,7 +379,16 @@ def test_bad_tls_files_stop_start_up(tmp_path: Path) -> None:
     ca = make_ca()
     cert, _ = server_cert(ca).write(tmp_path, "server")
     _, other_key = ca.write(tmp_path, "ca")
-    args = ["--model_name", "m", "--model_path", str(tmp_path), "--tls_cert_path", str(cert)]
+    args = [
+        "--port",
+        "9000",
+        "--model_name",
+        "m",
+        "--model_path",
+        str(tmp_path),
+        "--tls_cert_path",
+        str(cert),
+    ]
     done = run_cli([*args, "--tls_key_path", str(other_key)])
     assert done.returncode == 64
     assert (

@@ -130,9 +130,7 @@ def load_config_file(path: str) -> ConfigFile:
     Raises :class:`ConfigError` (key: the path for I/O and JSON errors, else the
     setting's key path).
     """
-    full = os.path.abspath(path)
-    if os.path.isdir(full):
-        full = os.path.join(full, "config.json")
+    full = config_file_path(path)
     try:
         with open(full, "rb") as f:
             data = f.read()
@@ -280,6 +278,16 @@ def parse_model_entry(entry: object, key: str, base_dir: str) -> ModelConfig:
         stateful=stateful,
         preprocess=parse_preprocess(cfg, f"{key}."),
     )
+
+
+def config_file_path(path: str) -> str:
+    """The absolute path of config.json for ``--config_path`` (a file, or a directory holding one).
+
+    Symlinks are not resolved: relative base paths are anchored at the directory the user named,
+    also when config.json is a symlink into a directory that gets swapped (a Kubernetes ConfigMap).
+    """
+    full = os.path.abspath(path)
+    return os.path.join(full, "config.json") if os.path.isdir(full) else full
 
 
 def resolve_base_path(path: str, base_dir: str, key: str) -> str:
