@@ -103,6 +103,13 @@ image-test: $(GEN)
 	@if [ "$(IMAGE_TEST_BASE)" = ovserve-base:bookworm ]; then DOCKER=$(DOCKER) deploy/image/debian_base.sh; fi
 	$(MAKE) --no-print-directory image IMAGE=ovserve:image-test IMAGE_BASE=$(IMAGE_TEST_BASE)
 	OVSERVE_IMAGE=ovserve:image-test DOCKER=$(DOCKER) $(VENV)/bin/pytest tests/image -q
+# Helm chart and KServe objects rendered and validated offline, ConfigMap live reload, the image's
+# health check (tests/deploy; no cluster, no Docker)
+.PHONY: deploy-test
+deploy-test: $(GEN)
+	$(VENV)/bin/pytest tests/deploy -q
+test: deploy-test
+
 # the Python files under deploy/ (image helpers) are linted like the rest
 .PHONY: lint-deploy
 lint: lint-deploy
