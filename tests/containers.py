@@ -36,22 +36,31 @@ def docker(*args: str, timeout: float = 60, check: bool = True) -> subprocess.Co
 class Container:
     """One detached ovserve container: read-only root, tmpfs /tmp, non-root, limited, host network."""
 
-    def __init__(self, models: Path, server_args: Sequence[str], env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        models: Path,
+        server_args: Sequence[str],
+        env: dict[str, str] | None = None,
+        mounts: Sequence[str] = ("/models",),
+        run_args: Sequence[str] = (),
+        ports: tuple[int, int] | None = None,
+    ) -> None:
+        """``models`` is mounted read-only at each of ``mounts``; ``run_args`` go to `docker run`.
+
+        Without ``ports`` the container gets free (gRPC, REST) ports and binds them to 127.0.0.1;
+        with them, ``server_args`` must name those ports and addresses itself.
+        """
         self.name = f"ovserve-image-test-{uuid.uuid4().hex[:10]}"
-        self.grpc_port, self.rest_port = free_port(), free_port()
         self.models = models
         self.env = env or {}
-        self.server_args = [
-            *server_args,
-            "--port",
-            str(self.grpc_port),
-            "--rest_port",
-            str(self.rest_port),
-            "--grpc_bind_address",
-            HOST,
-            "--rest_bind_address",
-            HOST,
-        ]
+        self.mounts = list(mounts)
+        self.extra_run_args = list(run_args)
+        self.server_args = list(server_args)
+        if ports is None:
+            ports = free_port(), free_port()
+            self.server_args += ["--port", str(ports[0]), "--rest_port", str(ports[1])]
+            self.server_args += ["--grpc_bind_address", HOST, "--rest_bind_address", HOST]
+        self.grpc_port, self.rest_port = ports
         self.started_s = 0.0  # from `docker run` to readiness
 
     @property
@@ -64,11 +73,12 @@ class Container:
 
     def run_args(self) -> list[str]:
         env = [a for name, value in self.env.items() for a in ("-e", f"{name}={value}")]
+        volumes = [a for target in self.mounts for a in ("-v", f"{self.models}:{target}:ro")]
         return [
             "run", "-d", "--name", self.name, "--network", "host",
             "--read-only", "--tmpfs", "/tmp", *LIMITS,
             "--health-interval", "2s", "--health-start-period", "30s",
-            "-v", f"{self.models}:/models:ro", *env,
+            *volumes, *env, *self.extra_run_args,
             IMAGE, *self.server_args,
         ]  # fmt: skip
 

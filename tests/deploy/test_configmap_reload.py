@@ -1,16 +1,8 @@
-"""config.json from a ConfigMap volume, updated the way the kubelet updates it.
-
-The kubelet mounts a ConfigMap as a directory: the data lives in a timestamped directory
-(``..2026_12_06_10_00_00.000000001``), ``..data`` is a symlink to it and ``config.json`` a
-symlink to ``..data/config.json``. An update writes a new timestamped directory, points a new
-``..data_tmp`` symlink at it, renames that over ``..data`` (one atomic rename) and deletes the old
-directory. The server must see the new config through the unchanged path.
-"""
+"""config.json from a ConfigMap volume, updated the way the kubelet updates it (tests/configmapvol.py)."""
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,41 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
+from configmapvol import ConfigMapVolume
 from models import F32, add_scaled, identity, model_file, reference, save
 from serverproc import ServerProcess
 
 DEADLINE_S = 30.0
-
-
-class ConfigMapVolume:
-    """A directory laid out as the kubelet lays out a ConfigMap volume, updated as it updates one."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.root.mkdir()
-        self.updates = 0
-
-    @property
-    def config_path(self) -> Path:
-        return self.root / "config.json"
-
-    def write(self, data: dict[str, str]) -> None:
-        self.updates += 1
-        stamp = f"..2026_12_06_10_00_{self.updates:02d}.{self.updates:09d}"
-        payload = self.root / stamp
-        payload.mkdir()
-        for key, text in data.items():
-            (payload / key).write_text(text)
-        old = os.readlink(self.root / "..data") if (self.root / "..data").is_symlink() else None
-        os.symlink(stamp, self.root / "..data_tmp")
-        os.replace(self.root / "..data_tmp", self.root / "..data")  # the atomic swap
-        for key in data:
-            if not (self.root / key).is_symlink():
-                os.symlink(f"..data/{key}", self.root / key)
-        if old is not None:
-            for leftover in (self.root / old).iterdir():
-                leftover.unlink()
-            (self.root / old).rmdir()
 
 
 def config_json(models: dict[str, Path]) -> str:
