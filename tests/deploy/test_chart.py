@@ -1,7 +1,8 @@
 """The Helm chart: `helm lint --strict`, schema validation of every object, and what it renders.
 
-Three value sets: the defaults; a scaled, secured one (HPA on CPU and a custom metric, a
-ServiceMonitor, storage credentials, TLS and an API key); and single-model mode with mTLS.
+Three value sets: the defaults and the chart's ci/*-values.yaml: a scaled, secured one (HPA on CPU
+and a custom metric, a ServiceMonitor, storage credentials, TLS and an API key) and single-model
+mode with mTLS.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any
 
 import helm_python as helm
 import pytest
+import yaml
 from kube import (
     CHART,
     NEWEST_KUBERNETES,
@@ -25,36 +27,8 @@ from kube import validate as validate_object
 
 FULLNAME = f"{RELEASE}-ovserve"
 
-SCALED: dict[str, Any] = {
-    "autoscaling": {"enabled": True, "minReplicas": 2, "maxReplicas": 10, "customMetric": {"enabled": True}},
-    "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
-    "storage": {
-        "env": {
-            "AWS_ACCESS_KEY_ID": "id",
-            "AWS_SECRET_ACCESS_KEY": "key",
-            "S3_ENDPOINT": "http://minio:9000",
-        },
-        "gcs": {"existingSecret": "gcs-key"},
-    },
-    "tls": {"enabled": True, "secretName": "ovserve-tls"},
-    "apiKey": {"enabled": True, "secretName": "ovserve-api-key"},
-    "modelRepository": {"volume": None},  # null drops the default PVC: models come from S3
-    "config": {
-        "json": {"model_config_list": [{"config": {"name": "resnet", "base_path": "s3://models/resnet"}}]}
-    },
-    "server": {"extraArgs": ["--rest_workers", "2"]},
-    "tmp": {"medium": "Memory", "sizeLimit": "1Gi"},
-}
-SINGLE_MTLS: dict[str, Any] = {
-    "config": {"enabled": False},
-    "singleModel": {"name": "resnet", "path": "gs://models/resnet"},
-    "storage": {"existingSecret": "s3-credentials"},
-    "probes": {"grpc": {"enabled": False}},
-    "service": {"headless": False, "type": "LoadBalancer"},
-    "podDisruptionBudget": {"enabled": False},
-    "server": {"preStopSleepSeconds": 0, "cacheDir": "", "shutdownGraceSeconds": 120},
-    "tls": {"enabled": True, "secretName": "ovserve-tls", "clientAuth": True},
-}
+SCALED: dict[str, Any] = yaml.safe_load((CHART / "ci" / "scaled-values.yaml").read_text())
+SINGLE_MTLS: dict[str, Any] = yaml.safe_load((CHART / "ci" / "single-mtls-values.yaml").read_text())
 VALUE_SETS = {"default": {}, "scaled": SCALED, "single-mtls": SINGLE_MTLS}
 
 
