@@ -123,6 +123,7 @@ def test_scaled_values_autoscale_and_monitor() -> None:
     assert monitor["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == "server"
     endpoint = monitor["spec"]["endpoints"][0]
     assert (endpoint["port"], endpoint["path"], endpoint["scheme"]) == ("rest", "/metrics", "https")
+    assert endpoint["tlsConfig"]["ca"]["secret"] == {"name": "ovserve-tls", "key": "ca.crt"}
 
 
 def test_scaled_values_wire_credentials_tls_and_api_key() -> None:
