@@ -101,6 +101,20 @@ def test_runs_as_non_root_on_a_read_only_root(served: Container) -> None:
     assert probe.returncode != 0 and "Read-only file system" in probe.stderr
 
 
+def test_runs_as_an_arbitrary_user(repository: Path) -> None:
+    """`docker run --user` with any uid (as OVMS documents, and as OpenShift assigns them) works."""
+    args = ["--model_name", "m", "--model_path", "/models/m", *PLUGIN_CONFIG]
+    container = Container(repository, args, run_args=["--user", "12345:0"])
+    try:
+        container.start()
+        assert all(uid == 12345 for uid in container.process_uids())
+        x = np.ones((1, 4), dtype=np.float32)
+        answer = ovmsclient.make_grpc_client(container.grpc_address).predict({"x": x}, "m")
+        np.testing.assert_allclose(answer, reference(model_file(repository / "m"), {"x": x})["y"], rtol=1e-6)
+    finally:
+        container.remove()
+
+
 def _arrived_and_running(container: Container, model: str) -> tuple[float, float]:
     """(calls received, calls in progress) for ``model`` from the server's /metrics."""
     text = requests.get(f"{container.rest_url}/metrics", timeout=5).text
