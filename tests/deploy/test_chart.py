@@ -189,3 +189,13 @@ def test_missing_required_values_are_named(values: dict[str, Any], message: str)
     with pytest.raises(helm.HelmError) as refused:
         render(values)
     assert message in str(refused.value)
+
+
+def test_fixed_ids_can_be_dropped_for_openshift() -> None:
+    values = {"podSecurityContext": {"runAsUser": None, "runAsGroup": None, "fsGroup": None}}
+    objects = render(values)
+    assert find(objects, "Deployment")["spec"]["template"]["spec"]["securityContext"] == {
+        "runAsNonRoot": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    validate_object(find(objects, "Deployment"), OLDEST_KUBERNETES)
