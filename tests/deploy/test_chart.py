@@ -124,6 +124,8 @@ def test_scaled_values_autoscale_and_monitor() -> None:
     endpoint = monitor["spec"]["endpoints"][0]
     assert (endpoint["port"], endpoint["path"], endpoint["scheme"]) == ("rest", "/metrics", "https")
     assert endpoint["tlsConfig"]["ca"]["secret"] == {"name": "ovserve-tls", "key": "ca.crt"}
+    annotations = find(objects, "Deployment")["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scheme"] == "https" and annotations["prometheus.io/port"] == "8000"
 
 
 def test_scaled_values_wire_credentials_tls_and_api_key() -> None:

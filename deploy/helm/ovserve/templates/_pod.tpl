@@ -97,6 +97,7 @@ env:
 prometheus.io/scrape: "true"
 prometheus.io/port: {{ .Values.ports.rest | quote }}
 prometheus.io/path: /metrics
+prometheus.io/scheme: {{ ternary "https" "http" .Values.tls.enabled }}
 {{- end }}
 {{- if .Values.storage.env }}
 checksum/storage: {{ include (print $.Template.BasePath "/secret-storage.yaml") . | sha256sum }}
