@@ -22,3 +22,6 @@ if ! "$DOCKER" info >/dev/null 2>&1; then
   "$DOCKER" info >/dev/null 2>&1 || { tail -n 20 .cache/dockerd.log; echo "dockerd did not start" >&2; exit 1; }
 fi
 make image-test DOCKER="$DOCKER"
+# each build leaves the previous image untagged and adds to BuildKit's cache: keep the disk bounded
+"$DOCKER" image prune -f >/dev/null
+"$DOCKER" builder prune -f --keep-storage 2GB >/dev/null
