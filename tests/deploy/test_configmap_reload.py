@@ -101,3 +101,28 @@ def test_a_broken_update_keeps_the_running_config(
     np.testing.assert_allclose(infer(server, "first", "x", x), expected, rtol=1e-6)
     volume.write({"config.json": config_json(models)})  # the next good update applies
     wait_until(lambda: ready(server, "second"), "the next good config is applied", server)
+
+
+def test_relative_base_paths_keep_their_meaning_across_updates(tmp_path: Path) -> None:
+    """Relative base paths are anchored at the named directory, not at the symlink's timestamped target."""
+    mounted = ConfigMapVolume(tmp_path / "relative")
+    save(add_scaled(), mounted.root / "repo" / "first")  # beside the ConfigMap's keys
+    second = save(identity(np.float32, (1, 10)), mounted.root / "repo" / "second")
+
+    def entries(names: list[str]) -> str:
+        items = [{"config": {"name": n, "base_path": f"repo/{n}", "plugin_config": F32}} for n in names]
+        return json.dumps({"model_config_list": items})
+
+    mounted.write({"config.json": entries(["first"])})
+    args = ["--config_path", str(mounted.config_path), "--file_system_poll_wait_seconds", "1"]
+    server = ServerProcess(args, tmp_path / "relative-log.txt").start()
+    try:
+        assert ready(server, "first")
+        mounted.write({"config.json": entries(["first", "second"])})
+        wait_until(lambda: ready(server, "second"), "the added model (relative path) is served", server)
+        x = np.arange(10, dtype=np.float32).reshape(1, 10)
+        expected = reference(model_file(second), {"in": x})["out"]
+        np.testing.assert_array_equal(infer(server, "second", "in", x), expected)
+        assert ready(server, "first")
+    finally:
+        server.stop()
