@@ -12,16 +12,17 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import uvicorn
 
 from ovserve import __version__
 from ovserve.api import backend_timing, config_rest, grpc_probes
-from ovserve.api.context import ServingContext
+from ovserve.api.context import ModelControl, ServingContext
 from ovserve.api.grpc_server import create_server
 from ovserve.api.http import HttpRequest, HttpResponse, RestApp, Router
 from ovserve.api.kserve import grpc as kserve_grpc
@@ -34,9 +35,9 @@ from ovserve.backends.openvino import OpenVINOEngine
 from ovserve.backends.openvino.servable import OpenVINOServable
 from ovserve.cluster import PeerLink, WorkerSeat
 from ovserve.cluster.control import ClusterControl, handlers
-from ovserve.config.types import ServerConfig
+from ovserve.config.types import ModelConfig, ServerConfig
 from ovserve.core.ids import ServableId
-from ovserve.core.manager import ServableManager
+from ovserve.core.manager import Loader, ReloadOutcome, ServableManager
 from ovserve.errors import StartupError
 from ovserve.lifecycle import Lifecycle
 from ovserve.logs import request_id_maker
@@ -44,9 +45,13 @@ from ovserve.metrics import CONTENT_TYPE, MetricsRegistry, render
 from ovserve.metrics.merge import merge_expositions
 from ovserve.repository.sources import RepositorySource
 from ovserve.scheduling import BatchingHooks, with_batching
+from ovserve.scheduling.loader import LoaderFactory
 from ovserve.scheduling.sequences import SequenceCleaner
 from ovserve.scheduling.stateful import with_stateful
 from ovserve.sockets import bind_rest_socket, url_host
+
+if TYPE_CHECKING:  # OpenTelemetry is imported only when tracing is on
+    from ovserve.api.tracing import RequestTracer
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +84,26 @@ def build_router(ctx: ServingContext, link: PeerLink | None = None) -> Router:
     return router
 
 
+@dataclass
+class _FrontEnds:
+    """The bound servers: gRPC (None with --port 0), REST (None with --rest_port 0) and its task."""
+
+    grpc: grpc.aio.Server | None
+    rest: _UvicornServer | None
+    rest_task: asyncio.Task[None] | None
+
+
 class Server:
     """One ovserve process: gRPC and REST front ends over one manager and one OpenVINO core.
 
     With a ``seat`` it is one worker of a multi-process server (:mod:`ovserve.cluster`):
     it accepts REST connections on the supervisor's socket, shares the gRPC port, and
     passes model control calls and metrics scrapes to its peers.
+
+    The constructor wires everything that costs nothing (manager, metrics, model source,
+    lifecycle, the front ends' :class:`ServingContext`, built whole); :meth:`run` then goes
+    through the start-up steps in OVMS's order: bind the ports, build the models (the
+    OpenVINO core, then the initial load), serve until a signal, drain.
     """
 
     def __init__(self, config: ServerConfig, seat: WorkerSeat | None = None) -> None:
@@ -96,55 +115,71 @@ class Server:
         if metrics is not None:
             metrics.attach(self.manager)
         backend_timing.attach(self.manager)  # after the metrics registry: its backend hook is kept
-        self.ctx = ServingContext(self.manager, "ovserve", __version__, metrics=metrics)
+        self._engine: OpenVINOEngine | None = None  # built by run(), after the ports are bound
+        self.cleaner = SequenceCleaner()
+        self.source = _model_source(self._load, self.cleaner, config, metrics, single_process=seat is None)
+        self.lifecycle = Lifecycle(
+            self.manager, self.source, config.models, config.config_path, config.monitoring
+        )
+        reload, control = self._model_control()
+        self._tracing, tracer = self._start_tracing()
+        self.ctx = ServingContext(
+            self.manager,
+            "ovserve",
+            __version__,
+            reload=reload,
+            control=control,
+            metrics=metrics,
+            tracer=tracer,
+        )
         self._stop = asyncio.Event()
         self._signals = 0
 
     async def run(self) -> int:
-        config = self.config
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_signal, sig)
+        await self._join_peers()
+        front_ends = await self._bind()
+        await self._build_models()
+        await self._serve()
+        await self._drain(front_ends)
+        return 0
 
+    def _model_control(self) -> tuple[Callable[[], Awaitable[ReloadOutcome]], ModelControl]:
+        """Config reload and model control: this process's lifecycle, or with peers, all of theirs."""
+        lifecycle = self.lifecycle
+        if self.link is None:
+            return (lambda: lifecycle.reload_config(force=False)), lifecycle
+        control = ClusterControl(lifecycle, self.link)
+        self.link.handlers.update(handlers(lifecycle))
+        return control.reload, control
+
+    async def _join_peers(self) -> None:
+        """A worker answers its peers' metrics scrapes and stops when the supervisor goes."""
         link = self.link
-        if link is not None:
-            registry = self.ctx.metrics
-            if registry is not None:
-                link.handlers["metrics"] = lambda _: _render_text(registry)
-            await link.start(on_lost=lambda: self._on_signal(signal.SIGTERM))
+        if link is None:
+            return
+        registry = self.ctx.metrics
+        if registry is not None:
+            link.handlers["metrics"] = lambda _: _render_text(registry)
+        await link.start(on_lost=lambda: self._on_signal(signal.SIGTERM))
 
+    async def _bind(self) -> _FrontEnds:
+        """Bind and start both front ends (a port that cannot be bound stops start-up)."""
+        config = self.config
         security = ServerSecurity(config.security)
         make_request_id = request_id_maker() if config.log_format == "json" else None  # ids for JSON logs
-        provider = self._start_tracing()
-        trace = provider is not None
+        trace = self.ctx.tracer is not None
         grpc_server = (  # --port 0: no gRPC server
             self._grpc_server(security, make_request_id, trace) if config.port else None
         )
-
-        rest: _UvicornServer | None = None
+        rest = self._rest_server(security, make_request_id, trace) if config.rest_port else None
         rest_task: asyncio.Task[None] | None = None
-        if config.rest_port:
+        if rest is not None:
             inherited = self.seat.rest_socket() if self.seat is not None else None
             sock = inherited or bind_rest_socket(config.rest_bind_address, config.rest_port)
-            app = security.rest_app(
-                RestApp(build_router(self.ctx, link), config.max_request_bytes, make_request_id, trace)
-            )
-            rest = _UvicornServer(
-                uvicorn.Config(
-                    app,
-                    http="httptools",
-                    loop="none",
-                    lifespan="off",
-                    access_log=False,
-                    log_level="warning",
-                    timeout_keep_alive=60,
-                    timeout_graceful_shutdown=config.shutdown_grace_seconds,
-                    h11_max_incomplete_event_size=1024 * 1024,
-                    ssl_context_factory=security.rest_ssl_factory(),
-                )
-            )
             rest_task = asyncio.create_task(rest.serve(sockets=[sock]))
-
         if grpc_server is not None:
             await grpc_server.start()
             log.info(
@@ -153,87 +188,109 @@ class Server:
                 config.port,
                 " (TLS)" if security.tls is not None else "",
             )
-        if config.rest_port:
+        if rest is not None:
             log.info(
                 "REST listening on %s://%s:%d", security.scheme, config.rest_bind_address, config.rest_port
             )
+        return _FrontEnds(grpc_server, rest, rest_task)
 
-        engine = await asyncio.to_thread(
+    async def _build_models(self) -> None:
+        """The OpenVINO core (CPU extension, cache directory, thread settings); models load in _serve."""
+        config = self.config
+        self._engine = await asyncio.to_thread(
             OpenVINOEngine,
             config.cache_dir,
             config.cpu_extension,
             config.inline_inference_us,
             shared_cores=self.seat is not None,
         )
-        cleaner = SequenceCleaner()
-        source = RepositorySource(
-            with_stateful(
-                with_batching(
-                    lambda model, version, path: engine.loader(model, version, Path(path)),
-                    in_flight=_batches_in_flight,
-                    hooks=_batching_hooks(self.ctx.metrics),
-                ),
-                cleaner,
-                single_process=self.seat is None,
-            ),
-            config.storage,
-        )
-        lifecycle = Lifecycle(self.manager, source, config.models, config.config_path, config.monitoring)
-        if link is not None:
-            control = ClusterControl(lifecycle, link)
-            link.handlers.update(handlers(lifecycle))
-            self.ctx.reload, self.ctx.control = control.reload, control
-        else:
-            self.ctx.reload = lambda: lifecycle.reload_config(force=False)
-            self.ctx.control = lifecycle
-        load = asyncio.create_task(lifecycle.start())
+
+    def _load(self, config: ModelConfig, version: int, path: Path) -> Loader:
+        """The loader of one model version, on the OpenVINO core that _build_models made."""
+        if self._engine is None:
+            raise RuntimeError("a model version is loaded before the OpenVINO core is built")
+        return self._engine.loader(config, version, Path(path))
+
+    async def _serve(self) -> None:
+        """The initial load, then ready: poll the repositories and clean idle sequences until stopped.
+
+        A stop during the initial load cancels it."""
+        config = self.config
+        load = asyncio.create_task(self.lifecycle.start())
         stop = asyncio.create_task(self._stop.wait())
         await asyncio.wait({load, stop}, return_when=asyncio.FIRST_COMPLETED)
-        poll: asyncio.Task[None] | None = None
-        if load.done():
-            load.result()
-            self.ctx.state.ready = True
-            log.info("server ready: %s", ", ".join(self.manager.names()) or "no models")
-            if link is not None:
-                link.ready()
-            if config.file_system_poll_wait_seconds > 0:
-                poll = asyncio.create_task(lifecycle.poll_forever(config.file_system_poll_wait_seconds))
-            cleaning = _start_sequence_cleaner(cleaner, config)
-            await stop
-            if cleaning is not None:
-                cleaning.cancel()
-        else:
+        if not load.done():
             load.cancel()
-        if poll is not None:
-            poll.cancel()
+            return
+        load.result()
+        self.ctx.state.ready = True
+        log.info("server ready: %s", ", ".join(self.manager.names()) or "no models")
+        if self.link is not None:
+            self.link.ready()
+        background: list[asyncio.Task[None]] = []
+        if config.file_system_poll_wait_seconds > 0:
+            background.append(
+                asyncio.create_task(self.lifecycle.poll_forever(config.file_system_poll_wait_seconds))
+            )
+        cleaning = _start_sequence_cleaner(self.cleaner, config)
+        if cleaning is not None:
+            background.append(cleaning)
+        await stop
+        for task in background:
+            task.cancel()
 
-        log.info("shutting down: no new calls; calls in flight get %ds", config.shutdown_grace_seconds)
+    async def _drain(self, front_ends: _FrontEnds) -> None:
+        """No new calls; calls in flight get --shutdown_grace_seconds; then unload and close."""
+        grace = self.config.shutdown_grace_seconds
+        log.info("shutting down: no new calls; calls in flight get %ds", grace)
         self.ctx.state.drain()
-        if rest is not None:
-            rest.should_exit = True
+        if front_ends.rest is not None:
+            front_ends.rest.should_exit = True
         await asyncio.gather(
-            *([grpc_server.stop(config.shutdown_grace_seconds)] if grpc_server is not None else []),
-            *([rest_task] if rest_task is not None else []),
+            *([front_ends.grpc.stop(grace)] if front_ends.grpc is not None else []),
+            *([front_ends.rest_task] if front_ends.rest_task is not None else []),
         )
         await self.manager.close()
-        await asyncio.to_thread(source.close)
-        if provider is not None:
-            await asyncio.to_thread(provider.shutdown)  # flushes the spans not exported yet
-        if link is not None:
-            await link.close()
+        await asyncio.to_thread(self.source.close)
+        if self._tracing is not None:
+            await asyncio.to_thread(self._tracing.shutdown)  # flushes the spans not exported yet
+        if self.link is not None:
+            await self.link.close()
         log.info("stopped")
-        return 0
 
-    def _start_tracing(self) -> Any:
-        """With --tracing_enable: the OpenTelemetry provider (imported only then), spans on in ctx."""
+    def _start_tracing(self) -> tuple[Any, RequestTracer | None]:
+        """With --tracing_enable: the OpenTelemetry provider (imported only then) and the request
+        tracer; (None, None) when tracing is off."""
         if not self.config.tracing.enable:
-            return None
+            return None, None
         from ovserve import telemetry
         from ovserve.api import tracing
 
         provider = telemetry.tracer_provider(self.config.tracing, self.seat.index if self.seat else None)
-        self.ctx.tracer = tracing.RequestTracer(provider.get_tracer("ovserve"))
-        return provider
+        return provider, tracing.RequestTracer(provider.get_tracer("ovserve"))
+
+    def _rest_server(
+        self, security: ServerSecurity, make_request_id: Callable[[], str] | None, trace: bool
+    ) -> _UvicornServer:
+        """The REST server (uvicorn over ovserve's router), not yet serving."""
+        config = self.config
+        app = security.rest_app(
+            RestApp(build_router(self.ctx, self.link), config.max_request_bytes, make_request_id, trace)
+        )
+        return _UvicornServer(
+            uvicorn.Config(
+                app,
+                http="httptools",
+                loop="none",
+                lifespan="off",
+                access_log=False,
+                log_level="warning",
+                timeout_keep_alive=60,
+                timeout_graceful_shutdown=config.shutdown_grace_seconds,
+                h11_max_incomplete_event_size=1024 * 1024,
+                ssl_context_factory=security.rest_ssl_factory(),
+            )
+        )
 
     def _grpc_server(
         self, security: ServerSecurity, make_request_id: Callable[[], str] | None, trace: bool
@@ -268,6 +325,25 @@ class Server:
         log.info("%s received: draining", sig.name)
         self.ctx.state.drain()
         self._stop.set()
+
+
+def _model_source(
+    load: LoaderFactory,
+    cleaner: SequenceCleaner,
+    config: ServerConfig,
+    metrics: MetricsRegistry | None,
+    *,
+    single_process: bool,
+) -> RepositorySource:
+    """Where model versions come from, and the wrappers each loaded version gets (batching, stateful)."""
+    return RepositorySource(
+        with_stateful(
+            with_batching(load, in_flight=_batches_in_flight, hooks=_batching_hooks(metrics)),
+            cleaner,
+            single_process=single_process,
+        ),
+        config.storage,
+    )
 
 
 def _start_sequence_cleaner(cleaner: SequenceCleaner, config: ServerConfig) -> asyncio.Task[None] | None:
