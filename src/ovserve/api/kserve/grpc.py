@@ -20,7 +20,7 @@ from ovserve._generated.kserve import grpc_predict_v2_pb2_grpc as pb_grpc
 from ovserve.api import request_path
 from ovserve.api.context import ServingContext
 from ovserve.api.errors import as_serving_error
-from ovserve.api.kserve import repository, triton
+from ovserve.api.kserve import model_control, triton
 from ovserve.api.kserve.codec_grpc import decode_infer_request, encode_infer_response
 from ovserve.api.kserve.rest import PLATFORM, extensions
 from ovserve.core.servable import Servable
@@ -130,10 +130,10 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await reader
 
-    # -- model repository extension (see ovserve.api.kserve.repository) ------------------
+    # -- model repository extension (see ovserve.api.kserve.model_control) ------------------
     async def RepositoryIndex(self, request: Any, context: Any) -> Any:
-        repository.check_repository_name(request.repository_name)
-        entries = repository.repository_index(self.ctx, request.ready)
+        model_control.check_repository_name(request.repository_name)
+        entries = model_control.repository_index(self.ctx, request.ready)
         return pb.RepositoryIndexResponse(
             models=[
                 pb.RepositoryIndexResponse.ModelIndex(
@@ -144,13 +144,13 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
         )
 
     async def RepositoryModelLoad(self, request: Any, context: Any) -> Any:
-        repository.check_repository_name(request.repository_name)
-        await repository.load_model(self.ctx, request.model_name, request.parameters.keys())
+        model_control.check_repository_name(request.repository_name)
+        await model_control.load_model(self.ctx, request.model_name, request.parameters.keys())
         return pb.RepositoryModelLoadResponse()
 
     async def RepositoryModelUnload(self, request: Any, context: Any) -> Any:
-        repository.check_repository_name(request.repository_name)
-        await repository.unload_model(self.ctx, request.model_name)
+        model_control.check_repository_name(request.repository_name)
+        await model_control.unload_model(self.ctx, request.model_name)
         return pb.RepositoryModelUnloadResponse()
 
     # -- model configuration and statistics extensions (see ovserve.api.kserve.triton) ----

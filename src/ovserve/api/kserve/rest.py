@@ -14,7 +14,7 @@ from typing import Any, cast
 from ovserve.api import request_path
 from ovserve.api.context import ServingContext
 from ovserve.api.http import HttpRequest, HttpResponse, Router, json_response
-from ovserve.api.kserve import repository, triton
+from ovserve.api.kserve import model_control, triton
 from ovserve.api.kserve.codec_json import (
     HEADER_LENGTH,
     RestInferRequest,
@@ -50,7 +50,7 @@ def model_metadata(ctx: ServingContext, servable: Servable) -> dict[str, Any]:
 
 def extensions(ctx: ServingContext) -> list[str]:
     """The protocol extensions this server offers (model control only when it is wired)."""
-    return [*EXTENSIONS, repository.EXTENSION] if ctx.control is not None else list(EXTENSIONS)
+    return [*EXTENSIONS, model_control.EXTENSION] if ctx.control is not None else list(EXTENSIONS)
 
 
 class KServeRest:
@@ -125,4 +125,4 @@ def add_routes(router: Router, ctx: ServingContext) -> None:
         router.add("GET", prefix, api.model_metadata)
         router.add("GET", prefix + "/ready", api.model_ready)
         router.add("POST", prefix + "/infer", api.infer, cancel_on_disconnect=True)
-    repository.add_routes(router, ctx)
+    model_control.add_routes(router, ctx)

@@ -1,4 +1,4 @@
-"""The KServe / Triton model repository extension: index, load and unload, over REST and gRPC.
+"""Model control: the KServe / Triton model repository extension (index, load and unload), over REST and gRPC.
 
 The "repository" is the configured model list (config.json, ``--model_path`` or the
 last TF Serving ``HandleReloadConfigRequest``). Load and unload go through
