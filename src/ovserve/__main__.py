@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-EXIT_USAGE = 64  # OVMS's exit code for a bad command line or config
+from ovserve.errors import EXIT_USAGE
 
 
 def configure_logging(

@@ -11,6 +11,12 @@ from __future__ import annotations
 
 import enum
 
+#: The exit code of a bad command line or config.json, as OVMS's (the supervisor reads it too).
+EXIT_USAGE = 64
+
+#: OVMS's text for a model base path that cannot be used (config.json, config updates, model loads).
+BASE_PATH_INVALID = "The provided base path is invalid or doesn't exists"
+
 
 class Code(enum.Enum):
     """Canonical status codes (the gRPC code names)."""

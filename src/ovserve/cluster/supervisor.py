@@ -30,11 +30,11 @@ from typing import Any
 from ovserve.cluster.wire import encode, read_message
 from ovserve.cluster.worker import ENV, WorkerSeat
 from ovserve.config.types import ServerConfig
+from ovserve.errors import EXIT_USAGE
 from ovserve.sockets import bind_rest_socket, check_port_free
 
 log = logging.getLogger(__name__)
 
-EXIT_USAGE = 64
 _FIRST_RESTART_DELAY = 1.0
 _MAX_RESTART_DELAY = 30.0
 

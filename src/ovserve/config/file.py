@@ -50,14 +50,13 @@ from ovserve.config.syntax import (
     parse_version_policy,
 )
 from ovserve.config.types import BatchingConfig, MetricsConfig, ModelConfig, StatefulConfig
-from ovserve.errors import ConfigError
+from ovserve.errors import BASE_PATH_INVALID, ConfigError
 from ovserve.tensors import Dim
 
 log = logging.getLogger("ovserve.config")
 
 CONFIG_FILE_INVALID = "Configuration file not found or cannot open"
 JSON_INVALID = "The file is not valid json"
-PATH_INVALID = "The provided base path is invalid or doesn't exists"
 NON_STATEFUL_PARAMETER = "Stateful model config parameter used for non stateful model"
 MAX_SEQUENCE_NUMBER_TOO_HIGH = "Sequence max number parameter too high"
 DYNAMIC_ON_STATEFUL = "Dynamic shape and dynamic batch size are not supported for stateful models"
@@ -297,16 +296,16 @@ def resolve_base_path(path: str, base_dir: str, key: str) -> str:
     and a URL scheme OVMS does not read.
     """
     if path == "":
-        raise ConfigError(key, f"{PATH_INVALID} - empty path")
+        raise ConfigError(key, f"{BASE_PATH_INVALID} - empty path")
     if any(segment == ".." for segment in re.split(r"[/\\]", path)):
-        raise ConfigError(key, f"{PATH_INVALID} - path escape with .. is forbidden: {path}")
+        raise ConfigError(key, f"{BASE_PATH_INVALID} - path escape with .. is forbidden: {path}")
     if path.startswith(CLOUD_PREFIXES):
         return path
     scheme = re.match(r"([A-Za-z][A-Za-z0-9+.\-]*)://", path)
     if scheme:
         raise ConfigError(
             key,
-            f"{PATH_INVALID} - unsupported storage URL scheme {scheme.group(1)}://; "
+            f"{BASE_PATH_INVALID} - unsupported storage URL scheme {scheme.group(1)}://; "
             f"use {', '.join(CLOUD_PREFIXES)}",
         )
     if os.path.isabs(path):

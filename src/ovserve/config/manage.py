@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from ovserve.errors import BASE_PATH_INVALID
+
 EXIT_OK = 0
 EXIT_FAILURE = 1
 
@@ -47,7 +49,6 @@ ADD_SETTINGS: tuple[tuple[str, Literal["string", "json", "number"]], ...] = (
     ("plugin_config", "json"),
 )
 
-_PATH_INVALID = "The provided base path is invalid or doesn't exists"
 _JSON_INVALID = "The file is not valid json"
 _NAME_MISSING = "Model with requested name is not found"
 _NAME_OCCUPIED = "Given model name is already occupied"
@@ -174,7 +175,7 @@ def add_model(path: str, name: str, model_path: str, settings: Mapping[str, str 
 def remove_model(path: str, name: str) -> None:
     """Remove the first entry named ``name`` from ``path``'s model_config_list."""
     if not os.path.exists(path):
-        raise ConfigUpdateError(_PATH_INVALID)
+        raise ConfigUpdateError(BASE_PATH_INVALID)
     doc, models = _read(path)
     for index, item in enumerate(models):
         if _entry_name(item) == name:

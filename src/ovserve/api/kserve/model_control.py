@@ -37,6 +37,7 @@ import orjson
 
 from ovserve.api.context import ModelControl, ServingContext
 from ovserve.api.http import HttpRequest, HttpResponse, Router, json_response
+from ovserve.api.not_served import not_served_reasons
 from ovserve.core.manager import ServableManager
 from ovserve.core.states import State, VersionStatus
 from ovserve.errors import Code, InvalidInput, ModelNotFound, ServingError, Unimplemented
@@ -117,21 +118,6 @@ def _model_entries(manager: ServableManager, name: str) -> list[IndexEntry]:
     ]
 
 
-def load_failures(manager: ServableManager, name: str) -> list[str]:
-    """Why ``name`` is not fully served after a load: each failed version, or the repository error."""
-    failures = [
-        f"version {status.version}: {status.error_message}"
-        for status in sorted(manager.status(name), key=lambda s: s.version)
-        if status.error_code != Code.OK and status.state != State.END
-    ]
-    stream_error = manager.stream_error(name)
-    if stream_error is not None:
-        failures.append(stream_error.message)
-    if not failures and not manager.available_versions(name):
-        failures.append("no version is available")
-    return failures
-
-
 def control_of(ctx: ServingContext) -> ModelControl:
     if ctx.control is None:
         raise Unimplemented("The model repository extension is not available on this server")
@@ -158,7 +144,7 @@ async def load_model(ctx: ServingContext, name: str, parameters: Iterable[str] =
     control = control_of(ctx)
     check_load_parameters(name, parameters)
     await control.load_model(name)
-    failures = load_failures(ctx.manager, name)
+    failures = not_served_reasons(ctx.manager, name)
     if failures:
         raise ServingError(f"failed to load '{name}': {'; '.join(failures)}", Code.INVALID_ARGUMENT)
 

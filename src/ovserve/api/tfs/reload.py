@@ -28,11 +28,11 @@ import logging
 import os
 from typing import Any
 
+from ovserve.api.not_served import not_served_reasons
 from ovserve.config.file import parse_model_entry
 from ovserve.config.types import ModelConfig
 from ovserve.core.manager import ServableManager
-from ovserve.core.states import State
-from ovserve.errors import Code, ConfigError, InvalidInput, Unimplemented
+from ovserve.errors import ConfigError, InvalidInput, Unimplemented
 
 log = logging.getLogger(__name__)
 
@@ -107,16 +107,7 @@ def reload_failures(manager: ServableManager, models: tuple[ModelConfig, ...]) -
     """Per model of the new config that is not fully served: why (failed versions, repository errors)."""
     failures: list[str] = []
     for model in models:
-        problems = [
-            f"version {status.version}: {status.error_message}"
-            for status in sorted(manager.status(model.name), key=lambda s: s.version)
-            if status.error_code != Code.OK and status.state != State.END
-        ]
-        stream_error = manager.stream_error(model.name)
-        if stream_error is not None:
-            problems.append(stream_error.message)
-        if not problems and not manager.available_versions(model.name):
-            problems.append("no version is available")
+        problems = not_served_reasons(manager, model.name)
         if problems:
             failures.append(f"{model.name} ({'; '.join(problems)})")
     return failures
