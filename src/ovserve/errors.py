@@ -61,6 +61,16 @@ class InvalidInput(ServingError):
     code = Code.INVALID_ARGUMENT
 
 
+class InvalidJson(InvalidInput):
+    """A body that is not JSON (412 / FAILED_PRECONDITION, as OVMS); ``text`` is OVMS's wording."""
+
+    code = Code.FAILED_PRECONDITION
+    text = "The file is not valid json"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"{self.text} - {detail}")
+
+
 class ShapeMismatch(InvalidInput):
     """An input's shape does not fit the model's."""
 
@@ -140,6 +150,39 @@ class BackendError(ServingError):
     """The inference engine failed while running a valid request."""
 
     code = Code.INTERNAL
+
+
+class InternalError(ServingError):
+    """An unexpected failure while serving; the client reads a generic text (detail to the log)."""
+
+    code = Code.INTERNAL
+
+
+class MethodNotSupported(ServingError):
+    """A URL naming a method the protocol does not have (404, as OVMS)."""
+
+    code = Code.NOT_FOUND
+
+
+class ModelLoadFailed(ServingError):
+    """An explicit model load (model control) left the model not fully served; names why."""
+
+    code = Code.INVALID_ARGUMENT
+
+    def __init__(self, name: str, reasons: list[str]) -> None:
+        super().__init__(f"failed to load '{name}': {'; '.join(reasons)}")
+
+
+class ReloadIncomplete(ServingError):
+    """A config reload was applied, but some of its models did not become available (UNKNOWN,
+    as TF Serving); names them and why."""
+
+    code = Code.UNKNOWN
+
+    def __init__(self, failures: list[str]) -> None:
+        super().__init__(
+            "The new config is applied, but some models did not become available: " + ", ".join(failures)
+        )
 
 
 class LoadError(ServingError):

@@ -10,7 +10,7 @@ import logging
 
 import grpc
 
-from ovserve.errors import Code, MaxSequenceNumberReached, ServingError
+from ovserve.errors import Code, InternalError, MaxSequenceNumberReached, ServingError
 
 log = logging.getLogger(__name__)
 
@@ -59,4 +59,4 @@ def as_serving_error(exc: BaseException) -> ServingError:
     if isinstance(exc, ServingError):
         return exc
     log.error("unexpected error while serving a request", exc_info=exc)
-    return ServingError(INTERNAL_MESSAGE, Code.INTERNAL)
+    return InternalError(INTERNAL_MESSAGE)

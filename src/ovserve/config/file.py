@@ -50,13 +50,13 @@ from ovserve.config.syntax import (
     parse_version_policy,
 )
 from ovserve.config.types import BatchingConfig, MetricsConfig, ModelConfig, StatefulConfig
-from ovserve.errors import BASE_PATH_INVALID, ConfigError
+from ovserve.errors import BASE_PATH_INVALID, ConfigError, InvalidJson
 from ovserve.tensors import Dim
 
 log = logging.getLogger("ovserve.config")
 
 CONFIG_FILE_INVALID = "Configuration file not found or cannot open"
-JSON_INVALID = "The file is not valid json"
+JSON_INVALID = InvalidJson.text
 NON_STATEFUL_PARAMETER = "Stateful model config parameter used for non stateful model"
 MAX_SEQUENCE_NUMBER_TOO_HIGH = "Sequence max number parameter too high"
 DYNAMIC_ON_STATEFUL = "Dynamic shape and dynamic batch size are not supported for stateful models"

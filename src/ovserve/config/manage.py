@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from ovserve.errors import BASE_PATH_INVALID
+from ovserve.errors import BASE_PATH_INVALID, InvalidJson
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -49,7 +49,6 @@ ADD_SETTINGS: tuple[tuple[str, Literal["string", "json", "number"]], ...] = (
     ("plugin_config", "json"),
 )
 
-_JSON_INVALID = "The file is not valid json"
 _NAME_MISSING = "Model with requested name is not found"
 _NAME_OCCUPIED = "Given model name is already occupied"
 _FILE_INVALID = "Configuration file not found or cannot open"
@@ -192,10 +191,10 @@ def _read(path: str) -> tuple[dict[str, object], list[object]]:
     except OSError:
         raise ConfigUpdateError(_FILE_INVALID) from None
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ConfigUpdateError(_JSON_INVALID) from None
+        raise ConfigUpdateError(InvalidJson.text) from None
     models = doc.get("model_config_list") if isinstance(doc, dict) else None
     if not isinstance(doc, dict) or not isinstance(models, list):
-        raise ConfigUpdateError(_JSON_INVALID)
+        raise ConfigUpdateError(InvalidJson.text)
     return doc, models
 
 

@@ -21,7 +21,7 @@ from types import ModuleType
 
 import numpy as np
 
-from ovserve.errors import Code, DtypeMismatch, InvalidInput, ServingError, ShapeMismatch
+from ovserve.errors import Code, DtypeMismatch, InvalidInput, ServingError, ShapeMismatch, Unimplemented
 from ovserve.tensors import Dim, TensorSpec, format_dims, precision_name
 
 IMAGE_PARSING_FAILED = "Image parsing failed"
@@ -52,9 +52,8 @@ def _cv2() -> ModuleType:
     try:
         import cv2
     except ImportError as exc:  # pragma: no cover - a runtime dependency
-        raise ServingError(
-            f"{IMAGE_PARSING_FAILED} - image inputs need OpenCV (opencv-python-headless): {exc}",
-            Code.UNIMPLEMENTED,
+        raise Unimplemented(
+            f"{IMAGE_PARSING_FAILED} - image inputs need OpenCV (opencv-python-headless): {exc}"
         ) from None
     return cv2
 

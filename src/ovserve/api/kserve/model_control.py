@@ -40,7 +40,14 @@ from ovserve.api.http import HttpRequest, HttpResponse, Router, json_response
 from ovserve.api.not_served import not_served_reasons
 from ovserve.core.manager import ServableManager
 from ovserve.core.states import State, VersionStatus
-from ovserve.errors import Code, InvalidInput, ModelNotFound, ServingError, Unimplemented
+from ovserve.errors import (
+    Code,
+    InvalidInput,
+    InvalidJson,
+    ModelLoadFailed,
+    ModelNotFound,
+    Unimplemented,
+)
 
 #: The extension names reported in server metadata when model control is available.
 EXTENSION = "model_repository"
@@ -146,7 +153,7 @@ async def load_model(ctx: ServingContext, name: str, parameters: Iterable[str] =
     await control.load_model(name)
     failures = not_served_reasons(ctx.manager, name)
     if failures:
-        raise ServingError(f"failed to load '{name}': {'; '.join(failures)}", Code.INVALID_ARGUMENT)
+        raise ModelLoadFailed(name, failures)
 
 
 async def unload_model(ctx: ServingContext, name: str) -> None:
@@ -170,7 +177,7 @@ def _body(request: HttpRequest) -> dict[str, Any]:
     try:
         doc = orjson.loads(request.body)
     except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"The file is not valid json - {exc}", Code.FAILED_PRECONDITION) from None
+        raise InvalidJson(str(exc)) from None
     if not isinstance(doc, dict):
         raise InvalidInput("Request body should be JSON object")
     return doc

@@ -28,7 +28,7 @@ from ovserve.api.tfs import reload
 from ovserve.api.tfs.codec_proto import decode_inputs, encode_outputs
 from ovserve.api.tfs.metadata import metadata_response, status_proto
 from ovserve.core.servable import Servable
-from ovserve.errors import Code, InvalidInput, ServingError, Unimplemented
+from ovserve.errors import InvalidInput, ReloadIncomplete, Unimplemented
 from ovserve.metrics import calls
 from ovserve.tensors import InferRequest, InferResponse
 
@@ -123,11 +123,7 @@ class ModelServicer:
             await control.replace_models(models)
             failures = reload.reload_failures(self.ctx.manager, models)
             if failures:
-                raise ServingError(
-                    "The new config is applied, but some models did not become available: "
-                    + ", ".join(failures),
-                    Code.UNKNOWN,
-                )
+                raise ReloadIncomplete(failures)
         response = model_management_pb2.ReloadConfigResponse()
         response.status.error_code = error_codes_pb2.OK
         return response

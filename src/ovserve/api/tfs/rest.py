@@ -20,7 +20,7 @@ from ovserve.api.request_path import counted, infer, pinned
 from ovserve.api.tfs import codec_json
 from ovserve.api.tfs.metadata import metadata_json, status_json
 from ovserve.core.servable import Servable
-from ovserve.errors import Code, ServingError, VersionNotFound
+from ovserve.errors import MethodNotSupported, VersionNotFound
 from ovserve.metrics import calls
 from ovserve.tensors import InferRequest, InferResponse
 
@@ -90,6 +90,6 @@ class TfsRestApi:
         )
 
     async def unsupported(self, request: HttpRequest) -> HttpResponse:
-        raise ServingError(
-            f"{NOT_FOUND_TEXT} - :{request.params['method']} is not supported, use :predict", Code.NOT_FOUND
+        raise MethodNotSupported(
+            f"{NOT_FOUND_TEXT} - :{request.params['method']} is not supported, use :predict"
         )
