@@ -13,12 +13,13 @@ import logging
 import os
 
 from ovserve.config.schema import ConfigSchemaError, as_object, as_string, check_keys
+from ovserve.config.storage import REMOTE_PREFIXES
 from ovserve.config.types import ModelConfig
 
 log = logging.getLogger("ovserve.config")
 
 #: URL prefixes OVMS reads from object storage; any other base path is a local path.
-CLOUD_PREFIXES = ("s3://", "gs://", "az://", "azfs://")
+CLOUD_PREFIXES = REMOTE_PREFIXES
 GRAPH_FILE = "graph.pbtxt"
 GRAPH_NOT_SERVED = "MediaPipe graphs (graph.pbtxt) are not served by ovserve yet"
 _GRAPH_KEYS = ("name", "base_path", "graph_path", "subconfig")

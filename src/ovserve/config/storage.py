@@ -13,6 +13,11 @@ from dataclasses import dataclass
 
 log = logging.getLogger("ovserve.config")
 
+#: The object stores a base path may name (OVMS's): ``s3://``, ``gs://``, ``az://`` (Azure Blob) and
+#: ``azfs://`` (Azure Files). The one list: config validation and the repository sources read it.
+REMOTE_SCHEMES = ("s3", "gs", "az", "azfs")
+REMOTE_PREFIXES = tuple(f"{scheme}://" for scheme in REMOTE_SCHEMES)
+
 #: How long one listing may take (an ovserve extension): a store that does not answer in time
 #: counts as unreachable for that poll.
 TIMEOUT_VARIABLE = "OVSERVE_STORAGE_TIMEOUT_SECONDS"
