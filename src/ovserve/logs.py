@@ -18,7 +18,6 @@ import os
 import time
 from collections.abc import Callable
 
-FORMATS = ("text", "json")
 #: the request id of the request being handled (None outside requests)
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("ovserve_request_id", default=None)
 #: longest request id taken from a client; longer ones (and ids with odd characters) are replaced

@@ -36,15 +36,15 @@ class ServerState:
 
     ``ready``: the initial model load ended (even if some models failed) and the server is not
     shutting down; ``draining``: shutdown began (no new calls). Observers (the gRPC health
-    service) subscribe to hear every change.
+    service) subscribe to hear every change. There is no "live" flag: a process that answers is
+    live (as OVMS's), until it exits.
     """
 
-    __slots__ = ("_draining", "_listeners", "_ready", "live")
+    __slots__ = ("_draining", "_listeners", "_ready")
 
-    def __init__(self, ready: bool = False, live: bool = True) -> None:
+    def __init__(self, ready: bool = False) -> None:
         self._ready = ready
         self._draining = False
-        self.live = live
         self._listeners: list[Callable[[], None]] = []
 
     @property

@@ -1,6 +1,5 @@
 """Configuration: frozen objects, config.json parsing and validation."""
 
-from ovserve.config.diff import ConfigDiff, diff
 from ovserve.config.file import ConfigFile, load_config_file
 from ovserve.config.types import (
     LayoutSpec,
@@ -12,7 +11,6 @@ from ovserve.config.types import (
 )
 
 __all__ = [
-    "ConfigDiff",
     "ConfigFile",
     "LayoutSpec",
     "MetricsConfig",
@@ -20,6 +18,5 @@ __all__ = [
     "ServerConfig",
     "ShapeSpec",
     "VersionPolicy",
-    "diff",
     "load_config_file",
 ]

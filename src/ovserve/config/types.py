@@ -1,7 +1,7 @@
 """Frozen configuration objects: what the command line and config.json mean once parsed.
 
-Parsing and validation live beside this module (``ovserve.config.parse`` for
-config.json and the shared value syntaxes, ``ovserve.cli`` for argv); everything else
+Parsing and validation live beside this module (``ovserve.config.file`` for
+config.json, ``ovserve.config.syntax`` for the shared value syntaxes, ``ovserve.cli`` for argv); everything else
 receives these objects and never reads argv, env or files for settings.
 """
 
@@ -138,7 +138,7 @@ class ModelConfig:
 
 
 #: ModelConfig fields whose change does not rebuild loaded versions: the name is the stream's
-#: identity, and a new version policy only re-selects versions (see :mod:`ovserve.config.diff`).
+#: identity, and a new version policy only re-selects versions (the manager compares fingerprints).
 NOT_IN_FINGERPRINT = frozenset({"name", "version_policy"})
 
 

@@ -1,4 +1,4 @@
-"""config.json: schema validation, base paths, unsupported sections, monitoring, and diff."""
+"""config.json: schema validation, base paths, unsupported sections and monitoring."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ovserve.config.file import NON_STATEFUL_PARAMETER as NON_STATEFUL
-from ovserve.config.parse import ConfigDiff, ConfigFile, diff, load_config_file, parse_config_text
+from ovserve.config.file import ConfigFile, load_config_file, parse_config_text
 from ovserve.config.types import LayoutSpec, MetricsConfig, ModelConfig, StatefulConfig, VersionPolicy
 from ovserve.errors import ConfigError
 from ovserve.tensors import Dim
@@ -475,33 +475,14 @@ def test_monitoring_errors(tmp_path: Path, monitoring: object, key: str, fragmen
     fails(tmp_path, {"model_config_list": [], "monitoring": monitoring}, key, fragment)
 
 
-# --- diff ---------------------------------------------------------------------------------------
+# --- equality -----------------------------------------------------------------------------------
 
 
-def test_diff_added_removed_changed() -> None:
-    a = ModelConfig(name="a", base_path="/a")
-    b = ModelConfig(name="b", base_path="/b")
-    c = ModelConfig(name="c", base_path="/c")
-    b2 = ModelConfig(name="b", base_path="/b", plugin_config={"NUM_STREAMS": "2"})
-    c2 = ModelConfig(name="c", base_path="/c", version_policy=VersionPolicy("all"))
-    d = ModelConfig(name="d", base_path="/d")
-    result = diff([a, b, c], [d, c2, b2])
-    assert result == ConfigDiff(added=("d",), removed=("a",), changed=("c", "b"), versions_only=("c",))
-    assert result
-
-
-def test_diff_of_equal_lists_is_empty() -> None:
-    first = [ModelConfig(name="a", base_path="/a", shape={"in": (Dim(1, 1),)}, plugin_config={"X": "1"})]
-    second = [ModelConfig(name="a", base_path="/a", shape={"in": (Dim(1, 1),)}, plugin_config={"X": "1"})]
-    result = diff(first, second)
-    assert result == ConfigDiff()
-    assert not result
-
-
-def test_diff_of_reloaded_files(tmp_path: Path) -> None:
-    old = load(tmp_path, models({"name": "a", "base_path": "a"}, {"name": "b", "base_path": "b", "nireq": 1}))
-    new = load(tmp_path, models({"name": "b", "base_path": "b", "nireq": 2}, {"name": "c", "base_path": "c"}))
-    assert diff(old.models, new.models) == ConfigDiff(added=("c",), removed=("a",), changed=("b",))
+def test_equal_entries_are_equal_and_share_a_fingerprint() -> None:
+    first = ModelConfig(name="a", base_path="/a", shape={"in": (Dim(1, 1),)}, plugin_config={"X": "1"})
+    second = ModelConfig(name="a", base_path="/a", shape={"in": (Dim(1, 1),)}, plugin_config={"X": "1"})
+    assert first == second
+    assert first.fingerprint() == second.fingerprint()
 
 
 def test_relative_base_path_is_absolute(tmp_path: Path) -> None:

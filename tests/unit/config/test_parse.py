@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from ovserve.config.parse import (
+from ovserve.config.syntax import (
     is_valid_bind_address,
     parse_batch_size,
     parse_dim,

@@ -47,7 +47,7 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
         self.ctx = ctx
 
     async def ServerLive(self, request: Any, context: Any) -> Any:
-        return pb.ServerLiveResponse(live=self.ctx.state.live)
+        return pb.ServerLiveResponse(live=True)  # a server that answers is live
 
     async def ServerReady(self, request: Any, context: Any) -> Any:
         return pb.ServerReadyResponse(ready=self.ctx.state.ready)

@@ -60,11 +60,10 @@ class KServeRest:
         self.ctx = ctx
 
     # The Open Inference Protocol's bodies: {"live": true} / {"ready": true} (KServe's own client
-    # reads them; tritonclient and probes read only the status). Not live / not ready is 503.
+    # reads them; tritonclient and probes read only the status). A server that answers is live;
+    # not ready is 503.
     async def live(self, request: HttpRequest) -> HttpResponse:
-        if self.ctx.state.live:
-            return HttpResponse(200, LIVE_BODY)
-        return json_response({"live": False, "error": "Server is not live"}, 503)
+        return HttpResponse(200, LIVE_BODY)
 
     async def ready(self, request: HttpRequest) -> HttpResponse:
         if self.ctx.state.ready:
