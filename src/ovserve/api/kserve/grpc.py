@@ -22,18 +22,15 @@ from ovserve.api.context import ServingContext
 from ovserve.api.errors import as_serving_error
 from ovserve.api.kserve import model_control, triton
 from ovserve.api.kserve.codec_grpc import decode_infer_request, encode_infer_response
-from ovserve.api.kserve.rest import PLATFORM, extensions
+from ovserve.api.kserve.metadata import model_metadata
+from ovserve.api.kserve.rest import extensions
 from ovserve.core.servable import Servable
 from ovserve.errors import ModelNotReady, VersionNotFound, VersionRetired
 from ovserve.metrics import calls
-from ovserve.tensors import InferRequest, InferResponse, TensorSpec
+from ovserve.tensors import InferRequest, InferResponse
 
 #: How many requests of one stream may run at once; replies keep the request order.
 STREAM_WINDOW = 32
-
-
-def _tensor_metadata(spec: TensorSpec) -> Any:
-    return pb.ModelMetadataResponse.TensorMetadata(name=spec.name, datatype=spec.datatype, shape=spec.shape)
 
 
 def _encode(servable: Servable, request: InferRequest, response: InferResponse) -> Any:
@@ -74,13 +71,7 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
     async def ModelMetadata(self, request: Any, context: Any) -> Any:
         version = request_path.parse_version(request.version)
         with request_path.pinned(self.ctx, calls.KSERVE_GRPC_METADATA, request.name, version) as servable:
-            return pb.ModelMetadataResponse(
-                name=servable.name,
-                versions=[str(v) for v in self.ctx.manager.available_versions(servable.name)],
-                platform=PLATFORM,
-                inputs=[_tensor_metadata(spec) for spec in servable.inputs.values()],
-                outputs=[_tensor_metadata(spec) for spec in servable.outputs.values()],
-            )
+            return pb.ModelMetadataResponse(**model_metadata(self.ctx, servable))
 
     async def ModelInfer(self, request: Any, context: Any) -> Any:
         return await self._infer(request)

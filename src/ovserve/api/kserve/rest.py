@@ -9,7 +9,7 @@ The only status chosen here is ``/v2/health/ready``'s 503, which is not a reques
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import cast
 
 from ovserve.api import request_path
 from ovserve.api.context import ServingContext
@@ -21,31 +21,16 @@ from ovserve.api.kserve.codec_json import (
     decode_infer_request,
     encode_infer_response,
 )
+from ovserve.api.kserve.metadata import model_metadata
 from ovserve.core.servable import Servable
 from ovserve.metrics import calls
-from ovserve.tensors import InferRequest, InferResponse, TensorSpec
+from ovserve.tensors import InferRequest, InferResponse
 
 #: KServe protocol extensions ovserve implements (reported by server metadata).
 EXTENSIONS = ("binary_tensor_data", "model_configuration", "statistics")
-PLATFORM = "OpenVINO"
 OCTET_STREAM = b"application/octet-stream"
 LIVE_BODY = b'{"live":true}'
 READY_BODY = b'{"ready":true}'
-
-
-def tensor_metadata(spec: TensorSpec) -> dict[str, Any]:
-    return {"name": spec.name, "datatype": spec.datatype, "shape": list(spec.shape)}
-
-
-def model_metadata(ctx: ServingContext, servable: Servable) -> dict[str, Any]:
-    """Metadata of a pinned servable; ``versions`` lists every AVAILABLE version of its name."""
-    return {
-        "name": servable.name,
-        "versions": [str(v) for v in ctx.manager.available_versions(servable.name)],
-        "platform": PLATFORM,
-        "inputs": [tensor_metadata(spec) for spec in servable.inputs.values()],
-        "outputs": [tensor_metadata(spec) for spec in servable.outputs.values()],
-    }
 
 
 def extensions(ctx: ServingContext) -> list[str]:
