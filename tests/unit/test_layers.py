@@ -67,3 +67,11 @@ def test_each_fence_covers_every_unit_but_the_allowed_ones() -> None:
     for name, allowed in FENCES.items():
         sources = {m.removeprefix("ovserve.") for m in by_name[name]["source_modules"]}
         assert sources == on_disk - allowed, name
+
+
+def test_the_architecture_map_names_every_unit() -> None:
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    start = text.index("## Map (start here)")
+    the_map = text[start : text.index("\n## ", start + 1)]
+    missing = {u for u in units_on_disk() if f"`{u}.py" not in the_map and f"`{u}/" not in the_map}
+    assert missing == set(), "describe these units in the Map of docs/architecture.md"
