@@ -22,7 +22,7 @@ import uvicorn
 
 from ovserve import __version__
 from ovserve.api import backend_timing, config_rest, grpc_probes
-from ovserve.api.context import ModelControl, ServingContext
+from ovserve.api.context import GatedControl, ModelControl, ServingContext
 from ovserve.api.grpc_server import create_server
 from ovserve.api.http import HttpRequest, HttpResponse, RestApp, Router
 from ovserve.api.kserve import grpc as kserve_grpc
@@ -121,13 +121,14 @@ class Server:
         self.lifecycle = Lifecycle(
             self.manager, self.source, config.models, config.config_path, config.monitoring
         )
-        reload, control = self._model_control()
+        self._built = asyncio.Event()  # set once the OpenVINO core exists: model control may run
+        control = GatedControl(*self._model_control(), self._built)
         self._tracing, tracer = self._start_tracing()
         self.ctx = ServingContext(
             self.manager,
             "ovserve",
             __version__,
-            reload=reload,
+            reload=control.reload,
             control=control,
             metrics=metrics,
             tracer=tracer,
@@ -146,14 +147,13 @@ class Server:
         await self._drain(front_ends)
         return 0
 
-    def _model_control(self) -> tuple[Callable[[], Awaitable[ReloadOutcome]], ModelControl]:
-        """Config reload and model control: this process's lifecycle, or with peers, all of theirs."""
+    def _model_control(self) -> tuple[ModelControl, Callable[[], Awaitable[ReloadOutcome]]]:
+        """Model control and config reload: this process's lifecycle, or with peers, all of theirs."""
         lifecycle = self.lifecycle
         if self.link is None:
-            return (lambda: lifecycle.reload_config(force=False)), lifecycle
+            return lifecycle, lambda: lifecycle.reload_config(force=False)
         control = ClusterControl(lifecycle, self.link)
-        self.link.handlers.update(handlers(lifecycle))
-        return control.reload, control
+        return control, control.reload
 
     async def _join_peers(self) -> None:
         """A worker answers its peers' metrics scrapes and stops when the supervisor goes."""
@@ -204,6 +204,9 @@ class Server:
             config.inline_inference_us,
             shared_cores=self.seat is not None,
         )
+        if self.link is not None:  # peers' model control calls run here from now on
+            self.link.handlers.update(handlers(self.lifecycle))
+        self._built.set()
 
     def _load(self, config: ModelConfig, version: int, path: Path) -> Loader:
         """The loader of one model version, on the OpenVINO core that _build_models made."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -29,6 +30,44 @@ class ModelControl(Protocol):
     async def unload_model(self, name: str) -> bool: ...
 
     async def replace_models(self, models: tuple[ModelConfig, ...]) -> bool: ...
+
+
+class GatedControl:
+    """Model control and config reload that wait until ``gate`` is set.
+
+    The composition root hands this to the front ends whole, before the ports are bound; models
+    may load only once the backend exists (built after the ports, as OVMS starts), so a call that
+    arrives in between waits for it instead of loading without one.
+    """
+
+    def __init__(
+        self,
+        control: ModelControl,
+        reload: Callable[[], Awaitable[ReloadOutcome]],
+        gate: asyncio.Event,
+    ) -> None:
+        self._control = control
+        self._reload = reload
+        self._gate = gate
+
+    def model_names(self) -> list[str]:
+        return self._control.model_names()
+
+    async def load_model(self, name: str) -> bool:
+        await self._gate.wait()
+        return await self._control.load_model(name)
+
+    async def unload_model(self, name: str) -> bool:
+        await self._gate.wait()
+        return await self._control.unload_model(name)
+
+    async def replace_models(self, models: tuple[ModelConfig, ...]) -> bool:
+        await self._gate.wait()
+        return await self._control.replace_models(models)
+
+    async def reload(self) -> ReloadOutcome:
+        await self._gate.wait()
+        return await self._reload()
 
 
 class ServerState:
