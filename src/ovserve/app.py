@@ -19,6 +19,7 @@ import uvicorn
 
 from ovserve import __version__
 from ovserve.api import config_rest
+from ovserve.api import openai as openai_rest
 from ovserve.api.context import ServingContext
 from ovserve.api.grpc_server import create_server
 from ovserve.api.http import HttpRequest, HttpResponse, RestApp, Router
@@ -26,6 +27,7 @@ from ovserve.api.kserve import grpc as kserve_grpc
 from ovserve.api.kserve import rest as kserve_rest
 from ovserve.api.tfs import grpc as tfs_grpc
 from ovserve.api.tfs import rest as tfs_rest
+from ovserve.backends.genai import generative_loader
 from ovserve.backends.openvino import OpenVINOEngine
 from ovserve.backends.openvino.servable import OpenVINOServable
 from ovserve.cluster import PeerLink, WorkerSeat
@@ -34,6 +36,7 @@ from ovserve.config.types import ServerConfig
 from ovserve.core.ids import ServableId
 from ovserve.core.manager import ServableManager
 from ovserve.errors import StartupError
+from ovserve.genai.source import GenerativeSource
 from ovserve.lifecycle import Lifecycle
 from ovserve.metrics import CONTENT_TYPE, MetricsRegistry, render
 from ovserve.metrics.merge import merge_expositions
@@ -57,6 +60,7 @@ def build_router(ctx: ServingContext, link: PeerLink | None = None) -> Router:
     router = Router()
     kserve_rest.add_routes(router, ctx)
     tfs_rest.add_routes(router, ctx)
+    openai_rest.add_routes(router, ctx, tfs_status=tfs_rest.TfsRestApi(ctx).status)
     config_rest.add_routes(router, ctx)
     if ctx.metrics is not None:  # no route when disabled: /metrics is then an unknown URL (400)
         registry = ctx.metrics
@@ -152,13 +156,16 @@ class Server:
             config.inline_inference_us,
             shared_cores=self.seat is not None,
         )
-        source = RepositorySource(
-            with_batching(
-                lambda model, version, path: engine.loader(model, version, Path(path)),
-                in_flight=_batches_in_flight,
-                hooks=_batching_hooks(self.ctx.metrics),
+        source = GenerativeSource(
+            RepositorySource(
+                with_batching(
+                    lambda model, version, path: engine.loader(model, version, Path(path)),
+                    in_flight=_batches_in_flight,
+                    hooks=_batching_hooks(self.ctx.metrics),
+                ),
+                StorageSettings.from_env(os.environ),
             ),
-            StorageSettings.from_env(os.environ),
+            generative_loader,
         )
         lifecycle = Lifecycle(self.manager, source, config.models, config.config_path)
         if link is not None:

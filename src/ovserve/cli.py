@@ -24,6 +24,8 @@ import re
 from collections.abc import Mapping, Sequence
 
 from ovserve.config.file import load_config_file, resolve_base_path
+from ovserve.config.genai import OPTIONS as GENERATIVE_OPTIONS
+from ovserve.config.genai import GenerativeConfig, parse_generative, parse_task
 from ovserve.config.syntax import (
     is_valid_bind_address,
     parse_batch_size,
@@ -139,6 +141,8 @@ def parse_args(
     config_path: str | None = None
     if opts.text("config_path"):
         config_path = os.path.join(cwd, opts.text("config_path"))
+        if opts.has("task"):
+            raise ConfigError("--task", "applies to the model of --model_path; set task in config.json")
         if opts.has("layout"):
             log.warning("--layout is ignored with --config_path; set layout in config.json")
         loaded = load_config_file(config_path)
@@ -274,6 +278,9 @@ class _Options:
         assert isinstance(value, int) and not isinstance(value, bool)
         return value
 
+    def value(self, name: str) -> Value:
+        return self._given[name]
+
     def flag(self, name: str, default: bool = False) -> bool:
         value = self._given.get(name, default)
         assert isinstance(value, bool)
@@ -368,7 +375,19 @@ def _single_model(opts: _Options, cwd: str) -> ModelConfig:
         nireq=opts.number("nireq", 0),
         target_device=opts.text("target_device") or "CPU",
         plugin_config=parse_plugin_config(opts.text("plugin_config"), "--plugin_config"),
+        generative=_generative(opts),
     )
+
+
+def _generative(opts: _Options) -> GenerativeConfig | None:
+    """--task and its options: the single model is then served by OpenVINO GenAI."""
+    given = {name: opts.value(name) for name in GENERATIVE_OPTIONS if opts.has(name)}
+    if not opts.has("task"):
+        if given:
+            raise ConfigError(f"--{next(iter(given))}", "is an option of generative models: set --task too")
+        return None
+    task = parse_task(opts.text("task"), "--task")
+    return parse_generative(task, given, {name: f"--{name}" for name in given})
 
 
 def _grpc_workers(workers: int, env: Mapping[str, str]) -> int:

@@ -203,6 +203,136 @@ FLAGS: tuple[Flag, ...] = (
         group="single model",
         effective=False,
     ),
+    # --- generative models (OVMS's --task and its per-task options; docs/genai.md) ---
+    Flag(
+        "task",
+        "str",
+        "",
+        "Serve model_path as a generative model: text_generation, embeddings or rerank",
+        group="generative model",
+    ),
+    Flag(
+        "max_num_seqs",
+        "uint32",
+        "256",
+        "text_generation: sequences processed together",
+        group="generative model",
+    ),
+    Flag(
+        "pipeline_type",
+        "str",
+        "AUTO",
+        "text_generation: AUTO or LM_CB (continuous batching)",
+        group="generative model",
+    ),
+    Flag(
+        "enable_prefix_caching",
+        "bool",
+        "true",
+        "text_generation: cache prompt KV blocks",
+        group="generative model",
+    ),
+    Flag(
+        "max_num_batched_tokens",
+        "uint32",
+        "GenAI's",
+        "text_generation: tokens per step",
+        group="generative model",
+    ),
+    Flag(
+        "cache_size",
+        "uint32",
+        "0 = dynamic",
+        "text_generation: KV cache size in GB",
+        group="generative model",
+    ),
+    Flag(
+        "dynamic_split_fuse",
+        "bool",
+        "true",
+        "text_generation: dynamic split fuse scheduling",
+        group="generative model",
+    ),
+    Flag(
+        "kv_cache_precision",
+        "str",
+        "",
+        "text_generation: u8 or empty (the device's)",
+        group="generative model",
+    ),
+    Flag(
+        "max_prompt_len",
+        "uint32",
+        "",
+        "text_generation: NPU prompt length (no effect on CPU)",
+        group="generative model",
+    ),
+    Flag(
+        "model_distribution_policy",
+        "str",
+        "",
+        "text_generation: TENSOR_PARALLEL or PIPELINE_PARALLEL (not supported)",
+        group="generative model",
+        effective=False,
+    ),
+    Flag(
+        "draft_source_model",
+        "str",
+        "",
+        "text_generation: draft model (not supported)",
+        group="generative model",
+        effective=False,
+    ),
+    Flag(
+        "reasoning_parser",
+        "str",
+        "",
+        "text_generation: reasoning parser (only none)",
+        group="generative model",
+        effective=False,
+    ),
+    Flag(
+        "tool_parser",
+        "str",
+        "",
+        "text_generation: tool parser (only none)",
+        group="generative model",
+        effective=False,
+    ),
+    Flag(
+        "enable_tool_guided_generation",
+        "bool",
+        "false",
+        "text_generation: enforce tool schemas (not supported)",
+        group="generative model",
+        effective=False,
+    ),
+    Flag(
+        "cache_interval_multiplier",
+        "uint32",
+        "adaptive",
+        "text_generation: KV block interval",
+        group="generative model",
+    ),
+    Flag(
+        "num_streams",
+        "uint32",
+        "1",
+        "embeddings, rerank: OpenVINO execution streams",
+        group="generative model",
+    ),
+    Flag("normalize", "bool", "true", "embeddings: L2-normalize the embeddings", group="generative model"),
+    Flag(
+        "truncate", "bool", "false", "embeddings: truncate inputs over the context", group="generative model"
+    ),
+    Flag("pooling", "str", "CLS", "embeddings: CLS, LAST or MEAN", group="generative model"),
+    Flag(
+        "max_allowed_chunks",
+        "uint32",
+        "10000",
+        "rerank: most document chunks a request may make",
+        group="generative model",
+    ),
 )
 
 
@@ -221,7 +351,7 @@ def usage() -> str:
         "  -h, --help".ljust(58) + "Show this help and exit",
         "      --version".ljust(58) + "Show the version and exit",
     ]
-    for group in ("server", "multi model", "single model"):
+    for group in ("server", "multi model", "single model", "generative model"):
         if group != "server":
             lines += ["", f" {group} options:"]
         for flag in FLAGS:

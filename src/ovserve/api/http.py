@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -55,6 +55,9 @@ class HttpResponse:
     body: bytes = b""
     content_type: bytes = JSON
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    #: a streamed body (server-sent events): sent chunk by chunk after the headers, ``body`` unused;
+    #: closed (``aclose``) as soon as the client goes away
+    stream: AsyncIterator[bytes] | None = None
 
 
 def json_response(value: Any, status: int = 200) -> HttpResponse:
@@ -141,6 +144,9 @@ class RestApp:
         if kind != "http":
             return
         response = await self._handle(scope, receive)
+        if response.stream is not None:
+            await _send_stream(response, response.stream, receive, send)
+            return
         headers = [
             (b"content-type", response.content_type),
             (b"content-length", str(len(response.body)).encode()),
@@ -213,6 +219,44 @@ class RestApp:
         if inflater is not None:
             return inflater.finish()
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _send_stream(
+    response: HttpResponse,
+    stream: AsyncIterator[bytes],
+    receive: Callable[[], Awaitable[dict[str, Any]]],
+    send: Callable[[dict[str, Any]], Awaitable[None]],
+) -> None:
+    """Send ``stream`` chunk by chunk; stop and close it as soon as the client disconnects."""
+    headers = [(b"content-type", response.content_type), (b"cache-control", b"no-cache"), *response.headers]
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    gone = asyncio.ensure_future(_disconnected(receive))
+    chunk: asyncio.Future[bytes] | None = None
+    try:
+        while True:
+            chunk = asyncio.ensure_future(anext(stream))
+            await asyncio.wait((chunk, gone), return_when=asyncio.FIRST_COMPLETED)
+            if not chunk.done():  # the client went away first
+                break
+            try:
+                data = chunk.result()
+            except StopAsyncIteration:
+                await send({"type": "http.response.body", "body": b""})
+                break
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+    finally:
+        gone.cancel()
+        if chunk is not None and not chunk.done():
+            chunk.cancel()
+            await asyncio.wait((chunk,))
+        close = getattr(stream, "aclose", None)
+        if close is not None:
+            await close()
+
+
+async def _disconnected(receive: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 #: responses at least this long are compressed on a worker thread (zlib releases the GIL)

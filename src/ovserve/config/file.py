@@ -21,6 +21,8 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from ovserve.config.genai import OPTIONS as GENERATIVE_OPTIONS
+from ovserve.config.genai import GenerativeConfig, parse_generative, parse_task
 from ovserve.config.syntax import (
     BatchSize,
     json_type,
@@ -77,6 +79,9 @@ _MODEL_KEYS = (
     "max_sequence_number",
     "custom_loader_options",
     "dynamic_batching",  # ovserve's extension (not in OVMS's schema)
+    # ovserve's extension: a generative model, as OVMS's --task and its options (config/genai.py)
+    "task",
+    *GENERATIVE_OPTIONS,
 )
 #: Stateful-only keys and the one value each may take on a (non-stateful) model served here.
 _STATEFUL_DEFAULTS: dict[str, bool | int] = {
@@ -220,7 +225,19 @@ def parse_model_entry(entry: object, key: str, base_dir: str) -> ModelConfig:
         plugin_config=plugin_config,
         allow_cache=_boolean(cfg.get("allow_cache", False), f"{key}.allow_cache"),
         dynamic_batching=batching,
+        generative=_parse_generative(cfg, key),
     )
+
+
+def _parse_generative(cfg: dict[str, object], key: str) -> GenerativeConfig | None:
+    """``task`` and its options (OVMS's flag names) in a model entry; None for a classic model."""
+    given = {name: cfg[name] for name in GENERATIVE_OPTIONS if name in cfg}
+    if "task" not in cfg:
+        if given:
+            raise ConfigError(f"{key}.{next(iter(given))}", "is an option of generative models: set task too")
+        return None
+    task = parse_task(cfg["task"], f"{key}.task")
+    return parse_generative(task, given, {name: f"{key}.{name}" for name in given})
 
 
 def resolve_base_path(path: str, base_dir: str, key: str) -> str:

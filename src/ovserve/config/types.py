@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ovserve.config.genai import GenerativeConfig
 from ovserve.tensors import Dim
 
 #: A shape as configured: one :class:`Dim` per dimension.
@@ -83,6 +84,8 @@ class ModelConfig:
     allow_cache: bool = False
     #: ovserve's extension: server-side dynamic batching (None: off)
     dynamic_batching: BatchingConfig | None = None
+    #: a generative model (OVMS's --task): served by OpenVINO GenAI from ``base_path`` itself
+    generative: GenerativeConfig | None = None
 
     def fingerprint(self) -> tuple[object, ...]:
         """Everything that, changed, means the model's versions must be reloaded."""
@@ -102,6 +105,7 @@ class ModelConfig:
             freeze(self.plugin_config),
             self.allow_cache,
             self.dynamic_batching,
+            self.generative,
         )
 
 

@@ -1,0 +1,110 @@
+"""``/chat/completions`` and ``/completions``: one generation per request, whole or streamed.
+
+The handler pins the model version (a manager handle) for the length of the answer; a
+streamed answer releases it when the stream ends or the client goes away, and the
+generation is cancelled then (its KV cache freed). A non-streamed answer runs under
+the router's ``cancel_on_disconnect``: a client that leaves cancels it the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from typing import Any
+
+import orjson
+
+from ovserve.api.context import ServingContext
+from ovserve.api.http import HttpResponse
+from ovserve.api.openai.errors import error_object, error_response
+from ovserve.api.openai.requests import ParsedRequest, parse_generation
+from ovserve.api.openai.responses import DONE, Completion, sse
+from ovserve.core.manager import Handle
+from ovserve.genai.types import GenerationStream, NotGenerative, TextGenerationServable
+
+EVENT_STREAM = b"text/event-stream"
+
+
+def text_generation(handle: Handle) -> TextGenerationServable:
+    servable = handle.servable
+    if not isinstance(servable, TextGenerationServable):
+        task = getattr(servable, "task", "") or "classic inference (KServe / TF Serving)"
+        raise NotGenerative(f"Model {servable.name} does not serve text generation; it serves {task}")
+    return servable
+
+
+async def generate(ctx: ServingContext, body: bytes, *, chat: bool) -> HttpResponse:
+    """Answer one chat or completions request (errors as OpenAI error objects)."""
+    try:
+        parsed = parse_generation(body, chat=chat)
+        handle = ctx.manager.acquire(parsed.model, None)
+    except Exception as exc:
+        return error_response(exc)
+    streaming = False
+    try:
+        servable = text_generation(handle)
+        stream = await servable.generate(parsed.generation)
+        if not parsed.stream:
+            return await _whole(parsed, stream)
+        streaming = True
+        return HttpResponse(200, content_type=EVENT_STREAM, stream=_Events(parsed, stream, handle))
+    except Exception as exc:
+        return error_response(exc)
+    finally:
+        if not streaming:
+            handle.__exit__()
+
+
+async def _whole(parsed: ParsedRequest, stream: GenerationStream) -> HttpResponse:
+    answer = Completion(parsed.model, parsed.chat, stream.prompt_tokens)
+    try:
+        async for deltas in stream:
+            for delta in deltas:
+                answer.add(delta)
+    finally:
+        stream.cancel()
+    document = answer.document(parsed.generation.params.logprobs)
+    return HttpResponse(200, orjson.dumps(document))
+
+
+class _Events:
+    """The SSE body of a streamed answer; closing it cancels the generation and unpins the model."""
+
+    def __init__(self, parsed: ParsedRequest, stream: GenerationStream, handle: Handle) -> None:
+        self._frames = _frames(parsed, stream)
+        self._release: list[Callable[[], Any]] = [stream.cancel, handle.__exit__]
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await anext(self._frames)
+        except BaseException:
+            self._close()
+            raise
+
+    async def aclose(self) -> None:
+        try:
+            await self._frames.aclose()
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        release, self._release = self._release, []
+        for step in release:
+            step()
+
+
+async def _frames(parsed: ParsedRequest, stream: GenerationStream) -> AsyncGenerator[bytes, None]:
+    answer = Completion(parsed.model, parsed.chat, stream.prompt_tokens)
+    with_logprobs = parsed.generation.params.logprobs
+    try:
+        async for deltas in stream:
+            yield sse(answer.chunk(deltas, with_logprobs))
+    except Exception as exc:  # after the headers: the error travels as an event
+        _status, document = error_object(exc)
+        yield sse(document)
+        return
+    if parsed.include_usage:
+        yield sse(answer.usage_chunk())
+    yield DONE

@@ -1,0 +1,223 @@
+"""Continuous batching: one ContinuousBatchingPipeline driven by one stepping thread.
+
+Every call into the pipeline (``add_request``, ``step``, reading and cancelling handles)
+happens on the engine's own thread, so the pipeline never sees two threads; the event
+loop only posts commands (:meth:`GenerationEngine.submit`, :meth:`GenerationEngine.cancel`)
+and receives outputs through ``loop.call_soon_threadsafe``. ``step()`` releases the GIL,
+so the loop keeps serving while a batch runs. Many requests share each step: that is the
+batching. A cancelled request is cancelled before the next step and its KV blocks are
+freed by the pipeline at that step.
+
+Text is decoded incrementally on the engine thread: a choice's new text is what the
+decoded tokens add to the text already sent, held back while it ends in an incomplete
+UTF-8 sequence (U+FFFD).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import queue
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from ovserve.errors import Code, ServingError
+from ovserve.genai.types import ChoiceDelta, PromptTooLong, TokenLogprob
+
+log = logging.getLogger(__name__)
+
+#: finish reasons GenAI reports, as OpenAI names them
+_FINISH = {"STOP": "stop", "LENGTH": "length", "TOOL_CALL": "tool_calls"}
+_REPLACEMENT = "\ufffd"
+
+#: what the engine thread posts to a request's queue: deltas, an error, or None (the end)
+Event = list[ChoiceDelta] | BaseException | None
+
+
+@dataclass
+class _Choice:
+    ids: list[int] = field(default_factory=list)
+    sent: str = ""
+    finished: bool = False
+
+
+@dataclass
+class EngineRequest:
+    """One request's state; fields other than ``events`` belong to the engine thread."""
+
+    prompt: str
+    config: Any  # openvino_genai.GenerationConfig
+    logprobs: bool
+    loop: asyncio.AbstractEventLoop
+    accepted: asyncio.Future[int]  # resolved with the prompt's token count
+    events: asyncio.Queue[Event]
+    id: int = 0
+    handle: Any = None
+    choices: dict[int, _Choice] = field(default_factory=dict)
+    done: bool = False
+
+    def post(self, event: Event) -> None:
+        self.loop.call_soon_threadsafe(self.events.put_nowait, event)
+
+
+class GenerationEngine:
+    """The stepping thread of one pipeline; see the module docstring for the threading contract."""
+
+    def __init__(self, pipeline: Any, max_context: int | None, name: str) -> None:
+        self._pipeline = pipeline
+        self._tokenizer = pipeline.get_tokenizer()
+        self.max_context = max_context
+        self._commands: queue.SimpleQueue[tuple[str, EngineRequest] | None] = queue.SimpleQueue()
+        self._wake = threading.Event()
+        self._ids = itertools.count(1)
+        self._active: dict[int, EngineRequest] = {}
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name=f"ovserve-genai-{name}", daemon=True)
+        self._thread.start()
+
+    # -- the event loop's side -------------------------------------------------------------------
+    def submit(self, prompt: str, config: Any, logprobs: bool) -> EngineRequest:
+        """Queue a generation; await ``request.accepted`` for the prompt size (or the refusal)."""
+        loop = asyncio.get_running_loop()
+        request = EngineRequest(prompt, config, logprobs, loop, loop.create_future(), asyncio.Queue())
+        self._send("add", request)
+        return request
+
+    def cancel(self, request: EngineRequest) -> None:
+        """Stop a generation (idempotent); its KV blocks are freed at the next step."""
+        if not request.done:
+            self._send("cancel", request)
+
+    def metrics(self) -> Any:
+        """The pipeline's metrics (cache usage, requests); read from any thread."""
+        return self._pipeline.get_metrics()
+
+    def close(self) -> None:
+        """Cancel everything and end the thread (after its current step)."""
+        self._stopped = True
+        self._commands.put(None)
+        self._wake.set()
+        self._thread.join()
+
+    def _send(self, kind: str, request: EngineRequest) -> None:
+        self._commands.put((kind, request))
+        self._wake.set()
+
+    # -- the engine thread --------------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stopped:
+            self._apply_commands()
+            if not self._active:
+                self._wake.wait()
+                self._wake.clear()
+                continue
+            try:
+                self._pipeline.step()
+            except Exception as exc:  # the pipeline failed: fail every request it held
+                log.exception("generation step failed")
+                for request in list(self._active.values()):
+                    self._finish(request, exc)
+                continue
+            for request in list(self._active.values()):
+                self._read(request)
+        for request in list(self._active.values()):
+            self._finish(request, RuntimeError("the model is being unloaded"))
+
+    def _apply_commands(self) -> None:
+        while True:
+            try:
+                command = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            if command is None:
+                return
+            kind, request = command
+            if kind == "add":
+                self._add(request)
+            elif not request.done:
+                request.handle.cancel()
+                self._finish(request, None)
+
+    def _add(self, request: EngineRequest) -> None:
+        try:
+            encoded = self._tokenizer.encode(request.prompt, add_special_tokens=False)
+            prompt_tokens = int(encoded.input_ids.get_shape()[1])
+            _fit_context(request.config, prompt_tokens, self.max_context)
+            request.id = next(self._ids)
+            request.handle = self._pipeline.add_request(request.id, encoded.input_ids, request.config)
+        except Exception as exc:
+            request.done = True
+            request.loop.call_soon_threadsafe(_reject, request.accepted, exc)
+            return
+        self._active[request.id] = request
+        request.loop.call_soon_threadsafe(_accept, request.accepted, prompt_tokens)
+
+    def _read(self, request: EngineRequest) -> None:
+        handle = request.handle
+        deltas: list[ChoiceDelta] = []
+        while handle.can_read():
+            for index, output in handle.read().items():
+                delta = self._delta(request, index, output)
+                if delta is not None:
+                    deltas.append(delta)
+        if deltas:
+            request.post(deltas)
+        status = handle.get_status().name
+        if status == "IGNORED":
+            self._finish(
+                request, ServingError("The request was dropped: the KV cache is full", Code.UNAVAILABLE)
+            )
+        elif status != "RUNNING":
+            self._finish(request, None)
+
+    def _delta(self, request: EngineRequest, index: int, output: Any) -> ChoiceDelta | None:
+        choice = request.choices.setdefault(index, _Choice())
+        new_ids = list(output.generated_ids)
+        choice.ids.extend(new_ids)
+        reason = _FINISH.get(output.finish_reason.name)
+        text = self._tokenizer.decode(choice.ids)
+        new_text = ""
+        if (reason is not None or not text.endswith(_REPLACEMENT)) and text.startswith(choice.sent):
+            new_text, choice.sent = text[len(choice.sent) :], text
+        logprobs: tuple[TokenLogprob, ...] = ()
+        if request.logprobs:
+            logprobs = tuple(
+                TokenLogprob(self._tokenizer.decode([token]), float(value))
+                for token, value in zip(new_ids, output.generated_log_probs, strict=False)
+            )
+        if reason is not None:
+            choice.finished = True
+        if not new_ids and reason is None:
+            return None
+        return ChoiceDelta(index, new_text, len(new_ids), reason, logprobs)
+
+    def _finish(self, request: EngineRequest, error: BaseException | None) -> None:
+        request.done = True
+        request.handle = None  # dropping the handle drops the request in GenAI
+        self._active.pop(request.id, None)
+        request.post(error)
+
+
+def _fit_context(config: Any, prompt_tokens: int, max_context: int | None) -> None:
+    """Refuse a prompt that fills the context; cap the new tokens at the room left (finish: length)."""
+    if max_context is None:
+        return
+    if prompt_tokens >= max_context:
+        raise PromptTooLong(
+            f"The prompt has {prompt_tokens} tokens; the model's context is {max_context} tokens"
+        )
+    room = max_context - prompt_tokens
+    if config.max_new_tokens > room:
+        config.max_new_tokens = room
+
+
+def _accept(future: asyncio.Future[int], tokens: int) -> None:
+    if not future.done():
+        future.set_result(tokens)
+
+
+def _reject(future: asyncio.Future[int], error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)

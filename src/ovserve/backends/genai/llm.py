@@ -1,0 +1,185 @@
+"""Text generation on OpenVINO GenAI's ContinuousBatchingPipeline (OVMS's ``LM_CB`` servable)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import openvino_genai as ov_genai
+
+from ovserve.backends.genai.engine import EngineRequest, GenerationEngine
+from ovserve.backends.genai.files import context_length, plugin_properties
+from ovserve.config.genai import GenerativeConfig
+from ovserve.config.types import ModelConfig
+from ovserve.core.ids import ServableId
+from ovserve.errors import InvalidInput
+from ovserve.genai.types import (
+    ChoiceDelta,
+    GenerationRequest,
+    GenerationStream,
+    SamplingParams,
+    TextGenerationServable,
+)
+
+log = logging.getLogger(__name__)
+
+#: generation_config.json keys taken as the model's defaults (OVMS: request > file > built-in)
+_DEFAULT_KEYS = (
+    "eos_token_id",
+    "temperature",
+    "top_p",
+    "top_k",
+    "repetition_penalty",
+    "do_sample",
+    "max_new_tokens",
+    "min_new_tokens",
+)
+
+
+def scheduler_config(options: GenerativeConfig) -> Any:
+    """OVMS's text-generation options as GenAI's SchedulerConfig."""
+    config = ov_genai.SchedulerConfig()
+    config.max_num_seqs = options.max_num_seqs
+    config.cache_size = options.cache_size
+    config.enable_prefix_caching = options.enable_prefix_caching
+    config.dynamic_split_fuse = options.dynamic_split_fuse
+    if options.max_num_batched_tokens is not None:
+        config.max_num_batched_tokens = options.max_num_batched_tokens
+    if options.cache_interval_multiplier is not None:
+        config.cache_interval_multiplier = options.cache_interval_multiplier
+    return config
+
+
+class _Stream(GenerationStream):
+    def __init__(self, engine: GenerationEngine, request: EngineRequest, prompt_tokens: int) -> None:
+        self._engine = engine
+        self._request = request
+        self.prompt_tokens = prompt_tokens
+
+    async def __aiter__(self) -> AsyncIterator[list[ChoiceDelta]]:
+        try:
+            while True:
+                event = await self._request.events.get()
+                if event is None:
+                    return
+                if isinstance(event, BaseException):
+                    raise event
+                yield event
+        finally:
+            self.cancel()
+
+    def cancel(self) -> None:
+        self._engine.cancel(self._request)
+
+
+class ContinuousBatchingServable(TextGenerationServable):
+    """One LLM version: a ContinuousBatchingPipeline, its stepping thread, its defaults."""
+
+    def __init__(self, servable_id: ServableId, config: ModelConfig, directory: Path) -> None:
+        super().__init__(servable_id)
+        assert config.generative is not None
+        options = config.generative
+        properties = plugin_properties(config.plugin_config)
+        if options.kv_cache_precision:
+            properties["KV_CACHE_PRECISION"] = options.kv_cache_precision
+        pipeline = ov_genai.ContinuousBatchingPipeline(
+            str(directory), scheduler_config(options), config.target_device, properties
+        )
+        self.max_context = context_length(directory)
+        self.max_tokens_limit = options.max_tokens_limit
+        self.best_of_limit = options.best_of_limit
+        self._tokenizer = pipeline.get_tokenizer()
+        self._defaults = _defaults(directory)
+        if "eos_token_id" not in self._defaults and self._tokenizer.get_eos_token_id() >= 0:
+            self._defaults["eos_token_id"] = self._tokenizer.get_eos_token_id()
+        self.engine = GenerationEngine(pipeline, self.max_context, servable_id.name)
+
+    async def generate(self, request: GenerationRequest) -> GenerationStream:
+        chat = request.messages is not None
+        prompt = self._chat_prompt(request.messages) if chat else request.prompt or ""
+        config = self._generation_config(request.params)
+        submitted = self.engine.submit(prompt, config, request.params.logprobs)
+        try:
+            prompt_tokens = await submitted.accepted
+        except asyncio.CancelledError:
+            self.engine.cancel(submitted)
+            raise
+        return _Stream(self.engine, submitted, prompt_tokens)
+
+    def _chat_prompt(self, messages: Any) -> str:
+        if not self._tokenizer.chat_template:
+            raise InvalidInput(f"Model {self.name} has no chat template: use /v3/completions")
+        try:
+            return str(self._tokenizer.apply_chat_template(list(messages), add_generation_prompt=True))
+        except Exception as exc:
+            raise InvalidInput(f"The chat template could not be applied to the messages: {exc}") from None
+
+    def _generation_config(self, params: SamplingParams) -> Any:
+        config = ov_genai.GenerationConfig()
+        config.update_generation_config(**self._defaults)
+        _apply_params(config, params)
+        try:
+            config.validate()
+        except Exception as exc:
+            raise InvalidInput(f"Invalid generation parameters: {exc}") from None
+        return config
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+def _apply_params(config: Any, params: SamplingParams) -> None:
+    """Request fields over the model's defaults, as OVMS maps OpenAI's fields onto GenAI's."""
+    if params.max_new_tokens is not None:
+        config.max_new_tokens = params.max_new_tokens
+    if params.temperature is not None:
+        config.temperature = params.temperature
+        config.do_sample = params.temperature > 0
+    if params.top_p is not None:
+        config.top_p = params.top_p
+    if params.top_k is not None:
+        config.top_k = params.top_k
+    if params.seed is not None:
+        config.rng_seed = params.seed
+    if params.stop:
+        config.stop_strings = set(params.stop)
+        config.include_stop_str_in_output = params.include_stop_str_in_output
+    for name in ("presence_penalty", "frequency_penalty", "repetition_penalty"):
+        value = getattr(params, name)
+        if value is not None:
+            setattr(config, name, value)
+    if params.logprobs:
+        config.logprobs = 1
+    if params.ignore_eos:
+        config.ignore_eos = True
+    n = params.n
+    best_of = params.best_of or n
+    if best_of > 1:
+        config.num_return_sequences = n
+        if not config.do_sample:  # greedy choices differ only by beam search (OVMS does the same)
+            config.num_beams = best_of
+    if params.json_schema is not None:
+        structured = ov_genai.StructuredOutputConfig()
+        structured.json_schema = params.json_schema
+        config.structured_output_config = structured
+
+
+def _defaults(directory: Path) -> dict[str, Any]:
+    path = directory / "generation_config.json"
+    if not path.is_file():
+        return {}
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        log.warning("%s: not read (%s); GenAI's defaults apply", path, exc)
+        return {}
+    defaults = {k: raw[k] for k in _DEFAULT_KEYS if k in raw and raw[k] is not None}
+    eos = defaults.get("eos_token_id")
+    if isinstance(eos, list):  # several EOS ids: the first is the EOS, all stop
+        defaults["eos_token_id"] = eos[0]
+        defaults["stop_token_ids"] = set(eos)
+    return defaults
