@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import genai_models
@@ -47,7 +48,9 @@ def server(genai_repo: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
     ]
     config = tmp_path_factory.mktemp("config") / "config.json"
     config.write_text(json.dumps({"model_config_list": entries}))
-    proc = ServerProcess(["--config_path", str(config)], tmp_path_factory.mktemp("log") / "ovserve.log")
+    proc = ServerProcess(
+        ["--config_path", str(config), "--metrics_enable"], tmp_path_factory.mktemp("log") / "ovserve.log"
+    )
     proc.start()
     yield proc
     assert proc.stop() == 0, proc.log()
@@ -170,9 +173,59 @@ def test_concurrent_async_streams_with_cancellations(server: ServerProcess) -> N
     full = "".join(tokens)
     for index, text in enumerate(texts):
         assert text == (full[: len(text)] if index % 2 else full)
-    assert server.alive()
+    # every generation ended (finished or cancelled) and its KV blocks were freed
+    samples = wait_for_metrics(
+        server,
+        lambda m: (
+            m['ovms_current_graphs{name="llm"}'] == 0 and m['ovserve_kv_cache_usage_percent{name="llm"}'] == 0
+        ),
+    )
+    assert samples['ovms_requests_accepted{api="V3",interface="REST",method="Stream",name="llm"}'] >= 32
     answer = client(server).completions.create(model="llm", prompt="uvw")
     assert answer.choices[0].text == "xyz"
+
+
+def metrics(server: ServerProcess) -> dict[str, float]:
+    text = requests.get(f"{server.rest_url}/metrics", timeout=10).text
+    return {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+
+
+def wait_for_metrics(server: ServerProcess, done: Callable[[dict[str, float]], bool]) -> dict[str, float]:
+    """Scrape until ``done`` holds (the server settles asynchronously after clients leave); bounded."""
+    deadline = time.monotonic() + 30
+    while True:
+        samples = metrics(server)
+        if done(samples) or time.monotonic() > deadline:
+            assert done(samples), samples
+            return samples
+        time.sleep(0.05)
+
+
+def test_v3_metrics_count_requests_tokens_and_latency(server: ServerProcess, pipeline: object) -> None:
+    before = metrics(server)
+    client(server).completions.create(model="llm", prompt="abc", max_tokens=4)
+    list(client(server).completions.create(model="llm", prompt="abc", max_tokens=3, stream=True))
+    after = metrics(server)
+
+    def grew(key: str) -> float:
+        return after[key] - before.get(key, 0)
+
+    unary = 'api="V3",interface="REST",method="Unary",name="llm"'
+    stream = 'api="V3",interface="REST",method="Stream",name="llm"'
+    assert grew(f"ovms_requests_success{{{unary}}}") == 1
+    assert grew(f"ovms_requests_success{{{stream}}}") == 1
+    assert grew(f"ovms_responses{{{unary}}}") == 1
+    assert grew(f"ovms_responses{{{stream}}}") == 3  # one chunk per token
+    assert grew('ovserve_prompt_tokens{name="llm"}') == 6
+    assert grew('ovserve_generated_tokens{name="llm"}') == 7
+    assert grew('ovserve_time_to_first_token_us_count{name="llm"}') == 2
+    assert grew('ovserve_time_per_output_token_us_count{name="llm"}') == 5
+    requests.post(f"{server.rest_url}/v3/embeddings", json={"model": "emb", "input": "a b"}, timeout=30)
+    assert metrics(server)['ovms_requests_success{api="V3",interface="REST",method="Unary",name="emb"}'] >= 1
 
 
 # --- errors -------------------------------------------------------------------------------------------

@@ -126,7 +126,16 @@ DEFAULT_METRIC_FAMILIES: tuple[str, ...] = (
 #: Metric families served only when a metrics list names them.
 OPTIONAL_METRIC_FAMILIES: tuple[str, ...] = ("ovms_infer_req_queue_size", "ovms_infer_req_active")
 #: ovserve's own families (the dynamic batcher's); served by default, and may be listed too
-OVSERVE_METRIC_FAMILIES: tuple[str, ...] = ("ovserve_batch_queue_length", "ovserve_batch_size")
+OVSERVE_METRIC_FAMILIES: tuple[str, ...] = (
+    "ovserve_batch_queue_length",
+    "ovserve_batch_size",
+    # generative models (metrics/generative.py)
+    "ovserve_prompt_tokens",
+    "ovserve_generated_tokens",
+    "ovserve_time_to_first_token_us",
+    "ovserve_time_per_output_token_us",
+    "ovserve_kv_cache_usage_percent",
+)
 
 
 @dataclass(frozen=True)

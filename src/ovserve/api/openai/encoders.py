@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import numpy as np
 import orjson
@@ -12,7 +13,11 @@ from ovserve.api.context import ServingContext
 from ovserve.api.http import HttpResponse
 from ovserve.api.openai.errors import error_response
 from ovserve.api.openai.fields import Body, InvalidField
+from ovserve.api.openai.metering import Meter
+from ovserve.errors import Code, ServingError
 from ovserve.genai.types import EmbeddingsServable, NotGenerative, RerankServable
+
+T = TypeVar("T")
 
 
 async def embeddings(ctx: ServingContext, raw: bytes) -> HttpResponse:
@@ -27,7 +32,7 @@ async def embeddings(ctx: ServingContext, raw: bytes) -> HttpResponse:
         with ctx.manager.acquire(model, None) as servable:
             if not isinstance(servable, EmbeddingsServable):
                 raise NotGenerative(f"Model {model} does not serve embeddings; it serves {_task(servable)}")
-            result = await servable.embed(texts)
+            result = await _metered(Meter(ctx, model, "Unary"), servable.embed(texts))
     except Exception as exc:
         return error_response(exc)
     data = [
@@ -68,7 +73,7 @@ async def rerank(ctx: ServingContext, raw: bytes) -> HttpResponse:
         with ctx.manager.acquire(model, None) as servable:
             if not isinstance(servable, RerankServable):
                 raise NotGenerative(f"Model {model} does not serve rerank; it serves {_task(servable)}")
-            result = await servable.rerank(query, documents)
+            result = await _metered(Meter(ctx, model, "Unary"), servable.rerank(query, documents))
     except Exception as exc:
         return error_response(exc)
     order = sorted(range(len(documents)), key=lambda i: -result.scores[i])
@@ -93,6 +98,27 @@ def _documents(body: Body) -> list[str]:
     if not all(isinstance(document, str) for document in raw):
         raise InvalidField("documents", "documents array element is not a string (objects are not supported)")
     return raw
+
+
+async def _metered(meter: Meter, call: Awaitable[T]) -> T:
+    """Count one embeddings or rerank call: accepted with its tokens and answered, or rejected."""
+    try:
+        result = await call
+    except ServingError as exc:
+        if exc.code is Code.INVALID_ARGUMENT:  # the request does not fit the model
+            meter.rejected()
+        else:
+            meter.accepted(0)
+            meter.ended(False)
+        raise
+    except BaseException:
+        meter.accepted(0)
+        meter.ended(False)
+        raise
+    meter.accepted(getattr(result, "prompt_tokens", 0))
+    meter.response()
+    meter.ended(True)
+    return result
 
 
 def _task(servable: object) -> str:

@@ -16,6 +16,7 @@ import orjson
 from ovserve.api.context import ServingContext
 from ovserve.api.http import HttpResponse
 from ovserve.api.openai.errors import error_object, error_response
+from ovserve.api.openai.metering import Meter
 from ovserve.api.openai.requests import ParsedRequest, parse_generation
 from ovserve.api.openai.responses import DONE, Completion, sse
 from ovserve.core.manager import Handle
@@ -40,24 +41,37 @@ async def generate(ctx: ServingContext, body: bytes, *, chat: bool) -> HttpRespo
     except Exception as exc:
         return error_response(exc)
     streaming = False
+    meter: Meter | None = None
     try:
         servable = text_generation(handle)
-        stream = await servable.generate(parsed.generation)
+        meter = Meter(ctx, parsed.model, "Stream" if parsed.stream else "Unary")
+        try:
+            stream = await servable.generate(parsed.generation)
+        except Exception:
+            meter.rejected()
+            raise
+        meter.accepted(stream.prompt_tokens)
         if not parsed.stream:
-            return await _whole(parsed, stream)
+            response = await _whole(parsed, stream, meter)
+            meter.response()
+            meter.ended(True)
+            return response
         streaming = True
-        return HttpResponse(200, content_type=EVENT_STREAM, stream=_Events(parsed, stream, handle))
+        return HttpResponse(200, content_type=EVENT_STREAM, stream=_Events(parsed, stream, handle, meter))
     except Exception as exc:
         return error_response(exc)
     finally:
         if not streaming:
             handle.__exit__()
+            if meter is not None:
+                meter.ended(False)  # no-op once ended
 
 
-async def _whole(parsed: ParsedRequest, stream: GenerationStream) -> HttpResponse:
+async def _whole(parsed: ParsedRequest, stream: GenerationStream, meter: Meter) -> HttpResponse:
     answer = Completion(parsed.model, parsed.chat, stream.prompt_tokens)
     try:
         async for deltas in stream:
+            meter.tokens(sum(delta.tokens for delta in deltas))
             for delta in deltas:
                 answer.add(delta)
     finally:
@@ -69,9 +83,9 @@ async def _whole(parsed: ParsedRequest, stream: GenerationStream) -> HttpRespons
 class _Events:
     """The SSE body of a streamed answer; closing it cancels the generation and unpins the model."""
 
-    def __init__(self, parsed: ParsedRequest, stream: GenerationStream, handle: Handle) -> None:
-        self._frames = _frames(parsed, stream)
-        self._release: list[Callable[[], Any]] = [stream.cancel, handle.__exit__]
+    def __init__(self, parsed: ParsedRequest, stream: GenerationStream, handle: Handle, meter: Meter) -> None:
+        self._frames = _frames(parsed, stream, meter)
+        self._release: list[Callable[[], Any]] = [stream.cancel, handle.__exit__, lambda: meter.ended(False)]
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self
@@ -95,16 +109,22 @@ class _Events:
             step()
 
 
-async def _frames(parsed: ParsedRequest, stream: GenerationStream) -> AsyncGenerator[bytes, None]:
+async def _frames(
+    parsed: ParsedRequest, stream: GenerationStream, meter: Meter
+) -> AsyncGenerator[bytes, None]:
     answer = Completion(parsed.model, parsed.chat, stream.prompt_tokens)
     with_logprobs = parsed.generation.params.logprobs
     try:
         async for deltas in stream:
+            meter.tokens(sum(delta.tokens for delta in deltas))
+            meter.response()
             yield sse(answer.chunk(deltas, with_logprobs))
     except Exception as exc:  # after the headers: the error travels as an event
+        meter.ended(False)
         _status, document = error_object(exc)
         yield sse(document)
         return
+    meter.ended(True)
     if parsed.include_usage:
         yield sse(answer.usage_chunk())
     yield DONE

@@ -74,6 +74,8 @@ class GenerationEngine:
         self._ids = itertools.count(1)
         self._active: dict[int, EngineRequest] = {}
         self._stopped = False
+        self._cache_usage = 0.0
+        self._settle = 0  # steps still to run with no request (to free blocks and refresh metrics)
         self._thread = threading.Thread(target=self._run, name=f"ovserve-genai-{name}", daemon=True)
         self._thread.start()
 
@@ -90,9 +92,10 @@ class GenerationEngine:
         if not request.done:
             self._send("cancel", request)
 
-    def metrics(self) -> Any:
-        """The pipeline's metrics (cache usage, requests); read from any thread."""
-        return self._pipeline.get_metrics()
+    @property
+    def cache_usage(self) -> float:
+        """KV cache use in percent after the last step (read from any thread)."""
+        return self._cache_usage
 
     def close(self) -> None:
         """Cancel everything and end the thread (after its current step)."""
@@ -109,10 +112,12 @@ class GenerationEngine:
     def _run(self) -> None:
         while not self._stopped:
             self._apply_commands()
-            if not self._active:
+            if not self._active and not self._settle:
                 self._wake.wait()
                 self._wake.clear()
                 continue
+            # a step frees the blocks of cancelled and finished requests; the next one reports it
+            self._settle = max(0, self._settle - 1)
             try:
                 self._pipeline.step()
             except Exception as exc:  # the pipeline failed: fail every request it held
@@ -122,6 +127,7 @@ class GenerationEngine:
                 continue
             for request in list(self._active.values()):
                 self._read(request)
+            self._cache_usage = float(self._pipeline.get_metrics().cache_usage)
         for request in list(self._active.values()):
             self._finish(request, RuntimeError("the model is being unloaded"))
 
@@ -195,6 +201,7 @@ class GenerationEngine:
 
     def _finish(self, request: EngineRequest, error: BaseException | None) -> None:
         request.done = True
+        self._settle = 2
         request.handle = None  # dropping the handle drops the request in GenAI
         self._active.pop(request.id, None)
         request.post(error)

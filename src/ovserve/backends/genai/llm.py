@@ -128,6 +128,10 @@ class ContinuousBatchingServable(TextGenerationServable):
             raise InvalidInput(f"Invalid generation parameters: {exc}") from None
         return config
 
+    def kv_cache_usage(self) -> float:
+        """The KV cache in use, in percent (for metrics)."""
+        return self.engine.cache_usage
+
     def close(self) -> None:
         self.engine.close()
 
