@@ -24,9 +24,15 @@ class GenerativeLoader:
         self.directory = directory
 
     def load(self) -> GenerativeServable:
-        task = self.config.generative.task if self.config.generative else ""
+        generative = self.config.generative
+        assert generative is not None
+        task = generative.task
         servable_id = ServableId(self.config.name, GENERATIVE_VERSION)
         try:
+            if task == "text_generation" and generative.pipeline_type == "LM":
+                from ovserve.backends.genai.stateful import LLMPipelineServable
+
+                return LLMPipelineServable(servable_id, self.config, self.directory)
             if task == "text_generation":
                 from ovserve.backends.genai.llm import ContinuousBatchingServable
 

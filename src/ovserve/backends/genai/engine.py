@@ -36,11 +36,26 @@ _REPLACEMENT = "\ufffd"
 Event = list[ChoiceDelta] | BaseException | None
 
 
-@dataclass
-class _Choice:
-    ids: list[int] = field(default_factory=list)
-    sent: str = ""
-    finished: bool = False
+class IncrementalText:
+    """One choice's text as its tokens arrive: each call returns only what the new tokens add.
+
+    The whole token list is decoded each time (a token may change how the ones before it
+    read); new text is held back while it ends in an incomplete UTF-8 sequence, unless
+    ``final``.
+    """
+
+    def __init__(self, tokenizer: Any) -> None:
+        self._tokenizer = tokenizer
+        self.ids: list[int] = []
+        self.sent = ""
+
+    def feed(self, new_ids: list[int], *, final: bool = False) -> str:
+        self.ids.extend(new_ids)
+        text = self._tokenizer.decode(self.ids)
+        if (final or not text.endswith(_REPLACEMENT)) and text.startswith(self.sent):
+            new_text, self.sent = text[len(self.sent) :], text
+            return str(new_text)
+        return ""
 
 
 @dataclass
@@ -48,6 +63,7 @@ class EngineRequest:
     """One request's state; fields other than ``events`` belong to the engine thread."""
 
     prompt: str
+    special_tokens: bool  # add the tokenizer's special tokens (completions) or not (chat templates have them)
     config: Any  # openvino_genai.GenerationConfig
     logprobs: bool
     loop: asyncio.AbstractEventLoop
@@ -55,7 +71,7 @@ class EngineRequest:
     events: asyncio.Queue[Event]
     id: int = 0
     handle: Any = None
-    choices: dict[int, _Choice] = field(default_factory=dict)
+    choices: dict[int, IncrementalText] = field(default_factory=dict)
     done: bool = False
 
     def post(self, event: Event) -> None:
@@ -80,10 +96,11 @@ class GenerationEngine:
         self._thread.start()
 
     # -- the event loop's side -------------------------------------------------------------------
-    def submit(self, prompt: str, config: Any, logprobs: bool) -> EngineRequest:
+    def submit(self, prompt: str, special_tokens: bool, config: Any, logprobs: bool) -> EngineRequest:
         """Queue a generation; await ``request.accepted`` for the prompt size (or the refusal)."""
         loop = asyncio.get_running_loop()
-        request = EngineRequest(prompt, config, logprobs, loop, loop.create_future(), asyncio.Queue())
+        future: asyncio.Future[int] = loop.create_future()
+        request = EngineRequest(prompt, special_tokens, config, logprobs, loop, future, asyncio.Queue())
         self._send("add", request)
         return request
 
@@ -148,9 +165,9 @@ class GenerationEngine:
 
     def _add(self, request: EngineRequest) -> None:
         try:
-            encoded = self._tokenizer.encode(request.prompt, add_special_tokens=False)
+            encoded = self._tokenizer.encode(request.prompt, add_special_tokens=request.special_tokens)
             prompt_tokens = int(encoded.input_ids.get_shape()[1])
-            _fit_context(request.config, prompt_tokens, self.max_context)
+            fit_context(request.config, prompt_tokens, self.max_context)
             request.id = next(self._ids)
             request.handle = self._pipeline.add_request(request.id, encoded.input_ids, request.config)
         except Exception as exc:
@@ -179,22 +196,16 @@ class GenerationEngine:
             self._finish(request, None)
 
     def _delta(self, request: EngineRequest, index: int, output: Any) -> ChoiceDelta | None:
-        choice = request.choices.setdefault(index, _Choice())
+        choice = request.choices.setdefault(index, IncrementalText(self._tokenizer))
         new_ids = list(output.generated_ids)
-        choice.ids.extend(new_ids)
         reason = _FINISH.get(output.finish_reason.name)
-        text = self._tokenizer.decode(choice.ids)
-        new_text = ""
-        if (reason is not None or not text.endswith(_REPLACEMENT)) and text.startswith(choice.sent):
-            new_text, choice.sent = text[len(choice.sent) :], text
+        new_text = choice.feed(new_ids, final=reason is not None)
         logprobs: tuple[TokenLogprob, ...] = ()
         if request.logprobs:
             logprobs = tuple(
                 TokenLogprob(self._tokenizer.decode([token]), float(value))
                 for token, value in zip(new_ids, output.generated_log_probs, strict=False)
             )
-        if reason is not None:
-            choice.finished = True
         if not new_ids and reason is None:
             return None
         return ChoiceDelta(index, new_text, len(new_ids), reason, logprobs)
@@ -207,7 +218,7 @@ class GenerationEngine:
         request.post(error)
 
 
-def _fit_context(config: Any, prompt_tokens: int, max_context: int | None) -> None:
+def fit_context(config: Any, prompt_tokens: int, max_context: int | None) -> None:
     """Refuse a prompt that fills the context; cap the new tokens at the room left (finish: length)."""
     if max_context is None:
         return

@@ -76,11 +76,53 @@ class _Stream(GenerationStream):
         self._engine.cancel(self._request)
 
 
-class ContinuousBatchingServable(TextGenerationServable):
-    """One LLM version: a ContinuousBatchingPipeline, its stepping thread, its defaults."""
+class GenAITextServable(TextGenerationServable):
+    """What every text generation servable shares: tokenizer, chat template, the model's defaults."""
+
+    def __init__(self, servable_id: ServableId, config: ModelConfig, directory: Path, tokenizer: Any) -> None:
+        super().__init__(servable_id)
+        assert config.generative is not None
+        self.max_context = context_length(directory)
+        self.max_tokens_limit = config.generative.max_tokens_limit
+        self._tokenizer = tokenizer
+        self._defaults = _defaults(directory)
+        if "eos_token_id" not in self._defaults and tokenizer.get_eos_token_id() >= 0:
+            self._defaults["eos_token_id"] = tokenizer.get_eos_token_id()
+
+    def prompt(self, request: GenerationRequest) -> tuple[str, bool]:
+        """The prompt text and whether the tokenizer adds its special tokens (as OVMS: completions only)."""
+        if request.messages is None:
+            return request.prompt or "", True
+        if not self._tokenizer.chat_template:
+            raise InvalidInput(f"Model {self.name} has no chat template: use /v3/completions")
+        try:
+            text = self._tokenizer.apply_chat_template(list(request.messages), add_generation_prompt=True)
+        except Exception as exc:
+            raise InvalidInput(f"The chat template could not be applied to the messages: {exc}") from None
+        return str(text), False
+
+    def generation_config(self, params: SamplingParams) -> Any:
+        config = ov_genai.GenerationConfig()
+        config.update_generation_config(**self._defaults)
+        _apply_params(config, params)
+        limit = self.max_tokens_limit
+        if limit is not None and config.max_new_tokens > limit:
+            if params.max_new_tokens is not None:
+                raise InvalidInput(
+                    f"max_tokens {params.max_new_tokens} exceeds the model's max_tokens_limit {limit}"
+                )
+            config.max_new_tokens = limit
+        try:
+            config.validate()
+        except Exception as exc:
+            raise InvalidInput(f"Invalid generation parameters: {exc}") from None
+        return config
+
+
+class ContinuousBatchingServable(GenAITextServable):
+    """One LLM version on a ContinuousBatchingPipeline and its stepping thread (OVMS's LM_CB)."""
 
     def __init__(self, servable_id: ServableId, config: ModelConfig, directory: Path) -> None:
-        super().__init__(servable_id)
         assert config.generative is not None
         options = config.generative
         properties = plugin_properties(config.plugin_config)
@@ -89,44 +131,19 @@ class ContinuousBatchingServable(TextGenerationServable):
         pipeline = ov_genai.ContinuousBatchingPipeline(
             str(directory), scheduler_config(options), config.target_device, properties
         )
-        self.max_context = context_length(directory)
-        self.max_tokens_limit = options.max_tokens_limit
-        self.best_of_limit = options.best_of_limit
-        self._tokenizer = pipeline.get_tokenizer()
-        self._defaults = _defaults(directory)
-        if "eos_token_id" not in self._defaults and self._tokenizer.get_eos_token_id() >= 0:
-            self._defaults["eos_token_id"] = self._tokenizer.get_eos_token_id()
+        super().__init__(servable_id, config, directory, pipeline.get_tokenizer())
         self.engine = GenerationEngine(pipeline, self.max_context, servable_id.name)
 
     async def generate(self, request: GenerationRequest) -> GenerationStream:
-        chat = request.messages is not None
-        prompt = self._chat_prompt(request.messages) if chat else request.prompt or ""
-        config = self._generation_config(request.params)
-        submitted = self.engine.submit(prompt, config, request.params.logprobs)
+        prompt, special_tokens = self.prompt(request)
+        config = self.generation_config(request.params)
+        submitted = self.engine.submit(prompt, special_tokens, config, request.params.logprobs)
         try:
             prompt_tokens = await submitted.accepted
         except asyncio.CancelledError:
             self.engine.cancel(submitted)
             raise
         return _Stream(self.engine, submitted, prompt_tokens)
-
-    def _chat_prompt(self, messages: Any) -> str:
-        if not self._tokenizer.chat_template:
-            raise InvalidInput(f"Model {self.name} has no chat template: use /v3/completions")
-        try:
-            return str(self._tokenizer.apply_chat_template(list(messages), add_generation_prompt=True))
-        except Exception as exc:
-            raise InvalidInput(f"The chat template could not be applied to the messages: {exc}") from None
-
-    def _generation_config(self, params: SamplingParams) -> Any:
-        config = ov_genai.GenerationConfig()
-        config.update_generation_config(**self._defaults)
-        _apply_params(config, params)
-        try:
-            config.validate()
-        except Exception as exc:
-            raise InvalidInput(f"Invalid generation parameters: {exc}") from None
-        return config
 
     def kv_cache_usage(self) -> float:
         """The KV cache in use, in percent (for metrics)."""
