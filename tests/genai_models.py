@@ -309,3 +309,102 @@ def build_reranker(directory: Path) -> Path:
         )
     )
     return directory
+
+
+# --- OVMS's graph.pbtxt ---------------------------------------------------------------------------
+
+_LLM_GRAPH = """# File created with: OpenVINO Model Server 2026.3
+# OVMS_GRAPH_QUEUE_MAX_SIZE: AUTO
+input_stream: "HTTP_REQUEST_PAYLOAD:input"
+output_stream: "HTTP_RESPONSE_PAYLOAD:output"
+node: {
+  name: "LLMExecutor"
+  calculator: "HttpLLMCalculator"
+  input_stream: "LOOPBACK:loopback"
+  input_stream: "HTTP_REQUEST_PAYLOAD:input"
+  input_side_packet: "LLM_NODE_RESOURCES:llm"
+  input_side_packet: "LLM_NODE_EXECUTION_CONTEXTS:llm_ctx"
+  output_stream: "LOOPBACK:loopback"
+  output_stream: "HTTP_RESPONSE_PAYLOAD:output"
+  input_stream_info: {
+    tag_index: 'LOOPBACK:0',
+    back_edge: true
+  }
+  node_options: {
+    [type.googleapis.com / mediapipe.LLMCalculatorOptions]: {
+      max_num_seqs:16,
+      device: "CPU",
+      models_path: "MODELS_PATH",
+      plugin_config: '{"KV_CACHE_PRECISION": "u8"}',
+      enable_prefix_caching: true,
+      cache_size: 1,EXTRA
+    }
+  }
+  input_stream_handler {
+    input_stream_handler: "SyncSetInputStreamHandler",
+    options {
+      [mediapipe.SyncSetInputStreamHandlerOptions.ext] {
+        sync_set {
+          tag_index: "LOOPBACK:0"
+        }
+      }
+    }
+  }
+}
+"""
+
+_ENCODER_GRAPH = """# File created with: OpenVINO Model Server 2026.3
+# OVMS_GRAPH_QUEUE_MAX_SIZE: AUTO
+input_stream: "REQUEST_PAYLOAD:input"
+output_stream: "RESPONSE_PAYLOAD:output"
+node {
+  name: "NAMEExecutor"
+  calculator: "CALCULATOR"
+  input_side_packet: "SIDE_PACKET"
+  input_stream: "REQUEST_PAYLOAD:input"
+  output_stream: "RESPONSE_PAYLOAD:output"
+  node_options: {
+    [type.googleapis.com / mediapipe.OPTIONS]: {
+      models_path: "MODELS_PATH",EXTRA
+      target_device: "CPU",
+    }
+  }
+}
+"""
+
+
+def write_ovms_graph(directory: Path, task: str, models_path: str = "./", extra: str = "") -> Path:
+    """A graph.pbtxt as OVMS's export tooling writes it for ``task``, in ``directory``.
+
+    ``extra`` adds options to the LLM node, and replaces the encoders' default ones.
+    """
+    if task == "text_generation":
+        text = _LLM_GRAPH.replace("MODELS_PATH", models_path).replace("EXTRA", extra)
+    else:
+        calculator, options, packet, name, default = {
+            "embeddings": (
+                "EmbeddingsCalculatorOV",
+                "EmbeddingsCalculatorOVOptions",
+                "EMBEDDINGS_NODE_RESOURCES:embeddings_servable",
+                "Embeddings",
+                "\n      normalize_embeddings: true,\n      truncate: false,\n      pooling: CLS,",
+            ),
+            "rerank": (
+                "RerankCalculatorOV",
+                "RerankCalculatorOVOptions",
+                "RERANK_NODE_RESOURCES:rerank_servable",
+                "Rerank",
+                "\n      max_allowed_chunks: 10000,",
+            ),
+        }[task]
+        text = (
+            _ENCODER_GRAPH.replace("CALCULATOR", calculator)
+            .replace("OPTIONS", options)
+            .replace("SIDE_PACKET", packet)
+            .replace("NAME", name)
+            .replace("MODELS_PATH", models_path)
+            .replace("EXTRA", extra or default)
+        )
+    path = directory / "graph.pbtxt"
+    path.write_text(text)
+    return path

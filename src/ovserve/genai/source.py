@@ -2,30 +2,39 @@
 
 OVMS serves a GenAI model directory (or an OVMS graph directory) as one servable with no
 version subdirectories. :class:`GenerativeSource` wraps the server's source: models with
-a ``generative`` config get a stream of version 1 built by ``loader_factory``; the others
-go to the wrapped source unchanged.
+a ``generative`` config (``--task``, or ``task`` in config.json) and local base paths that
+hold OVMS's ``graph.pbtxt`` (read by :mod:`ovserve.genai.graph`; a changed graph reloads
+the model) get a stream of version 1 built by ``loader_factory``; the others go to the
+wrapped source unchanged.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 
 from ovserve.config.types import ModelConfig
 from ovserve.core.manager import AspiredStream, AspiredVersion, Loader
 from ovserve.errors import LoadError
+from ovserve.genai.graph import GRAPH_FILE, read_graph
 from ovserve.genai.types import GENERATIVE_VERSION
 from ovserve.repository.sources import Source
+from ovserve.repository.storage import is_remote
 
 GenerativeLoaderFactory = Callable[[ModelConfig, Path], Loader]
 
 
 def missing_files(directory: Path) -> list[str]:
-    """The files OpenVINO GenAI needs that ``directory`` lacks (an OVMS graph directory has its own)."""
-    if (directory / "graph.pbtxt").is_file():
-        return []
+    """The files OpenVINO GenAI needs that ``directory`` lacks."""
     wanted = ("openvino_model.xml", "openvino_tokenizer.xml")
     return [name for name in wanted if not (directory / name).is_file()]
+
+
+def has_graph(config: ModelConfig) -> bool:
+    """A classic-looking entry whose base path holds an OVMS graph.pbtxt: a generative model as OVMS serves it."""
+    return not is_remote(config.base_path) and (Path(config.base_path) / GRAPH_FILE).is_file()
 
 
 class GenerativeSource:
@@ -37,11 +46,11 @@ class GenerativeSource:
 
     def aspired(self, configs: Iterable[ModelConfig]) -> dict[str, AspiredStream]:
         configs = list(configs)
-        classic = [c for c in configs if c.generative is None]
+        generative = [c for c in configs if c.generative is not None or has_graph(c)]
+        classic = [c for c in configs if c not in generative]
         streams = self.inner.aspired(classic) if classic else {}
-        for config in configs:
-            if config.generative is not None:
-                streams[config.name] = self.stream(config)
+        for config in generative:
+            streams[config.name] = self.stream(config)
         return streams
 
     def stream(self, config: ModelConfig) -> AspiredStream:
@@ -50,6 +59,23 @@ class GenerativeSource:
             return AspiredStream(
                 (), LoadError(f"The provided base path is invalid or doesn't exists: {config.base_path}")
             )
+        fingerprint: tuple[object, ...] = config.fingerprint()
+        if config.generative is None:  # served as its graph.pbtxt says
+            graph = directory / GRAPH_FILE
+            try:
+                model = read_graph(graph)
+                text = graph.read_bytes()
+            except (LoadError, OSError) as exc:
+                error = exc if isinstance(exc, LoadError) else LoadError(f"{graph}: {exc}")
+                return AspiredStream((), error)
+            config = replace(
+                config,
+                generative=model.generative,
+                target_device=model.target_device or config.target_device,
+                plugin_config={**config.plugin_config, **model.plugin_config},
+            )
+            directory = model.models_path
+            fingerprint = (config.fingerprint(), hashlib.sha256(text).hexdigest())
         missing = missing_files(directory)
         if missing:
             return AspiredStream(
@@ -60,7 +86,7 @@ class GenerativeSource:
                 ),
             )
         loader = self.loader_factory(config, directory)
-        return AspiredStream((AspiredVersion(GENERATIVE_VERSION, loader, config.fingerprint()),))
+        return AspiredStream((AspiredVersion(GENERATIVE_VERSION, loader, fingerprint),))
 
     def close(self) -> None:
         close = getattr(self.inner, "close", None)
