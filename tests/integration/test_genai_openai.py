@@ -115,6 +115,23 @@ def test_completions_length_stop_and_logprobs(server: ServerProcess, pipeline: o
     assert all(lp <= 0 for lp in logprobs.token_logprobs)
 
 
+def test_several_choices_and_structured_output(server: ServerProcess) -> None:
+    api = client(server)
+    beams = api.completions.create(model="llm", prompt="abc", max_tokens=5, n=2)  # greedy: beam search
+    assert [c.index for c in beams.choices] == [0, 1]
+    assert beams.choices[0].text == "defgh"
+    assert beams.usage is not None and beams.usage.completion_tokens == 10
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
+    shaped = api.chat.completions.create(
+        model="llm",
+        messages=[{"role": "user", "content": "x"}],
+        max_tokens=12,
+        response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": schema}},
+    )
+    # the model alone answers the alphabet; GenAI's structured output makes it start the object
+    assert (shaped.choices[0].message.content or "").startswith('{"a":')
+
+
 def test_streamed_chat_has_one_chunk_per_token_and_usage(server: ServerProcess, pipeline: object) -> None:
     messages = [{"role": "user", "content": "go"}]
     stream = client(server).chat.completions.create(

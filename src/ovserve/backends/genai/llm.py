@@ -84,6 +84,7 @@ class GenAITextServable(TextGenerationServable):
         assert config.generative is not None
         self.max_context = context_length(directory)
         self.max_tokens_limit = config.generative.max_tokens_limit
+        self.best_of_limit = config.generative.best_of_limit
         self._tokenizer = tokenizer
         self._defaults = _defaults(directory)
         if "eos_token_id" not in self._defaults and tokenizer.get_eos_token_id() >= 0:
@@ -102,6 +103,11 @@ class GenAITextServable(TextGenerationServable):
         return str(text), False
 
     def generation_config(self, params: SamplingParams) -> Any:
+        best_of = params.best_of or params.n
+        if best_of > self.best_of_limit:
+            raise InvalidInput(
+                f"best_of (or n) {best_of} exceeds the model's best_of_limit {self.best_of_limit}"
+            )
         config = ov_genai.GenerationConfig()
         config.update_generation_config(**self._defaults)
         _apply_params(config, params)
