@@ -292,6 +292,8 @@ def test_not_json_and_client_exceptions(server: ServerProcess) -> None:
         client(server).completions.create(model="llm", prompt="b " * 300)
     infer = requests.post(f"{server.rest_url}/v2/models/llm/infer", json={"inputs": []}, timeout=30)
     assert infer.status_code == 412 and "OpenAI API" in infer.json()["error"]
+    predict = requests.post(f"{server.rest_url}/v1/models/llm:predict", json={"instances": [[1]]}, timeout=30)
+    assert predict.status_code == 400 and "0 inputs" in predict.json()["error"], predict.text
     assert server.alive()
 
 
