@@ -31,7 +31,7 @@ _SENTENCES = [
     "OpenVINO serves models; ovserve speaks OpenAI's API.",
     "user: say something\nassistant: something",
 ]
-CONTEXT = 256  # max_position_embeddings of every tiny model
+CONTEXT = 1024  # max_position_embeddings of every tiny model
 
 
 def _param(name: str, dtype: ov.Type, rank: int) -> ov.Node:

@@ -40,7 +40,10 @@ def genai_repo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def server(genai_repo: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    tasks = {"llm": {"task": "text_generation", "max_num_seqs": 64}, "emb": {"task": "embeddings"}}
+    tasks = {
+        "llm": {"task": "text_generation", "max_num_seqs": 64, "tool_parser": "llama3"},
+        "emb": {"task": "embeddings"},
+    }
     tasks["rr"] = {"task": "rerank"}
     entries = [
         {"config": {"name": name, "base_path": str(path), **tasks.get(name, {})}}
@@ -130,6 +133,47 @@ def test_several_choices_and_structured_output(server: ServerProcess) -> None:
     )
     # the model alone answers the alphabet; GenAI's structured output makes it start the object
     assert (shaped.choices[0].message.content or "").startswith('{"a":')
+
+
+def test_tool_calls_through_the_llama3_parser(server: ServerProcess) -> None:
+    """Structured output makes the tiny model write a llama3-style call; the tool parser turns it into tool_calls."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "name": {"const": "get_weather"},
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"const": "Paris"}},
+                "required": ["city"],
+                "additionalProperties": False,
+            },
+        },
+        "required": ["name", "parameters"],
+        "additionalProperties": False,
+    }
+    tool = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+    fields = {
+        "model": "llm",
+        "messages": [{"role": "user", "content": "weather in Paris?"}],
+        "max_tokens": 100,
+        "response_format": {"type": "json_schema", "json_schema": {"name": "call", "schema": schema}},
+    }
+    answer = client(server).chat.completions.create(tools=[tool], **fields)  # type: ignore[call-overload]
+    choice = answer.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert choice.message.content is None and choice.message.tool_calls is not None
+    call = choice.message.tool_calls[0]
+    assert (call.type, call.function.name, json.loads(call.function.arguments)) == (
+        "function",
+        "get_weather",
+        {"city": "Paris"},
+    )
+    plain = client(server).chat.completions.create(**fields)  # no tools: the JSON stays the content
+    assert json.loads(plain.choices[0].message.content or "") == {
+        "name": "get_weather",
+        "parameters": {"city": "Paris"},
+    }
+    assert plain.choices[0].finish_reason == "stop"
 
 
 def test_streamed_chat_has_one_chunk_per_token_and_usage(server: ServerProcess, pipeline: object) -> None:
@@ -264,7 +308,7 @@ def test_v3_metrics_count_requests_tokens_and_latency(server: ServerProcess, pip
         ("completions", {"model": "llm", "prompt": "x", "stop": [1]}, 400, "stop", "strings"),
         ("completions", {"model": "llm", "prompt": "x", "stream_options": {}}, 400, "stream_options", "stream"),
         ("completions", {"model": "llm", "prompt": ["a", "b"]}, 400, "prompt", "string"),
-        ("completions", {"model": "llm", "prompt": "a " * 300}, 400, None, "context"),
+        ("completions", {"model": "llm", "prompt": "a " * 1500}, 400, None, "context"),
         ("embeddings", {"model": "emb", "input": [1, 2]}, 400, "input", "strings"),
         ("embeddings", {"model": "llm", "input": "x"}, 400, None, "does not serve embeddings"),
         ("embeddings", {"model": "emb", "input": "x", "encoding_format": "hex"}, 400, "encoding_format", "base64"),
@@ -289,7 +333,7 @@ def test_not_json_and_client_exceptions(server: ServerProcess) -> None:
     with pytest.raises(openai.NotFoundError):
         client(server).chat.completions.create(model="nope", messages=[{"role": "user", "content": "x"}])
     with pytest.raises(openai.BadRequestError, match="context"):
-        client(server).completions.create(model="llm", prompt="b " * 300)
+        client(server).completions.create(model="llm", prompt="b " * 1500)
     infer = requests.post(f"{server.rest_url}/v2/models/llm/infer", json={"inputs": []}, timeout=30)
     assert infer.status_code == 412 and "OpenAI API" in infer.json()["error"]
     predict = requests.post(f"{server.rest_url}/v1/models/llm:predict", json={"instances": [[1]]}, timeout=30)

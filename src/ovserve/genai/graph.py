@@ -19,7 +19,7 @@ from google.protobuf import text_format
 
 from ovserve._generated.mediapipe.calculators import genai_calculators_pb2 as calculators
 from ovserve._generated.mediapipe.framework import calculator_pb2
-from ovserve.config.genai import GenerativeConfig
+from ovserve.config.genai import REASONING_PARSERS, TOOL_PARSERS, GenerativeConfig
 from ovserve.errors import LoadError
 
 GRAPH_FILE = "graph.pbtxt"
@@ -117,9 +117,10 @@ def _generative(task: str, options: Any, path: Path) -> GenerativeConfig:
     pipeline = calculators.LLMCalculatorOptions.PipelineType.Name(options.pipeline_type)
     if pipeline not in ("AUTO", "LM", "LM_CB"):
         unsupported.append(f"pipeline_type {pipeline}")
-    for parser in ("tool_parser", "reasoning_parser"):
-        if getattr(options, parser) not in ("", "none"):
-            unsupported.append(parser)
+    if options.tool_parser not in TOOL_PARSERS:
+        unsupported.append(f"tool_parser {options.tool_parser}")
+    if options.reasoning_parser not in REASONING_PARSERS:
+        unsupported.append(f"reasoning_parser {options.reasoning_parser}")
     if unsupported:
         raise LoadError(f"{path}: options not supported by ovserve: {', '.join(unsupported)}")
     return GenerativeConfig(
@@ -134,6 +135,8 @@ def _generative(task: str, options: Any, path: Path) -> GenerativeConfig:
         dynamic_split_fuse=options.dynamic_split_fuse,
         max_tokens_limit=options.max_tokens_limit if options.HasField("max_tokens_limit") else None,
         best_of_limit=options.best_of_limit,
+        tool_parser=options.tool_parser,
+        reasoning_parser=options.reasoning_parser,
         cache_interval_multiplier=(
             options.cache_interval_multiplier if options.HasField("cache_interval_multiplier") else None
         ),

@@ -58,11 +58,31 @@ class SamplingParams:
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """A completion (``prompt``, used as is) or a chat (``messages``, through the chat template)."""
+    """A completion (``prompt``, used as is) or a chat (``messages``, through the chat template).
+
+    ``tools`` (OpenAI's function definitions) are given to the chat template, and ask for the
+    model's tool parser on the answer.
+    """
 
     params: SamplingParams
     prompt: str | None = None
     messages: Sequence[Mapping[str, object]] | None = None
+    tools: Sequence[Mapping[str, object]] | None = None
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    name: str
+    arguments: str  # JSON text, as OpenAI sends it
+
+
+@dataclass(frozen=True)
+class ParsedMessage:
+    """A whole chat answer after the model's reasoning and tool parsers."""
+
+    content: str
+    reasoning: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -132,6 +152,10 @@ class TextGenerationServable(GenerativeServable):
     task = "text_generation"
     #: the model's context length in tokens (prompt + generated), when known
     max_context: int | None = None
+
+    def parse_message(self, text: str, tools: bool) -> ParsedMessage:
+        """A whole chat answer through the model's parsers (``tools``: the request gave tools)."""
+        return ParsedMessage(text)
 
     @abc.abstractmethod
     async def generate(self, request: GenerationRequest) -> GenerationStream:

@@ -49,7 +49,11 @@ def test_task_and_options_from_the_command_line(tmp_path: Path) -> None:
         (["--task", "embeddings", "--max_num_seqs", "4"], "--max_num_seqs", "not of embeddings"),
         (["--task", "rerank", "--pooling", "CLS"], "--pooling", "not of rerank"),
         (["--task", "embeddings", "--pooling", "MAX"], "--pooling", "is not one of"),
-        (["--task", "text_generation", "--tool_parser", "hermes3"], "--tool_parser", "not supported yet"),
+        (
+            ["--task", "text_generation", "--tool_parser", "hermes3"],
+            "--tool_parser",
+            "tool parsers served are llama3",
+        ),
         (["--task", "text_generation", "--pipeline_type", "VLM_CB"], "--pipeline_type", "VLM"),
         (["--task", "text_generation", "--draft_source_model", "d"], "--draft_source_model", "speculative"),
     ],

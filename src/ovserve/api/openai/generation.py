@@ -52,7 +52,7 @@ async def generate(ctx: ServingContext, body: bytes, *, chat: bool) -> HttpRespo
             raise
         meter.accepted(stream.prompt_tokens)
         if not parsed.stream:
-            response = await _whole(parsed, stream, meter)
+            response = await _whole(parsed, stream, meter, servable)
             meter.response()
             meter.ended(True)
             return response
@@ -67,7 +67,9 @@ async def generate(ctx: ServingContext, body: bytes, *, chat: bool) -> HttpRespo
                 meter.ended(False)  # no-op once ended
 
 
-async def _whole(parsed: ParsedRequest, stream: GenerationStream, meter: Meter) -> HttpResponse:
+async def _whole(
+    parsed: ParsedRequest, stream: GenerationStream, meter: Meter, servable: TextGenerationServable
+) -> HttpResponse:
     answer = Completion(parsed.model, parsed.chat, stream.prompt_tokens)
     try:
         async for deltas in stream:
@@ -76,7 +78,10 @@ async def _whole(parsed: ParsedRequest, stream: GenerationStream, meter: Meter) 
                 answer.add(delta)
     finally:
         stream.cancel()
-    document = answer.document(parsed.generation.params.logprobs)
+    tools = bool(parsed.generation.tools)
+    document = answer.document(
+        parsed.generation.params.logprobs, lambda text: servable.parse_message(text, tools)
+    )
     return HttpResponse(200, orjson.dumps(document))
 
 

@@ -27,9 +27,11 @@ def parse_generation(raw: bytes, *, chat: bool, max_tokens_limit: int | None = N
     body = Body(raw)
     model = body.string("model", required=True)
     assert model is not None
+    tools = None
     if chat:
         messages: list[dict[str, Any]] | None = _messages(body)
         prompt = None
+        tools = _tools(body)
     else:
         messages, prompt = None, _prompt(body)
     stream = bool(body.boolean("stream"))
@@ -47,7 +49,22 @@ def parse_generation(raw: bytes, *, chat: bool, max_tokens_limit: int | None = N
     params = _params(body, chat)
     if max_tokens_limit is not None and (params.max_new_tokens or 0) > max_tokens_limit:
         raise InvalidField("max_tokens", f"max_tokens exceeds the limit of {max_tokens_limit}")
-    return ParsedRequest(model, GenerationRequest(params, prompt, messages), stream, include_usage, chat)
+    generation = GenerationRequest(params, prompt, messages, tools)
+    return ParsedRequest(model, generation, stream, include_usage, chat)
+
+
+def _tools(body: Body) -> list[dict[str, Any]] | None:
+    """OpenAI's ``tools``: function definitions, given to the chat template as they are."""
+    raw = body.raw("tools")
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not all(
+        isinstance(tool, dict) and isinstance(tool.get("function"), dict) for tool in raw
+    ):
+        raise InvalidField(
+            "tools", "The field 'tools' must be an array of {'type': 'function', 'function': {...}}"
+        )
+    return raw or None
 
 
 def _messages(body: Body) -> list[dict[str, Any]]:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from ovserve.genai.types import ChoiceDelta, TokenLogprob
+from ovserve.genai.types import ChoiceDelta, ParsedMessage, TokenLogprob
 
 DONE = b"data: [DONE]\n\n"
 
@@ -66,8 +67,10 @@ class Completion:
     def _head(self, obj: str) -> dict[str, Any]:
         return {"id": self.id, "object": obj, "created": self.created, "model": self.model}
 
-    def document(self, with_logprobs: bool) -> dict[str, Any]:
-        """The whole (non-streamed) answer."""
+    def document(
+        self, with_logprobs: bool, parse: Callable[[str], ParsedMessage] | None = None
+    ) -> dict[str, Any]:
+        """The whole (non-streamed) answer; ``parse`` runs a chat answer through the model's parsers."""
         choices = []
         for number, choice in enumerate(self.choices):
             logprobs = _logprobs(choice.logprobs, self.chat) if with_logprobs else None
@@ -77,7 +80,10 @@ class Completion:
                 "finish_reason": choice.finish_reason,
             }
             if self.chat:
-                item["message"] = {"role": "assistant", "content": choice.text}
+                parsed = parse(choice.text) if parse is not None else ParsedMessage(choice.text)
+                item["message"] = _message(parsed)
+                if parsed.tool_calls:
+                    item["finish_reason"] = "tool_calls"
             else:
                 item["text"] = choice.text
             choices.append(item)
@@ -110,6 +116,23 @@ class Completion:
     def usage_chunk(self) -> dict[str, Any]:
         obj = "chat.completion.chunk" if self.chat else "text_completion"
         return {**self._head(obj), "choices": [], "usage": self.usage()}
+
+
+def _message(parsed: ParsedMessage) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": parsed.content}
+    if parsed.reasoning is not None:
+        message["reasoning_content"] = parsed.reasoning
+    if parsed.tool_calls:
+        message["content"] = None
+        message["tool_calls"] = [
+            {
+                "id": "call_" + uuid.uuid4().hex[:24],
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments},
+            }
+            for call in parsed.tool_calls
+        ]
+    return message
 
 
 def _logprobs(items: list[TokenLogprob], chat: bool) -> dict[str, Any]:

@@ -21,8 +21,10 @@ from ovserve.genai.types import (
     ChoiceDelta,
     GenerationRequest,
     GenerationStream,
+    ParsedMessage,
     SamplingParams,
     TextGenerationServable,
+    ToolCall,
 )
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,8 @@ class GenAITextServable(TextGenerationServable):
         self.max_context = context_length(directory)
         self.max_tokens_limit = config.generative.max_tokens_limit
         self.best_of_limit = config.generative.best_of_limit
+        self._tool_parser = config.generative.tool_parser
+        self._reasoning_parser = config.generative.reasoning_parser
         self._tokenizer = tokenizer
         self._defaults = _defaults(directory)
         if "eos_token_id" not in self._defaults and tokenizer.get_eos_token_id() >= 0:
@@ -96,11 +100,25 @@ class GenAITextServable(TextGenerationServable):
             return request.prompt or "", True
         if not self._tokenizer.chat_template:
             raise InvalidInput(f"Model {self.name} has no chat template: use /v3/completions")
+        tools = [dict(tool) for tool in request.tools] if request.tools else None
         try:
-            text = self._tokenizer.apply_chat_template(list(request.messages), add_generation_prompt=True)
+            text = self._tokenizer.apply_chat_template(list(request.messages), True, tools=tools)
         except Exception as exc:
             raise InvalidInput(f"The chat template could not be applied to the messages: {exc}") from None
         return str(text), False
+
+    def parse_message(self, text: str, tools: bool) -> ParsedMessage:
+        """The answer through GenAI's parsers: ``qwen3`` reasoning (``<think>``), ``llama3`` JSON tool calls."""
+        message: dict[str, Any] = {"content": text}
+        if self._reasoning_parser == "qwen3":
+            ov_genai.ReasoningParser(expect_open_tag=True, keep_original_content=False).parse(message)
+        calls: tuple[ToolCall, ...] = ()
+        if tools and self._tool_parser == "llama3":
+            ov_genai.Llama3JsonToolParser().parse(message)
+            calls = tuple(_tool_call(call) for call in message.get("tool_calls") or ())
+        content = "" if calls else str(message.get("content", "")).lstrip("\n")
+        reasoning = str(message.get("reasoning_content") or "").strip()
+        return ParsedMessage(content, reasoning or None, calls)
 
     def generation_config(self, params: SamplingParams) -> Any:
         best_of = params.best_of or params.n
@@ -193,6 +211,13 @@ def _apply_params(config: Any, params: SamplingParams) -> None:
         structured = ov_genai.StructuredOutputConfig()
         structured.json_schema = params.json_schema
         config.structured_output_config = structured
+
+
+def _tool_call(call: Any) -> ToolCall:
+    """A parsed call (``name`` and ``parameters`` or ``arguments``) with its arguments as JSON text."""
+    arguments = call.get("arguments", call.get("parameters", {}))
+    text = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    return ToolCall(str(call.get("name", "")), text)
 
 
 def _defaults(directory: Path) -> dict[str, Any]:
