@@ -83,3 +83,9 @@ tools:
 	elif command -v npm >/dev/null; then npm install --prefix .tools --no-audit --no-fund --loglevel=error 'azurite@^3.35'; \
 	else echo "npm not found: azurite is not installed, the Azure tests will be skipped"; fi
 integration: tools
+
+# Text generation (bench/genai.py, ~1 min): ovserve's /v3/completions streamed at concurrency 1, 8, 32
+# against ContinuousBatchingPipeline in-process, tiny LLM built locally; writes bench/results/<date>-genai.md.
+.PHONY: bench-genai
+bench-genai: $(GEN)
+	$(PY) bench/genai.py

@@ -227,36 +227,30 @@ async def _send_stream(
     receive: Callable[[], Awaitable[dict[str, Any]]],
     send: Callable[[dict[str, Any]], Awaitable[None]],
 ) -> None:
-    """Send ``stream`` chunk by chunk; stop and close it as soon as the client disconnects."""
+    """Send ``stream`` chunk by chunk; a client that disconnects cancels it at once (then closed)."""
     headers = [(b"content-type", response.content_type), (b"cache-control", b"no-cache"), *response.headers]
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
-    gone = asyncio.ensure_future(_disconnected(receive))
-    chunk: asyncio.Future[bytes] | None = None
+    task = asyncio.current_task()
+    assert task is not None
+    watch = _Watch(task)
+    watcher = asyncio.create_task(_cancel_on_disconnect(receive, watch))
     try:
-        while True:
-            chunk = asyncio.ensure_future(anext(stream))
-            await asyncio.wait((chunk, gone), return_when=asyncio.FIRST_COMPLETED)
-            if not chunk.done():  # the client went away first
-                break
-            try:
-                data = chunk.result()
-            except StopAsyncIteration:
-                await send({"type": "http.response.body", "body": b""})
-                break
+        async for data in stream:
             await send({"type": "http.response.body", "body": data, "more_body": True})
+        watch.answered = True
+        await send({"type": "http.response.body", "body": b""})
+    except asyncio.CancelledError:
+        if not watch.cancelled:
+            raise  # cancelled from elsewhere (shutdown)
+        uncancel = getattr(task, "uncancel", None)  # Python 3.11+
+        if uncancel is not None:
+            uncancel()
     finally:
-        gone.cancel()
-        if chunk is not None and not chunk.done():
-            chunk.cancel()
-            await asyncio.wait((chunk,))
+        watch.answered = True
+        watcher.cancel()
         close = getattr(stream, "aclose", None)
         if close is not None:
             await close()
-
-
-async def _disconnected(receive: Callable[[], Awaitable[dict[str, Any]]]) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
 
 
 #: responses at least this long are compressed on a worker thread (zlib releases the GIL)

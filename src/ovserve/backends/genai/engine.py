@@ -23,6 +23,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from ovserve.backends.genai.detokenize import IncrementalText, decode_all
 from ovserve.errors import Code, ServingError
 from ovserve.genai.types import ChoiceDelta, PromptTooLong, TokenLogprob
 
@@ -30,32 +31,30 @@ log = logging.getLogger(__name__)
 
 #: finish reasons GenAI reports, as OpenAI names them
 _FINISH = {"STOP": "stop", "LENGTH": "length", "TOOL_CALL": "tool_calls"}
-_REPLACEMENT = "\ufffd"
 
 #: what the engine thread posts to a request's queue: deltas, an error, or None (the end)
 Event = list[ChoiceDelta] | BaseException | None
 
 
-class IncrementalText:
-    """One choice's text as its tokens arrive: each call returns only what the new tokens add.
+@dataclass
+class _Output:
+    """What one choice produced since the last read."""
 
-    The whole token list is decoded each time (a token may change how the ones before it
-    read); new text is held back while it ends in an incomplete UTF-8 sequence, unless
-    ``final``.
-    """
+    ids: list[int] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    reason: str | None = None
 
-    def __init__(self, tokenizer: Any) -> None:
-        self._tokenizer = tokenizer
-        self.ids: list[int] = []
-        self.sent = ""
 
-    def feed(self, new_ids: list[int], *, final: bool = False) -> str:
-        self.ids.extend(new_ids)
-        text = self._tokenizer.decode(self.ids)
-        if (final or not text.endswith(_REPLACEMENT)) and text.startswith(self.sent):
-            new_text, self.sent = text[len(self.sent) :], text
-            return str(new_text)
-        return ""
+def _collect(handle: Any) -> dict[int, _Output]:
+    """Everything the handle has to read, merged per choice."""
+    found: dict[int, _Output] = {}
+    while handle.can_read():
+        for index, output in handle.read().items():
+            out = found.setdefault(index, _Output())
+            out.ids.extend(output.generated_ids)
+            out.logprobs.extend(float(v) for v in output.generated_log_probs)
+            out.reason = _FINISH.get(output.finish_reason.name) or out.reason
+    return found
 
 
 @dataclass
@@ -142,8 +141,7 @@ class GenerationEngine:
                 for request in list(self._active.values()):
                     self._finish(request, exc)
                 continue
-            for request in list(self._active.values()):
-                self._read(request)
+            self._read_all()
             self._cache_usage = float(self._pipeline.get_metrics().cache_usage)
         for request in list(self._active.values()):
             self._finish(request, RuntimeError("the model is being unloaded"))
@@ -177,38 +175,37 @@ class GenerationEngine:
         self._active[request.id] = request
         request.loop.call_soon_threadsafe(_accept, request.accepted, prompt_tokens)
 
-    def _read(self, request: EngineRequest) -> None:
-        handle = request.handle
-        deltas: list[ChoiceDelta] = []
-        while handle.can_read():
-            for index, output in handle.read().items():
-                delta = self._delta(request, index, output)
-                if delta is not None:
-                    deltas.append(delta)
-        if deltas:
-            request.post(deltas)
-        status = handle.get_status().name
-        if status == "IGNORED":
-            self._finish(
-                request, ServingError("The request was dropped: the KV cache is full", Code.UNAVAILABLE)
+    def _read_all(self) -> None:
+        """Read every request's new tokens, decode them in one call, post them, finish the ended."""
+        outputs = [(request, _collect(request.handle)) for request in list(self._active.values())]
+        items = [(request, index, out) for request, by_index in outputs for index, out in by_index.items()]
+        texts = [request.choices.setdefault(index, IncrementalText()) for request, index, _ in items]
+        for text, (_, _, out) in zip(texts, items, strict=True):
+            text.ids.extend(out.ids)
+        decoded = decode_all(self._tokenizer, [text.windows() for text in texts])
+        deltas: dict[int, list[ChoiceDelta]] = {}
+        for text, (before, after), (request, index, out) in zip(texts, decoded, items, strict=True):
+            new_text = text.advance(before, after, final=out.reason is not None)
+            if not out.ids and not new_text and out.reason is None:
+                continue
+            logprobs = self._logprobs(out) if request.logprobs else ()
+            deltas.setdefault(request.id, []).append(
+                ChoiceDelta(index, new_text, len(out.ids), out.reason, logprobs)
             )
-        elif status != "RUNNING":
-            self._finish(request, None)
+        for request, _ in outputs:
+            if request.id in deltas:
+                request.post(deltas[request.id])
+            status = request.handle.get_status().name
+            if status == "IGNORED":
+                self._finish(
+                    request, ServingError("The request was dropped: the KV cache is full", Code.UNAVAILABLE)
+                )
+            elif status != "RUNNING":
+                self._finish(request, None)
 
-    def _delta(self, request: EngineRequest, index: int, output: Any) -> ChoiceDelta | None:
-        choice = request.choices.setdefault(index, IncrementalText(self._tokenizer))
-        new_ids = list(output.generated_ids)
-        reason = _FINISH.get(output.finish_reason.name)
-        new_text = choice.feed(new_ids, final=reason is not None)
-        logprobs: tuple[TokenLogprob, ...] = ()
-        if request.logprobs:
-            logprobs = tuple(
-                TokenLogprob(self._tokenizer.decode([token]), float(value))
-                for token, value in zip(new_ids, output.generated_log_probs, strict=False)
-            )
-        if not new_ids and reason is None:
-            return None
-        return ChoiceDelta(index, new_text, len(new_ids), reason, logprobs)
+    def _logprobs(self, out: _Output) -> tuple[TokenLogprob, ...]:
+        tokens = self._tokenizer.decode([[token] for token in out.ids]) if out.ids else []
+        return tuple(TokenLogprob(str(t), v) for t, v in zip(tokens, out.logprobs, strict=False))
 
     def _finish(self, request: EngineRequest, error: BaseException | None) -> None:
         request.done = True

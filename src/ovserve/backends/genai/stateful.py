@@ -19,7 +19,8 @@ from typing import Any
 
 import openvino_genai as ov_genai
 
-from ovserve.backends.genai.engine import IncrementalText, fit_context
+from ovserve.backends.genai.detokenize import IncrementalText
+from ovserve.backends.genai.engine import fit_context
 from ovserve.backends.genai.files import plugin_properties
 from ovserve.backends.genai.llm import GenAITextServable
 from ovserve.config.types import ModelConfig
@@ -35,7 +36,8 @@ class _Streamer(ov_genai.StreamerBase):  # type: ignore[misc]
 
     def __init__(self, tokenizer: Any, post: Callable[[Event], None], cancelled: threading.Event) -> None:
         super().__init__()
-        self.text = IncrementalText(tokenizer)
+        self.tokenizer = tokenizer
+        self.text = IncrementalText()
         self.post = post
         self.cancelled = cancelled
         self.tokens = 0
@@ -43,7 +45,7 @@ class _Streamer(ov_genai.StreamerBase):  # type: ignore[misc]
     def write(self, token: Any) -> Any:
         ids = [int(token)] if isinstance(token, int) else [int(t) for t in token]
         self.tokens += len(ids)
-        self.post([ChoiceDelta(0, self.text.feed(ids), len(ids))])
+        self.post([ChoiceDelta(0, self.text.feed(self.tokenizer, ids), len(ids))])
         return ov_genai.StreamingStatus.STOP if self.cancelled.is_set() else ov_genai.StreamingStatus.RUNNING
 
     def end(self) -> None:
@@ -116,7 +118,7 @@ class LLMPipelineServable(GenAITextServable):
             return
         generated = int(result.perf_metrics.get_num_generated_tokens())
         reason = "length" if generated >= config.max_new_tokens else "stop"
-        tail = streamer.text.feed([], final=True)
+        tail = streamer.text.feed(self._tokenizer, [], final=True)
         post([ChoiceDelta(0, tail, max(0, generated - streamer.tokens), reason)])
         post(None)
 

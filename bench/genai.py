@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""Text generation: ovserve's OpenAI endpoint against ContinuousBatchingPipeline called in-process.
+
+Both sides run the same tiny predictable LLM (tests/genai_models.py: built locally, no
+download) with the same scheduler settings. Each round starts ``c`` generations at once
+(prompt "x", ``max_tokens`` new tokens, ``ignore_eos``) and measures:
+
+- generated tokens per second: all tokens of the round / the round's wall time;
+- time to first token: from starting a request to its first token (median and p90).
+
+In-process, one thread adds the requests and steps the pipeline (as ovserve's engine does);
+against ovserve, an asyncio client streams ``c`` ``/v3/completions`` requests over
+127.0.0.1 (httpx2, which the openai client brings; one connection each). Writes bench/results/<date>-<cpu>-genai.md.
+
+    .venv/bin/python bench/genai.py            # BENCH_GENAI_ROUNDS, BENCH_GENAI_TOKENS to change
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx2 as httpx  # the HTTP client the openai package brings
+import openvino_genai as ov_genai
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+import genai_models  # noqa: E402
+from serverproc import ServerProcess  # noqa: E402
+
+CONCURRENCY = (1, 8, 32)
+ROUNDS = int(os.environ.get("BENCH_GENAI_ROUNDS", "3"))
+TOKENS = int(os.environ.get("BENCH_GENAI_TOKENS", "128"))
+
+
+def in_process(model: Path, concurrency: int) -> tuple[float, list[float]]:
+    """(tokens/s, TTFT seconds of each request) for one round on the pipeline itself."""
+    pipe = ov_genai.ContinuousBatchingPipeline(str(model), ov_genai.SchedulerConfig(), "CPU")
+    tokenizer = pipe.get_tokenizer()
+    ids = tokenizer.encode("x", add_special_tokens=True).input_ids
+    best = (0.0, [0.0])
+    for _ in range(ROUNDS + 1):  # the first round warms up
+        config = pipe.get_config()
+        config.max_new_tokens, config.ignore_eos = TOKENS, True
+        start = time.perf_counter()
+        handles = [pipe.add_request(i, ids, config) for i in range(concurrency)]
+        first: dict[int, float] = {}
+        tokens = 0
+        while pipe.has_non_finished_requests():
+            pipe.step()
+            now = time.perf_counter()
+            for i, handle in enumerate(handles):
+                while handle.can_read():
+                    for output in handle.read().values():
+                        tokens += len(output.generated_ids)
+                        first.setdefault(i, now - start)
+        rate = tokens / (time.perf_counter() - start)
+        if rate > best[0]:
+            best = (rate, list(first.values()))
+    return best
+
+
+async def _stream(client: httpx.AsyncClient, url: str) -> tuple[float, int]:
+    body = {"model": "tiny", "prompt": "x", "max_tokens": TOKENS, "ignore_eos": True, "stream": True}
+    start = time.perf_counter()
+    ttft, tokens = 0.0, 0
+    async with client.stream("POST", url, json=body, timeout=120) as answer:
+        async for line in answer.aiter_lines():
+            if not line.startswith("data: {"):
+                continue
+            if tokens == 0:
+                ttft = time.perf_counter() - start
+            tokens += 1 if json.loads(line[6:])["choices"] else 0
+    return ttft, tokens
+
+
+def served(url: str, concurrency: int) -> tuple[float, list[float]]:
+    async def round_() -> tuple[float, list[float]]:
+        limits = httpx.Limits(max_connections=concurrency)
+        async with httpx.AsyncClient(limits=limits) as client:
+            start = time.perf_counter()
+            results = await asyncio.gather(*(_stream(client, url) for _ in range(concurrency)))
+            elapsed = time.perf_counter() - start
+        return sum(t for _, t in results) / elapsed, [f for f, _ in results]
+
+    best = (0.0, [0.0])
+    for _ in range(ROUNDS + 1):
+        rate, firsts = asyncio.run(round_())
+        if rate > best[0]:
+            best = (rate, firsts)
+    return best
+
+
+def _ms(values: list[float], q: float) -> str:
+    ordered = sorted(values)
+    return f"{ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000:.1f}"
+
+
+def main() -> int:
+    work = Path(tempfile.mkdtemp(prefix="ovserve-bench-genai-"))
+    model = genai_models.build_llm(work / "tiny")
+    rows = []
+    proc = ServerProcess(
+        ["--model_name", "tiny", "--model_path", str(model), "--task", "text_generation"], work / "ovserve.log"
+    )
+    proc.start()
+    try:
+        for c in CONCURRENCY:
+            local_rate, local_ttft = in_process(model, c)
+            server_rate, server_ttft = served(f"{proc.rest_url}/v3/completions", c)
+            rows.append(
+                f"| {c} | {local_rate:,.0f} | {server_rate:,.0f} | {server_rate / local_rate:.2f} | "
+                f"{statistics.median(local_ttft) * 1000:.1f} / {_ms(local_ttft, 0.9)} | "
+                f"{statistics.median(server_ttft) * 1000:.1f} / {_ms(server_ttft, 0.9)} |"
+            )
+            print(rows[-1], flush=True)
+    finally:
+        proc.stop()
+    cpu = platform.processor() or platform.machine()
+    today = datetime.date.today().isoformat()
+    text = "\n".join(
+        [
+            f"# Text generation: ovserve against ContinuousBatchingPipeline in-process ({today})",
+            "",
+            f"`bench/genai.py`, tiny predictable LLM, {TOKENS} new tokens per request (ignore_eos), "
+            f"best of {ROUNDS} rounds after a warm-up, {os.cpu_count()} CPUs ({cpu}).",
+            "",
+            "| concurrency | in-process tokens/s | ovserve tokens/s | ratio | in-process TTFT ms p50 / p90 | "
+            "ovserve TTFT ms p50 / p90 |",
+            "| --- | --- | --- | --- | --- | --- |",
+            *rows,
+            "",
+        ]
+    )
+    results = ROOT / "bench" / "results" / f"{today}-genai.md"
+    results.write_text(text)
+    print(f"wrote {results}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
