@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ovserve.backends.genai.detokenize import IncrementalText, decode_all
-from ovserve.errors import Code, ServingError
+from ovserve.errors import BackendError, Code, ServingError
 from ovserve.genai.types import ChoiceDelta, PromptTooLong, TokenLogprob
 
 log = logging.getLogger(__name__)
@@ -127,24 +127,30 @@ class GenerationEngine:
     # -- the engine thread --------------------------------------------------------------------------
     def _run(self) -> None:
         while not self._stopped:
-            self._apply_commands()
-            if not self._active and not self._settle:
-                self._wake.wait()
-                self._wake.clear()
-                continue
-            # a step frees the blocks of cancelled and finished requests; the next one reports it
-            self._settle = max(0, self._settle - 1)
             try:
-                self._pipeline.step()
-            except Exception as exc:  # the pipeline failed: fail every request it held
+                busy = self._cycle()
+            except Exception as exc:  # the pipeline failed: fail every request it held, keep serving
                 log.exception("generation step failed")
                 for request in list(self._active.values()):
-                    self._finish(request, exc)
+                    self._finish(request, BackendError(f"Generation failed: {exc}"))
                 continue
-            self._read_all()
-            self._cache_usage = float(self._pipeline.get_metrics().cache_usage)
+            if not busy:
+                self._wake.wait()
+                self._wake.clear()
         for request in list(self._active.values()):
-            self._finish(request, RuntimeError("the model is being unloaded"))
+            self._finish(request, ServingError("The model was unloaded during generation", Code.UNAVAILABLE))
+
+    def _cycle(self) -> bool:
+        """Apply the queued commands and run one step; False when there is nothing to step."""
+        self._apply_commands()
+        if not self._active and not self._settle:
+            return False
+        # a step frees the blocks of cancelled and finished requests; the next one reports it
+        self._settle = max(0, self._settle - 1)
+        self._pipeline.step()
+        self._read_all()
+        self._cache_usage = float(self._pipeline.get_metrics().cache_usage)
+        return True
 
     def _apply_commands(self) -> None:
         while True:
