@@ -222,7 +222,7 @@ FLAGS: tuple[Flag, ...] = (
         "pipeline_type",
         "str",
         "AUTO",
-        "text_generation: AUTO or LM_CB (continuous batching)",
+        "text_generation: AUTO or LM_CB (continuous batching), LM (LLMPipeline)",
         group="generative model",
     ),
     Flag(

@@ -8,9 +8,9 @@ so the loop keeps serving while a batch runs. Many requests share each step: tha
 batching. A cancelled request is cancelled before the next step and its KV blocks are
 freed by the pipeline at that step.
 
-Text is decoded incrementally on the engine thread: a choice's new text is what the
-decoded tokens add to the text already sent, held back while it ends in an incomplete
-UTF-8 sequence (U+FFFD).
+Text is decoded incrementally on the engine thread (:mod:`.detokenize`): a short window of
+tokens per choice, every choice of a step in one detokenizer call. A failing step fails the
+requests it held; the thread goes on serving the next ones.
 """
 
 from __future__ import annotations
