@@ -84,8 +84,9 @@ tools:
 	else echo "npm not found: azurite is not installed, the Azure tests will be skipped"; fi
 integration: tools
 
-# Text generation (bench/genai.py, ~1 min): ovserve's /v3/completions streamed at concurrency 1, 8, 32
-# against ContinuousBatchingPipeline in-process, tiny LLM built locally; writes bench/results/<date>-genai.md.
+# Text generation (bench/genai.py, ~2 min; the first run builds bench/.envs/fastapi-genai with pip): ovserve's
+# /v3/completions streamed at concurrency 1, 8, 32 against ContinuousBatchingPipeline in-process and a
+# hand-written FastAPI + LLMPipeline server, tiny LLM built locally; writes bench/results/<date>-genai.md.
 .PHONY: bench-genai
 bench-genai: $(GEN)
 	$(PY) bench/genai.py

@@ -8,6 +8,8 @@ download) with the same scheduler settings. Each round starts ``c`` generations 
 - generated tokens per second: all tokens of the round / the round's wall time;
 - time to first token: from starting a request to its first token (median and p90).
 
+Beside them, the obvious hand-written server (bench/peers/fastapi_llm.py: FastAPI and
+LLMPipeline behind a lock, in its own venv bench/.envs/fastapi-genai, built on first use).
 In-process, one thread adds the requests and steps the pipeline (as ovserve's engine does);
 against ovserve, a minimal asyncio client streams ``c`` ``/v3/completions`` requests over
 127.0.0.1 (one connection each, counting SSE chunks; no JSON parsing, to keep the client's
@@ -24,6 +26,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 import genai_models  # noqa: E402
-from serverproc import ServerProcess  # noqa: E402
+from serverproc import ServerProcess, free_port  # noqa: E402
 
 CONCURRENCY = (1, 8, 32)
 ROUNDS = int(os.environ.get("BENCH_GENAI_ROUNDS", "3"))
@@ -108,6 +111,49 @@ def served(host: str, port: int, concurrency: int) -> tuple[float, list[float]]:
     return best
 
 
+PEER_ENV = ROOT / "bench" / ".envs" / "fastapi-genai"
+PEER_REQUIREMENTS = (
+    "fastapi",
+    "uvicorn",
+    "openvino==2026.4.1",
+    "openvino-genai==2026.4.1.0",
+    "openvino-tokenizers==2026.4.1.0",
+)
+
+
+def peer_python() -> Path:
+    """The venv of the FastAPI + LLMPipeline peer (built once, with pip, when missing)."""
+    python = PEER_ENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(PEER_ENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *PEER_REQUIREMENTS], check=True)
+    return python
+
+
+def start_peer(model: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """The hand-written FastAPI server on a free port, once it answers."""
+    port = free_port()
+    script = ROOT / "bench" / "peers" / "fastapi_llm.py"
+    proc = subprocess.Popen(
+        [str(peer_python()), str(script), str(model), str(port)],
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            asyncio.run(_stream("127.0.0.1", port))
+            return proc, port
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"the FastAPI peer did not start:\n{log.read_text()}")
+
+
+def _ttft(values: list[float]) -> str:
+    return f"{statistics.median(values) * 1000:.1f} / {_ms(values, 0.9)}"
+
+
 def _ms(values: list[float], q: float) -> str:
     ordered = sorted(values)
     return f"{ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000:.1f}"
@@ -117,6 +163,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="ovserve-bench-genai-"))
     model = genai_models.build_llm(work / "tiny")
     rows = []
+    measured: dict[int, list[tuple[float, list[float]]]] = {c: [in_process(model, c)] for c in CONCURRENCY}
     proc = ServerProcess(
         ["--model_name", "tiny", "--model_path", str(model), "--task", "text_generation"],
         work / "ovserve.log",
@@ -124,16 +171,22 @@ def main() -> int:
     proc.start()
     try:
         for c in CONCURRENCY:
-            local_rate, local_ttft = in_process(model, c)
-            server_rate, server_ttft = served("127.0.0.1", proc.rest_port, c)
-            rows.append(
-                f"| {c} | {local_rate:,.0f} | {server_rate:,.0f} | {server_rate / local_rate:.2f} | "
-                f"{statistics.median(local_ttft) * 1000:.1f} / {_ms(local_ttft, 0.9)} | "
-                f"{statistics.median(server_ttft) * 1000:.1f} / {_ms(server_ttft, 0.9)} |"
-            )
-            print(rows[-1], flush=True)
+            measured[c].append(served("127.0.0.1", proc.rest_port, c))
     finally:
         proc.stop()
+    peer, port = start_peer(model, work / "peer.log")
+    try:
+        for c in CONCURRENCY:
+            measured[c].append(served("127.0.0.1", port, c))
+    finally:
+        peer.terminate()
+        peer.wait(30)
+    for c, ((local, local_ttft), (ours, ours_ttft), (theirs, their_ttft)) in measured.items():
+        rows.append(
+            f"| {c} | {local:,.0f} | {ours:,.0f} ({ours / local:.2f}) | {theirs:,.0f} ({theirs / local:.2f}) | "
+            f"{_ttft(local_ttft)} | {_ttft(ours_ttft)} | {_ttft(their_ttft)} |"
+        )
+        print(rows[-1], flush=True)
     cpu = platform.processor() or platform.machine()
     today = datetime.date.today().isoformat()
     text = "\n".join(
@@ -143,9 +196,9 @@ def main() -> int:
             f"`bench/genai.py`, tiny predictable LLM, {TOKENS} new tokens per request (ignore_eos), "
             f"best of {ROUNDS} rounds after a warm-up, {os.cpu_count()} CPUs ({cpu}).",
             "",
-            "| concurrency | in-process tokens/s | ovserve tokens/s | ratio | in-process TTFT ms p50 / p90 | "
-            "ovserve TTFT ms p50 / p90 |",
-            "| --- | --- | --- | --- | --- | --- |",
+            "| concurrency | in-process tokens/s | ovserve tokens/s (ratio) | FastAPI + LLMPipeline tokens/s (ratio) | "
+            "in-process TTFT ms p50 / p90 | ovserve TTFT ms p50 / p90 | FastAPI TTFT ms p50 / p90 |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
             *rows,
             "",
         ]
