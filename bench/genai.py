@@ -191,7 +191,7 @@ def main() -> int:
     today = datetime.date.today().isoformat()
     text = "\n".join(
         [
-            f"# Text generation: ovserve against ContinuousBatchingPipeline in-process ({today})",
+            f"# Text generation: ovserve against ContinuousBatchingPipeline in-process and FastAPI + LLMPipeline ({today})",
             "",
             f"`bench/genai.py`, tiny predictable LLM, {TOKENS} new tokens per request (ignore_eos), "
             f"best of {ROUNDS} rounds after a warm-up, {os.cpu_count()} CPUs ({cpu}).",
