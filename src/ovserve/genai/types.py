@@ -9,7 +9,7 @@ OpenAI front end calls the task's method instead of ``infer``.
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -102,6 +102,10 @@ class ChoiceDelta:
     logprobs: tuple[TokenLogprob, ...] = ()
 
 
+#: a streamed choice's text delta -> (its content delta, its reasoning delta)
+ReasoningSplitter = Callable[[str], tuple[str, str]]
+
+
 class GenerationStream(abc.ABC):
     """One running generation: its prompt's size and the deltas of its choices as they come.
 
@@ -152,6 +156,11 @@ class TextGenerationServable(GenerativeServable):
     task = "text_generation"
     #: the model's context length in tokens (prompt + generated), when known
     max_context: int | None = None
+
+    def reasoning_splitter(self) -> ReasoningSplitter | None:
+        """For one streamed choice: a function from a text delta to (content, reasoning) deltas,
+        when the model has a reasoning parser; None otherwise."""
+        return None
 
     def parse_message(self, text: str, tools: bool) -> ParsedMessage:
         """A whole chat answer through the model's parsers (``tools``: the request gave tools)."""

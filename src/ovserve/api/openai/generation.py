@@ -20,7 +20,7 @@ from ovserve.api.openai.metering import Meter
 from ovserve.api.openai.requests import ParsedRequest, parse_generation
 from ovserve.api.openai.responses import DONE, Completion, sse
 from ovserve.core.manager import Handle
-from ovserve.genai.types import GenerationStream, NotGenerative, TextGenerationServable
+from ovserve.genai.types import GenerationStream, NotGenerative, ReasoningSplitter, TextGenerationServable
 
 EVENT_STREAM = b"text/event-stream"
 
@@ -57,7 +57,8 @@ async def generate(ctx: ServingContext, body: bytes, *, chat: bool) -> HttpRespo
             meter.ended(True)
             return response
         streaming = True
-        return HttpResponse(200, content_type=EVENT_STREAM, stream=_Events(parsed, stream, handle, meter))
+        events = _Events(parsed, stream, handle, meter, servable.reasoning_splitter)
+        return HttpResponse(200, content_type=EVENT_STREAM, stream=events)
     except Exception as exc:
         return error_response(exc)
     finally:
@@ -88,8 +89,15 @@ async def _whole(
 class _Events:
     """The SSE body of a streamed answer; closing it cancels the generation and unpins the model."""
 
-    def __init__(self, parsed: ParsedRequest, stream: GenerationStream, handle: Handle, meter: Meter) -> None:
-        self._frames = _frames(parsed, stream, meter)
+    def __init__(
+        self,
+        parsed: ParsedRequest,
+        stream: GenerationStream,
+        handle: Handle,
+        meter: Meter,
+        splitter: Callable[[], ReasoningSplitter | None],
+    ) -> None:
+        self._frames = _frames(parsed, stream, meter, splitter)
         self._release: list[Callable[[], Any]] = [stream.cancel, handle.__exit__, lambda: meter.ended(False)]
 
     def __aiter__(self) -> AsyncIterator[bytes]:
@@ -115,9 +123,12 @@ class _Events:
 
 
 async def _frames(
-    parsed: ParsedRequest, stream: GenerationStream, meter: Meter
+    parsed: ParsedRequest,
+    stream: GenerationStream,
+    meter: Meter,
+    splitter: Callable[[], ReasoningSplitter | None],
 ) -> AsyncGenerator[bytes, None]:
-    answer = Completion(parsed.model, parsed.chat, stream.prompt_tokens)
+    answer = Completion(parsed.model, parsed.chat, stream.prompt_tokens, splitter)
     with_logprobs = parsed.generation.params.logprobs
     try:
         async for deltas in stream:

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from ovserve.genai.types import ChoiceDelta, ParsedMessage, TokenLogprob
+from ovserve.genai.types import ChoiceDelta, ParsedMessage, ReasoningSplitter, TokenLogprob
 
 DONE = b"data: [DONE]\n\n"
 
@@ -26,13 +26,25 @@ class _Choice:
     finish_reason: str | None = None
     logprobs: list[TokenLogprob] = field(default_factory=list)
     started: bool = False
+    split: ReasoningSplitter | None = None
+
+
+def _no_split(text: str) -> tuple[str, str]:
+    return text, ""
 
 
 class Completion:
     """One request's answer as it builds up: choices (by the order they first appear) and usage."""
 
-    def __init__(self, model: str, chat: bool, prompt_tokens: int) -> None:
+    def __init__(
+        self,
+        model: str,
+        chat: bool,
+        prompt_tokens: int,
+        splitter: Callable[[], ReasoningSplitter | None] | None = None,
+    ) -> None:
         self.model = model
+        self._splitter = splitter  # makes one reasoning splitter per streamed choice
         self.chat = chat
         self.id = ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex
         self.created = int(time.time())
@@ -102,7 +114,7 @@ class Completion:
                 "finish_reason": delta.finish_reason,
             }
             if self.chat:
-                content: dict[str, Any] = {"content": delta.text}
+                content: dict[str, Any] = self._delta(number, delta.text)
                 if not self.choices[number].started:
                     content = {"role": "assistant", **content}
                 item["delta"] = content
@@ -112,6 +124,16 @@ class Completion:
             choices.append(item)
         obj = "chat.completion.chunk" if self.chat else "text_completion"
         return {**self._head(obj), "choices": choices}
+
+    def _delta(self, number: int, text: str) -> dict[str, Any]:
+        """A chat delta's fields: its content, and its reasoning when the model splits it out."""
+        choice = self.choices[number]
+        if choice.split is None and self._splitter is not None:
+            choice.split = self._splitter() or _no_split
+        if choice.split is None or choice.split is _no_split:
+            return {"content": text}
+        content, reasoning = choice.split(text)
+        return {"content": content, "reasoning_content": reasoning} if reasoning else {"content": content}
 
     def usage_chunk(self) -> dict[str, Any]:
         obj = "chat.completion.chunk" if self.chat else "text_completion"

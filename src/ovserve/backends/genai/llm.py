@@ -22,6 +22,7 @@ from ovserve.genai.types import (
     GenerationRequest,
     GenerationStream,
     ParsedMessage,
+    ReasoningSplitter,
     SamplingParams,
     TextGenerationServable,
     ToolCall,
@@ -106,6 +107,19 @@ class GenAITextServable(TextGenerationServable):
         except Exception as exc:
             raise InvalidInput(f"The chat template could not be applied to the messages: {exc}") from None
         return str(text), False
+
+    def reasoning_splitter(self) -> ReasoningSplitter | None:
+        """The ``qwen3`` reasoning parser on a stream: GenAI's incremental ``<think>`` parser."""
+        if self._reasoning_parser != "qwen3":
+            return None
+        parser = ov_genai.ReasoningIncrementalParser(expect_open_tag=True, keep_original_content=False)
+
+        def split(text: str) -> tuple[str, str]:
+            message: dict[str, Any] = {}
+            content = parser.parse(message, text)
+            return str(content or message.get("content") or ""), str(message.get("reasoning_content") or "")
+
+        return split
 
     def parse_message(self, text: str, tools: bool) -> ParsedMessage:
         """The answer through GenAI's parsers: ``qwen3`` reasoning (``<think>``), ``llama3`` JSON tool calls."""

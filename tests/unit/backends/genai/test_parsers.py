@@ -27,3 +27,13 @@ def test_llama3_tool_calls_only_when_the_request_has_tools() -> None:
     assert parsed.tool_calls == (ToolCall("get_weather", json.dumps({"city": "Paris"})),)
     assert parse(text, tools=False, tool_parser="llama3") == ParsedMessage(text)
     assert parse(text, tools=True) == ParsedMessage(text)  # no parser configured
+
+
+def test_qwen3_reasoning_is_split_from_streamed_deltas() -> None:
+    servable = SimpleNamespace(_reasoning_parser="qwen3")
+    split = GenAITextServable.reasoning_splitter(servable)  # type: ignore[arg-type]
+    assert split is not None
+    pieces = [split(text) for text in ["<th", "ink>", "the user ", "greets", "</thi", "nk>", "Hel", "lo"]]
+    assert "".join(c for c, _ in pieces) == "Hello"
+    assert "".join(r for _, r in pieces) == "the user greets"
+    assert GenAITextServable.reasoning_splitter(SimpleNamespace(_reasoning_parser="")) is None  # type: ignore[arg-type]
