@@ -310,10 +310,13 @@ def test_v3_metrics_count_requests_tokens_and_latency(server: ServerProcess, pip
         ("completions", {"model": "llm", "prompt": ["a", "b"]}, 400, "prompt", "string"),
         ("completions", {"model": "llm", "prompt": "a " * 1500}, 400, None, "context"),
         ("embeddings", {"model": "emb", "input": [1, 2]}, 400, "input", "strings"),
+        ("embeddings", {"model": "emb", "input": ["ok", "hello " * 1100]}, 400, None, "context"),
         ("embeddings", {"model": "llm", "input": "x"}, 400, None, "does not serve embeddings"),
         ("embeddings", {"model": "emb", "input": "x", "encoding_format": "hex"}, 400, "encoding_format", "base64"),
         ("rerank", {"model": "rr", "documents": ["a"]}, 400, "query", "required"),
         ("rerank", {"model": "rr", "query": "q", "documents": "a"}, 400, "documents", "array"),
+        ("rerank", {"model": "emb", "query": "q", "documents": ["a"]}, 400, None, "does not serve rerank"),
+        ("completions", {"model": "llm", "prompt": "x", "n": 30}, 400, None, "best_of_limit"),
     ],
 )  # fmt: skip
 def test_bad_requests_get_openai_error_objects(
