@@ -207,8 +207,8 @@ class GenerationEngine:
             text.ids.extend(out.ids)
         decoded = decode_all(self._tokenizer, [text.windows() for text in texts])
         deltas: dict[int, list[ChoiceDelta]] = {}
-        for text, (before, after), (request, index, out) in zip(texts, decoded, items, strict=True):
-            new_text = text.advance(before, after, final=out.reason is not None)
+        for text, windows, (request, index, out) in zip(texts, decoded, items, strict=True):
+            new_text = text.advance(windows, final=out.reason is not None)
             if not out.ids and not new_text and out.reason is None:
                 continue
             logprobs = self._logprobs(out) if request.logprobs else ()
