@@ -112,3 +112,20 @@ def test_single_model_command_line_reads_the_graph(repository: Path, tmp_path: P
         assert answer.status_code == 200, answer.text
     finally:
         assert proc.stop() == 0, proc.log()
+
+
+def test_exported_directories_without_task_are_served_as_ovms_infers(tmp_path: Path) -> None:
+    """No --task and no graph.pbtxt: the task comes from config.json's architectures (OVMS's rules)."""
+    llm = genai_models.build_llm(tmp_path / "llm")
+    emb = genai_models.build_embeddings(tmp_path / "emb")
+    entries = [{"config": {"name": n, "base_path": str(p)}} for n, p in (("chat", llm), ("vectors", emb))]
+    (tmp_path / "config.json").write_text(json.dumps({"model_config_list": entries}))
+    proc = ServerProcess(["--config_path", str(tmp_path / "config.json")], tmp_path / "ovserve.log")
+    proc.start()
+    try:
+        api = openai.OpenAI(base_url=proc.rest_url + "/v3", api_key="unused", max_retries=0)
+        answer = api.chat.completions.create(model="chat", messages=[{"role": "user", "content": "hi"}])
+        assert answer.choices[0].message.content == genai_models.ALPHABET
+        assert len(api.embeddings.create(model="vectors", input="hello").data[0].embedding) == 16
+    finally:
+        assert proc.stop() == 0, proc.log()

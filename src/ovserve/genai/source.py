@@ -2,9 +2,10 @@
 
 OVMS serves a GenAI model directory (or an OVMS graph directory) as one servable with no
 version subdirectories. :class:`GenerativeSource` wraps the server's source: models with
-a ``generative`` config (``--task``, or ``task`` in config.json) and local base paths that
+a ``generative`` config (``--task``, or ``task`` in config.json), local base paths that
 hold OVMS's ``graph.pbtxt`` (read by :mod:`ovserve.genai.graph`; a changed graph reloads
-the model) get a stream of version 1 built by ``loader_factory``; the others go to the
+the model) and local directories exported for GenAI (task inferred as OVMS infers it,
+:mod:`ovserve.genai.detect`) get a stream of version 1 built by ``loader_factory``; the others go to the
 wrapped source unchanged.
 """
 
@@ -15,9 +16,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 
+from ovserve.config.genai import TASKS, GenerativeConfig
 from ovserve.config.types import ModelConfig
 from ovserve.core.manager import AspiredStream, AspiredVersion, Loader
 from ovserve.errors import LoadError
+from ovserve.genai.detect import detect_task, is_genai_export
 from ovserve.genai.graph import GRAPH_FILE, read_graph
 from ovserve.genai.types import GENERATIVE_VERSION
 from ovserve.repository.sources import Source
@@ -37,6 +40,15 @@ def has_graph(config: ModelConfig) -> bool:
     return not is_remote(config.base_path) and (Path(config.base_path) / GRAPH_FILE).is_file()
 
 
+def is_generative(config: ModelConfig) -> bool:
+    """Served by this source: a task given, an OVMS graph, or a directory exported for GenAI."""
+    if config.generative is not None:
+        return True
+    if is_remote(config.base_path):
+        return False
+    return has_graph(config) or is_genai_export(Path(config.base_path))
+
+
 class GenerativeSource:
     """Generative models here, every other model to ``inner``; called from one thread at a time."""
 
@@ -46,7 +58,7 @@ class GenerativeSource:
 
     def aspired(self, configs: Iterable[ModelConfig]) -> dict[str, AspiredStream]:
         configs = list(configs)
-        generative = [c for c in configs if c.generative is not None or has_graph(c)]
+        generative = [c for c in configs if is_generative(c)]
         classic = [c for c in configs if c not in generative]
         streams = self.inner.aspired(classic) if classic else {}
         for config in generative:
@@ -60,6 +72,18 @@ class GenerativeSource:
                 (), LoadError(f"The provided base path is invalid or doesn't exists: {config.base_path}")
             )
         fingerprint: tuple[object, ...] = config.fingerprint()
+        if config.generative is None and not has_graph(config):  # no task given: as OVMS infers it
+            task = detect_task(directory, config.name)
+            if task not in TASKS:
+                reason = (
+                    f"task {task} is not supported yet"
+                    if task
+                    else "no task can be inferred from its config.json"
+                )
+                return AspiredStream(
+                    (), LoadError(f"{config.base_path}: {reason}; set --task (or task in config.json)")
+                )
+            config = replace(config, generative=GenerativeConfig(task=task))  # type: ignore[arg-type]
         if config.generative is None:  # served as its graph.pbtxt says
             graph = directory / GRAPH_FILE
             try:
