@@ -63,6 +63,7 @@ clean:
 bench: $(GEN)
 	PYTHON=$(PYTHON) bench/setup.sh
 	$(PY) bench/run.py
+	$(PY) bench/genai.py
 
 # Model lifecycle under load (bench/README.md, ~8 min): p99 of a small model while a large model loads
 # and unloads (bench/lifecycle_load.py), server RSS over 100 load/unload cycles (bench/lifecycle_rss.py);
