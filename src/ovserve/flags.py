@@ -294,7 +294,7 @@ FLAGS: tuple[Flag, ...] = (
         "tool_parser",
         "str",
         "",
-        "text_generation: tool parser, llama3 or none (whole chat answers)",
+        "text_generation: tool parser, llama3, hermes3 or none (whole chat answers)",
         group="generative model",
     ),
     Flag(

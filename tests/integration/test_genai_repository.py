@@ -29,7 +29,7 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # an LLM whose graph asks for something ovserve does not serve
     (root / "tools").mkdir()
     genai_models.write_ovms_graph(
-        root / "tools", "text_generation", "../llm", '\n      tool_parser: "hermes3",'
+        root / "tools", "text_generation", "../llm", '\n      tool_parser: "mistral",'
     )
     save(identity(), root / "classic")
     return root

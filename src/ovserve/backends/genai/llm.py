@@ -17,6 +17,7 @@ from ovserve.config.genai import GenerativeConfig
 from ovserve.config.types import ModelConfig
 from ovserve.core.ids import ServableId
 from ovserve.errors import InvalidInput
+from ovserve.genai.tool_parsers import parse_hermes3
 from ovserve.genai.types import (
     ChoiceDelta,
     GenerationRequest,
@@ -122,15 +123,19 @@ class GenAITextServable(TextGenerationServable):
         return split
 
     def parse_message(self, text: str, tools: bool) -> ParsedMessage:
-        """The answer through GenAI's parsers: ``qwen3`` reasoning (``<think>``), ``llama3`` JSON tool calls."""
+        """The answer through the model's parsers: ``qwen3`` reasoning (``<think>``), ``llama3`` JSON
+        tool calls (GenAI's parsers), ``hermes3`` ``<tool_call>`` blocks (:mod:`ovserve.genai.tool_parsers`)."""
         message: dict[str, Any] = {"content": text}
         if self._reasoning_parser == "qwen3":
             ov_genai.ReasoningParser(expect_open_tag=True, keep_original_content=False).parse(message)
         calls: tuple[ToolCall, ...] = ()
+        content = str(message.get("content", "")).lstrip("\n")
         if tools and self._tool_parser == "llama3":
             ov_genai.Llama3JsonToolParser().parse(message)
             calls = tuple(_tool_call(call) for call in message.get("tool_calls") or ())
-        content = "" if calls else str(message.get("content", "")).lstrip("\n")
+            content = "" if calls else content
+        elif tools and self._tool_parser == "hermes3":
+            content, calls = parse_hermes3(content)
         reasoning = str(message.get("reasoning_content") or "").strip()
         return ParsedMessage(content, reasoning or None, calls)
 

@@ -37,3 +37,20 @@ def test_qwen3_reasoning_is_split_from_streamed_deltas() -> None:
     assert "".join(c for c, _ in pieces) == "Hello"
     assert "".join(r for _, r in pieces) == "the user greets"
     assert GenAITextServable.reasoning_splitter(SimpleNamespace(_reasoning_parser="")) is None  # type: ignore[arg-type]
+
+
+def test_hermes3_tool_call_blocks() -> None:
+    text = (
+        "Let me check.\n<tool_call>\n"
+        '{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>\n<tool_call>\n'
+        '{"name": "get_time", "arguments": {}}\n</tool_call>'
+    )
+    parsed = parse(text, tools=True, tool_parser="hermes3")
+    assert parsed.content == "Let me check."
+    assert parsed.tool_calls == (
+        ToolCall("get_weather", json.dumps({"city": "Paris"})),
+        ToolCall("get_time", "{}"),
+    )
+    broken = "<tool_call>{not json}</tool_call>"
+    assert parse(broken, tools=True, tool_parser="hermes3") == ParsedMessage(broken)
+    assert parse(text, tools=False, tool_parser="hermes3") == ParsedMessage(text)
