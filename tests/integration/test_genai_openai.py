@@ -168,6 +168,15 @@ def test_tool_calls_through_the_llama3_parser(server: ServerProcess) -> None:
         "get_weather",
         {"city": "Paris"},
     )
+    streamed = client(server).chat.completions.create(tools=[tool], stream=True, **fields)  # type: ignore[call-overload]
+    chunks = list(streamed)
+    deltas = [c.choices[0].delta for c in chunks if c.choices]
+    assert "".join(d.content or "" for d in deltas) == ""  # the call is held back, then parsed
+    calls = [call for d in deltas for call in d.tool_calls or []]
+    assert [(c.index, c.function.name, json.loads(c.function.arguments or "")) for c in calls] == [
+        (0, "get_weather", {"city": "Paris"})
+    ]
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "tool_calls"
     plain = client(server).chat.completions.create(**fields)  # no tools: the JSON stays the content
     assert json.loads(plain.choices[0].message.content or "") == {
         "name": "get_weather",

@@ -9,8 +9,9 @@ OpenAI front end calls the task's method instead of ``infer``.
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -102,8 +103,14 @@ class ChoiceDelta:
     logprobs: tuple[TokenLogprob, ...] = ()
 
 
-#: a streamed choice's text delta -> (its content delta, its reasoning delta)
-ReasoningSplitter = Callable[[str], tuple[str, str]]
+class StreamParser(Protocol):
+    """One streamed chat choice through the model's reasoning and tool parsers."""
+
+    def feed(self, text: str) -> tuple[str, str]:
+        """A text delta -> (the content, the reasoning) to send now; tool calls are held back."""
+
+    def finish(self) -> tuple[str, tuple[ToolCall, ...]]:
+        """At the choice's end: (content still held, the tool calls found)."""
 
 
 class GenerationStream(abc.ABC):
@@ -157,9 +164,9 @@ class TextGenerationServable(GenerativeServable):
     #: the model's context length in tokens (prompt + generated), when known
     max_context: int | None = None
 
-    def reasoning_splitter(self) -> ReasoningSplitter | None:
-        """For one streamed choice: a function from a text delta to (content, reasoning) deltas,
-        when the model has a reasoning parser; None otherwise."""
+    def stream_parser(self, tools: bool) -> StreamParser | None:
+        """For one streamed chat choice (``tools``: the request gave tools), the model's parsers;
+        None when it has none."""
         return None
 
     def parse_message(self, text: str, tools: bool) -> ParsedMessage:

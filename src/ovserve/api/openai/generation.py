@@ -20,7 +20,7 @@ from ovserve.api.openai.metering import Meter
 from ovserve.api.openai.requests import ParsedRequest, parse_generation
 from ovserve.api.openai.responses import DONE, Completion, sse
 from ovserve.core.manager import Handle
-from ovserve.genai.types import GenerationStream, NotGenerative, ReasoningSplitter, TextGenerationServable
+from ovserve.genai.types import GenerationStream, NotGenerative, StreamParser, TextGenerationServable
 
 EVENT_STREAM = b"text/event-stream"
 
@@ -57,7 +57,8 @@ async def generate(ctx: ServingContext, body: bytes, *, chat: bool) -> HttpRespo
             meter.ended(True)
             return response
         streaming = True
-        events = _Events(parsed, stream, handle, meter, servable.reasoning_splitter)
+        tools = bool(parsed.generation.tools)
+        events = _Events(parsed, stream, handle, meter, lambda: servable.stream_parser(tools))
         return HttpResponse(200, content_type=EVENT_STREAM, stream=events)
     except Exception as exc:
         return error_response(exc)
@@ -95,9 +96,9 @@ class _Events:
         stream: GenerationStream,
         handle: Handle,
         meter: Meter,
-        splitter: Callable[[], ReasoningSplitter | None],
+        parsers: Callable[[], StreamParser | None],
     ) -> None:
-        self._frames = _frames(parsed, stream, meter, splitter)
+        self._frames = _frames(parsed, stream, meter, parsers)
         self._release: list[Callable[[], Any]] = [stream.cancel, handle.__exit__, lambda: meter.ended(False)]
 
     def __aiter__(self) -> AsyncIterator[bytes]:
@@ -126,9 +127,9 @@ async def _frames(
     parsed: ParsedRequest,
     stream: GenerationStream,
     meter: Meter,
-    splitter: Callable[[], ReasoningSplitter | None],
+    parsers: Callable[[], StreamParser | None],
 ) -> AsyncGenerator[bytes, None]:
-    answer = Completion(parsed.model, parsed.chat, stream.prompt_tokens, splitter)
+    answer = Completion(parsed.model, parsed.chat, stream.prompt_tokens, parsers)
     with_logprobs = parsed.generation.params.logprobs
     try:
         async for deltas in stream:

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from ovserve.genai.types import ChoiceDelta, ParsedMessage, ReasoningSplitter, TokenLogprob
+from ovserve.genai.types import ChoiceDelta, ParsedMessage, StreamParser, TokenLogprob, ToolCall
 
 DONE = b"data: [DONE]\n\n"
 
@@ -26,11 +26,8 @@ class _Choice:
     finish_reason: str | None = None
     logprobs: list[TokenLogprob] = field(default_factory=list)
     started: bool = False
-    split: ReasoningSplitter | None = None
-
-
-def _no_split(text: str) -> tuple[str, str]:
-    return text, ""
+    parser: StreamParser | None = None
+    parser_made: bool = False
 
 
 class Completion:
@@ -41,10 +38,10 @@ class Completion:
         model: str,
         chat: bool,
         prompt_tokens: int,
-        splitter: Callable[[], ReasoningSplitter | None] | None = None,
+        parsers: Callable[[], StreamParser | None] | None = None,
     ) -> None:
         self.model = model
-        self._splitter = splitter  # makes one reasoning splitter per streamed choice
+        self._parsers = parsers  # makes one stream parser per streamed chat choice
         self.chat = chat
         self.id = ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex
         self.created = int(time.time())
@@ -114,10 +111,12 @@ class Completion:
                 "finish_reason": delta.finish_reason,
             }
             if self.chat:
-                content: dict[str, Any] = self._delta(number, delta.text)
+                content, calls = self._delta(number, delta)
                 if not self.choices[number].started:
                     content = {"role": "assistant", **content}
                 item["delta"] = content
+                if calls:
+                    item["finish_reason"] = "tool_calls"
             else:
                 item["text"] = delta.text
             self.choices[number].started = True
@@ -125,15 +124,24 @@ class Completion:
         obj = "chat.completion.chunk" if self.chat else "text_completion"
         return {**self._head(obj), "choices": choices}
 
-    def _delta(self, number: int, text: str) -> dict[str, Any]:
-        """A chat delta's fields: its content, and its reasoning when the model splits it out."""
+    def _delta(self, number: int, delta: ChoiceDelta) -> tuple[dict[str, Any], tuple[ToolCall, ...]]:
+        """A chat delta's fields through the model's parsers (content, reasoning, tool calls)."""
         choice = self.choices[number]
-        if choice.split is None and self._splitter is not None:
-            choice.split = self._splitter() or _no_split
-        if choice.split is None or choice.split is _no_split:
-            return {"content": text}
-        content, reasoning = choice.split(text)
-        return {"content": content, "reasoning_content": reasoning} if reasoning else {"content": content}
+        if not choice.parser_made:
+            choice.parser, choice.parser_made = (self._parsers() if self._parsers else None), True
+        if choice.parser is None:
+            return {"content": delta.text}, ()
+        content, reasoning = choice.parser.feed(delta.text)
+        calls: tuple[ToolCall, ...] = ()
+        if delta.finish_reason is not None:
+            rest, calls = choice.parser.finish()
+            content += rest
+        fields: dict[str, Any] = {"content": content}
+        if reasoning:
+            fields["reasoning_content"] = reasoning
+        if calls:
+            fields["tool_calls"] = [{"index": i, **_tool_call(call)} for i, call in enumerate(calls)]
+        return fields, calls
 
     def usage_chunk(self) -> dict[str, Any]:
         obj = "chat.completion.chunk" if self.chat else "text_completion"
@@ -146,15 +154,16 @@ def _message(parsed: ParsedMessage) -> dict[str, Any]:
         message["reasoning_content"] = parsed.reasoning
     if parsed.tool_calls:
         message["content"] = None
-        message["tool_calls"] = [
-            {
-                "id": "call_" + uuid.uuid4().hex[:24],
-                "type": "function",
-                "function": {"name": call.name, "arguments": call.arguments},
-            }
-            for call in parsed.tool_calls
-        ]
+        message["tool_calls"] = [_tool_call(call) for call in parsed.tool_calls]
     return message
+
+
+def _tool_call(call: ToolCall) -> dict[str, Any]:
+    return {
+        "id": "call_" + uuid.uuid4().hex[:24],
+        "type": "function",
+        "function": {"name": call.name, "arguments": call.arguments},
+    }
 
 
 def _logprobs(items: list[TokenLogprob], chat: bool) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import openvino_genai as ov_genai
 
 from ovserve.backends.genai.engine import EngineRequest, GenerationEngine
 from ovserve.backends.genai.files import context_length, plugin_properties
+from ovserve.backends.genai.stream_parse import ChoiceParser
 from ovserve.config.genai import GenerativeConfig
 from ovserve.config.types import ModelConfig
 from ovserve.core.ids import ServableId
@@ -23,8 +24,8 @@ from ovserve.genai.types import (
     GenerationRequest,
     GenerationStream,
     ParsedMessage,
-    ReasoningSplitter,
     SamplingParams,
+    StreamParser,
     TextGenerationServable,
     ToolCall,
 )
@@ -109,18 +110,12 @@ class GenAITextServable(TextGenerationServable):
             raise InvalidInput(f"The chat template could not be applied to the messages: {exc}") from None
         return str(text), False
 
-    def reasoning_splitter(self) -> ReasoningSplitter | None:
-        """The ``qwen3`` reasoning parser on a stream: GenAI's incremental ``<think>`` parser."""
-        if self._reasoning_parser != "qwen3":
+    def stream_parser(self, tools: bool) -> StreamParser | None:
+        """The model's reasoning parser, and its tool parser when the request gave tools."""
+        tool_parser = self._tool_parser if tools and self._tool_parser not in ("", "none") else ""
+        if self._reasoning_parser != "qwen3" and not tool_parser:
             return None
-        parser = ov_genai.ReasoningIncrementalParser(expect_open_tag=True, keep_original_content=False)
-
-        def split(text: str) -> tuple[str, str]:
-            message: dict[str, Any] = {}
-            content = parser.parse(message, text)
-            return str(content or message.get("content") or ""), str(message.get("reasoning_content") or "")
-
-        return split
+        return ChoiceParser(self._reasoning_parser, tool_parser, _llama3_calls)
 
     def parse_message(self, text: str, tools: bool) -> ParsedMessage:
         """The answer through the model's parsers: ``qwen3`` reasoning (``<think>``), ``llama3`` JSON
@@ -131,8 +126,7 @@ class GenAITextServable(TextGenerationServable):
         calls: tuple[ToolCall, ...] = ()
         content = str(message.get("content", "")).lstrip("\n")
         if tools and self._tool_parser == "llama3":
-            ov_genai.Llama3JsonToolParser().parse(message)
-            calls = tuple(_tool_call(call) for call in message.get("tool_calls") or ())
+            calls = _llama3_calls(content)
             content = "" if calls else content
         elif tools and self._tool_parser == "hermes3":
             content, calls = parse_hermes3(content)
@@ -230,6 +224,13 @@ def _apply_params(config: Any, params: SamplingParams) -> None:
         structured = ov_genai.StructuredOutputConfig()
         structured.json_schema = params.json_schema
         config.structured_output_config = structured
+
+
+def _llama3_calls(text: str) -> tuple[ToolCall, ...]:
+    """The tool calls GenAI's llama3 JSON parser finds in a whole answer."""
+    message: dict[str, Any] = {"content": text}
+    ov_genai.Llama3JsonToolParser().parse(message)
+    return tuple(_tool_call(call) for call in message.get("tool_calls") or ())
 
 
 def _tool_call(call: Any) -> ToolCall:

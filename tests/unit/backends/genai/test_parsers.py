@@ -29,14 +29,34 @@ def test_llama3_tool_calls_only_when_the_request_has_tools() -> None:
     assert parse(text, tools=True) == ParsedMessage(text)  # no parser configured
 
 
+def stream(
+    pieces: list[str], *, tools: bool, tool_parser: str = "", reasoning_parser: str = ""
+) -> tuple[str, str, tuple[ToolCall, ...]]:
+    """(content, reasoning, calls) of a streamed choice fed ``pieces``."""
+    servable = SimpleNamespace(_tool_parser=tool_parser, _reasoning_parser=reasoning_parser)
+    parser = GenAITextServable.stream_parser(servable, tools)  # type: ignore[arg-type]
+    assert parser is not None
+    fed = [parser.feed(piece) for piece in pieces]
+    rest, calls = parser.finish()
+    return "".join(c for c, _ in fed) + rest, "".join(r for _, r in fed), calls
+
+
 def test_qwen3_reasoning_is_split_from_streamed_deltas() -> None:
-    servable = SimpleNamespace(_reasoning_parser="qwen3")
-    split = GenAITextServable.reasoning_splitter(servable)  # type: ignore[arg-type]
-    assert split is not None
-    pieces = [split(text) for text in ["<th", "ink>", "the user ", "greets", "</thi", "nk>", "Hel", "lo"]]
-    assert "".join(c for c, _ in pieces) == "Hello"
-    assert "".join(r for _, r in pieces) == "the user greets"
-    assert GenAITextServable.reasoning_splitter(SimpleNamespace(_reasoning_parser="")) is None  # type: ignore[arg-type]
+    pieces = ["<th", "ink>", "the user ", "greets", "</thi", "nk>", "Hel", "lo"]
+    assert stream(pieces, tools=False, reasoning_parser="qwen3") == ("Hello", "the user greets", ())
+    no_parsers = SimpleNamespace(_tool_parser="", _reasoning_parser="")
+    assert GenAITextServable.stream_parser(no_parsers, True) is None  # type: ignore[arg-type]
+
+
+def test_streamed_tool_calls_are_held_and_parsed_at_the_end() -> None:
+    call = '{"name": "get_weather", "parameters": {"city": "Paris"}}'
+    pieces = [call[i : i + 5] for i in range(0, len(call), 5)]
+    expected = (ToolCall("get_weather", json.dumps({"city": "Paris"})),)
+    assert stream(pieces, tools=True, tool_parser="llama3") == ("", "", expected)
+    assert stream(["Hi", " there"], tools=True, tool_parser="llama3") == ("Hi there", "", ())
+    hermes = ["Sure.<tool", '_call>{"name": "f", ', '"arguments": {}}</tool_call>']
+    assert stream(hermes, tools=True, tool_parser="hermes3") == ("Sure.", "", (ToolCall("f", "{}"),))
+    assert stream(["a <tool", "box>"], tools=True, tool_parser="hermes3") == ("a <toolbox>", "", ())
 
 
 def test_hermes3_tool_call_blocks() -> None:
