@@ -326,6 +326,8 @@ def test_v3_metrics_count_requests_tokens_and_latency(server: ServerProcess, pip
         ("rerank", {"model": "rr", "query": "q", "documents": "a"}, 400, "documents", "array"),
         ("rerank", {"model": "emb", "query": "q", "documents": ["a"]}, 400, None, "does not serve rerank"),
         ("completions", {"model": "llm", "prompt": "x", "n": 30}, 400, None, "best_of_limit"),
+        ("chat/completions", {"model": "llm", "messages": USER, "tools": [{"type": "function"}]}, 400, "tools", "function"),
+        ("chat/completions", {"model": "llm", "messages": USER, "tool_choice": "required"}, 400, "tool_choice", "auto"),
     ],
 )  # fmt: skip
 def test_bad_requests_get_openai_error_objects(

@@ -54,9 +54,15 @@ def parse_generation(raw: bytes, *, chat: bool, max_tokens_limit: int | None = N
 
 
 def _tools(body: Body) -> list[dict[str, Any]] | None:
-    """OpenAI's ``tools``: function definitions, given to the chat template as they are."""
+    """OpenAI's ``tools``: function definitions, given to the chat template as they are
+    (``tool_choice: "none"``: as if there were none)."""
     raw = body.raw("tools")
-    if raw is None:
+    choice = body.raw("tool_choice")
+    if choice is not None and choice not in ("none", "auto"):
+        raise InvalidField(
+            "tool_choice", "tool_choice takes 'auto' or 'none' (forced tool calls are not supported)"
+        )
+    if raw is None or choice == "none":
         return None
     if not isinstance(raw, list) or not all(
         isinstance(tool, dict) and isinstance(tool.get("function"), dict) for tool in raw
