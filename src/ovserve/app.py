@@ -21,6 +21,7 @@ import uvicorn
 
 from ovserve import __version__
 from ovserve.api import backend_timing, config_rest, grpc_probes
+from ovserve.api import openai as openai_rest
 from ovserve.api.context import ServingContext
 from ovserve.api.grpc_server import create_server
 from ovserve.api.http import HttpRequest, HttpResponse, RestApp, Router
@@ -30,6 +31,7 @@ from ovserve.api.request_ids import CallContextInterceptor
 from ovserve.api.security import ServerSecurity
 from ovserve.api.tfs import grpc as tfs_grpc
 from ovserve.api.tfs import rest as tfs_rest
+from ovserve.backends.genai import generative_loader
 from ovserve.backends.openvino import OpenVINOEngine
 from ovserve.backends.openvino.servable import OpenVINOServable
 from ovserve.cluster import PeerLink, WorkerSeat
@@ -38,6 +40,7 @@ from ovserve.config.types import ServerConfig
 from ovserve.core.ids import ServableId
 from ovserve.core.manager import ServableManager
 from ovserve.errors import StartupError
+from ovserve.genai.source import GenerativeSource
 from ovserve.lifecycle import Lifecycle
 from ovserve.logs import request_id_maker
 from ovserve.metrics import CONTENT_TYPE, MetricsRegistry, render
@@ -63,6 +66,7 @@ def build_router(ctx: ServingContext, link: PeerLink | None = None) -> Router:
     router = Router()
     kserve_rest.add_routes(router, ctx)
     tfs_rest.add_routes(router, ctx)
+    openai_rest.add_routes(router, ctx, tfs_status=tfs_rest.TfsRestApi(ctx).status)
     config_rest.add_routes(router, ctx)
     if ctx.metrics is not None:  # no route when disabled: /metrics is then an unknown URL (400)
         registry = ctx.metrics
@@ -166,17 +170,20 @@ class Server:
             shared_cores=self.seat is not None,
         )
         cleaner = SequenceCleaner()
-        source = RepositorySource(
-            with_stateful(
-                with_batching(
-                    lambda model, version, path: engine.loader(model, version, Path(path)),
-                    in_flight=_batches_in_flight,
-                    hooks=_batching_hooks(self.ctx.metrics),
+        source = GenerativeSource(
+            RepositorySource(
+                with_stateful(
+                    with_batching(
+                        lambda model, version, path: engine.loader(model, version, Path(path)),
+                        in_flight=_batches_in_flight,
+                        hooks=_batching_hooks(self.ctx.metrics),
+                    ),
+                    cleaner,
+                    single_process=self.seat is None,
                 ),
-                cleaner,
-                single_process=self.seat is None,
+                config.storage,
             ),
-            config.storage,
+            generative_loader,
         )
         lifecycle = Lifecycle(self.manager, source, config.models, config.config_path, config.monitoring)
         if link is not None:
