@@ -149,7 +149,7 @@ def decode_infer_request(body: bytes, header_length: bytes | None, servable: Ser
         shape = item.get("shape")
         if not isinstance(shape, list):
             raise _structure(f"input {name} is missing shape (an array of integers)")
-        dims = check_shape(shape, name)
+        dims = check_shape(shape, name, dtype)
         size = _parameters(item, f"input {name}").get("binary_data_size")
         data = item.get("data")
         if size is not None:

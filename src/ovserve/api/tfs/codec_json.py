@@ -114,9 +114,9 @@ def to_array(name: str, value: Any, servable: Servable, kind: str = "input") -> 
     leaf = value
     while isinstance(leaf, list) and leaf:
         leaf = leaf[0]
-    if isinstance(leaf, (str, dict)):
-        return _string_array(name, value, kind)
     spec = servable.inputs.get(name)
+    if isinstance(leaf, (str, dict)) or (leaf == [] and spec is not None and spec.is_string):
+        return _string_array(name, value, kind)  # an empty list for a string input: no strings
     dtype = None if spec is None or spec.is_string else spec.dtype
     bf16 = dtype == BF16_DTYPE
     try:
