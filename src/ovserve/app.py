@@ -22,6 +22,7 @@ from ovserve.api import config_rest
 from ovserve.api.context import ServingContext
 from ovserve.api.grpc_server import create_server
 from ovserve.api.http import HttpRequest, HttpResponse, RestApp, Router
+from ovserve.api.http_guard import guarded_protocol
 from ovserve.api.kserve import grpc as kserve_grpc
 from ovserve.api.kserve import rest as kserve_rest
 from ovserve.api.tfs import grpc as tfs_grpc
@@ -128,7 +129,7 @@ class Server:
             rest = _UvicornServer(
                 uvicorn.Config(
                     app,
-                    http="httptools",
+                    http=guarded_protocol(config.rest_read_timeout_seconds),
                     loop="none",
                     lifespan="off",
                     access_log=False,

@@ -179,6 +179,7 @@ def parse_args(
         sequence_cleaner_poll_wait_minutes=opts.number("sequence_cleaner_poll_wait_minutes", 5),
         shutdown_grace_seconds=opts.number("shutdown_grace_seconds", 30),
         max_request_bytes=opts.number("max_request_bytes", 1024**3),
+        rest_read_timeout_seconds=opts.number("rest_read_timeout_seconds", 30),
         inline_inference_us=opts.number("inline_inference_us", 300),
         custom_node_resources_cleaner_interval_seconds=cleaner,
         cache_dir=os.path.join(cwd, cache_dir) if cache_dir else None,

@@ -255,6 +255,7 @@ def test_usage_lists_every_flag_with_default() -> None:
         "cpu_extension", "config_path", "model_name", "model_path", "batch_size", "shape", "layout",
         "model_version_policy", "nireq", "target_device", "plugin_config", "stateful",
         "idle_sequence_cleanup", "low_latency_transformation", "max_sequence_number",
+        "rest_read_timeout_seconds",
     }  # fmt: skip
     assert names == expected
 

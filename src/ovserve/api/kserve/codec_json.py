@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from ovserve.api.json_limits import check_value_count
 from ovserve.api.kserve.codec import (
     check_requested_outputs,
     check_shape,
@@ -120,6 +121,7 @@ def _flag(params: dict[str, Any], key: str, what: str) -> bool | None:
 def decode_infer_request(body: bytes, header_length: bytes | None, servable: Servable) -> RestInferRequest:
     """Decode an infer body (and its binary part) into numpy inputs with the *request's* datatypes."""
     json_end = _json_header_end(body, header_length)
+    check_value_count(body, json_end, servable)
     doc = _load_json(body, json_end)
     if not isinstance(doc, dict):
         raise InvalidInput("Request body should be JSON object")
@@ -222,14 +224,32 @@ def decode_data(data: Any, dtype: np.dtype, dims: tuple[int, ...], name: str) ->
         )
     if not isinstance(data, list):
         raise _structure(f"data of input {name} should be an array")
-    array = _strings(data, name) if dtype == BYTES_DTYPE else _numbers(data, dtype, datatype, name)
     count = element_count(dims)
-    if array.size != count:
+    _check_count(apparent_count(data), count, dims, name)  # before numpy copies the values
+    array = _strings(data, name) if dtype == BYTES_DTYPE else _numbers(data, dtype, datatype, name)
+    _check_count(array.size, count, dims, name)
+    return array.reshape(dims)
+
+
+def apparent_count(data: list[Any]) -> int:
+    """How many values nested lists hold if they are regular: the product of the lengths down
+    the first items (O(depth); a ragged array is found when numpy reads it)."""
+    count = 1
+    probe: Any = data
+    while isinstance(probe, list):
+        count *= len(probe)
+        if not probe:
+            break
+        probe = probe[0]
+    return count
+
+
+def _check_count(actual: int, count: int, dims: tuple[int, ...], name: str) -> None:
+    if actual != count:
         raise InvalidInput(
             f"Invalid number of values in data - Expected: {count} (shape {list(dims)}); "
-            f"Actual: {array.size}; input name: {name}"
+            f"Actual: {actual}; input name: {name}"
         )
-    return array.reshape(dims)
 
 
 def _numbers(data: list[Any], dtype: np.dtype, datatype: str, name: str) -> np.ndarray:

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from ovserve.api.json_limits import check_value_count
 from ovserve.core.servable import Servable
 from ovserve.errors import Code, InvalidInput, ServingError
 from ovserve.tensors import (
@@ -64,6 +65,7 @@ def parse_json(body: bytes) -> Any:
 
 def decode_predict(body: bytes, servable: Servable) -> tuple[InferRequest, bool]:
     """Decode a predict body for ``servable``; returns the request and whether it was row format."""
+    check_value_count(body, len(body), servable)
     document = parse_json(body)
     if not isinstance(document, dict):
         raise InvalidInput(NOT_AN_OBJECT)
