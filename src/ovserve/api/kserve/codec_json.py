@@ -225,7 +225,9 @@ def decode_data(data: Any, dtype: np.dtype, dims: tuple[int, ...], name: str) ->
     if not isinstance(data, list):
         raise _structure(f"data of input {name} should be an array")
     count = element_count(dims)
-    _check_count(apparent_count(data), count, dims, name)  # before numpy copies the values
+    apparent = apparent_count(data)
+    if apparent > count:  # too many: refused before numpy copies them (a ragged array may be fewer)
+        _check_count(apparent, count, dims, name)
     array = _strings(data, name) if dtype == BYTES_DTYPE else _numbers(data, dtype, datatype, name)
     _check_count(array.size, count, dims, name)
     return array.reshape(dims)
