@@ -18,7 +18,7 @@ from pathlib import Path
 import uvicorn
 
 from ovserve import __version__
-from ovserve.api import config_rest
+from ovserve.api import config_rest, openapi
 from ovserve.api.context import ServingContext
 from ovserve.api.grpc_server import create_server
 from ovserve.api.http import HttpRequest, HttpResponse, RestApp, Router
@@ -59,6 +59,7 @@ def build_router(ctx: ServingContext, link: PeerLink | None = None) -> Router:
     kserve_rest.add_routes(router, ctx)
     tfs_rest.add_routes(router, ctx)
     config_rest.add_routes(router, ctx)
+    openapi.add_routes(router, ctx.server_version)
     if ctx.metrics is not None:  # no route when disabled: /metrics is then an unknown URL (400)
         registry = ctx.metrics
 
