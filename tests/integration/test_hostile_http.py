@@ -213,6 +213,19 @@ def test_fifty_megabyte_array_for_a_small_input(guarded: ServerProcess) -> None:
     assert rss(guarded) - before < len(kserve)
 
 
+@pytest.mark.parametrize(
+    ("path", "prefix"),
+    [
+        ("/v2/models/dynamic/infer", b'{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":'),
+        ("/v1/models/dynamic:predict", b'{"inputs":{"x":'),
+    ],
+)
+def test_nesting_100000_deep(guarded: ServerProcess, path: str, prefix: bytes) -> None:
+    body = prefix + b"[" * 100_000 + b"]" * 100_000 + b"}]}"
+    reply = requests.post(guarded.rest_url + path, data=body, timeout=30)
+    assert reply.status_code == 412 and "depth limit exceeded" in reply.json()["error"]
+
+
 def test_disconnect_mid_body_and_mid_response(guarded: ServerProcess) -> None:
     for _ in range(10):
         with socket.create_connection((HOST, guarded.rest_port)) as sock:
