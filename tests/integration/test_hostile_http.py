@@ -114,6 +114,17 @@ def test_lying_smaller_content_length(guarded: ServerProcess) -> None:
     assert status == 412 and "not valid json" in message
 
 
+def test_garbage_after_a_good_request_on_a_kept_alive_connection(guarded: ServerProcess) -> None:
+    with socket.create_connection((HOST, guarded.rest_port), timeout=15) as sock:
+        sock.sendall(INFER + f"Content-Length: {len(GOOD)}\r\n\r\n".encode() + GOOD)
+        first = b""
+        while b'"outputs"' not in first or not first.endswith(b"}"):
+            first += sock.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200")
+        sock.sendall(b"GARBAGE\r\n\r\n")
+        assert answer(read_all(sock)) == (400, "Invalid HTTP request - Invalid method encountered")
+
+
 def test_chunked_body(guarded: ServerProcess) -> None:
     chunked = (
         b"".join(f"{len(part):x}\r\n".encode() + part + b"\r\n" for part in (GOOD[:30], GOOD[30:]))

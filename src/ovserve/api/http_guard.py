@@ -184,12 +184,13 @@ class GuardedProtocol(HttpToolsProtocol):
         """Answer ``status`` with ``{"error": message}`` and close the connection."""
         self._stop_clock()
         log.info("REST connection from %s refused: %s %s", self.client, int(status), message)
-        if self.cycle is not None and not self.cycle.response_complete:
-            self.cycle.disconnected = True  # the request's own answer, if any, is not sent
-            self.cycle.message_event.set()
-        if self.cycle is not None and self.cycle.response_started:
-            self.transport.close()  # an answer is already on its way: it cannot be replaced
-            return
+        running = self.cycle if self.cycle is not None and not self.cycle.response_complete else None
+        if running is not None:  # a request being read or served on this connection
+            running.disconnected = True  # its own answer, if any, is not sent
+            running.message_event.set()
+            if running.response_started:
+                self.transport.close()  # an answer is already on its way: it cannot be replaced
+                return
         body = orjson.dumps({"error": message})
         head = (
             f"HTTP/1.1 {int(status)} {status.phrase}\r\ncontent-type: application/json\r\n"
