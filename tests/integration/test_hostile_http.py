@@ -215,11 +215,17 @@ def test_fifty_megabyte_array_for_a_small_input(guarded: ServerProcess) -> None:
     values = b",".join([b"1.5"] * 12_500_000)
     kserve = b'{"inputs":[{"name":"in","shape":[1,10],"datatype":"FP32","data":[' + values + b"]}]}"
     tfs = b'{"inputs":{"in":[' + values + b"]}}"
+    dynamic = kserve.replace(b'"in","shape":[1,10]', b'"x","shape":[1,4]')
+    cases = [
+        ("/v2/models/identity_fp32/infer", kserve, "takes at most 10"),
+        ("/v1/models/identity_fp32:predict", tfs, "takes at most 10"),
+        ("/v2/models/dynamic/infer", dynamic, "Expected: 4 (shape [1, 4]); Actual: 12500000"),
+    ]
     before = rss(guarded)
-    for path, body in (("/v2/models/identity_fp32/infer", kserve), ("/v1/models/identity_fp32:predict", tfs)):
+    for path, body, problem in cases:
         for _ in range(3):
             reply = requests.post(guarded.rest_url + path, data=body, timeout=120)
-            assert reply.status_code == 400 and "takes at most 10" in reply.json()["error"]
+            assert reply.status_code == 400 and problem in reply.json()["error"]
     assert rss(guarded, "VmHWM") - before < 4 * len(kserve)
     assert rss(guarded) - before < len(kserve)
 

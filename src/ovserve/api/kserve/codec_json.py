@@ -25,6 +25,7 @@ import numpy as np
 import orjson
 
 from ovserve.api.json_limits import check_value_count
+from ovserve.api.kserve import json_data
 from ovserve.api.kserve.codec import (
     check_requested_outputs,
     check_shape,
@@ -91,9 +92,12 @@ def _json_header_end(body: bytes, header_length: bytes | None) -> int:
     return end
 
 
-def _load_json(body: bytes, end: int) -> Any:
+def _load_json(body: bytes, end: int) -> tuple[Any, list[json_data.Region]]:
+    """The JSON document in ``body[:end]``, and where its numeric data arrays were cut out
+    (large bodies: see :mod:`ovserve.api.kserve.json_data`)."""
+    document, regions = json_data.split(body, end)
     try:
-        return orjson.loads(body if end == len(body) else memoryview(body)[:end])
+        return orjson.loads(document), regions
     except orjson.JSONDecodeError as exc:
         raise InvalidInput(f"The file is not valid json - {exc}", Code.FAILED_PRECONDITION) from None
 
@@ -122,7 +126,7 @@ def decode_infer_request(body: bytes, header_length: bytes | None, servable: Ser
     """Decode an infer body (and its binary part) into numpy inputs with the *request's* datatypes."""
     json_end = _json_header_end(body, header_length)
     check_value_count(body, json_end, servable)
-    doc = _load_json(body, json_end)
+    doc, regions = _load_json(body, json_end)
     if not isinstance(doc, dict):
         raise InvalidInput("Request body should be JSON object")
     request_id = doc.get("id", "")
@@ -134,7 +138,14 @@ def decode_infer_request(body: bytes, header_length: bytes | None, servable: Ser
         raise _structure("missing inputs")
     if not isinstance(inputs, list):
         raise _structure("inputs should be an array")
+    arrays = _decode_inputs(inputs, body, json_end, regions)
+    requested, binary_outputs = _decode_outputs(doc, servable)
+    return RestInferRequest(arrays, requested, request_id, binary_outputs, binary_default)
 
+
+def _decode_inputs(
+    inputs: list[Any], body: bytes, json_end: int, regions: list[json_data.Region]
+) -> dict[str, np.ndarray]:
     arrays: dict[str, np.ndarray] = {}
     offset = json_end
     for index, item in enumerate(inputs):
@@ -169,6 +180,8 @@ def decode_infer_request(body: bytes, header_length: bytes | None, servable: Ser
                     f"binary_data_size: {size}; bytes left: {len(body) - offset}; input name: {name}"
                 )
         elif data is not None:
+            if json_data.is_placeholder(data):  # a large numeric array, parsed once counted
+                data = json_data.load(body, regions, data, dims, name)
             arrays[name] = decode_data(data, dtype, dims, name)
             continue
         else:
@@ -185,9 +198,7 @@ def decode_infer_request(body: bytes, header_length: bytes | None, servable: Ser
         offset += size
     if offset != len(body):
         raise InvalidInput(f"Binary data has {len(body) - offset} bytes left over after the last input")
-
-    requested, binary_outputs = _decode_outputs(doc, servable)
-    return RestInferRequest(arrays, requested, request_id, binary_outputs, binary_default)
+    return arrays
 
 
 def _decode_outputs(
