@@ -248,6 +248,7 @@ def document(version: str) -> dict[str, Any]:
         ),
         **_tfs_model_paths("/v1/models/{name}", (_NAME,)),
         **_tfs_model_paths("/v1/models/{name}/versions/{version}", kserve_version),
+        **_tfs_model_paths("/v1/models/{name}/labels/{label}", (_NAME, _param("label"))),
         "/v1/config": _get(
             "Every model's status (OVMS)", _json({"type": "object"}, "name -> version status")
         ),
