@@ -198,15 +198,18 @@ def test_slowloris(guarded: ServerProcess) -> None:
 
 
 def test_body_past_the_limit_does_not_grow_memory(guarded: ServerProcess) -> None:
-    body = b"1" * (LIMIT + 16 * 1024 * 1024)
+    """Refused from its Content-Length unread; a chunked one is read up to the limit, no further."""
+    body = b"1" * (3 * LIMIT)
     before = rss(guarded)
     for headers in ({}, {"Transfer-Encoding": "chunked"}):
-        data: object = body if not headers else (body[i : i + 1 << 20] for i in range(0, len(body), 1 << 20))
+        data: object = (
+            body if not headers else (body[i : i + (1 << 20)] for i in range(0, len(body), 1 << 20))
+        )
         reply = requests.post(
             f"{guarded.rest_url}/v2/models/dynamic/infer", data=data, headers=headers, timeout=60
         )
         assert reply.status_code == 413 and str(LIMIT) in reply.json()["error"]
-    assert rss(guarded) - before < len(body) // 4
+    assert rss(guarded) - before < len(body) // 2
 
 
 def test_fifty_megabyte_array_for_a_small_input(guarded: ServerProcess) -> None:
