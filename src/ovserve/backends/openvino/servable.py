@@ -101,7 +101,7 @@ def _from_ov(tensor: ov.Tensor, spec: TensorSpec) -> np.ndarray:
         shape = _shape(tensor, True)
         if 0 in shape:  # reading bytes_data of an empty string tensor kills the process (SIGFPE)
             return np.empty(shape, dtype=BYTES_DTYPE)
-        data = tensor.bytes_data
+        data = tensor.bytes_data.ravel()  # items, not the rows of a string output of rank 2 or more
         out = np.empty(len(data), dtype=BYTES_DTYPE)
         out[:] = [bytes(item) for item in data]
         return out.reshape(shape)
