@@ -24,7 +24,7 @@ Tensor = service_pb2.ModelInferRequest.InferInputTensor
 
 @pytest.fixture(scope="module")
 def channel(server: ServerProcess) -> Iterator[grpc.Channel]:
-    options = [("grpc.max_send_message_length", -1)]
+    options = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
     with grpc.insecure_channel(server.grpc_address, options=options) as opened:
         yield opened
 
@@ -118,6 +118,19 @@ def test_memory_comes_back_after_large_bad_messages(server: ServerProcess, stub:
                 stub.ModelInfer, infer([1, 10], raw), grpc.StatusCode.INVALID_ARGUMENT, "Invalid content size"
             )
     assert rss(server) - before < len(raw)
+
+
+def test_cancelled_calls(server: ServerProcess, stub: Any) -> None:
+    """Calls with an 8 MB message and answer, cancelled at once (while the message or the answer is on
+    its way, or before the inference starts): the server goes on serving."""
+    big = service_pb2.ModelInferRequest(
+        model_name="dynamic", inputs=[Tensor(name="x", datatype="FP32", shape=[500_000, 4])]
+    )
+    big.raw_input_contents.append(np.ones((500_000, 4), np.float32).tobytes())
+    for _ in range(10):
+        stub.ModelInfer.future(big, timeout=30).cancel()
+    reply = stub.ModelInfer(big, timeout=60)
+    np.testing.assert_array_equal(np.frombuffer(reply.raw_output_contents[0], np.float32)[:4], [3.0] * 4)
 
 
 def test_cancel_a_stream_half_way(server: ServerProcess, stub: Any) -> None:
