@@ -109,7 +109,8 @@ def rss(server: ServerProcess) -> int:
 
 def test_memory_comes_back_after_large_bad_messages(server: ServerProcess, stub: Any) -> None:
     """The allocators keep some buffers for reuse (about 130 MB here after the first few 20 MB
-    messages), then memory stays flat: 10 more bad messages must not grow it by even one message."""
+    messages), then memory stays flat: 10 more bad messages must not grow it by the 10 messages
+    (200 MB) that keeping them would cost; the allocators' own noise is below 3 (60 MB)."""
     raw = b"\0" * (20 * 1024 * 1024)
     for _attempt in range(2):
         before = rss(server)
@@ -117,7 +118,7 @@ def test_memory_comes_back_after_large_bad_messages(server: ServerProcess, stub:
             fails(
                 stub.ModelInfer, infer([1, 10], raw), grpc.StatusCode.INVALID_ARGUMENT, "Invalid content size"
             )
-    assert rss(server) - before < len(raw)
+    assert rss(server) - before < 3 * len(raw)
 
 
 def test_cancelled_calls(server: ServerProcess, stub: Any) -> None:

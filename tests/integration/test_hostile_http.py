@@ -230,7 +230,7 @@ def test_fifty_megabyte_array_for_a_small_input(guarded: ServerProcess) -> None:
             reply = requests.post(guarded.rest_url + path, data=body, timeout=120)
             assert reply.status_code == 400 and problem in reply.json()["error"]
     assert rss(guarded, "VmHWM") - before < 4 * len(kserve)
-    assert rss(guarded) - before < len(kserve)
+    assert rss(guarded) - before < 2 * len(kserve)  # 9 bodies kept would be 9 times it
 
 
 @pytest.mark.parametrize(
