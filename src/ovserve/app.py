@@ -20,11 +20,12 @@ import grpc
 import uvicorn
 
 from ovserve import __version__
-from ovserve.api import backend_timing, config_rest, grpc_probes
+from ovserve.api import backend_timing, config_rest, grpc_probes, openapi
 from ovserve.api import openai as openai_rest
 from ovserve.api.context import ServingContext
 from ovserve.api.grpc_server import create_server
 from ovserve.api.http import HttpRequest, HttpResponse, RestApp, Router
+from ovserve.api.http_guard import guarded_protocol
 from ovserve.api.kserve import grpc as kserve_grpc
 from ovserve.api.kserve import rest as kserve_rest
 from ovserve.api.request_ids import CallContextInterceptor
@@ -68,6 +69,7 @@ def build_router(ctx: ServingContext, link: PeerLink | None = None) -> Router:
     tfs_rest.add_routes(router, ctx)
     openai_rest.add_routes(router, ctx, tfs_status=tfs_rest.TfsRestApi(ctx).status)
     config_rest.add_routes(router, ctx)
+    openapi.add_routes(router, ctx.server_version)
     if ctx.metrics is not None:  # no route when disabled: /metrics is then an unknown URL (400)
         registry = ctx.metrics
 
@@ -136,7 +138,7 @@ class Server:
             rest = _UvicornServer(
                 uvicorn.Config(
                     app,
-                    http="httptools",
+                    http=guarded_protocol(config.rest_read_timeout_seconds),
                     loop="none",
                     lifespan="off",
                     access_log=False,

@@ -207,6 +207,9 @@ def parse_args(
         ),
         shutdown_grace_seconds=opts.number("shutdown_grace_seconds", DEFAULTS.shutdown_grace_seconds),
         max_request_bytes=opts.number("max_request_bytes", DEFAULTS.max_request_bytes),
+        rest_read_timeout_seconds=opts.number(
+            "rest_read_timeout_seconds", DEFAULTS.rest_read_timeout_seconds
+        ),
         inline_inference_us=opts.number("inline_inference_us", DEFAULTS.inline_inference_us),
         custom_node_resources_cleaner_interval_seconds=cleaner,
         cache_dir=os.path.join(cwd, cache_dir) if cache_dir else None,

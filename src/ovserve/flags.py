@@ -123,6 +123,13 @@ FLAGS: tuple[Flag, ...] = (
         "ovserve extension: largest request body (REST) or message (gRPC) accepted, in bytes",
     ),
     Flag(
+        "rest_read_timeout_seconds",
+        "uint32",
+        "30",
+        "ovserve extension: seconds a REST client has to send a request's head and body (plus a "
+        "second per 64 KiB of body); slower requests get 408 and are closed; 0 = no limit",
+    ),
+    Flag(
         "shutdown_grace_seconds",
         "uint32",
         None,

@@ -273,6 +273,7 @@ def test_usage_lists_every_flag_with_default() -> None:
         # OVMS 2025-2026 (issue 14)
         "mean", "scale", "color_format", "precision",
         "model_repository_path", "list_models", "add_to_config", "remove_from_config",
+        "rest_read_timeout_seconds",
     }  # fmt: skip
     expected |= {  # security (docs/security.md)
         "api_key_file", "allowed_origins", "allowed_methods", "allowed_headers", "allow_credentials",

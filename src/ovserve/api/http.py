@@ -219,8 +219,7 @@ class RestApp:
             else:
                 response = await handler(request)
         except Exception as exc:
-            error = as_serving_error(exc)
-            return error_response(http_status(error), error.message)
+            return _error_answer(exc)
         accept = headers.get(b"accept-encoding")
         if accept is not None and response.status == 200 and len(response.body) >= MIN_COMPRESS_BYTES:
             return await _compressed(response, accept)
@@ -282,6 +281,14 @@ async def _send_stream(
         close = getattr(stream, "aclose", None)
         if close is not None:
             await close()
+
+
+def _error_answer(exc: Exception) -> HttpResponse:
+    """The error JSON for ``exc``. A function of its own: a local naming the exception in a frame
+    its traceback holds makes a reference cycle, which keeps the request (and its body) alive
+    until the cyclic garbage collector happens to run."""
+    error = as_serving_error(exc)
+    return error_response(http_status(error), error.message)
 
 
 #: responses at least this long are compressed on a worker thread (zlib releases the GIL)

@@ -291,6 +291,8 @@ class ServerConfig:
     inline_inference_us: int = 300
     #: largest accepted request body / gRPC message, bytes.
     max_request_bytes: int = 1024**3
+    #: seconds a REST request's head and body may take to arrive (plus 1 s per 64 KiB); 0 = no limit
+    rest_read_timeout_seconds: int = 30
     #: serving processes (from --grpc_workers and --rest_workers); more than 1 runs a supervisor
     processes: int = 1
     #: TLS, API key and CORS (docs/security.md)
