@@ -23,7 +23,7 @@ from ovserve.errors import LoadError
 from ovserve.genai.detect import detect_task, is_genai_export
 from ovserve.genai.graph import GRAPH_FILE, read_graph
 from ovserve.genai.types import GENERATIVE_VERSION
-from ovserve.repository.sources import Source
+from ovserve.repository.sources import Source, unserved_stream
 from ovserve.repository.storage import is_remote
 
 GenerativeLoaderFactory = Callable[[ModelConfig, Path], Loader]
@@ -91,6 +91,8 @@ class GenerativeSource:
                 text = graph.read_bytes()
             except (LoadError, OSError) as exc:
                 error = exc if isinstance(exc, LoadError) else LoadError(f"{graph}: {exc}")
+                if config.not_served:  # not a generative graph: a MediaPipe graph, not served yet
+                    return unserved_stream(replace(config, not_served=f"{config.not_served} ({error})"))
                 return AspiredStream((), error)
             config = replace(
                 config,
