@@ -63,6 +63,7 @@ clean:
 bench: $(GEN)
 	PYTHON=$(PYTHON) bench/setup.sh
 	$(PY) bench/run.py
+	$(PY) bench/genai.py
 
 # Model lifecycle under load (bench/README.md, ~8 min): p99 of a small model while a large model loads
 # and unloads (bench/lifecycle_load.py), server RSS over 100 load/unload cycles (bench/lifecycle_rss.py);
@@ -132,3 +133,9 @@ lint: lint-deploy
 lint-deploy: $(GEN)
 	$(VENV)/bin/ruff check deploy
 	$(VENV)/bin/ruff format --check deploy
+# Text generation (bench/genai.py, ~2 min; the first run builds bench/.envs/fastapi-genai with pip): ovserve's
+# /v3/completions streamed at concurrency 1, 8, 32 against ContinuousBatchingPipeline in-process and a
+# hand-written FastAPI + LLMPipeline server, tiny LLM built locally; writes bench/results/<date>-genai.md.
+.PHONY: bench-genai
+bench-genai: $(GEN)
+	$(PY) bench/genai.py

@@ -21,16 +21,19 @@ import grpc
 import uvicorn
 
 from ovserve import __version__
-from ovserve.api import backend_timing, config_rest, grpc_probes
+from ovserve.api import backend_timing, config_rest, grpc_probes, openapi
+from ovserve.api import openai as openai_rest
 from ovserve.api.context import GatedControl, ModelControl, ServingContext
 from ovserve.api.grpc_server import create_server
 from ovserve.api.http import HttpRequest, HttpResponse, RestApp, Router
+from ovserve.api.http_guard import guarded_protocol
 from ovserve.api.kserve import grpc as kserve_grpc
 from ovserve.api.kserve import rest as kserve_rest
 from ovserve.api.request_ids import CallContextInterceptor
 from ovserve.api.security import ServerSecurity
 from ovserve.api.tfs import grpc as tfs_grpc
 from ovserve.api.tfs import rest as tfs_rest
+from ovserve.backends.genai import generative_loader
 from ovserve.backends.openvino import OpenVINOEngine
 from ovserve.backends.openvino.servable import OpenVINOServable
 from ovserve.cluster import PeerLink, WorkerSeat
@@ -39,6 +42,7 @@ from ovserve.config.types import ModelConfig, ServerConfig
 from ovserve.core.ids import ServableId
 from ovserve.core.manager import Loader, ReloadOutcome, ServableManager
 from ovserve.errors import StartupError
+from ovserve.genai.source import GenerativeSource
 from ovserve.lifecycle import Lifecycle
 from ovserve.logs import request_id_maker
 from ovserve.metrics import CONTENT_TYPE, MetricsRegistry, render
@@ -68,7 +72,9 @@ def build_router(ctx: ServingContext, link: PeerLink | None = None) -> Router:
     router = Router()
     kserve_rest.add_routes(router, ctx)
     tfs_rest.add_routes(router, ctx)
+    openai_rest.add_routes(router, ctx, tfs_status=tfs_rest.TfsRestApi(ctx).status)
     config_rest.add_routes(router, ctx)
+    openapi.add_routes(router, ctx.server_version)
     if ctx.metrics is not None:  # no route when disabled: /metrics is then an unknown URL (400)
         registry = ctx.metrics
 
@@ -283,7 +289,7 @@ class Server:
         return _UvicornServer(
             uvicorn.Config(
                 app,
-                http="httptools",
+                http=guarded_protocol(config.rest_read_timeout_seconds),
                 loop="none",
                 lifespan="off",
                 access_log=False,
@@ -337,15 +343,18 @@ def _model_source(
     metrics: MetricsRegistry | None,
     *,
     single_process: bool,
-) -> RepositorySource:
+) -> GenerativeSource:
     """Where model versions come from, and the wrappers each loaded version gets (batching, stateful)."""
-    return RepositorySource(
-        with_stateful(
-            with_batching(load, in_flight=_batches_in_flight, hooks=_batching_hooks(metrics)),
-            cleaner,
-            single_process=single_process,
+    return GenerativeSource(
+        RepositorySource(
+            with_stateful(
+                with_batching(load, in_flight=_batches_in_flight, hooks=_batching_hooks(metrics)),
+                cleaner,
+                single_process=single_process,
+            ),
+            config.storage,
         ),
-        config.storage,
+        generative_loader,
     )
 
 

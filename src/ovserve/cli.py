@@ -28,6 +28,8 @@ from collections.abc import Mapping, Sequence
 
 from ovserve.cli_commands import config_command
 from ovserve.config.file import check_stateful_model, load_config_file, resolve_base_path
+from ovserve.config.genai import OPTIONS as GENERATIVE_OPTIONS
+from ovserve.config.genai import GenerativeConfig, parse_generative, parse_task
 from ovserve.config.graphs import GRAPH_FILE, graph_entry_reason
 from ovserve.config.manage import ConfigCommand
 from ovserve.config.observability import parse_log_format, parse_tracing
@@ -205,6 +207,9 @@ def parse_args(
         ),
         shutdown_grace_seconds=opts.number("shutdown_grace_seconds", DEFAULTS.shutdown_grace_seconds),
         max_request_bytes=opts.number("max_request_bytes", DEFAULTS.max_request_bytes),
+        rest_read_timeout_seconds=opts.number(
+            "rest_read_timeout_seconds", DEFAULTS.rest_read_timeout_seconds
+        ),
         inline_inference_us=opts.number("inline_inference_us", DEFAULTS.inline_inference_us),
         custom_node_resources_cleaner_interval_seconds=cleaner,
         cache_dir=os.path.join(cwd, cache_dir) if cache_dir else None,
@@ -316,6 +321,9 @@ class _Options:
         assert isinstance(value, int) and not isinstance(value, bool)
         return value
 
+    def value(self, name: str) -> Value:
+        return self._given[name]
+
     def flag(self, name: str, default: bool = False) -> bool:
         value = self._given.get(name, default)
         assert isinstance(value, bool)
@@ -409,6 +417,8 @@ def _config_mode(
     opts: _Options, config_path: str, metrics: MetricsConfig
 ) -> tuple[tuple[ModelConfig, ...], MetricsConfig, MetricsConfig | None]:
     """config.json's models, the metrics to serve, and the file's monitoring section."""
+    if opts.has("task"):
+        raise ConfigError("--task", "applies to the model of --model_path; set task in config.json")
     for name in ("layout", *PREPROCESS_SETTINGS):
         if opts.has(name):
             log.warning("--%s is ignored with --config_path; set %s in config.json", name, name)
@@ -454,6 +464,7 @@ def _single_model(opts: _Options, cwd: str) -> ModelConfig:
         preprocess=parse_preprocess(
             {name: opts.text(name) for name in PREPROCESS_SETTINGS if opts.has(name)}, "--"
         ),
+        generative=_generative(opts),
     )
 
 
@@ -471,6 +482,17 @@ def _stateful(opts: _Options, batch_size: object, shape: object) -> StatefulConf
     )
     check_stateful_model(stateful, batch_size, shape, False, "")
     return stateful
+
+
+def _generative(opts: _Options) -> GenerativeConfig | None:
+    """--task and its options: the single model is then served by OpenVINO GenAI."""
+    given = {name: opts.value(name) for name in GENERATIVE_OPTIONS if opts.has(name)}
+    if not opts.has("task"):
+        if given:
+            raise ConfigError(f"--{next(iter(given))}", "is an option of generative models: set --task too")
+        return None
+    task = parse_task(opts.text("task"), "--task")
+    return parse_generative(task, given, {name: f"--{name}" for name in given})
 
 
 def _grpc_workers(workers: int, env: Mapping[str, str]) -> int:

@@ -9,15 +9,7 @@ that lands in the flag table (with its feature) takes precedence over this fallb
 
 from __future__ import annotations
 
-_SECURITY = {
-    "api_key_file": "API key authentication (--api_key_file)",
-    "allowed_origins": "CORS (--allowed_origins, --allowed_methods, --allowed_headers, --allow_credentials)",
-    "allowed_methods": "CORS (--allowed_origins, --allowed_methods, --allowed_headers, --allow_credentials)",
-    "allowed_headers": "CORS (--allowed_origins, --allowed_methods, --allowed_headers, --allow_credentials)",
-    "allow_credentials": "CORS (--allowed_origins, --allowed_methods, --allowed_headers, --allow_credentials)",
-}
 _GENERATIVE = {
-    "task": "generative AI tasks (--task: text generation, embeddings, rerank, ...)",
     "configure": "configure mode (writing graph.pbtxt for a generative model)",
     "allowed_local_media_path": "media inputs of generative endpoints",
     "allowed_media_domains": "media inputs of generative endpoints",
@@ -32,26 +24,17 @@ _PULL = (
     "weight-format",
 )
 _TASKS = {
-    "text generation (--task text_generation)": (
-        "max_num_seqs", "pipeline_type", "enable_prefix_caching", "max_num_batched_tokens", "cache_size",
-        "draft_source_model", "dynamic_split_fuse", "max_prompt_len", "kv_cache_precision",
-        "model_distribution_policy", "reasoning_parser", "tool_parser", "enable_tool_guided_generation",
-        "cache_interval_multiplier",
-    ),
     "image generation (--task image_generation)": (
         "resolution", "max_resolution", "default_resolution", "max_num_images_per_prompt",
         "num_images_per_prompt", "guidance_scale", "default_num_inference_steps", "max_num_inference_steps",
         "source_loras",
     ),
-    "embeddings (--task embeddings)": ("normalize", "truncate", "pooling"),
-    "rerank (--task rerank)": ("max_allowed_chunks",),
     "text to speech (--task text2speech)": ("model_type",),
-    "generative AI tasks (--task)": ("num_streams",),
 }  # fmt: skip
 
-#: flag name -> the OVMS feature it belongs to
+#: flag name -> the OVMS feature it belongs to (security, text generation, embeddings and rerank
+#: flags are in the flag table: ovserve serves them)
 FEATURES: dict[str, str] = {
-    **_SECURITY,
     **_GENERATIVE,
     **{name: "pulling models from Hugging Face (pull mode)" for name in _PULL},
     **{name: feature for feature, names in _TASKS.items() for name in names},

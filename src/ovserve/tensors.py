@@ -12,10 +12,13 @@ The tables here are the one place that knows how KServe datatypes, TensorFlow
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from ovserve.errors import InvalidInput
 
 BYTES_DTYPE = np.dtype(object)
 #: BF16 values as their bit patterns (the upper half of the float32 bits), little-endian.
@@ -118,6 +121,38 @@ def bf16_to_float32(array: np.ndarray) -> np.ndarray:
     """BF16 values as float32 (exact: every BF16 value is a float32 value)."""
     bits = (array if array.flags.c_contiguous else array.copy()).view(np.uint16)
     return (bits.astype(np.uint32) << 16).view(np.float32)
+
+
+#: the most dimensions a request tensor may have (numpy's own limit)
+MAX_RANK = 64
+#: the most bytes a request shape may declare, zero dimensions counted as 1: numpy's limit for one
+#: array. Past it no array of the shape can exist, even an empty one.
+MAX_DECLARED_BYTES = sys.maxsize
+
+
+def check_declared_size(shape: Sequence[int], itemsize: int, name: str) -> int:
+    """The element count of ``shape`` (non-negative ints), once an array of that shape can exist.
+
+    Overflow-safe: the running product stops as soon as it passes :data:`MAX_DECLARED_BYTES`,
+    before anything is allocated. Raises :class:`InvalidInput` naming the input otherwise.
+    """
+    if len(shape) > MAX_RANK:
+        raise InvalidInput(
+            f"Invalid input shape - {len(shape)} dimensions; at most {MAX_RANK} are supported; "
+            f"input name: {name}"
+        )
+    declared = max(itemsize, 1)
+    count = 1
+    for dim in shape:
+        count *= dim
+        declared *= dim or 1
+        if declared > MAX_DECLARED_BYTES:
+            raise InvalidInput(
+                "Provided shape and datatype declare too large buffer - shape "
+                f"{format_dims(shape)} of {itemsize}-byte elements is past {MAX_DECLARED_BYTES} bytes; "
+                f"input name: {name}"
+            )
+    return count
 
 
 def kserve_datatype(dtype: np.dtype) -> str:

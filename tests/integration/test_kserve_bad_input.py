@@ -187,6 +187,43 @@ def test_rest_model_not_ready(post: Any) -> None:
     expect(reply, 404, "version is not found")
 
 
+@pytest.mark.parametrize(
+    ("fields", "fragments"),
+    [
+        ({"shape": [100000, 100000, 100000]}, ("Invalid number of values", "Actual: 10")),
+        ({"shape": [1.0, 10]}, ("dimensions must be integers",)),
+        ({"shape": ["1", "10"]}, ("dimensions must be integers",)),
+        ({"shape": "1,10"}, ("missing shape",)),
+        ({"data": ["a"] * 10}, ("FP32 data must be numbers", "strings")),
+        ({"data": [[1, 2, 3, 4, 5], [1, 2, 3, 4]]}, ("Could not parse input content",)),
+        ({"data": {"x": 1}}, ("data of input in should be an array",)),
+        ({"datatype": 7}, ("Invalid datatype 7",)),
+        ({"name": 7}, ("missing its name",)),
+    ],
+)
+def test_rest_json_of_the_wrong_kind(post: Any, fields: dict[str, Any], fragments: tuple[str, ...]) -> None:
+    expect(post(URL, body_with(**fields)), 400, *fragments)
+
+
+def test_rest_numbers_for_strings(post: Any) -> None:
+    body = {"inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "data": [1, 2]}]}
+    expect(post("/v2/models/strings/infer", body), 400, "BYTES data must be strings")
+
+
+@pytest.mark.parametrize("length", ["-5", "ten", "1e3", "99999999999999999999"])
+def test_rest_header_length_not_a_length(post: Any, length: str) -> None:
+    body, _ = binary(body_with())
+    reply = post(URL, body, {"Inference-Header-Content-Length": length})
+    assert reply.status == 400 and "Inference-Header-Content-Length" in reply.error, reply.body
+
+
+@pytest.mark.parametrize("size", [-1, "40", 1.5, 2**70])
+def test_rest_binary_size_not_a_size(post: Any, size: Any) -> None:
+    body, headers = binary(body_with(data=None, parameters={"binary_data_size": size}), b"\0" * 40)
+    reply = post(URL, body, headers)
+    assert reply.status == 400 and "binary_data_size" in reply.error, reply.body
+
+
 def test_rest_bad_string_framing(post: Any) -> None:
     header = {
         "inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "parameters": {"binary_data_size": 6}}]

@@ -17,7 +17,7 @@ import tritonclient.http as httpclient
 from models import F32, add_scaled, channels_model, preprocessed_reference, reference, save
 from serverproc import HOST, ServerProcess
 
-GRAPH = "MediaPipe graphs (graph.pbtxt) are not served by ovserve yet"
+GRAPH = "MediaPipe graphs (graph.pbtxt) other than OVMS's LLM, embeddings and rerank graphs are not served by ovserve yet"
 
 
 def request(url: str, method: str = "GET") -> tuple[int, dict[str, object]]:

@@ -14,6 +14,8 @@ import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from models import add_scaled, model_file, multi_io, reference, save
+from ovmsclient.tfs_compat.protos.tensorflow.core.framework import types_pb2
+from ovmsclient.tfs_compat.protos.tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 from serverproc import HOST, ServerProcess
 from tritonclient.utils import InferenceServerException
 
@@ -118,4 +120,21 @@ def test_grpc_message_past_the_limit_is_resource_exhausted(small_limit: tuple[Se
     with pytest.raises(InferenceServerException) as err:
         client.infer("dyn", [big])
     assert err.value.status() == str(grpc.StatusCode.RESOURCE_EXHAUSTED)
+    assert server.alive()
+
+
+def test_tfs_grpc_message_past_the_limit_is_resource_exhausted(
+    small_limit: tuple[ServerProcess, Path],
+) -> None:
+    server, _ = small_limit
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "dyn"
+    proto = request.inputs["x"]
+    proto.dtype = types_pb2.DT_FLOAT
+    for size in (LIMIT // 8, 4):
+        proto.tensor_shape.dim.add().size = size
+    proto.tensor_content = b"\0" * (LIMIT * 2)
+    with grpc.insecure_channel(server.grpc_address) as channel, pytest.raises(grpc.RpcError) as err:
+        prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=30)
+    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED  # type: ignore[attr-defined]
     assert server.alive()

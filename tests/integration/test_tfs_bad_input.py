@@ -115,6 +115,11 @@ def test_rest_wrong_dtype(server: ServerProcess) -> None:
     )
 
 
+def test_rest_numbers_where_strings_belong(server: ServerProcess) -> None:
+    for body in ({"inputs": {"text": [1, 2]}}, {"instances": [1.5, 2]}, {"inputs": [[1, "a"]]}):
+        rest_error(server, "/v1/models/strings:predict", body, 400, "text")
+
+
 def test_rest_wrong_shape(server: ServerProcess) -> None:
     rest_error(
         server,

@@ -273,6 +273,7 @@ def test_usage_lists_every_flag_with_default() -> None:
         # OVMS 2025-2026 (issue 14)
         "mean", "scale", "color_format", "precision",
         "model_repository_path", "list_models", "add_to_config", "remove_from_config",
+        "rest_read_timeout_seconds",
     }  # fmt: skip
     expected |= {  # security (docs/security.md)
         "api_key_file", "allowed_origins", "allowed_methods", "allowed_headers", "allow_credentials",
@@ -285,7 +286,13 @@ def test_usage_lists_every_flag_with_default() -> None:
         "tracing_protocol",
         "tracing_sample_ratio",
     }
-    assert names == expected
+    generative = {
+        "task", "max_num_seqs", "pipeline_type", "enable_prefix_caching", "max_num_batched_tokens", "cache_size",
+        "dynamic_split_fuse", "kv_cache_precision", "max_prompt_len", "model_distribution_policy",
+        "draft_source_model", "reasoning_parser", "tool_parser", "enable_tool_guided_generation",
+        "cache_interval_multiplier", "num_streams", "normalize", "truncate", "pooling", "max_allowed_chunks",
+    }  # fmt: skip
+    assert names == expected | generative
 
 
 # --- OVMS validation ----------------------------------------------------------------------------

@@ -14,42 +14,76 @@ import grpc
 from grpc import aio
 
 from ovserve.api.errors import as_serving_error, grpc_status
+from ovserve.errors import InvalidInput
 
 
-async def _abort(context: aio.ServicerContext, exc: Exception) -> None:
+def _status(exc: Exception) -> tuple[grpc.StatusCode, str]:
     error = as_serving_error(exc)
-    await context.abort(grpc_status(error), error.message)
+    return grpc_status(error), error.message
 
 
-def _wrap_unary(inner: Callable[[Any, aio.ServicerContext], Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+# The handlers below abort *after* their except blocks, and without the request: aborting inside
+# one chains the error to the abort's exception, and grpc's own handling of that exception makes
+# a reference cycle through the handler's frame; a request in that frame (and its payload) would
+# stay alive until the cyclic garbage collector happens to run.
+
+
+Parse = Callable[[bytes], Any]
+
+
+def _parse(parse: Parse | None, raw: Any) -> Any:
+    """A request message from its bytes; bytes that are no such message are the client's mistake
+    (grpc itself would answer UNKNOWN with a Python exception's repr)."""
+    if parse is None:
+        return raw
+    try:
+        return parse(raw)
+    except Exception as exc:  # google.protobuf.message.DecodeError, and what a parser may raise
+        raise InvalidInput(f"Invalid request - the message cannot be parsed: {exc}") from None
+
+
+async def _parsed(requests: AsyncIterator[Any], parse: Parse | None) -> AsyncIterator[Any]:
+    async for raw in requests:
+        yield _parse(parse, raw)
+
+
+def _wrap_unary(
+    inner: Callable[[Any, aio.ServicerContext], Awaitable[Any]], parse: Parse | None
+) -> Callable[..., Awaitable[Any]]:
     async def behavior(request: Any, context: aio.ServicerContext) -> Any:
         try:
-            return await inner(request, context)
+            return await inner(_parse(parse, request), context)
         except aio.AbortError:
             raise
         except Exception as exc:
-            await _abort(context, exc)
+            status = _status(exc)
+        del request
+        await context.abort(*status)
 
     return behavior
 
 
 def _wrap_stream(
-    inner: Callable[[Any, aio.ServicerContext], AsyncIterator[Any]],
+    inner: Callable[[Any, aio.ServicerContext], AsyncIterator[Any]], parse: Parse | None
 ) -> Callable[..., AsyncIterator[Any]]:
     async def behavior(requests: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
         try:
-            async for item in inner(requests, context):
+            async for item in inner(_parsed(requests, parse), context):
                 yield item
+            return
         except aio.AbortError:
             raise
         except Exception as exc:
-            await _abort(context, exc)
+            status = _status(exc)
+        del requests
+        await context.abort(*status)
 
     return behavior
 
 
 class ErrorInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
-    """Applies the gRPC error table to every method of every service."""
+    """Applies the gRPC error table to every method of every service, and parses request
+    messages itself (so that bytes that are no message get INVALID_ARGUMENT)."""
 
     async def intercept_service(
         self,
@@ -61,14 +95,12 @@ class ErrorInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
             return None
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
+                _wrap_unary(handler.unary_unary, handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         if handler.stream_stream is not None:
             return grpc.stream_stream_rpc_method_handler(
-                _wrap_stream(handler.stream_stream),
-                request_deserializer=handler.request_deserializer,
+                _wrap_stream(handler.stream_stream, handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         return handler

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -57,6 +57,9 @@ class HttpResponse:
     body: bytes = b""
     content_type: bytes = JSON
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    #: a streamed body (server-sent events): sent chunk by chunk after the headers, ``body`` unused;
+    #: closed (``aclose``) as soon as the client goes away
+    stream: AsyncIterator[bytes] | None = None
 
 
 def json_response(value: Any, status: int = 200) -> HttpResponse:
@@ -156,6 +159,9 @@ class RestApp:
             response = await self._handle(scope, receive)
         else:
             response = await self._handle_with_id(scope, receive, self.make_request_id)
+        if response.stream is not None:
+            await _send_stream(response, response.stream, receive, send)
+            return
         headers = [
             (b"content-type", response.content_type),
             (b"content-length", str(len(response.body)).encode()),
@@ -213,8 +219,7 @@ class RestApp:
             else:
                 response = await handler(request)
         except Exception as exc:
-            error = as_serving_error(exc)
-            return error_response(http_status(error), error.message)
+            return _error_answer(exc)
         accept = headers.get(b"accept-encoding")
         if accept is not None and response.status == 200 and len(response.body) >= MIN_COMPRESS_BYTES:
             return await _compressed(response, accept)
@@ -244,6 +249,46 @@ class RestApp:
         if inflater is not None:
             return inflater.finish()
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _send_stream(
+    response: HttpResponse,
+    stream: AsyncIterator[bytes],
+    receive: Callable[[], Awaitable[dict[str, Any]]],
+    send: Callable[[dict[str, Any]], Awaitable[None]],
+) -> None:
+    """Send ``stream`` chunk by chunk; a client that disconnects cancels it at once (then closed)."""
+    headers = [(b"content-type", response.content_type), (b"cache-control", b"no-cache"), *response.headers]
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    task = asyncio.current_task()
+    assert task is not None
+    watch = _Watch(task)
+    watcher = asyncio.create_task(_cancel_on_disconnect(receive, watch))
+    try:
+        async for data in stream:
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+        watch.answered = True
+        await send({"type": "http.response.body", "body": b""})
+    except asyncio.CancelledError:
+        if not watch.cancelled:
+            raise  # cancelled from elsewhere (shutdown)
+        uncancel = getattr(task, "uncancel", None)  # Python 3.11+
+        if uncancel is not None:
+            uncancel()
+    finally:
+        watch.answered = True
+        watcher.cancel()
+        close = getattr(stream, "aclose", None)
+        if close is not None:
+            await close()
+
+
+def _error_answer(exc: Exception) -> HttpResponse:
+    """The error JSON for ``exc``. A function of its own: a local naming the exception in a frame
+    its traceback holds makes a reference cycle, which keeps the request (and its body) alive
+    until the cyclic garbage collector happens to run."""
+    error = as_serving_error(exc)
+    return error_response(http_status(error), error.message)
 
 
 #: responses at least this long are compressed on a worker thread (zlib releases the GIL)

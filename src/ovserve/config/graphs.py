@@ -21,7 +21,10 @@ log = logging.getLogger("ovserve.config")
 #: URL prefixes OVMS reads from object storage; any other base path is a local path.
 CLOUD_PREFIXES = REMOTE_PREFIXES
 GRAPH_FILE = "graph.pbtxt"
-GRAPH_NOT_SERVED = "MediaPipe graphs (graph.pbtxt) are not served by ovserve yet"
+GRAPH_NOT_SERVED = (
+    "MediaPipe graphs (graph.pbtxt) other than OVMS's LLM, embeddings and rerank graphs "
+    "are not served by ovserve yet"
+)
 _GRAPH_KEYS = ("name", "base_path", "graph_path", "subconfig")
 
 

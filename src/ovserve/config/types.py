@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
+from ovserve.config.genai import GenerativeConfig
 from ovserve.config.storage import StorageSettings
 from ovserve.tensors import Dim
 
@@ -125,6 +126,8 @@ class ModelConfig:
     not_served: str | None = None
     #: why this entry's settings are invalid: it is unloaded and the rest of config.json applies
     invalid: str | None = None
+    #: a generative model (OVMS's --task): served by OpenVINO GenAI from ``base_path`` itself
+    generative: GenerativeConfig | None = None
 
     def fingerprint(self) -> tuple[object, ...]:
         """Everything that, changed, means the model's versions must be reloaded.
@@ -183,7 +186,16 @@ GRAPH_METRIC_FAMILIES: tuple[str, ...] = (
     "ovms_graph_request_latency_us",
 )
 #: ovserve's own families (the dynamic batcher's); served by default, and may be listed too
-OVSERVE_METRIC_FAMILIES: tuple[str, ...] = ("ovserve_batch_queue_length", "ovserve_batch_size")
+OVSERVE_METRIC_FAMILIES: tuple[str, ...] = (
+    "ovserve_batch_queue_length",
+    "ovserve_batch_size",
+    # generative models (metrics/generative.py)
+    "ovserve_prompt_tokens",
+    "ovserve_generated_tokens",
+    "ovserve_time_to_first_token_us",
+    "ovserve_time_per_output_token_us",
+    "ovserve_kv_cache_usage_percent",
+)
 
 
 @dataclass(frozen=True)
@@ -279,6 +291,8 @@ class ServerConfig:
     inline_inference_us: int = 300
     #: largest accepted request body / gRPC message, bytes.
     max_request_bytes: int = 1024**3
+    #: seconds a REST request's head and body may take to arrive (plus 1 s per 64 KiB); 0 = no limit
+    rest_read_timeout_seconds: int = 30
     #: serving processes (from --grpc_workers and --rest_workers); more than 1 runs a supervisor
     processes: int = 1
     #: TLS, API key and CORS (docs/security.md)

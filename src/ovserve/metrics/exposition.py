@@ -16,6 +16,7 @@ from ovserve.metrics.families import (
     BATCH_QUEUE_LENGTH,
     BATCH_SIZE,
     CURRENT_REQUESTS,
+    GENERATIVE_FAMILIES,
     INFER_REQ_ACTIVE,
     INFER_REQ_QUEUE_SIZE,
     INFERENCE_TIME,
@@ -26,6 +27,7 @@ from ovserve.metrics.families import (
     WAIT_FOR_INFER_REQ_TIME,
     Family,
 )
+from ovserve.metrics.generative import generative_samples
 from ovserve.metrics.registry import Histogram, MetricsRegistry, VersionMetrics
 
 #: the ``Content-Type`` of :func:`render`'s output
@@ -56,6 +58,10 @@ def _samples(family: Family, registry: MetricsRegistry) -> Iterator[str]:
                 counts = series.success if success else series.fail
                 for call in VERSIONED_CALLS:
                     yield f"{name}{{{call.labels},{series.labels}}} {counts[call.index]}"
+        for generative in registry.generatives():
+            counts = generative.success if success else generative.fail
+            for index, count in enumerate(counts):
+                yield f"{name}{{{generative.call_labels(index)}}} {count}"
     elif family is REQUEST_TIME:
         for series in registry.versions():
             for interface, histogram in zip(("REST", "gRPC"), series.request_time, strict=True):
@@ -81,6 +87,8 @@ def _samples(family: Family, registry: MetricsRegistry) -> Iterator[str]:
     elif family is BATCH_SIZE:
         for batcher in registry.batchers():
             yield from _histogram(name, batcher.labels, batcher.batch_size)
+    elif family in GENERATIVE_FAMILIES:
+        yield from generative_samples(family, registry.generatives(), _histogram)
 
 
 def render(registry: MetricsRegistry) -> bytes:

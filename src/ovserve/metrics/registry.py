@@ -31,6 +31,7 @@ from ovserve.core.states import State, VersionStatus
 from ovserve.errors import ServingError
 from ovserve.metrics.calls import INTERFACES, UNVERSIONED_CALLS, VERSIONED_CALLS, CallInfo
 from ovserve.metrics.families import BATCH_SIZE_BUCKETS, LATENCY_BUCKETS_US, OVSERVE_FAMILIES
+from ovserve.metrics.generative import GenerativeMetrics
 
 
 class Histogram:
@@ -176,6 +177,7 @@ class MetricsRegistry:
         self._versions: dict[ServableId, VersionMetrics] = {}
         self._names: dict[str, NameMetrics] = {}
         self._batchers: dict[ServableId, BatcherMetrics] = {}
+        self._generative: dict[str, GenerativeMetrics] = {}
         self._creating = threading.Lock()
         # the backend timings are only taken when one of their families is exposed
         self._time_backend = bool(
@@ -225,6 +227,18 @@ class MetricsRegistry:
                 if found is None:
                     found = self._batchers[sid] = BatcherMetrics(labels)
         return found
+
+    def generative(self, name: str) -> GenerativeMetrics:
+        """The V3 series of generative model ``name`` (created on its first request or load)."""
+        found = self._generative.get(name)
+        if found is None:
+            with self._creating:
+                found = self._generative.setdefault(name, GenerativeMetrics(name, f'name="{_escape(name)}"'))
+        return found
+
+    def generatives(self) -> list[GenerativeMetrics]:
+        with self._creating:
+            return [v for _, v in sorted(self._generative.items())]
 
     # -- counting calls that are not inferences ------------------------------------------
     def count(self, call: CallInfo, name: str, version: int | None, ok: bool) -> None:
@@ -286,6 +300,10 @@ class MetricsRegistry:
                             backend = backend.inner
                         if isinstance(backend, InstrumentedBackend):
                             self.bind_backend(sid, backend)
+                        task = getattr(servable, "task", None)
+                        if task:  # a generative model: V3 series from its load on, cache use if any
+                            series = self.generative(sid.name)
+                            series.cache_usage = getattr(servable, "kv_cache_usage", None)
                 except ServingError:  # pragma: no cover - AVAILABLE means it can be acquired
                     pass
 

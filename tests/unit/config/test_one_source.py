@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from ovserve.cli import DEFAULTS, parse_args
+from ovserve.config.genai import GenerativeConfig
 from ovserve.config.storage import StorageSettings
 from ovserve.config.types import (
     NOT_IN_FINGERPRINT,
@@ -40,6 +41,7 @@ CHANGED: dict[str, object] = {
     "dynamic_batching": BatchingConfig(max_batch_size=8),
     "preprocess": PreprocessSpec(mean=0.5),
     "stateful": StatefulConfig(max_sequence_number=7),
+    "generative": GenerativeConfig(task="embeddings"),
     "not_served": "a graph",
     "invalid": "a bad shape",
 }

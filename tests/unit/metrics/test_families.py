@@ -30,6 +30,11 @@ OVMS = {
     "ovms_current_requests": ("gauge", ("name", "version")),
     "ovms_infer_req_queue_size": ("gauge", ("name", "version")),
     "ovms_infer_req_active": ("gauge", ("name", "version")),
+    # MediaPipe graphs (generative models in ovserve)
+    "ovms_requests_accepted": ("counter", ("api", "interface", "method", "name")),
+    "ovms_requests_rejected": ("counter", ("api", "interface", "method", "name")),
+    "ovms_responses": ("counter", ("api", "interface", "method", "name")),
+    "ovms_current_graphs": ("gauge", ("name",)),
 }
 
 
@@ -83,6 +88,11 @@ def test_exposed_families_follow_the_config() -> None:
     assert default.families == set(DEFAULT_METRIC_FAMILIES) | {
         "ovserve_batch_queue_length",
         "ovserve_batch_size",
+        "ovserve_prompt_tokens",
+        "ovserve_generated_tokens",
+        "ovserve_time_to_first_token_us",
+        "ovserve_time_per_output_token_us",
+        "ovserve_kv_cache_usage_percent",
     }
     listed = MetricsRegistry.from_config(
         MetricsConfig(enable=True, metrics_list=("ovms_requests_success", "ovms_infer_req_active"))

@@ -18,7 +18,13 @@ import numpy as np
 
 from ovserve.core.servable import Servable
 from ovserve.errors import Code, InvalidInput, ServingError
-from ovserve.tensors import BYTES_DTYPE, KSERVE_TO_NUMPY, NUMPY_TO_KSERVE, kserve_datatype
+from ovserve.tensors import (
+    BYTES_DTYPE,
+    KSERVE_TO_NUMPY,
+    NUMPY_TO_KSERVE,
+    check_declared_size,
+    kserve_datatype,
+)
 
 #: The datatypes ovserve accepts, in the order messages list them.
 DATATYPES = tuple(KSERVE_TO_NUMPY)
@@ -46,8 +52,9 @@ def datatype_of(name: str, array: np.ndarray) -> str:
     return datatype
 
 
-def check_shape(shape: Sequence[object], input_name: str) -> tuple[int, ...]:
-    """A request shape as a tuple of non-negative ints (zero is allowed, as in OVMS)."""
+def check_shape(shape: Sequence[object], input_name: str, dtype: np.dtype) -> tuple[int, ...]:
+    """A request shape as a tuple of non-negative ints (zero is allowed, as in OVMS) that an
+    array of ``dtype`` can have (:func:`~ovserve.tensors.check_declared_size`)."""
     dims: list[int] = []
     for dim in shape:
         if type(dim) is not int:  # bool is an int subclass: refuse it too
@@ -61,6 +68,7 @@ def check_shape(shape: Sequence[object], input_name: str) -> tuple[int, ...]:
                 f"Actual: {list(shape)}; input name: {input_name}"
             )
         dims.append(dim)
+    check_declared_size(dims, dtype.itemsize, input_name)
     return tuple(dims)
 
 

@@ -88,7 +88,7 @@ def decode_infer_request(request: Any, servable: Servable) -> InferRequest:
         if name in arrays:
             raise InvalidInput(f"Duplicate input name in request - input name: {name}")
         dtype = numpy_dtype(tensor.datatype, name)
-        dims = check_shape(list(tensor.shape), name)
+        dims = check_shape(list(tensor.shape), name, dtype)
         _check_parameters(tensor.parameters, f"input {name}")
         if raw:
             arrays[name] = from_raw(raw[index], dtype, dims, name)

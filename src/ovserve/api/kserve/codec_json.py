@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import orjson
 
+from ovserve.api.json_limits import check_value_count
+from ovserve.api.kserve import json_data
 from ovserve.api.kserve.codec import (
     add_sequence_parameters,
     check_requested_outputs,
@@ -91,9 +93,12 @@ def _json_header_end(body: bytes, header_length: bytes | None) -> int:
     return end
 
 
-def _load_json(body: bytes, end: int) -> Any:
+def _load_json(body: bytes, end: int) -> tuple[Any, list[json_data.Region]]:
+    """The JSON document in ``body[:end]``, and where its numeric data arrays were cut out
+    (large bodies: see :mod:`ovserve.api.kserve.json_data`)."""
+    document, regions = json_data.split(body, end)
     try:
-        return orjson.loads(body if end == len(body) else memoryview(body)[:end])
+        return orjson.loads(document), regions
     except orjson.JSONDecodeError as exc:
         raise InvalidInput(f"The file is not valid json - {exc}", Code.FAILED_PRECONDITION) from None
 
@@ -121,7 +126,8 @@ def _flag(params: dict[str, Any], key: str, what: str) -> bool | None:
 def decode_infer_request(body: bytes, header_length: bytes | None, servable: Servable) -> RestInferRequest:
     """Decode an infer body (and its binary part) into numpy inputs with the *request's* datatypes."""
     json_end = _json_header_end(body, header_length)
-    doc = _load_json(body, json_end)
+    check_value_count(body, json_end, servable)
+    doc, regions = _load_json(body, json_end)
     if not isinstance(doc, dict):
         raise InvalidInput("Request body should be JSON object")
     request_id = doc.get("id", "")
@@ -133,7 +139,15 @@ def decode_infer_request(body: bytes, header_length: bytes | None, servable: Ser
         raise _structure("missing inputs")
     if not isinstance(inputs, list):
         raise _structure("inputs should be an array")
+    arrays = _decode_inputs(inputs, body, json_end, regions)
+    add_sequence_parameters(_parameters(doc, "the request"), servable, arrays)
+    requested, binary_outputs = _decode_outputs(doc, servable)
+    return RestInferRequest(arrays, requested, request_id, binary_outputs, binary_default)
 
+
+def _decode_inputs(
+    inputs: list[Any], body: bytes, json_end: int, regions: list[json_data.Region]
+) -> dict[str, np.ndarray]:
     arrays: dict[str, np.ndarray] = {}
     offset = json_end
     for index, item in enumerate(inputs):
@@ -150,7 +164,7 @@ def decode_infer_request(body: bytes, header_length: bytes | None, servable: Ser
         shape = item.get("shape")
         if not isinstance(shape, list):
             raise _structure(f"input {name} is missing shape (an array of integers)")
-        dims = check_shape(shape, name)
+        dims = check_shape(shape, name, dtype)
         size = _parameters(item, f"input {name}").get("binary_data_size")
         data = item.get("data")
         if size is not None:
@@ -168,6 +182,8 @@ def decode_infer_request(body: bytes, header_length: bytes | None, servable: Ser
                     f"binary_data_size: {size}; bytes left: {len(body) - offset}; input name: {name}"
                 )
         elif data is not None:
+            if json_data.is_placeholder(data):  # a large numeric array, parsed once counted
+                data = json_data.load(body, regions, data, dims, name)
             arrays[name] = decode_data(data, dtype, dims, name)
             continue
         else:
@@ -184,10 +200,7 @@ def decode_infer_request(body: bytes, header_length: bytes | None, servable: Ser
         offset += size
     if offset != len(body):
         raise InvalidInput(f"Binary data has {len(body) - offset} bytes left over after the last input")
-
-    add_sequence_parameters(_parameters(doc, "the request"), servable, arrays)
-    requested, binary_outputs = _decode_outputs(doc, servable)
-    return RestInferRequest(arrays, requested, request_id, binary_outputs, binary_default)
+    return arrays
 
 
 def _decode_outputs(
@@ -224,14 +237,34 @@ def decode_data(data: Any, dtype: np.dtype, dims: tuple[int, ...], name: str) ->
         )
     if not isinstance(data, list):
         raise _structure(f"data of input {name} should be an array")
-    array = _strings(data, name) if dtype == BYTES_DTYPE else _numbers(data, dtype, datatype, name)
     count = element_count(dims)
-    if array.size != count:
+    apparent = apparent_count(data)
+    if apparent > count:  # too many: refused before numpy copies them (a ragged array may be fewer)
+        _check_count(apparent, count, dims, name)
+    array = _strings(data, name) if dtype == BYTES_DTYPE else _numbers(data, dtype, datatype, name)
+    _check_count(array.size, count, dims, name)
+    return array.reshape(dims)
+
+
+def apparent_count(data: list[Any]) -> int:
+    """How many values nested lists hold if they are regular: the product of the lengths down
+    the first items (O(depth); a ragged array is found when numpy reads it)."""
+    count = 1
+    probe: Any = data
+    while isinstance(probe, list):
+        count *= len(probe)
+        if not probe:
+            break
+        probe = probe[0]
+    return count
+
+
+def _check_count(actual: int, count: int, dims: tuple[int, ...], name: str) -> None:
+    if actual != count:
         raise InvalidInput(
             f"Invalid number of values in data - Expected: {count} (shape {list(dims)}); "
-            f"Actual: {array.size}; input name: {name}"
+            f"Actual: {actual}; input name: {name}"
         )
-    return array.reshape(dims)
 
 
 def _numbers(data: list[Any], dtype: np.dtype, datatype: str, name: str) -> np.ndarray:

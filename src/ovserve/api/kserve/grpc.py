@@ -90,11 +90,7 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
         try:
             return pb.ModelStreamInferResponse(infer_response=await self._infer(request))
         except Exception as exc:  # the stream protocol carries the error in the reply
-            error = as_serving_error(exc)
-            echo = pb.ModelInferResponse(
-                model_name=request.model_name, model_version=request.model_version, id=request.id
-            )
-            return pb.ModelStreamInferResponse(error_message=error.message, infer_response=echo)
+            return _stream_error(request, exc)
 
     async def ModelStreamInfer(self, request_iterator: Any, context: Any) -> AsyncIterator[Any]:
         """Answer each request of the stream in order; up to STREAM_WINDOW of them run at once."""
@@ -157,3 +153,13 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
 def add_services(server: grpc.aio.Server, ctx: ServingContext) -> None:
     """Register the KServe v2 gRPC service on ``server``."""
     pb_grpc.add_GRPCInferenceServiceServicer_to_server(KServeServicer(ctx), server)
+
+
+def _stream_error(request: Any, exc: Exception) -> Any:
+    """The stream reply carrying ``exc`` (a function of its own, so that no frame in the
+    exception's traceback holds the exception: that cycle would keep the request alive)."""
+    error = as_serving_error(exc)
+    echo = pb.ModelInferResponse(
+        model_name=request.model_name, model_version=request.model_version, id=request.id
+    )
+    return pb.ModelStreamInferResponse(error_message=error.message, infer_response=echo)

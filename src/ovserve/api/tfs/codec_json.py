@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from ovserve.api.json_limits import check_value_count
 from ovserve.core.servable import Servable
 from ovserve.errors import Code, InvalidInput, ServingError
 from ovserve.tensors import (
@@ -64,6 +65,7 @@ def parse_json(body: bytes) -> Any:
 
 def decode_predict(body: bytes, servable: Servable) -> tuple[InferRequest, bool]:
     """Decode a predict body for ``servable``; returns the request and whether it was row format."""
+    check_value_count(body, len(body), servable)
     document = parse_json(body)
     if not isinstance(document, dict):
         raise InvalidInput(NOT_AN_OBJECT)
@@ -114,9 +116,9 @@ def to_array(name: str, value: Any, servable: Servable, kind: str = "input") -> 
     leaf = value
     while isinstance(leaf, list) and leaf:
         leaf = leaf[0]
-    if isinstance(leaf, (str, dict)):
-        return _string_array(name, value, kind)
     spec = servable.inputs.get(name) or servable.special_inputs.get(name)
+    if isinstance(leaf, (str, dict)) or (leaf == [] and spec is not None and spec.is_string):
+        return _string_array(name, value, kind)  # an empty list for a string input: no strings
     if name in servable.special_inputs and name not in servable.inputs:
         _check_unsigned(name, value, kind)
     dtype = None if spec is None or spec.is_string else spec.dtype

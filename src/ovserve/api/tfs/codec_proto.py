@@ -13,7 +13,6 @@ Encoding writes numbers to ``tensor_content`` and strings to ``string_val``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -27,6 +26,7 @@ from ovserve.tensors import (
     TF_NAMES,
     TF_TO_NUMPY,
     TensorSpec,
+    check_declared_size,
     format_dims,
     precision_name,
 )
@@ -100,7 +100,7 @@ def decode_tensor(name: str, proto: Any, expected: np.dtype | None = None) -> np
     shape = tuple(int(d.size) for d in proto.tensor_shape.dim)
     if any(size < 0 for size in shape):
         raise ShapeError(name, shape)
-    count = math.prod(shape)
+    count = check_declared_size(shape, dtype.itemsize, name)
     content: bytes = proto.tensor_content
     if content:
         if dtype == BYTES_DTYPE:

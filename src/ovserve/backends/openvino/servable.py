@@ -78,7 +78,8 @@ def _fill(request: ov.InferRequest, index: int, array: np.ndarray) -> None:
     if _shape(tensor, array.dtype == BYTES_DTYPE) != array.shape:
         tensor.shape = list(array.shape)
     if array.dtype == BYTES_DTYPE:
-        tensor.bytes_data = [bytes(item) for item in array.ravel()]
+        if array.size:  # OpenVINO 2026.4 refuses an empty list ("Unknown string kind")
+            tensor.bytes_data = [bytes(item) for item in array.ravel()]
     elif array.dtype == BF16_DTYPE:  # OpenVINO shows bf16 data as float16: copy the bits
         if array.size:
             np.copyto(tensor.data.view(np.uint16), array.view(np.uint16), casting="no")
@@ -97,10 +98,13 @@ def _shape(tensor: ov.Tensor, is_string: bool) -> tuple[int, ...]:
 
 def _from_ov(tensor: ov.Tensor, spec: TensorSpec) -> np.ndarray:
     if spec.is_string:
-        data = tensor.bytes_data
+        shape = _shape(tensor, True)
+        if 0 in shape:  # reading bytes_data of an empty string tensor kills the process (SIGFPE)
+            return np.empty(shape, dtype=BYTES_DTYPE)
+        data = tensor.bytes_data.ravel()  # items, not the rows of a string output of rank 2 or more
         out = np.empty(len(data), dtype=BYTES_DTYPE)
         out[:] = [bytes(item) for item in data]
-        return out.reshape(_shape(tensor, True))
+        return out.reshape(shape)
     if spec.dtype == BF16_DTYPE:
         return np.array(tensor.data, copy=True).view(BF16_DTYPE)
     return np.array(tensor.data, copy=True)

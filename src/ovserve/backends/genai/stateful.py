@@ -1,0 +1,127 @@
+"""Text generation on GenAI's LLMPipeline (OVMS's ``LM`` pipeline type), one request at a time.
+
+LLMPipeline runs one generation at a time, so requests queue on one worker thread. The
+attention backend is the pipeline's default (paged attention) unless the model's
+plugin_config sets ``ATTENTION_BACKEND`` (``SDPA``: the stateful model as exported).
+Tokens are streamed from GenAI's streamer (on the worker thread) to the event loop; a
+cancelled request stops its generation at the next token. Only one choice (``n`` = 1)
+and no logprobs: LLMPipeline streams one sequence and reports no per-token logprobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import openvino_genai as ov_genai
+
+from ovserve.backends.genai.detokenize import IncrementalText
+from ovserve.backends.genai.engine import fit_context
+from ovserve.backends.genai.files import plugin_properties
+from ovserve.backends.genai.llm import GenAITextServable
+from ovserve.config.types import ModelConfig
+from ovserve.core.ids import ServableId
+from ovserve.errors import InvalidInput
+from ovserve.genai.types import ChoiceDelta, GenerationRequest, GenerationStream
+
+Event = list[ChoiceDelta] | BaseException | None
+
+
+class _Streamer(ov_genai.StreamerBase):  # type: ignore[misc]
+    """Receives token ids on the worker thread; posts the new text; stops once cancelled."""
+
+    def __init__(self, tokenizer: Any, post: Callable[[Event], None], cancelled: threading.Event) -> None:
+        super().__init__()
+        self.tokenizer = tokenizer
+        self.text = IncrementalText()
+        self.post = post
+        self.cancelled = cancelled
+        self.tokens = 0
+
+    def write(self, token: Any) -> Any:
+        ids = [int(token)] if isinstance(token, int) else [int(t) for t in token]
+        self.tokens += len(ids)
+        self.post([ChoiceDelta(0, self.text.feed(self.tokenizer, ids), len(ids))])
+        return ov_genai.StreamingStatus.STOP if self.cancelled.is_set() else ov_genai.StreamingStatus.RUNNING
+
+    def end(self) -> None:
+        pass
+
+
+class _Stream(GenerationStream):
+    def __init__(self, events: asyncio.Queue[Event], cancelled: threading.Event, prompt_tokens: int) -> None:
+        self._events = events
+        self._cancelled = cancelled
+        self.prompt_tokens = prompt_tokens
+
+    async def __aiter__(self) -> AsyncIterator[list[ChoiceDelta]]:
+        try:
+            while True:
+                event = await self._events.get()
+                if event is None:
+                    return
+                if isinstance(event, BaseException):
+                    raise event
+                yield event
+        finally:
+            self.cancel()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+
+class LLMPipelineServable(GenAITextServable):
+    """One LLM version on an LLMPipeline behind one worker thread."""
+
+    def __init__(self, servable_id: ServableId, config: ModelConfig, directory: Path) -> None:
+        pipeline = ov_genai.LLMPipeline(
+            str(directory), config.target_device, **plugin_properties(config.plugin_config)
+        )
+        super().__init__(servable_id, config, directory, pipeline.get_tokenizer())
+        self._pipeline = pipeline
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"ovserve-llm-{servable_id.name}")
+
+    async def generate(self, request: GenerationRequest) -> GenerationStream:
+        params = request.params
+        if params.n > 1 or (params.best_of or 1) > 1 or params.logprobs:
+            raise InvalidInput("n > 1, best_of and logprobs need pipeline_type LM_CB (continuous batching)")
+        prompt, special_tokens = self.prompt(request)
+        config = self.generation_config(params)
+        encoded = self._tokenizer.encode(prompt, add_special_tokens=special_tokens)
+        prompt_tokens = int(encoded.input_ids.get_shape()[1])
+        fit_context(config, prompt_tokens, self.max_context)
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue[Event] = asyncio.Queue()
+        cancelled = threading.Event()
+
+        def post(event: Event) -> None:
+            loop.call_soon_threadsafe(events.put_nowait, event)
+
+        self._worker.submit(self._run, encoded, config, post, cancelled)
+        return _Stream(events, cancelled, prompt_tokens)
+
+    def _run(
+        self, encoded: Any, config: Any, post: Callable[[Event], None], cancelled: threading.Event
+    ) -> None:
+        if cancelled.is_set():
+            post(None)
+            return
+        streamer = _Streamer(self._tokenizer, post, cancelled)
+        try:
+            result = self._pipeline.generate(encoded, config, streamer)
+        except Exception as exc:
+            post(exc)
+            return
+        generated = int(result.perf_metrics.get_num_generated_tokens())
+        reason = "length" if generated >= config.max_new_tokens else "stop"
+        tail = streamer.text.feed(self._tokenizer, [], final=True)
+        post([ChoiceDelta(0, tail, max(0, generated - streamer.tokens), reason)])
+        post(None)
+
+    def close(self) -> None:
+        self._worker.shutdown(wait=True, cancel_futures=True)
+        del self._pipeline

@@ -1,0 +1,39 @@
+"""Incremental detokenization on a real GenAI tokenizer: the streamed pieces add up to the text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import genai_models
+import openvino_genai as ov_genai
+import pytest
+
+from ovserve.backends.genai.detokenize import WINDOW, IncrementalText, decode_all
+
+TEXT = "héllo wörld — ünïcode: 日本語, how are you?"
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory: pytest.TempPathFactory) -> ov_genai.Tokenizer:
+    directory: Path = tmp_path_factory.mktemp("tok")
+    genai_models._bpe_tokenizer(directory)
+    return ov_genai.Tokenizer(str(directory))
+
+
+def test_token_by_token_pieces_add_up_and_never_split_a_character(tokenizer: ov_genai.Tokenizer) -> None:
+    ids = list(tokenizer.encode(TEXT, add_special_tokens=False).input_ids.data[0])
+    assert len(ids) > len(TEXT.encode()) // 2  # byte-level: multi-byte characters span tokens
+    text = IncrementalText()
+    pieces = [text.feed(tokenizer, [token]) for token in ids]
+    assert "".join(pieces) == TEXT
+    assert all("\ufffd" not in piece for piece in pieces)
+    assert max(len(window) for window in text.windows()) <= WINDOW + 1  # windows stay short
+
+
+def test_decode_all_batches_windows(tokenizer: ov_genai.Tokenizer) -> None:
+    ids = list(tokenizer.encode("abc def", add_special_tokens=False).input_ids.data[0])
+    assert decode_all(tokenizer, [[ids[:1], ids], [[]], [ids[1:]]]) == [
+        [tokenizer.decode(ids[:1]), tokenizer.decode(ids)],
+        [""],
+        [tokenizer.decode(ids[1:])],
+    ]

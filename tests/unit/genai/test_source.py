@@ -1,0 +1,75 @@
+"""GenerativeSource: which models it serves itself, as version 1, and why it cannot serve others."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+from genai_models import write_ovms_graph
+
+from ovserve.config.genai import GenerativeConfig
+from ovserve.config.types import ModelConfig
+from ovserve.core.manager import AspiredStream
+from ovserve.genai.source import GenerativeSource
+
+
+class Inner:
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def aspired(self, configs: Iterable[ModelConfig]) -> dict[str, AspiredStream]:
+        names = [c.name for c in configs]
+        self.asked += names
+        return {name: AspiredStream() for name in names}
+
+
+def exported(directory: Path, architectures: list[str]) -> Path:
+    directory.mkdir()
+    for name in ("openvino_model.xml", "openvino_tokenizer.xml"):
+        (directory / name).write_text("")
+    (directory / "config.json").write_text(json.dumps({"architectures": architectures}))
+    return directory
+
+
+def test_routes_generative_models_and_builds_version_1(tmp_path: Path) -> None:
+    loads: list[tuple[str, GenerativeConfig | None, Path]] = []
+    inner = Inner()
+    source = GenerativeSource(
+        inner, lambda config, path: loads.append((config.name, config.generative, path))
+    )  # type: ignore[arg-type,func-returns-value]
+    llm = exported(tmp_path / "llm", ["LlamaForCausalLM"])
+    graph_dir = exported(tmp_path / "g", ["BertModel"])
+    write_ovms_graph(graph_dir, "rerank")
+    configs = [
+        ModelConfig("classic", str(tmp_path / "classic")),
+        ModelConfig("tasked", str(llm), generative=GenerativeConfig(task="text_generation", max_num_seqs=4)),
+        ModelConfig("inferred", str(llm)),
+        ModelConfig("graph", str(graph_dir)),
+    ]
+    streams = source.aspired(configs)
+    assert inner.asked == ["classic"]
+    assert [v.version for v in streams["tasked"].versions] == [1]
+    assert {name: config.task for name, config, _ in loads if config} == {
+        "tasked": "text_generation",
+        "inferred": "text_generation",
+        "graph": "rerank",
+    }
+    assert streams["tasked"].versions[0].fingerprint != streams["inferred"].versions[0].fingerprint
+
+
+def test_unservable_directories_say_why(tmp_path: Path) -> None:
+    source = GenerativeSource(Inner(), lambda config, path: None)  # type: ignore[arg-type,return-value]
+    whisper = exported(tmp_path / "w", ["WhisperForConditionalGeneration"])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    streams = source.aspired(
+        [
+            ModelConfig("speech", str(whisper)),
+            ModelConfig("nothing", str(empty), generative=GenerativeConfig(task="embeddings")),
+            ModelConfig("gone", str(tmp_path / "gone"), generative=GenerativeConfig(task="rerank")),
+        ]
+    )
+    assert "speech2text is not supported yet" in str(streams["speech"].error)
+    assert "openvino_model.xml, openvino_tokenizer.xml not found" in str(streams["nothing"].error)
+    assert "base path is invalid" in str(streams["gone"].error)
