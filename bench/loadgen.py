@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 from models import ModelSpec
-from plan import BENCH, GRPC_PATH, MAIN_PY, OTHER_LOAD_FLAG, ROOT, WORK, Settings
-from servers import RunningServer
+from plan import BENCH, GRPC_PATH, MAIN_PY, OTHER_LOAD_FLAG, OWN, ROOT, WORK, Settings
+from servers import RunningServer, ServerKind
 
 
 def _prefix(s: Settings, pinned: bool, cpus: str) -> list[str]:
@@ -114,6 +114,37 @@ def wait_quiet(s: Settings, own_cpu: Callable[[], float] = lambda: 0.0) -> None:
     s.quiet_budget = max(0.0, s.quiet_budget - (time.monotonic() - start))
 
 
+def rest_url(kind: ServerKind, spec: ModelSpec, protocol: str) -> str:
+    """The URL a REST protocol posts to on ``kind`` (the peers' own APIs: ``kind.own_path``)."""
+    base = f"http://127.0.0.1:{kind.rest_port}"
+    if protocol == "tfs_rest":
+        return f"{base}/v1/models/{spec.name}:predict"
+    if protocol == OWN:
+        return base + kind.own_path
+    return f"{base}/v2/models/{spec.name}/infer"
+
+
+def loader(
+    s: Settings,
+    kind: ServerKind,
+    spec: ModelSpec,
+    protocol: str,
+    c: int,
+    files: dict[str, Path],
+    pinned: bool,
+) -> Callable[[int], dict]:
+    """A function that loads ``kind`` with ``protocol`` at concurrency ``c`` for so many seconds."""
+    body = files[protocol]
+    if protocol in GRPC_PATH:
+        url = f"http://127.0.0.1:{kind.grpc_port}{GRPC_PATH[protocol]}"
+        min_bytes = int(np.prod(spec.output_shape)) * 4
+        return lambda seconds: run_h2load(s, url, body, c, seconds, pinned, min_bytes)
+    hlen = (body.parent / (body.name + ".hlen")).read_text() if protocol == "v2_binary" else ""
+    ctype = "application/octet-stream" if protocol == "v2_binary" else "application/json"
+    url = rest_url(kind, spec, protocol)
+    return lambda seconds: run_wrk(s, url, body, ctype, hlen, c, seconds, pinned)
+
+
 def run_case(
     s: Settings,
     server: RunningServer,
@@ -123,29 +154,14 @@ def run_case(
     files: dict[str, Path],
     pinned: bool,
     seconds: int,
+    warmup: int | None = None,
 ) -> dict:
-    """Warm up, let the server finish what the warm-up left, wait for a quiet machine, measure."""
-    kind = server.kind
-    body = files[protocol]
-    hlen = (body.parent / (body.name + ".hlen")).read_text() if protocol == "v2_binary" else ""
-    if protocol in GRPC_PATH:
-        url = f"http://127.0.0.1:{kind.grpc_port}{GRPC_PATH[protocol]}"
-        min_bytes = int(np.prod(spec.output_shape)) * 4
-
-        def load(seconds: int) -> dict:
-            return run_h2load(s, url, body, c, seconds, pinned, min_bytes)
-    else:
-        if protocol == "tfs_rest":
-            url = f"http://127.0.0.1:{kind.rest_port}/v1/models/{spec.name}:predict"
-        else:
-            url = f"http://127.0.0.1:{kind.rest_port}/v2/models/{spec.name}/infer"
-        ctype = "application/octet-stream" if protocol == "v2_binary" else "application/json"
-
-        def load(seconds: int) -> dict:
-            return run_wrk(s, url, body, ctype, hlen, c, seconds, pinned)
-
-    if s.warmup > 0:
-        load(s.warmup)
+    """Warm up (``warmup`` seconds, default BENCH_WARMUP), let the server finish what the warm-up
+    left, wait for a quiet machine, measure."""
+    load = loader(s, server.kind, spec, protocol, c, files, pinned)
+    warmup = s.warmup if warmup is None else warmup
+    if warmup > 0:
+        load(warmup)
         drain(server)
     wait_quiet(s, server.cpu_seconds)
     server_cpu, client_cpu, busy, t0 = server.cpu_seconds(), _child_cpu(), _machine_busy(), time.monotonic()

@@ -27,7 +27,10 @@ LABEL = {
     "v2_grpc": "v2 gRPC",
     "tfs_rest": "TFS REST",
     "tfs_grpc": "TFS gRPC",
+    "own_json": "own REST JSON API",
 }
+#: a server's own REST JSON API (BentoML, LitServe, Ray Serve: no KServe v2); body ``{"x": [[...]]}``
+OWN = "own_json"
 #: the APIs of the both-cores phase: those every server speaks
 BOTH_PROTOCOLS = ("v2_json", "v2_binary", "v2_grpc")
 GRPC_PATH = {
@@ -63,6 +66,10 @@ class Settings:
     quiet_budget: float
     cases: list[str]
     both_cores: bool
+    #: the interleaved phase (bench/interleave.py): on/off, rounds, measured seconds per turn
+    pairs: bool = True
+    rounds: int = 5
+    pair_seconds: int = 3
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -86,6 +93,9 @@ class Settings:
             quiet_budget=float(env.get("BENCH_QUIET_BUDGET", "30" if quick else "240")),
             cases=[c for c in env.get("BENCH_CASES", "").split(",") if c],
             both_cores=env.get("BENCH_BOTH_CORES", "1") not in ("", "0"),
+            pairs=env.get("BENCH_PAIRS", "1") not in ("", "0"),
+            rounds=int(env.get("BENCH_ROUNDS", "2" if quick else "5")),
+            pair_seconds=int(env.get("BENCH_PAIR_SECONDS", "1" if quick else "3")),
         )
 
     def pinned(self, model: str) -> bool:
@@ -149,6 +159,10 @@ class Report:
     bapp: dict[str, dict[str, dict]] = field(default_factory=dict)
     checks: list[str] = field(default_factory=list)
     server_notes: dict[str, str] = field(default_factory=dict)
+    #: the interleaved phase (bench/interleave.py): (pair index, c) -> per-round (A, B) results
+    pairs: dict[tuple[int, int], list[tuple[dict, dict]]] = field(default_factory=dict)
+    #: why the interleaved phase did not run (or failed); None when it ran
+    pairs_note: str | None = None
     elapsed: float = 0.0
 
 

@@ -11,8 +11,9 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+from kinds import FLOOR_ASGI, FLOOR_GRPC, OVSERVE_W2
 from plan import ENVS, OTHER_LOAD_FLAG, ROOT, Report
-from servers import OVSERVE_W2, ServerKind
+from servers import ServerKind
 
 
 def machine() -> dict[str, str]:
@@ -143,6 +144,8 @@ def servers_section(rep: Report, kinds: dict[str, ServerKind]) -> list[str]:
         lines.append(f"- **{kinds[name].label}**: {kinds[name].notes}.")
     if rep.both:
         lines.append(f"- **{kinds[OVSERVE_W2].label}**: {kinds[OVSERVE_W2].notes}.")
+    if rep.pairs:
+        lines += [f"- **{kinds[name].label}**: {kinds[name].notes}." for name in (FLOOR_ASGI, FLOOR_GRPC)]
     lines.append(
         "- Peers' runtime (bench/peers/): compile once at load; per request an idle infer request from a pool of "
         "OPTIMAL_NUMBER_OF_INFER_REQUESTS, `start_async`, completion awaited on the event loop, output copied out "

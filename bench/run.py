@@ -18,6 +18,8 @@ Environment knobs (all optional):
   BENCH_OVSERVE_ARGS='--rest_workers 2'   extra ovserve flags
   BENCH_BOTH_CORES=1     after the main cases, the tiny model's v2 cases again with nothing pinned:
                          ovserve, ovserve --rest_workers 2, KServe, MLServer (0 = skip)
+  BENCH_PAIRS=1          the interleaved phase: ovserve and the front-end floors in turn (0 = skip)
+  BENCH_ROUNDS=5  BENCH_PAIR_SECONDS=3   its rounds and measured seconds per turn (2 and 1 quick)
   BENCH_QUIET_WAIT=20    before each measured run, wait up to this long for other processes to go idle
   BENCH_QUIET_BUDGET=240 ... and no longer than this in all (30 with BENCH_QUICK)
   BENCH_CASES=v2_grpc,v2_json:8,*:64   only these cases (protocol, protocol:c or *:c)
@@ -26,6 +28,7 @@ Environment knobs (all optional):
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import subprocess
@@ -34,15 +37,18 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import interleave
 import models
 import numpy as np
 from checks import check_answers
+from fmt import cell
+from kinds import OVSERVE_W2, both_servers, server_kinds
 from loadgen import run_benchmark_app, run_case, run_floor, window
 from models import ModelSpec
 from plan import LABEL, ROOT, WORK, Phase, Report, Settings
-from report import cell, write_report
+from report import write_report
 from report_notes import slug
-from servers import OVSERVE_W2, RunningServer, ServerKind, both_servers, server_kinds
+from servers import RunningServer, ServerKind
 
 
 def _log(t_start: float, text: str) -> None:
@@ -141,8 +147,9 @@ def in_process(rep: Report, prep: Prepared) -> None:
     for name in s.models:
         spec = models.SPECS[name]
         xml = prep.bases[name] / spec.xml
-        _log(rep.t_start, f"{name}: in-process floor (Python loop) at c={s.floor_concurrency(name)}")
-        rep.floors[name] = run_floor(s, spec, xml, prep.inputs[name], s.pinned(name))
+        if s.floor_concurrency(name):  # none when BENCH_CASES selects none of the model's cases
+            _log(rep.t_start, f"{name}: in-process floor (Python loop) at c={s.floor_concurrency(name)}")
+            rep.floors[name] = run_floor(s, spec, xml, prep.inputs[name], s.pinned(name))
         _log(rep.t_start, f"{name}: benchmark_app")
         rep.bapp[name] = run_benchmark_app(s, xml, s.pinned(name))
 
@@ -167,6 +174,28 @@ def both_cores(rep: Report, kinds: dict[str, ServerKind], prep: Prepared) -> Non
         )
 
 
+def interleaved(rep: Report, kinds: dict[str, ServerKind], prep: Prepared) -> None:
+    """ovserve and the front-end floors in turn (bench/interleave.py)."""
+    rep.pairs_note = interleave.skipped(rep)
+    if rep.pairs_note:
+        _log(rep.t_start, f"interleaved phase: not run ({rep.pairs_note})")
+        return
+    spec = models.SPECS["tiny"]
+    phase = Phase([], rep.settings.pinned("tiny"), {}, "interleaved")
+    _log(rep.t_start, "interleaved phase: ovserve and the front-end floors")
+    with contextlib.ExitStack() as stack:
+        try:
+            servers = interleave.start_all(rep, kinds, spec, prep.bases["tiny"], stack)
+            good = {
+                name: check_answers(rep, server, spec, prep.files["tiny"], prep.expected["tiny"], phase)
+                for name, server in servers.items()
+            }
+            rep.pairs = interleave.run_pairs(rep, spec, prep.files["tiny"], good, servers)
+        except (RuntimeError, OSError) as exc:
+            rep.pairs_note = f"failed: {str(exc).splitlines()[0][:200]}"
+            _log(rep.t_start, f"interleaved phase {rep.pairs_note}")
+
+
 def main() -> int:
     s = Settings.from_env()
     kinds = server_kinds(s)
@@ -176,6 +205,7 @@ def main() -> int:
     _log(rep.t_start, "building models and payloads")
     prep = prepare(s)
     in_process(rep, prep)
+    interleaved(rep, kinds, prep)
     for name in s.models:
         for server_name in s.servers:
             spec = models.SPECS[name]
