@@ -39,6 +39,11 @@ class Pair:
     #: A − B p50 wanted at c=1, in µs
     want_p50_us: float | None = None
 
+    @property
+    def title(self) -> str:
+        names = {"ovserve": "ovserve", FLOOR_ASGI: "raw ASGI floor", FLOOR_GRPC: "bare grpc.aio floor"}
+        return f"{names[self.a[0]]} {LABEL[self.a[1]]} ÷ {names[self.b[0]]} {LABEL[self.b[1]]}"
+
 
 PAIRS = (
     Pair(("ovserve", "v2_json"), (FLOOR_ASGI, "v2_json"), 0.95, 50),
@@ -129,26 +134,58 @@ def section(
     return lines
 
 
-def _row(kinds: dict[str, ServerKind], pair: Pair, c: int, rounds: list[tuple[dict, dict]]) -> str:
+@dataclass
+class Summary:
+    """One pair at one c over its rounds: medians and the verdict."""
+
+    rounds: int
+    ratios: list[float]
+    ratio: float
+    delta_us: float
+    target: str
+    met: bool
+    a: dict
+    b: dict
+
+    @property
+    def verdict(self) -> str:
+        return ("**met**" if self.met else "**not met**") if self.rounds else "not measured"
+
+
+def summarize(pair: Pair, c: int, rounds: list[tuple[dict, dict]]) -> Summary:
     ok = [(a, b) for a, b in rounds if a.get("rps") and b.get("rps")]
     ratios = [a["rps"] / b["rps"] for a, b in ok]
-    deltas = [a["p50_us"] - b["p50_us"] for a, b in ok]
-    ratio, delta = _median(ratios), _median(deltas)
+    ratio, delta = _median(ratios), _median([a["p50_us"] - b["p50_us"] for a, b in ok])
 
     def med(side: int) -> dict:
         keys = ("rps", "p50_us", "p99_us")
         return {k: _median([r[side][k] for r in ok]) for k in keys} | {"requests": len(ok)}
 
     if c == 1 and pair.want_p50_us is not None:
-        target = f"p50 within {pair.want_p50_us:g} µs"
-        met = delta <= pair.want_p50_us
+        target, met = f"p50 within {pair.want_p50_us:g} µs", delta <= pair.want_p50_us
     else:
-        target = f"≥ {pair.want_ratio:g}×"
-        met = ratio >= pair.want_ratio
-    spread = f"{min(ratios):.2f}–{max(ratios):.2f}" if ratios else "—"
-    verdict = ("**met**" if met else "**not met**") if ok else "not measured"
+        target, met = f"≥ {pair.want_ratio:g}×", ratio >= pair.want_ratio
+    return Summary(len(ok), ratios, ratio, delta, target, met, med(0), med(1))
+
+
+def verdicts(results: PairResults) -> list[str]:
+    """One line per pair and c, for the report's list of targets."""
+    out = []
+    for (index, c), rounds in sorted(results.items()):
+        pair, got = PAIRS[index], summarize(PAIRS[index], c, rounds)
+        out.append(
+            f"- tiny, c={c}, {pair.title}: {got.ratio:.2f}× req/s, p50 {got.delta_us:+.0f} µs "
+            f"(median of {got.rounds} interleaved rounds; target {got.target}): {got.verdict}"
+        )
+    return out
+
+
+def _row(kinds: dict[str, ServerKind], pair: Pair, c: int, rounds: list[tuple[dict, dict]]) -> str:
+    got = summarize(pair, c, rounds)
+    spread = f"{min(got.ratios):.2f}–{max(got.ratios):.2f}" if got.ratios else "—"
     label = lambda side: f"{kinds[side[0]].label} {LABEL[side[1]]}"  # noqa: E731
+    a, b = (cell(got.a), cell(got.b)) if got.rounds else ("—", "—")
     return (
-        f"| {label(pair.a)} | {label(pair.b)} | {c} | {len(ok)} | {cell(med(0)) if ok else '—'} | "
-        f"{cell(med(1)) if ok else '—'} | {ratio:.2f}× ({spread}) | {delta:+.0f} | {target} | {verdict} |"
+        f"| {label(pair.a)} | {label(pair.b)} | {c} | {got.rounds} | {a} | {b} | {got.ratio:.2f}× ({spread}) | "
+        f"{got.delta_us:+.0f} | {got.target} | {got.verdict} |"
     )

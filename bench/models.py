@@ -1,4 +1,4 @@
-"""The benchmark's two models, built with OpenVINO's opset API, and their request payloads.
+"""The benchmark's models, built with OpenVINO's opset API, and their request payloads.
 
 - ``tiny``: y = 2x + 1 on a ``[1,10]`` FP32 input ``x``, output ``y``.
 - ``resnet50``: ResNet-50 v1's layer structure (7x7/2 stem, max pool, bottleneck stages of
@@ -6,6 +6,9 @@
   softmax) on a ``[1,3,224,224]`` FP32 input ``image``, output ``probs`` ``[1,1000]``.
   Weights are random (batch norm folded into conv biases, as in a converted IR); about
   25.6 M parameters, ~4 GFLOPs per image like the real network.
+- ``cnn``: a small CNN (four 3x3 convolutions, 32-64-64-128 channels, two of stride 2, global
+  average pool, 10-way FC) on ``[1,3,96,96]`` FP32 ``image``, output ``scores`` ``[1,10]``:
+  about 215 MFLOPs, ~1 ms an inference on one core here (the "1 ms model" of issue 16).
 
 Both are saved as IR with ``compress_to_fp16=False``. Payload files for every protocol
 are written next to them: the bytes each load generator sends, byte for byte.
@@ -41,7 +44,11 @@ class ModelSpec:
 
 TINY = ModelSpec("tiny", "x", "y", (1, 10), (1, 10))
 RESNET = ModelSpec("resnet50", "image", "probs", (1, 3, 224, 224), (1, 1000))
-SPECS = {s.name: s for s in (TINY, RESNET)}
+CNN = ModelSpec("cnn", "image", "scores", (1, 3, 96, 96), (1, 10))
+SPECS = {s.name: s for s in (TINY, RESNET, CNN)}
+#: the small CNN's layers: (output channels, stride) of 3x3 convolutions with ReLU
+CNN_LAYERS = ((32, 2), (64, 1), (64, 2), (128, 1))
+CNN_SEED = 1
 
 
 def _named(node: ov.Node, name: str) -> ov.Node:
@@ -103,6 +110,22 @@ def resnet50(seed: int = RESNET_SEED) -> ov.Model:
     return ov.Model([probs], [image], "resnet50")
 
 
+def cnn(seed: int = CNN_SEED) -> ov.Model:
+    """A small CNN whose one inference costs about 1 ms on one core of the bench machine (about
+    215 MFLOPs: four 3x3 convolutions with ReLU, global average pool, a 10-way FC)."""
+    b = _Builder(seed)
+    image = _named(ops.parameter(list(CNN.shape), ov.Type.f32, name="image"), "image")
+    y: ov.Node = image
+    cin = CNN.shape[1]
+    for cout, stride in CNN_LAYERS:
+        y = b.conv(y, cin, cout, 3, stride, relu=True)
+        cin = cout
+    pooled = ops.reduce_mean(y, ops.constant(np.array([2, 3], dtype=np.int64)), keep_dims=False)
+    w = (b.rng.standard_normal((cin, 10), dtype=np.float32) * np.sqrt(1.0 / cin)).astype(np.float32)
+    scores = _named(ops.matmul(pooled, ops.constant(w), False, False), "scores")
+    return ov.Model([scores], [image], "cnn")
+
+
 def sample_input(spec: ModelSpec) -> np.ndarray:
     """A fixed input whose values are exact in FP32 and short in JSON (multiples of 1/64)."""
     if spec is TINY:
@@ -112,13 +135,18 @@ def sample_input(spec: ModelSpec) -> np.ndarray:
 
 
 def build(work: Path) -> dict[str, Path]:
-    """Write both models under ``work/models/<name>/1/model.xml`` (kept when already there)."""
+    """Write the models under ``work/models/<name>/1/model.xml`` (kept when already there)."""
     paths = {}
-    for spec, builder in ((TINY, tiny), (RESNET, resnet50)):
+    recipes = {
+        "tiny": f"tiny seed={RESNET_SEED} stages={STAGES}",
+        "resnet50": f"resnet50 seed={RESNET_SEED} stages={STAGES}",
+        "cnn": f"cnn seed={CNN_SEED} layers={CNN_LAYERS} shape={CNN.shape}",
+    }
+    for spec, builder in ((TINY, tiny), (RESNET, resnet50), (CNN, cnn)):
         base = work / "models" / spec.name
         xml = base / spec.xml
         stamp = base / ".stamp"
-        tag = f"{spec.name} seed={RESNET_SEED} stages={STAGES}"
+        tag = recipes[spec.name]
         if not (xml.exists() and stamp.exists() and stamp.read_text() == tag):
             xml.parent.mkdir(parents=True, exist_ok=True)
             ov.save_model(builder(), str(xml), compress_to_fp16=False)
@@ -170,6 +198,9 @@ def write_payloads(spec: ModelSpec, x: np.ndarray, out: Path) -> dict[str, Path]
     files["v2_binary"] = out / f"{spec.name}.v2.bin"
     files["v2_binary"].write_bytes(header + x.tobytes())
     (out / f"{spec.name}.v2.bin.hlen").write_text(str(len(header)))
+
+    files["own_json"] = out / f"{spec.name}.own.json"  # the peers' own APIs (BentoML, LitServe, Ray)
+    files["own_json"].write_bytes(f'{{"x":{_json_numbers(x)}}}'.encode())
 
     tfs_json = f'{{"instances":{_json_numbers(x)}}}'.encode()
     files["tfs_rest"] = out / f"{spec.name}.tfs.json"

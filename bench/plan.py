@@ -81,7 +81,7 @@ class Settings:
             warmup=int(env.get("BENCH_WARMUP", "1" if quick else "2")),
             quick=quick,
             servers=env.get("BENCH_SERVERS", "ovserve,kserve,mlserver").split(","),
-            models=env.get("BENCH_MODELS", "tiny,resnet50").split(","),
+            models=env.get("BENCH_MODELS", "tiny,cnn,resnet50").split(","),
             pin=env.get("BENCH_PIN", "auto"),
             server_cpus=env.get("BENCH_SERVER_CPUS", "1"),
             client_cpus=env.get("BENCH_CLIENT_CPUS", "0"),
@@ -113,6 +113,8 @@ class Settings:
         return any(w in (protocol, f"{protocol}:{c}", f"*:{c}") for w in self.cases)
 
     def _plan(self, model: str) -> list[tuple[str, int]]:
+        if model == "cnn":  # the 1 ms model: the binary APIs, c=8 against AsyncInferQueue(8)
+            return [(p, c) for c in ((8,) if self.quick else (1, 8)) for p in ("v2_binary", "v2_grpc")]
         if self.quick:
             if model == "tiny":
                 return [(p, c) for c in (1, 8) for p in PROTOCOLS]

@@ -31,6 +31,7 @@ def write_report(rep: Report, kinds: dict[str, ServerKind]) -> Path:
     lines += both_section(rep, kinds)
     lines += interleave.section(rep, kinds, rep.pairs, rep.pairs_note)
     lines += bapp_section(rep)
+    lines += ["", "## Targets of issue 16 (this run)", "", *issue16_targets(rep)]
     lines += ["", "## Targets of issue 5 (this run)", "", *targets(rep)]
     lines += report_notes.machine_section(rep, m)
     lines += report_notes.servers_section(rep, kinds)
@@ -173,6 +174,26 @@ def targets(rep: Report) -> list[str]:
                 )
             )
     return out + floor_targets(rep)
+
+
+#: (model, c, wanted ovserve ÷ in-process AsyncInferQueue(c) req/s) of issue 16, on the binary APIs
+FLOOR_TARGETS = (("cnn", 8, 0.9), ("resnet50", 4, 0.95), ("resnet50", 64, 0.95))
+
+
+def issue16_targets(rep: Report) -> list[str]:
+    """Real models against in-process throughput, and the interleaved pairs' verdicts."""
+    out = []
+    for model, c, want in FLOOR_TARGETS:
+        for protocol in ("v2_grpc", "v2_binary"):
+            out.append(
+                _against(
+                    f"{model}, {LABEL[protocol]}, c={c}, ovserve ÷ in-process AsyncInferQueue({c})",
+                    _get(rep.cases, model, protocol, c, "ovserve"),
+                    rep.floors.get(model, {}).get(c),
+                    want,
+                )
+            )
+    return out + interleave.verdicts(rep.pairs)
 
 
 def floor_targets(rep: Report) -> list[str]:

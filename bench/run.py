@@ -10,7 +10,7 @@ Environment knobs (all optional):
   BENCH_WARMUP=2         warm-up seconds per case, not measured (integer, 0 = none)
   BENCH_QUICK=1          smoke run (~2 min): 2 s cases, fewer of them, result in bench/work/
   BENCH_SERVERS=ovserve,kserve,mlserver
-  BENCH_MODELS=tiny,resnet50
+  BENCH_MODELS=tiny,cnn,resnet50
   BENCH_PIN=auto         auto: pin the tiny model's cases (server core 1, generator core 0);
                          none: never pin; all: pin every case
   BENCH_SERVER_CPUS=1  BENCH_CLIENT_CPUS=0
