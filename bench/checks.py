@@ -9,9 +9,10 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
+from loadgen import rest_url
 from models import ModelSpec
-from plan import GRPC_PATH, LABEL, Phase, Report
-from servers import RunningServer
+from plan import GRPC_PATH, LABEL, OWN, Phase, Report
+from servers import RunningServer, ServerKind
 
 
 def _http(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
@@ -23,38 +24,49 @@ def _http(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str
         return exc.code, {}, exc.read()
 
 
-def answer(protocol: str, port: int, spec: ModelSpec, body: bytes, hlen: str) -> np.ndarray:
+def answer(kind: ServerKind, protocol: str, spec: ModelSpec, body: bytes, hlen: str) -> np.ndarray:
     """Send ``body`` once and decode the output tensor; raises with the reason on any failure."""
     if protocol in GRPC_PATH:
-        import grpc
-
-        options = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
-        with grpc.insecure_channel(f"127.0.0.1:{port}", options=options) as channel:
-            raw = channel.unary_unary(GRPC_PATH[protocol])(body[5:], timeout=120)
-        if protocol == "v2_grpc":
-            from tritonclient.grpc import service_pb2
-
-            msg = service_pb2.ModelInferResponse.FromString(raw)
-            out = msg.outputs[0]
-            if msg.raw_output_contents:
-                return np.frombuffer(msg.raw_output_contents[0], np.float32).reshape(list(out.shape))
-            return np.array(out.contents.fp32_contents, np.float32).reshape(list(out.shape))
-        from ovmsclient.tfs_compat.protos.tensorflow_serving.apis import predict_pb2
-
-        tensor = predict_pb2.PredictResponse.FromString(raw).outputs[spec.output_name]
-        shape = [d.size for d in tensor.tensor_shape.dim]
-        if tensor.tensor_content:
-            return np.frombuffer(tensor.tensor_content, np.float32).reshape(shape)
-        return np.array(tensor.float_val, np.float32).reshape(shape)
-
-    if protocol == "tfs_rest":
-        url = f"http://127.0.0.1:{port}/v1/models/{spec.name}:predict"
+        return _grpc_answer(protocol, kind.grpc_port, spec, body)
+    url = rest_url(kind, spec, protocol)
+    if protocol in ("tfs_rest", OWN):
         status, _, data = _http(url, body, {"Content-Type": "application/json"})
         if status != 200:
             raise RuntimeError(f"HTTP {status}: {data[:200]!r}")
-        return np.asarray(json.loads(data)["predictions"], np.float32)
+        decoded = json.loads(data)
+        if protocol == "tfs_rest":
+            return np.asarray(decoded["predictions"], np.float32)
+        # the peers' own APIs answer the array, or an object with the array as its one value
+        if isinstance(decoded, dict) and len(decoded) == 1:
+            decoded = next(iter(decoded.values()))
+        return np.asarray(decoded, np.float32)
+    return _v2_rest_answer(url, protocol, body, hlen)
 
-    url = f"http://127.0.0.1:{port}/v2/models/{spec.name}/infer"
+
+def _grpc_answer(protocol: str, port: int, spec: ModelSpec, body: bytes) -> np.ndarray:
+    import grpc
+
+    options = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
+    with grpc.insecure_channel(f"127.0.0.1:{port}", options=options) as channel:
+        raw = channel.unary_unary(GRPC_PATH[protocol])(body[5:], timeout=120)
+    if protocol == "v2_grpc":
+        from tritonclient.grpc import service_pb2
+
+        msg = service_pb2.ModelInferResponse.FromString(raw)
+        out = msg.outputs[0]
+        if msg.raw_output_contents:
+            return np.frombuffer(msg.raw_output_contents[0], np.float32).reshape(list(out.shape))
+        return np.array(out.contents.fp32_contents, np.float32).reshape(list(out.shape))
+    from ovmsclient.tfs_compat.protos.tensorflow_serving.apis import predict_pb2
+
+    tensor = predict_pb2.PredictResponse.FromString(raw).outputs[spec.output_name]
+    shape = [d.size for d in tensor.tensor_shape.dim]
+    if tensor.tensor_content:
+        return np.frombuffer(tensor.tensor_content, np.float32).reshape(shape)
+    return np.array(tensor.float_val, np.float32).reshape(shape)
+
+
+def _v2_rest_answer(url: str, protocol: str, body: bytes, hlen: str) -> np.ndarray:
     headers = {"Content-Type": "application/json"}
     if protocol == "v2_binary":
         headers = {"Content-Type": "application/octet-stream", "Inference-Header-Content-Length": hlen}
@@ -86,9 +98,8 @@ def check_answers(
         body = files[protocol]
         hlen_file = body.with_name(body.name + ".hlen")
         hlen = hlen_file.read_text() if hlen_file.exists() else ""
-        port = kind.grpc_port if protocol in GRPC_PATH else kind.rest_port
         try:
-            got = answer(protocol, port, spec, body.read_bytes(), hlen)
+            got = answer(kind, protocol, spec, body.read_bytes(), hlen)
             if got.shape != expected.shape:
                 raise RuntimeError(f"wrong answer: shape {list(got.shape)}, expected {list(expected.shape)}")
             diff = float(np.max(np.abs(got - expected)))

@@ -9,7 +9,7 @@ import shlex
 from pathlib import Path
 
 from models import ModelSpec
-from plan import BENCH, BOTH_PROTOCOLS, ENVS, PROTOCOLS, ROOT, WORK, Settings
+from plan import BENCH, BOTH_PROTOCOLS, ENVS, OWN, PROTOCOLS, ROOT, WORK, Settings
 from servers import ServerKind
 
 
@@ -124,7 +124,7 @@ def server_kinds(s: Settings) -> dict[str, ServerKind]:
             "`debug: false`, metrics and gzip off, host 127.0.0.1",
         ),
     ]
-    return {k.name: k for k in [*kinds, *floor_kinds(s)]}
+    return {k.name: k for k in [*kinds, *floor_kinds(s), *own_api_kinds(s)]}
 
 
 #: the front-end floors: not in BENCH_SERVERS, run by the interleaved phase (bench/interleave.py)
@@ -168,5 +168,67 @@ def floor_kinds(s: Settings) -> list[ServerKind]:
             "(no servicer class, no interceptor) parsing the ModelInferRequest, "
             f"{same_call}, answering with `raw_output_contents`",
             ready_path=None,
+        ),
+    ]
+
+
+#: the peers that speak no KServe v2: each serves the tiny model on its own REST JSON API
+OWN_API_PEERS = ("bentoml", "litserve", "rayserve")
+
+
+def _own_api_command(
+    kind: ServerKind, s: Settings, spec: ModelSpec, base: Path
+) -> tuple[list[str], dict[str, str], Path]:
+    xml, port, peers = str(base / spec.xml), str(kind.rest_port), BENCH / "peers"
+    env = {"BENCH_PLUGIN_CONFIG": json.dumps(s.plugin_config)}
+    if kind.name == "bentoml":
+        argv = [str(ENVS / "bentoml/bin/bentoml"), "serve", "bentoml_service:Model"]
+        argv += ["--host", "127.0.0.1", "--port", port]
+        return argv, {**env, "BENCH_XML": xml, "BENTOML_DO_NOT_TRACK": "True"}, peers
+    script = {"litserve": "litserve_server.py", "rayserve": "rayserve_app.py"}[kind.name]
+    argv = [str(ENVS / kind.name / "bin/python"), str(peers / script), "--xml", xml, "--port", port]
+    if kind.name == "rayserve":
+        env |= {"RAY_USAGE_STATS_ENABLED": "0", "RAY_SERVE_LOG_TO_STDERR": "0"}
+    return argv, env, WORK
+
+
+def own_api_kinds(s: Settings) -> list[ServerKind]:
+    p = s.port_base
+    return [
+        ServerKind(
+            "bentoml",
+            "BentoML",
+            (OWN,),
+            p + 40,
+            p + 41,
+            _own_api_command,
+            "bentoml 1.4.40, bench/peers/bentoml_service.py: one `@bentoml.api` async method taking and "
+            "returning a numpy array (BentoML's JSON codec), `workers=1`, access log and metrics off, "
+            "uvloop and httptools installed",
+            ready_path="/readyz",
+        ),
+        ServerKind(
+            "litserve",
+            "LitServe",
+            (OWN,),
+            p + 50,
+            p + 51,
+            _own_api_command,
+            "litserve 0.2.19, bench/peers/litserve_server.py: a `LitAPI` (decode, synchronous OpenVINO predict, "
+            "encode) with 1 API server and 1 inference worker process, `fast_queue=True` (ZeroMQ), no timeout, "
+            "uvicorn with uvloop + httptools and no access log",
+            ready_path="/health",
+        ),
+        ServerKind(
+            "rayserve",
+            "Ray Serve",
+            (OWN,),
+            p + 60,
+            p + 61,
+            _own_api_command,
+            "ray[serve] 2.60.0, bench/peers/rayserve_app.py: a local Ray instance (no dashboard, usage stats "
+            "off), one deployment with 1 replica, `max_ongoing_requests=256`, an async `__call__` on the "
+            "Starlette request; client -> Ray's HTTP proxy actor -> replica actor; access log off",
+            ready_path="/predict",
         ),
     ]

@@ -80,7 +80,7 @@ class Settings:
             seconds=int(env.get("BENCH_SECONDS", "2" if quick else "6")),
             warmup=int(env.get("BENCH_WARMUP", "1" if quick else "2")),
             quick=quick,
-            servers=env.get("BENCH_SERVERS", "ovserve,kserve,mlserver").split(","),
+            servers=env.get("BENCH_SERVERS", "ovserve,kserve,mlserver,bentoml,litserve,rayserve").split(","),
             models=env.get("BENCH_MODELS", "tiny,cnn,resnet50").split(","),
             pin=env.get("BENCH_PIN", "auto"),
             server_cpus=env.get("BENCH_SERVER_CPUS", "1"),
@@ -117,10 +117,10 @@ class Settings:
             return [(p, c) for c in ((8,) if self.quick else (1, 8)) for p in ("v2_binary", "v2_grpc")]
         if self.quick:
             if model == "tiny":
-                return [(p, c) for c in (1, 8) for p in PROTOCOLS]
+                return [(p, c) for c in (1, 8) for p in (*PROTOCOLS, OWN)]
             return [(p, 4) for p in ("v2_binary", "v2_grpc")]
         if model == "tiny":
-            return [(p, c) for c in (1, 8, 64) for p in PROTOCOLS]
+            return [(p, c) for c in (1, 8, 64) for p in (*PROTOCOLS, OWN)]
         # ResNet: c=4 is the throughput target; c=64 only where it tells most
         cases = [(p, c) for c in (1, 4, 8) for p in PROTOCOLS]
         return [*cases, ("v2_binary", 64), ("v2_grpc", 64)]

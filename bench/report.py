@@ -8,8 +8,8 @@ from pathlib import Path
 import interleave
 import report_notes
 from fmt import cell, fmt_ms, fmt_rps, ratio
-from kinds import OVSERVE_W2
-from plan import BENCH, LABEL, WORK, Report, Results
+from kinds import OVSERVE_W2, OWN_API_PEERS
+from plan import BENCH, LABEL, OWN, WORK, Report, Results
 from servers import ServerKind
 
 
@@ -28,6 +28,7 @@ def write_report(rep: Report, kinds: dict[str, ServerKind]) -> Path:
     path = report_path(rep, m["model"])
     lines = report_notes.intro(rep, m["model"])
     lines += main_table(rep, kinds)
+    lines += peers_section(rep, kinds)
     lines += both_section(rep, kinds)
     lines += interleave.section(rep, kinds, rep.pairs, rep.pairs_note)
     lines += bapp_section(rep)
@@ -57,6 +58,8 @@ def main_table(rep: Report, kinds: dict[str, ServerKind]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
     for model in s.models:
         for protocol, c in s.plan(model):
+            if protocol == OWN:  # the peers' own APIs: their own table (peers_section)
+                continue
             by = rep.cases.get((model, protocol, c), {})
             floor = rep.floors.get(model, {}).get(c)
             row = [model, LABEL[protocol], str(c), pin_text if s.pinned(model) else "none"]
@@ -66,6 +69,36 @@ def main_table(rep: Report, kinds: dict[str, ServerKind]) -> list[str]:
             row.append(ratio(by.get("ovserve"), floor))
             row += [ratio(by.get("ovserve"), by.get(p)) for p in peers]
             lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def peers_section(rep: Report, kinds: dict[str, ServerKind]) -> list[str]:
+    """The Python servers users pick instead, each on its own REST JSON API, beside ovserve,
+    KServe and MLServer on KServe v2 REST JSON (tiny model, pinned like its main cases)."""
+    s = rep.settings
+    own = [k for k in OWN_API_PEERS if k in s.servers]
+    if "tiny" not in s.models or not own:
+        return []
+    v2 = [k for k in ("ovserve", "kserve", "mlserver") if k in s.servers]
+    lines = [
+        "",
+        "## The Python servers users pick instead (tiny model, REST JSON)",
+        "",
+        "BentoML, LitServe and Ray Serve speak no KServe v2: each serves the tiny model on its own idiomatic "
+        'REST JSON API (`POST /predict`, body `{"x": [[...]]}`, answer checked against in-process OpenVINO), '
+        "beside ovserve, KServe and MLServer on KServe v2 REST JSON; same pinning as the main table. "
+        "Ratio cells: **ovserve (v2 REST JSON) ÷ other** for req/s · p50 · p99.",
+        "",
+    ]
+    header = ["c", *(f"{kinds[k].label} (v2 JSON)" for k in v2), *(kinds[k].label for k in own)]
+    header += [f"ovserve ÷ {kinds[k].label}" for k in [*v2, *own] if k != "ovserve"]
+    lines += ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
+    for c in sorted({c for p, c in s.plan("tiny") if p == OWN}):
+        cells = {k: rep.cases.get(("tiny", "v2_json", c), {}).get(k) for k in v2}
+        cells |= {k: rep.cases.get(("tiny", OWN, c), {}).get(k) for k in own}
+        row = [str(c), *(cell(cells[k]) for k in [*v2, *own])]
+        row += [ratio(cells.get("ovserve"), cells[k]) for k in [*v2, *own] if k != "ovserve"]
+        lines.append("| " + " | ".join(row) + " |")
     return lines
 
 
@@ -193,6 +226,16 @@ def issue16_targets(rep: Report) -> list[str]:
                     want,
                 )
             )
+    ov_json = _get(rep.cases, "tiny", "v2_json", 8, "ovserve")
+    for peer in OWN_API_PEERS:
+        out.append(
+            _against(
+                f"tiny, c=8, ovserve v2 REST JSON ÷ {peer} on its own REST JSON API, req/s",
+                ov_json,
+                _get(rep.cases, "tiny", OWN, 8, peer),
+                5,
+            )
+        )
     return out + interleave.verdicts(rep.pairs)
 
 

@@ -77,8 +77,32 @@ def versions() -> list[str]:
         f"MLServer venv: mlserver {_version(ml, 'mlserver')}, openvino {_version(ml, 'openvino')}, "
         f"fastapi {_version(ml, 'fastapi')}, uvicorn {_version(ml, 'uvicorn')}, uvloop {_version(ml, 'uvloop')}, "
         f"grpcio {_version(ml, 'grpcio')}",
+        *(own_api_version(name, package) for name, package in OWN_API_PACKAGES),
         f"wrk {wrk}, h2load {h2load}, kernel {platform.release()}",
     ]
+
+
+#: the own-API peers' venvs and their main package
+OWN_API_PACKAGES = (("bentoml", "bentoml"), ("litserve", "litserve"), ("rayserve", "ray"))
+
+
+def own_api_version(env: str, package: str) -> str:
+    py = ENVS / env / "bin/python"
+    return (
+        f"{env} venv: {package} {_version(py, package)}, openvino {_version(py, 'openvino')}, "
+        f"uvicorn {_version(py, 'uvicorn')}, uvloop {_version(py, 'uvloop')}, Python {_py_version(py)}"
+    )
+
+
+def _py_version(python: Path) -> str:
+    if not python.exists():
+        return "not installed"
+    r = subprocess.run(
+        [str(python), "-c", "import platform; print(platform.python_version())"],
+        capture_output=True,
+        text=True,
+    )
+    return r.stdout.strip() or "?"
 
 
 def slug(text: str) -> str:

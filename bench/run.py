@@ -1,4 +1,5 @@
-"""`make bench`: ovserve beside KServe and MLServer, and the in-process floor, on 127.0.0.1.
+"""`make bench`: ovserve beside KServe, MLServer, BentoML, LitServe and Ray Serve, the limits of a
+Python server (a raw ASGI app, a bare grpc.aio handler) and the in-process floor, on 127.0.0.1.
 
 Runs with ovserve's .venv (it has OpenVINO, numpy, grpcio, tritonclient and ovmsclient for
 the payloads and the answer checks). bench/setup.sh must have built bench/.envs first.
@@ -9,7 +10,7 @@ Environment knobs (all optional):
   BENCH_SECONDS=6        measured seconds per case (integer)
   BENCH_WARMUP=2         warm-up seconds per case, not measured (integer, 0 = none)
   BENCH_QUICK=1          smoke run (~2 min): 2 s cases, fewer of them, result in bench/work/
-  BENCH_SERVERS=ovserve,kserve,mlserver
+  BENCH_SERVERS=ovserve,kserve,mlserver,bentoml,litserve,rayserve
   BENCH_MODELS=tiny,cnn,resnet50
   BENCH_PIN=auto         auto: pin the tiny model's cases (server core 1, generator core 0);
                          none: never pin; all: pin every case
@@ -42,7 +43,7 @@ import models
 import numpy as np
 from checks import check_answers
 from fmt import cell
-from kinds import OVSERVE_W2, both_servers, server_kinds
+from kinds import FLOOR_ASGI, FLOOR_GRPC, OVSERVE_W2, OWN_API_PEERS, both_servers, server_kinds
 from loadgen import run_benchmark_app, run_case, run_floor, window
 from models import ModelSpec
 from plan import LABEL, ROOT, WORK, Phase, Report, Settings
@@ -113,8 +114,8 @@ class Prepared:
 
 def validate(s: Settings, kinds: dict[str, ServerKind]) -> None:
     for name in s.servers:
-        if name not in kinds or name == OVSERVE_W2:
-            known = ", ".join(k for k in kinds if k != OVSERVE_W2)
+        if name not in kinds or name in (OVSERVE_W2, FLOOR_ASGI, FLOOR_GRPC):
+            known = ", ".join(k for k in kinds if k not in (OVSERVE_W2, FLOOR_ASGI, FLOOR_GRPC))
             raise SystemExit(
                 f"BENCH_SERVERS: unknown server {name!r} (known: {known}; {OVSERVE_W2} runs in the "
                 "both-cores phase when ovserve is listed)"
@@ -208,6 +209,8 @@ def main() -> int:
     interleaved(rep, kinds, prep)
     for name in s.models:
         for server_name in s.servers:
+            if server_name in OWN_API_PEERS and name != "tiny":
+                continue  # BentoML, LitServe, Ray Serve: the tiny model only
             spec = models.SPECS[name]
             measure_server(
                 rep, kinds[server_name], spec, prep.bases[name], prep.files[name], prep.expected[name]
