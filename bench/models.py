@@ -167,20 +167,29 @@ def grpc_frame(message: bytes) -> bytes:
 
 def write_payloads(spec: ModelSpec, x: np.ndarray, out: Path) -> dict[str, Path]:
     """Request bodies per protocol; returns protocol -> file. v2 binary also writes ``.hlen``."""
-    from ovmsclient.tfs_compat.protos.tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
-    from ovmsclient.tfs_compat.protos.tensorflow_serving.apis import predict_pb2
-    from tritonclient.grpc import service_pb2
-
     out.mkdir(parents=True, exist_ok=True)
+    bodies = {**_rest_bodies(spec, x, out), **_grpc_bodies(spec, x)}
+    names = {
+        "v2_json": "v2.json",
+        "v2_binary": "v2.bin",
+        "own_json": "own.json",  # the peers' own APIs (BentoML, LitServe, Ray Serve)
+        "tfs_rest": "tfs.json",
+        "v2_grpc": "v2.grpc",
+        "tfs_grpc": "tfs.grpc",
+    }
     files: dict[str, Path] = {}
-    flat = x.reshape(-1)
+    for protocol, body in bodies.items():
+        files[protocol] = out / f"{spec.name}.{names[protocol]}"
+        files[protocol].write_bytes(body)
+    return files
 
+
+def _rest_bodies(spec: ModelSpec, x: np.ndarray, out: Path) -> dict[str, bytes]:
     shape = json.dumps(list(spec.shape))
-    v2_json = f'{{"inputs":[{{"name":"{spec.input_name}","shape":{shape},"datatype":"FP32","data":{_json_numbers(flat)}}}]}}'
-    v2_json_bytes = v2_json.encode()
-    files["v2_json"] = out / f"{spec.name}.v2.json"
-    files["v2_json"].write_bytes(v2_json_bytes)
-
+    numbers = _json_numbers(x.reshape(-1))
+    v2_json = (
+        f'{{"inputs":[{{"name":"{spec.input_name}","shape":{shape},"datatype":"FP32","data":{numbers}}}]}}'
+    )
     header = json.dumps(
         {
             "inputs": [
@@ -195,24 +204,25 @@ def write_payloads(spec: ModelSpec, x: np.ndarray, out: Path) -> dict[str, Path]
         },
         separators=(",", ":"),
     ).encode()
-    files["v2_binary"] = out / f"{spec.name}.v2.bin"
-    files["v2_binary"].write_bytes(header + x.tobytes())
     (out / f"{spec.name}.v2.bin.hlen").write_text(str(len(header)))
+    return {
+        "v2_json": v2_json.encode(),
+        "v2_binary": header + x.tobytes(),
+        "own_json": f'{{"x":{_json_numbers(x)}}}'.encode(),
+        "tfs_rest": f'{{"instances":{_json_numbers(x)}}}'.encode(),
+    }
 
-    files["own_json"] = out / f"{spec.name}.own.json"  # the peers' own APIs (BentoML, LitServe, Ray)
-    files["own_json"].write_bytes(f'{{"x":{_json_numbers(x)}}}'.encode())
 
-    tfs_json = f'{{"instances":{_json_numbers(x)}}}'.encode()
-    files["tfs_rest"] = out / f"{spec.name}.tfs.json"
-    files["tfs_rest"].write_bytes(tfs_json)
+def _grpc_bodies(spec: ModelSpec, x: np.ndarray) -> dict[str, bytes]:
+    from ovmsclient.tfs_compat.protos.tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+    from ovmsclient.tfs_compat.protos.tensorflow_serving.apis import predict_pb2
+    from tritonclient.grpc import service_pb2
 
     infer = service_pb2.ModelInferRequest(model_name=spec.name)
     tensor = infer.inputs.add()
     tensor.name, tensor.datatype = spec.input_name, "FP32"
     tensor.shape.extend(spec.shape)
     infer.raw_input_contents.append(x.tobytes())
-    files["v2_grpc"] = out / f"{spec.name}.v2.grpc"
-    files["v2_grpc"].write_bytes(grpc_frame(infer.SerializeToString()))
 
     predict = predict_pb2.PredictRequest()
     predict.model_spec.name = spec.name
@@ -225,6 +235,7 @@ def write_payloads(spec: ModelSpec, x: np.ndarray, out: Path) -> dict[str, Path]
             tensor_content=x.tobytes(),
         )
     )
-    files["tfs_grpc"] = out / f"{spec.name}.tfs.grpc"
-    files["tfs_grpc"].write_bytes(grpc_frame(predict.SerializeToString()))
-    return files
+    return {
+        "v2_grpc": grpc_frame(infer.SerializeToString()),
+        "tfs_grpc": grpc_frame(predict.SerializeToString()),
+    }
