@@ -189,6 +189,7 @@ def _against(label: str, a: dict | None, b: dict | None, want: float) -> str:
 #: (protocol, peer, wanted ratio of req/s) at c=8 on the tiny model: issue 5's targets
 PEER_TARGETS = (("v2_json", "kserve", 5), ("v2_json", "mlserver", 4), ("v2_grpc", "kserve", 3))
 PEER_LABEL = {"kserve": "KServe", "mlserver": "MLServer"}
+OWN_API_LABEL = {"bentoml": "BentoML", "litserve": "LitServe", "rayserve": "Ray Serve"}
 
 
 def targets(rep: Report) -> list[str]:
@@ -230,7 +231,7 @@ def issue16_targets(rep: Report) -> list[str]:
     for peer in OWN_API_PEERS:
         out.append(
             _against(
-                f"tiny, c=8, ovserve v2 REST JSON ÷ {peer} on its own REST JSON API, req/s",
+                f"tiny, c=8, ovserve v2 REST JSON ÷ {OWN_API_LABEL[peer]} on its own REST JSON API, req/s",
                 ov_json,
                 _get(rep.cases, "tiny", OWN, 8, peer),
                 5,
