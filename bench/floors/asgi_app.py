@@ -49,7 +49,12 @@ def make_app(name: str, call: Call) -> Callable[[dict[str, Any], Receive, Send],
         y = call(x)
         out = {"name": call.output_name, "datatype": "FP32", "shape": list(y.shape), "data": y.ravel()}
         await answer(
-            send, 200, orjson.dumps({"model_name": name, "outputs": [out]}, option=orjson.OPT_SERIALIZE_NUMPY)
+            send,
+            200,
+            orjson.dumps(
+                {"model_name": name, "model_version": "1", "outputs": [out]},
+                option=orjson.OPT_SERIALIZE_NUMPY,
+            ),
         )
 
     return app

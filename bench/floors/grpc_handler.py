@@ -27,7 +27,7 @@ def make_handler(name: str, call: Call) -> grpc.GenericRpcHandler:
         tensor = request.inputs[0]
         x = np.frombuffer(request.raw_input_contents[0], dtype=np.float32).reshape(tensor.shape)
         y = call(x)
-        response = service_pb2.ModelInferResponse(model_name=name, id=request.id)
+        response = service_pb2.ModelInferResponse(model_name=name, model_version="1", id=request.id)
         output = response.outputs.add()
         output.name, output.datatype = call.output_name, "FP32"
         output.shape.extend(y.shape)
