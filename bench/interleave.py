@@ -124,10 +124,13 @@ def section(
         f"(1 s warm-up and {s.pair_seconds} s measured per turn, the order alternating); the columns give the "
         "medians of A's and B's req/s · p50 · p99, then the **median of the per-round ratios** A ÷ B of req/s "
         "(min–max over the rounds) and the median of the per-round p50 differences A − B: drift of the "
-        "machine between rounds cancels out of both.",
+        "machine between rounds cancels out of both. B ÷ A CPU per request (the servers' own CPU seconds per "
+        "answer, median of the rounds) is the cost ratio, which holds even when other processes take CPU from "
+        "both; the verdict is on req/s and p50 as the targets are set.",
         "",
-        "| A | B | c | rounds | A | B | A ÷ B req/s (min–max) | A − B p50 µs | target | verdict |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| A | B | c | rounds | A | B | A ÷ B req/s (min–max) | A − B p50 µs | B ÷ A CPU per request | target | "
+        "verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (index, c), rounds in sorted(results.items()):
         lines.append(_row(kinds, PAIRS[index], c, rounds))
@@ -146,6 +149,8 @@ class Summary:
     met: bool
     a: dict
     b: dict
+    #: median per round of B's server CPU per request ÷ A's (1 = the same cost; holds on a busy machine)
+    cpu_ratio: float
 
     @property
     def verdict(self) -> str:
@@ -165,7 +170,13 @@ def summarize(pair: Pair, c: int, rounds: list[tuple[dict, dict]]) -> Summary:
         target, met = f"p50 within {pair.want_p50_us:g} µs", delta <= pair.want_p50_us
     else:
         target, met = f"≥ {pair.want_ratio:g}×", ratio >= pair.want_ratio
-    return Summary(len(ok), ratios, ratio, delta, target, met, med(0), med(1))
+    cpu_ratio = _median([_cpu_per_request(b) / _cpu_per_request(a) for a, b in ok])
+    return Summary(len(ok), ratios, ratio, delta, target, met, med(0), med(1), cpu_ratio)
+
+
+def _cpu_per_request(r: dict) -> float:
+    """The server's CPU seconds per request answered in a measured window."""
+    return float(r["server_cpu"] * r["seconds"] / max(r["requests"], 1))
 
 
 def verdicts(results: PairResults) -> list[str]:
@@ -174,7 +185,8 @@ def verdicts(results: PairResults) -> list[str]:
     for (index, c), rounds in sorted(results.items()):
         pair, got = PAIRS[index], summarize(PAIRS[index], c, rounds)
         out.append(
-            f"- tiny, c={c}, {pair.title}: {got.ratio:.2f}× req/s, p50 {got.delta_us:+.0f} µs "
+            f"- tiny, c={c}, {pair.title}: {got.ratio:.2f}× req/s, p50 {got.delta_us:+.0f} µs, "
+            f"{got.cpu_ratio:.2f}× by CPU per request "
             f"(median of {got.rounds} interleaved rounds; target {got.target}): {got.verdict}"
         )
     return out
@@ -187,5 +199,5 @@ def _row(kinds: dict[str, ServerKind], pair: Pair, c: int, rounds: list[tuple[di
     a, b = (cell(got.a), cell(got.b)) if got.rounds else ("—", "—")
     return (
         f"| {label(pair.a)} | {label(pair.b)} | {c} | {got.rounds} | {a} | {b} | {got.ratio:.2f}× ({spread}) | "
-        f"{got.delta_us:+.0f} | {got.target} | {got.verdict} |"
+        f"{got.delta_us:+.0f} | {got.cpu_ratio:.2f}× | {got.target} | {got.verdict} |"
     )
