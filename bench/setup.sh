@@ -6,7 +6,7 @@
 #   bench/.envs/bentoml   bentoml==1.4.40 + uvloop + httptools (uvicorn's fast loop and parser) + openvino
 #   bench/.envs/litserve  litserve==0.2.19 + openvino
 #   bench/.envs/rayserve  ray[serve]==2.60.0 + openvino
-#   bench/.envs/tools     py-spy==0.4.3, for bench/profile.py
+#   bench/.envs/tools     py-spy==0.4.3, for bench/cpu_profile.py
 #
 # The peers cannot share one venv (conflicting pins), hence one each (all from PyPI, with the
 # Python that runs this script: 3.11 here). Each venv is
@@ -60,5 +60,5 @@ make_env mlserver "mlserver==1.7.1" "uvloop<0.22" "openvino==$ov_version"
 make_env bentoml "bentoml==1.4.40" "uvloop==0.23.0" "httptools==0.9.0" "openvino==$ov_version"
 make_env litserve "litserve==0.2.19" "openvino==$ov_version"
 make_env rayserve "ray[serve]==2.60.0" "openvino==$ov_version"
-make_env tools "py-spy==0.4.3" # bench/profile.py (with perf, Debian linux-perf)
+make_env tools "py-spy==0.4.3" # bench/cpu_profile.py (with perf, Debian linux-perf)
 echo "bench/setup: ready ($envs)"

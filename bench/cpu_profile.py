@@ -9,7 +9,7 @@ request is a figure that holds on a shared machine better than req/s: it counts 
 CPU seconds, not the wall time others take. Needs perf and bench/.envs/tools/bin/py-spy
 (bench/setup.sh). Prints Markdown.
 
-    .venv/bin/python bench/profile.py [ovserve:v2_grpc floor_grpc:v2_grpc ...] [--seconds 8]
+    .venv/bin/python bench/cpu_profile.py [ovserve:v2_grpc floor_grpc:v2_grpc ...] [--seconds 8]
 """
 
 from __future__ import annotations
