@@ -18,6 +18,7 @@ import argparse
 import collections
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -45,6 +46,9 @@ DEFAULT = ("ovserve:v2_json", "floor_asgi:v2_json", "ovserve:v2_grpc", "floor_gr
 
 
 def perf_by_dso(pids: list[int], seconds: int) -> list[tuple[str, float]]:
+    if shutil.which("perf") is None:
+        time.sleep(seconds)
+        return [("perf is not installed (Debian linux-perf): no profile by shared object", 0.0)]
     data = WORK / f"perf-{os.getpid()}.data"
     argv = ["perf", "record", "-q", "-e", "cpu-clock", "-F", "999", "-o", str(data)]
     subprocess.run([*argv, "-p", ",".join(map(str, pids)), "--", "sleep", str(seconds)], capture_output=True)
@@ -66,6 +70,9 @@ def pyspy_by_function(
     pid: int, seconds: int, top: int = 12
 ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
     """Self and inclusive time by Python function (C code shows as the Python frame that called it)."""
+    if not (ENVS / "tools/bin/py-spy").exists():
+        time.sleep(seconds)
+        return [("py-spy is not installed (bench/setup.sh builds bench/.envs/tools)", 0.0)], []
     raw = WORK / f"pyspy-{os.getpid()}.txt"
     argv = [str(ENVS / "tools/bin/py-spy"), "record", "-p", str(pid), "-d", str(seconds), "-r", "250"]
     subprocess.run([*argv, "--format", "raw", "-o", str(raw), "--nonblocking"], capture_output=True)
