@@ -56,8 +56,9 @@ test: lint unit integration
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info demo src/ovserve/_generated/*/ src/ovserve/_generated/*.py $(GEN)
 
-# Benchmark suite (bench/README.md): ovserve beside KServe and MLServer, and the in-process floor,
-# all on 127.0.0.1; writes bench/results/<date>-<cpu>.md. BENCH_QUICK=1 for a ~2 minute smoke run;
+# Benchmark suite (bench/README.md): ovserve beside KServe, MLServer, BentoML, LitServe and Ray Serve,
+# the front-end floors (interleaved) and the in-process floor, all on 127.0.0.1; writes
+# bench/results/<date>-<cpu>.md. BENCH_QUICK=1 for a ~6 minute smoke run;
 # BENCH_SECONDS, BENCH_SERVERS, BENCH_MODELS, BENCH_PIN, ... are described in bench/run.py.
 .PHONY: bench
 bench: $(GEN)

@@ -1,4 +1,4 @@
-"""The benchmark's two models, built with OpenVINO's opset API, and their request payloads.
+"""The benchmark's models, built with OpenVINO's opset API, and their request payloads.
 
 - ``tiny``: y = 2x + 1 on a ``[1,10]`` FP32 input ``x``, output ``y``.
 - ``resnet50``: ResNet-50 v1's layer structure (7x7/2 stem, max pool, bottleneck stages of
@@ -6,6 +6,9 @@
   softmax) on a ``[1,3,224,224]`` FP32 input ``image``, output ``probs`` ``[1,1000]``.
   Weights are random (batch norm folded into conv biases, as in a converted IR); about
   25.6 M parameters, ~4 GFLOPs per image like the real network.
+- ``cnn``: a small CNN (four 3x3 convolutions, 32-64-64-128 channels, two of stride 2, global
+  average pool, 10-way FC) on ``[1,3,96,96]`` FP32 ``image``, output ``scores`` ``[1,10]``:
+  about 215 MFLOPs, ~1 ms an inference on one core here (the "1 ms model" of issue 16).
 
 Both are saved as IR with ``compress_to_fp16=False``. Payload files for every protocol
 are written next to them: the bytes each load generator sends, byte for byte.
@@ -41,7 +44,11 @@ class ModelSpec:
 
 TINY = ModelSpec("tiny", "x", "y", (1, 10), (1, 10))
 RESNET = ModelSpec("resnet50", "image", "probs", (1, 3, 224, 224), (1, 1000))
-SPECS = {s.name: s for s in (TINY, RESNET)}
+CNN = ModelSpec("cnn", "image", "scores", (1, 3, 96, 96), (1, 10))
+SPECS = {s.name: s for s in (TINY, RESNET, CNN)}
+#: the small CNN's layers: (output channels, stride) of 3x3 convolutions with ReLU
+CNN_LAYERS = ((32, 2), (64, 1), (64, 2), (128, 1))
+CNN_SEED = 1
 
 
 def _named(node: ov.Node, name: str) -> ov.Node:
@@ -103,6 +110,22 @@ def resnet50(seed: int = RESNET_SEED) -> ov.Model:
     return ov.Model([probs], [image], "resnet50")
 
 
+def cnn(seed: int = CNN_SEED) -> ov.Model:
+    """A small CNN whose one inference costs about 1 ms on one core of the bench machine (about
+    215 MFLOPs: four 3x3 convolutions with ReLU, global average pool, a 10-way FC)."""
+    b = _Builder(seed)
+    image = _named(ops.parameter(list(CNN.shape), ov.Type.f32, name="image"), "image")
+    y: ov.Node = image
+    cin = CNN.shape[1]
+    for cout, stride in CNN_LAYERS:
+        y = b.conv(y, cin, cout, 3, stride, relu=True)
+        cin = cout
+    pooled = ops.reduce_mean(y, ops.constant(np.array([2, 3], dtype=np.int64)), keep_dims=False)
+    w = (b.rng.standard_normal((cin, 10), dtype=np.float32) * np.sqrt(1.0 / cin)).astype(np.float32)
+    scores = _named(ops.matmul(pooled, ops.constant(w), False, False), "scores")
+    return ov.Model([scores], [image], "cnn")
+
+
 def sample_input(spec: ModelSpec) -> np.ndarray:
     """A fixed input whose values are exact in FP32 and short in JSON (multiples of 1/64)."""
     if spec is TINY:
@@ -112,13 +135,18 @@ def sample_input(spec: ModelSpec) -> np.ndarray:
 
 
 def build(work: Path) -> dict[str, Path]:
-    """Write both models under ``work/models/<name>/1/model.xml`` (kept when already there)."""
+    """Write the models under ``work/models/<name>/1/model.xml`` (kept when already there)."""
     paths = {}
-    for spec, builder in ((TINY, tiny), (RESNET, resnet50)):
+    recipes = {
+        "tiny": f"tiny seed={RESNET_SEED} stages={STAGES}",
+        "resnet50": f"resnet50 seed={RESNET_SEED} stages={STAGES}",
+        "cnn": f"cnn seed={CNN_SEED} layers={CNN_LAYERS} shape={CNN.shape}",
+    }
+    for spec, builder in ((TINY, tiny), (RESNET, resnet50), (CNN, cnn)):
         base = work / "models" / spec.name
         xml = base / spec.xml
         stamp = base / ".stamp"
-        tag = f"{spec.name} seed={RESNET_SEED} stages={STAGES}"
+        tag = recipes[spec.name]
         if not (xml.exists() and stamp.exists() and stamp.read_text() == tag):
             xml.parent.mkdir(parents=True, exist_ok=True)
             ov.save_model(builder(), str(xml), compress_to_fp16=False)
@@ -139,20 +167,29 @@ def grpc_frame(message: bytes) -> bytes:
 
 def write_payloads(spec: ModelSpec, x: np.ndarray, out: Path) -> dict[str, Path]:
     """Request bodies per protocol; returns protocol -> file. v2 binary also writes ``.hlen``."""
-    from ovmsclient.tfs_compat.protos.tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
-    from ovmsclient.tfs_compat.protos.tensorflow_serving.apis import predict_pb2
-    from tritonclient.grpc import service_pb2
-
     out.mkdir(parents=True, exist_ok=True)
+    bodies = {**_rest_bodies(spec, x, out), **_grpc_bodies(spec, x)}
+    names = {
+        "v2_json": "v2.json",
+        "v2_binary": "v2.bin",
+        "own_json": "own.json",  # the peers' own APIs (BentoML, LitServe, Ray Serve)
+        "tfs_rest": "tfs.json",
+        "v2_grpc": "v2.grpc",
+        "tfs_grpc": "tfs.grpc",
+    }
     files: dict[str, Path] = {}
-    flat = x.reshape(-1)
+    for protocol, body in bodies.items():
+        files[protocol] = out / f"{spec.name}.{names[protocol]}"
+        files[protocol].write_bytes(body)
+    return files
 
+
+def _rest_bodies(spec: ModelSpec, x: np.ndarray, out: Path) -> dict[str, bytes]:
     shape = json.dumps(list(spec.shape))
-    v2_json = f'{{"inputs":[{{"name":"{spec.input_name}","shape":{shape},"datatype":"FP32","data":{_json_numbers(flat)}}}]}}'
-    v2_json_bytes = v2_json.encode()
-    files["v2_json"] = out / f"{spec.name}.v2.json"
-    files["v2_json"].write_bytes(v2_json_bytes)
-
+    numbers = _json_numbers(x.reshape(-1))
+    v2_json = (
+        f'{{"inputs":[{{"name":"{spec.input_name}","shape":{shape},"datatype":"FP32","data":{numbers}}}]}}'
+    )
     header = json.dumps(
         {
             "inputs": [
@@ -167,21 +204,25 @@ def write_payloads(spec: ModelSpec, x: np.ndarray, out: Path) -> dict[str, Path]
         },
         separators=(",", ":"),
     ).encode()
-    files["v2_binary"] = out / f"{spec.name}.v2.bin"
-    files["v2_binary"].write_bytes(header + x.tobytes())
     (out / f"{spec.name}.v2.bin.hlen").write_text(str(len(header)))
+    return {
+        "v2_json": v2_json.encode(),
+        "v2_binary": header + x.tobytes(),
+        "own_json": f'{{"x":{_json_numbers(x)}}}'.encode(),
+        "tfs_rest": f'{{"instances":{_json_numbers(x)}}}'.encode(),
+    }
 
-    tfs_json = f'{{"instances":{_json_numbers(x)}}}'.encode()
-    files["tfs_rest"] = out / f"{spec.name}.tfs.json"
-    files["tfs_rest"].write_bytes(tfs_json)
+
+def _grpc_bodies(spec: ModelSpec, x: np.ndarray) -> dict[str, bytes]:
+    from ovmsclient.tfs_compat.protos.tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+    from ovmsclient.tfs_compat.protos.tensorflow_serving.apis import predict_pb2
+    from tritonclient.grpc import service_pb2
 
     infer = service_pb2.ModelInferRequest(model_name=spec.name)
     tensor = infer.inputs.add()
     tensor.name, tensor.datatype = spec.input_name, "FP32"
     tensor.shape.extend(spec.shape)
     infer.raw_input_contents.append(x.tobytes())
-    files["v2_grpc"] = out / f"{spec.name}.v2.grpc"
-    files["v2_grpc"].write_bytes(grpc_frame(infer.SerializeToString()))
 
     predict = predict_pb2.PredictRequest()
     predict.model_spec.name = spec.name
@@ -194,6 +235,7 @@ def write_payloads(spec: ModelSpec, x: np.ndarray, out: Path) -> dict[str, Path]
             tensor_content=x.tobytes(),
         )
     )
-    files["tfs_grpc"] = out / f"{spec.name}.tfs.grpc"
-    files["tfs_grpc"].write_bytes(grpc_frame(predict.SerializeToString()))
-    return files
+    return {
+        "v2_grpc": grpc_frame(infer.SerializeToString()),
+        "tfs_grpc": grpc_frame(predict.SerializeToString()),
+    }

@@ -3,8 +3,13 @@
 #
 #   bench/.envs/kserve    kserve==0.21 + openvino (the same version as ovserve's .venv)
 #   bench/.envs/mlserver  mlserver==1.7.1 + uvloop<0.22 (MLServer bug #2286) + openvino
+#   bench/.envs/bentoml   bentoml==1.4.40 + uvloop + httptools (uvicorn's fast loop and parser) + openvino
+#   bench/.envs/litserve  litserve==0.2.19 + openvino
+#   bench/.envs/rayserve  ray[serve]==2.60.0 + openvino
+#   bench/.envs/tools     py-spy==0.4.3, for bench/cpu_profile.py
 #
-# MLServer and kserve cannot share one venv (conflicting pins), hence two. Each venv is
+# The peers cannot share one venv (conflicting pins), hence one each (all from PyPI, with the
+# Python that runs this script: 3.11 here). Each venv is
 # stamped with the exact requirement line it was built from and rebuilt only when that
 # line changes. Runs as root on the bench machines (apt-get); without root, install
 # wrk and nghttp2-client (h2load) yourself.
@@ -52,4 +57,8 @@ make_env() { # name, pip requirements...
 
 make_env kserve "kserve==0.21.0" "openvino==$ov_version"
 make_env mlserver "mlserver==1.7.1" "uvloop<0.22" "openvino==$ov_version"
+make_env bentoml "bentoml==1.4.40" "uvloop==0.23.0" "httptools==0.9.0" "openvino==$ov_version"
+make_env litserve "litserve==0.2.19" "openvino==$ov_version"
+make_env rayserve "ray[serve]==2.60.0" "openvino==$ov_version"
+make_env tools "py-spy==0.4.3" # bench/cpu_profile.py (with perf, Debian linux-perf)
 echo "bench/setup: ready ($envs)"

@@ -1,4 +1,4 @@
-"""The OpenVINO part of the peers' runtimes (KServe and MLServer import it; no server code here).
+"""The OpenVINO part of the peers' runtimes (every peer imports it; no server code here).
 
 Compile once at load; per request take an idle infer request from a pool sized by
 OPTIMAL_NUMBER_OF_INFER_REQUESTS, start it asynchronously, await its completion on the
@@ -47,6 +47,12 @@ class Runner:
             for request in self._requests:
                 self._idle.put_nowait(request)
         return self._idle
+
+    def infer_sync(self, x: np.ndarray) -> np.ndarray:
+        """One blocking call on the first infer request (for servers whose predict is synchronous)."""
+        request = self._requests[0]
+        request.infer({0: np.ascontiguousarray(x, dtype=np.float32)})
+        return np.array(request.get_output_tensor(0).data, copy=True)
 
     async def infer(self, x: np.ndarray) -> np.ndarray:
         pool = self._pool()
