@@ -11,6 +11,7 @@ import openvino as ov
 from ovserve.backends.openvino.files import find_model_file
 from ovserve.backends.openvino.mapping import exposed_names
 from ovserve.backends.openvino.servable import OpenVINOServable
+from ovserve.backends.openvino.shapes import ShapeCheck
 from ovserve.backends.openvino.types import dims_of, partial_shape, port_name, spec_of
 from ovserve.config.types import LayoutSpec, ModelConfig, ShapeSpec
 from ovserve.core.ids import ServableId
@@ -84,13 +85,18 @@ class OpenVINOLoader:
         inputs = [spec_of(port, name) for port, name in zip(model.inputs, input_names, strict=True)]
         outputs = [spec_of(port, name) for port, name in zip(model.outputs, output_names, strict=True)]
         log.info("loaded %s from %s on %s, nireq %d, %s", sid, path, self.config.target_device, nireq, props)
+        dynamic = any(not dim.is_static for spec in inputs for dim in spec.dims)
         servable = OpenVINOServable(
-            sid, compiled, inputs, outputs, nireq, passthrough_outputs(compiled), self.inline_inference_us
+            sid,
+            compiled,
+            inputs,
+            outputs,
+            nireq,
+            passthrough_outputs(compiled),
+            self.inline_inference_us,
+            ShapeCheck(sid, model, input_names) if dynamic else None,
         )
-        try:
-            servable.warm_up()
-        except Exception as exc:
-            raise LoadError(f"Model could not run a warm-up inference on zeros: {_first_line(exc)}") from exc
+        _warm_up(servable)
         return servable
 
     # -- steps -------------------------------------------------------------------------
@@ -211,6 +217,20 @@ def passthrough_outputs(compiled: ov.CompiledModel) -> dict[int, int]:
         if source.get_type_name() == "Parameter" and source.get_friendly_name() in params:
             found[index] = params.index(source.get_friendly_name())
     return found
+
+
+def _warm_up(servable: OpenVINOServable) -> None:
+    """Warm ``servable`` up; a failure is logged and the version serves anyway.
+
+    OVMS loads a model without running it; a warm-up is only an optimisation, so it must
+    never make a load fail that OVMS would accept.
+    """
+    try:
+        servable.warm_up()
+    except Exception as exc:
+        log.warning(
+            "%s: the warm-up inference on zeros failed (serving anyway): %s", servable.id, _first_line(exc)
+        )
 
 
 def _batch_axis(layout: LayoutSpec | None) -> int:

@@ -1,0 +1,101 @@
+"""Which input shapes a model with dynamic dimensions can run, asked before OpenVINO runs them.
+
+A model input declared ``[?,3,?,?]`` often takes only some sizes: a detector whose
+strided layers and skip connections need H and W divisible by 32, a pooling layer that
+refuses a batch of zero. OpenVINO finds out only inside the inference, and its CPU plugin
+then leaves the stream's graph in a state where the *last shape that worked* fails too,
+until a different shape runs (OpenVINO 2026.4; the same happens on a fresh infer request
+of the same compiled model). One bad request would take the model's usual input size
+down with it.
+
+So the servable asks OpenVINO's shape inference first, on a private copy of the model
+(its constants are shared, not copied): :meth:`ShapeCheck.verdict` answers from a bounded
+memo of the shapes already seen; an unseen shape is checked by :meth:`ShapeCheck.check`
+(blocking, a few milliseconds for a model of a few hundred operations; the servable runs
+it off the event loop). A refused shape becomes a :class:`~ovserve.errors.ShapeMismatch`
+(400 / INVALID_ARGUMENT) naming the model, the input shapes and the layer that refused.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from collections.abc import Sequence
+
+import openvino as ov
+
+from ovserve.core.ids import ServableId
+from ovserve.errors import ShapeMismatch
+
+#: how many distinct input-shape signatures the memo keeps (least recently used leave first)
+MEMO_SIZE = 512
+
+Signature = tuple[tuple[int, ...], ...]
+
+#: a verdict: None (unknown yet), "" (the model takes it) or the reason it does not
+Verdict = str | None
+
+
+class ShapeCheck:
+    """OpenVINO's shape inference on a private copy of a model, with a memo of verdicts."""
+
+    def __init__(self, sid: ServableId, model: ov.Model, input_names: Sequence[str]) -> None:
+        self.sid = sid
+        self._model = model.clone()
+        self._ports = list(self._model.inputs)
+        self._names = list(input_names)
+        self._memo: collections.OrderedDict[Signature, str] = collections.OrderedDict()
+        self._lock = threading.Lock()  # one reshape of the private copy at a time
+
+    def verdict(self, signature: Signature) -> Verdict:
+        """The remembered verdict for ``signature``, or None when it was never checked."""
+        reason = self._memo.get(signature)
+        if reason is not None:
+            self._memo.move_to_end(signature)
+        return reason
+
+    def check(self, signature: Signature) -> str:
+        """Run shape inference for ``signature`` (blocking); remember and return the verdict."""
+        with self._lock:
+            try:
+                self._model.reshape(
+                    {p: ov.PartialShape(list(s)) for p, s in zip(self._ports, signature, strict=True)}
+                )
+                reason = ""
+            except Exception as exc:
+                reason = refusal(exc)
+            memo = self._memo
+            memo[signature] = reason
+            memo.move_to_end(signature)
+            while len(memo) > MEMO_SIZE:
+                memo.popitem(last=False)
+            return reason
+
+    def error(self, signature: Signature, reason: str) -> ShapeMismatch:
+        shapes = ", ".join(f"{n} {list(s)}" for n, s in zip(self._names, signature, strict=True))
+        return ShapeMismatch(
+            f"Invalid input shape - model {self.sid.name} version {self.sid.version} cannot run inputs of "
+            f"shape {shapes}: {reason}"
+        )
+
+
+def refusal(exc: BaseException) -> str:
+    """The useful part of an OpenVINO shape-inference error: the layer and the reason.
+
+    OpenVINO's text is several lines: ``Check '...' failed at <source file>``, ``While
+    validating node '<op> <name> (<inputs>) -> (<outputs>)' with friendly_name '<name>'``,
+    then the reason. The source-file lines are left out.
+    """
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    layer = ""
+    for line in lines:
+        if "with friendly_name '" in line:
+            layer = line.split("with friendly_name '", 1)[1].split("'", 1)[0]
+    reasons = [
+        line
+        for line in lines
+        if not line.startswith(("Exception from src", "Check '", "While validating node"))
+        and "src/" not in line
+    ]
+    reason = reasons[-1].rstrip(":") if reasons else "shape inference failed"
+    return f"layer {layer} refuses it: {reason}" if layer else reason
