@@ -40,6 +40,8 @@ from ovserve.metrics.merge import merge_expositions
 from ovserve.repository.sources import RepositorySource
 from ovserve.repository.storage import StorageSettings
 from ovserve.scheduling import BatchingHooks, with_batching
+from ovserve.scheduling.gates import ENV as TEST_GATES_ENV
+from ovserve.scheduling.gates import GatedServable, with_test_gates
 from ovserve.sockets import bind_rest_socket, url_host
 
 log = logging.getLogger(__name__)
@@ -154,7 +156,10 @@ class Server:
         )
         source = RepositorySource(
             with_batching(
-                lambda model, version, path: engine.loader(model, version, Path(path)),
+                with_test_gates(  # test-only; off unless OVSERVE_TEST_GATES is set
+                    lambda model, version, path: engine.loader(model, version, Path(path)),
+                    os.environ.get(TEST_GATES_ENV),
+                ),
                 in_flight=_batches_in_flight,
                 hooks=_batching_hooks(self.ctx.metrics),
             ),
@@ -225,7 +230,9 @@ def _batching_hooks(metrics: MetricsRegistry | None) -> Callable[[ServableId], B
 
 def _batches_in_flight(servable: object) -> int:
     """A batched model runs one batch per infer request of its pool at once."""
-    return servable.nireq if isinstance(servable, OpenVINOServable) else 1
+    if isinstance(servable, OpenVINOServable | GatedServable):
+        return servable.nireq
+    return 1
 
 
 async def _render_text(registry: MetricsRegistry) -> str:
