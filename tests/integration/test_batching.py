@@ -300,10 +300,19 @@ def test_cancelled_grpc_call_leaves_the_queue(
     server: ServerProcess, paths: dict[str, Path], gates: Gates
 ) -> None:
     held = Held(server, gates, "gated_cancel", grpc_infer, gated_input(11))
-    with pytest.raises(InferenceServerException) as caught:  # queued behind the held batch, gives up
-        grpc_infer(server, "gated_cancel", "x", gated_input(5), client_timeout=0.3)
-    assert caught.value.status() == "StatusCode.DEADLINE_EXCEEDED"
+    client = grpcclient.InferenceServerClient(server.grpc_address)
+    tensor = grpcclient.InferInput("x", [3, 4], "FP32")
+    tensor.set_data_from_numpy(gated_input(5))
+    outcome: list[Any] = []
+    call = client.async_infer("gated_cancel", [tensor], callback=lambda result, error: outcome.append(error))
+    wait_until(lambda: queue_length(server, "gated_cancel") == 1, "the call queued behind the held batch")
+    call.cancel()  # the client gives up while its request waits
     wait_until(lambda: queue_length(server, "gated_cancel") == 0, "the cancelled call left the queue")
+    wait_until(lambda: bool(outcome), "the client saw its call end")
+    assert isinstance(outcome[0], InferenceServerException) and "CANCELLED" in str(outcome[0].status()), (
+        outcome
+    )
+    client.close()
     x, queued, pool = _check_cancel_outcome(paths, server, grpc_infer)
     held.finish(paths)
     check_gated_answers(paths, [x], [queued.result(60)])
