@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 HOST = "127.0.0.1"
@@ -26,9 +26,15 @@ class ServerProcess:
     """An ``ovserve`` subprocess; ``start()`` returns once ``/v2/health/ready`` answers 200."""
 
     def __init__(
-        self, args: Sequence[str], log_file: Path, rest: bool = True, env: Mapping[str, str] | None = None
+        self,
+        args: Sequence[str],
+        log_file: Path,
+        rest: bool = True,
+        env: Mapping[str, str] | None = None,
+        preexec: Callable[[], None] | None = None,
     ) -> None:
         self.extra_env = dict(env or {})
+        self.preexec = preexec  # run in the child before ovserve starts (e.g. a resource limit)
         self.grpc_port = free_port()
         self.rest_port = free_port() if rest else 0
         self.log_file = log_file
@@ -57,7 +63,9 @@ class ServerProcess:
     def start(self, timeout: float = 60.0) -> ServerProcess:
         self._log = self.log_file.open("wb")
         env = dict(os.environ, PYTHONUNBUFFERED="1", **self.extra_env)
-        self.process = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        self.process = subprocess.Popen(
+            self.args, stdout=self._log, stderr=subprocess.STDOUT, env=env, preexec_fn=self.preexec
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

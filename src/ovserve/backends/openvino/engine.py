@@ -32,6 +32,10 @@ class OpenVINOEngine:
         shared_cores: bool = False,
     ) -> None:
         self.core = ov.Core()
+        # Weights are read into memory, not mapped: a .bin truncated (or rewritten in place)
+        # after read_model mapped it made the compile touch pages past the end of the file,
+        # and SIGBUS killed the whole server (OpenVINO 2026.4, tests/integration/test_faults.py).
+        self.core.set_property({"ENABLE_MMAP": False})
         self.inline_inference_us = inline_inference_us
         if shared_cores and "CPU" in self.core.available_devices:
             self.core.set_property("CPU", {"ENABLE_CPU_PINNING": False})

@@ -241,6 +241,14 @@ def _batch_axis(layout: LayoutSpec | None) -> int:
 
 
 def _first_line(exc: BaseException) -> str:
+    """The first line of OpenVINO's error that says what is wrong, without source-file references.
+
+    ``Check '...' failed at src/...`` lines and ``Exception from src/...`` lines point into
+    OpenVINO's sources; the reason follows them (``Incorrect weights in bin file!``).
+    """
     text = str(exc).strip()
-    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("Exception from src")]
-    return lines[0] if lines else (text.splitlines()[0] if text else type(exc).__name__)
+    for line in text.splitlines():
+        line = line.split(" Check '", 1)[0].strip()
+        if line and not line.startswith(("Exception from src", "Check '")) and "src/" not in line:
+            return line.rstrip(":")
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -8,8 +8,10 @@ until a different shape runs (OpenVINO 2026.4; the same happens on a fresh infer
 of the same compiled model). One bad request would take the model's usual input size
 down with it.
 
-So the servable asks OpenVINO's shape inference first, on a private copy of the model
-(its constants are shared, not copied): :meth:`ShapeCheck.verdict` answers from a bounded
+So the servable asks OpenVINO's shape inference first, on a private, light copy of the
+model (constants of more than :data:`LIGHT_LIMIT` elements, the weights, become
+parameters of the same shape: shape inference needs their shapes, not their values, and
+the copy must not keep the weights in memory): :meth:`ShapeCheck.verdict` answers from a bounded
 memo of the shapes already seen; an unseen shape is checked by :meth:`ShapeCheck.check`
 (blocking, a few milliseconds for a model of a few hundred operations; the servable runs
 it off the event loop). A refused shape becomes a :class:`~ovserve.errors.ShapeMismatch`
@@ -19,6 +21,7 @@ it off the event loop). A refused shape becomes a :class:`~ovserve.errors.ShapeM
 from __future__ import annotations
 
 import collections
+import math
 import threading
 from collections.abc import Sequence
 
@@ -27,6 +30,8 @@ import openvino as ov
 from ovserve.core.ids import ServableId
 from ovserve.errors import ShapeMismatch
 
+#: constants with more elements than this are left out of the shape-checking copy
+LIGHT_LIMIT = 1024
 #: how many distinct input-shape signatures the memo keeps (least recently used leave first)
 MEMO_SIZE = 512
 
@@ -41,8 +46,8 @@ class ShapeCheck:
 
     def __init__(self, sid: ServableId, model: ov.Model, input_names: Sequence[str]) -> None:
         self.sid = sid
-        self._model = model.clone()
-        self._ports = list(self._model.inputs)
+        self._model = light_copy(model)
+        self._ports = list(self._model.inputs)[: len(model.inputs)]
         self._names = list(input_names)
         self._memo: collections.OrderedDict[Signature, str] = collections.OrderedDict()
         self._lock = threading.Lock()  # one reshape of the private copy at a time
@@ -77,6 +82,23 @@ class ShapeCheck:
             f"Invalid input shape - model {self.sid.name} version {self.sid.version} cannot run inputs of "
             f"shape {shapes}: {reason}"
         )
+
+
+def light_copy(model: ov.Model) -> ov.Model:
+    """A copy of ``model`` whose large constants are parameters (appended after its inputs)."""
+    copy = model.clone()
+    stand_ins = []
+    for node in copy.get_ordered_ops():
+        if node.get_type_name() != "Constant":
+            continue
+        out = node.output(0)
+        if out.get_partial_shape().is_static and math.prod(out.get_shape()) > LIGHT_LIMIT:
+            stand_in = ov.opset13.parameter(out.get_partial_shape(), out.get_element_type())
+            out.replace(stand_in.output(0))
+            stand_ins.append(stand_in)
+    if stand_ins:
+        copy.add_parameters(stand_ins)
+    return copy
 
 
 def refusal(exc: BaseException) -> str:

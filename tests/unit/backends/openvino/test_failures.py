@@ -13,6 +13,7 @@ next call:
 from __future__ import annotations
 
 import asyncio
+import math
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import pytest
 
 from ovserve.backends.openvino import OpenVINOEngine
 from ovserve.backends.openvino.servable import OpenVINOServable
+from ovserve.backends.openvino.shapes import LIGHT_LIMIT, ShapeCheck
 from ovserve.backends.openvino.types import spec_of
 from ovserve.config.types import ModelConfig
 from ovserve.core.ids import ServableId
@@ -233,3 +235,17 @@ def test_every_failure_is_a_serving_error_with_the_model_named(tmp_path: Path) -
     servable, _ = load_div32(tmp_path)
     with pytest.raises(ServingError, match="div32"):
         asyncio.run(servable.infer({"image": np.ones((1, 3, 33, 64), np.float32)}))
+
+
+def test_the_shape_check_keeps_no_weights_and_still_refuses_bad_shapes() -> None:
+    model = models.slow(size=64, layers=2)  # two 64x64 weight matrices
+    check = ShapeCheck(ServableId("slow", 1), model, ["x"])
+    constants = [n for n in check._model.get_ordered_ops() if n.get_type_name() == "Constant"]
+    assert all(math.prod(n.get_output_shape(0)) <= LIGHT_LIMIT for n in constants)
+    assert check.check(((64, 64),)) == ""
+    assert check.verdict(((64, 64),)) == ""
+    model.reshape({0: [-1, -1]})
+    dynamic = ShapeCheck(ServableId("slow", 1), model, ["x"])
+    assert dynamic.check(((5, 64),)) == ""
+    assert "MatMul" in dynamic.check(((5, 32),)) or "refuses" in dynamic.check(((5, 32),))
+    assert dynamic.verdict(((7, 7),)) is None  # never checked
