@@ -83,3 +83,11 @@ tools:
 	elif command -v npm >/dev/null; then npm install --prefix .tools --no-audit --no-fund --loglevel=error 'azurite@^3.35'; \
 	else echo "npm not found: azurite is not installed, the Azure tests will be skipped"; fi
 integration: tools
+
+# Soak (reliability-core; docs/reliability.md): 30 minutes of mixed REST/gRPC traffic with load/unload
+# cycles and config.json edits on 127.0.0.1; RSS, fds and threads must end flat, no good request may
+# fail. Writes bench/results/<date>-soak.{md,csv,png}. Not in CI (tests/integration/test_soak.py runs 2 min).
+SOAK_MINUTES ?= 30
+.PHONY: soak
+soak: $(GEN)
+	$(PY) bench/soak.py --minutes $(SOAK_MINUTES)
