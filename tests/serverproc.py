@@ -61,11 +61,8 @@ class ServerProcess:
         return f"{HOST}:{self.grpc_port}"
 
     def start(self, timeout: float = 60.0) -> ServerProcess:
-        self._log = self.log_file.open("wb")
-        env = dict(os.environ, PYTHONUNBUFFERED="1", **self.extra_env)
-        self.process = subprocess.Popen(
-            self.args, stdout=self._log, stderr=subprocess.STDOUT, env=env, preexec_fn=self.preexec
-        )
+        self.start_process()
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -79,6 +76,14 @@ class ServerProcess:
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"ovserve did not become ready in {timeout}s:\n{self.log()}")
+
+    def start_process(self) -> None:
+        """Spawn ovserve without waiting for it (``start`` waits until it is ready)."""
+        self._log = self.log_file.open("wb")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **self.extra_env)
+        self.process = subprocess.Popen(
+            self.args, stdout=self._log, stderr=subprocess.STDOUT, env=env, preexec_fn=self.preexec
+        )
 
     def log(self) -> str:
         return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""

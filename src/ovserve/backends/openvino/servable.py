@@ -205,7 +205,9 @@ class OpenVINOServable(Servable):
         signature = tuple(inputs[name].shape for name in self._input_order)
         reason = check.verdict(signature)
         if reason is None:  # never seen: a few milliseconds of shape inference, off the loop
-            reason = await asyncio.to_thread(check.check, signature)
+            # on threads of its own: the default executor may be busy loading models for seconds
+            loop = asyncio.get_running_loop()
+            reason = await loop.run_in_executor(_shape_checkers(), check.check, signature)
         if reason:
             raise check.error(signature, reason)
 
@@ -320,6 +322,16 @@ class OpenVINOServable(Servable):
         if self._waiters is not None:
             self._waiters.shutdown(wait=False)
         del self.compiled
+
+
+_SHAPE_CHECKERS: list[ThreadPoolExecutor] = []
+
+
+def _shape_checkers() -> ThreadPoolExecutor:
+    """The process's threads for shape checks (two: each check holds its model's lock anyway)."""
+    if not _SHAPE_CHECKERS:
+        _SHAPE_CHECKERS.append(ThreadPoolExecutor(2, thread_name_prefix="ov-shape-check"))
+    return _SHAPE_CHECKERS[0]
 
 
 def _give_back(done: asyncio.Future[None], slot: _Slot, pool: asyncio.Queue[_Slot]) -> None:
