@@ -249,3 +249,50 @@ def test_the_shape_check_keeps_no_weights_and_still_refuses_bad_shapes() -> None
     assert dynamic.check(((5, 64),)) == ""
     assert "MatMul" in dynamic.check(((5, 32),)) or "refuses" in dynamic.check(((5, 32),))
     assert dynamic.verdict(((7, 7),)) is None  # never checked
+
+
+def onnx_classifier(path: Path) -> Path:
+    """An ONNX classifier as exporters write them: input ``image`` [N,3,H,W] (named dims), pooling."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(4)
+    weights = [
+        numpy_helper.from_array(rng.standard_normal((8, 3, 3, 3)).astype(np.float32) * 0.3, "conv_w"),
+        numpy_helper.from_array(rng.standard_normal((8, 5)).astype(np.float32), "fc_w"),
+        numpy_helper.from_array(np.zeros(5, np.float32), "fc_b"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["image", "conv_w"], ["conv"], strides=[2, 2]),
+        helper.make_node("Relu", ["conv"], ["relu"]),
+        helper.make_node("MaxPool", ["relu"], ["pool"], kernel_shape=[3, 3], strides=[2, 2]),
+        helper.make_node("GlobalAveragePool", ["pool"], ["gap"]),
+        helper.make_node("Flatten", ["gap"], ["flat"]),
+        helper.make_node("Gemm", ["flat", "fc_w", "fc_b"], ["logits"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "classifier",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 5])],
+        weights,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.checker.check_model(model)
+    (path / "1").mkdir(parents=True)
+    onnx.save(model, str(path / "1" / "model.onnx"))
+    return path / "1" / "model.onnx"
+
+
+def test_an_onnx_classifier_with_dynamic_spatial_dims_loads_and_serves(tmp_path: Path) -> None:
+    file = onnx_classifier(tmp_path / "onnx")
+    config = ModelConfig(name="onnx", base_path=str(tmp_path / "onnx"), plugin_config=models.F32)
+    servable = OpenVINOEngine().loader(config, 1, tmp_path / "onnx" / "1").load()  # failed on the warm-up
+    assert [d.size for d in servable.inputs["image"].dims] == [-1, 3, -1, -1]
+    image = np.random.default_rng(5).uniform(0, 1, (2, 3, 224, 224)).astype(np.float32)
+    out = asyncio.run(servable.infer({"image": image}))
+    np.testing.assert_allclose(out["logits"], models.reference(file, {"image": image})["logits"], rtol=1e-5)
+    with pytest.raises(
+        ShapeMismatch, match=r"onnx version 1 cannot run inputs of shape image \[1, 3, 2, 2\]"
+    ):
+        asyncio.run(servable.infer({"image": np.ones((1, 3, 2, 2), np.float32)}))
