@@ -43,6 +43,7 @@ from ovserve.scheduling import BatchingHooks, with_batching
 from ovserve.scheduling.gates import ENV as TEST_GATES_ENV
 from ovserve.scheduling.gates import GatedServable, with_test_gates
 from ovserve.sockets import bind_rest_socket, url_host
+from ovserve.threads import started_pool
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,8 @@ class Server:
     async def run(self) -> int:
         config = self.config
         loop = asyncio.get_running_loop()
+        # asyncio's default size, every thread started now: the thread count stays flat (docs/reliability.md)
+        loop.set_default_executor(started_pool(min(32, (os.cpu_count() or 1) + 4), "ovserve-worker"))
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_signal, sig)
 

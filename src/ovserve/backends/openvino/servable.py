@@ -34,6 +34,7 @@ from ovserve.core.ids import ServableId
 from ovserve.core.servable import Servable
 from ovserve.errors import BackendError
 from ovserve.tensors import BF16_DTYPE, BYTES_DTYPE, TensorSpec
+from ovserve.threads import started_pool
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +137,9 @@ class OpenVINOServable(Servable):
         self._passthrough = {o: self._input_order[i] for o, i in (passthrough or {}).items()}
         self._slots = [_Slot(compiled.create_infer_request()) for _ in range(nireq)]
         self._idle: asyncio.Queue[_Slot] | None = None
-        self._waiters: ThreadPoolExecutor | None = None
+        # all started now, even for a model that runs inline: one that leaves the inline path
+        # under load, hours into a run, must not add threads then (a soak sees them as a leak)
+        self._waiters = started_pool(min(nireq, MAX_WAITER_THREADS), f"ov-wait-{servable_id.name}")
         #: called with (wait_ns, infer_ns) after each successful inference; set by the composition root
         self.timing_observer: Callable[[int, int], None] | None = None
 
@@ -278,12 +281,7 @@ class OpenVINOServable(Servable):
         the caller waiting for ever and the request out of the pool.
         """
         slot.request.start_async()
-        waiters = self._waiters
-        if waiters is None:
-            waiters = self._waiters = ThreadPoolExecutor(
-                min(self.nireq, MAX_WAITER_THREADS), thread_name_prefix=f"ov-wait-{self.name}"
-            )
-        return asyncio.wrap_future(waiters.submit(_wait, slot))
+        return asyncio.wrap_future(self._waiters.submit(_wait, slot))
 
     def warm_up(self) -> bool:
         """Run every infer request on zeros, if every input's shape is static (blocking).
@@ -319,8 +317,7 @@ class OpenVINOServable(Servable):
     def close(self) -> None:
         self._slots.clear()
         self._idle = None
-        if self._waiters is not None:
-            self._waiters.shutdown(wait=False)
+        self._waiters.shutdown(wait=False)
         del self.compiled
 
 
@@ -330,7 +327,7 @@ _SHAPE_CHECKERS: list[ThreadPoolExecutor] = []
 def _shape_checkers() -> ThreadPoolExecutor:
     """The process's threads for shape checks (two: each check holds its model's lock anyway)."""
     if not _SHAPE_CHECKERS:
-        _SHAPE_CHECKERS.append(ThreadPoolExecutor(2, thread_name_prefix="ov-shape-check"))
+        _SHAPE_CHECKERS.append(started_pool(2, "ov-shape-check"))
     return _SHAPE_CHECKERS[0]
 
 
