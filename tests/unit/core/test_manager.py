@@ -97,6 +97,22 @@ def test_stream_error_without_versions() -> None:
     run(go())
 
 
+def test_versions_retired_because_the_source_found_nothing_say_why() -> None:
+    async def go() -> None:
+        m = ServableManager()
+        await m.apply({"a": stream("a", 1)})
+        gone = LoadError("The provided base path is invalid or doesn't exists: /models/a")
+        await m.apply({"a": AspiredStream((), gone)})
+        [status] = m.status("a")
+        assert status.state == State.END
+        assert status.error_message == gone.message  # not "OK": the reason stays in the status
+        await m.apply({"a": stream("a", 1)})  # back: served again, the reason gone
+        [status] = m.status("a")
+        assert status.state == State.AVAILABLE and status.error_message == "OK"
+
+    run(go())
+
+
 def test_retired_version_after_removal_and_model_removal() -> None:
     async def go() -> None:
         m = ServableManager()
