@@ -140,3 +140,10 @@ lint-deploy: $(GEN)
 .PHONY: bench-genai
 bench-genai: $(GEN)
 	$(PY) bench/genai.py
+# Soak (reliability-core; docs/reliability.md): 30 minutes of mixed REST/gRPC traffic with load/unload
+# cycles and config.json edits on 127.0.0.1; RSS, fds and threads must end flat, no good request may
+# fail. Writes bench/results/<date>-soak.{md,csv,png}. Not in CI (tests/integration/test_soak.py runs 2 min).
+SOAK_MINUTES ?= 30
+.PHONY: soak
+soak: $(GEN)
+	$(PY) bench/soak.py --minutes $(SOAK_MINUTES)

@@ -86,6 +86,43 @@ def slow(size: int = 384, layers: int = 24) -> ov.Model:
     return ov.Model([_name(node, "y")], [x], "slow")
 
 
+def div32(seed: int = 0) -> ov.Model:
+    """A detector-like shape rule: input ``image`` [?,3,?,?] runs only when H and W are multiples of 32.
+
+    A 32x32 max-pool (floor), a nearest x32 upsample and a skip connection that adds the
+    input back (``y`` = image + upsample(pool(image * w))): the two branches of the add only
+    match when the pooling lost nothing. A batch of zero is refused by the pooling layer.
+    """
+    from openvino import opset11
+
+    w = np.random.default_rng(seed).uniform(0.5, 1.5, (1, 3, 1, 1)).astype(np.float32)
+    x = _name(ops.parameter([-1, 3, -1, -1], ov.Type.f32, name="image"), "image")
+    pooled = ops.max_pool(
+        ops.multiply(x, ops.constant(w)), [32, 32], [1, 1], [0, 0], [0, 0], [32, 32], rounding_type="floor"
+    ).output(0)
+    scales = ops.constant(np.array([32.0, 32.0], np.float32))
+    axes = ops.constant(np.array([2, 3], np.int64))
+    up = opset11.interpolate(pooled, scales, "nearest", "scales", axes=axes)
+    return ov.Model([_name(ops.add(x, up), "y")], [x], "div32")
+
+
+def pooled_classifier(seed: int = 0, classes: int = 5) -> ov.Model:
+    """A classifier on input ``image`` [?,3,?,?]: conv stride 2, max-pool 3x3 stride 2, global average, FC.
+
+    Like an ONNX classifier exported with dynamic axes: it takes any image of at least
+    about 7x7, but not the 1x1 a warm-up on the smallest shape would feed it, nor a batch
+    of zero. Output ``logits`` [N, classes].
+    """
+    rng = np.random.default_rng(seed)
+    x = _name(ops.parameter([-1, 3, -1, -1], ov.Type.f32, name="image"), "image")
+    w = ops.constant(rng.standard_normal((8, 3, 3, 3)).astype(np.float32) * 0.3)
+    conv = ops.relu(ops.convolution(x, w, [2, 2], [0, 0], [0, 0], [1, 1]))
+    pool = ops.max_pool(conv, [2, 2], [3, 3], [0, 0], [0, 0], [3, 3], rounding_type="floor").output(0)
+    gap = ops.reduce_mean(pool, ops.constant(np.array([2, 3], dtype=np.int64)), keep_dims=False)
+    fc = ops.matmul(gap, ops.constant(rng.standard_normal((8, classes)).astype(np.float32)), False, False)
+    return ov.Model([_name(fc, "logits")], [x], "pooled_classifier")
+
+
 def bf16_scale() -> ov.Model:
     """BF16 in and out: input ``x`` [-1,4] BF16; ``y`` (BF16) = x * 3 + 0.5, ``y_f32`` (FP32) = x * 2."""
     x = _name(ops.parameter([-1, 4], ov.Type.bf16, name="x"), "x")

@@ -11,7 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 HOST = "127.0.0.1"
@@ -38,9 +38,11 @@ class ServerProcess:
         *,
         tls: ssl.SSLContext | None = None,
         env: Mapping[str, str] | None = None,
+        preexec: Callable[[], None] | None = None,
     ) -> None:
         self.tls = tls
         self.env = dict(env or {})
+        self.preexec = preexec  # run in the child before ovserve starts (e.g. a resource limit)
         self.grpc_port = free_port()
         self.rest_port = free_port() if rest else 0
         self.log_file = log_file
@@ -67,9 +69,8 @@ class ServerProcess:
         return f"{HOST}:{self.grpc_port}"
 
     def start(self, timeout: float = 60.0) -> ServerProcess:
-        self._log = self.log_file.open("wb")
-        env = dict(os.environ, PYTHONUNBUFFERED="1", **self.env)
-        self.process = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        self.start_process()
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -84,6 +85,14 @@ class ServerProcess:
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"ovserve did not become ready in {timeout}s:\n{self.log()}")
+
+    def start_process(self) -> None:
+        """Spawn ovserve without waiting for it (``start`` waits until it is ready)."""
+        self._log = self.log_file.open("wb")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **self.env)
+        self.process = subprocess.Popen(
+            self.args, stdout=self._log, stderr=subprocess.STDOUT, env=env, preexec_fn=self.preexec
+        )
 
     def log(self) -> str:
         return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""

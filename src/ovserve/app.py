@@ -49,10 +49,13 @@ from ovserve.metrics import CONTENT_TYPE, MetricsRegistry, render
 from ovserve.metrics.merge import merge_expositions
 from ovserve.repository.sources import RepositorySource
 from ovserve.scheduling import BatchingHooks, with_batching
+from ovserve.scheduling.gates import ENV as TEST_GATES_ENV
+from ovserve.scheduling.gates import GatedServable, with_test_gates
 from ovserve.scheduling.loader import LoaderFactory
 from ovserve.scheduling.sequences import SequenceCleaner
 from ovserve.scheduling.stateful import with_stateful
 from ovserve.sockets import bind_rest_socket, url_host
+from ovserve.threads import started_pool
 
 if TYPE_CHECKING:  # OpenTelemetry is imported only when tracing is on
     from ovserve.api.tracing import RequestTracer
@@ -123,7 +126,8 @@ class Server:
         backend_timing.attach(self.manager)  # after the metrics registry: its backend hook is kept
         self._engine: OpenVINOEngine | None = None  # built by run(), after the ports are bound
         self.cleaner = SequenceCleaner()
-        self.source = _model_source(self._load, self.cleaner, config, metrics, single_process=seat is None)
+        load = with_test_gates(self._load, os.environ.get(TEST_GATES_ENV))  # test-only; off unless set
+        self.source = _model_source(load, self.cleaner, config, metrics, single_process=seat is None)
         self.lifecycle = Lifecycle(
             self.manager, self.source, config.models, config.config_path, config.monitoring
         )
@@ -144,6 +148,8 @@ class Server:
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
+        # asyncio's default size, every thread started now: the thread count stays flat (docs/reliability.md)
+        loop.set_default_executor(started_pool(min(32, (os.cpu_count() or 1) + 4), "ovserve-worker"))
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_signal, sig)
         await self._join_peers()
@@ -379,7 +385,9 @@ def _batching_hooks(metrics: MetricsRegistry | None) -> Callable[[ServableId], B
 
 def _batches_in_flight(servable: object) -> int:
     """A batched model runs one batch per infer request of its pool at once."""
-    return servable.nireq if isinstance(servable, OpenVINOServable) else 1
+    if isinstance(servable, OpenVINOServable | GatedServable):
+        return servable.nireq
+    return 1
 
 
 async def _render_text(registry: MetricsRegistry) -> str:

@@ -3,9 +3,10 @@
 Concurrent tritonclient requests (REST and gRPC) must each get the answer in-process
 OpenVINO gives for their own input; a request larger than the max batch works; a full
 queue answers 429 / RESOURCE_EXHAUSTED, a request that waited past its timeout 504 /
-DEADLINE_EXCEEDED, and a cancelled call leaves the queue. The "slow" models take a long
-time per request (tens of GFLOP), so concurrent requests find the model busy; the tests
-assert outcomes, never durations.
+DEADLINE_EXCEEDED, and a cancelled call leaves the queue. The "gated" models are held
+busy by a test gate (``tests/gates.py``): a batch waits at the gate until the test opens
+it, so later requests find the model busy on any machine, however fast; the tests assert
+outcomes, never durations.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import http.client
 import json
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,12 +25,12 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
-from models import add_scaled, model_file, reference, save, slow, small_cnn, write_config
+from gates import Gates
+from models import add_scaled, model_file, reference, save, small_cnn, write_config
 from serverproc import HOST, ServerProcess
 from tritonclient.utils import InferenceServerException
 
-SLOW_ROWS = 1024  # one request of this many rows: 29 GFLOP, at least 0.2 s on any CPU we run on
-BLOCKER_ROWS = 16384  # one batch of this many rows: 16 times that, seconds
+GATED_MAX = 64  # max_batch_size of the gated models
 CNN_MAX = 8
 TINY_MAX = 4
 
@@ -36,21 +38,26 @@ TINY_MAX = 4
 @pytest.fixture(scope="module")
 def paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("batching_models")
-    slow_model = slow(384, 96)
-    slow_model.reshape({"x": [-1, 384]})  # rows are independent; in-process reference takes any count
-    slow_base = save(slow_model, root / "slow")
+    gated = save(add_scaled((-1, 4), scale=3.0), root / "gated")  # y = 3x + 1
     return {
         "cnn": save(small_cnn(), root / "cnn"),
         "tiny": save(add_scaled((1, 10)), root / "tiny"),  # y = 2x + 1, static batch 1 on disk
-        "slow_queue": slow_base,
-        "slow_timeout": slow_base,
-        "slow_cancel": slow_base,
+        "gated_queue": gated,
+        "gated_timeout": gated,
+        "gated_cancel": gated,
     }
 
 
 @pytest.fixture(scope="module")
-def server(paths: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    slow_batching = {"max_batch_size": SLOW_ROWS}
+def gates(tmp_path_factory: pytest.TempPathFactory) -> Gates:
+    return Gates(tmp_path_factory.mktemp("gates"))
+
+
+@pytest.fixture(scope="module")
+def server(
+    paths: dict[str, Path], gates: Gates, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    gated = {"max_batch_size": GATED_MAX}
     extra: dict[str, dict[str, object]] = {
         "cnn": {
             "dynamic_batching": {
@@ -60,15 +67,16 @@ def server(paths: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> 
             }
         },
         "tiny": {"dynamic_batching": {"max_batch_size": TINY_MAX, "max_queue_delay_microseconds": 500}},
-        "slow_queue": {"nireq": 1, "dynamic_batching": {**slow_batching, "max_queue_size": 1}},
-        "slow_timeout": {"nireq": 1, "dynamic_batching": {**slow_batching, "timeout_microseconds": 1000}},
-        "slow_cancel": {
-            "nireq": 1,
-            "dynamic_batching": {"max_batch_size": BLOCKER_ROWS, "max_queue_size": 1},
-        },
+        "gated_queue": {"nireq": 1, "dynamic_batching": {**gated, "max_queue_size": 1}},
+        "gated_timeout": {"nireq": 1, "dynamic_batching": {**gated, "timeout_microseconds": 1000}},
+        "gated_cancel": {"nireq": 1, "dynamic_batching": {**gated, "max_queue_size": 1}},
     }
     config = write_config(tmp_path_factory.mktemp("batching_config") / "config.json", paths, extra)
-    proc = ServerProcess(["--config_path", str(config)], tmp_path_factory.mktemp("log") / "ovserve.log")
+    proc = ServerProcess(
+        ["--config_path", str(config), "--metrics_enable"],
+        tmp_path_factory.mktemp("log") / "ovserve.log",
+        env=gates.env,
+    )
     proc.start()
     yield proc
     code = proc.stop()
@@ -171,121 +179,161 @@ def test_request_larger_than_the_max_batch(
     np.testing.assert_array_equal(infer(server, "tiny", "x", tiny), tiny * 2 + 1)
 
 
-def slow_input(seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).standard_normal((SLOW_ROWS, 384)).astype(np.float32)
+def gated_input(seed: int, rows: int = 3) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((rows, 4)).astype(np.float32)
 
 
-def check_slow_answers(paths: dict[str, Path], inputs: list[np.ndarray], answers: list[Any]) -> None:
+def check_gated_answers(paths: dict[str, Path], inputs: list[np.ndarray], answers: list[Any]) -> None:
     for x, answer in zip(inputs, answers, strict=True):
         if not isinstance(answer, Exception):
-            expected = reference(model_file(paths["slow_queue"]), {"x": x})["y"]
-            np.testing.assert_allclose(answer, expected, rtol=1e-4, atol=1e-5)
+            expected = reference(model_file(paths["gated_queue"]), {"x": x})["y"]
+            np.testing.assert_allclose(answer, expected, rtol=1e-6)
 
 
-def test_full_queue_answers_429_over_rest(server: ServerProcess, paths: dict[str, Path]) -> None:
-    inputs = [slow_input(i) for i in range(6)]
-    answers = concurrently([lambda x=x: rest_infer(server, "slow_queue", "x", x) for x in inputs])
-    refused = [a for a in answers if isinstance(a, InferenceServerException)]
-    assert refused, "six requests at once on a one-slot queue: some must be refused"
-    assert len(refused) <= 4  # one runs, one waits
-    for error in refused:
-        assert error.status() == "429"
-        assert "batching queue of model slow_queue version 1 is full" in error.message()
-        assert "max_queue_size is 1" in error.message()
-    assert len(refused) < len(answers)
-    check_slow_answers(paths, inputs, answers)
+def queue_length(server: ServerProcess, model: str) -> float:
+    """The batcher's queue length from /metrics (``ovserve_batch_queue_length``)."""
+    with urllib.request.urlopen(f"{server.rest_url}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    for line in text.splitlines():
+        if line.startswith("ovserve_batch_queue_length{") and f'name="{model}"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
 
 
-def test_full_queue_answers_resource_exhausted_over_grpc(
-    server: ServerProcess, paths: dict[str, Path]
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    """Poll ``condition`` (the deadline only catches a broken server, nothing is timed)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.01)
+
+
+class Held:
+    """One request of a gated model, held at its gate (the model is busy) until :meth:`finish`."""
+
+    def __init__(self, server: ServerProcess, gates: Gates, model: str, infer: Infer, x: np.ndarray) -> None:
+        self.gates, self.model, self.x = gates, model, x
+        self.out: list[Any] = []
+        gates.close("infer", model)
+        self.thread = threading.Thread(target=lambda: self.out.append(_guarded(infer, server, model, "x", x)))
+        self.thread.start()
+        wait_until(lambda: gates.held("infer", model) > 0 or not self.thread.is_alive(), "held at the gate")
+        assert not self.out, self.out  # held, not answered
+
+    def finish(self, paths: dict[str, Path]) -> None:
+        self.gates.open("infer", self.model)
+        self.thread.join(60)
+        assert not isinstance(self.out[0], Exception), self.out[0]
+        check_gated_answers(paths, [self.x], self.out)
+
+
+def _guarded(infer: Infer, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return infer(*args, **kwargs)
+    except Exception as exc:
+        return exc
+
+
+def answered_while_held(
+    calls: list[Callable[[], Any]], count: int
+) -> tuple[list[Any], ThreadPoolExecutor, list[Any]]:
+    """Start ``calls`` at once; return once ``count`` of them were answered (the others wait)."""
+    pool = ThreadPoolExecutor(len(calls))
+    futures = [pool.submit(_guarded, call) for call in calls]
+    wait_until(lambda: sum(f.done() for f in futures) >= count, f"{count} answers")
+    return [f.result() for f in futures if f.done()], pool, futures
+
+
+@pytest.mark.parametrize("protocol", ["rest", "grpc"])
+def test_full_queue_answers_429_or_resource_exhausted(
+    server: ServerProcess, paths: dict[str, Path], gates: Gates, protocol: str
 ) -> None:
-    inputs = [slow_input(i) for i in range(6)]
-    answers = concurrently([lambda x=x: grpc_infer(server, "slow_queue", "x", x) for x in inputs])
-    refused = [a for a in answers if isinstance(a, InferenceServerException)]
-    assert refused and len(refused) < len(answers)
+    infer = PROTOCOLS[protocol]
+    held = Held(server, gates, "gated_queue", infer, gated_input(0))
+    inputs = [gated_input(i) for i in range(1, 6)]
+    # the model is busy and the queue takes one: exactly four of five are refused, whatever the order
+    refused, pool, futures = answered_while_held(
+        [lambda x=x: infer(server, "gated_queue", "x", x) for x in inputs], 4
+    )
+    assert len(refused) == 4 and all(isinstance(e, InferenceServerException) for e in refused), refused
     for error in refused:
-        assert error.status() == "StatusCode.RESOURCE_EXHAUSTED"
+        assert error.status() == ("429" if protocol == "rest" else "StatusCode.RESOURCE_EXHAUSTED")
+        assert "batching queue of model gated_queue version 1 is full" in error.message()
         assert "max_queue_size is 1" in error.message()
-    check_slow_answers(paths, inputs, answers)
+    held.finish(paths)
+    answers = [f.result(60) for f in futures]
+    pool.shutdown()
+    assert sum(not isinstance(a, Exception) for a in answers) == 1
+    check_gated_answers(paths, inputs, answers)
 
 
 @pytest.mark.parametrize("protocol", ["rest", "grpc"])
 def test_request_waiting_past_its_timeout(
-    server: ServerProcess, paths: dict[str, Path], protocol: str
+    server: ServerProcess, paths: dict[str, Path], gates: Gates, protocol: str
 ) -> None:
     infer = PROTOCOLS[protocol]
-    inputs = [slow_input(i) for i in range(4)]
-    answers = concurrently([lambda x=x: infer(server, "slow_timeout", "x", x) for x in inputs])
-    timed_out = [a for a in answers if isinstance(a, InferenceServerException)]
-    assert timed_out and len(timed_out) < len(answers)  # the first runs; the others wait past 1 ms
+    held = Held(server, gates, "gated_timeout", infer, gated_input(0))
+    inputs = [gated_input(i) for i in range(1, 4)]
+    # queued behind a batch that cannot end before the gate opens: each waits past 1 ms
+    timed_out, pool, _ = answered_while_held(
+        [lambda x=x: infer(server, "gated_timeout", "x", x) for x in inputs], 3
+    )
+    pool.shutdown()
     for error in timed_out:
+        assert isinstance(error, InferenceServerException), error
         assert error.status() == ("504" if protocol == "rest" else "StatusCode.DEADLINE_EXCEEDED")
         assert "timeout_microseconds" in error.message()
-    check_slow_answers(paths, inputs, answers)
+    held.finish(paths)  # the request that had started is not timed out
 
 
-def _start_blocker(server: ServerProcess, x: np.ndarray, out: list[Any]) -> threading.Thread:
-    """One request of BLOCKER_ROWS rows on slow_cancel: one batch that keeps the model busy for seconds."""
-
-    def go() -> None:
-        try:
-            out.append(grpc_infer(server, "slow_cancel", "x", x))
-        except Exception as exc:
-            out.append(exc)
-
-    thread = threading.Thread(target=go)
-    thread.start()
-    time.sleep(0.3)  # let it reach the model (ordering only; nothing measures time)
-    return thread
-
-
-def _check_cancel_outcome(paths: dict[str, Path], server: ServerProcess, infer: Infer) -> None:
+def _check_cancel_outcome(paths: dict[str, Path], server: ServerProcess, infer: Infer) -> Any:
     """With the gone caller out of the one-slot queue, the next request is queued (not refused)."""
-    x = slow_input(6)[:3]
-    np.testing.assert_allclose(
-        infer(server, "slow_cancel", "x", x),
-        reference(model_file(paths["slow_cancel"]), {"x": x})["y"],
-        rtol=1e-4,
-        atol=1e-5,
+    x = gated_input(6)
+    pool = ThreadPoolExecutor(1)
+    queued = pool.submit(infer, server, "gated_cancel", "x", x)
+    wait_until(lambda: queue_length(server, "gated_cancel") == 1 or queued.done(), "queued or answered")
+    assert not queued.done(), queued.exception()  # not refused: it waits in the queue
+    return x, queued, pool
+
+
+def test_cancelled_grpc_call_leaves_the_queue(
+    server: ServerProcess, paths: dict[str, Path], gates: Gates
+) -> None:
+    held = Held(server, gates, "gated_cancel", grpc_infer, gated_input(11))
+    client = grpcclient.InferenceServerClient(server.grpc_address)
+    tensor = grpcclient.InferInput("x", [3, 4], "FP32")
+    tensor.set_data_from_numpy(gated_input(5))
+    outcome: list[Any] = []
+    call = client.async_infer("gated_cancel", [tensor], callback=lambda result, error: outcome.append(error))
+    wait_until(lambda: queue_length(server, "gated_cancel") == 1, "the call queued behind the held batch")
+    call.cancel()  # the client gives up while its request waits
+    wait_until(lambda: queue_length(server, "gated_cancel") == 0, "the cancelled call left the queue")
+    wait_until(lambda: bool(outcome), "the client saw its call end")
+    assert isinstance(outcome[0], InferenceServerException) and "CANCELLED" in str(outcome[0].status()), (
+        outcome
     )
+    client.close()
+    x, queued, pool = _check_cancel_outcome(paths, server, grpc_infer)
+    held.finish(paths)
+    check_gated_answers(paths, [x], [queued.result(60)])
+    pool.shutdown()
 
 
-def test_cancelled_grpc_call_leaves_the_queue(server: ServerProcess, paths: dict[str, Path]) -> None:
-    big = np.random.default_rng(11).standard_normal((BLOCKER_ROWS, 384)).astype(np.float32)
-    out: list[Any] = []
-    thread = _start_blocker(server, big, out)
-    try:
-        with pytest.raises(InferenceServerException) as caught:  # queued behind the blocker, gives up
-            grpc_infer(server, "slow_cancel", "x", slow_input(5)[:2], client_timeout=0.3)
-        assert caught.value.status() == "StatusCode.DEADLINE_EXCEEDED"
-        _check_cancel_outcome(paths, server, grpc_infer)  # sent while the blocker still runs
-    finally:
-        thread.join(60)
-    assert not isinstance(out[0], Exception), out[0]
-    expected = reference(model_file(paths["slow_cancel"]), {"x": big})["y"]
-    np.testing.assert_allclose(out[0], expected, rtol=1e-4, atol=1e-5)
-
-
-def test_closed_http_connection_leaves_the_queue(server: ServerProcess, paths: dict[str, Path]) -> None:
-    big = np.random.default_rng(12).standard_normal((BLOCKER_ROWS, 384)).astype(np.float32)
-    out: list[Any] = []
-    thread = _start_blocker(server, big, out)
-    try:
-        x = slow_input(2)[:4]
-        body = json.dumps(
-            {
-                "inputs": [
-                    {"name": "x", "shape": list(x.shape), "datatype": "FP32", "data": x.ravel().tolist()}
-                ]
-            }
-        )
-        # a raw client that sends its request, waits a moment and hangs up without an answer
-        conn = http.client.HTTPConnection(HOST, server.rest_port, timeout=0.3)
-        conn.request("POST", "/v2/models/slow_cancel/infer", body, {"Content-Type": "application/json"})
-        with pytest.raises(TimeoutError):
-            conn.getresponse()
-        conn.close()
-        _check_cancel_outcome(paths, server, rest_infer)
-    finally:
-        thread.join(60)
-    assert not isinstance(out[0], Exception), out[0]
+def test_closed_http_connection_leaves_the_queue(
+    server: ServerProcess, paths: dict[str, Path], gates: Gates
+) -> None:
+    held = Held(server, gates, "gated_cancel", grpc_infer, gated_input(12))
+    x = gated_input(2)
+    body = json.dumps(
+        {"inputs": [{"name": "x", "shape": list(x.shape), "datatype": "FP32", "data": x.ravel().tolist()}]}
+    )
+    # a raw client that sends its request, sees it queued and hangs up without an answer
+    conn = http.client.HTTPConnection(HOST, server.rest_port, timeout=60)
+    conn.request("POST", "/v2/models/gated_cancel/infer", body, {"Content-Type": "application/json"})
+    wait_until(lambda: queue_length(server, "gated_cancel") == 1, "the raw request queued")
+    conn.close()
+    wait_until(lambda: queue_length(server, "gated_cancel") == 0, "the closed connection's request left")
+    y, queued, pool = _check_cancel_outcome(paths, server, rest_infer)
+    held.finish(paths)
+    check_gated_answers(paths, [y], [queued.result(60)])
+    pool.shutdown()

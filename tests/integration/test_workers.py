@@ -23,7 +23,8 @@ import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from bursts import start_burst
-from models import add_scaled, model_file, reference, save, slow, small_cnn, write_config
+from gates import Gates
+from models import add_scaled, model_file, reference, save, small_cnn, write_config
 from prometheus_client.parser import text_string_to_metric_families
 from serverproc import HOST, ServerProcess, free_port, run_cli
 
@@ -225,25 +226,38 @@ def start_workers(args: list[str], log: Path) -> tuple[ServerProcess, list[int]]
     return proc, children(supervisor_pid(proc))
 
 
-def test_sigterm_during_a_burst_of_slow_requests_drops_none_and_exits_0(tmp_path: Path) -> None:
-    base = save(slow(layers=48), tmp_path / "slow")
+def test_sigterm_during_a_burst_of_requests_in_flight_drops_none_and_exits_0(tmp_path: Path) -> None:
+    base = save(add_scaled(), tmp_path / "slow")
+    gates = Gates(tmp_path / "gates")  # holds every call in flight until after the signal
     plugin = '{"INFERENCE_PRECISION_HINT": "f32", "NUM_STREAMS": "1"}'
-    proc, workers = start_workers(
-        ["--model_name", "slow", "--model_path", str(base), "--grpc_workers", "2", "--plugin_config", plugin],
-        tmp_path / "ovserve.log",
-    )
-    x = np.random.default_rng(0).standard_normal((384, 384)).astype(np.float32)
+    args = [
+        "--model_name",
+        "slow",
+        "--model_path",
+        str(base),
+        "--grpc_workers",
+        "2",
+        "--plugin_config",
+        plugin,
+    ]
+    proc = ServerProcess(args, tmp_path / "ovserve.log", env=gates.env).start()
+    wait_for(lambda: "all 2 workers ready" in proc.log(), what="both workers ready")
+    workers = children(supervisor_pid(proc))
+    x = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
     expected = reference(model_file(base), {"x": x})["y"]
+    gates.close("infer", "slow")
     burst = start_burst(proc, "slow", x, 12)
-    time.sleep(0.3)  # the burst is queued in both workers
+    gates.wait_held("infer", "slow", 12)  # in flight in the workers (REST calls too: the REST port is theirs)
     assert proc.process is not None
     proc.process.send_signal(signal.SIGTERM)
+    wait_for(lambda: "SIGTERM received" in proc.log(), what="the signal handled")
+    gates.open("infer", "slow")
     burst.join()
     assert proc.process.wait(60) == 0, proc.log()
     assert burst.errors == []
     assert len(burst.results) == 12
     for result in burst.results:
-        np.testing.assert_allclose(result, expected, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(result, expected, rtol=1e-6)
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
     proc.stop()
 

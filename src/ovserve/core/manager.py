@@ -185,7 +185,7 @@ class ServableManager:
         """
         async with self._lock:
             self._changes = 0
-            retire: list[tuple[str, _Version]] = []
+            retire: list[tuple[str, _Version, ServingError | None]] = []
             for name, wanted_stream in aspired.items():
                 stream = self._streams.setdefault(name, _Stream(name))
                 if wanted_stream.unchanged:
@@ -201,13 +201,15 @@ class ServableManager:
                 await asyncio.gather(
                     *(self._load(stream, a) for a in wanted.values() if self._needs_load(stream, a))
                 )
-                retire += [(name, v) for v in self._to_retire(stream, wanted)]
+                # a source that found nothing to serve (the directory is gone) says why in the status
+                reason = wanted_stream.error if not wanted_stream.versions else None
+                retire += [(name, v, reason) for v in self._to_retire(stream, wanted)]
             if complete:
                 for name, stream in self._streams.items():
                     if name not in aspired:
                         stream.error = None
-                        retire += [(name, v) for v in stream.versions.values() if v.state != State.END]
-            await asyncio.gather(*(self._retire(name, v) for name, v in retire))
+                        retire += [(name, v, None) for v in stream.versions.values() if v.state != State.END]
+            await asyncio.gather(*(self._retire(name, v, reason) for name, v, reason in retire))
             return self._changes > 0
 
     @staticmethod
@@ -265,14 +267,14 @@ class ServableManager:
             error.code = Code.UNKNOWN
         self._set(name, entry, State.LOADING, error, quiet=repeated)
 
-    async def _retire(self, name: str, entry: _Version) -> None:
+    async def _retire(self, name: str, entry: _Version, reason: ServingError | None = None) -> None:
         loaded = entry.loaded
         if entry.state == State.AVAILABLE:
             self._set(name, entry, State.UNLOADING)
         entry.loaded = None
         if loaded is not None:
             await self._release(loaded)
-        self._set(name, entry, State.END)
+        self._set(name, entry, State.END, reason)
 
     @staticmethod
     async def _release(loaded: _Loaded) -> None:

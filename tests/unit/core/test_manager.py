@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -20,6 +21,12 @@ from ovserve.errors import (
 )
 
 X = {"x": np.ones((1, 4), np.float32)}
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Let the loop run until ``condition`` holds (state changes, not durations, are awaited)."""
+    while not condition():
+        await asyncio.sleep(0.001)
 
 
 def stream(name: str, *versions: int, fingerprint: object = None, error: str | None = None) -> AspiredStream:
@@ -90,6 +97,22 @@ def test_stream_error_without_versions() -> None:
     run(go())
 
 
+def test_versions_retired_because_the_source_found_nothing_say_why() -> None:
+    async def go() -> None:
+        m = ServableManager()
+        await m.apply({"a": stream("a", 1)})
+        gone = LoadError("The provided base path is invalid or doesn't exists: /models/a")
+        await m.apply({"a": AspiredStream((), gone)})
+        [status] = m.status("a")
+        assert status.state == State.END
+        assert status.error_message == gone.message  # not "OK": the reason stays in the status
+        await m.apply({"a": stream("a", 1)})  # back: served again, the reason gone
+        [status] = m.status("a")
+        assert status.state == State.AVAILABLE and status.error_message == "OK"
+
+    run(go())
+
+
 def test_retired_version_after_removal_and_model_removal() -> None:
     async def go() -> None:
         m = ServableManager()
@@ -115,7 +138,7 @@ def test_unload_waits_for_requests_holding_the_version() -> None:
         await m.apply({"a": s1})
         handle = m.acquire("a")
         retire = asyncio.create_task(m.apply({"a": stream("a", 2)}))
-        await asyncio.sleep(0.05)
+        await until(lambda: m.status("a", 1)[0].state == State.UNLOADING)  # version 2 loaded (on a thread)
         loader = s1.versions[0].loader
         assert isinstance(loader, FakeLoader)
         assert not loader.servables[0].closed  # still pinned
@@ -138,7 +161,7 @@ def test_loading_runs_off_the_event_loop() -> None:
         gate = threading.Event()
         slow = AspiredStream((AspiredVersion(1, FakeLoader(ServableId("slow", 1), gate=gate)),))
         task = asyncio.create_task(m.apply({"fast": stream("fast", 1), "slow": slow}, complete=True))
-        await asyncio.sleep(0.05)
+        await until(lambda: "slow" in m.names() and m.status("slow", 1)[0].state == State.LOADING)
         # the loop is free: requests to the other model are served while "slow" loads
         with m.acquire("fast") as s:
             await s.infer(X)

@@ -12,6 +12,7 @@ from ovserve.backends.openvino import preprocessing
 from ovserve.backends.openvino.files import find_model_file
 from ovserve.backends.openvino.mapping import exposed_names
 from ovserve.backends.openvino.servable import OpenVINOServable
+from ovserve.backends.openvino.shapes import ShapeCheck
 from ovserve.backends.openvino.stateful import StatefulOpenVINOServable, prepare_stateful
 from ovserve.backends.openvino.types import dims_of, partial_shape, port_name, spec_of
 from ovserve.config.types import LayoutSpec, ModelConfig, ShapeSpec
@@ -87,14 +88,19 @@ class OpenVINOLoader:
         inputs = [spec_of(port, name) for port, name in zip(model.inputs, input_names, strict=True)]
         outputs = [spec_of(port, name) for port, name in zip(model.outputs, output_names, strict=True)]
         log.info("loaded %s from %s on %s, nireq %d, %s", sid, path, self.config.target_device, nireq, props)
+        dynamic = any(not dim.is_static for spec in inputs for dim in spec.dims)
         kind = OpenVINOServable if self.config.stateful is None else StatefulOpenVINOServable
         servable = kind(
-            sid, compiled, inputs, outputs, nireq, passthrough_outputs(compiled), self.inline_inference_us
+            sid,
+            compiled,
+            inputs,
+            outputs,
+            nireq,
+            passthrough_outputs(compiled),
+            self.inline_inference_us,
+            ShapeCheck(sid, model, input_names) if dynamic else None,
         )
-        try:
-            servable.warm_up()
-        except Exception as exc:
-            raise LoadError(f"Model could not run a warm-up inference on zeros: {_first_line(exc)}") from exc
+        _warm_up(servable)
         return servable
 
     # -- steps -------------------------------------------------------------------------
@@ -219,6 +225,20 @@ def passthrough_outputs(compiled: ov.CompiledModel) -> dict[int, int]:
     return found
 
 
+def _warm_up(servable: OpenVINOServable) -> None:
+    """Warm ``servable`` up; a failure is logged and the version serves anyway.
+
+    OVMS loads a model without running it; a warm-up is only an optimisation, so it must
+    never make a load fail that OVMS would accept.
+    """
+    try:
+        servable.warm_up()
+    except Exception as exc:
+        log.warning(
+            "%s: the warm-up inference on zeros failed (serving anyway): %s", servable.id, _first_line(exc)
+        )
+
+
 def _batch_axis(layout: LayoutSpec | None) -> int:
     if layout is None:
         return 0
@@ -227,6 +247,14 @@ def _batch_axis(layout: LayoutSpec | None) -> int:
 
 
 def _first_line(exc: BaseException) -> str:
+    """The first line of OpenVINO's error that says what is wrong, without source-file references.
+
+    ``Check '...' failed at src/...`` lines and ``Exception from src/...`` lines point into
+    OpenVINO's sources; the reason follows them (``Incorrect weights in bin file!``).
+    """
     text = str(exc).strip()
-    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("Exception from src")]
-    return lines[0] if lines else (text.splitlines()[0] if text else type(exc).__name__)
+    for line in text.splitlines():
+        line = line.split(" Check '", 1)[0].strip()
+        if line and not line.startswith(("Exception from src", "Check '")) and "src/" not in line:
+            return line.rstrip(":")
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,30 +1,40 @@
 """A compiled OpenVINO model served through a bounded pool of infer requests.
 
 Each call takes an idle infer request from the pool (waiting on the event loop when
-all are busy), starts it asynchronously and awaits its completion callback, so the
-event loop never waits on inference; OpenVINO runs it on its own threads with the
-GIL released. Outputs are copied out before the request goes back to the pool.
+all are busy), starts it asynchronously and awaits its end through a waiter thread, so
+the event loop never waits on inference; OpenVINO runs it on its own threads with the
+GIL released (very short models run inline instead, see ``_runs_inline``). Outputs are
+copied out before the request goes back to the pool.
+
+Failures: whatever OpenVINO raises (filling an input, starting, running, reading an
+output) ends the call with :class:`~ovserve.errors.BackendError` (500, OVMS's "Internal
+inference error", naming the model), and the infer request goes back to the pool on
+every path, a caller that went away included. Input shapes that the model's own shape
+inference refuses never reach OpenVINO's infer requests (:mod:`.shapes`): they are
+answered 400 / INVALID_ARGUMENT.
 
 Timing hook: when the composition root sets ``timing_observer``, each successful call
 reports ``(wait_ns, infer_ns)``: how long it waited for a free infer request and how long
-OpenVINO ran it (start to completion callback). Nothing is timed when it is None.
+OpenVINO ran it (start to end). Nothing is timed when it is None.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from time import perf_counter_ns
 
 import numpy as np
 import openvino as ov
 
+from ovserve.backends.openvino.shapes import ShapeCheck
 from ovserve.core.ids import ServableId
 from ovserve.core.servable import Servable
 from ovserve.errors import BackendError
 from ovserve.tensors import BF16_DTYPE, BYTES_DTYPE, TensorSpec
+from ovserve.threads import started_pool
 
 log = logging.getLogger(__name__)
 
@@ -32,38 +42,27 @@ log = logging.getLogger(__name__)
 INLINE_MAX_BYTES = 64 * 1024
 #: how many inline runs the estimate looks back on
 RECENT_INLINE_RUNS = 8
+#: the estimate before anything measured it
+UNMEASURED = -1
+#: at most this many threads of a servable wait for its running infer requests
+MAX_WAITER_THREADS = 64
 
 
 class _Slot:
-    """One infer request and the future of the call now using it."""
+    """One infer request, and when its last run ended."""
 
-    __slots__ = ("__weakref__", "done_ns", "future", "loop", "request")
+    __slots__ = ("done_ns", "request")
 
     def __init__(self, request: ov.InferRequest) -> None:
         self.request = request
-        self.future: asyncio.Future[None] | None = None
-        self.loop: asyncio.AbstractEventLoop | None = None
         self.done_ns = 0
-        # OpenVINO keeps the callback and its user data on the C++ side, out of sight of
-        # Python's garbage collector: a callback holding the slot would make slot -> request
-        # -> callback -> slot a cycle that is never freed, and with it the compiled model
-        # (its weights and stream threads) of every unloaded version. Hence a weak reference.
-        request.set_callback(_on_done, weakref.ref(self))
 
 
-def _on_done(slot_ref: weakref.ref[_Slot]) -> None:  # runs on an OpenVINO thread
-    slot = slot_ref()
-    if slot is None:
-        return
-    slot.done_ns = perf_counter_ns()
-    future, loop = slot.future, slot.loop
-    if future is not None and loop is not None:
-        loop.call_soon_threadsafe(_resolve, future)
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+def _wait(slot: _Slot) -> None:  # runs on a waiter thread; OpenVINO releases the GIL while it waits
+    try:
+        slot.request.wait()
+    finally:
+        slot.done_ns = perf_counter_ns()
 
 
 def _fill(request: ov.InferRequest, index: int, array: np.ndarray) -> None:
@@ -122,22 +121,29 @@ class OpenVINOServable(Servable):
         nireq: int,
         passthrough: Mapping[int, int] | None = None,
         inline_us: int = 0,
+        shape_check: ShapeCheck | None = None,
     ) -> None:
         super().__init__(servable_id, inputs, outputs)
         self.compiled = compiled
         self.nireq = nireq
         self._input_order = [spec.name for spec in inputs]
         self._output_specs = list(outputs)
+        #: asks OpenVINO's shape inference about unseen shapes first (models with dynamic inputs)
+        self._shape_check = shape_check
         #: run on the event loop thread when the recent inference time is below this (0: never)
         self._inline_ns = inline_us * 1000
-        #: the shortest of the last few inline (synchronous) inference times, from the warm-up on
-        self._estimate_ns = 0
+        #: the shortest of the last few inline (synchronous) inference times; UNMEASURED until
+        #: the warm-up or the first call measured one
+        self._estimate_ns = UNMEASURED
         self._recent = [0] * RECENT_INLINE_RUNS
         self._calls = 0
         #: output index -> input name, for outputs that are one of the inputs unchanged
         self._passthrough = {o: self._input_order[i] for o, i in (passthrough or {}).items()}
         self._slots = [_Slot(compiled.create_infer_request()) for _ in range(nireq)]
         self._idle: asyncio.Queue[_Slot] | None = None
+        # all started now, even for a model that runs inline: one that leaves the inline path
+        # under load, hours into a run, must not add threads then (a soak sees them as a leak)
+        self._waiters = started_pool(min(nireq, MAX_WAITER_THREADS), f"ov-wait-{servable_id.name}")
         #: called with (wait_ns, infer_ns) after each successful inference; set by the composition root
         self.timing_observer: Callable[[int, int], None] | None = None
 
@@ -163,54 +169,89 @@ class OpenVINOServable(Servable):
         return len(self._slots) - idle.qsize() if idle is not None else 0
 
     async def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        check = self._shape_check
+        if check is not None:
+            await self._admit(check, inputs)
         pool = self._pool()
         observer = self.timing_observer
         asked = perf_counter_ns()
         slot = await pool.get()
         started = perf_counter_ns()
-        request = slot.request
+        returned = False  # whether the slot has already been handed back (or will be, by a waiter)
         try:
-            # Filling the request's tensors directly skips OpenVINO's Python input dispatcher
-            # (about 50 µs a call for a tiny model).
-            size = 0
-            for index, name in enumerate(self._input_order):
-                array = inputs[name]
-                size += array.nbytes
-                _fill(request, index, array)
+            size = self._fill_all(slot.request, inputs)
             if self._runs_inline(size):
-                request.infer()  # short enough to run here: cheaper than a thread hop
+                slot.request.infer()  # short enough to run here: cheaper than a thread hop
                 slot.done_ns = perf_counter_ns()
                 self._observe_inline(slot.done_ns - started)
             else:
-                await self._run_async(slot, pool)
+                done = self._start_async(slot)
+                try:
+                    await asyncio.shield(done)
+                except asyncio.CancelledError:
+                    # The caller went away; the request still runs. Give it back when it ends.
+                    done.add_done_callback(lambda f: _give_back(f, slot, pool))
+                    returned = True
+                    raise
+                if self._estimate_ns == UNMEASURED:
+                    self._seed_estimate(slot.done_ns - started)
+            outputs = self._read_outputs(slot.request, inputs)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            pool.put_nowait(slot)
-            log.exception("inference of %s failed", self.id)
-            raise BackendError(f"Internal inference error: {exc}") from exc
-        took = slot.done_ns - started
-        if observer is not None:
-            observer(started - asked, took)
-        try:
-            passthrough = self._passthrough
-            return {
-                spec.name: np.array(inputs[passthrough[i]], copy=True)
-                if i in passthrough
-                else _from_ov(request.get_output_tensor(i), spec)
-                for i, spec in enumerate(self._output_specs)
-            }
-        except Exception as exc:
-            log.exception("reading the outputs of %s failed", self.id)
-            raise BackendError(f"Internal inference error: {exc}") from exc
+            raise self._failure(exc) from exc
         finally:
-            pool.put_nowait(slot)
+            if not returned:
+                pool.put_nowait(slot)
+        if observer is not None:
+            observer(started - asked, slot.done_ns - started)
+        return outputs
+
+    async def _admit(self, check: ShapeCheck, inputs: Mapping[str, np.ndarray]) -> None:
+        """Refuse input shapes OpenVINO's shape inference refuses, before they reach a request."""
+        signature = tuple(inputs[name].shape for name in self._input_order)
+        reason = check.verdict(signature)
+        if reason is None:  # never seen: a few milliseconds of shape inference, off the loop
+            # on threads of its own: the default executor may be busy loading models for seconds
+            loop = asyncio.get_running_loop()
+            reason = await loop.run_in_executor(_shape_checkers(), check.check, signature)
+        if reason:
+            raise check.error(signature, reason)
+
+    def _fill_all(self, request: ov.InferRequest, inputs: Mapping[str, np.ndarray]) -> int:
+        """Fill every input tensor of ``request``; returns the inputs' size in bytes."""
+        # Filling the request's tensors directly skips OpenVINO's Python input dispatcher
+        # (about 50 µs a call for a tiny model).
+        size = 0
+        for index, name in enumerate(self._input_order):
+            array = inputs[name]
+            size += array.nbytes
+            _fill(request, index, array)
+        return size
+
+    def _read_outputs(
+        self, request: ov.InferRequest, inputs: Mapping[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        passthrough = self._passthrough
+        return {
+            spec.name: np.array(inputs[passthrough[i]], copy=True)
+            if i in passthrough
+            else _from_ov(request.get_output_tensor(i), spec)
+            for i, spec in enumerate(self._output_specs)
+        }
+
+    def _failure(self, exc: Exception) -> BackendError:
+        """What the caller gets when OpenVINO raised: OVMS's text, the model, OpenVINO's reason."""
+        reason = _reason(exc)
+        log.error("inference of %s failed: %s", self.id, reason, exc_info=exc)
+        return BackendError(f"Internal inference error - model {self.name} version {self.version}: {reason}")
 
     def _runs_inline(self, size: int) -> bool:
         """Whether this call runs on the loop thread: a fast model and small inputs.
 
         The estimate is the *shortest* of the last few inline runs, and only inline runs
-        feed it. A wall-clock time includes whatever the OS did meanwhile: OpenVINO's
+        feed it (or, before any inline run, the first threaded one). A wall-clock time
+        includes whatever the OS did meanwhile: OpenVINO's
         synchronous call may itself wait for one of its stream threads, and on a busy
         machine that wait, or a preemption, can take hundreds of microseconds. An average
         would push a short model off the fast path exactly when the CPU is scarce; the
@@ -218,7 +259,7 @@ class OpenVINOServable(Servable):
         inline once every 64 calls (while it is within 4x of it), so a model that became
         faster comes back.
         """
-        if not self._inline_ns or size > INLINE_MAX_BYTES:
+        if not self._inline_ns or size > INLINE_MAX_BYTES or self._estimate_ns == UNMEASURED:
             return False
         if self._estimate_ns < self._inline_ns:
             return True
@@ -231,37 +272,38 @@ class OpenVINOServable(Servable):
         self._calls += 1
         self._estimate_ns = min(recent)
 
-    @staticmethod
-    async def _run_async(slot: _Slot, pool: asyncio.Queue[_Slot]) -> None:
-        """Start the request on OpenVINO's threads and await its completion callback."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        slot.future, slot.loop = future, loop
-        try:
-            slot.request.start_async()
-        except Exception:
-            slot.future = None
-            raise
-        try:
-            await asyncio.shield(future)
-        except asyncio.CancelledError:
-            # The caller went away; the request still runs. Give it back when it ends.
-            future.add_done_callback(lambda _f: pool.put_nowait(slot))
-            raise
-        slot.future = None
+    def _seed_estimate(self, took_ns: int) -> None:
+        self._estimate_ns = took_ns
+        self._recent = [took_ns] * RECENT_INLINE_RUNS
 
-    def warm_up(self) -> None:
-        """Run every infer request twice on zeros of the smallest accepted shape (blocking).
+    def _start_async(self, slot: _Slot) -> asyncio.Future[None]:
+        """Start the request on OpenVINO's threads; the future ends when the request does.
+
+        The end is awaited through :meth:`ov.InferRequest.wait` on a waiter thread, not
+        through a completion callback: OpenVINO does not call the Python callback of a
+        request that failed (only ``wait()`` raises its error), so a callback would leave
+        the caller waiting for ever and the request out of the pool.
+        """
+        slot.request.start_async()
+        return asyncio.wrap_future(self._waiters.submit(_wait, slot))
+
+    def warm_up(self) -> bool:
+        """Run every infer request on zeros, if every input's shape is static (blocking).
 
         Done at load time, before the version is AVAILABLE: the first inference pays
-        for lazy allocations; the second one's time seeds the estimate that decides
-        whether calls run inline (on the event loop thread).
+        for lazy allocations; the later ones' time seeds the estimate that decides
+        whether calls run inline (on the event loop thread). A model with a dynamic
+        dimension is not warmed up: no size is known to be one it takes (a detector may
+        need multiples of 32, a pooling layer refuses a batch of zero), and its first
+        calls measure it instead. Returns whether it ran.
         """
+        shapes = [tuple(dim.lo for dim in spec.dims) for spec in self.inputs.values()]
+        if not all(dim.is_static for spec in self.inputs.values() for dim in spec.dims):
+            return False
         times = []
         for slot in self._slots:
             request = slot.request
-            for index, spec in enumerate(self.inputs.values()):
-                shape = tuple(max(dim.lo, 1) for dim in spec.dims)
+            for index, (spec, shape) in enumerate(zip(self.inputs.values(), shapes, strict=True)):
                 zeros = (
                     np.full(shape, b"", dtype=BYTES_DTYPE) if spec.is_string else np.zeros(shape, spec.dtype)
                 )
@@ -273,10 +315,42 @@ class OpenVINOServable(Servable):
                 times.append(perf_counter_ns() - started)
                 if not self._inline_ns or times[-1] > 20 * self._inline_ns:
                     break  # clearly not an inline model: do not spend more load time on it
-        self._estimate_ns = min(times, default=0)
-        self._recent = [self._estimate_ns] * RECENT_INLINE_RUNS
+        self._seed_estimate(min(times, default=0))
+        return True
 
     def close(self) -> None:
         self._slots.clear()
         self._idle = None
+        self._waiters.shutdown(wait=False)
         del self.compiled
+
+
+_SHAPE_CHECKERS: list[ThreadPoolExecutor] = []
+
+
+def _shape_checkers() -> ThreadPoolExecutor:
+    """The process's threads for shape checks (two: each check holds its model's lock anyway)."""
+    if not _SHAPE_CHECKERS:
+        _SHAPE_CHECKERS.append(started_pool(2, "ov-shape-check"))
+    return _SHAPE_CHECKERS[0]
+
+
+def _give_back(done: asyncio.Future[None], slot: _Slot, pool: asyncio.Queue[_Slot]) -> None:
+    """A request whose caller left ended: back to the pool (its error, if any, is dropped)."""
+    if not done.cancelled():
+        done.exception()
+    pool.put_nowait(slot)
+
+
+def _reason(exc: BaseException) -> str:
+    """OpenVINO's error text without its source-file references (what the client reads).
+
+    ``[CPU] Add node with name 'y' Check '...' failed at src/...`` keeps the part before
+    ``Check``; lines that only point into OpenVINO's sources go.
+    """
+    kept = []
+    for line in str(exc).splitlines():
+        line = line.split(" Check '", 1)[0].strip()
+        if line and "src/" not in line and not line.startswith("Check '"):
+            kept.append(line.rstrip(":"))
+    return ": ".join(kept)[:500] or type(exc).__name__

@@ -19,8 +19,8 @@ import numpy as np
 import openvino as ov
 from openvino._offline_transformations import apply_low_latency_transformation
 
-from ovserve.backends.openvino.servable import OpenVINOServable, _fill, _from_ov
-from ovserve.errors import BackendError, LoadError
+from ovserve.backends.openvino.servable import OpenVINOServable, _give_back
+from ovserve.errors import LoadError
 
 log = logging.getLogger(__name__)
 
@@ -55,47 +55,44 @@ class StatefulOpenVINOServable(OpenVINOServable):
     async def run_step(
         self, inputs: Mapping[str, np.ndarray], state: object | None
     ) -> tuple[dict[str, np.ndarray], State]:
-        """Run one step from ``state`` (None: the model's initial state); return outputs and new state."""
+        """Run one step from ``state`` (None: the model's initial state); return outputs and new state.
+
+        As :meth:`OpenVINOServable.run`: every path ends in an answer and gives the infer
+        request back to the pool (a cancelled caller's request goes back when it ends).
+        """
         pool = self._pool()
         asked = perf_counter_ns()
         slot = await pool.get()
         started = perf_counter_ns()
         request = slot.request
+        returned = False  # whether the slot has already been handed back (or will be, by a waiter)
         try:
             _restore(request, state)
-            size = 0
-            for index, name in enumerate(self._input_order):
-                array = inputs[name]
-                size += array.nbytes
-                _fill(request, index, array)
+            size = self._fill_all(request, inputs)
             if self._runs_inline(size):
                 request.infer()
                 slot.done_ns = perf_counter_ns()
                 self._observe_inline(slot.done_ns - started)
             else:
-                await self._run_async(slot, pool)
+                done = self._start_async(slot)
+                try:
+                    await asyncio.shield(done)
+                except asyncio.CancelledError:
+                    done.add_done_callback(lambda f: _give_back(f, slot, pool))
+                    returned = True
+                    raise
+            outputs = self._read_outputs(request, inputs)
+            saved = _save(request)
         except asyncio.CancelledError:
-            raise  # the slot goes back to the pool when the started request ends
+            raise
         except Exception as exc:
-            pool.put_nowait(slot)
-            log.exception("inference of %s failed", self.id)
-            raise BackendError(f"Internal inference error: {exc}") from exc
+            raise self._failure(exc) from exc
+        finally:
+            if not returned:
+                pool.put_nowait(slot)
         if self.timing_observer is not None:  # metrics: wait for a request, then restore + infer
             self.timing_observer(started - asked, slot.done_ns - started)
-        try:
-            passthrough = self._passthrough  # outputs that are an input unchanged (servable.py)
-            outputs = {
-                spec.name: np.array(inputs[passthrough[i]], copy=True)
-                if i in passthrough
-                else _from_ov(request.get_output_tensor(i), spec)
-                for i, spec in enumerate(self._output_specs)
-            }
-            return outputs, _save(request)
-        except Exception as exc:
-            log.exception("reading the outputs or state of %s failed", self.id)
-            raise BackendError(f"Internal inference error: {exc}") from exc
-        finally:
-            pool.put_nowait(slot)
+        return outputs, saved
 
 
 def _restore(request: ov.InferRequest, state: object | None) -> None:
