@@ -158,6 +158,12 @@ class InternalError(ServingError):
     code = Code.INTERNAL
 
 
+class UnsupportedOutput(ServingError):
+    """A model output the protocol cannot carry (its dtype, or a layout the format needs)."""
+
+    code = Code.INTERNAL
+
+
 class MethodNotSupported(ServingError):
     """A URL naming a method the protocol does not have (404, as OVMS)."""
 
@@ -183,6 +189,18 @@ class ReloadIncomplete(ServingError):
         super().__init__(
             "The new config is applied, but some models did not become available: " + ", ".join(failures)
         )
+
+
+class ConfigFileUnreadable(ServingError):
+    """A config reload found config.json missing or unreadable (NOT_FOUND, as OVMS)."""
+
+    code = Code.NOT_FOUND
+
+
+class ConfigReloadFailed(ServingError):
+    """A config reload refused config.json, or applied it without its invalid entries."""
+
+    code = Code.FAILED_PRECONDITION
 
 
 class LoadError(ServingError):

@@ -22,7 +22,12 @@ from pathlib import Path
 from ovserve.config.file import config_file_path, parse_config_text
 from ovserve.config.types import MetricsConfig, ModelConfig
 from ovserve.core.manager import ReloadOutcome, ServableManager
-from ovserve.errors import Code, ConfigError, ModelNotFound, ServingError
+from ovserve.errors import (
+    ConfigError,
+    ConfigFileUnreadable,
+    ConfigReloadFailed,
+    ModelNotFound,
+)
 from ovserve.repository.sources import Source
 
 log = logging.getLogger(__name__)
@@ -106,7 +111,7 @@ class Lifecycle:
             if not self._file_failed:
                 log.error("%s: %s", self.config_path, CONFIG_UNREADABLE)
             self._file_failed = True
-            return ReloadOutcome(False, ServingError(CONFIG_UNREADABLE, Code.NOT_FOUND))
+            return ReloadOutcome(False, ConfigFileUnreadable(CONFIG_UNREADABLE))
         digest = _digest(text)
         if digest != self._digest or self._file_failed or force:
             try:
@@ -122,9 +127,7 @@ class Lifecycle:
                 if not self._file_failed or digest != self._digest:
                     log.error("config reload refused, the running config keeps serving: %s", exc)
                 self._digest, self._file_failed = digest, True
-                return ReloadOutcome(
-                    False, ServingError(f"{CONFIG_RELOAD_FAILED} {exc}", Code.FAILED_PRECONDITION)
-                )
+                return ReloadOutcome(False, ConfigReloadFailed(f"{CONFIG_RELOAD_FAILED} {exc}"))
             self._digest, self._file_failed = digest, False
             if parsed.models != self.models:
                 log.info("config.json changed: %s", ", ".join(m.name for m in parsed.models) or "no models")
@@ -135,9 +138,8 @@ class Lifecycle:
                 detail = "; ".join(invalid)
                 return ReloadOutcome(
                     changed,
-                    ServingError(
-                        f"{CONFIG_RELOAD_FAILED} Invalid entries are not served, the others were applied: {detail}",
-                        Code.FAILED_PRECONDITION,
+                    ConfigReloadFailed(
+                        f"{CONFIG_RELOAD_FAILED} Invalid entries are not served, the others were applied: {detail}"
                     ),
                 )
         return ReloadOutcome(await self.sync())

@@ -26,6 +26,15 @@ BYTES_DTYPE = np.dtype(object)
 #: concatenates and (de)serialises it like any 2-byte type.
 BF16_DTYPE = np.dtype([("bf16", "<u2")])
 
+
+def bytes_array(items: Sequence[object], shape: Sequence[int] | None = None) -> np.ndarray:
+    """A 1-D ``object`` array holding ``items`` (never a 2-D array of characters, as
+    ``np.array`` would make of equal-length bytes), reshaped to ``shape`` when given."""
+    out = np.empty(len(items), dtype=BYTES_DTYPE)
+    out[:] = items
+    return out if shape is None else out.reshape(shape)
+
+
 #: KServe v2 datatype name -> numpy dtype (BYTES -> object array of bytes).
 KSERVE_TO_NUMPY: dict[str, np.dtype] = {
     "BOOL": np.dtype(np.bool_),

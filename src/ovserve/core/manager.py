@@ -23,6 +23,7 @@ from ovserve.core.servable import Servable
 from ovserve.core.states import State, VersionStatus, check_transition
 from ovserve.errors import (
     Code,
+    LoadError,
     ModelNotFound,
     ModelNotReady,
     ServingError,
@@ -241,7 +242,7 @@ class ServableManager:
             return
         except Exception as exc:  # a loader bug or an engine error: keep it in the status
             log.exception("loading %s version %d failed", stream.name, aspired.version)
-            self._fail(stream.name, entry, ServingError(f"{type(exc).__name__}: {exc}", Code.UNKNOWN))
+            self._fail(stream.name, entry, LoadError(f"{type(exc).__name__}: {exc}"))
             return
         old = entry.loaded
         entry.last_failure = None

@@ -19,7 +19,7 @@ from pathlib import Path
 from ovserve.config.genai import TASKS, GenerativeConfig
 from ovserve.config.types import ModelConfig
 from ovserve.core.manager import AspiredStream, AspiredVersion, Loader
-from ovserve.errors import LoadError
+from ovserve.errors import BASE_PATH_INVALID, LoadError
 from ovserve.genai.detect import detect_task, is_genai_export
 from ovserve.genai.graph import GRAPH_FILE, read_graph
 from ovserve.genai.types import GENERATIVE_VERSION
@@ -68,9 +68,7 @@ class GenerativeSource:
     def stream(self, config: ModelConfig) -> AspiredStream:
         directory = Path(config.base_path)
         if not directory.is_dir():
-            return AspiredStream(
-                (), LoadError(f"The provided base path is invalid or doesn't exists: {config.base_path}")
-            )
+            return AspiredStream((), LoadError(f"{BASE_PATH_INVALID}: {config.base_path}"))
         fingerprint: tuple[object, ...] = config.fingerprint()
         if config.generative is None and not has_graph(config):  # no task given: as OVMS infers it
             task = detect_task(directory, config.name)

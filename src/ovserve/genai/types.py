@@ -29,6 +29,19 @@ class NotGenerative(ServingError):
     code = Code.INVALID_ARGUMENT
 
 
+class GenerativeOnly(ServingError):
+    """A tensor (KServe / TF Serving) request named a generative model: it is served through the
+    OpenAI API only."""
+
+    code = Code.FAILED_PRECONDITION
+
+
+class GenerationAborted(ServingError):
+    """A generation ended before its last token: the model was unloaded, or the engine dropped it."""
+
+    code = Code.UNAVAILABLE
+
+
 class PromptTooLong(ServingError):
     """The prompt (or an input text) does not fit the model's context."""
 
@@ -150,9 +163,8 @@ class GenerativeServable(Servable):
         super().__init__(servable_id, (), ())
 
     async def infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        raise ServingError(
-            f"Model {self.name} serves the {self.task} task; call it through the OpenAI API (/v3/...)",
-            Code.FAILED_PRECONDITION,
+        raise GenerativeOnly(
+            f"Model {self.name} serves the {self.task} task; call it through the OpenAI API (/v3/...)"
         )
 
     async def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

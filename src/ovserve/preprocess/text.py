@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ovserve.errors import InvalidInput, ShapeMismatch
-from ovserve.tensors import BYTES_DTYPE, TensorSpec
+from ovserve.tensors import TensorSpec, bytes_array
 
 #: OVMS's limit on the 2-D array strings become (count x (longest + 1) bytes)
 MAX_ROWS_BYTES = 1024**3
@@ -48,6 +48,4 @@ def is_string_output(spec: TensorSpec) -> bool:
 
 def rows_to_strings(rows: np.ndarray) -> np.ndarray:
     """A 2-D U8 array as a 1-D ``object`` array of its rows, each up to its first zero byte."""
-    out = np.empty(rows.shape[0], dtype=BYTES_DTYPE)
-    out[:] = [row.tobytes().split(b"\0", 1)[0] for row in rows]
-    return out
+    return bytes_array([row.tobytes().split(b"\0", 1)[0] for row in rows])

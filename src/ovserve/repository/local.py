@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from ovserve.config.types import ModelConfig
 from ovserve.core.manager import AspiredStream, AspiredVersion, Loader
-from ovserve.errors import LoadError
+from ovserve.errors import BASE_PATH_INVALID, LoadError
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def scan_versions(base_path: Path) -> dict[int, Path]:
             )
         return {1: base_path}
     if not base_path.is_dir():
-        raise LoadError(f"The provided base path is invalid or doesn't exists: {base_path}")
+        raise LoadError(f"{BASE_PATH_INVALID}: {base_path}")
     found: dict[int, Path] = {}
     for entry in base_path.iterdir():
         if not entry.is_dir():
@@ -63,7 +63,7 @@ class LocalSource:
         except LoadError as exc:
             return AspiredStream((), exc)
         except OSError as exc:
-            return AspiredStream((), LoadError(f"The provided base path is invalid or doesn't exists: {exc}"))
+            return AspiredStream((), LoadError(f"{BASE_PATH_INVALID}: {exc}"))
         return policy_stream(config, versions, lambda v, path: self.loader_factory(config, v, path))
 
 

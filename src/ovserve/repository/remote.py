@@ -24,7 +24,7 @@ from pathlib import Path
 from ovserve.config.types import ModelConfig
 from ovserve.core.manager import AspiredStream, Loader
 from ovserve.core.servable import Servable
-from ovserve.errors import LoadError
+from ovserve.errors import BASE_PATH_INVALID, LoadError
 from ovserve.repository.cache import VersionCache, cache_key
 from ovserve.repository.local import LoaderFactory, policy_stream
 from ovserve.repository.storage import (
@@ -39,8 +39,6 @@ from ovserve.repository.storage import (
 )
 
 log = logging.getLogger(__name__)
-
-PATH_INVALID = "The provided base path is invalid or doesn't exists"
 
 
 class RemoteLoader:
@@ -154,7 +152,7 @@ class RemoteSource:
         if failure in (Failure.NOT_FOUND, Failure.UNSUPPORTED):
             self._recovered(name)  # the store answered (or never will): the usual stream error
             if failure == Failure.NOT_FOUND:
-                return AspiredStream((), LoadError(f"{PATH_INVALID}: {url}: {describe(exc)}"))
+                return AspiredStream((), LoadError(f"{BASE_PATH_INVALID}: {url}: {describe(exc)}"))
             return AspiredStream((), LoadError(describe(exc)))
         if failure == Failure.DENIED:
             hint = self.settings.credentials_hint(url.split("://", 1)[0])

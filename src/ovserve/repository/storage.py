@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ovserve.config.storage import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
+from ovserve.config.storage import REMOTE_PREFIXES, REMOTE_SCHEMES
 from ovserve.config.storage import TIMEOUT_VARIABLE as TIMEOUT_VARIABLE
 from ovserve.config.storage import StorageSettings as StorageSettings
 from ovserve.config.storage import emulator_url as emulator_url
@@ -33,7 +34,6 @@ from ovserve.config.storage import s3_endpoint_url as s3_endpoint_url
 
 log = logging.getLogger(__name__)
 
-REMOTE_SCHEMES = ("s3", "gs", "az", "azfs")
 _HOST_PORT = re.compile(r"^[A-Za-z0-9.\-]+:\d+$")
 #: Loggers of the storage clients: they log every request or retry; failures reach our own log.
 _CLIENT_LOGGERS = (
@@ -92,7 +92,7 @@ class StoreURL:
 
 def is_remote(base_path: str) -> bool:
     """Whether a base path names an object store (OVMS's prefixes) rather than a local path."""
-    return any(base_path.startswith(f"{scheme}://") for scheme in REMOTE_SCHEMES)
+    return base_path.startswith(REMOTE_PREFIXES)
 
 
 def parse_url(url: str) -> StoreURL:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +35,7 @@ import numpy as np
 from ovserve.config.types import ModelConfig
 from ovserve.core.manager import Loader
 from ovserve.core.servable import Servable
+from ovserve.scheduling.loader import LoaderFactory
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,6 @@ log = logging.getLogger(__name__)
 ENV = "OVSERVE_TEST_GATES"
 POLL_SECONDS = 0.01
 MAX_HOLD_SECONDS = 300.0
-
-LoaderFactory = Callable[[ModelConfig, int, Path], Loader]
 
 
 def gate_file(directory: Path, kind: str, model: str) -> Path:

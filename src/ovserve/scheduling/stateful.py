@@ -14,7 +14,7 @@ state. Steps of one sequence run one at a time, in arrival order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar, Protocol, cast
 
@@ -26,6 +26,7 @@ from ovserve.core.manager import Loader
 from ovserve.core.servable import Servable
 from ovserve.core.validation import validate_inputs
 from ovserve.errors import InvalidInput, LoadError, SequenceNotFound
+from ovserve.scheduling.loader import LoaderFactory
 from ovserve.scheduling.sequences import Control, SequenceCleaner, SequenceManager, sequence_error
 from ovserve.tensors import Dim, TensorSpec, format_dims, precision_name
 
@@ -161,7 +162,6 @@ class StatefulServable(Servable):
 
 
 #: Builds the loader of one version: (model config, version, version directory).
-LoaderFactory = Callable[[ModelConfig, int, Path], Loader]
 
 
 class StatefulLoader:

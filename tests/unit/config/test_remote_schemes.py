@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from ovserve.config import graphs, storage
-from ovserve.repository import storage as repository_storage
 
 
 def test_config_and_repository_read_the_same_schemes() -> None:
     assert storage.REMOTE_PREFIXES == ("s3://", "gs://", "az://", "azfs://")
     assert graphs.CLOUD_PREFIXES == storage.REMOTE_PREFIXES
-    # repository/storage.py keeps its own copy until it imports config.storage's (docs/architecture.md)
-    assert repository_storage.REMOTE_SCHEMES == storage.REMOTE_SCHEMES

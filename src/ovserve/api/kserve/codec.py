@@ -17,11 +17,12 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 
 from ovserve.core.servable import Servable
-from ovserve.errors import Code, InvalidInput, ServingError
+from ovserve.errors import InvalidInput, UnsupportedOutput
 from ovserve.tensors import (
     BYTES_DTYPE,
     KSERVE_TO_NUMPY,
     NUMPY_TO_KSERVE,
+    bytes_array,
     check_declared_size,
     kserve_datatype,
 )
@@ -46,9 +47,7 @@ def datatype_of(name: str, array: np.ndarray) -> str:
     """The KServe datatype of an output array; a dtype KServe cannot carry is a server error."""
     datatype = NUMPY_TO_KSERVE.get(array.dtype)
     if datatype is None:
-        raise ServingError(
-            f"Unsupported serialization precision {array.dtype} of output {name}", Code.INTERNAL
-        )
+        raise UnsupportedOutput(f"Unsupported serialization precision {array.dtype} of output {name}")
     return datatype
 
 
@@ -132,13 +131,6 @@ def deserialize_bytes(buffer: bytes | memoryview, count: int, input_name: str) -
             f"Actual: {len(items)}; input name: {input_name}"
         )
     return bytes_array(items)
-
-
-def bytes_array(items: Sequence[bytes]) -> np.ndarray:
-    """A 1-D ``object`` array holding ``items`` (never a 2-D array of characters)."""
-    out = np.empty(len(items), dtype=BYTES_DTYPE)
-    out[:] = items
-    return out
 
 
 def _as_bytes(item: object) -> bytes:

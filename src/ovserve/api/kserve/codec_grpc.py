@@ -17,7 +17,6 @@ import numpy as np
 from ovserve._generated.kserve import grpc_predict_v2_pb2 as pb
 from ovserve.api.kserve.codec import (
     add_sequence_parameters,
-    bytes_array,
     check_requested_outputs,
     check_shape,
     datatype_of,
@@ -29,7 +28,7 @@ from ovserve.api.kserve.codec import (
 )
 from ovserve.core.servable import Servable
 from ovserve.errors import InvalidInput, Unimplemented
-from ovserve.tensors import BYTES_DTYPE, InferRequest, InferResponse
+from ovserve.tensors import BYTES_DTYPE, InferRequest, InferResponse, bytes_array
 
 #: KServe datatype -> the InferTensorContents field that carries it (None: raw only).
 CONTENTS_FIELD: dict[str, str | None] = {

@@ -38,13 +38,14 @@ from ovserve.api.kserve.codec import (
     to_raw,
 )
 from ovserve.core.servable import Servable
-from ovserve.errors import Code, InvalidInput, Unimplemented
+from ovserve.errors import InvalidInput, InvalidJson, Unimplemented
 from ovserve.tensors import (
     BF16_DTYPE,
     BYTES_DTYPE,
     InferRequest,
     InferResponse,
     bf16_to_float32,
+    bytes_array,
     kserve_datatype,
 )
 
@@ -100,7 +101,7 @@ def _load_json(body: bytes, end: int) -> tuple[Any, list[json_data.Region]]:
     try:
         return orjson.loads(document), regions
     except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"The file is not valid json - {exc}", Code.FAILED_PRECONDITION) from None
+        raise InvalidJson(str(exc)) from None
 
 
 def _parameters(owner: dict[str, Any], what: str) -> dict[str, Any]:
@@ -316,9 +317,7 @@ def _strings(data: list[Any], name: str) -> np.ndarray:
             "Could not parse input content - BYTES data must be strings (or nested arrays of strings); "
             f"input name: {name}"
         ) from None
-    out = np.empty(len(encoded), dtype=BYTES_DTYPE)
-    out[:] = encoded
-    return out
+    return bytes_array(encoded)
 
 
 def _texts(array: np.ndarray) -> list[str] | None:

@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from ovserve.errors import Code, InvalidInput
+from ovserve.errors import InvalidInput, InvalidJson
 
 #: the size of a JSON part from which numeric data arrays are cut out and counted first
 SPLIT_FROM = 1 << 20
@@ -103,4 +103,4 @@ def load(body: bytes, regions: list[Region], placeholder: str, dims: tuple[int, 
     try:
         return orjson.loads(memoryview(body)[start:end])
     except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"The file is not valid json - {exc}", Code.FAILED_PRECONDITION) from None
+        raise InvalidJson(str(exc)) from None

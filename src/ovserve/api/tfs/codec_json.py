@@ -29,7 +29,7 @@ import orjson
 
 from ovserve.api.json_limits import check_value_count
 from ovserve.core.servable import Servable
-from ovserve.errors import Code, InvalidInput, ServingError
+from ovserve.errors import InvalidInput, InvalidJson, UnsupportedOutput
 from ovserve.tensors import (
     BF16_DTYPE,
     BYTES_DTYPE,
@@ -37,6 +37,7 @@ from ovserve.tensors import (
     InferRequest,
     bf16_from_float,
     bf16_to_float32,
+    bytes_array,
     precision_name,
 )
 
@@ -58,9 +59,7 @@ def parse_json(body: bytes) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise ServingError(
-            f"The file is not valid json - Error: {exc.msg} Offset: {exc.pos}", Code.FAILED_PRECONDITION
-        ) from None
+        raise InvalidJson(f"Error: {exc.msg} Offset: {exc.pos}") from None
 
 
 def decode_predict(body: bytes, servable: Servable) -> tuple[InferRequest, bool]:
@@ -189,9 +188,7 @@ def _string_array(name: str, value: Any, kind: str) -> np.ndarray:
         probe = probe[0]
     flat: list[bytes] = []
     _flatten_strings(value, shape, 0, flat, name, kind)
-    out = np.empty(len(flat), dtype=BYTES_DTYPE)
-    out[:] = flat
-    return out.reshape(shape)
+    return bytes_array(flat, shape)
 
 
 def _flatten_strings(
@@ -241,10 +238,9 @@ def encode_predict(outputs: Mapping[str, np.ndarray], row: bool) -> bytes:
     sizes = {name: (array.shape[0] if array.ndim else None) for name, array in outputs.items()}
     if None in sizes.values() or len(set(sizes.values())) > 1:
         detail = ", ".join(f"{name}: {'scalar' if n is None else n}" for name, n in sizes.items())
-        raise ServingError(
+        raise UnsupportedOutput(
             f"{RESPONSE_ERROR} - row format needs every output to share dim 0 ({detail}); "
-            'send "inputs" (column format) instead',
-            Code.INTERNAL,
+            'send "inputs" (column format) instead'
         )
     values = {name: to_json_value(name, array) for name, array in outputs.items()}
     count = next(iter(sizes.values())) or 0
@@ -268,9 +264,7 @@ def to_json_value(name: str, array: np.ndarray) -> Any:
 def _strings_to_json(name: str, array: np.ndarray) -> Any:
     as_b64 = name.endswith("_bytes")
     flat = [_string_to_json(item, as_b64) for item in array.ravel()]
-    out = np.empty(len(flat), dtype=BYTES_DTYPE)
-    out[:] = flat
-    return out.reshape(array.shape).tolist()
+    return bytes_array(flat, array.shape).tolist()
 
 
 def _string_to_json(item: Any, as_b64: bool) -> Any:

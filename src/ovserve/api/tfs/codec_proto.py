@@ -19,13 +19,14 @@ from typing import Any
 import numpy as np
 
 from ovserve._generated.tensorflow.core.framework import tensor_pb2, types_pb2
-from ovserve.errors import Code, DtypeMismatch, InvalidInput, ServingError
+from ovserve.errors import DtypeMismatch, InvalidInput, UnsupportedOutput
 from ovserve.tensors import (
     BYTES_DTYPE,
     NUMPY_TO_TF,
     TF_NAMES,
     TF_TO_NUMPY,
     TensorSpec,
+    bytes_array,
     check_declared_size,
     format_dims,
     precision_name,
@@ -129,9 +130,7 @@ def decode_tensor(name: str, proto: Any, expected: np.dtype | None = None) -> np
             f"field {VALUE_FIELDS[tf_dtype]})"
         )
     if dtype == BYTES_DTYPE:
-        out = np.empty(count, dtype=BYTES_DTYPE)
-        out[:] = list(values)
-        return out.reshape(shape)
+        return bytes_array(list(values), shape)
     if tf_dtype in _HALF_VAL_DTYPES:
         return _checked(name, values, np.dtype(np.uint16), tf_dtype).view(dtype).reshape(shape)
     return _checked(name, values, dtype, tf_dtype).reshape(shape)
@@ -168,8 +167,8 @@ def encode_tensor(name: str, array: np.ndarray, proto: Any | None = None) -> Any
         proto = tensor_pb2.TensorProto()
     tf_dtype = NUMPY_TO_TF.get(array.dtype)
     if tf_dtype is None:
-        raise ServingError(
-            f"Unsupported serialization precision - output {name} has dtype {array.dtype}", Code.INTERNAL
+        raise UnsupportedOutput(
+            f"Unsupported serialization precision - output {name} has dtype {array.dtype}"
         )
     proto.dtype = tf_dtype
     dims = proto.tensor_shape.dim

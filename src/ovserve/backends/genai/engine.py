@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ovserve.backends.genai.detokenize import IncrementalText, decode_all
-from ovserve.errors import BackendError, Code, ServingError
-from ovserve.genai.types import ChoiceDelta, PromptTooLong, TokenLogprob
+from ovserve.errors import BackendError
+from ovserve.genai.types import ChoiceDelta, GenerationAborted, PromptTooLong, TokenLogprob
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ class GenerationEngine:
                 self._wake.wait()
                 self._wake.clear()
         for request in list(self._active.values()):
-            self._finish(request, ServingError("The model was unloaded during generation", Code.UNAVAILABLE))
+            self._finish(request, GenerationAborted("The model was unloaded during generation"))
 
     def _cycle(self) -> bool:
         """Apply the queued commands and run one step; False when there is nothing to step."""
@@ -221,7 +221,7 @@ class GenerationEngine:
                 batch.append((request, deltas[request.id]))
             status = request.handle.get_status().name
             if status == "IGNORED":
-                error = ServingError("The request was dropped: the KV cache is full", Code.UNAVAILABLE)
+                error = GenerationAborted("The request was dropped: the KV cache is full")
                 batch.append((request, self._finish(request, error, post=False)))
             elif status != "RUNNING":
                 batch.append((request, self._finish(request, None, post=False)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ovserve.errors import LoadError
+from ovserve.errors import BASE_PATH_INVALID, LoadError
 
 
 def find_model_file(version_dir: Path) -> Path:
@@ -16,7 +16,7 @@ def find_model_file(version_dir: Path) -> Path:
     if version_dir.is_file():
         return _single_file(version_dir)
     if not version_dir.is_dir():
-        raise LoadError(f"The provided base path is invalid or doesn't exists: {version_dir}")
+        raise LoadError(f"{BASE_PATH_INVALID}: {version_dir}")
     files = sorted(p for p in version_dir.iterdir() if p.is_file())
     for xml in (p for p in files if p.suffix == ".xml"):
         if xml.with_suffix(".bin").exists():

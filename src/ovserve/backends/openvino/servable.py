@@ -33,7 +33,7 @@ from ovserve.backends.openvino.shapes import ShapeCheck
 from ovserve.core.ids import ServableId
 from ovserve.core.servable import Servable
 from ovserve.errors import BackendError
-from ovserve.tensors import BF16_DTYPE, BYTES_DTYPE, TensorSpec
+from ovserve.tensors import BF16_DTYPE, BYTES_DTYPE, TensorSpec, bytes_array
 from ovserve.threads import started_pool
 
 log = logging.getLogger(__name__)
@@ -101,9 +101,7 @@ def _from_ov(tensor: ov.Tensor, spec: TensorSpec) -> np.ndarray:
         if 0 in shape:  # reading bytes_data of an empty string tensor kills the process (SIGFPE)
             return np.empty(shape, dtype=BYTES_DTYPE)
         data = tensor.bytes_data.ravel()  # items, not the rows of a string output of rank 2 or more
-        out = np.empty(len(data), dtype=BYTES_DTYPE)
-        out[:] = [bytes(item) for item in data]
-        return out.reshape(shape)
+        return bytes_array([bytes(item) for item in data], shape)
     if spec.dtype == BF16_DTYPE:
         return np.array(tensor.data, copy=True).view(BF16_DTYPE)
     return np.array(tensor.data, copy=True)
