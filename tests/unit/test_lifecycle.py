@@ -6,13 +6,14 @@ from pathlib import Path
 
 from fakes import FakeLoader
 
+from ovserve.config.storage import StorageSettings
 from ovserve.config.types import ModelConfig
 from ovserve.core.ids import ServableId
 from ovserve.core.manager import ServableManager
 from ovserve.core.states import State
 from ovserve.errors import Code, ModelNotFound
 from ovserve.lifecycle import Lifecycle
-from ovserve.repository.local import LocalSource
+from ovserve.repository.sources import RepositorySource
 
 
 def make(tmp_path: Path, models: dict[str, list[int]]) -> Path:
@@ -36,7 +37,9 @@ def lifecycle(config: Path) -> tuple[Lifecycle, list[FakeLoader]]:
     from ovserve.config.file import load_config_file
 
     models = load_config_file(str(config)).models
-    return Lifecycle(ServableManager(), LocalSource(factory), models, str(config)), made
+    return Lifecycle(
+        ServableManager(), RepositorySource(factory, StorageSettings()), models, str(config)
+    ), made
 
 
 def test_new_and_removed_version_directories(tmp_path: Path) -> None:

@@ -149,11 +149,7 @@ class RestApp:
         receive: Callable[[], Awaitable[dict[str, Any]]],
         send: Callable[[dict[str, Any]], Awaitable[None]],
     ) -> None:
-        kind = scope["type"]
-        if kind == "lifespan":
-            await _lifespan(receive, send)
-            return
-        if kind != "http":
+        if scope["type"] != "http":  # uvicorn runs with lifespan="off" (app.py): only HTTP comes here
             return
         if self.make_request_id is None:
             response = await self._handle(scope, receive)
@@ -364,15 +360,3 @@ async def _cancel_on_disconnect(receive: Callable[[], Awaitable[dict[str, Any]]]
     if not watch.answered:
         watch.cancelled = True
         watch.task.cancel()
-
-
-async def _lifespan(
-    receive: Callable[[], Awaitable[dict[str, Any]]], send: Callable[[dict[str, Any]], Awaitable[None]]
-) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return

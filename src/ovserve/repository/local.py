@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
@@ -13,6 +13,8 @@ from ovserve.errors import BASE_PATH_INVALID, LoadError
 
 log = logging.getLogger(__name__)
 
+#: The same type as scheduling.loader.LoaderFactory: the layers keep repository and scheduling
+#: independent (and core knows no ModelConfig), so each declares it.
 LoaderFactory = Callable[[ModelConfig, int, Path], Loader]
 T = TypeVar("T")
 
@@ -53,9 +55,6 @@ class LocalSource:
 
     def __init__(self, loader_factory: LoaderFactory) -> None:
         self.loader_factory = loader_factory
-
-    def aspired(self, configs: Iterable[ModelConfig]) -> dict[str, AspiredStream]:
-        return {config.name: self.aspired_stream(config) for config in configs}
 
     def aspired_stream(self, config: ModelConfig) -> AspiredStream:
         try:

@@ -50,10 +50,6 @@ class OpenVINOEngine:
             self.core.add_extension(cpu_extension)
         prime_bindings(self.core)
 
-    @property
-    def version(self) -> str:
-        return str(ov.get_version())
-
     def loader(self, config: ModelConfig, version: int, version_dir: Path) -> OpenVINOLoader:
         return OpenVINOLoader(self.core, config, version, version_dir, self.inline_inference_us)
 
