@@ -35,7 +35,6 @@ from ovserve.api.tfs import grpc as tfs_grpc
 from ovserve.api.tfs import rest as tfs_rest
 from ovserve.backends.genai import generative_loader
 from ovserve.backends.openvino import OpenVINOEngine
-from ovserve.backends.openvino.servable import OpenVINOServable
 from ovserve.cluster import PeerLink, WorkerSeat
 from ovserve.cluster.control import ClusterControl, handlers
 from ovserve.config.types import ModelConfig, ServerConfig
@@ -50,7 +49,7 @@ from ovserve.metrics.merge import merge_expositions
 from ovserve.repository.sources import RepositorySource
 from ovserve.scheduling import BatchingHooks, with_batching
 from ovserve.scheduling.gates import ENV as TEST_GATES_ENV
-from ovserve.scheduling.gates import GatedServable, with_test_gates
+from ovserve.scheduling.gates import with_test_gates
 from ovserve.scheduling.loader import LoaderFactory
 from ovserve.scheduling.sequences import SequenceCleaner
 from ovserve.scheduling.stateful import with_stateful
@@ -354,7 +353,7 @@ def _model_source(
     return GenerativeSource(
         RepositorySource(
             with_stateful(
-                with_batching(load, in_flight=_batches_in_flight, hooks=_batching_hooks(metrics)),
+                with_batching(load, hooks=_batching_hooks(metrics)),
                 cleaner,
                 single_process=single_process,
             ),
@@ -381,13 +380,6 @@ def _batching_hooks(metrics: MetricsRegistry | None) -> Callable[[ServableId], B
         return BatchingHooks(on_queue_length=series.set_queue_length, on_batch=series.observe_batch)
 
     return hooks
-
-
-def _batches_in_flight(servable: object) -> int:
-    """A batched model runs one batch per infer request of its pool at once."""
-    if isinstance(servable, OpenVINOServable | GatedServable):
-        return servable.nireq
-    return 1
 
 
 async def _render_text(registry: MetricsRegistry) -> str:

@@ -43,6 +43,12 @@ class Servable(abc.ABC):
     def version(self) -> int:
         return self.id.version
 
+    @property
+    def parallelism(self) -> int:
+        """How many calls (batches) it runs at once; more wait their turn. A backend with a pool
+        says its size; a wrapper says its inner servable's; 1 by default."""
+        return 1
+
     async def infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Validate ``inputs`` and run; returns every output in the model's order."""
         validate_inputs(self.id, self.inputs, inputs)

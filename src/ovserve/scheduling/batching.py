@@ -154,6 +154,10 @@ class BatchingServable(Servable):
 
     # -- observation -------------------------------------------------------------------
     @property
+    def parallelism(self) -> int:
+        return self.inner.parallelism
+
+    @property
     def queue_length(self) -> int:
         """Requests waiting in the queue (a chunked request counts once)."""
         return self._waiting

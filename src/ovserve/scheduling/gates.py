@@ -93,8 +93,12 @@ class GatedServable(Servable):
         return await self.inner.run(inputs)
 
     @property
+    def parallelism(self) -> int:
+        return self.inner.parallelism
+
+    @property
     def nireq(self) -> int:
-        """The wrapped backend's pool size (how many batches the batcher may run at once)."""
+        """The wrapped backend's pool size (Triton's model config reports it)."""
         return int(getattr(self.inner, "nireq", 1))
 
     def close(self) -> None:

@@ -68,7 +68,7 @@ class BatchingLoader:
         inner: Loader,
         model: ModelConfig,
         version: int,
-        in_flight: InFlight = lambda _servable: 1,
+        in_flight: InFlight | None = None,
         hooks: HooksFactory | None = None,
     ) -> None:
         if model.dynamic_batching is None:
@@ -87,7 +87,7 @@ class BatchingLoader:
             return BatchingServable(
                 servable,
                 self.config,
-                max_in_flight=self.in_flight(servable),
+                max_in_flight=servable.parallelism if self.in_flight is None else self.in_flight(servable),
                 hooks=self.hooks(self.sid) if self.hooks is not None else None,
             )
         except BaseException:
@@ -96,12 +96,13 @@ class BatchingLoader:
 
 
 def with_batching(
-    factory: LoaderFactory, *, in_flight: InFlight = lambda _servable: 1, hooks: HooksFactory | None = None
+    factory: LoaderFactory, *, in_flight: InFlight | None = None, hooks: HooksFactory | None = None
 ) -> LoaderFactory:
     """``factory``, with dynamic batching installed on the models whose config asks for it.
 
-    ``in_flight(servable)`` says how many batches may run at once on a loaded servable
-    (e.g. its infer-request pool size); ``hooks(id)`` gives each batcher its observers.
+    ``in_flight(servable)`` says how many batches may run at once on a loaded servable (by
+    default its :attr:`~ovserve.core.servable.Servable.parallelism`, the infer-request pool size
+    of an OpenVINO model); ``hooks(id)`` gives each batcher its observers.
     """
 
     def make(config: ModelConfig, version: int, path: Path) -> Loader:

@@ -125,6 +125,10 @@ class StatefulServable(Servable):
         if self._cleaner is not None:
             self._cleaner.register(self.sequences)
 
+    @property
+    def parallelism(self) -> int:
+        return self.inner.parallelism
+
     async def infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         control, sequence_id = read_special_inputs(inputs)
         model_inputs = {name: array for name, array in inputs.items() if name not in _SPECIAL_INPUTS}

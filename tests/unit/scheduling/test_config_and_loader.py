@@ -153,6 +153,27 @@ def test_with_batching_wraps_only_models_that_ask_for_it() -> None:
     assert hooks_for == [ServableId("b", 2)]
 
 
+class _PooledEcho(EchoServable):
+    @property
+    def parallelism(self) -> int:
+        return 4
+
+
+def test_batches_in_flight_default_to_the_servables_parallelism() -> None:
+    config = ModelConfig("b", "/b", dynamic_batching=BatchingConfig(8))
+    loader = _Loader(config, 1)
+    plain = with_batching(lambda *_args: loader)(config, 1, Path("/b/1")).load()
+    assert isinstance(plain, BatchingServable) and plain.max_in_flight == 1 and plain.parallelism == 1
+
+    class _PooledLoader(_Loader):
+        def load(self) -> Servable:
+            self.servable = _PooledEcho(ServableId(self.config.name, self.version))
+            return self.servable
+
+    pooled = with_batching(lambda *_args: _PooledLoader(config, 1))(config, 1, Path("/b/1")).load()
+    assert isinstance(pooled, BatchingServable) and pooled.max_in_flight == 4 and pooled.parallelism == 4
+
+
 def test_batching_loader_closes_the_model_it_cannot_batch() -> None:
     static = (TensorSpec("x", np.dtype(np.float32), (Dim.static(1), Dim.static(4))),)
     config = ModelConfig("m", "/m", dynamic_batching=BatchingConfig(8))

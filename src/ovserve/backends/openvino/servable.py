@@ -161,6 +161,11 @@ class OpenVINOServable(Servable):
             return 1
 
     @property
+    def parallelism(self) -> int:
+        """The infer-request pool size (``nireq``)."""
+        return self.nireq
+
+    @property
     def infer_requests_in_use(self) -> int:
         """Infer requests taken from the pool right now (0..nireq)."""
         idle = self._idle
