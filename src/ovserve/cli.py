@@ -23,9 +23,9 @@ import importlib.metadata
 import logging
 import os
 import platform
-import re
 from collections.abc import Mapping, Sequence
 
+from ovserve.cli_argv import FLAGS_BY_NAME, UINT32_MAX, Options, Value, tokenize
 from ovserve.cli_commands import config_command
 from ovserve.config.file import check_stateful_model, load_config_file, resolve_base_path
 from ovserve.config.genai import OPTIONS as GENERATIVE_OPTIONS
@@ -49,8 +49,7 @@ from ovserve.config.syntax import (
 )
 from ovserve.config.types import MetricsConfig, ModelConfig, ServerConfig, StatefulConfig
 from ovserve.errors import ConfigError
-from ovserve.flags import FLAGS, Flag, usage
-from ovserve.ovms_flags import unserved_problem
+from ovserve.flags import usage
 
 log = logging.getLogger("ovserve.cli")
 
@@ -59,9 +58,6 @@ DEFAULT_CACHE_DIR = "/opt/cache"
 MAX_PORT = 65535
 MAX_REST_WORKERS = 10_000
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARNING", "ERROR")
-
-_UINT32_MAX = 2**32 - 1
-_UINT64_MAX = 2**64 - 1
 
 
 class ShowAndExit(Exception):
@@ -94,13 +90,8 @@ class ConfigCommandRequested(Exception):
 DEFAULTS = ServerConfig()
 
 
-_BY_NAME = {flag.name: flag for flag in FLAGS}
 _MODEL_PARAMS = ("batch_size", "shape", "nireq", "model_version_policy", "target_device", "plugin_config")
 _STATEFUL_ONLY = ("low_latency_transformation", "max_sequence_number", "idle_sequence_cleanup")
-_TRUE = re.compile(r"[tT](rue)?|1")
-_FALSE = re.compile(r"[fF](alse)?|0")
-
-Value = str | int | bool
 
 
 def version_text() -> str:
@@ -139,7 +130,7 @@ def parse_args(
     raised here too. Raises :class:`HelpRequested`, :class:`VersionRequested` or
     :class:`ConfigError`.
     """
-    given, wants_help, wants_version = _tokenize(argv)
+    given, wants_help, wants_version = tokenize(argv)
     if wants_version:
         raise VersionRequested(version_text())
     if wants_help or not given:
@@ -150,7 +141,7 @@ def parse_args(
     command = config_command(given, env, cwd)
     if command is not None:
         raise ConfigCommandRequested(command)
-    opts = _Options(given)
+    opts = Options(given)
     _validate(opts, cwd, cores)
 
     metrics_names = [n.strip() for n in opts.text("metrics_list").split(",") if n.strip()]
@@ -236,104 +227,10 @@ def parse_args(
     )
 
 
-# --- tokenizing --------------------------------------------------------------------------------
-
-
-def _tokenize(argv: Sequence[str]) -> tuple[dict[str, Value], bool, bool]:
-    """argv → typed values by flag name (last one wins), and whether help / version were asked."""
-    given: dict[str, Value] = {}
-    positional: list[str] = []
-    wants_help = wants_version = False
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        i += 1
-        if arg == "--":
-            positional.extend(argv[i:])
-            break
-        if arg in ("-h", "--help") or arg.startswith("--help="):
-            wants_help = True
-            continue
-        if arg == "--version" or arg.startswith("--version="):
-            wants_version = True
-            continue
-        if not arg.startswith("-") or arg == "-":
-            positional.append(arg)
-            continue
-        name, has_value, text = arg.lstrip("-").partition("=")
-        flag = _BY_NAME.get(name) if arg.startswith("--") else None
-        if flag is None:
-            problem = unserved_problem(name) if arg.startswith("--") else None  # an OVMS 2026.3 flag
-            raise ConfigError(arg.partition("=")[0], problem or f"Option '{name}' does not exist")
-        if flag.kind == "bool":
-            given[name] = _to_bool(text, flag) if has_value else True
-            continue
-        if not has_value:
-            if i >= len(argv):
-                raise ConfigError(f"--{name}", f"Option '{name}' is missing an argument")
-            text = argv[i]
-            i += 1
-        given[name] = _convert(text, flag)
-    if positional:
-        hint = ""
-        if any(p.lower() in ("true", "false") for p in positional):
-            hint = " (a bool flag takes a value only as --flag=true or --flag=false)"
-        raise ConfigError("", f"error parsing options - unmatched arguments: {', '.join(positional)}{hint}")
-    return given, wants_help, wants_version
-
-
-def _to_bool(text: str, flag: Flag) -> bool:
-    if _TRUE.fullmatch(text):
-        return True
-    if _FALSE.fullmatch(text):
-        return False
-    raise ConfigError(f"--{flag.name}", f"Argument '{text}' failed to parse: expected true or false")
-
-
-def _convert(text: str, flag: Flag) -> Value:
-    if flag.kind == "str":
-        return text
-    limit = _UINT32_MAX if flag.kind == "uint32" else _UINT64_MAX
-    if not text.isascii() or not text.isdigit() or int(text) > limit:
-        bits = "32" if flag.kind == "uint32" else "64"
-        raise ConfigError(
-            f"--{flag.name}", f"Argument '{text}' failed to parse: expected an unsigned {bits}-bit integer"
-        )
-    return int(text)
-
-
-class _Options:
-    """Typed access to the given flags; a flag not given reads as the default passed in."""
-
-    def __init__(self, given: dict[str, Value]) -> None:
-        self._given = given
-
-    def has(self, name: str) -> bool:
-        return name in self._given
-
-    def text(self, name: str, default: str = "") -> str:
-        value = self._given.get(name, default)
-        assert isinstance(value, str)
-        return value
-
-    def number(self, name: str, default: int = 0) -> int:
-        value = self._given.get(name, default)
-        assert isinstance(value, int) and not isinstance(value, bool)
-        return value
-
-    def value(self, name: str) -> Value:
-        return self._given[name]
-
-    def flag(self, name: str, default: bool = False) -> bool:
-        value = self._given.get(name, default)
-        assert isinstance(value, bool)
-        return value
-
-
 # --- validation --------------------------------------------------------------------------------
 
 
-def _validate(opts: _Options, cwd: str, cores: int) -> None:
+def _validate(opts: Options, cwd: str, cores: int) -> None:
     """OVMS's checks, in OVMS's order, then the ones ovserve adds."""
     config_path = opts.text("config_path")
     single = bool(opts.text("model_name")) or bool(opts.text("model_path"))
@@ -408,13 +305,13 @@ def _validate(opts: _Options, cwd: str, cores: int) -> None:
 def _refuse_unserved(given: dict[str, Value]) -> None:
     """A flag of an OVMS feature ovserve does not serve stops start-up, naming the flag and the feature."""
     for name in given:
-        feature = _BY_NAME[name].feature
+        feature = FLAGS_BY_NAME[name].feature
         if feature:
             raise ConfigError(f"--{name}", f"{feature} is not served by ovserve yet")
 
 
 def _config_mode(
-    opts: _Options, config_path: str, metrics: MetricsConfig
+    opts: Options, config_path: str, metrics: MetricsConfig
 ) -> tuple[tuple[ModelConfig, ...], MetricsConfig, MetricsConfig | None]:
     """config.json's models, the metrics to serve, and the file's monitoring section."""
     if opts.has("task"):
@@ -439,7 +336,7 @@ def _config_mode(
     return loaded.models, loaded.metrics, loaded.metrics
 
 
-def _single_model(opts: _Options, cwd: str) -> ModelConfig:
+def _single_model(opts: Options, cwd: str) -> ModelConfig:
     """The model of single-model mode, from --model_name, --model_path and the model flags."""
     batch_size = parse_batch_size(opts.text("batch_size"), "--batch_size")
     shape = parse_shape_setting(opts.text("shape"), "--shape")
@@ -468,7 +365,7 @@ def _single_model(opts: _Options, cwd: str) -> ModelConfig:
     )
 
 
-def _stateful(opts: _Options, batch_size: object, shape: object) -> StatefulConfig | None:
+def _stateful(opts: Options, batch_size: object, shape: object) -> StatefulConfig | None:
     """--stateful and its flags (already checked to come with --stateful), as config.json's keys."""
     if not opts.flag("stateful"):
         return None
@@ -484,7 +381,7 @@ def _stateful(opts: _Options, batch_size: object, shape: object) -> StatefulConf
     return stateful
 
 
-def _generative(opts: _Options) -> GenerativeConfig | None:
+def _generative(opts: Options) -> GenerativeConfig | None:
     """--task and its options: the single model is then served by OpenVINO GenAI."""
     given = {name: opts.value(name) for name in GENERATIVE_OPTIONS if opts.has(name)}
     if not opts.has("task"):
@@ -498,7 +395,7 @@ def _generative(opts: _Options) -> GenerativeConfig | None:
 def _grpc_workers(workers: int, env: Mapping[str, str]) -> int:
     """``GRPC_SERVERS`` (an integer > 0, spaces ignored) overrides --grpc_workers, as in OVMS."""
     raw = "".join(env.get("GRPC_SERVERS", "").split())
-    if raw.isascii() and raw.isdigit() and 0 < int(raw) <= _UINT32_MAX:
+    if raw.isascii() and raw.isdigit() and 0 < int(raw) <= UINT32_MAX:
         return int(raw)
     return workers
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ovserve.cli import FLAGS, HelpRequested, ShowAndExit, VersionRequested, parse_args, usage, version_text
+from ovserve.cli import HelpRequested, ShowAndExit, VersionRequested, parse_args, usage, version_text
 from ovserve.config.types import (
     LayoutSpec,
     MetricsConfig,
@@ -19,6 +19,7 @@ from ovserve.config.types import (
     VersionPolicy,
 )
 from ovserve.errors import ConfigError
+from ovserve.flags import FLAGS
 from ovserve.tensors import Dim
 
 MODEL = ["--model_name", "m", "--model_path", "/models/m"]

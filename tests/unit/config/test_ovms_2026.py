@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ovserve import cli
+from ovserve import cli_argv
 from ovserve.cli import ConfigCommandRequested, parse_args
 from ovserve.config.file import GRAPH_NOT_SERVED, parse_config
 from ovserve.config.manage import ConfigCommand, list_servables
@@ -109,7 +109,7 @@ def test_graph_list_schema_violations_refuse_the_file(item: dict[str, object], k
 
 def test_a_flag_of_an_unserved_feature_stops_start_up_naming_both(monkeypatch: pytest.MonkeyPatch) -> None:
     flag = Flag("pull", "bool", "false", "Pull a model", group="pull hf model", feature="pulling models")
-    monkeypatch.setitem(cli._BY_NAME, "pull", flag)
+    monkeypatch.setitem(cli_argv.FLAGS_BY_NAME, "pull", flag)
     with pytest.raises(ConfigError) as err:
         parse_args(["--port", "9", "--model_name", "m", "--model_path", "/m", "--pull"], {}, cwd="/")
     assert str(err.value) == "--pull: pulling models is not served by ovserve yet"
