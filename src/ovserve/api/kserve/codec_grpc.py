@@ -10,7 +10,7 @@ field, so they only travel raw. Replies always carry ``raw_output_contents``.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -49,14 +49,14 @@ CONTENTS_FIELD: dict[str, str | None] = {
 }
 
 
-def _check_parameters(parameters: Any, what: str) -> None:
+def _check_parameters(parameters: Mapping[str, pb.InferParameter], what: str) -> None:
     if "shared_memory_region" in parameters:
         raise Unimplemented(
             f"The shared memory extension is not supported ({what} names a shared memory region)"
         )
 
 
-def _parameter_values(parameters: Any) -> dict[str, object]:
+def _parameter_values(parameters: Mapping[str, pb.InferParameter]) -> dict[str, object]:
     """A protobuf map of ``InferParameter`` as plain values (whichever field each one set)."""
     values: dict[str, object] = {}
     for key, parameter in parameters.items():
@@ -65,7 +65,7 @@ def _parameter_values(parameters: Any) -> dict[str, object]:
     return values
 
 
-def decode_infer_request(request: Any, servable: Servable) -> InferRequest:
+def decode_infer_request(request: pb.ModelInferRequest, servable: Servable) -> InferRequest:
     """Decode a ``ModelInferRequest`` into numpy inputs with the *request's* datatypes."""
     raw = request.raw_input_contents
     tensors = request.inputs
@@ -107,7 +107,9 @@ def decode_infer_request(request: Any, servable: Servable) -> InferRequest:
     return InferRequest(arrays, requested, request.id)
 
 
-def _from_contents(tensor: Any, dtype: np.dtype, dims: tuple[int, ...]) -> np.ndarray:
+def _from_contents(
+    tensor: pb.ModelInferRequest.InferInputTensor, dtype: np.dtype, dims: tuple[int, ...]
+) -> np.ndarray:
     name, datatype = tensor.name, tensor.datatype
     field = CONTENTS_FIELD[datatype]
     used = [descriptor.name for descriptor, _ in tensor.contents.ListFields()]
@@ -141,7 +143,7 @@ def _from_contents(tensor: Any, dtype: np.dtype, dims: tuple[int, ...]) -> np.nd
     return array.reshape(dims)
 
 
-def encode_infer_response(request: InferRequest, response: InferResponse) -> Any:
+def encode_infer_response(request: InferRequest, response: InferResponse) -> pb.ModelInferResponse:
     """A ``ModelInferResponse`` with every (or every requested) output in ``raw_output_contents``."""
     tensors = []
     buffers = []

@@ -33,7 +33,7 @@ from ovserve.tensors import InferRequest, InferResponse
 STREAM_WINDOW = 32
 
 
-def _encode(servable: Servable, request: InferRequest, response: InferResponse) -> Any:
+def _encode(servable: Servable, request: InferRequest, response: InferResponse) -> pb.ModelInferResponse:
     return encode_infer_response(request, response)
 
 
@@ -43,18 +43,20 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
     def __init__(self, ctx: ServingContext) -> None:
         self.ctx = ctx
 
-    async def ServerLive(self, request: Any, context: Any) -> Any:
+    async def ServerLive(self, request: pb.ServerLiveRequest, context: Any) -> pb.ServerLiveResponse:
         return pb.ServerLiveResponse(live=True)  # a server that answers is live
 
-    async def ServerReady(self, request: Any, context: Any) -> Any:
+    async def ServerReady(self, request: pb.ServerReadyRequest, context: Any) -> pb.ServerReadyResponse:
         return pb.ServerReadyResponse(ready=self.ctx.state.ready)
 
-    async def ServerMetadata(self, request: Any, context: Any) -> Any:
+    async def ServerMetadata(
+        self, request: pb.ServerMetadataRequest, context: Any
+    ) -> pb.ServerMetadataResponse:
         return pb.ServerMetadataResponse(
             name=self.ctx.server_name, version=self.ctx.server_version, extensions=extensions(self.ctx)
         )
 
-    async def ModelReady(self, request: Any, context: Any) -> Any:
+    async def ModelReady(self, request: pb.ModelReadyRequest, context: Any) -> pb.ModelReadyResponse:
         """Unknown names and versions are NOT_FOUND; known but not AVAILABLE ones answer ``ready: false``."""
         with request_path.counted(self.ctx, calls.KSERVE_GRPC_READY, request.name):
             version = request_path.parse_version(request.version)
@@ -68,15 +70,15 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
                     raise
                 return pb.ModelReadyResponse(ready=False)  # a known model with no version to serve now
 
-    async def ModelMetadata(self, request: Any, context: Any) -> Any:
+    async def ModelMetadata(self, request: pb.ModelMetadataRequest, context: Any) -> pb.ModelMetadataResponse:
         version = request_path.parse_version(request.version)
         with request_path.pinned(self.ctx, calls.KSERVE_GRPC_METADATA, request.name, version) as servable:
             return pb.ModelMetadataResponse(**model_metadata(self.ctx, servable))
 
-    async def ModelInfer(self, request: Any, context: Any) -> Any:
+    async def ModelInfer(self, request: pb.ModelInferRequest, context: Any) -> pb.ModelInferResponse:
         return await self._infer(request)
 
-    async def _infer(self, request: Any) -> Any:
+    async def _infer(self, request: pb.ModelInferRequest) -> pb.ModelInferResponse:
         version = request_path.parse_version(request.model_version)
 
         def decode(servable: Servable) -> InferRequest:
@@ -86,15 +88,19 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
             self.ctx, calls.KSERVE_GRPC_INFER, request.model_name, version, decode, _encode
         )
 
-    async def _stream_one(self, request: Any) -> Any:
+    async def _stream_one(self, request: pb.ModelInferRequest) -> pb.ModelStreamInferResponse:
         try:
             return pb.ModelStreamInferResponse(infer_response=await self._infer(request))
         except Exception as exc:  # the stream protocol carries the error in the reply
             return _stream_error(request, exc)
 
-    async def ModelStreamInfer(self, request_iterator: Any, context: Any) -> AsyncIterator[Any]:
+    async def ModelStreamInfer(
+        self, request_iterator: AsyncIterator[pb.ModelInferRequest], context: Any
+    ) -> AsyncIterator[pb.ModelStreamInferResponse]:
         """Answer each request of the stream in order; up to STREAM_WINDOW of them run at once."""
-        pending: asyncio.Queue[asyncio.Task[Any] | None] = asyncio.Queue(maxsize=STREAM_WINDOW)
+        pending: asyncio.Queue[asyncio.Task[pb.ModelStreamInferResponse] | None] = asyncio.Queue(
+            maxsize=STREAM_WINDOW
+        )
 
         async def read() -> None:
             try:
@@ -118,7 +124,9 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
                 await reader
 
     # -- model repository extension (see ovserve.api.kserve.model_control) ------------------
-    async def RepositoryIndex(self, request: Any, context: Any) -> Any:
+    async def RepositoryIndex(
+        self, request: pb.RepositoryIndexRequest, context: Any
+    ) -> pb.RepositoryIndexResponse:
         model_control.check_repository_name(request.repository_name)
         entries = model_control.repository_index(self.ctx, request.ready)
         return pb.RepositoryIndexResponse(
@@ -130,23 +138,29 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
             ]
         )
 
-    async def RepositoryModelLoad(self, request: Any, context: Any) -> Any:
+    async def RepositoryModelLoad(
+        self, request: pb.RepositoryModelLoadRequest, context: Any
+    ) -> pb.RepositoryModelLoadResponse:
         model_control.check_repository_name(request.repository_name)
         await model_control.load_model(self.ctx, request.model_name, request.parameters.keys())
         return pb.RepositoryModelLoadResponse()
 
-    async def RepositoryModelUnload(self, request: Any, context: Any) -> Any:
+    async def RepositoryModelUnload(
+        self, request: pb.RepositoryModelUnloadRequest, context: Any
+    ) -> pb.RepositoryModelUnloadResponse:
         model_control.check_repository_name(request.repository_name)
         await model_control.unload_model(self.ctx, request.model_name)
         return pb.RepositoryModelUnloadResponse()
 
     # -- model configuration and statistics extensions (see ovserve.api.kserve.triton) ----
-    async def ModelConfig(self, request: Any, context: Any) -> Any:
+    async def ModelConfig(self, request: pb.ModelConfigRequest, context: Any) -> pb.ModelConfigResponse:
         version = request_path.parse_version(request.version)
         with self.ctx.manager.acquire(request.name, version) as servable:
             return triton.config_message(servable)
 
-    async def ModelStatistics(self, request: Any, context: Any) -> Any:
+    async def ModelStatistics(
+        self, request: pb.ModelStatisticsRequest, context: Any
+    ) -> pb.ModelStatisticsResponse:
         return triton.statistics_message(self.ctx, request.name, request_path.parse_version(request.version))
 
 
@@ -155,7 +169,7 @@ def add_services(server: grpc.aio.Server, ctx: ServingContext) -> None:
     pb_grpc.add_GRPCInferenceServiceServicer_to_server(KServeServicer(ctx), server)
 
 
-def _stream_error(request: Any, exc: Exception) -> Any:
+def _stream_error(request: pb.ModelInferRequest, exc: Exception) -> pb.ModelStreamInferResponse:
     """The stream reply carrying ``exc`` (a function of its own, so that no frame in the
     exception's traceback holds the exception: that cycle would keep the request alive)."""
     error = as_serving_error(exc)

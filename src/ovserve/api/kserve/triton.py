@@ -107,12 +107,16 @@ def statistics(ctx: ServingContext, name: str, version: int | None) -> dict[str,
     return {"model_stats": [model_statistics(sid, ctx.stats.peek(sid)) for sid in sids]}
 
 
-def config_message(servable: Servable) -> Any:
-    return pb.ModelConfigResponse(config=json_format.ParseDict(model_config(servable), pb.ModelConfig()))
+def config_message(servable: Servable) -> pb.ModelConfigResponse:
+    config = pb.ModelConfig()
+    json_format.ParseDict(model_config(servable), config)
+    return pb.ModelConfigResponse(config=config)
 
 
-def statistics_message(ctx: ServingContext, name: str, version: int | None) -> Any:
-    return json_format.ParseDict(statistics(ctx, name, version), pb.ModelStatisticsResponse())
+def statistics_message(ctx: ServingContext, name: str, version: int | None) -> pb.ModelStatisticsResponse:
+    message = pb.ModelStatisticsResponse()
+    json_format.ParseDict(statistics(ctx, name, version), message)
+    return message
 
 
 def add_routes(router: Router, ctx: ServingContext) -> None:

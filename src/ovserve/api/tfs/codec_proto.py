@@ -14,7 +14,7 @@ Encoding writes numbers to ``tensor_content`` and strings to ``string_val``.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -79,7 +79,9 @@ def dtype_name(tf_dtype: int) -> str:
     return name
 
 
-def decode_inputs(protos: Mapping[str, Any], specs: Mapping[str, TensorSpec]) -> dict[str, np.ndarray]:
+def decode_inputs(
+    protos: Mapping[str, tensor_pb2.TensorProto], specs: Mapping[str, TensorSpec]
+) -> dict[str, np.ndarray]:
     """Every ``PredictRequest.inputs`` entry as an array; ``specs`` (the model's) only word messages."""
     decoded = {}
     for name, proto in protos.items():
@@ -88,7 +90,7 @@ def decode_inputs(protos: Mapping[str, Any], specs: Mapping[str, TensorSpec]) ->
     return decoded
 
 
-def decode_tensor(name: str, proto: Any, expected: np.dtype | None = None) -> np.ndarray:
+def decode_tensor(name: str, proto: tensor_pb2.TensorProto, expected: np.dtype | None = None) -> np.ndarray:
     """One ``TensorProto`` as an array of the dtype it declares."""
     tf_dtype = int(proto.dtype)
     dtype = TF_TO_NUMPY.get(tf_dtype)
@@ -147,7 +149,11 @@ def _checked(name: str, values: Any, dtype: np.dtype, tf_dtype: int) -> np.ndarr
         ) from None
 
 
-def encode_outputs(outputs: Mapping[str, np.ndarray], target: Any, typed: Collection[str] = ()) -> None:
+def encode_outputs(
+    outputs: Mapping[str, np.ndarray],
+    target: Mapping[str, tensor_pb2.TensorProto],
+    typed: Collection[str] = (),
+) -> None:
     """Fill the ``outputs`` map of a ``PredictResponse`` (``target``) from numpy outputs.
 
     Outputs named in ``typed`` (a servable's special outputs) carry their values in the
@@ -161,7 +167,9 @@ def encode_outputs(outputs: Mapping[str, np.ndarray], target: Any, typed: Collec
             getattr(proto, VALUE_FIELDS[proto.dtype]).extend(array.ravel().tolist())
 
 
-def encode_tensor(name: str, array: np.ndarray, proto: Any | None = None) -> Any:
+def encode_tensor(
+    name: str, array: np.ndarray, proto: tensor_pb2.TensorProto | None = None
+) -> tensor_pb2.TensorProto:
     """``array`` as a TensorProto: numbers in ``tensor_content``, strings in ``string_val``."""
     if proto is None:
         proto = tensor_pb2.TensorProto()
@@ -170,7 +178,7 @@ def encode_tensor(name: str, array: np.ndarray, proto: Any | None = None) -> Any
         raise UnsupportedOutput(
             f"Unsupported serialization precision - output {name} has dtype {array.dtype}"
         )
-    proto.dtype = tf_dtype
+    proto.dtype = cast("types_pb2.DataType", tf_dtype)  # the stubs type the enum field; ours is its int
     dims = proto.tensor_shape.dim
     for size in array.shape:
         dims.add().size = size

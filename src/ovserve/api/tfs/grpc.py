@@ -11,16 +11,20 @@ ignored, and every output is returned whatever ``output_filter`` asks, as in OVM
 
 from __future__ import annotations
 
-from typing import Any
-
 import grpc
 
 from ovserve._generated.tensorflow.core.protobuf import error_codes_pb2
 from ovserve._generated.tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    inference_pb2,
     model_management_pb2,
+    model_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
+    regression_pb2,
 )
 from ovserve.api.context import ServingContext
 from ovserve.api.request_path import counted, infer, pinned
@@ -42,7 +46,7 @@ def add_services(server: grpc.aio.Server, ctx: ServingContext) -> None:
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(ctx), server)
 
 
-def requested_version(model_spec: Any) -> int | None:
+def requested_version(model_spec: model_pb2.ModelSpec) -> int | None:
     """The ``ModelSpec`` version; None (newest) when absent or 0."""
     if not model_spec.HasField("version"):
         return None
@@ -55,13 +59,17 @@ class PredictionServicer:
     def __init__(self, ctx: ServingContext) -> None:
         self.ctx = ctx
 
-    async def Predict(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def Predict(
+        self, request: predict_pb2.PredictRequest, context: grpc.aio.ServicerContext
+    ) -> predict_pb2.PredictResponse:
         spec = request.model_spec
 
         def decode(servable: Servable) -> InferRequest:
             return InferRequest(decode_inputs(request.inputs, servable.inputs))
 
-        def encode(servable: Servable, _request: InferRequest, response: InferResponse) -> Any:
+        def encode(
+            servable: Servable, _request: InferRequest, response: InferResponse
+        ) -> predict_pb2.PredictResponse:
             reply = predict_pb2.PredictResponse()
             reply.model_spec.name = response.model_name
             reply.model_spec.version.value = response.model_version
@@ -72,7 +80,9 @@ class PredictionServicer:
             self.ctx, calls.TFS_GRPC_PREDICT, spec.name, requested_version(spec), decode, encode
         )
 
-    async def GetModelMetadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def GetModelMetadata(
+        self, request: get_model_metadata_pb2.GetModelMetadataRequest, context: grpc.aio.ServicerContext
+    ) -> get_model_metadata_pb2.GetModelMetadataResponse:
         if not request.HasField("model_spec"):
             raise InvalidInput(MODEL_SPEC_MISSING)
         fields = list(request.metadata_field)
@@ -84,13 +94,19 @@ class PredictionServicer:
         with pinned(self.ctx, calls.TFS_GRPC_METADATA, spec.name, requested_version(spec)) as servable:
             return metadata_response(servable)
 
-    async def Classify(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def Classify(
+        self, request: classification_pb2.ClassificationRequest, context: grpc.aio.ServicerContext
+    ) -> classification_pb2.ClassificationResponse:
         raise Unimplemented("Classify is not supported by ovserve; use Predict")
 
-    async def Regress(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def Regress(
+        self, request: regression_pb2.RegressionRequest, context: grpc.aio.ServicerContext
+    ) -> regression_pb2.RegressionResponse:
         raise Unimplemented("Regress is not supported by ovserve; use Predict")
 
-    async def MultiInference(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def MultiInference(
+        self, request: inference_pb2.MultiInferenceRequest, context: grpc.aio.ServicerContext
+    ) -> inference_pb2.MultiInferenceResponse:
         raise Unimplemented("MultiInference is not supported by ovserve; use Predict")
 
 
@@ -100,14 +116,18 @@ class ModelServicer:
     def __init__(self, ctx: ServingContext) -> None:
         self.ctx = ctx
 
-    async def GetModelStatus(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def GetModelStatus(
+        self, request: get_model_status_pb2.GetModelStatusRequest, context: grpc.aio.ServicerContext
+    ) -> get_model_status_pb2.GetModelStatusResponse:
         if not request.HasField("model_spec"):
             raise InvalidInput(MODEL_SPEC_MISSING)
         spec = request.model_spec
         with counted(self.ctx, calls.TFS_GRPC_STATUS, spec.name):
             return status_proto(self.ctx.manager.status(spec.name, requested_version(spec)))
 
-    async def HandleReloadConfigRequest(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def HandleReloadConfigRequest(
+        self, request: model_management_pb2.ReloadConfigRequest, context: grpc.aio.ServicerContext
+    ) -> model_management_pb2.ReloadConfigResponse:
         """Serve exactly the models of ``request.config`` (see :mod:`ovserve.api.tfs.reload`).
 
         A request without ``config`` is a no-op answering OK, as OVMS's. An invalid list is

@@ -9,8 +9,10 @@ state names and an error status ``{error_code, error_message}``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
+from ovserve._generated.tensorflow.core.framework import types_pb2
+from ovserve._generated.tensorflow.core.protobuf import error_codes_pb2
 from ovserve._generated.tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
 from ovserve.core.servable import Servable
 from ovserve.core.states import VersionStatus
@@ -19,6 +21,9 @@ from ovserve.tensors import NUMPY_TO_TF, TF_NAMES, TensorSpec
 SIGNATURE = "serving_default"
 SIGNATURE_DEF_MAP_TYPE = "type.googleapis.com/tensorflow.serving.SignatureDefMap"
 DT_INVALID = 0
+
+_State = get_model_status_pb2.ModelVersionStatus.State
+_ErrorCode = error_codes_pb2.Code
 
 
 def tf_dtype(spec: TensorSpec) -> int:
@@ -40,20 +45,21 @@ def status_json(statuses: Iterable[VersionStatus]) -> dict[str, Any]:
     }
 
 
-def status_proto(statuses: Iterable[VersionStatus]) -> Any:
+def status_proto(statuses: Iterable[VersionStatus]) -> get_model_status_pb2.GetModelStatusResponse:
     """A ``GetModelStatusResponse``; our State values are TF Serving's enum numbers."""
     response = get_model_status_pb2.GetModelStatusResponse()
     for status in statuses:
         entry = response.model_version_status.add()
         entry.version = status.version
-        entry.state = status.state.value
-        entry.status.error_code = status.error_code.value
+        # our enums hold TF Serving's numbers; the stubs type the fields with the proto enums
+        entry.state = cast("_State", status.state.value)
+        entry.status.error_code = cast("_ErrorCode", status.error_code.value)
         entry.status.error_message = status.error_message
     return response
 
 
 # -- metadata --------------------------------------------------------------------------
-def signature_def_map(servable: Servable) -> Any:
+def signature_def_map(servable: Servable) -> get_model_metadata_pb2.SignatureDefMap:
     """The ``SignatureDefMap`` that GetModelMetadata packs into ``metadata["signature_def"]``."""
     signatures = get_model_metadata_pb2.SignatureDefMap()
     signature = signatures.signature_def[SIGNATURE]
@@ -61,14 +67,14 @@ def signature_def_map(servable: Servable) -> Any:
         for spec in specs.values():
             info = target[spec.name]
             info.name = spec.name
-            info.dtype = tf_dtype(spec)
+            info.dtype = cast("types_pb2.DataType", tf_dtype(spec))
             dims = info.tensor_shape.dim
             for size in spec.shape:
                 dims.add().size = size
     return signatures
 
 
-def metadata_response(servable: Servable) -> Any:
+def metadata_response(servable: Servable) -> get_model_metadata_pb2.GetModelMetadataResponse:
     """A ``GetModelMetadataResponse`` for the resolved version, signature_def packed in an Any."""
     response = get_model_metadata_pb2.GetModelMetadataResponse()
     response.model_spec.name = servable.name
