@@ -1,4 +1,8 @@
-"""Small fakes for in-process unit tests: loaders and servables that need no OpenVINO."""
+"""Small fakes for in-process unit tests: loaders and servables that need no OpenVINO.
+
+The front-end fakes (``unit/api/kserve/fakes.py``, ``unit/api/tfs/fakes.py``) build on
+:func:`spec` and :class:`StaticLoader` from here.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,34 @@ import numpy as np
 from ovserve.core.ids import ServableId
 from ovserve.core.servable import Servable
 from ovserve.errors import LoadError
-from ovserve.tensors import Dim, TensorSpec
+from ovserve.tensors import KSERVE_TO_NUMPY, Dim, TensorSpec
 
 FP32_1x4 = TensorSpec("x", np.dtype(np.float32), (Dim.any(), Dim.static(4)))
+
+
+def spec(name: str, dtype: object, *dims: int) -> TensorSpec:
+    """A tensor spec; ``dtype`` is a KServe datatype name ("FP32") or anything ``np.dtype`` takes;
+    -1 in ``dims`` is a dynamic dimension."""
+    numpy_dtype = (
+        KSERVE_TO_NUMPY[dtype] if isinstance(dtype, str) and dtype in KSERVE_TO_NUMPY else np.dtype(dtype)
+    )
+    return TensorSpec(name, numpy_dtype, tuple(Dim.any() if d == -1 else Dim.static(d) for d in dims))
+
+
+class StaticLoader:
+    """Hands out a ready servable; or fails: ``error`` text as a :class:`LoadError`, an exception
+    as itself (a loader bug, which the manager reports with the exception's type)."""
+
+    def __init__(self, servable: Servable | None, error: str | Exception | None = None) -> None:
+        self.servable = servable
+        self.error = error
+
+    def load(self) -> Servable:
+        if isinstance(self.error, Exception):
+            raise self.error
+        if self.error is not None or self.servable is None:
+            raise LoadError(self.error or "no servable")
+        return self.servable
 
 
 class EchoServable(Servable):

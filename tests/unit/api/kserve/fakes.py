@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+from fakes import StaticLoader, spec
 
 from ovserve.api.context import ServerState, ServingContext
 from ovserve.api.http import RestApp, Router
@@ -16,16 +17,9 @@ from ovserve.core.ids import ServableId
 from ovserve.core.manager import AspiredStream, AspiredVersion, ServableManager
 from ovserve.core.servable import Servable
 from ovserve.errors import LoadError, ModelNotFound
-from ovserve.tensors import BF16_DTYPE, KSERVE_TO_NUMPY, Dim, TensorSpec, bf16_from_float
+from ovserve.tensors import BF16_DTYPE, KSERVE_TO_NUMPY, TensorSpec, bf16_from_float
 
 DATATYPES = tuple(KSERVE_TO_NUMPY)
-
-
-def spec(name: str, datatype: str, *dims: int) -> TensorSpec:
-    """A tensor spec; -1 is a dynamic dimension."""
-    return TensorSpec(
-        name, KSERVE_TO_NUMPY[datatype], tuple(Dim.any() if d == -1 else Dim.static(d) for d in dims)
-    )
 
 
 class EchoServable(Servable):
@@ -48,17 +42,13 @@ class EchoServable(Servable):
         return {out: inputs[inp] for inp, out in zip(self.inputs, self.outputs, strict=True)}
 
 
-class FixedLoader:
-    def __init__(self, servable: Servable) -> None:
-        self.servable = servable
-
-    def load(self) -> Servable:
-        return self.servable
+def FixedLoader(servable: Servable) -> StaticLoader:
+    return StaticLoader(servable)
 
 
-class FailingLoader:
-    def load(self) -> Servable:
-        raise RuntimeError("the model file is broken")
+def FailingLoader() -> StaticLoader:
+    """A loader with a bug: the manager reports ``RuntimeError: the model file is broken``."""
+    return StaticLoader(None, RuntimeError("the model file is broken"))
 
 
 def echo(datatype: str, *dims: int, name: str | None = None) -> EchoServable:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
+from fakes import StaticLoader, spec
 
 from ovserve.api.context import ServingContext
 from ovserve.config.types import ModelConfig
@@ -18,12 +19,7 @@ from ovserve.core.ids import ServableId
 from ovserve.core.manager import AspiredStream, AspiredVersion, ServableManager
 from ovserve.core.servable import Servable
 from ovserve.errors import LoadError
-from ovserve.tensors import Dim, TensorSpec
-
-
-def spec(name: str, dtype: object, *dims: int) -> TensorSpec:
-    """A tensor spec; -1 in ``dims`` is a dynamic dimension."""
-    return TensorSpec(name, np.dtype(dtype), tuple(Dim.any() if d == -1 else Dim.static(d) for d in dims))
+from ovserve.tensors import TensorSpec
 
 
 class EchoServable(Servable):
@@ -50,19 +46,6 @@ class ConstServable(Servable):
 
     async def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         return dict(self.fixed)
-
-
-class StaticLoader:
-    """Hands out a ready servable, or fails with ``error``."""
-
-    def __init__(self, servable: Servable | None, error: str | None = None) -> None:
-        self.servable = servable
-        self.error = error
-
-    def load(self) -> Servable:
-        if self.error is not None or self.servable is None:
-            raise LoadError(self.error or "no servable")
-        return self.servable
 
 
 async def serving_context(
