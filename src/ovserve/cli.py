@@ -2,8 +2,9 @@
 
 The only reader of argv and the environment, and only through the arguments of
 :func:`parse_args`; nothing happens at import time. Syntax is cxxopts's, as OVMS
-uses it: ``--flag value`` or ``--flag=value``; a bool flag is true when present and
-takes a value only as ``--flag=true|false``; a repeated flag keeps its last value.
+uses it (:mod:`ovserve.cli_argv` tokenizes, this module validates): ``--flag value``
+or ``--flag=value``; a bool flag is true when present and takes a value only as
+``--flag=true|false``; a repeated flag keeps its last value.
 
 Outcomes of :func:`parse_args`:
 
