@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
 
+from ovserve._generated.tensorflow_serving.config import file_system_storage_path_source_pb2 as fs_pb2
+from ovserve._generated.tensorflow_serving.config import model_server_config_pb2 as msc_pb2
 from ovserve.api.not_served import not_served_reasons
 from ovserve.config.file import parse_model_entry
 from ovserve.config.types import ModelConfig
@@ -41,8 +42,10 @@ PLATFORMS = ("", "openvino", "tensorflow", "tensorflow_lite", "tflite", "onnx", 
 
 LIST_KEY = "model_config_list"
 
+VersionPolicy = fs_pb2.FileSystemStoragePathSourceConfig.ServableVersionPolicy
 
-def model_configs(config: Any, base_dir: str | None = None) -> tuple[ModelConfig, ...]:
+
+def model_configs(config: msc_pb2.ModelServerConfig, base_dir: str | None = None) -> tuple[ModelConfig, ...]:
     """The models a ``ModelServerConfig`` lists; raises a ``ServingError`` naming the first problem."""
     which = config.WhichOneof("config")
     if which == "custom_model_config":
@@ -68,7 +71,7 @@ def model_configs(config: Any, base_dir: str | None = None) -> tuple[ModelConfig
     return tuple(models)
 
 
-def _entry_json(entry: Any, key: str) -> dict[str, object]:
+def _entry_json(entry: msc_pb2.ModelConfig, key: str) -> dict[str, object]:
     platform = entry.model_platform
     if platform.lower() not in PLATFORMS:
         raise ConfigError(
@@ -86,7 +89,7 @@ def _entry_json(entry: Any, key: str) -> dict[str, object]:
     return doc
 
 
-def _policy_json(policy: Any, key: str) -> dict[str, object] | None:
+def _policy_json(policy: VersionPolicy, key: str) -> dict[str, object] | None:
     """The config.json form of a ``ServableVersionPolicy``; None for an empty one (the default)."""
     which = policy.WhichOneof("policy_choice")
     if which == "latest":
