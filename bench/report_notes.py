@@ -172,8 +172,9 @@ def servers_section(rep: Report, kinds: dict[str, ServerKind]) -> list[str]:
         lines += [f"- **{kinds[name].label}**: {kinds[name].notes}." for name in (FLOOR_ASGI, FLOOR_GRPC)]
     lines.append(
         "- Peers' runtime (bench/peers/): compile once at load; per request an idle infer request from a pool of "
-        "OPTIMAL_NUMBER_OF_INFER_REQUESTS, `start_async`, completion awaited on the event loop, output copied out "
-        "(the same mechanism as ovserve, so the comparison is about the front ends)."
+        "OPTIMAL_NUMBER_OF_INFER_REQUESTS, `start_async`, completion (OpenVINO's callback) awaited on the event "
+        "loop, output copied out (ovserve's pool and hand-off, its completion through a waiter thread's `wait()`: "
+        "the comparison is about the front ends)."
     )
     if any(s.pinned(mdl) for mdl in s.models):
         lines.append(

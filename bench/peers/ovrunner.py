@@ -2,8 +2,10 @@
 
 Compile once at load; per request take an idle infer request from a pool sized by
 OPTIMAL_NUMBER_OF_INFER_REQUESTS, start it asynchronously, await its completion on the
-event loop, copy the output out and give the request back. This is the same mechanism
-ovserve uses, so that the comparison isolates what the servers' front ends cost.
+event loop (OpenVINO's completion callback wakes it), copy the output out and give the request
+back. The pool and the hand-off to OpenVINO's threads are ovserve's (which learns of the
+completion from a waiter thread blocked in ``wait()`` instead), so that the comparison isolates
+what the servers' front ends cost.
 """
 
 from __future__ import annotations
