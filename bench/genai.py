@@ -13,7 +13,7 @@ LLMPipeline behind a lock, in its own venv bench/.envs/fastapi-genai, built on f
 In-process, one thread adds the requests and steps the pipeline (as ovserve's engine does);
 against ovserve, a minimal asyncio client streams ``c`` ``/v3/completions`` requests over
 127.0.0.1 (one connection each, counting SSE chunks; no JSON parsing, to keep the client's
-share of the CPU small). Writes bench/results/<date>-<cpu>-genai.md.
+share of the CPU small). Writes bench/results/<date>-genai.md.
 
     .venv/bin/python bench/genai.py            # BENCH_GENAI_ROUNDS, BENCH_GENAI_TOKENS to change
 """
