@@ -48,6 +48,20 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- default (printf "%s-storage" (include "ovserve.fullname" .)) .Values.storage.existingSecret }}
 {{- end }}
 
+{{/* The ports of both Services (the cluster one and the headless one). */}}
+{{- define "ovserve.servicePorts" -}}
+- name: grpc
+  port: {{ .Values.ports.grpc }}
+  targetPort: grpc
+  protocol: TCP
+  appProtocol: {{ .Values.service.grpcAppProtocol }}
+- name: rest
+  port: {{ .Values.ports.rest }}
+  targetPort: rest
+  protocol: TCP
+  appProtocol: {{ ternary "https" "http" .Values.tls.enabled }}
+{{- end }}
+
 {{/* The server's command line: OVMS's flags. */}}
 {{- define "ovserve.args" -}}
 {{- if .Values.config.enabled }}
