@@ -27,7 +27,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import re
 import signal
 import socket
@@ -47,6 +46,7 @@ WORK = BENCH / "work" / "batching"  # its own copy of the model: `make bench` ma
 sys.path.insert(0, str(BENCH))
 
 import models  # noqa: E402  (bench/models.py: the model builders the whole suite shares)
+from lifecycle_common import cpu_name  # noqa: E402
 
 GRPC_PATH = "/inference.GRPCInferenceService/ModelInfer"
 SPEC = models.RESNET  # --model tiny switches to models.TINY
@@ -213,16 +213,6 @@ def run_phase(server: Server, model: str, body: Path, args: argparse.Namespace) 
     answered = int(data.group(1)) // (int(np.prod(SPEC.output_shape)) * 4) if data else 0
     errors = sum(1 for r in rows if r[1] != "200") + max(0, len(done) - answered)
     return Phase(model, len(inside), float(args.seconds), inside, errors, server_cpu)
-
-
-def cpu_name() -> str:
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or "cpu"
 
 
 def report(results: list[Result], args: argparse.Namespace, load_before: float, load_after: float) -> str:

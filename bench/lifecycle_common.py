@@ -10,6 +10,8 @@
   config.json, with status, repository-API and process helpers.
 - The report: one file per day and CPU, ``bench/results/<date>-<cpu>-lifecycle.md``, with one
   section per script between markers; a script replaces only its own section.
+- The machine: ``cpu_name``, ``cpu_slug``, ``cpu_seconds(pid)``, ``machine_busy``
+  (bench/stateful.py and bench/batching.py use them too).
 """
 
 from __future__ import annotations
@@ -161,8 +163,7 @@ class Server:
         return {s["version"]: s["state"] for s in body.get("model_version_status", [])}
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.pid)
 
     def memory(self) -> dict[str, int]:
         """VmRSS, RssAnon, RssFile, VmHWM (KiB) and Threads of the server process, from /proc."""
@@ -197,6 +198,12 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, step: float
 
 
 # -- the machine and the report -------------------------------------------------------------
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds process ``pid`` has used (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def machine_busy() -> float:
     """CPU seconds the whole machine has spent busy (all cores) since boot."""
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -232,11 +239,15 @@ def loadavg() -> str:
     return f"{one:.2f} / {five:.2f} / {fifteen:.2f}"
 
 
+def cpu_slug() -> str:
+    """The CPU's name as a file-name part (``intel-r-xeon-r-processor``)."""
+    return re.sub(r"[^a-z0-9]+", "-", cpu_name().lower()).strip("-")[:40] or "cpu"
+
+
 def results_path(out: Path | None) -> Path:
     if out is not None:
         return out
-    cpu = re.sub(r"[^a-z0-9]+", "-", cpu_name().lower()).strip("-")[:40] or "cpu"
-    return BENCH / "results" / f"{datetime.date.today()}-{cpu}-lifecycle.md"
+    return BENCH / "results" / f"{datetime.date.today()}-{cpu_slug()}-lifecycle.md"
 
 
 TITLE = "# Model lifecycle under load"

@@ -39,9 +39,6 @@ import datetime
 import http.client
 import json
 import os
-import platform
-import re
-import subprocess
 import sys
 import threading
 import time
@@ -59,6 +56,7 @@ ROOT = BENCH.parent
 WORK = BENCH / "work" / "stateful"
 sys.path.append(str(ROOT / "tests"))
 
+from lifecycle_common import cpu_name, cpu_seconds, cpu_slug  # noqa: E402  (bench/: the machine helpers)
 from ovmsclient.tfs_compat.grpc.tensors import make_ndarray, make_tensor_proto  # noqa: E402
 from ovmsclient.tfs_compat.protos.tensorflow.core.framework import tensor_pb2, types_pb2  # noqa: E402
 from ovmsclient.tfs_compat.protos.tensorflow_serving.apis import (  # noqa: E402
@@ -238,11 +236,6 @@ def servable_step_us(path: Path, x: np.ndarray, calls: int = 1000) -> tuple[floa
         stateful.close()
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 # -- set-up, check, report ------------------------------------------------------------------------
 def build(hidden: int) -> dict[str, Path]:
     return {
@@ -264,16 +257,6 @@ def check(proc: ServerProcess, model: str, path: Path, x: np.ndarray) -> None:
         reply = stub.Predict(request, timeout=60)
         for name, value in reference.step({"x": x * (i + 1)}).items():
             np.testing.assert_allclose(make_ndarray(reply.outputs[name]), value, rtol=1e-4, atol=1e-5)
-
-
-def cpu_name() -> str:
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or "cpu"
 
 
 def ratios(phases: list[Phase]) -> list[str]:
@@ -402,8 +385,7 @@ def main() -> int:
         proc.stop()
     text = report(phases, in_servable, args, (load_before, os.getloadavg()[0]))
     print(text)
-    cpu = re.sub(r"[^a-z0-9]+", "-", cpu_name().lower()).strip("-")[:40] or "cpu"
-    out = args.out or BENCH / "results" / f"{datetime.date.today()}-{cpu}-stateful.md"
+    out = args.out or BENCH / "results" / f"{datetime.date.today()}-{cpu_slug()}-stateful.md"
     out.write_text(text)
     print(f"written to {out}")
     return 0
