@@ -39,11 +39,6 @@ class Pair:
     #: A − B p50 wanted at c=1, in µs
     want_p50_us: float | None = None
 
-    @property
-    def title(self) -> str:
-        names = {"ovserve": "ovserve", FLOOR_ASGI: "raw ASGI floor", FLOOR_GRPC: "bare grpc.aio floor"}
-        return f"{names[self.a[0]]} {LABEL[self.a[1]]} ÷ {names[self.b[0]]} {LABEL[self.b[1]]}"
-
 
 PAIRS = (
     Pair(("ovserve", "v2_json"), (FLOOR_ASGI, "v2_json"), 0.95, 50),
@@ -179,13 +174,19 @@ def _cpu_per_request(r: dict) -> float:
     return float(r["server_cpu"] * r["seconds"] / max(r["requests"], 1))
 
 
-def verdicts(results: PairResults) -> list[str]:
+def _side(kinds: dict[str, ServerKind], side: tuple[str, str]) -> str:
+    """A pair's side as the report names it: the server's label and the API."""
+    return f"{kinds[side[0]].label} {LABEL[side[1]]}"
+
+
+def verdicts(kinds: dict[str, ServerKind], results: PairResults) -> list[str]:
     """One line per pair and c, for the report's list of targets."""
     out = []
     for (index, c), rounds in sorted(results.items()):
         pair, got = PAIRS[index], summarize(PAIRS[index], c, rounds)
+        title = f"{_side(kinds, pair.a)} ÷ {_side(kinds, pair.b)}"
         out.append(
-            f"- tiny, c={c}, {pair.title}: {got.ratio:.2f}× req/s, p50 {got.delta_us:+.0f} µs, "
+            f"- tiny, c={c}, {title}: {got.ratio:.2f}× req/s, p50 {got.delta_us:+.0f} µs, "
             f"{got.cpu_ratio:.2f}× by CPU per request "
             f"(median of {got.rounds} interleaved rounds; target {got.target}): {got.verdict}"
         )
@@ -195,9 +196,8 @@ def verdicts(results: PairResults) -> list[str]:
 def _row(kinds: dict[str, ServerKind], pair: Pair, c: int, rounds: list[tuple[dict, dict]]) -> str:
     got = summarize(pair, c, rounds)
     spread = f"{min(got.ratios):.2f}–{max(got.ratios):.2f}" if got.ratios else "—"
-    label = lambda side: f"{kinds[side[0]].label} {LABEL[side[1]]}"  # noqa: E731
     a, b = (cell(got.a), cell(got.b)) if got.rounds else ("—", "—")
     return (
-        f"| {label(pair.a)} | {label(pair.b)} | {c} | {got.rounds} | {a} | {b} | {got.ratio:.2f}× ({spread}) | "
+        f"| {_side(kinds, pair.a)} | {_side(kinds, pair.b)} | {c} | {got.rounds} | {a} | {b} | {got.ratio:.2f}× ({spread}) | "
         f"{got.delta_us:+.0f} | {got.cpu_ratio:.2f}× | {got.target} | {got.verdict} |"
     )

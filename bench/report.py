@@ -32,8 +32,8 @@ def write_report(rep: Report, kinds: dict[str, ServerKind]) -> Path:
     lines += both_section(rep, kinds)
     lines += interleave.section(rep, kinds, rep.pairs, rep.pairs_note)
     lines += bapp_section(rep)
-    lines += ["", "## Targets of issue 16 (this run)", "", *issue16_targets(rep)]
-    lines += ["", "## Targets of issue 5 (this run)", "", *targets(rep)]
+    lines += ["", "## Targets of issue 16 (this run)", "", *issue16_targets(rep, kinds)]
+    lines += ["", "## Targets of issue 5 (this run)", "", *targets(rep, kinds)]
     lines += report_notes.machine_section(rep, m)
     lines += report_notes.servers_section(rep, kinds)
     lines += report_notes.generators_section(rep)
@@ -188,11 +188,9 @@ def _against(label: str, a: dict | None, b: dict | None, want: float) -> str:
 
 #: (protocol, peer, wanted ratio of req/s) at c=8 on the tiny model: issue 5's targets
 PEER_TARGETS = (("v2_json", "kserve", 5), ("v2_json", "mlserver", 4), ("v2_grpc", "kserve", 3))
-PEER_LABEL = {"kserve": "KServe", "mlserver": "MLServer"}
-OWN_API_LABEL = {"bentoml": "BentoML", "litserve": "LitServe", "rayserve": "Ray Serve"}
 
 
-def targets(rep: Report) -> list[str]:
+def targets(rep: Report, kinds: dict[str, ServerKind]) -> list[str]:
     out = []
     for results, server, tag in (
         (rep.cases, "ovserve", ""),
@@ -201,7 +199,7 @@ def targets(rep: Report) -> list[str]:
         for protocol, peer, want in PEER_TARGETS:
             out.append(
                 _against(
-                    f"tiny, {LABEL[protocol]}, c=8, ovserve ÷ {PEER_LABEL[peer]} req/s{tag}",
+                    f"tiny, {LABEL[protocol]}, c=8, ovserve ÷ {kinds[peer].label} req/s{tag}",
                     _get(results, "tiny", protocol, 8, server),
                     _get(results, "tiny", protocol, 8, peer),
                     want,
@@ -214,7 +212,7 @@ def targets(rep: Report) -> list[str]:
 FLOOR_TARGETS = (("cnn", 8, 0.9), ("resnet50", 4, 0.95), ("resnet50", 64, 0.95))
 
 
-def issue16_targets(rep: Report) -> list[str]:
+def issue16_targets(rep: Report, kinds: dict[str, ServerKind]) -> list[str]:
     """Real models against in-process throughput, and the interleaved pairs' verdicts."""
     out = []
     for model, c, want in FLOOR_TARGETS:
@@ -231,13 +229,13 @@ def issue16_targets(rep: Report) -> list[str]:
     for peer in OWN_API_PEERS:
         out.append(
             _against(
-                f"tiny, c=8, ovserve v2 REST JSON ÷ {OWN_API_LABEL[peer]} on its own REST JSON API, req/s",
+                f"tiny, c=8, ovserve v2 REST JSON ÷ {kinds[peer].label} on its own REST JSON API, req/s",
                 ov_json,
                 _get(rep.cases, "tiny", OWN, 8, peer),
                 5,
             )
         )
-    return out + interleave.verdicts(rep.pairs)
+    return out + interleave.verdicts(kinds, rep.pairs)
 
 
 def floor_targets(rep: Report) -> list[str]:
