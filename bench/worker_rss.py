@@ -163,8 +163,7 @@ def main() -> int:
     lines += [*summary(one, two), ""]
     lines += table("One process", one) + table("`--rest_workers 2`", two)
     text = "\n".join(lines)
-    out = Path(os.environ["BENCH_OUT"]) if os.environ.get("BENCH_OUT") else None
-    path = out or BENCH / "results" / f"{date}-{slug(m['model'])}-worker-rss.md"
+    path = s.out or BENCH / "results" / f"{date}-{slug(m['model'])}-worker-rss.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     print(text)
