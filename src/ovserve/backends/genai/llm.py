@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 import openvino_genai as ov_genai
 
 from ovserve.backends.genai.engine import EngineRequest, GenerationEngine
-from ovserve.backends.genai.files import context_length, plugin_properties
+from ovserve.backends.genai.files import context_length, plugin_properties, read_json
 from ovserve.backends.genai.stream_parse import ChoiceParser
 from ovserve.config.genai import GenerativeConfig
 from ovserve.config.types import ModelConfig
@@ -29,8 +28,6 @@ from ovserve.genai.types import (
     TextGenerationServable,
     ToolCall,
 )
-
-log = logging.getLogger(__name__)
 
 #: generation_config.json keys taken as the model's defaults (OVMS: request > file > built-in)
 _DEFAULT_KEYS = (
@@ -241,14 +238,8 @@ def _tool_call(call: Any) -> ToolCall:
 
 
 def _defaults(directory: Path) -> dict[str, Any]:
-    path = directory / "generation_config.json"
-    if not path.is_file():
-        return {}
-    try:
-        raw = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        log.warning("%s: not read (%s); GenAI's defaults apply", path, exc)
-        return {}
+    """generation_config.json's defaults ({} when it is missing or unreadable: GenAI's apply)."""
+    raw = read_json(directory / "generation_config.json")
     defaults = {k: raw[k] for k in _DEFAULT_KEYS if k in raw and raw[k] is not None}
     eos = defaults.get("eos_token_id")
     if isinstance(eos, list):  # several EOS ids: the first is the EOS, all stop
