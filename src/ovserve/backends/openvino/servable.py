@@ -29,6 +29,7 @@ from time import perf_counter_ns
 import numpy as np
 import openvino as ov
 
+from ovserve.backends.openvino import messages
 from ovserve.backends.openvino.shapes import ShapeCheck
 from ovserve.core.ids import ServableId
 from ovserve.core.servable import Servable
@@ -264,7 +265,7 @@ class OpenVINOServable(Servable):
 
     def _failure(self, exc: Exception) -> BackendError:
         """What the caller gets when OpenVINO raised: OVMS's text, the model, OpenVINO's reason."""
-        reason = _reason(exc)
+        reason = messages.reason(exc)
         log.error("inference of %s failed: %s", self.id, reason, exc_info=exc)
         return BackendError(f"Internal inference error - model {self.name} version {self.version}: {reason}")
 
@@ -362,17 +363,3 @@ def _give_back(done: asyncio.Future[None], slot: _Slot, pool: asyncio.Queue[_Slo
     if not done.cancelled():
         done.exception()
     pool.put_nowait(slot)
-
-
-def _reason(exc: BaseException) -> str:
-    """OpenVINO's error text without its source-file references (what the client reads).
-
-    ``[CPU] Add node with name 'y' Check '...' failed at src/...`` keeps the part before
-    ``Check``; lines that only point into OpenVINO's sources go.
-    """
-    kept = []
-    for line in str(exc).splitlines():
-        line = line.split(" Check '", 1)[0].strip()
-        if line and "src/" not in line and not line.startswith("Check '"):
-            kept.append(line.rstrip(":"))
-    return ": ".join(kept)[:500] or type(exc).__name__
