@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from ovserve.config.types import ModelConfig
 from ovserve.core.ids import ServableId
 from ovserve.errors import InvalidInput
 from ovserve.genai.types import ChoiceDelta, GenerationRequest, GenerationStream
+from ovserve.threads import started_pool
 
 
 class _Streamer(ov_genai.StreamerBase):  # type: ignore[misc]
@@ -59,7 +59,7 @@ class LLMPipelineServable(GenAITextServable):
         )
         super().__init__(servable_id, config, directory, pipeline.get_tokenizer())
         self._pipeline = pipeline
-        self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"ovserve-llm-{servable_id.name}")
+        self._worker = started_pool(1, f"ovserve-llm-{servable_id.name}")  # its thread exists from load on
 
     async def generate(self, request: GenerationRequest) -> GenerationStream:
         params = request.params
