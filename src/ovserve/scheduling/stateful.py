@@ -21,7 +21,6 @@ from typing import ClassVar, Protocol, cast
 import numpy as np
 
 from ovserve.config.types import ModelConfig, StatefulConfig
-from ovserve.core.ids import ServableId
 from ovserve.core.manager import Loader
 from ovserve.core.servable import Servable
 from ovserve.core.validation import validate_inputs
@@ -165,20 +164,12 @@ class StatefulServable(Servable):
         self.inner.close()
 
 
-#: Builds the loader of one version: (model config, version, version directory).
-
-
 class StatefulLoader:
     """Loads with ``inner`` and wraps the result in a :class:`StatefulServable` (blocking, off the loop)."""
 
-    def __init__(
-        self, inner: Loader, model: ModelConfig, version: int, cleaner: SequenceCleaner | None
-    ) -> None:
-        if model.stateful is None:
-            raise ValueError(f"model {model.name} is not stateful")
+    def __init__(self, inner: Loader, config: StatefulConfig, cleaner: SequenceCleaner | None) -> None:
         self.inner = inner
-        self.config: StatefulConfig = model.stateful
-        self.sid = ServableId(model.name, version)
+        self.config = config
         self.cleaner = cleaner
 
     def load(self) -> Servable:
@@ -207,7 +198,7 @@ def with_stateful(
                 f"stateful model {config.name}: sequences live in one serving process; "
                 "serve stateful models with a single process (no --rest_workers / --grpc_workers > 1)"
             )
-        return StatefulLoader(factory(config, version, path), config, version, cleaner)
+        return StatefulLoader(factory(config, version, path), config.stateful, cleaner)
 
     return make
 

@@ -21,12 +21,13 @@ import logging
 import queue
 import sys
 import threading
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ovserve.backends.genai.detokenize import IncrementalText, decode_all
 from ovserve.errors import BackendError
-from ovserve.genai.types import ChoiceDelta, GenerationAborted, PromptTooLong, TokenLogprob
+from ovserve.genai.types import ChoiceDelta, GenerationAborted, GenerationStream, PromptTooLong, TokenLogprob
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,34 @@ _FINISH = {"STOP": "stop", "LENGTH": "length", "TOOL_CALL": "tool_calls"}
 
 #: what the engine thread posts to a request's queue: deltas, an error, or None (the end)
 Event = list[ChoiceDelta] | BaseException | None
+
+
+class EventStream(GenerationStream):
+    """A generation read from its event queue: deltas until None (the end); an error is raised.
+
+    ``cancel`` stops the generation (the engine's or the worker's way); leaving the iteration
+    calls it too.
+    """
+
+    def __init__(self, events: asyncio.Queue[Event], cancel: Callable[[], None], prompt_tokens: int) -> None:
+        self._events = events
+        self._cancel = cancel
+        self.prompt_tokens = prompt_tokens
+
+    async def __aiter__(self) -> AsyncIterator[list[ChoiceDelta]]:
+        try:
+            while True:
+                event = await self._events.get()
+                if event is None:
+                    return
+                if isinstance(event, BaseException):
+                    raise event
+                yield event
+        finally:
+            self.cancel()
+
+    def cancel(self) -> None:
+        self._cancel()
 
 
 @dataclass

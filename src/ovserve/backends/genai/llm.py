@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
-import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import openvino_genai as ov_genai
 
-from ovserve.backends.genai.engine import EngineRequest, GenerationEngine
-from ovserve.backends.genai.files import context_length, plugin_properties
+from ovserve.backends.genai.engine import EventStream, GenerationEngine
+from ovserve.backends.genai.files import context_length, plugin_properties, read_json
 from ovserve.backends.genai.stream_parse import ChoiceParser
 from ovserve.config.genai import GenerativeConfig
 from ovserve.config.types import ModelConfig
@@ -20,7 +19,6 @@ from ovserve.core.ids import ServableId
 from ovserve.errors import InvalidInput
 from ovserve.genai.tool_parsers import parse_hermes3
 from ovserve.genai.types import (
-    ChoiceDelta,
     GenerationRequest,
     GenerationStream,
     ParsedMessage,
@@ -29,8 +27,6 @@ from ovserve.genai.types import (
     TextGenerationServable,
     ToolCall,
 )
-
-log = logging.getLogger(__name__)
 
 #: generation_config.json keys taken as the model's defaults (OVMS: request > file > built-in)
 _DEFAULT_KEYS = (
@@ -57,28 +53,6 @@ def scheduler_config(options: GenerativeConfig) -> Any:
     if options.cache_interval_multiplier is not None:
         config.cache_interval_multiplier = options.cache_interval_multiplier
     return config
-
-
-class _Stream(GenerationStream):
-    def __init__(self, engine: GenerationEngine, request: EngineRequest, prompt_tokens: int) -> None:
-        self._engine = engine
-        self._request = request
-        self.prompt_tokens = prompt_tokens
-
-    async def __aiter__(self) -> AsyncIterator[list[ChoiceDelta]]:
-        try:
-            while True:
-                event = await self._request.events.get()
-                if event is None:
-                    return
-                if isinstance(event, BaseException):
-                    raise event
-                yield event
-        finally:
-            self.cancel()
-
-    def cancel(self) -> None:
-        self._engine.cancel(self._request)
 
 
 class GenAITextServable(TextGenerationServable):
@@ -180,7 +154,7 @@ class ContinuousBatchingServable(GenAITextServable):
         except asyncio.CancelledError:
             self.engine.cancel(submitted)
             raise
-        return _Stream(self.engine, submitted, prompt_tokens)
+        return EventStream(submitted.events, functools.partial(self.engine.cancel, submitted), prompt_tokens)
 
     def kv_cache_usage(self) -> float:
         """The KV cache in use, in percent (for metrics)."""
@@ -241,14 +215,8 @@ def _tool_call(call: Any) -> ToolCall:
 
 
 def _defaults(directory: Path) -> dict[str, Any]:
-    path = directory / "generation_config.json"
-    if not path.is_file():
-        return {}
-    try:
-        raw = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        log.warning("%s: not read (%s); GenAI's defaults apply", path, exc)
-        return {}
+    """generation_config.json's defaults ({} when it is missing or unreadable: GenAI's apply)."""
+    raw = read_json(directory / "generation_config.json")
     defaults = {k: raw[k] for k in _DEFAULT_KEYS if k in raw and raw[k] is not None}
     eos = defaults.get("eos_token_id")
     if isinstance(eos, list):  # several EOS ids: the first is the EOS, all stop

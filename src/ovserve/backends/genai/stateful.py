@@ -12,23 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import openvino_genai as ov_genai
 
 from ovserve.backends.genai.detokenize import IncrementalText
-from ovserve.backends.genai.engine import fit_context
+from ovserve.backends.genai.engine import Event, EventStream, fit_context
 from ovserve.backends.genai.files import plugin_properties
 from ovserve.backends.genai.llm import GenAITextServable
 from ovserve.config.types import ModelConfig
 from ovserve.core.ids import ServableId
 from ovserve.errors import InvalidInput
 from ovserve.genai.types import ChoiceDelta, GenerationRequest, GenerationStream
-
-Event = list[ChoiceDelta] | BaseException | None
+from ovserve.threads import started_pool
 
 
 class _Streamer(ov_genai.StreamerBase):  # type: ignore[misc]
@@ -52,28 +50,6 @@ class _Streamer(ov_genai.StreamerBase):  # type: ignore[misc]
         pass
 
 
-class _Stream(GenerationStream):
-    def __init__(self, events: asyncio.Queue[Event], cancelled: threading.Event, prompt_tokens: int) -> None:
-        self._events = events
-        self._cancelled = cancelled
-        self.prompt_tokens = prompt_tokens
-
-    async def __aiter__(self) -> AsyncIterator[list[ChoiceDelta]]:
-        try:
-            while True:
-                event = await self._events.get()
-                if event is None:
-                    return
-                if isinstance(event, BaseException):
-                    raise event
-                yield event
-        finally:
-            self.cancel()
-
-    def cancel(self) -> None:
-        self._cancelled.set()
-
-
 class LLMPipelineServable(GenAITextServable):
     """One LLM version on an LLMPipeline behind one worker thread."""
 
@@ -83,7 +59,7 @@ class LLMPipelineServable(GenAITextServable):
         )
         super().__init__(servable_id, config, directory, pipeline.get_tokenizer())
         self._pipeline = pipeline
-        self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"ovserve-llm-{servable_id.name}")
+        self._worker = started_pool(1, f"ovserve-llm-{servable_id.name}")  # its thread exists from load on
 
     async def generate(self, request: GenerationRequest) -> GenerationStream:
         params = request.params
@@ -102,7 +78,7 @@ class LLMPipelineServable(GenAITextServable):
             loop.call_soon_threadsafe(events.put_nowait, event)
 
         self._worker.submit(self._run, encoded, config, post, cancelled)
-        return _Stream(events, cancelled, prompt_tokens)
+        return EventStream(events, cancelled.set, prompt_tokens)
 
     def _run(
         self, encoded: Any, config: Any, post: Callable[[Event], None], cancelled: threading.Event

@@ -11,6 +11,7 @@ import openvino as ov
 from ovserve.backends.openvino import preprocessing
 from ovserve.backends.openvino.files import find_model_file
 from ovserve.backends.openvino.mapping import exposed_names
+from ovserve.backends.openvino.messages import first_line
 from ovserve.backends.openvino.servable import OpenVINOServable
 from ovserve.backends.openvino.shapes import ShapeCheck
 from ovserve.backends.openvino.stateful import StatefulOpenVINOServable, prepare_stateful
@@ -69,7 +70,7 @@ class OpenVINOLoader:
         try:
             model = self.core.read_model(str(path))
         except Exception as exc:
-            raise LoadError(f"File not found or cannot open: {path}: {_first_line(exc)}") from exc
+            raise LoadError(f"File not found or cannot open: {path}: {first_line(exc)}") from exc
         input_names = [port_name(p, f"input_{i}") for i, p in enumerate(model.inputs)]
         output_names = [port_name(p, f"output_{i}") for i, p in enumerate(model.outputs)]
         mapping_dir = self.version_dir.parent if self.version_dir.is_file() else self.version_dir
@@ -83,7 +84,7 @@ class OpenVINOLoader:
         try:
             compiled = self.core.compile_model(model, self.config.target_device, props)
         except Exception as exc:
-            raise LoadError(f"Cannot compile model into target device: {_first_line(exc)}") from exc
+            raise LoadError(f"Cannot compile model into target device: {first_line(exc)}") from exc
         nireq = self._nireq(compiled)
         inputs = [spec_of(port, name) for port, name in zip(model.inputs, input_names, strict=True)]
         outputs = [spec_of(port, name) for port, name in zip(model.outputs, output_names, strict=True)]
@@ -160,7 +161,7 @@ class OpenVINOLoader:
                 model.reshape({model.inputs[i]: s for i, s in new_shapes.items()})
             except Exception as exc:
                 raise LoadError(
-                    f"Model could not be reshaped with requested shape: {_first_line(exc)}"
+                    f"Model could not be reshaped with requested shape: {first_line(exc)}"
                 ) from exc
 
     def _preprocess(
@@ -189,7 +190,7 @@ class OpenVINOLoader:
                 else:
                     ppp.output(index).model().set_layout(ov.Layout(spec.target))
         except Exception as exc:
-            raise LoadError(f"The provided layout is in wrong format: {_first_line(exc)}") from exc
+            raise LoadError(f"The provided layout is in wrong format: {first_line(exc)}") from exc
         return preprocessing.build(
             ppp, len(input_names), self.config.preprocess, "The provided layout is in wrong format"
         )
@@ -235,7 +236,7 @@ def _warm_up(servable: OpenVINOServable) -> None:
         servable.warm_up()
     except Exception as exc:
         log.warning(
-            "%s: the warm-up inference on zeros failed (serving anyway): %s", servable.id, _first_line(exc)
+            "%s: the warm-up inference on zeros failed (serving anyway): %s", servable.id, first_line(exc)
         )
 
 
@@ -244,17 +245,3 @@ def _batch_axis(layout: LayoutSpec | None) -> int:
         return 0
     letters = layout.target.replace("...", "").replace("[", "").replace("]", "")
     return letters.index("N") if "N" in letters and "," not in letters else 0
-
-
-def _first_line(exc: BaseException) -> str:
-    """The first line of OpenVINO's error that says what is wrong, without source-file references.
-
-    ``Check '...' failed at src/...`` lines and ``Exception from src/...`` lines point into
-    OpenVINO's sources; the reason follows them (``Incorrect weights in bin file!``).
-    """
-    text = str(exc).strip()
-    for line in text.splitlines():
-        line = line.split(" Check '", 1)[0].strip()
-        if line and not line.startswith(("Exception from src", "Check '")) and "src/" not in line:
-            return line.rstrip(":")
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import openvino as ov
 
+from ovserve.backends.openvino.messages import first_line
 from ovserve.config.types import PreprocessSpec
 from ovserve.errors import LoadError
 
@@ -61,7 +62,7 @@ def build(
         try:
             return ppp.build()
         except Exception as exc:
-            raise LoadError(f"{fallback}: {_first_line(exc)}") from exc
+            raise LoadError(f"{fallback}: {first_line(exc)}") from exc
     if inputs != 1:
         raise LoadError(
             f"{PREPROCESS_FAILED}: mean, scale, color_format and precision apply to a model with one input; "
@@ -77,7 +78,7 @@ def build(
         _add_steps(ppp.input(0), spec)
         return ppp.build()
     except Exception as exc:
-        raise LoadError(f"{PREPROCESS_FAILED}: {_first_line(exc)}") from exc
+        raise LoadError(f"{PREPROCESS_FAILED}: {first_line(exc)}") from exc
 
 
 def _add_steps(port: ov.preprocess.InputInfo, spec: PreprocessSpec) -> None:
@@ -93,12 +94,3 @@ def _add_steps(port: ov.preprocess.InputInfo, spec: PreprocessSpec) -> None:
         port.preprocess().mean(list(spec.mean) if isinstance(spec.mean, tuple) else spec.mean)
     if spec.scale is not None:
         port.preprocess().scale(list(spec.scale) if isinstance(spec.scale, tuple) else spec.scale)
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [
-        line.strip()
-        for line in str(exc).splitlines()
-        if line.strip() and not line.startswith(("Exception from src", "Check "))
-    ]
-    return lines[0] if lines else type(exc).__name__

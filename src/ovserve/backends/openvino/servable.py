@@ -29,6 +29,7 @@ from time import perf_counter_ns
 import numpy as np
 import openvino as ov
 
+from ovserve.backends.openvino import messages
 from ovserve.backends.openvino.shapes import ShapeCheck
 from ovserve.core.ids import ServableId
 from ovserve.core.servable import Servable
@@ -175,16 +176,34 @@ class OpenVINOServable(Servable):
         check = self._shape_check
         if check is not None:
             await self._admit(check, inputs)
+        outputs, _ = await self._infer(inputs)
+        return outputs
+
+    async def _infer(
+        self,
+        inputs: Mapping[str, np.ndarray],
+        before: Callable[[ov.InferRequest], None] | None = None,
+        after: Callable[[ov.InferRequest], object] | None = None,
+    ) -> tuple[dict[str, np.ndarray], object]:
+        """Run ``inputs`` on a pooled infer request; returns the outputs and what ``after`` returned.
+
+        ``before`` prepares the request once it is taken (a stateful step restores its state),
+        ``after`` reads it once it ran (and saves the state): both on the loop thread, and a
+        failure of either is the call's failure. Every path gives the request back to the pool.
+        """
         pool = self._pool()
         observer = self.timing_observer
         asked = perf_counter_ns()
         slot = await pool.get()
         started = perf_counter_ns()
+        request = slot.request
         returned = False  # whether the slot has already been handed back (or will be, by a waiter)
         try:
-            size = self._fill_all(slot.request, inputs)
+            if before is not None:
+                before(request)
+            size = self._fill_all(request, inputs)
             if self._runs_inline(size):
-                slot.request.infer()  # short enough to run here: cheaper than a thread hop
+                request.infer()  # short enough to run here: cheaper than a thread hop
                 slot.done_ns = perf_counter_ns()
                 self._observe_inline(slot.done_ns - started)
             else:
@@ -198,7 +217,8 @@ class OpenVINOServable(Servable):
                     raise
                 if self._estimate_ns == UNMEASURED:
                     self._seed_estimate(slot.done_ns - started)
-            outputs = self._read_outputs(slot.request, inputs)
+            outputs = self._read_outputs(request, inputs)
+            extra = after(request) if after is not None else None
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -208,7 +228,7 @@ class OpenVINOServable(Servable):
                 pool.put_nowait(slot)
         if observer is not None:
             observer(started - asked, slot.done_ns - started)
-        return outputs
+        return outputs, extra
 
     async def _admit(self, check: ShapeCheck, inputs: Mapping[str, np.ndarray]) -> None:
         """Refuse input shapes OpenVINO's shape inference refuses, before they reach a request."""
@@ -245,7 +265,7 @@ class OpenVINOServable(Servable):
 
     def _failure(self, exc: Exception) -> BackendError:
         """What the caller gets when OpenVINO raised: OVMS's text, the model, OpenVINO's reason."""
-        reason = _reason(exc)
+        reason = messages.reason(exc)
         log.error("inference of %s failed: %s", self.id, reason, exc_info=exc)
         return BackendError(f"Internal inference error - model {self.name} version {self.version}: {reason}")
 
@@ -343,17 +363,3 @@ def _give_back(done: asyncio.Future[None], slot: _Slot, pool: asyncio.Queue[_Slo
     if not done.cancelled():
         done.exception()
     pool.put_nowait(slot)
-
-
-def _reason(exc: BaseException) -> str:
-    """OpenVINO's error text without its source-file references (what the client reads).
-
-    ``[CPU] Add node with name 'y' Check '...' failed at src/...`` keeps the part before
-    ``Check``; lines that only point into OpenVINO's sources go.
-    """
-    kept = []
-    for line in str(exc).splitlines():
-        line = line.split(" Check '", 1)[0].strip()
-        if line and "src/" not in line and not line.startswith("Check '"):
-            kept.append(line.rstrip(":"))
-    return ": ".join(kept)[:500] or type(exc).__name__

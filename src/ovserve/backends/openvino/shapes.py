@@ -21,6 +21,7 @@ it off the event loop). A refused shape becomes a :class:`~ovserve.errors.ShapeM
 from __future__ import annotations
 
 import collections
+import contextlib
 import math
 import threading
 from collections.abc import Sequence
@@ -56,7 +57,9 @@ class ShapeCheck:
         """The remembered verdict for ``signature``, or None when it was never checked."""
         reason = self._memo.get(signature)
         if reason is not None:
-            self._memo.move_to_end(signature)
+            # unlocked (the loop thread): a check on a checker thread may evict it just now
+            with contextlib.suppress(KeyError):
+                self._memo.move_to_end(signature)
         return reason
 
     def check(self, signature: Signature) -> str:

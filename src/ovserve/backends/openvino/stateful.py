@@ -10,16 +10,15 @@ the caller (``ovserve.scheduling.stateful``), which keeps it per sequence.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping
-from time import perf_counter_ns
+from typing import cast
 
 import numpy as np
 import openvino as ov
 from openvino._offline_transformations import apply_low_latency_transformation
 
-from ovserve.backends.openvino.servable import OpenVINOServable, _give_back
+from ovserve.backends.openvino.servable import OpenVINOServable
 from ovserve.errors import LoadError
 
 log = logging.getLogger(__name__)
@@ -57,42 +56,11 @@ class StatefulOpenVINOServable(OpenVINOServable):
     ) -> tuple[dict[str, np.ndarray], State]:
         """Run one step from ``state`` (None: the model's initial state); return outputs and new state.
 
-        As :meth:`OpenVINOServable.run`: every path ends in an answer and gives the infer
-        request back to the pool (a cancelled caller's request goes back when it ends).
+        :meth:`OpenVINOServable._infer` with the state restored into the request before the
+        run and copied out after it (a failure of either is the step's failure).
         """
-        pool = self._pool()
-        asked = perf_counter_ns()
-        slot = await pool.get()
-        started = perf_counter_ns()
-        request = slot.request
-        returned = False  # whether the slot has already been handed back (or will be, by a waiter)
-        try:
-            _restore(request, state)
-            size = self._fill_all(request, inputs)
-            if self._runs_inline(size):
-                request.infer()
-                slot.done_ns = perf_counter_ns()
-                self._observe_inline(slot.done_ns - started)
-            else:
-                done = self._start_async(slot)
-                try:
-                    await asyncio.shield(done)
-                except asyncio.CancelledError:
-                    done.add_done_callback(lambda f: _give_back(f, slot, pool))
-                    returned = True
-                    raise
-            outputs = self._read_outputs(request, inputs)
-            saved = _save(request)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            raise self._failure(exc) from exc
-        finally:
-            if not returned:
-                pool.put_nowait(slot)
-        if self.timing_observer is not None:  # metrics: wait for a request, then restore + infer
-            self.timing_observer(started - asked, slot.done_ns - started)
-        return outputs, saved
+        outputs, saved = await self._infer(inputs, lambda request: _restore(request, state), _save)
+        return outputs, cast(State, saved)
 
 
 def _restore(request: ov.InferRequest, state: object | None) -> None:
