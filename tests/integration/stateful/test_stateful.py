@@ -14,25 +14,21 @@ import json
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import grpc
 import numpy as np
 import ovmsclient
 import pytest
 import tritonclient.grpc as triton_grpc
 import tritonclient.http as triton_http
 from models import F32
-from ovmsclient.tfs_compat.protos.tensorflow_serving.apis import prediction_service_pb2_grpc
 from serverproc import ServerProcess, run_cli
 from stateful_clients import (
     END,
     EXISTS,
     FULL,
-    MODELS,
     NONE,
     START,
     UNKNOWN,
@@ -48,36 +44,8 @@ from stateful_clients import (
     triton_inputs,
     wait_until,
 )
-from stateful_models import ReferenceSequence, save
+from stateful_models import ReferenceSequence
 from tritonclient.utils import InferenceServerException
-
-
-@pytest.fixture(scope="module")
-def paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("stateful")
-    return {name: save(builder(), root / name) for name, (builder, _) in MODELS.items()}
-
-
-@pytest.fixture(scope="module")
-def config_path(paths: dict[str, Path]) -> Path:
-    path = next(iter(paths.values())).parent / "config.json"
-    path.write_text(config_doc(paths))
-    return path
-
-
-@pytest.fixture(scope="module")
-def server(config_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    args = ["--config_path", str(config_path), "--file_system_poll_wait_seconds", "0"]
-    args += ["--sequence_cleaner_poll_wait_seconds", "1"]
-    proc = ServerProcess(args, tmp_path_factory.mktemp("log") / "ovserve.log").start()
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture(scope="module")
-def stub(server: ServerProcess) -> Iterator[Any]:
-    with grpc.insecure_channel(server.grpc_address) as channel:
-        yield prediction_service_pb2_grpc.PredictionServiceStub(channel)
 
 
 # -- one sequence, each client ---------------------------------------------------------------
