@@ -17,6 +17,22 @@ from pathlib import Path
 HOST = "127.0.0.1"
 
 
+def wait_for(
+    check: Callable[[], object],
+    what: str = "the condition",
+    timeout: float = 90.0,
+    server: ServerProcess | None = None,
+) -> None:
+    """Poll ``check`` until it is true. Tests wait for a state, never for a duration: the deadline only
+    catches a broken server (and its log's tail, given ``server``, says what it did)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            tail = f"\n{server.log()[-3000:]}" if server is not None else ""
+            raise AssertionError(f"not reached within {timeout:g} s: {what}{tail}")
+        time.sleep(0.05)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))

@@ -8,7 +8,6 @@ ovmsclient's bundled protos), KServe v2 through tritonclient or raw JSON.
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -184,10 +183,3 @@ EXISTS = "Sequence with provided ID already exists"
 NO_ID = "Sequence ID has not been provided in request inputs"
 BAD_CONTROL = "Unexpected value of sequence control input"
 FULL = "Max sequence number has been reached. Could not create new sequence."
-
-
-def wait_until(check: Any, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.2)

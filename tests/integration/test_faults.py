@@ -19,7 +19,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
@@ -32,7 +31,7 @@ import tritonclient.http as httpclient
 from faultproxy import PausingProxy
 from gates import Gates
 from models import F32, add_scaled, model_file, reference, save, slow
-from serverproc import HOST, ServerProcess
+from serverproc import HOST, ServerProcess, wait_for
 from storage_emulators import MotoS3
 
 X = np.arange(8, dtype=np.float32).reshape(2, 4)
@@ -45,13 +44,6 @@ def get(url: str) -> tuple[int, Any]:
             return answer.status, json.loads(answer.read() or b"{}")
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read() or b"{}")
-
-
-def wait_for(check: Callable[[], bool], what: str, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        time.sleep(0.05)
 
 
 def version_status(server: ServerProcess, name: str) -> list[dict[str, Any]]:

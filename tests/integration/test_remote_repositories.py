@@ -14,7 +14,7 @@ import re
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from unittest import mock
 
@@ -23,7 +23,7 @@ import openvino as ov
 import pytest
 import tritonclient.http as httpclient
 from models import F32, add_scaled, build_repository, model_file, reference
-from serverproc import HOST, ServerProcess
+from serverproc import HOST, ServerProcess, wait_for
 from storage_emulators import Azurite, Emulator, FakeGCS, MotoS3, azurite_binary, local_files
 
 from ovserve.repository.storage import StorageSettings, Store, parse_url
@@ -54,15 +54,6 @@ def get(url: str) -> tuple[int, dict[str, object]]:
             return answer.status, json.loads(answer.read() or b"{}")
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read() or b"{}")
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{what} not reached in {timeout}s")
 
 
 def infer(

@@ -24,7 +24,7 @@ import pytest
 import tritonclient.grpc as triton_grpc
 import tritonclient.http as triton_http
 from models import F32
-from serverproc import ServerProcess, run_cli
+from serverproc import ServerProcess, run_cli, wait_for
 from stateful_clients import (
     END,
     EXISTS,
@@ -42,7 +42,6 @@ from stateful_clients import (
     tfs_rest_error,
     tfs_rest_step,
     triton_inputs,
-    wait_until,
 )
 from stateful_models import ReferenceSequence
 from tritonclient.utils import InferenceServerException
@@ -215,7 +214,7 @@ def test_idle_sequences_are_cleaned_only_where_asked(server: ServerProcess) -> N
         assert probe_status == 409 and answer["error"].startswith(EXISTS)
         return False
 
-    wait_until(gone)
+    wait_for(gone, "the idle sequence cleaned")
     assert tfs_rest_step(server, "sum", x, 41, END)["y"].tolist() == [[2.0] * 4]  # not cleaned
 
 
@@ -317,7 +316,7 @@ def test_stateful_models_refused_with_several_serving_processes(
         ["--config_path", str(config), "--rest_workers", "2"], tmp_path / "workers.log"
     ).start()
     try:
-        wait_until(lambda: "all 2 workers ready" in proc.log())
+        wait_for(lambda: "all 2 workers ready" in proc.log(), "both workers ready")
         with urllib.request.urlopen(f"{proc.rest_url}/v1/models/sum", timeout=30) as answer:
             status = json.loads(answer.read())["model_version_status"][0]
         assert status["state"] != "AVAILABLE"
