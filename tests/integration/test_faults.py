@@ -21,7 +21,7 @@ import sys
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ import pytest
 import tritonclient.http as httpclient
 from faultproxy import PausingProxy
 from gates import Gates
-from models import F32, add_scaled, model_file, reference, save, slow
+from models import add_scaled, model_file, reference, save, slow, write_config
 from serverproc import HOST, ServerProcess, wait_for
 from storage_emulators import MotoS3
 
@@ -70,17 +70,6 @@ def infer(server: ServerProcess, name: str, x: np.ndarray = X) -> tuple[str, np.
         return result.get_response()["model_version"], out
     finally:
         client.close()
-
-
-def write_config(
-    path: Path, models: Mapping[str, str], extra: Mapping[str, Mapping[str, Any]] | None = None
-) -> Path:
-    entries = [
-        {"config": {"name": n, "base_path": b, "plugin_config": dict(F32), **(extra or {}).get(n, {})}}
-        for n, b in models.items()
-    ]
-    path.write_text(json.dumps({"model_config_list": entries}))
-    return path
 
 
 def assert_serves(server: ServerProcess, name: str, base: Path, x: np.ndarray = X) -> None:
