@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -13,6 +14,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 HOST = "127.0.0.1"
 
@@ -31,6 +33,19 @@ def wait_for(
             tail = f"\n{server.log()[-3000:]}" if server is not None else ""
             raise AssertionError(f"not reached within {timeout:g} s: {what}{tail}")
         time.sleep(0.05)
+
+
+def http_json(
+    url: str, body: bytes | None = None, method: str | None = None, timeout: float = 30.0
+) -> tuple[int, Any]:
+    """One HTTP call (a POST when ``body`` is given, else ``method`` or GET): its status and JSON body,
+    ``{}`` when the body is empty; error statuses are answers too."""
+    request = urllib.request.Request(url, data=body, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            return answer.status, json.loads(answer.read() or b"{}")
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"{}")
 
 
 def free_port() -> int:

@@ -8,8 +8,6 @@ ovmsclient's bundled protos), KServe v2 through tritonclient or raw JSON.
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,7 @@ from models import F32
 from ovmsclient.tfs_compat.grpc.tensors import make_ndarray
 from ovmsclient.tfs_compat.protos.tensorflow.core.framework import tensor_pb2, types_pb2
 from ovmsclient.tfs_compat.protos.tensorflow_serving.apis import predict_pb2
-from serverproc import ServerProcess
+from serverproc import ServerProcess, http_json
 from stateful_models import recurrent_cell, running_sum, tensor_iterator_cell
 
 START, NONE, END = 1, 0, 2
@@ -80,14 +78,8 @@ def assert_matches(answer: dict[str, np.ndarray], expected: dict[str, np.ndarray
 
 # -- the protocols -----------------------------------------------------------------------
 def rest(server: ServerProcess, path: str, body: object) -> tuple[int, Any]:
-    data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    request = urllib.request.Request(server.rest_url + path, data=data, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            body = answer.read()
-            return answer.status, json.loads(body) if body else None
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+    """POST ``body`` (JSON, or bytes as they are) to ``path``."""
+    return http_json(server.rest_url + path, body if isinstance(body, bytes) else json.dumps(body).encode())
 
 
 def tfs_rest_step(

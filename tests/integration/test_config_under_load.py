@@ -24,7 +24,7 @@ import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from models import F32, add_scaled, identity, model_file, reference, save, small_cnn
-from serverproc import HOST, ServerProcess, wait_for
+from serverproc import HOST, ServerProcess, http_json, wait_for
 from tritonclient.utils import InferenceServerException
 
 #: inputs valid under both configs of ``changed``: dynamic [-1,4] before, fixed (2,4) after
@@ -41,15 +41,6 @@ def write_config(path: Path, entries: list[dict[str, object]]) -> None:
     staging = path.with_name(path.name + ".tmp")
     staging.write_text(json.dumps({"model_config_list": entries}, indent=2))
     staging.replace(path)  # the poller never reads half a file
-
-
-def http_json(url: str, body: bytes | None = None) -> tuple[int, dict[str, object]]:
-    request = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            return answer.status, json.loads(answer.read() or b"{}")
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"{}")
 
 
 @dataclass
