@@ -51,10 +51,6 @@ def config_doc(paths: dict[str, Path], overrides: dict[str, dict[str, object]] |
     return json.dumps({"model_config_list": entries})
 
 
-def model_file(paths: dict[str, Path], name: str) -> Path:
-    return paths[name] / "1" / "model.xml"
-
-
 def inputs_of(rng: np.random.Generator, name: str, steps: int) -> list[np.ndarray]:
     shape = {
         "sum": (1, 4),

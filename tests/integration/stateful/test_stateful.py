@@ -23,7 +23,7 @@ import ovmsclient
 import pytest
 import tritonclient.grpc as triton_grpc
 import tritonclient.http as triton_http
-from models import F32
+from models import F32, model_file
 from serverproc import ServerProcess, run_cli, wait_for
 from stateful_clients import (
     END,
@@ -36,7 +36,6 @@ from stateful_clients import (
     config_doc,
     control_of,
     inputs_of,
-    model_file,
     rest,
     tfs_grpc_step,
     tfs_rest_error,
@@ -53,7 +52,7 @@ def test_tfs_rest_raw_http_sequences_match_in_process_openvino(
     server: ServerProcess, paths: dict[str, Path], model: str
 ) -> None:
     xs = inputs_of(np.random.default_rng(1), model, 5)
-    reference = ReferenceSequence(model_file(paths, model), low_latency=model == "ti")
+    reference = ReferenceSequence(model_file(paths[model]), low_latency=model == "ti")
     for index, x in enumerate(xs):
         answer = tfs_rest_step(server, model, x, 1001, control_of(index, len(xs)))
         assert answer["sequence_id"].tolist() == [1001]
@@ -62,7 +61,7 @@ def test_tfs_rest_raw_http_sequences_match_in_process_openvino(
 
 def test_tfs_grpc_uint64_val_protos_and_server_given_id(stub: Any, paths: dict[str, Path]) -> None:
     xs = inputs_of(np.random.default_rng(2), "rnn", 4)
-    reference = ReferenceSequence(model_file(paths, "rnn"))
+    reference = ReferenceSequence(model_file(paths["rnn"]))
     first = tfs_grpc_step(stub, "rnn", xs[0], None, START)  # no id: the server picks one
     sequence_id = int(first["sequence_id"][0])
     assert sequence_id > 0
@@ -79,7 +78,7 @@ def test_ovmsclient_grpc_and_rest_with_uint64_sequence_id(
     grpc_client = ovmsclient.make_grpc_client(server.grpc_address)
     rest_client = ovmsclient.make_http_client(server.rest_url.removeprefix("http://"))
     xs = inputs_of(np.random.default_rng(3), "sum", 6)
-    reference = ReferenceSequence(model_file(paths, "sum"))
+    reference = ReferenceSequence(model_file(paths["sum"]))
     for index, x in enumerate(xs):
         client = grpc_client if index % 2 == 0 else rest_client  # one sequence, both transports
         inputs = {
@@ -95,7 +94,7 @@ def test_ovmsclient_grpc_and_rest_with_uint64_sequence_id(
 def test_ovmsclient_sequence_with_a_server_given_id(server: ServerProcess, paths: dict[str, Path]) -> None:
     client = ovmsclient.make_grpc_client(server.grpc_address)
     xs = inputs_of(np.random.default_rng(13), "rnn", 3)
-    reference = ReferenceSequence(model_file(paths, "rnn"))
+    reference = ReferenceSequence(model_file(paths["rnn"]))
     start = client.predict({"x": xs[0], "sequence_control_input": np.array([START], np.uint32)}, "rnn")
     sequence_id = np.asarray(start["sequence_id"], np.uint64)
     assert sequence_id.shape == (1,) and sequence_id[0] > 0
@@ -115,7 +114,7 @@ def test_tritonclient_kserve_sequences(server: ServerProcess, paths: dict[str, P
     url = server.rest_url.removeprefix("http://") if transport == "http" else server.grpc_address
     client = module.InferenceServerClient(url)
     xs = inputs_of(np.random.default_rng(4), "rnn", 5)
-    reference = ReferenceSequence(model_file(paths, "rnn"))
+    reference = ReferenceSequence(model_file(paths["rnn"]))
     sequence_id = 500 + len(transport)
     for index, x in enumerate(xs):
         result = client.infer("rnn", triton_inputs(module, x, sequence_id, control_of(index, len(xs))))
@@ -138,7 +137,7 @@ def test_tritonclient_sequence_parameters(
     url = server.rest_url.removeprefix("http://") if transport == "http" else server.grpc_address
     client = module.InferenceServerClient(url)
     xs = inputs_of(np.random.default_rng(14), "rnn", 4)
-    reference = ReferenceSequence(model_file(paths, "rnn"))
+    reference = ReferenceSequence(model_file(paths["rnn"]))
     sequence_id = 600 + len(transport)
     for index, x in enumerate(xs):
         item = module.InferInput("x", list(x.shape), "FP32")
@@ -184,7 +183,7 @@ def test_fifty_interleaved_sequences_over_rest_and_grpc_at_once(
     with ThreadPoolExecutor(count) as pool:
         results = list(pool.map(run, range(count)))
     for i, answers in enumerate(results):
-        reference = ReferenceSequence(model_file(paths, models[i]))
+        reference = ReferenceSequence(model_file(paths[models[i]]))
         for x, answer in zip(sequences[i], answers, strict=True):
             assert int(np.asarray(answer["sequence_id"]).ravel()[0]) == 2000 + i
             assert_matches(answer, reference.step({"x": x}))
@@ -271,7 +270,7 @@ def test_single_model_flags(paths: dict[str, Path], tmp_path: Path) -> None:
     proc = ServerProcess(args, tmp_path / "single.log").start()
     try:
         xs = inputs_of(np.random.default_rng(8), "ti", 3)
-        reference = ReferenceSequence(model_file(paths, "ti"), low_latency=True)
+        reference = ReferenceSequence(model_file(paths["ti"]), low_latency=True)
         for index, x in enumerate(xs):
             assert_matches(
                 tfs_rest_step(proc, "ti", x, 8, NONE if index else START), reference.step({"x": x})
