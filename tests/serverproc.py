@@ -145,6 +145,15 @@ class ServerProcess:
         return self.process.returncode
 
 
+def rss(server: ServerProcess, field: str = "VmRSS") -> int:
+    """The server process's resident memory in bytes (``field``: another /proc status line, as VmHWM)."""
+    assert server.process is not None
+    for line in Path(f"/proc/{server.process.pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(field)
+
+
 def run_cli(
     args: Sequence[str], timeout: float = 60.0, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
