@@ -254,9 +254,10 @@ def build_repository(root: Path, names: Iterable[str] | None = None) -> dict[str
 
 
 def write_config(
-    path: Path, paths: Mapping[str, Path], extra: Mapping[str, Mapping[str, object]] | None = None
+    path: Path, paths: Mapping[str, Path | str], extra: Mapping[str, Mapping[str, object]] | None = None
 ) -> Path:
-    """An OVMS config.json serving ``paths`` with f32 precision; ``extra[name]`` adds keys."""
+    """An OVMS config.json serving ``paths`` (directories or remote URLs such as ``s3://...``) with
+    f32 precision; ``extra[name]`` adds keys."""
     entries = []
     for name, base in paths.items():
         cfg: dict[str, object] = {"name": name, "base_path": str(base), "plugin_config": dict(F32)}

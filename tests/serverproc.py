@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -13,8 +14,38 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 HOST = "127.0.0.1"
+
+
+def wait_for(
+    check: Callable[[], object],
+    what: str = "the condition",
+    timeout: float = 90.0,
+    server: ServerProcess | None = None,
+) -> None:
+    """Poll ``check`` until it is true. Tests wait for a state, never for a duration: the deadline only
+    catches a broken server (and its log's tail, given ``server``, says what it did)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            tail = f"\n{server.log()[-3000:]}" if server is not None else ""
+            raise AssertionError(f"not reached within {timeout:g} s: {what}{tail}")
+        time.sleep(0.05)
+
+
+def http_json(
+    url: str, body: bytes | None = None, method: str | None = None, timeout: float = 30.0
+) -> tuple[int, Any]:
+    """One HTTP call (a POST when ``body`` is given, else ``method`` or GET): its status and JSON body,
+    ``{}`` when the body is empty; error statuses are answers too."""
+    request = urllib.request.Request(url, data=body, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            return answer.status, json.loads(answer.read() or b"{}")
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"{}")
 
 
 def free_port() -> int:
@@ -112,6 +143,15 @@ class ServerProcess:
                 self.process.wait(5)
         self._log.close()
         return self.process.returncode
+
+
+def rss(server: ServerProcess, field: str = "VmRSS") -> int:
+    """The server process's resident memory in bytes (``field``: another /proc status line, as VmHWM)."""
+    assert server.process is not None
+    for line in Path(f"/proc/{server.process.pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(field)
 
 
 def run_cli(

@@ -8,9 +8,6 @@ ovmsclient's bundled protos), KServe v2 through tritonclient or raw JSON.
 from __future__ import annotations
 
 import json
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +19,7 @@ from models import F32
 from ovmsclient.tfs_compat.grpc.tensors import make_ndarray
 from ovmsclient.tfs_compat.protos.tensorflow.core.framework import tensor_pb2, types_pb2
 from ovmsclient.tfs_compat.protos.tensorflow_serving.apis import predict_pb2
-from serverproc import ServerProcess
+from serverproc import ServerProcess, http_json
 from stateful_models import recurrent_cell, running_sum, tensor_iterator_cell
 
 START, NONE, END = 1, 0, 2
@@ -54,10 +51,6 @@ def config_doc(paths: dict[str, Path], overrides: dict[str, dict[str, object]] |
     return json.dumps({"model_config_list": entries})
 
 
-def model_file(paths: dict[str, Path], name: str) -> Path:
-    return paths[name] / "1" / "model.xml"
-
-
 def inputs_of(rng: np.random.Generator, name: str, steps: int) -> list[np.ndarray]:
     shape = {
         "sum": (1, 4),
@@ -81,14 +74,8 @@ def assert_matches(answer: dict[str, np.ndarray], expected: dict[str, np.ndarray
 
 # -- the protocols -----------------------------------------------------------------------
 def rest(server: ServerProcess, path: str, body: object) -> tuple[int, Any]:
-    data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    request = urllib.request.Request(server.rest_url + path, data=data, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            body = answer.read()
-            return answer.status, json.loads(body) if body else None
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+    """POST ``body`` (JSON, or bytes as they are) to ``path``."""
+    return http_json(server.rest_url + path, body if isinstance(body, bytes) else json.dumps(body).encode())
 
 
 def tfs_rest_step(
@@ -184,10 +171,3 @@ EXISTS = "Sequence with provided ID already exists"
 NO_ID = "Sequence ID has not been provided in request inputs"
 BAD_CONTROL = "Unexpected value of sequence control input"
 FULL = "Max sequence number has been reached. Could not create new sequence."
-
-
-def wait_until(check: Any, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.2)

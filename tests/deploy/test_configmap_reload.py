@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +11,7 @@ import pytest
 import requests
 from configmapvol import ConfigMapVolume
 from models import F32, add_scaled, identity, model_file, reference, save
-from serverproc import ServerProcess
-
-DEADLINE_S = 30.0
+from serverproc import ServerProcess, wait_for
 
 
 def config_json(models: dict[str, Path]) -> str:
@@ -23,14 +20,6 @@ def config_json(models: dict[str, Path]) -> str:
         for name, path in models.items()
     ]
     return json.dumps({"model_config_list": entries})
-
-
-def wait_until(condition: Callable[[], bool], what: str, server: ServerProcess) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {DEADLINE_S}s\n{server.log()[-3000:]}")
-        time.sleep(0.05)
 
 
 def ready(server: ServerProcess, model: str) -> bool:
@@ -75,13 +64,13 @@ def test_symlink_swap_adds_and_removes_models(
 ) -> None:
     assert ready(server, "first") and not ready(server, "second")
     volume.write({"config.json": config_json(models)})
-    wait_until(lambda: ready(server, "second"), "the added model is served", server)
+    wait_for(lambda: ready(server, "second"), "the added model is served", server=server)
     x = np.arange(10, dtype=np.float32).reshape(1, 10)
     expected = reference(model_file(models["second"]), {"in": x})["out"]
     np.testing.assert_array_equal(infer(server, "second", "in", x), expected)
 
     volume.write({"config.json": config_json({"second": models["second"]})})
-    wait_until(lambda: not ready(server, "first"), "the removed model is unloaded", server)
+    wait_for(lambda: not ready(server, "first"), "the removed model is unloaded", server=server)
     assert ready(server, "second")
     assert sorted(p.name for p in volume.root.iterdir()) == [
         "..2026_12_06_10_00_03.000000003",
@@ -94,13 +83,13 @@ def test_a_broken_update_keeps_the_running_config(
     server: ServerProcess, volume: ConfigMapVolume, models: dict[str, Path]
 ) -> None:
     volume.write({"config.json": '{"model_config_list": [{"config": '})
-    wait_until(lambda: "config reload refused" in server.log(), "the broken config is refused", server)
+    wait_for(lambda: "config reload refused" in server.log(), "the broken config is refused", server=server)
     assert ready(server, "first")
     x = np.ones((2, 4), dtype=np.float32)
     expected = reference(model_file(models["first"]), {"x": x})["y"]
     np.testing.assert_allclose(infer(server, "first", "x", x), expected, rtol=1e-6)
     volume.write({"config.json": config_json(models)})  # the next good update applies
-    wait_until(lambda: ready(server, "second"), "the next good config is applied", server)
+    wait_for(lambda: ready(server, "second"), "the next good config is applied", server=server)
 
 
 def test_relative_base_paths_keep_their_meaning_across_updates(tmp_path: Path) -> None:
@@ -119,7 +108,7 @@ def test_relative_base_paths_keep_their_meaning_across_updates(tmp_path: Path) -
     try:
         assert ready(server, "first")
         mounted.write({"config.json": entries(["first", "second"])})
-        wait_until(lambda: ready(server, "second"), "the added model (relative path) is served", server)
+        wait_for(lambda: ready(server, "second"), "the added model (relative path) is served", server=server)
         x = np.arange(10, dtype=np.float32).reshape(1, 10)
         expected = reference(model_file(second), {"in": x})["out"]
         np.testing.assert_array_equal(infer(server, "second", "in", x), expected)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import http.client
 import json
 import threading
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +26,7 @@ import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from gates import Gates
 from models import add_scaled, model_file, reference, save, small_cnn, write_config
-from serverproc import HOST, ServerProcess
+from serverproc import HOST, ServerProcess, wait_for
 from tritonclient.utils import InferenceServerException
 
 GATED_MAX = 64  # max_batch_size of the gated models
@@ -200,14 +199,6 @@ def queue_length(server: ServerProcess, model: str) -> float:
     return 0.0
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    """Poll ``condition`` (the deadline only catches a broken server, nothing is timed)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        time.sleep(0.01)
-
-
 class Held:
     """One request of a gated model, held at its gate (the model is busy) until :meth:`finish`."""
 
@@ -217,7 +208,7 @@ class Held:
         gates.close("infer", model)
         self.thread = threading.Thread(target=lambda: self.out.append(_guarded(infer, server, model, "x", x)))
         self.thread.start()
-        wait_until(lambda: gates.held("infer", model) > 0 or not self.thread.is_alive(), "held at the gate")
+        wait_for(lambda: gates.held("infer", model) > 0 or not self.thread.is_alive(), "held at the gate")
         assert not self.out, self.out  # held, not answered
 
     def finish(self, paths: dict[str, Path]) -> None:
@@ -240,7 +231,7 @@ def answered_while_held(
     """Start ``calls`` at once; return once ``count`` of them were answered (the others wait)."""
     pool = ThreadPoolExecutor(len(calls))
     futures = [pool.submit(_guarded, call) for call in calls]
-    wait_until(lambda: sum(f.done() for f in futures) >= count, f"{count} answers")
+    wait_for(lambda: sum(f.done() for f in futures) >= count, f"{count} answers")
     return [f.result() for f in futures if f.done()], pool, futures
 
 
@@ -291,7 +282,7 @@ def _check_cancel_outcome(paths: dict[str, Path], server: ServerProcess, infer: 
     x = gated_input(6)
     pool = ThreadPoolExecutor(1)
     queued = pool.submit(infer, server, "gated_cancel", "x", x)
-    wait_until(lambda: queue_length(server, "gated_cancel") == 1 or queued.done(), "queued or answered")
+    wait_for(lambda: queue_length(server, "gated_cancel") == 1 or queued.done(), "queued or answered")
     assert not queued.done(), queued.exception()  # not refused: it waits in the queue
     return x, queued, pool
 
@@ -305,10 +296,10 @@ def test_cancelled_grpc_call_leaves_the_queue(
     tensor.set_data_from_numpy(gated_input(5))
     outcome: list[Any] = []
     call = client.async_infer("gated_cancel", [tensor], callback=lambda result, error: outcome.append(error))
-    wait_until(lambda: queue_length(server, "gated_cancel") == 1, "the call queued behind the held batch")
+    wait_for(lambda: queue_length(server, "gated_cancel") == 1, "the call queued behind the held batch")
     call.cancel()  # the client gives up while its request waits
-    wait_until(lambda: queue_length(server, "gated_cancel") == 0, "the cancelled call left the queue")
-    wait_until(lambda: bool(outcome), "the client saw its call end")
+    wait_for(lambda: queue_length(server, "gated_cancel") == 0, "the cancelled call left the queue")
+    wait_for(lambda: bool(outcome), "the client saw its call end")
     assert isinstance(outcome[0], InferenceServerException) and "CANCELLED" in str(outcome[0].status()), (
         outcome
     )
@@ -330,9 +321,9 @@ def test_closed_http_connection_leaves_the_queue(
     # a raw client that sends its request, sees it queued and hangs up without an answer
     conn = http.client.HTTPConnection(HOST, server.rest_port, timeout=60)
     conn.request("POST", "/v2/models/gated_cancel/infer", body, {"Content-Type": "application/json"})
-    wait_until(lambda: queue_length(server, "gated_cancel") == 1, "the raw request queued")
+    wait_for(lambda: queue_length(server, "gated_cancel") == 1, "the raw request queued")
     conn.close()
-    wait_until(lambda: queue_length(server, "gated_cancel") == 0, "the closed connection's request left")
+    wait_for(lambda: queue_length(server, "gated_cancel") == 0, "the closed connection's request left")
     y, queued, pool = _check_cancel_outcome(paths, server, rest_infer)
     held.finish(paths)
     check_gated_answers(paths, [y], [queued.result(60)])

@@ -12,10 +12,9 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from models import F32, add_scaled, identity, model_file, reference, save, small_cnn
-from serverproc import HOST, ServerProcess
+from serverproc import HOST, ServerProcess, http_json, wait_for
 from tritonclient.utils import InferenceServerException
 
 #: inputs valid under both configs of ``changed``: dynamic [-1,4] before, fixed (2,4) after
@@ -42,24 +41,6 @@ def write_config(path: Path, entries: list[dict[str, object]]) -> None:
     staging = path.with_name(path.name + ".tmp")
     staging.write_text(json.dumps({"model_config_list": entries}, indent=2))
     staging.replace(path)  # the poller never reads half a file
-
-
-def http_json(url: str, body: bytes | None = None) -> tuple[int, dict[str, object]]:
-    request = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            return answer.status, json.loads(answer.read() or b"{}")
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"{}")
-
-
-def wait_for(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"not reached within {timeout:g} s: {what}")
 
 
 @dataclass

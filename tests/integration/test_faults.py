@@ -13,16 +13,12 @@ Every wait is for a state, never for a duration; the deadlines only catch a brok
 
 from __future__ import annotations
 
-import json
 import resource
 import shutil
 import subprocess
 import sys
 import threading
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,37 +27,22 @@ import pytest
 import tritonclient.http as httpclient
 from faultproxy import PausingProxy
 from gates import Gates
-from models import F32, add_scaled, model_file, reference, save, slow
-from serverproc import HOST, ServerProcess
+from models import add_scaled, model_file, reference, save, slow, write_config
+from serverproc import HOST, ServerProcess, http_json, wait_for
 from storage_emulators import MotoS3
 
 X = np.arange(8, dtype=np.float32).reshape(2, 4)
 BIG = np.ones((256, 256), np.float32)  # input of the "big" model (1 MiB of weights)
 
 
-def get(url: str) -> tuple[int, Any]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as answer:
-            return answer.status, json.loads(answer.read() or b"{}")
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"{}")
-
-
-def wait_for(check: Callable[[], bool], what: str, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        time.sleep(0.05)
-
-
 def version_status(server: ServerProcess, name: str) -> list[dict[str, Any]]:
-    _, body = get(f"{server.rest_url}/v1/models/{name}")
+    _, body = http_json(f"{server.rest_url}/v1/models/{name}")
     return list(body.get("model_version_status", []))
 
 
 def model_error(server: ServerProcess, name: str) -> str:
     """The model's own error (KServe readiness), or its versions' error messages (TF Serving status)."""
-    _, body = get(f"{server.rest_url}/v2/models/{name}/ready")
+    _, body = http_json(f"{server.rest_url}/v2/models/{name}/ready")
     texts = [str(body.get("error", ""))]
     texts += [s["status"]["error_message"] for s in version_status(server, name)]
     return " | ".join(t for t in texts if t)
@@ -78,17 +59,6 @@ def infer(server: ServerProcess, name: str, x: np.ndarray = X) -> tuple[str, np.
         return result.get_response()["model_version"], out
     finally:
         client.close()
-
-
-def write_config(
-    path: Path, models: Mapping[str, str], extra: Mapping[str, Mapping[str, Any]] | None = None
-) -> Path:
-    entries = [
-        {"config": {"name": n, "base_path": b, "plugin_config": dict(F32), **(extra or {}).get(n, {})}}
-        for n, b in models.items()
-    ]
-    path.write_text(json.dumps({"model_config_list": entries}))
-    return path
 
 
 def assert_serves(server: ServerProcess, name: str, base: Path, x: np.ndarray = X) -> None:
@@ -129,7 +99,7 @@ def test_weights_truncated_while_the_model_loads(tmp_path: Path, gates: Gates) -
         wait_for(lambda: "Incorrect weights in bin file" in model_error(server, "victim"), "the reason shown")
         assert_serves(server, "good", good)
         weights.write_bytes(intact)  # repaired: a later poll loads it
-        wait_for(lambda: get(f"{server.rest_url}/v2/models/victim/ready")[0] == 200, "victim loaded")
+        wait_for(lambda: http_json(f"{server.rest_url}/v2/models/victim/ready")[0] == 200, "victim loaded")
         assert_serves(server, "victim", victim, BIG)
     finally:
         assert server.stop() == 0, server.log()
@@ -165,7 +135,7 @@ def test_an_openvino_compile_that_raises(tmp_path: Path) -> None:
     try:
         error = model_error(server, "broken")
         assert "Cannot compile model into target device" in error and "src/" not in error, error
-        assert get(f"{server.rest_url}/v2/models/broken/ready")[0] != 200
+        assert http_json(f"{server.rest_url}/v2/models/broken/ready")[0] != 200
         assert_serves(server, "good", good)
     finally:
         assert server.stop() == 0, server.log()
@@ -201,7 +171,7 @@ def test_directories_deleted_while_their_versions_serve(tmp_path: Path, gates: G
         wait_for(
             lambda: "The provided base path is invalid" in model_error(server, "gone"), "the reason shown"
         )
-        assert get(f"{server.rest_url}/v2/models/gone/ready")[0] != 200
+        assert http_json(f"{server.rest_url}/v2/models/gone/ready")[0] != 200
         assert_serves(server, "good", good)
         assert_serves(server, "m", m)
     finally:
@@ -299,7 +269,8 @@ def test_s3_killed_in_the_middle_of_a_download(tmp_path: Path, moto: MotoS3) -> 
         moto.create_bucket("models")
         upload(moto, big, "big")
         wait_for(
-            lambda: get(f"{server.rest_url}/v2/models/big/ready")[0] == 200, "big loaded after the outage"
+            lambda: http_json(f"{server.rest_url}/v2/models/big/ready")[0] == 200,
+            "big loaded after the outage",
         )
         assert_serves(server, "big", big, BIG)
     finally:

@@ -8,8 +8,7 @@ model, with the usual lifecycle (status, reload on change, unload).
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import genai_models
@@ -17,7 +16,7 @@ import openai
 import pytest
 import requests
 from models import identity, save
-from serverproc import ServerProcess
+from serverproc import ServerProcess, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -49,14 +48,6 @@ def server(repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     proc.start()
     yield proc
     assert proc.stop() == 0, proc.log()
-
-
-def until(check: Callable[[], bool]) -> None:
-    """Wait (bounded) for the server's next repository poll to have applied a change."""
-    deadline = time.monotonic() + 30
-    while not check():
-        assert time.monotonic() < deadline, "the change was not applied in 30 s"
-        time.sleep(0.1)
 
 
 def test_graph_models_serve_the_openai_endpoints(server: ServerProcess) -> None:
@@ -91,10 +82,12 @@ def test_reload_on_graph_change_and_unload(server: ServerProcess, repository: Pa
     graph = repository / "llm" / "graph.pbtxt"
     graph.write_text(graph.read_text().replace("max_num_seqs:16", "max_num_seqs:8"))
     log_size = len(server.log())
-    until(lambda: "model llm version 1: AVAILABLE" in server.log()[log_size:])
+    wait_for(lambda: "model llm version 1: AVAILABLE" in server.log()[log_size:], "llm served")
     assert api.completions.create(model="llm", prompt="x").choices[0].text == "yz"
     write_config(repository, ["llm", "rr", "tools", "classic"])
-    until(lambda: requests.get(f"{server.rest_url}/v3/models/emb", timeout=10).status_code == 404)
+    wait_for(
+        lambda: requests.get(f"{server.rest_url}/v3/models/emb", timeout=10).status_code == 404, "emb gone"
+    )
     with pytest.raises(openai.NotFoundError):
         api.embeddings.create(model="emb", input="hello")
     assert requests.get(f"{server.rest_url}/v1/models/classic", timeout=10).status_code == 200

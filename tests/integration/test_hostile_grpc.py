@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -16,7 +15,7 @@ import numpy as np
 import pytest
 from ovmsclient.tfs_compat.protos.tensorflow.core.framework import types_pb2
 from ovmsclient.tfs_compat.protos.tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
-from serverproc import ServerProcess
+from serverproc import ServerProcess, rss
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 Tensor = service_pb2.ModelInferRequest.InferInputTensor
@@ -99,12 +98,6 @@ def test_tfs_tensor_content_not_matching_the_shape(channel: grpc.Channel) -> Non
     proto.tensor_content = b"\0" * 40
     predict = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict
     fails(predict, request, grpc.StatusCode.INVALID_ARGUMENT, "Invalid content size", "Actual: 40 bytes")
-
-
-def rss(server: ServerProcess) -> int:
-    assert server.process is not None
-    status = Path(f"/proc/{server.process.pid}/status").read_text()
-    return int(status.split("VmRSS:")[1].split()[0]) * 1024
 
 
 def test_memory_comes_back_after_large_bad_messages(server: ServerProcess, stub: Any) -> None:

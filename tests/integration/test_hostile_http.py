@@ -21,7 +21,7 @@ import pytest
 import requests
 import tritonclient.http as httpclient
 from models import write_config
-from serverproc import HOST, ServerProcess
+from serverproc import HOST, ServerProcess, rss
 
 READ_TIMEOUT = 2
 LIMIT = 64 * 1024 * 1024
@@ -78,14 +78,6 @@ def answer(raw: bytes) -> tuple[int, str]:
     message = json.loads(body[:length]).get("error", "")
     assert "Traceback" not in message
     return status, message
-
-
-def rss(server: ServerProcess, field: str = "VmRSS") -> int:
-    assert server.process is not None
-    for line in Path(f"/proc/{server.process.pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError(field)
 
 
 def good_request(server: ServerProcess) -> None:

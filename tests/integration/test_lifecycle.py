@@ -6,9 +6,7 @@ import json
 import shutil
 import threading
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +15,7 @@ import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from models import F32, add_scaled
-from serverproc import HOST, ServerProcess
+from serverproc import HOST, ServerProcess, http_json, wait_for
 
 X = np.arange(4, dtype=np.float32).reshape(1, 4)
 
@@ -38,31 +36,6 @@ def config_doc(models: dict[str, Path], **extra: object) -> dict[str, object]:
     }
 
 
-def get(url: str) -> tuple[int, dict[str, object]]:
-    try:
-        with urllib.request.urlopen(url) as answer:
-            return answer.status, json.loads(answer.read() or b"{}")
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"{}")
-
-
-def post(url: str) -> tuple[int, dict[str, object]]:
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, data=b"", method="POST")) as answer:
-            return answer.status, json.loads(answer.read() or b"{}")
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"{}")
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[ServerProcess, Path, Path]]:
     base = tmp_path / "m"
@@ -80,7 +53,7 @@ def served(tmp_path: Path) -> Iterator[tuple[ServerProcess, Path, Path]]:
 
 
 def served_version(server: ServerProcess, name: str = "m") -> int:
-    status, body = get(f"{server.rest_url}/v2/models/{name}")
+    status, body = http_json(f"{server.rest_url}/v2/models/{name}")
     return max(int(v) for v in body["versions"]) if status == 200 else -1  # type: ignore[union-attr]
 
 
@@ -88,7 +61,7 @@ def test_new_version_directory_is_picked_up_by_polling_and_old_retired(served) -
     server, base, _ = served
     write_version(base, 2)
     wait_for(lambda: served_version(server) == 2)
-    _, body = get(f"{server.rest_url}/v1/models/m")
+    _, body = http_json(f"{server.rest_url}/v1/models/m")
     states = {s["version"]: s["state"] for s in body["model_version_status"]}  # type: ignore[index]
     assert states == {"2": "AVAILABLE", "1": "END"}
     shutil.rmtree(base / "2")
@@ -103,7 +76,7 @@ def test_broken_new_version_keeps_the_old_one_serving_and_shows_its_error(served
     (broken / "model.bin").write_bytes(b"")
 
     def error_shown() -> bool:
-        _, body = get(f"{server.rest_url}/v1/models/m/versions/5")
+        _, body = http_json(f"{server.rest_url}/v1/models/m/versions/5")
         statuses = body.get("model_version_status", [])
         return bool(statuses) and statuses[0]["status"]["error_code"] == "UNKNOWN"  # type: ignore[index]
 
@@ -125,24 +98,24 @@ def test_broken_new_version_keeps_the_old_one_serving_and_shows_its_error(served
 
 def test_reload_api_and_config_edits(served, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     server, base, config = served
-    status, body = get(f"{server.rest_url}/v1/config")
+    status, body = http_json(f"{server.rest_url}/v1/config")
     assert status == 200 and body["m"]["model_version_status"][0]["state"] == "AVAILABLE"  # type: ignore[index]
     other = tmp_path / "other"
     other.mkdir()
     write_version(other, 3)
     config.write_text(json.dumps(config_doc({"m": base, "other": other})))
-    status, body = post(f"{server.rest_url}/v1/config/reload")
+    status, body = http_json(f"{server.rest_url}/v1/config/reload", b"")
     assert status in (200, 201) and set(body) == {"m", "other"}  # 200 if the poller got there first
     assert served_version(server, "other") == 3
-    status, body = post(f"{server.rest_url}/v1/config/reload")
+    status, body = http_json(f"{server.rest_url}/v1/config/reload", b"")
     assert status == 200  # nothing changed
     config.write_text('{"model_config_list": [{"config": {"name": "m", "base_path": "m", "nope": 1}}]}')
-    status, body = post(f"{server.rest_url}/v1/config/reload")
+    status, body = http_json(f"{server.rest_url}/v1/config/reload", b"")
     assert status == 412 and "nope" in str(body["error"])
     assert served_version(server, "other") == 3 and served_version(server) == 1  # still serving
     config.write_text(json.dumps(config_doc({"other": other})))
-    post(f"{server.rest_url}/v1/config/reload")
-    _, body = get(f"{server.rest_url}/v1/models/m")
+    http_json(f"{server.rest_url}/v1/config/reload", b"")
+    _, body = http_json(f"{server.rest_url}/v1/models/m")
     assert body["model_version_status"][0]["state"] == "END"  # type: ignore[index]
 
 
@@ -189,7 +162,7 @@ def test_twenty_swaps_under_continuous_rest_and_grpc_load(served) -> None:  # ty
         for version in range(2, 22):
             available.add(version)  # it becomes AVAILABLE during the reload below, never before
             write_version(base, version)
-            post(f"{server.rest_url}/v1/config/reload")
+            http_json(f"{server.rest_url}/v1/config/reload", b"")
             wait_for(lambda v=version: served_version(server) == v)  # type: ignore[misc]
             count = len(answered)
             wait_for(lambda c=count: len(answered) > c + 5)  # type: ignore[misc]

@@ -15,17 +15,9 @@ import ovmsclient
 import pytest
 import tritonclient.http as httpclient
 from models import F32, add_scaled, channels_model, preprocessed_reference, reference, save
-from serverproc import HOST, ServerProcess
+from serverproc import HOST, ServerProcess, http_json
 
 GRAPH = "MediaPipe graphs (graph.pbtxt) other than OVMS's LLM, embeddings and rerank graphs are not served by ovserve yet"
-
-
-def request(url: str, method: str = "GET") -> tuple[int, dict[str, object]]:
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, method=method)) as answer:
-            return answer.status, json.loads(answer.read() or b"{}")
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"{}")
 
 
 def entry(name: str, base: Path | str, **extra: object) -> dict[str, object]:
@@ -69,11 +61,11 @@ def test_graph_and_invalid_entries_do_not_stop_the_models(tmp_path: Path) -> Non
         )
         np.testing.assert_array_equal(infer(server, "single", x), reference(single, {"x": x})["y"])
         for name in ("llm", "pbtxt", "pipe"):
-            _, body = request(f"{server.rest_url}/v1/models/{name}")
+            _, body = http_json(f"{server.rest_url}/v1/models/{name}")
             (version,) = body["model_version_status"]  # type: ignore[misc]
             assert version["state"] == "LOADING" and version["status"]["error_code"] == "UNIMPLEMENTED"
             assert version["status"]["error_message"].startswith(GRAPH), version
-        code, body = request(f"{server.rest_url}/v2/models/llm/ready")
+        code, body = http_json(f"{server.rest_url}/v2/models/llm/ready")
         assert code != 200
         client = httpclient.InferenceServerClient(f"{HOST}:{server.rest_port}")
         index = {m["name"]: m for m in client.get_model_repository_index()}
@@ -97,14 +89,14 @@ def test_reload_applies_the_valid_entries_and_reports_the_invalid_one(tmp_path: 
         config.write_text(
             json.dumps({"model_config_list": [entry("a", a), entry("b", b, layout="NQ"), entry("c", c)]})
         )
-        code, body = request(f"{server.rest_url}/v1/config/reload", "POST")
+        code, body = http_json(f"{server.rest_url}/v1/config/reload", method="POST")
         assert code == 412 and "model_config_list[1].config.layout" in str(body["error"]), body
         assert "the others were applied" in str(body["error"])
         np.testing.assert_array_equal(infer(server, "c", x), reference(c / "1" / "model.xml", {"x": x})["y"])
         np.testing.assert_array_equal(infer(server, "a", x), reference(a / "1" / "model.xml", {"x": x})["y"])
-        _, status = request(f"{server.rest_url}/v1/models/b")
+        _, status = http_json(f"{server.rest_url}/v1/models/b")
         assert status["model_version_status"][0]["state"] == "END"  # type: ignore[index]  # unloaded, as OVMS
-        code, _ = request(f"{server.rest_url}/v1/config/reload", "POST")
+        code, _ = http_json(f"{server.rest_url}/v1/config/reload", method="POST")
         assert code == 200  # nothing changed since
     finally:
         server.stop()
@@ -128,7 +120,7 @@ def test_preprocessing_keys_in_config_json(tmp_path: Path) -> None:
         expected = preprocessed_reference(base / "1" / "model.xml", rgb, 0.5, [2, 4, 8])
         got = ovmsclient.make_http_client(f"{HOST}:{server.rest_port}").predict({"x": rgb}, "m")
         np.testing.assert_allclose(got, expected, rtol=1e-6)
-        _, body = request(f"{server.rest_url}/v1/models/wrong")
+        _, body = http_json(f"{server.rest_url}/v1/models/wrong")
         message = body["model_version_status"][0]["status"]["error_message"]  # type: ignore[index]
         assert message.startswith("Failed to configure input preprocessing configuration"), message
     finally:
@@ -145,7 +137,7 @@ def test_monitoring_change_on_reload_is_refused(tmp_path: Path) -> None:
     try:
         monitoring["metrics"]["metrics_list"] = ["ovms_requests_fail"]  # type: ignore[index]
         config.write_text(json.dumps({"model_config_list": [entry("m", base)], "monitoring": monitoring}))
-        code, body = request(f"{server.rest_url}/v1/config/reload", "POST")
+        code, body = http_json(f"{server.rest_url}/v1/config/reload", method="POST")
         assert code == 412 and "monitoring: metrics settings cannot change while serving" in str(
             body["error"]
         )

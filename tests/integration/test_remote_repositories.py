@@ -12,9 +12,7 @@ import json
 import os
 import re
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from unittest import mock
 
@@ -23,7 +21,7 @@ import openvino as ov
 import pytest
 import tritonclient.http as httpclient
 from models import F32, add_scaled, build_repository, model_file, reference
-from serverproc import HOST, ServerProcess
+from serverproc import HOST, ServerProcess, http_json, wait_for
 from storage_emulators import Azurite, Emulator, FakeGCS, MotoS3, azurite_binary, local_files
 
 from ovserve.repository.storage import StorageSettings, Store, parse_url
@@ -48,23 +46,6 @@ DTYPES = {np.dtype(np.float32): "FP32", np.dtype(np.int32): "INT32"}
 
 
 # -- helpers -------------------------------------------------------------------------------
-def get(url: str) -> tuple[int, dict[str, object]]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as answer:
-            return answer.status, json.loads(answer.read() or b"{}")
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"{}")
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{what} not reached in {timeout}s")
-
-
 def infer(
     server: ServerProcess, name: str, inputs: Mapping[str, np.ndarray], version: str = ""
 ) -> tuple[str, dict[str, np.ndarray]]:
@@ -80,12 +61,12 @@ def infer(
 
 
 def states(server: ServerProcess, name: str) -> dict[str, str]:
-    _, body = get(f"{server.rest_url}/v1/models/{name}")
+    _, body = http_json(f"{server.rest_url}/v1/models/{name}")
     return {s["version"]: s["state"] for s in body.get("model_version_status", [])}  # type: ignore[union-attr]
 
 
 def served_version(server: ServerProcess, name: str) -> int:
-    status, body = get(f"{server.rest_url}/v2/models/{name}")
+    status, body = http_json(f"{server.rest_url}/v2/models/{name}")
     return max(int(v) for v in body["versions"]) if status == 200 else -1  # type: ignore[union-attr]
 
 
@@ -273,7 +254,7 @@ def test_an_outage_keeps_serving_is_logged_once_and_polling_resumes(
 
 def test_a_missing_bucket_in_each_store_shows_a_clear_error(served: ServerProcess) -> None:
     for kind, noun in (("s3", "bucket"), ("gcs", "bucket"), ("azure", "container")):
-        status, body = get(f"{served.rest_url}/v2/models/missing_{kind}/ready")
+        status, body = http_json(f"{served.rest_url}/v2/models/missing_{kind}/ready")
         assert status != 200
         assert f"{noun} 'no-such-bucket' does not exist" in str(body.get("error")), body
         assert states(served, f"missing_{kind}") == {}
@@ -313,7 +294,7 @@ def test_bad_credentials_and_missing_buckets_show_one_clear_error_each(
         }
         time.sleep(3 * float(POLL))  # a few polls: each error must still be logged once
         for name, text in expected.items():
-            status, body = get(f"{server.rest_url}/v2/models/{name}/ready")
+            status, body = http_json(f"{server.rest_url}/v2/models/{name}/ready")
             assert status != 200
             assert text in str(body.get("error")), (name, body)
             assert "AVAILABLE" not in states(server, name).values()

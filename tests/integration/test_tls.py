@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import socket
 import ssl
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -23,11 +22,10 @@ import tritonclient.http as httpclient
 from certs import Issued, client_cert, make_ca, server_cert, write_atomic
 from cryptography.hazmat.primitives.serialization import Encoding
 from models import add_scaled, model_file, reference, save
-from serverproc import HOST, ServerProcess, run_cli
+from serverproc import HOST, ServerProcess, run_cli, wait_for
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 X = np.arange(8, dtype=np.float32).reshape(2, 4)
-DEADLINE = 30.0  # seconds a reload may take to show (it shows on the next handshake)
 
 
 class Pki:
@@ -230,21 +228,14 @@ def _served_certificate(port: int, alpn: list[str]) -> bytes:
     return der
 
 
-def _until(check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not check():
-        assert time.monotonic() < deadline, f"{what} not seen within {DEADLINE}s"
-        time.sleep(0.05)
-
-
 def test_certificates_reload_when_files_change(tls: tuple[ServerProcess, Pki]) -> None:
     """An expired certificate is served (and refused by clients), then one from a new CA."""
     proc, pki = tls
     expired = server_cert(pki.ca, expired=True)
     expired.write(pki.dir, "server")  # the server's own file names, replaced atomically
     der = expired.certificate.public_bytes(Encoding.DER)
-    _until(lambda: _served_certificate(proc.rest_port, ["http/1.1"]) == der, "expired cert on REST")
-    _until(lambda: _served_certificate(proc.grpc_port, ["h2"]) == der, "expired cert on gRPC")
+    wait_for(lambda: _served_certificate(proc.rest_port, ["http/1.1"]) == der, "expired cert on REST")
+    wait_for(lambda: _served_certificate(proc.grpc_port, ["h2"]) == der, "expired cert on gRPC")
     with pytest.raises(requests.exceptions.SSLError, match="expired"):
         requests.get(f"{proc.rest_url}/v2/health/live", verify=str(pki.ca_path), timeout=10)
     with pytest.raises(grpc.RpcError) as failed:
@@ -254,8 +245,8 @@ def test_certificates_reload_when_files_change(tls: tuple[ServerProcess, Pki]) -
     new_ca = make_ca("rotated CA")
     new_ca_path = new_ca.write(pki.dir, "rotated-ca")[0]
     server_cert(new_ca).write(pki.dir, "server")
-    _until(lambda: _ok(lambda: rest_infer(proc, verify=str(new_ca_path))), "new cert on REST")
-    _until(
+    wait_for(lambda: _ok(lambda: rest_infer(proc, verify=str(new_ca_path))), "new cert on REST")
+    wait_for(
         lambda: _ok(lambda: _grpc_live(proc.grpc_address, grpc.ssl_channel_credentials(new_ca.cert))), "gRPC"
     )
     np.testing.assert_allclose(rest_infer(proc, verify=str(new_ca_path)), expected(), rtol=1e-6)
@@ -366,12 +357,12 @@ def test_mtls_client_ca_reloads_when_its_file_changes(mtls: tuple[ServerProcess,
 
     assert not _ok(lambda: rest_with(new_pair))
     write_atomic(pki.ca_path, new_ca.cert)  # the server's --tls_client_ca_path: only the new CA
-    _until(lambda: _ok(lambda: rest_with(new_pair)), "new client CA on REST")
-    _until(lambda: _ok(lambda: grpc_with(new_pair)), "new client CA on gRPC")
+    wait_for(lambda: _ok(lambda: rest_with(new_pair)), "new client CA on REST")
+    wait_for(lambda: _ok(lambda: grpc_with(new_pair)), "new client CA on gRPC")
     assert not _ok(lambda: rest_with(old_pair))
     assert not _ok(lambda: grpc_with(old_pair))
     write_atomic(pki.ca_path, pki.ca.cert + new_ca.cert)  # both: the old clients come back
-    _until(lambda: _ok(lambda: rest_with(old_pair)) and _ok(lambda: grpc_with(old_pair)), "CA bundle")
+    wait_for(lambda: _ok(lambda: rest_with(old_pair)) and _ok(lambda: grpc_with(old_pair)), "CA bundle")
     assert proc.alive()
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ from bursts import start_burst
 from gates import Gates
 from models import add_scaled, model_file, reference, save, small_cnn, write_config
 from prometheus_client.parser import text_string_to_metric_families
-from serverproc import HOST, ServerProcess, free_port, run_cli
+from serverproc import HOST, ServerProcess, free_port, run_cli, wait_for
 
 X = np.arange(8, dtype=np.float32).reshape(2, 4)
 CONNECTIONS = 24  # fresh connections per check: both workers get some of them
@@ -49,15 +48,6 @@ def children(pid: int) -> list[int]:
 def cpu_ticks(pid: int) -> int:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])
-
-
-def wait_for(predicate: Any, timeout: float = 60.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def post(url: str, body: bytes = b"{}") -> tuple[int, Any]:
@@ -270,7 +260,7 @@ def test_workers_stop_when_the_supervisor_is_killed(repo: dict[str, Path], tmp_p
     assert proc.process is not None
     proc.process.kill()
     proc.process.wait(10)
-    wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers), 30, "the workers to exit")
+    wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers), "the workers to exit", 30)
     proc.stop()
 
 

@@ -14,25 +14,21 @@ import json
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import grpc
 import numpy as np
 import ovmsclient
 import pytest
 import tritonclient.grpc as triton_grpc
 import tritonclient.http as triton_http
-from models import F32
-from ovmsclient.tfs_compat.protos.tensorflow_serving.apis import prediction_service_pb2_grpc
-from serverproc import ServerProcess, run_cli
+from models import F32, model_file
+from serverproc import ServerProcess, run_cli, wait_for
 from stateful_clients import (
     END,
     EXISTS,
     FULL,
-    MODELS,
     NONE,
     START,
     UNKNOWN,
@@ -40,44 +36,14 @@ from stateful_clients import (
     config_doc,
     control_of,
     inputs_of,
-    model_file,
     rest,
     tfs_grpc_step,
     tfs_rest_error,
     tfs_rest_step,
     triton_inputs,
-    wait_until,
 )
-from stateful_models import ReferenceSequence, save
+from stateful_models import ReferenceSequence
 from tritonclient.utils import InferenceServerException
-
-
-@pytest.fixture(scope="module")
-def paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("stateful")
-    return {name: save(builder(), root / name) for name, (builder, _) in MODELS.items()}
-
-
-@pytest.fixture(scope="module")
-def config_path(paths: dict[str, Path]) -> Path:
-    path = next(iter(paths.values())).parent / "config.json"
-    path.write_text(config_doc(paths))
-    return path
-
-
-@pytest.fixture(scope="module")
-def server(config_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    args = ["--config_path", str(config_path), "--file_system_poll_wait_seconds", "0"]
-    args += ["--sequence_cleaner_poll_wait_seconds", "1"]
-    proc = ServerProcess(args, tmp_path_factory.mktemp("log") / "ovserve.log").start()
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture(scope="module")
-def stub(server: ServerProcess) -> Iterator[Any]:
-    with grpc.insecure_channel(server.grpc_address) as channel:
-        yield prediction_service_pb2_grpc.PredictionServiceStub(channel)
 
 
 # -- one sequence, each client ---------------------------------------------------------------
@@ -86,7 +52,7 @@ def test_tfs_rest_raw_http_sequences_match_in_process_openvino(
     server: ServerProcess, paths: dict[str, Path], model: str
 ) -> None:
     xs = inputs_of(np.random.default_rng(1), model, 5)
-    reference = ReferenceSequence(model_file(paths, model), low_latency=model == "ti")
+    reference = ReferenceSequence(model_file(paths[model]), low_latency=model == "ti")
     for index, x in enumerate(xs):
         answer = tfs_rest_step(server, model, x, 1001, control_of(index, len(xs)))
         assert answer["sequence_id"].tolist() == [1001]
@@ -95,7 +61,7 @@ def test_tfs_rest_raw_http_sequences_match_in_process_openvino(
 
 def test_tfs_grpc_uint64_val_protos_and_server_given_id(stub: Any, paths: dict[str, Path]) -> None:
     xs = inputs_of(np.random.default_rng(2), "rnn", 4)
-    reference = ReferenceSequence(model_file(paths, "rnn"))
+    reference = ReferenceSequence(model_file(paths["rnn"]))
     first = tfs_grpc_step(stub, "rnn", xs[0], None, START)  # no id: the server picks one
     sequence_id = int(first["sequence_id"][0])
     assert sequence_id > 0
@@ -112,7 +78,7 @@ def test_ovmsclient_grpc_and_rest_with_uint64_sequence_id(
     grpc_client = ovmsclient.make_grpc_client(server.grpc_address)
     rest_client = ovmsclient.make_http_client(server.rest_url.removeprefix("http://"))
     xs = inputs_of(np.random.default_rng(3), "sum", 6)
-    reference = ReferenceSequence(model_file(paths, "sum"))
+    reference = ReferenceSequence(model_file(paths["sum"]))
     for index, x in enumerate(xs):
         client = grpc_client if index % 2 == 0 else rest_client  # one sequence, both transports
         inputs = {
@@ -128,7 +94,7 @@ def test_ovmsclient_grpc_and_rest_with_uint64_sequence_id(
 def test_ovmsclient_sequence_with_a_server_given_id(server: ServerProcess, paths: dict[str, Path]) -> None:
     client = ovmsclient.make_grpc_client(server.grpc_address)
     xs = inputs_of(np.random.default_rng(13), "rnn", 3)
-    reference = ReferenceSequence(model_file(paths, "rnn"))
+    reference = ReferenceSequence(model_file(paths["rnn"]))
     start = client.predict({"x": xs[0], "sequence_control_input": np.array([START], np.uint32)}, "rnn")
     sequence_id = np.asarray(start["sequence_id"], np.uint64)
     assert sequence_id.shape == (1,) and sequence_id[0] > 0
@@ -148,7 +114,7 @@ def test_tritonclient_kserve_sequences(server: ServerProcess, paths: dict[str, P
     url = server.rest_url.removeprefix("http://") if transport == "http" else server.grpc_address
     client = module.InferenceServerClient(url)
     xs = inputs_of(np.random.default_rng(4), "rnn", 5)
-    reference = ReferenceSequence(model_file(paths, "rnn"))
+    reference = ReferenceSequence(model_file(paths["rnn"]))
     sequence_id = 500 + len(transport)
     for index, x in enumerate(xs):
         result = client.infer("rnn", triton_inputs(module, x, sequence_id, control_of(index, len(xs))))
@@ -171,7 +137,7 @@ def test_tritonclient_sequence_parameters(
     url = server.rest_url.removeprefix("http://") if transport == "http" else server.grpc_address
     client = module.InferenceServerClient(url)
     xs = inputs_of(np.random.default_rng(14), "rnn", 4)
-    reference = ReferenceSequence(model_file(paths, "rnn"))
+    reference = ReferenceSequence(model_file(paths["rnn"]))
     sequence_id = 600 + len(transport)
     for index, x in enumerate(xs):
         item = module.InferInput("x", list(x.shape), "FP32")
@@ -217,7 +183,7 @@ def test_fifty_interleaved_sequences_over_rest_and_grpc_at_once(
     with ThreadPoolExecutor(count) as pool:
         results = list(pool.map(run, range(count)))
     for i, answers in enumerate(results):
-        reference = ReferenceSequence(model_file(paths, models[i]))
+        reference = ReferenceSequence(model_file(paths[models[i]]))
         for x, answer in zip(sequences[i], answers, strict=True):
             assert int(np.asarray(answer["sequence_id"]).ravel()[0]) == 2000 + i
             assert_matches(answer, reference.step({"x": x}))
@@ -247,7 +213,7 @@ def test_idle_sequences_are_cleaned_only_where_asked(server: ServerProcess) -> N
         assert probe_status == 409 and answer["error"].startswith(EXISTS)
         return False
 
-    wait_until(gone)
+    wait_for(gone, "the idle sequence cleaned")
     assert tfs_rest_step(server, "sum", x, 41, END)["y"].tolist() == [[2.0] * 4]  # not cleaned
 
 
@@ -304,7 +270,7 @@ def test_single_model_flags(paths: dict[str, Path], tmp_path: Path) -> None:
     proc = ServerProcess(args, tmp_path / "single.log").start()
     try:
         xs = inputs_of(np.random.default_rng(8), "ti", 3)
-        reference = ReferenceSequence(model_file(paths, "ti"), low_latency=True)
+        reference = ReferenceSequence(model_file(paths["ti"]), low_latency=True)
         for index, x in enumerate(xs):
             assert_matches(
                 tfs_rest_step(proc, "ti", x, 8, NONE if index else START), reference.step({"x": x})
@@ -349,7 +315,7 @@ def test_stateful_models_refused_with_several_serving_processes(
         ["--config_path", str(config), "--rest_workers", "2"], tmp_path / "workers.log"
     ).start()
     try:
-        wait_until(lambda: "all 2 workers ready" in proc.log())
+        wait_for(lambda: "all 2 workers ready" in proc.log(), "both workers ready")
         with urllib.request.urlopen(f"{proc.rest_url}/v1/models/sum", timeout=30) as answer:
             status = json.loads(answer.read())["model_version_status"][0]
         assert status["state"] != "AVAILABLE"
