@@ -172,13 +172,14 @@ class RestApp:
         receive: Callable[[], Awaitable[dict[str, Any]]],
         make: Callable[[], str],
     ) -> HttpResponse:
-        """``_handle`` with the request id set for its log lines and echoed as ``x-request-id``."""
+        """``_handle`` with the request id set for its log lines and echoed as ``x-request-id``
+        (on a new response: a handler may answer every request with one prebuilt response)."""
         given = next((value for key, value in scope["headers"] if key == b"x-request-id"), None)
         request_id = accepted_request_id(given, make)
         REQUEST_ID.set(request_id)  # uvicorn runs each request in a task of its own
         response = await self._handle(scope, receive)
-        response.headers = [*response.headers, (b"x-request-id", request_id.encode())]
-        return response
+        headers = [*response.headers, (b"x-request-id", request_id.encode())]
+        return HttpResponse(response.status, response.body, response.content_type, headers, response.stream)
 
     async def _handle(
         self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]]
