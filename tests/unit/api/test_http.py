@@ -84,3 +84,29 @@ def test_errors_use_the_table_and_hide_internal_detail() -> None:
 def test_oversized_body() -> None:
     status, body = call(app(), "POST", "/v2/models/m/infer", b"x" * 101)
     assert status == 413 and "limit of 100 bytes" in body["error"]
+
+
+def test_the_request_id_leaves_a_prebuilt_response_as_it_was() -> None:
+    prebuilt = HttpResponse(200, b"{}")
+
+    async def same(request: HttpRequest) -> HttpResponse:
+        return prebuilt
+
+    router = Router()
+    router.add("GET", "/doc", same)
+    ids = iter(["a", "b"])
+    rest = RestApp(router, max_body=100, make_request_id=lambda: next(ids))
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/doc", "headers": []}
+    for _ in range(2):
+        asyncio.run(rest(scope, receive, send))
+    echoed = [[v for k, v in m["headers"] if k == b"x-request-id"] for m in sent if "status" in m]
+    assert echoed == [[b"a"], [b"b"]]
+    assert prebuilt.headers == []
