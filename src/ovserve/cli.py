@@ -217,7 +217,7 @@ def parse_args(
             env,
             cwd,
         ),
-        log_format=parse_log_format(opts.text("log_format", "text")),
+        log_format=parse_log_format(opts.text("log_format", DEFAULTS.log_format)),
         tracing=parse_tracing(
             opts.flag("tracing_enable"),
             opts.text("tracing_endpoint"),
