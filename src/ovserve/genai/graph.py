@@ -57,9 +57,22 @@ class GraphModel:
 
 def read_graph(path: Path) -> GraphModel:
     """Parse ``path`` (a graph.pbtxt); raises :class:`LoadError` naming what is wrong or unsupported."""
+    return parse_graph(read_graph_bytes(path), path)
+
+
+def read_graph_bytes(path: Path) -> bytes:
+    """The content of graph.pbtxt ``path``; raises :class:`LoadError` when it cannot be read."""
     try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
+        return path.read_bytes()
+    except OSError as exc:
+        raise LoadError(f"{path}: cannot read the graph: {exc}") from None
+
+
+def parse_graph(data: bytes, path: Path) -> GraphModel:
+    """:func:`read_graph` on content already read from ``path`` (the one read a poll hashes too)."""
+    try:
+        text = data.decode()
+    except UnicodeDecodeError as exc:
         raise LoadError(f"{path}: cannot read the graph: {exc}") from None
     graph = calculator_pb2.CalculatorGraphConfig()
     try:

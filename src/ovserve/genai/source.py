@@ -21,7 +21,7 @@ from ovserve.config.types import ModelConfig
 from ovserve.core.manager import AspiredStream, AspiredVersion, Loader
 from ovserve.errors import BASE_PATH_INVALID, LoadError
 from ovserve.genai.detect import detect_task, is_genai_export
-from ovserve.genai.graph import GRAPH_FILE, read_graph
+from ovserve.genai.graph import GRAPH_FILE, parse_graph, read_graph_bytes
 from ovserve.genai.types import GENERATIVE_VERSION
 from ovserve.repository.sources import Source, unserved_stream
 from ovserve.repository.storage import is_remote
@@ -85,10 +85,9 @@ class GenerativeSource:
         if config.generative is None:  # served as its graph.pbtxt says
             graph = directory / GRAPH_FILE
             try:
-                model = read_graph(graph)
-                text = graph.read_bytes()
-            except (LoadError, OSError) as exc:
-                error = exc if isinstance(exc, LoadError) else LoadError(f"{graph}: {exc}")
+                text = read_graph_bytes(graph)  # read once: what is parsed is what is hashed
+                model = parse_graph(text, graph)
+            except LoadError as error:
                 if config.not_served:  # not a generative graph: a MediaPipe graph, not served yet
                     return unserved_stream(replace(config, not_served=f"{config.not_served} ({error})"))
                 return AspiredStream((), error)
