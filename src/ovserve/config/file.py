@@ -193,7 +193,7 @@ def _entry_or_invalid(entry: object, key: str, base_dir: str) -> ModelConfig:
     """:func:`parse_model_entry`, with an error in the entry's values kept as the entry's ``invalid``."""
     cfg = _check_entry_schema(entry, key)
     try:
-        return parse_model_entry(entry, key, base_dir)
+        return _parse_model(cfg, f"{key}.config", base_dir)
     except ConfigSchemaError:
         raise
     except ConfigError as exc:
@@ -233,8 +233,11 @@ def _check_entry_schema(entry: object, key: str) -> dict[str, object]:
 
 def parse_model_entry(entry: object, key: str, base_dir: str) -> ModelConfig:
     """One ``model_config_list`` item ``{"config": {...}}``; ``key`` is its path, ``model_config_list[i]``."""
-    cfg = _check_entry_schema(entry, key)
-    key = f"{key}.config"
+    return _parse_model(_check_entry_schema(entry, key), f"{key}.config", base_dir)
+
+
+def _parse_model(cfg: dict[str, object], key: str, base_dir: str) -> ModelConfig:
+    """The values of one entry's ``config`` object, its schema already checked; ``key`` is its path."""
     name = str(cfg["name"])
     graph = graph_entry_reason(cfg, base_dir)
     if graph is not None:
