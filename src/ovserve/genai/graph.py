@@ -22,7 +22,6 @@ from ovserve._generated.mediapipe.framework import calculator_pb2
 from ovserve.config.genai import REASONING_PARSERS, TOOL_PARSERS, GenerativeConfig
 from ovserve.errors import LoadError
 
-GRAPH_FILE = "graph.pbtxt"
 _TASKS: dict[str, tuple[str, Any]] = {
     "HttpLLMCalculator": ("text_generation", calculators.LLMCalculatorOptions),
     "EmbeddingsCalculatorOV": ("embeddings", calculators.EmbeddingsCalculatorOVOptions),

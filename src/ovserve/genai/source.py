@@ -17,11 +17,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from ovserve.config.genai import TASKS, GenerativeConfig
+from ovserve.config.graphs import GRAPH_FILE
 from ovserve.config.types import ModelConfig
 from ovserve.core.manager import AspiredStream, AspiredVersion, Loader
 from ovserve.errors import BASE_PATH_INVALID, LoadError
 from ovserve.genai.detect import detect_task, is_genai_export
-from ovserve.genai.graph import GRAPH_FILE, parse_graph, read_graph_bytes
+from ovserve.genai.graph import parse_graph, read_graph_bytes
 from ovserve.genai.types import GENERATIVE_VERSION
 from ovserve.repository.sources import Source, unserved_stream
 from ovserve.repository.storage import is_remote
