@@ -11,7 +11,7 @@ that names them, so the model's status says why it is not served.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +55,12 @@ class GraphModel:
 
 
 def read_graph(path: Path) -> GraphModel:
-    """Parse ``path`` (a graph.pbtxt); raises :class:`LoadError` naming what is wrong or unsupported."""
-    return parse_graph(read_graph_bytes(path), path)
+    """Parse ``path`` (a graph.pbtxt); raises :class:`LoadError` naming what is wrong or unsupported.
+
+    ``models_path`` is resolved (symlinks followed) now.
+    """
+    model = parse_graph(read_graph_bytes(path), path)
+    return replace(model, models_path=model.models_path.resolve())
 
 
 def read_graph_bytes(path: Path) -> bytes:
@@ -68,7 +72,11 @@ def read_graph_bytes(path: Path) -> bytes:
 
 
 def parse_graph(data: bytes, path: Path) -> GraphModel:
-    """:func:`read_graph` on content already read from ``path`` (the one read a poll hashes too)."""
+    """:func:`read_graph` on content already read from ``path``, with ``models_path`` not resolved yet.
+
+    Parsing is pure, so a caller may keep the result while the content stays the same, and
+    resolve ``models_path`` each time it uses it (a symlinked model directory may be swapped).
+    """
     try:
         text = data.decode()
     except UnicodeDecodeError as exc:
@@ -100,7 +108,7 @@ def parse_graph(data: bytes, path: Path) -> GraphModel:
     if not models_path.is_absolute():
         models_path = path.parent / models_path
     return GraphModel(
-        models_path=models_path.resolve(),
+        models_path=models_path,
         generative=_generative(task, options, path),
         target_device=_device(options) or None,
         plugin_config=_plugin_config(options.plugin_config, path),
