@@ -62,12 +62,13 @@ def _shown(value: object) -> str:
     return "" if value is None else str(value)
 
 
+#: the config classes whose defaults the flags show
+_SERVER = ServerConfig()
 _SERVER_DEFAULTS = {
-    field.name: getattr(ServerConfig(), field.name)
+    field.name: getattr(_SERVER, field.name)
     for field in dataclasses.fields(ServerConfig)
-    if not isinstance(getattr(ServerConfig(), field.name), (tuple, dict))
+    if not isinstance(getattr(_SERVER, field.name), (tuple, dict))
 }
-#: the config classes whose defaults the stateful, CORS, tracing and generative flags show
 _STATEFUL = StatefulConfig()
 _CORS = CorsConfig()
 _TRACING = TracingConfig()
