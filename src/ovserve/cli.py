@@ -30,7 +30,7 @@ from ovserve.cli_argv import FLAGS_BY_NAME, UINT32_MAX, Options, Value, tokenize
 from ovserve.cli_commands import config_command
 from ovserve.config.file import check_stateful_model, load_config_file, resolve_base_path
 from ovserve.config.genai import OPTIONS as GENERATIVE_OPTIONS
-from ovserve.config.genai import GenerativeConfig, parse_generative, parse_task
+from ovserve.config.genai import parse_task_settings
 from ovserve.config.graphs import GRAPH_FILE, graph_entry_reason
 from ovserve.config.manage import ConfigCommand
 from ovserve.config.observability import parse_log_format, parse_tracing
@@ -217,7 +217,7 @@ def parse_args(
             env,
             cwd,
         ),
-        log_format=parse_log_format(opts.text("log_format", "text")),
+        log_format=parse_log_format(opts.text("log_format", DEFAULTS.log_format)),
         tracing=parse_tracing(
             opts.flag("tracing_enable"),
             opts.text("tracing_endpoint"),
@@ -362,7 +362,11 @@ def _single_model(opts: Options, cwd: str) -> ModelConfig:
         preprocess=parse_preprocess(
             {name: opts.text(name) for name in PREPROCESS_SETTINGS if opts.has(name)}, "--"
         ),
-        generative=_generative(opts),
+        generative=parse_task_settings(  # --task and its options: served by OpenVINO GenAI
+            {name: opts.value(name) for name in ("task", *GENERATIVE_OPTIONS) if opts.has(name)},
+            "--",
+            "--task",
+        ),
     )
 
 
@@ -380,17 +384,6 @@ def _stateful(opts: Options, batch_size: object, shape: object) -> StatefulConfi
     )
     check_stateful_model(stateful, batch_size, shape, False, "")
     return stateful
-
-
-def _generative(opts: Options) -> GenerativeConfig | None:
-    """--task and its options: the single model is then served by OpenVINO GenAI."""
-    given = {name: opts.value(name) for name in GENERATIVE_OPTIONS if opts.has(name)}
-    if not opts.has("task"):
-        if given:
-            raise ConfigError(f"--{next(iter(given))}", "is an option of generative models: set --task too")
-        return None
-    task = parse_task(opts.text("task"), "--task")
-    return parse_generative(task, given, {name: f"--{name}" for name in given})
 
 
 def _grpc_workers(workers: int, env: Mapping[str, str]) -> int:

@@ -15,7 +15,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import replace
 
-from ovserve.config.manage import ConfigCommand
+from ovserve.config.manage import ADD_SETTINGS, ConfigCommand
 from ovserve.config.preprocessing import parse_preprocess
 from ovserve.config.syntax import (
     parse_batch_size,
@@ -31,10 +31,7 @@ Value = str | int | bool
 
 REPOSITORY_ENV = "OVMS_MODEL_REPOSITORY_PATH"
 #: the model flags --add_to_config writes (besides model_name, model_path, config_path)
-ADD_ALLOWED = (
-    "batch_size", "shape", "layout", "mean", "scale", "color_format", "precision",
-    "model_version_policy", "nireq", "target_device", "plugin_config",
-)  # fmt: skip
+ADD_ALLOWED = tuple(name for name, _ in ADD_SETTINGS)
 _MODEL_ARGUMENTS = tuple(flag.name for flag in FLAGS if flag.group in ("single model", "multi model"))
 
 

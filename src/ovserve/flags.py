@@ -2,8 +2,9 @@
 
 One table (:data:`FLAGS`) serves parsing (:mod:`ovserve.cli`) and the help text
 (:func:`usage`). A flag whose value has a :class:`~ovserve.config.types.ServerConfig`
-field of the same name takes its shown default from there (``default=None``), so each
-default is written once.
+field of the same name takes its shown default from there (``default=None``); the
+stateful, CORS, tracing and generative flags show their config class's default
+(``_shown(...)``), so each default is written once.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
-from ovserve.config.types import ServerConfig
+from ovserve.config.genai import GenerativeConfig
+from ovserve.config.types import CorsConfig, ServerConfig, StatefulConfig, TracingConfig
 from ovserve.ovms_flags import FEATURES
 
 Kind = Literal["bool", "uint32", "uint64", "str"]
@@ -48,19 +50,29 @@ class Flag:
 
     def shown_default(self) -> str:
         """The default as usage() prints it."""
-        if self.default is not None:
-            return self.default
-        value = _SERVER_DEFAULTS[self.name]
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        return "" if value is None else str(value)
+        return self.default if self.default is not None else _shown(_SERVER_DEFAULTS[self.name])
 
 
+def _shown(value: object) -> str:
+    """A config default as usage() prints it: true/false, a comma-separated tuple, "" for None."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ",".join(str(item) for item in value)
+    return "" if value is None else str(value)
+
+
+#: the config classes whose defaults the flags show
+_SERVER = ServerConfig()
 _SERVER_DEFAULTS = {
-    field.name: getattr(ServerConfig(), field.name)
+    field.name: getattr(_SERVER, field.name)
     for field in dataclasses.fields(ServerConfig)
-    if not isinstance(getattr(ServerConfig(), field.name), (tuple, dict))
+    if not isinstance(getattr(_SERVER, field.name), (tuple, dict))
 }
+_STATEFUL = StatefulConfig()
+_CORS = CorsConfig()
+_TRACING = TracingConfig()
+_GENERATIVE = GenerativeConfig(task="text_generation")
 
 
 FLAGS: tuple[Flag, ...] = (
@@ -125,7 +137,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag(
         "rest_read_timeout_seconds",
         "uint32",
-        "30",
+        None,
         "ovserve extension: seconds a REST client has to send a request's head and body (plus a "
         "second per 64 KiB of body); slower requests get 408 and are closed; 0 = no limit",
     ),
@@ -139,10 +151,15 @@ FLAGS: tuple[Flag, ...] = (
     Flag(
         "log_format",
         "str",
-        "text",
+        None,
         "ovserve extension: log lines as text (OVMS's format) or json (one object a line, with the request id)",
     ),
-    Flag("tracing_enable", "bool", "false", "ovserve extension: OpenTelemetry tracing, exported over OTLP"),
+    Flag(
+        "tracing_enable",
+        "bool",
+        _shown(_TRACING.enable),
+        "ovserve extension: OpenTelemetry tracing, exported over OTLP",
+    ),
     Flag(
         "tracing_endpoint",
         "str",
@@ -164,7 +181,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag(
         "sequence_cleaner_poll_wait_minutes",
         "uint32",
-        "5",
+        None,
         "Minutes between idle-sequence scans of stateful models; 0 = off",
     ),
     Flag(
@@ -202,10 +219,30 @@ FLAGS: tuple[Flag, ...] = (
         "File whose first line is the API key clients send as 'Authorization: Bearer <key>' "
         "(every endpoint but health); not given: env API_KEY; neither: no key asked for",
     ),
-    Flag("allowed_origins", "str", "*", "CORS: comma-separated origins allowed to call the REST API"),
-    Flag("allowed_methods", "str", "*", "CORS: comma-separated methods allowed in cross-origin calls"),
-    Flag("allowed_headers", "str", "*", "CORS: comma-separated headers allowed in cross-origin calls"),
-    Flag("allow_credentials", "bool", "false", "CORS: allow credentials in cross-origin calls"),
+    Flag(
+        "allowed_origins",
+        "str",
+        _shown(_CORS.allowed_origins),
+        "CORS: comma-separated origins allowed to call the REST API",
+    ),
+    Flag(
+        "allowed_methods",
+        "str",
+        _shown(_CORS.allowed_methods),
+        "CORS: comma-separated methods allowed in cross-origin calls",
+    ),
+    Flag(
+        "allowed_headers",
+        "str",
+        _shown(_CORS.allowed_headers),
+        "CORS: comma-separated headers allowed in cross-origin calls",
+    ),
+    Flag(
+        "allow_credentials",
+        "bool",
+        _shown(_CORS.allow_credentials),
+        "CORS: allow credentials in cross-origin calls",
+    ),
     Flag(
         "tls_cert_path",
         "str",
@@ -291,21 +328,21 @@ FLAGS: tuple[Flag, ...] = (
     Flag(
         "idle_sequence_cleanup",
         "bool",
-        "true",
+        _shown(_STATEFUL.idle_sequence_cleanup),
         "Stateful only: the sequence cleaner drops this model's idle sequences",
         group="single model",
     ),
     Flag(
         "low_latency_transformation",
         "bool",
-        "false",
+        _shown(_STATEFUL.low_latency_transformation),
         "Stateful only: apply OpenVINO's LowLatency2 transformation at load",
         group="single model",
     ),
     Flag(
         "max_sequence_number",
         "uint32",
-        "500",
+        _shown(_STATEFUL.max_sequence_number),
         "Stateful only: how many sequences may be open at once",
         group="single model",
     ),
@@ -380,21 +417,21 @@ FLAGS: tuple[Flag, ...] = (
     Flag(
         "max_num_seqs",
         "uint32",
-        "256",
+        _shown(_GENERATIVE.max_num_seqs),
         "text_generation: sequences processed together",
         group="generative task",
     ),
     Flag(
         "pipeline_type",
         "str",
-        "AUTO",
+        _shown(_GENERATIVE.pipeline_type),
         "text_generation: AUTO or LM_CB (continuous batching), LM (LLMPipeline)",
         group="generative task",
     ),
     Flag(
         "enable_prefix_caching",
         "bool",
-        "true",
+        _shown(_GENERATIVE.enable_prefix_caching),
         "text_generation: cache prompt KV blocks",
         group="generative task",
     ),
@@ -415,7 +452,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag(
         "dynamic_split_fuse",
         "bool",
-        "true",
+        _shown(_GENERATIVE.dynamic_split_fuse),
         "text_generation: dynamic split fuse scheduling",
         group="generative task",
     ),
@@ -466,7 +503,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag(
         "enable_tool_guided_generation",
         "bool",
-        "false",
+        _shown(_GENERATIVE.enable_tool_guided_generation),
         "text_generation: enforce tool schemas (not supported)",
         group="generative task",
         effective=False,
@@ -481,19 +518,35 @@ FLAGS: tuple[Flag, ...] = (
     Flag(
         "num_streams",
         "uint32",
-        "1",
+        _shown(_GENERATIVE.num_streams),
         "embeddings, rerank: OpenVINO execution streams",
         group="generative task",
     ),
-    Flag("normalize", "bool", "true", "embeddings: L2-normalize the embeddings", group="generative task"),
     Flag(
-        "truncate", "bool", "false", "embeddings: truncate inputs over the context", group="generative task"
+        "normalize",
+        "bool",
+        _shown(_GENERATIVE.normalize),
+        "embeddings: L2-normalize the embeddings",
+        group="generative task",
     ),
-    Flag("pooling", "str", "CLS", "embeddings: CLS, LAST or MEAN", group="generative task"),
+    Flag(
+        "truncate",
+        "bool",
+        _shown(_GENERATIVE.truncate),
+        "embeddings: truncate inputs over the context",
+        group="generative task",
+    ),
+    Flag(
+        "pooling",
+        "str",
+        _shown(_GENERATIVE.pooling),
+        "embeddings: CLS, LAST or MEAN",
+        group="generative task",
+    ),
     Flag(
         "max_allowed_chunks",
         "uint32",
-        "10000",
+        _shown(_GENERATIVE.max_allowed_chunks),
         "rerank: most document chunks a request may make",
         group="generative task",
     ),

@@ -60,7 +60,7 @@ class Lifecycle:
     async def start(self) -> None:
         """The initial load."""
         if self.config_path is not None:
-            text = await asyncio.to_thread(_read, self.config_path)
+            text = await asyncio.to_thread(_read, config_file_path(self.config_path))
             self._digest = _digest(text) if text is not None else None
         await self.sync()
 
@@ -106,7 +106,8 @@ class Lifecycle:
         """Re-read config.json if it changed (or ``force``, or the last read failed), then sync."""
         if self.config_path is None:
             return ReloadOutcome(await self.sync())
-        text = await asyncio.to_thread(_read, self.config_path)
+        path = config_file_path(self.config_path)  # --config_path may name config.json's directory
+        text = await asyncio.to_thread(_read, path)
         if text is None:
             if not self._file_failed:
                 log.error("%s: %s", self.config_path, CONFIG_UNREADABLE)
@@ -115,9 +116,7 @@ class Lifecycle:
         digest = _digest(text)
         if digest != self._digest or self._file_failed or force:
             try:
-                parsed = parse_config_text(
-                    text, os.path.dirname(config_file_path(self.config_path)), source=self.config_path
-                )
+                parsed = parse_config_text(text, os.path.dirname(path), source=self.config_path)
                 if parsed.metrics != self.monitoring:
                     raise ConfigError(
                         "monitoring",

@@ -81,6 +81,22 @@ def test_config_reload_adds_changes_and_removes_only_what_changed(tmp_path: Path
     asyncio.run(go())
 
 
+def test_a_config_path_naming_the_directory_of_config_json_reloads(tmp_path: Path) -> None:
+    async def go() -> None:
+        config = make(tmp_path, {"a": [1]})
+        life, _ = lifecycle(config)
+        life.config_path = str(tmp_path)  # --config_path <dir>: config.json inside it (load_config_file)
+        await life.start()
+        doc = json.loads(config.read_text())
+        doc["model_config_list"].append({"config": {"name": "b", "base_path": "a"}})
+        config.write_text(json.dumps(doc))
+        outcome = await life.reload_config()
+        assert outcome.changed and outcome.error is None
+        assert life.manager.is_available("b")
+
+    asyncio.run(go())
+
+
 def test_invalid_config_is_refused_whole_and_the_running_one_keeps_serving(tmp_path: Path) -> None:
     async def go() -> None:
         config = make(tmp_path, {"a": [1]})

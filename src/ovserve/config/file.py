@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass
 
 from ovserve.config.genai import OPTIONS as GENERATIVE_OPTIONS
-from ovserve.config.genai import GenerativeConfig, parse_generative, parse_task
+from ovserve.config.genai import parse_task_settings
 from ovserve.config.graphs import CLOUD_PREFIXES as CLOUD_PREFIXES
 from ovserve.config.graphs import GRAPH_NOT_SERVED as GRAPH_NOT_SERVED
 from ovserve.config.graphs import graph_entry, graph_entry_reason, graph_list_entry
@@ -193,7 +193,7 @@ def _entry_or_invalid(entry: object, key: str, base_dir: str) -> ModelConfig:
     """:func:`parse_model_entry`, with an error in the entry's values kept as the entry's ``invalid``."""
     cfg = _check_entry_schema(entry, key)
     try:
-        return parse_model_entry(entry, key, base_dir)
+        return _parse_model(cfg, f"{key}.config", base_dir)
     except ConfigSchemaError:
         raise
     except ConfigError as exc:
@@ -233,8 +233,11 @@ def _check_entry_schema(entry: object, key: str) -> dict[str, object]:
 
 def parse_model_entry(entry: object, key: str, base_dir: str) -> ModelConfig:
     """One ``model_config_list`` item ``{"config": {...}}``; ``key`` is its path, ``model_config_list[i]``."""
-    cfg = _check_entry_schema(entry, key)
-    key = f"{key}.config"
+    return _parse_model(_check_entry_schema(entry, key), f"{key}.config", base_dir)
+
+
+def _parse_model(cfg: dict[str, object], key: str, base_dir: str) -> ModelConfig:
+    """The values of one entry's ``config`` object, its schema already checked; ``key`` is its path."""
     name = str(cfg["name"])
     graph = graph_entry_reason(cfg, base_dir)
     if graph is not None:
@@ -281,7 +284,7 @@ def parse_model_entry(entry: object, key: str, base_dir: str) -> ModelConfig:
         dynamic_batching=batching,
         stateful=stateful,
         preprocess=parse_preprocess(cfg, f"{key}."),
-        generative=_parse_generative(cfg, key),
+        generative=parse_task_settings(cfg, f"{key}.", "task"),  # ovserve's extension: --task's keys
     )
 
 
@@ -293,17 +296,6 @@ def config_file_path(path: str) -> str:
     """
     full = os.path.abspath(path)
     return os.path.join(full, "config.json") if os.path.isdir(full) else full
-
-
-def _parse_generative(cfg: dict[str, object], key: str) -> GenerativeConfig | None:
-    """``task`` and its options (OVMS's flag names) in a model entry; None for a classic model."""
-    given = {name: cfg[name] for name in GENERATIVE_OPTIONS if name in cfg}
-    if "task" not in cfg:
-        if given:
-            raise ConfigError(f"{key}.{next(iter(given))}", "is an option of generative models: set task too")
-        return None
-    task = parse_task(cfg["task"], f"{key}.task")
-    return parse_generative(task, given, {name: f"{key}.{name}" for name in given})
 
 
 def resolve_base_path(path: str, base_dir: str, key: str) -> str:

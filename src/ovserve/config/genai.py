@@ -116,6 +116,26 @@ def parse_task(value: object, key: str) -> Task:
     return value  # type: ignore[return-value]
 
 
+def parse_task_settings(
+    values: Mapping[str, object], key_prefix: str, task_key: str
+) -> GenerativeConfig | None:
+    """``task`` and its options among ``values`` (setting name -> raw value); None for a classic model.
+
+    ``key_prefix`` names where they come from, as :func:`~ovserve.config.preprocessing.parse_preprocess`'s
+    does: ``"--"`` for flags, ``"model_config_list[0].config."`` for config.json; ``task_key`` is how an
+    option given without a task names the missing setting (``--task`` or ``task``).
+    """
+    given = {name: values[name] for name in OPTIONS if name in values}
+    if "task" not in values:
+        if given:
+            raise ConfigError(
+                f"{key_prefix}{next(iter(given))}", f"is an option of generative models: set {task_key} too"
+            )
+        return None
+    task = parse_task(values["task"], f"{key_prefix}task")
+    return parse_generative(task, given, {name: f"{key_prefix}{name}" for name in given})
+
+
 def parse_generative(
     task: Task, options: Mapping[str, object], key_of: Mapping[str, str]
 ) -> GenerativeConfig:

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from ovserve.config.file import CONFIG_FILE_INVALID, config_file_path
+from ovserve.config.graphs import GRAPH_FILE
 from ovserve.errors import BASE_PATH_INVALID, InvalidJson
 
 EXIT_OK = 0
@@ -51,7 +53,6 @@ ADD_SETTINGS: tuple[tuple[str, Literal["string", "json", "number"]], ...] = (
 
 _NAME_MISSING = "Model with requested name is not found"
 _NAME_OCCUPIED = "Given model name is already occupied"
-_FILE_INVALID = "Configuration file not found or cannot open"
 
 _MODEL_FILE_SETS = ((".xml", ".bin"), (".onnx",), (".pdmodel", ".pdiparams"), (".pb",), (".tflite",))
 
@@ -92,11 +93,6 @@ class ConfigUpdateError(Exception):
     """config.json could not be updated; the message is OVMS's status text."""
 
 
-def config_file_path(path: str) -> str:
-    """A directory means its config.json."""
-    return os.path.join(path, "config.json") if os.path.isdir(path) else path
-
-
 # --- list ----------------------------------------------------------------------------------------
 
 
@@ -122,7 +118,7 @@ def _walk(directory: Path, root: Path, found: list[str], seen: set[Path]) -> Non
     except OSError:
         return
     seen.add(real)
-    if (directory / "graph.pbtxt").is_file() or _has_model_version(directory):
+    if (directory / GRAPH_FILE).is_file() or _has_model_version(directory):
         found.append(directory.relative_to(root).as_posix())
         return
     for entry in _entries(directory):
@@ -189,7 +185,7 @@ def _read(path: str) -> tuple[dict[str, object], list[object]]:
         with open(path, "rb") as f:
             doc = json.loads(f.read())
     except OSError:
-        raise ConfigUpdateError(_FILE_INVALID) from None
+        raise ConfigUpdateError(CONFIG_FILE_INVALID) from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ConfigUpdateError(InvalidJson.text) from None
     models = doc.get("model_config_list") if isinstance(doc, dict) else None
@@ -217,4 +213,4 @@ def _write(path: str, doc: object) -> None:
         with open(path, "w", encoding="utf-8") as f:
             f.write(text)
     except OSError:
-        raise ConfigUpdateError(_FILE_INVALID) from None
+        raise ConfigUpdateError(CONFIG_FILE_INVALID) from None

@@ -28,6 +28,7 @@ SECURITY_TEXT_FLAGS = (
     "tls_key_path",
     "tls_client_ca_path",
 )
+_CORS_LISTS = ("allowed_origins", "allowed_methods", "allowed_headers")
 _TRIMMED = " \n\r\t"
 
 
@@ -38,10 +39,8 @@ def parse_security(
     return SecurityConfig(
         tls=_tls(text, cwd),
         api_key=_api_key(text.get("api_key_file", ""), env, cwd),
-        cors=CorsConfig(
-            allowed_origins=split_list(text.get("allowed_origins", "*")),
-            allowed_methods=split_list(text.get("allowed_methods", "*")),
-            allowed_headers=split_list(text.get("allowed_headers", "*")),
+        cors=CorsConfig(  # a list not given keeps CorsConfig's default
+            **{name: split_list(text[name]) for name in _CORS_LISTS if name in text},
             allow_credentials=allow_credentials,
         ),
     )

@@ -175,16 +175,6 @@ OPTIONAL_METRIC_FAMILIES: tuple[str, ...] = (
     "ovms_infer_req_active",
     "ovms_graph_request_latency_us",
 )
-#: The MediaPipe graph families (graphs are not served yet: listed, they render no series).
-GRAPH_METRIC_FAMILIES: tuple[str, ...] = (
-    "ovms_current_graphs",
-    "ovms_requests_accepted",
-    "ovms_requests_rejected",
-    "ovms_responses",
-    "ovms_graph_error",
-    "ovms_graph_processing_time_us",
-    "ovms_graph_request_latency_us",
-)
 #: ovserve's own families (the dynamic batcher's); served by default, and may be listed too
 OVSERVE_METRIC_FAMILIES: tuple[str, ...] = (
     "ovserve_batch_queue_length",

@@ -11,7 +11,7 @@ that names them, so the model's status says why it is not served.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,6 @@ from ovserve._generated.mediapipe.framework import calculator_pb2
 from ovserve.config.genai import REASONING_PARSERS, TOOL_PARSERS, GenerativeConfig
 from ovserve.errors import LoadError
 
-GRAPH_FILE = "graph.pbtxt"
 _TASKS: dict[str, tuple[str, Any]] = {
     "HttpLLMCalculator": ("text_generation", calculators.LLMCalculatorOptions),
     "EmbeddingsCalculatorOV": ("embeddings", calculators.EmbeddingsCalculatorOVOptions),
@@ -56,10 +55,31 @@ class GraphModel:
 
 
 def read_graph(path: Path) -> GraphModel:
-    """Parse ``path`` (a graph.pbtxt); raises :class:`LoadError` naming what is wrong or unsupported."""
+    """Parse ``path`` (a graph.pbtxt); raises :class:`LoadError` naming what is wrong or unsupported.
+
+    ``models_path`` is resolved (symlinks followed) now.
+    """
+    model = parse_graph(read_graph_bytes(path), path)
+    return replace(model, models_path=model.models_path.resolve())
+
+
+def read_graph_bytes(path: Path) -> bytes:
+    """The content of graph.pbtxt ``path``; raises :class:`LoadError` when it cannot be read."""
     try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
+        return path.read_bytes()
+    except OSError as exc:
+        raise LoadError(f"{path}: cannot read the graph: {exc}") from None
+
+
+def parse_graph(data: bytes, path: Path) -> GraphModel:
+    """:func:`read_graph` on content already read from ``path``, with ``models_path`` not resolved yet.
+
+    Parsing is pure, so a caller may keep the result while the content stays the same, and
+    resolve ``models_path`` each time it uses it (a symlinked model directory may be swapped).
+    """
+    try:
+        text = data.decode()
+    except UnicodeDecodeError as exc:
         raise LoadError(f"{path}: cannot read the graph: {exc}") from None
     graph = calculator_pb2.CalculatorGraphConfig()
     try:
@@ -88,7 +108,7 @@ def read_graph(path: Path) -> GraphModel:
     if not models_path.is_absolute():
         models_path = path.parent / models_path
     return GraphModel(
-        models_path=models_path.resolve(),
+        models_path=models_path,
         generative=_generative(task, options, path),
         target_device=_device(options) or None,
         plugin_config=_plugin_config(options.plugin_config, path),

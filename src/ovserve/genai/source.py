@@ -17,11 +17,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from ovserve.config.genai import TASKS, GenerativeConfig
+from ovserve.config.graphs import GRAPH_FILE
 from ovserve.config.types import ModelConfig
 from ovserve.core.manager import AspiredStream, AspiredVersion, Loader
 from ovserve.errors import BASE_PATH_INVALID, LoadError
 from ovserve.genai.detect import detect_task, is_genai_export
-from ovserve.genai.graph import GRAPH_FILE, read_graph
+from ovserve.genai.graph import GraphModel, parse_graph, read_graph_bytes
 from ovserve.genai.types import GENERATIVE_VERSION
 from ovserve.repository.sources import Source, unserved_stream
 from ovserve.repository.storage import is_remote
@@ -55,6 +56,8 @@ class GenerativeSource:
     def __init__(self, inner: Source, loader_factory: GenerativeLoaderFactory) -> None:
         self.inner = inner
         self.loader_factory = loader_factory
+        #: graph.pbtxt path -> (content digest, parsed graph): a poll parses only a changed graph
+        self._graphs: dict[Path, tuple[str, GraphModel]] = {}
 
     def aspired(self, configs: Iterable[ModelConfig]) -> dict[str, AspiredStream]:
         configs = list(configs)
@@ -85,10 +88,10 @@ class GenerativeSource:
         if config.generative is None:  # served as its graph.pbtxt says
             graph = directory / GRAPH_FILE
             try:
-                model = read_graph(graph)
-                text = graph.read_bytes()
-            except (LoadError, OSError) as exc:
-                error = exc if isinstance(exc, LoadError) else LoadError(f"{graph}: {exc}")
+                text = read_graph_bytes(graph)  # read once: what is parsed is what is hashed
+                digest = hashlib.sha256(text).hexdigest()
+                model = self._parsed(graph, text, digest)
+            except LoadError as error:
                 if config.not_served:  # not a generative graph: a MediaPipe graph, not served yet
                     return unserved_stream(replace(config, not_served=f"{config.not_served} ({error})"))
                 return AspiredStream((), error)
@@ -98,8 +101,8 @@ class GenerativeSource:
                 target_device=model.target_device or config.target_device,
                 plugin_config={**config.plugin_config, **model.plugin_config},
             )
-            directory = model.models_path
-            fingerprint = (config.fingerprint(), hashlib.sha256(text).hexdigest())
+            directory = model.models_path.resolve()  # each poll: the directory may be a swapped symlink
+            fingerprint = (config.fingerprint(), digest)
         missing = missing_files(directory)
         if missing:
             return AspiredStream(
@@ -111,6 +114,15 @@ class GenerativeSource:
             )
         loader = self.loader_factory(config, directory)
         return AspiredStream((AspiredVersion(GENERATIVE_VERSION, loader, fingerprint),))
+
+    def _parsed(self, graph: Path, text: bytes, digest: str) -> GraphModel:
+        """``graph`` parsed from ``text``; parsed again only when its content changed (~1 ms a parse)."""
+        cached = self._graphs.get(graph)
+        if cached is not None and cached[0] == digest:
+            return cached[1]
+        model = parse_graph(text, graph)
+        self._graphs[graph] = (digest, model)
+        return model
 
     def close(self) -> None:
         close = getattr(self.inner, "close", None)

@@ -15,19 +15,28 @@ from ovserve.metrics.families import (
     ALL_FAMILIES,
     BATCH_QUEUE_LENGTH,
     BATCH_SIZE,
+    CURRENT_GRAPHS,
     CURRENT_REQUESTS,
+    GENERATED_TOKENS,
     GENERATIVE_FAMILIES,
     INFER_REQ_ACTIVE,
     INFER_REQ_QUEUE_SIZE,
     INFERENCE_TIME,
+    KV_CACHE_USAGE,
+    PROMPT_TOKENS,
     REQUEST_TIME,
+    REQUESTS_ACCEPTED,
     REQUESTS_FAIL,
+    REQUESTS_REJECTED,
     REQUESTS_SUCCESS,
+    RESPONSES,
     STREAMS,
+    TIME_PER_OUTPUT_TOKEN,
+    TIME_TO_FIRST_TOKEN,
     WAIT_FOR_INFER_REQ_TIME,
     Family,
 )
-from ovserve.metrics.generative import generative_samples
+from ovserve.metrics.generative import GenerativeMetrics
 from ovserve.metrics.registry import Histogram, MetricsRegistry, VersionMetrics
 
 #: the ``Content-Type`` of :func:`render`'s output
@@ -59,9 +68,7 @@ def _samples(family: Family, registry: MetricsRegistry) -> Iterator[str]:
                 for call in VERSIONED_CALLS:
                     yield f"{name}{{{call.labels},{series.labels}}} {counts[call.index]}"
         for generative in registry.generatives():
-            counts = generative.success if success else generative.fail
-            for index, count in enumerate(counts):
-                yield f"{name}{{{generative.call_labels(index)}}} {count}"
+            yield from _per_call(name, generative, generative.success if success else generative.fail)
     elif family is REQUEST_TIME:
         for series in registry.versions():
             for interface, histogram in zip(("REST", "gRPC"), series.request_time, strict=True):
@@ -88,7 +95,37 @@ def _samples(family: Family, registry: MetricsRegistry) -> Iterator[str]:
         for batcher in registry.batchers():
             yield from _histogram(name, batcher.labels, batcher.batch_size)
     elif family in GENERATIVE_FAMILIES:
-        yield from generative_samples(family, registry.generatives(), _histogram)
+        for generative in registry.generatives():
+            yield from _generative(family, generative)
+
+
+def _per_call(name: str, model: GenerativeMetrics, counts: list[int]) -> Iterator[str]:
+    """A V3 counter: one line per method (Unary, Stream)."""
+    for index, count in enumerate(counts):
+        yield f"{name}{{{model.call_labels(index)}}} {count}"
+
+
+def _generative(family: Family, model: GenerativeMetrics) -> Iterator[str]:
+    """The lines of one generative model in one of :data:`GENERATIVE_FAMILIES`."""
+    name, labels = family.name, model.labels
+    if family is REQUESTS_ACCEPTED:
+        yield from _per_call(name, model, model.accepted)
+    elif family is REQUESTS_REJECTED:
+        yield from _per_call(name, model, model.rejected)
+    elif family is RESPONSES:
+        yield from _per_call(name, model, model.responses)
+    elif family is CURRENT_GRAPHS:
+        yield f"{name}{{{labels}}} {model.current}"
+    elif family is PROMPT_TOKENS:
+        yield f"{name}{{{labels}}} {model.prompt_tokens}"
+    elif family is GENERATED_TOKENS:
+        yield f"{name}{{{labels}}} {model.generated_tokens}"
+    elif family is TIME_TO_FIRST_TOKEN:
+        yield from _histogram(name, labels, model.time_to_first_token)
+    elif family is TIME_PER_OUTPUT_TOKEN:
+        yield from _histogram(name, labels, model.time_per_output_token)
+    elif family is KV_CACHE_USAGE and model.cache_usage is not None:
+        yield f"{name}{{{labels}}} {model.cache_usage():.6g}"
 
 
 def render(registry: MetricsRegistry) -> bytes:

@@ -10,18 +10,16 @@ OVMS serves generative models as MediaPipe graphs and counts their calls with
 with OVMS's latency buckets) and ``ovserve_kv_cache_usage_percent`` (read from the
 pipeline at scrape time).
 
-Recorded on the event loop only (the OpenAI front end), like every other series.
+Recorded on the event loop only (the OpenAI front end), like every other series; written
+at scrape time by :mod:`ovserve.metrics.exposition`, with the other families.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Callable
+from typing import Literal
 
-from ovserve.metrics.families import LATENCY_BUCKETS_US, Family
-
-if TYPE_CHECKING:
-    from ovserve.metrics.registry import Histogram
+from ovserve.metrics.families import LATENCY_BUCKETS_US
 
 V3_METHODS: tuple[str, ...] = ("Unary", "Stream")
 Method = Literal["Unary", "Stream"]
@@ -70,36 +68,3 @@ class GenerativeMetrics:
 
     def call_labels(self, index: int) -> str:
         return f'api="V3",interface="REST",method="{V3_METHODS[index]}",{self.labels}'
-
-
-def generative_samples(
-    family: Family,
-    series: list[GenerativeMetrics],
-    histogram: Callable[[str, str, Histogram], Iterator[str]],
-) -> Iterator[str]:
-    """The sample lines of one generative ``family`` (``histogram`` writes a histogram's lines)."""
-    name = family.name
-    for model in series:
-        if name in _PER_CALL:
-            counts = getattr(model, _PER_CALL[name])
-            for index, count in enumerate(counts):
-                yield f"{name}{{{model.call_labels(index)}}} {count}"
-        elif name == "ovms_current_graphs":
-            yield f"{name}{{{model.labels}}} {model.current}"
-        elif name == "ovserve_prompt_tokens":
-            yield f"{name}{{{model.labels}}} {model.prompt_tokens}"
-        elif name == "ovserve_generated_tokens":
-            yield f"{name}{{{model.labels}}} {model.generated_tokens}"
-        elif name == "ovserve_time_to_first_token_us":
-            yield from histogram(name, model.labels, model.time_to_first_token)
-        elif name == "ovserve_time_per_output_token_us":
-            yield from histogram(name, model.labels, model.time_per_output_token)
-        elif name == "ovserve_kv_cache_usage_percent" and model.cache_usage is not None:
-            yield f"{name}{{{model.labels}}} {model.cache_usage():.6g}"
-
-
-_PER_CALL = {
-    "ovms_requests_accepted": "accepted",
-    "ovms_requests_rejected": "rejected",
-    "ovms_responses": "responses",
-}

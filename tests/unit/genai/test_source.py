@@ -73,3 +73,25 @@ def test_unservable_directories_say_why(tmp_path: Path) -> None:
     assert "speech2text is not supported yet" in str(streams["speech"].error)
     assert "openvino_model.xml, openvino_tokenizer.xml not found" in str(streams["nothing"].error)
     assert "base path is invalid" in str(streams["gone"].error)
+
+
+def test_a_graph_is_parsed_again_only_when_its_content_changes(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import ovserve.genai.source as source_module
+
+    parsed: list[Path] = []
+    parse = source_module.parse_graph
+    monkeypatch.setattr(
+        source_module, "parse_graph", lambda data, path: parsed.append(path) or parse(data, path)
+    )
+    dirs: list[Path] = []
+    source = GenerativeSource(Inner(), lambda config, path: dirs.append(path))  # type: ignore[arg-type,func-returns-value]
+    models = exported(tmp_path / "m", ["BertModel"])
+    graph = write_ovms_graph(models, "rerank")
+    config = [ModelConfig("g", str(models))]
+    first = source.aspired(config)["g"].versions[0].fingerprint
+    assert source.aspired(config)["g"].versions[0].fingerprint == first
+    assert parsed == [graph]  # the second poll read and hashed the graph, and did not parse it
+    graph.write_text(graph.read_text() + "\n# edited\n")
+    assert source.aspired(config)["g"].versions[0].fingerprint != first
+    assert parsed == [graph, graph]
+    assert dirs == [models.resolve()] * 3  # the model directory is resolved on every poll
