@@ -37,8 +37,8 @@ demo: $(GEN)
 		--grpc_bind_address 127.0.0.1 --rest_bind_address 127.0.0.1
 
 lint: $(GEN)
-	$(VENV)/bin/ruff check src tests scripts setup.py
-	$(VENV)/bin/ruff format --check src tests scripts setup.py
+	$(VENV)/bin/ruff check src tests scripts bench setup.py
+	$(VENV)/bin/ruff format --check src tests scripts bench setup.py
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 	$(PY) scripts/gen_protos.py --check src/ovserve/_generated
