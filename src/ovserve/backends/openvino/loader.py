@@ -89,8 +89,10 @@ class OpenVINOLoader:
         inputs = [spec_of(port, name) for port, name in zip(model.inputs, input_names, strict=True)]
         outputs = [spec_of(port, name) for port, name in zip(model.outputs, output_names, strict=True)]
         log.info("loaded %s from %s on %s, nireq %d, %s", sid, path, self.config.target_device, nireq, props)
-        dynamic = any(not dim.is_static for spec in inputs for dim in spec.dims)
-        kind = OpenVINOServable if self.config.stateful is None else StatefulOpenVINOServable
+        stateless = self.config.stateful is None
+        # the shape check guards OpenVINOServable.run; a stateful step (run_step) does not use it
+        checked = stateless and any(not dim.is_static for spec in inputs for dim in spec.dims)
+        kind = OpenVINOServable if stateless else StatefulOpenVINOServable
         servable = kind(
             sid,
             compiled,
@@ -99,7 +101,7 @@ class OpenVINOLoader:
             nireq,
             passthrough_outputs(compiled),
             self.inline_inference_us,
-            ShapeCheck(sid, model, input_names) if dynamic else None,
+            ShapeCheck(sid, model, input_names) if checked else None,
         )
         _warm_up(servable)
         return servable
