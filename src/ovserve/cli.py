@@ -26,7 +26,7 @@ import os
 import platform
 from collections.abc import Mapping, Sequence
 
-from ovserve.cli_argv import FLAGS_BY_NAME, UINT32_MAX, Options, Value, tokenize
+from ovserve.cli_argv import UINT32_MAX, Options, tokenize
 from ovserve.cli_commands import config_command
 from ovserve.config.file import check_stateful_model, load_config_file, resolve_base_path
 from ovserve.config.genai import OPTIONS as GENERATIVE_OPTIONS
@@ -138,7 +138,6 @@ def parse_args(
         raise HelpRequested(usage())
     cwd = cwd if cwd is not None else os.getcwd()
     cores = cpu_count if cpu_count is not None else (os.cpu_count() or 1)
-    _refuse_unserved(given)
     command = config_command(given, env, cwd)
     if command is not None:
         raise ConfigCommandRequested(command)
@@ -301,14 +300,6 @@ def _validate(opts: Options, cwd: str, cores: int) -> None:
             raise ConfigError(
                 f"--{name}", f"error parsing options - --{name} parameter requires --layout to be set"
             )
-
-
-def _refuse_unserved(given: dict[str, Value]) -> None:
-    """A flag of an OVMS feature ovserve does not serve stops start-up, naming the flag and the feature."""
-    for name in given:
-        feature = FLAGS_BY_NAME[name].feature
-        if feature:
-            raise ConfigError(f"--{name}", f"{feature} is not served by ovserve yet")
 
 
 def _config_mode(

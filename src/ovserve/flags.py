@@ -24,7 +24,6 @@ GROUPS: tuple[str, ...] = (
     "server",
     "multi model",
     "single model",
-    "pull hf model",
     "generative task",
     "config management",
 )
@@ -35,9 +34,9 @@ class Flag:
     """One command-line flag as OVMS defines it, with ovserve's status for it.
 
     ``default`` is what usage() shows ("" for none); None means the default of the
-    :class:`ServerConfig` field named like the flag. ``feature``, when set, names an
-    OVMS feature ovserve does not serve yet: giving the flag stops start-up with one line
-    that names the flag and the feature (exit 64), instead of "does not exist".
+    :class:`ServerConfig` field named like the flag.
+    OVMS's flags of features ovserve does not serve are not in the table: :mod:`ovserve.ovms_flags`
+    names their feature, and giving one stops start-up with one line naming both.
     """
 
     name: str
@@ -46,7 +45,6 @@ class Flag:
     help: str
     group: str = "server"  # one of GROUPS
     effective: bool = True  # False: accepted for compatibility, no effect yet
-    feature: str = ""  # an OVMS feature ovserve does not serve: the flag stops start-up
 
     def shown_default(self) -> str:
         """The default as usage() prints it."""
@@ -567,8 +565,7 @@ def usage() -> str:
         "  ovserve --model_name MODEL_NAME --model_path MODEL_PATH [OPTION...]",
         "",
         "Syntax: --flag value or --flag=value; a bool flag is true when given, or --flag=true|false.",
-        "[not effective yet] marks flags accepted for OVMS compatibility whose feature is not built yet;",
-        "[not served: ...] marks flags of OVMS features ovserve does not serve: they stop start-up.",
+        "[not effective yet] marks flags accepted for OVMS compatibility whose feature is not built yet.",
         "",
         "  -h, --help".ljust(58) + "Show this help and exit",
         "      --version".ljust(58) + "Show the version and exit",
@@ -618,6 +615,4 @@ def _help_line(flag: Flag) -> str:
         text += f" (default: {default})"
     if not flag.effective:
         text += " [not effective yet]"
-    if flag.feature:
-        text += f" [not served: {flag.feature}]"
     return left.ljust(58) + text if len(left) < 58 else f"{left}\n{'':58}{text}"

@@ -7,14 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from ovserve import cli_argv
 from ovserve.cli import ConfigCommandRequested, parse_args
 from ovserve.config.file import GRAPH_NOT_SERVED, parse_config
 from ovserve.config.manage import ConfigCommand, list_servables
 from ovserve.config.preprocessing import parse_preprocess
 from ovserve.config.types import PreprocessSpec
 from ovserve.errors import ConfigError
-from ovserve.flags import Flag, usage
+from ovserve.flags import usage
 
 # --- preprocessing values ---------------------------------------------------------------------------
 
@@ -107,14 +106,13 @@ def test_graph_list_schema_violations_refuse_the_file(item: dict[str, object], k
 # --- flags of unserved features ------------------------------------------------------------------------
 
 
-def test_a_flag_of_an_unserved_feature_stops_start_up_naming_both(monkeypatch: pytest.MonkeyPatch) -> None:
-    flag = Flag("pull", "bool", "false", "Pull a model", group="pull hf model", feature="pulling models")
-    monkeypatch.setitem(cli_argv.FLAGS_BY_NAME, "pull", flag)
+def test_a_flag_of_an_unserved_feature_stops_start_up_naming_both() -> None:
     with pytest.raises(ConfigError) as err:
         parse_args(["--port", "9", "--model_name", "m", "--model_path", "/m", "--pull"], {}, cwd="/")
-    assert str(err.value) == "--pull: pulling models is not served by ovserve yet"
-    monkeypatch.setattr("ovserve.flags.FLAGS", (flag,))
-    assert "[not served: pulling models]" in usage()
+    assert (
+        str(err.value) == "--pull: pulling models from Hugging Face (pull mode) is not served by ovserve yet"
+    )
+    assert "pulling models from Hugging Face (pull mode):" in usage()
 
 
 # --- configuration management --------------------------------------------------------------------------
