@@ -18,8 +18,6 @@ import json
 import os
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -29,6 +27,7 @@ from typing import Any
 import numpy as np
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
+from serverproc import http_json  # tests/ is on the path (soak.py, test_soak.py)
 from tritonclient.utils import InferenceServerException
 
 HOST = "127.0.0.1"
@@ -123,17 +122,8 @@ def traffic(
 
 
 # -- model control -----------------------------------------------------------------------
-def http(method: str, url: str, body: bytes | None = None, timeout: float = 120) -> tuple[int, Any]:
-    request = urllib.request.Request(url, data=body, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:
-            return answer.status, json.loads(answer.read() or b"null")
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"null")
-
-
 def states(rest: str, model: str) -> dict[str, str]:
-    status, body = http("GET", f"{rest}/v1/models/{model}", timeout=10)
+    status, body = http_json(f"{rest}/v1/models/{model}", timeout=10)
     if status != 200 or not isinstance(body, dict):
         return {}
     return {s["version"]: s["state"] for s in body.get("model_version_status", [])}
@@ -171,7 +161,9 @@ def control(
     while not stop.wait(period):
         cycle += 1
         for action, want in (("unload", "END"), ("load", "AVAILABLE")):
-            status, body = http("POST", f"{rest}/v2/repository/models/churn/{action}")
+            status, body = http_json(
+                f"{rest}/v2/repository/models/churn/{action}", method="POST", timeout=120
+            )
             if status != 200 or not wait_state(rest, "churn", want):
                 tally.add("control failed", f"churn {action}: {status} {body}")
             else:
