@@ -1,0 +1,46 @@
+"""The node contract: one step of a pipeline, as the executor sees it.
+
+Every kind of node (a served model version, a C custom node, a Python node) is
+presented to the executor as a :class:`Node`: tensor specs of its inputs and outputs
+(for validation and metadata; a dimension unknown before running is ``Dim.any()``), and
+:meth:`Node.run`, which takes a complete set of inputs and gives every output. ``run``
+must not block the event loop (native or user code runs on a worker thread) and raises
+:class:`~ovserve.errors.ServingError` subclasses for failures, whose messages the
+executor prefixes with the node's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from ovserve.tensors import TensorSpec
+
+
+class Node(Protocol):
+    """One runnable step; built once per pipeline (version), shared by its concurrent requests."""
+
+    @property
+    def inputs(self) -> Mapping[str, TensorSpec]: ...
+
+    @property
+    def outputs(self) -> Mapping[str, TensorSpec]: ...
+
+    async def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run once on ``inputs`` (every input of :attr:`inputs`); return every output."""
+        ...
+
+    def close(self) -> None:
+        """Free what the node holds (a custom node's state, a Python node's ``finalize``); called once."""
+        ...
+
+
+@runtime_checkable
+class StreamingNode(Node, Protocol):
+    """A node that may answer one request with several sets of outputs (a Python generator node)."""
+
+    def run_stream(self, inputs: Mapping[str, np.ndarray]) -> AsyncIterator[dict[str, np.ndarray]]:
+        """Each set of outputs as the node yields it; ends when the node's generator ends."""
+        ...
