@@ -46,6 +46,8 @@ from ovserve.lifecycle import Lifecycle
 from ovserve.logs import request_id_maker
 from ovserve.metrics import CONTENT_TYPE, MetricsRegistry, render
 from ovserve.metrics.merge import merge_expositions
+from ovserve.pipelines.mediapipe.python import python_node
+from ovserve.pipelines.mediapipe.source import GraphSource
 from ovserve.repository.sources import RepositorySource
 from ovserve.scheduling import BatchingHooks, with_batching
 from ovserve.scheduling.gates import ENV as TEST_GATES_ENV
@@ -126,7 +128,11 @@ class Server:
         self._engine: OpenVINOEngine | None = None  # built by run(), after the ports are bound
         self.cleaner = SequenceCleaner()
         load = with_test_gates(self._load, os.environ.get(TEST_GATES_ENV))  # test-only; off unless set
-        self.source = _model_source(load, self.cleaner, config, metrics, single_process=seat is None)
+        self.source = GraphSource(
+            _model_source(load, self.cleaner, config, metrics, single_process=seat is None),
+            self.manager.acquire,
+            python_node,
+        )
         self.lifecycle = Lifecycle(
             self.manager, self.source, config.models, config.config_path, config.monitoring
         )

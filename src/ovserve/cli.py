@@ -31,7 +31,7 @@ from ovserve.cli_commands import config_command
 from ovserve.config.file import check_stateful_model, load_config_file, resolve_base_path
 from ovserve.config.genai import OPTIONS as GENERATIVE_OPTIONS
 from ovserve.config.genai import parse_task_settings
-from ovserve.config.graphs import GRAPH_FILE, graph_entry_reason
+from ovserve.config.graphs import graph_entry_reason, graph_file
 from ovserve.config.manage import ConfigCommand
 from ovserve.config.observability import parse_log_format, parse_tracing
 from ovserve.config.preprocessing import SETTINGS as PREPROCESS_SETTINGS
@@ -341,7 +341,7 @@ def _single_model(opts: Options, cwd: str) -> ModelConfig:
     return ModelConfig(
         name=opts.text("model_name"),
         base_path=base_path,
-        not_served=f"{graph}: {os.path.join(base_path, GRAPH_FILE)}" if graph else None,
+        graph_path=graph_file(base_path) if graph else None,
         batch_size=batch_size,
         shape=shape,
         layout=parse_layout_setting(opts.text("layout"), "--layout"),

@@ -13,7 +13,7 @@ The tables here are the one place that knows how KServe datatypes, TensorFlow
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -259,3 +259,5 @@ class InferResponse:
     model_version: int
     outputs: dict[str, np.ndarray]
     id: str = ""
+    #: response parameters (a MediaPipe graph's ``OVMS_MP_TIMESTAMP`` on a gRPC stream)
+    parameters: Mapping[str, int | str | bool] | None = None

@@ -17,7 +17,7 @@ method. With metrics disabled (``ctx.metrics is None``) nothing is measured.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from time import perf_counter_ns
 from typing import TypeVar
@@ -116,6 +116,38 @@ async def _converted(
     else:
         inputs = conversion.convert_inputs(request.inputs, empty_item)
     return conversion.convert_outputs(await servable.infer(inputs))
+
+
+async def infer_stream(
+    ctx: ServingContext,
+    call: CallInfo,
+    name: str,
+    version: int | None,
+    decode: Callable[[Servable], InferRequest],
+    encode: Callable[[Servable, InferRequest, InferResponse], R],
+) -> AsyncIterator[R]:
+    """:func:`infer` for a streaming call: a servable that :attr:`~Servable.streams_answers` may answer
+    several times (each answer encoded as it comes); any other answers once, as :func:`infer`."""
+    with ctx.manager.acquire(name, version) as servable:
+        streams = servable.streams_answers
+    if not streams:
+        yield await infer(ctx, call, name, version, decode, encode)
+        return
+    metrics = ctx.metrics
+    with ctx.manager.acquire(name, version) as servable:
+        series = metrics.version(servable.id) if metrics is not None else None
+        try:
+            request = decode(servable)
+            async for answer in servable.infer_stream(request.inputs):
+                response = InferResponse(servable.name, servable.version, answer.outputs, request.id)
+                response.parameters = answer.parameters
+                yield encode(servable, request, response)
+        except BaseException:
+            if series is not None:
+                series.fail[call.index] += 1
+            raise
+        if series is not None:
+            series.success[call.index] += 1
 
 
 @contextmanager

@@ -1,10 +1,12 @@
-"""MediaPipe graph entries of config.json (OVMS 2025+), which ovserve does not serve yet.
+"""MediaPipe graph entries of config.json (OVMS 2025+).
 
 A graph is a ``mediapipe_config_list`` item, or a ``model_config_list`` item with
 ``graph_path`` or ``subconfig``, without ``base_path``, or whose local base path holds a
 ``graph.pbtxt`` (OVMS reads such an entry as a graph when the graph file exists). Each
-becomes a :class:`ModelConfig` with ``not_served`` set, so its status says why it is not
-served while the other entries load.
+becomes a :class:`ModelConfig` with ``graph_path`` set to its graph file: OVMS's LLM,
+embeddings and rerank graphs are served by ``ovserve.genai``, the others by
+``ovserve.pipelines.mediapipe``. ``not_served`` says why an entry is not served when
+neither serves it (a graph in object storage, a generative graph that cannot be read).
 """
 
 from __future__ import annotations
@@ -21,10 +23,7 @@ log = logging.getLogger("ovserve.config")
 #: URL prefixes OVMS reads from object storage; any other base path is a local path.
 CLOUD_PREFIXES = REMOTE_PREFIXES
 GRAPH_FILE = "graph.pbtxt"
-GRAPH_NOT_SERVED = (
-    "MediaPipe graphs (graph.pbtxt) other than OVMS's LLM, embeddings and rerank graphs "
-    "are not served by ovserve yet"
-)
+GRAPH_NOT_SERVED = "MediaPipe graphs (graph.pbtxt) in object storage are not served by ovserve"
 _GRAPH_KEYS = ("name", "base_path", "graph_path", "subconfig")
 
 
@@ -48,9 +47,16 @@ def graph_entry(cfg: dict[str, object], base_dir: str, reason: str) -> ModelConf
     raw = cfg.get("base_path")
     base = raw if isinstance(raw, str) and raw else name
     path = base if base.startswith(CLOUD_PREFIXES) or os.path.isabs(base) else os.path.join(base_dir, base)
-    graph = cfg.get("graph_path", GRAPH_FILE)
-    log.warning("config.json: graph %s (%s) is not served: %s", name, graph, reason)
-    return ModelConfig(name=name, base_path=os.path.normpath(path), not_served=f"{reason}: {graph}")
+    graph = str(cfg.get("graph_path", GRAPH_FILE))
+    if path.startswith(CLOUD_PREFIXES):
+        log.warning("config.json: graph %s (%s) is not served: %s", name, graph, reason)
+        return ModelConfig(name=name, base_path=path, not_served=f"{reason}: {graph}")
+    return ModelConfig(name=name, base_path=os.path.normpath(path), graph_path=graph_file(path, graph))
+
+
+def graph_file(base_path: str, graph_path: str = GRAPH_FILE) -> str:
+    """The graph file of a local graph entry: ``graph_path`` (default graph.pbtxt), relative to the base path."""
+    return os.path.normpath(graph_path if os.path.isabs(graph_path) else os.path.join(base_path, graph_path))
 
 
 def graph_list_entry(item: object, key: str, base_dir: str) -> ModelConfig:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import ClassVar
 
@@ -12,6 +13,15 @@ import numpy as np
 from ovserve.core.ids import ServableId
 from ovserve.core.validation import validate_inputs
 from ovserve.tensors import TensorSpec
+
+
+@dataclass(frozen=True, slots=True)
+class InferAnswer:
+    """One answer of :meth:`Servable.infer_stream`: outputs, and parameters for the response
+    (a graph's ``OVMS_MP_TIMESTAMP``)."""
+
+    outputs: dict[str, np.ndarray]
+    parameters: Mapping[str, int | str | bool] = field(default_factory=dict)
 
 
 class Servable(abc.ABC):
@@ -57,6 +67,16 @@ class Servable(abc.ABC):
     @abc.abstractmethod
     async def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run already validated inputs. Must not block the event loop."""
+
+    @property
+    def streams_answers(self) -> bool:
+        """Whether a streaming call (gRPC ``ModelStreamInfer``) answers through :meth:`infer_stream`,
+        possibly several times per request (a MediaPipe graph); False: once, through :meth:`infer`."""
+        return False
+
+    async def infer_stream(self, inputs: Mapping[str, np.ndarray]) -> AsyncIterator[InferAnswer]:
+        """Each answer to one request, validated as :meth:`infer`; a model answers once."""
+        yield InferAnswer(await self.infer(inputs))
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Free the resources; called once, after the last request let go."""

@@ -59,7 +59,7 @@ def test_preprocess_errors_name_the_setting(values: dict[str, object], key: str,
 # --- graph entries -------------------------------------------------------------------------------------
 
 
-def test_graph_entries_are_listed_as_not_served(tmp_path: Path) -> None:
+def test_graph_entries_carry_their_graph_file(tmp_path: Path) -> None:
     (tmp_path / "llm").mkdir()
     (tmp_path / "llm" / "graph.pbtxt").write_text("")
     doc = {
@@ -68,25 +68,32 @@ def test_graph_entries_are_listed_as_not_served(tmp_path: Path) -> None:
             {"config": {"name": "llm", "base_path": "llm"}},
             {"config": {"name": "g", "graph_path": "/graphs/g.pbtxt"}},
             {"config": {"name": "s", "base_path": "/x", "subconfig": "sub.json"}},
+            {"config": {"name": "rel", "base_path": "llm", "graph_path": "other.pbtxt"}},
+            {"config": {"name": "remote", "base_path": "s3://bucket/g", "graph_path": "graph.pbtxt"}},
         ],
         "mediapipe_config_list": [{"name": "mp"}],
     }
     models = {m.name: m for m in parse_config(doc, str(tmp_path)).models}
-    assert models["m"].not_served is None
-    assert models["llm"].not_served == f"{GRAPH_NOT_SERVED}: graph.pbtxt"
+    assert models["m"].graph_path is None and models["m"].not_served is None
+    assert models["llm"].graph_path == str(tmp_path / "llm" / "graph.pbtxt")
     assert models["llm"].base_path == str(tmp_path / "llm")
-    assert models["g"].not_served == f"{GRAPH_NOT_SERVED}: /graphs/g.pbtxt"
+    assert models["g"].graph_path == "/graphs/g.pbtxt"
+    assert models["s"].graph_path == "/x/graph.pbtxt"
+    assert models["rel"].graph_path == str(tmp_path / "llm" / "other.pbtxt")  # relative to the base path
     assert models["mp"].base_path == str(tmp_path / "mp")  # OVMS's default: <config dir>/<name>
-    assert all(models[n].not_served for n in ("g", "s", "mp"))
+    assert models["mp"].graph_path == str(tmp_path / "mp" / "graph.pbtxt")
+    assert all(models[n].not_served is None for n in ("llm", "g", "s", "rel", "mp"))
+    assert models["remote"].graph_path is None
+    assert models["remote"].not_served == f"{GRAPH_NOT_SERVED}: graph.pbtxt"
 
 
-def test_a_model_path_holding_a_graph_is_listed_as_not_served(tmp_path: Path) -> None:
+def test_a_model_path_holding_a_graph_is_a_graph_entry(tmp_path: Path) -> None:
     (tmp_path / "llm").mkdir()
     (tmp_path / "llm" / "graph.pbtxt").write_text("")
     (model,) = parse_args(
         ["--port", "9", "--model_name", "llm", "--model_path", "llm"], {}, cwd=str(tmp_path)
     ).models
-    assert model.not_served == f"{GRAPH_NOT_SERVED}: {tmp_path / 'llm' / 'graph.pbtxt'}"
+    assert model.graph_path == str(tmp_path / "llm" / "graph.pbtxt") and model.not_served is None
 
 
 @pytest.mark.parametrize(

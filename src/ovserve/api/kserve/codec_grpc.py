@@ -154,10 +154,19 @@ def encode_infer_response(request: InferRequest, response: InferResponse) -> pb.
             )
         )
         buffers.append(to_raw(array))
-    return pb.ModelInferResponse(
+    message = pb.ModelInferResponse(
         model_name=response.model_name,
         model_version=str(response.model_version),
         id=response.id,
         outputs=tensors,
         raw_output_contents=buffers,
     )
+    for key, value in (response.parameters or {}).items():
+        parameter = message.parameters[key]
+        if isinstance(value, bool):
+            parameter.bool_param = value
+        elif isinstance(value, int):
+            parameter.int64_param = value
+        else:
+            parameter.string_param = value
+    return message

@@ -1,0 +1,149 @@
+"""The calculators of OVMS's classic-model and Python graphs, as ovserve runs them.
+
+Every packet between calculators is a numpy array: OVMS's ``ov::Tensor`` and its
+``pyovms.Tensor`` carry the same data, and a Python node (:class:`~ovserve.pipelines.nodes.Node`
+built by the serving side) converts to and from ``pyovms.Tensor`` itself. So a
+``PyTensorOvTensorConverterCalculator`` only checks what an OpenVINO tensor cannot hold.
+
+A calculator's :meth:`process` takes one set of input packets keyed by stream name and
+yields sets of output packets keyed by stream name: once, or (a generative Python node)
+once per ``yield`` of the user's code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from ovserve.core.servable import Servable
+from ovserve.errors import BackendError, InvalidInput
+from ovserve.pipelines.mediapipe.streams import Stream
+from ovserve.pipelines.nodes import Node, StreamingNode
+from ovserve.tensors import BYTES_DTYPE
+
+#: ``ServableManager.acquire``: pin ``name`` at ``version`` (None: newest) for a ``with`` block.
+Acquire = Callable[[str, int | None], AbstractContextManager[Servable]]
+
+
+@dataclass(frozen=True)
+class PythonNodeSpec:
+    """What a Python node is built from: OVMS's ``initialize`` kwargs and the handler file."""
+
+    node_name: str
+    handler_path: str
+    #: the input stream names, sorted by tag (the order OVMS gives ``execute`` its inputs)
+    input_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+    #: the folder of the handler file (``base_path`` in OVMS's kwargs)
+    base_path: str
+
+
+#: Builds a Python node (the serving side's factory over ``pyovms``'s ``PythonNode``).
+PythonNodeFactory = Callable[[PythonNodeSpec], Node]
+
+
+class Calculator(Protocol):
+    """One node of a graph, built once per graph load and shared by its requests."""
+
+    name: str
+    inputs: tuple[Stream, ...]
+    outputs: tuple[Stream, ...]
+
+    def process(self, packets: Mapping[str, np.ndarray]) -> AsyncIterator[dict[str, np.ndarray]]: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Session:
+    """What an ``OpenVINOModelServerSessionCalculator`` names: a served model and maybe its version."""
+
+    servable_name: str
+    servable_version: int | None
+
+
+class InferenceCalculator:
+    """``OpenVINOInferenceCalculator``: run the session's model; stream tags map to tensor names."""
+
+    def __init__(
+        self,
+        name: str,
+        streams: tuple[tuple[Stream, ...], tuple[Stream, ...]],
+        session: Session,
+        tensor_names: tuple[Mapping[str, str], Mapping[str, str]],
+        acquire: Acquire,
+    ) -> None:
+        self.name = name
+        self.inputs, self.outputs = streams
+        self.session = session
+        to_input, to_output = tensor_names
+        self._input_tensor = {s.name: to_input.get(s.tag, s.tag) for s in self.inputs}
+        self._output_tensor = {s.name: to_output.get(s.tag, s.tag) for s in self.outputs}
+        self._acquire = acquire
+
+    async def process(self, packets: Mapping[str, np.ndarray]) -> AsyncIterator[dict[str, np.ndarray]]:
+        inputs = {self._input_tensor[stream]: array for stream, array in packets.items()}
+        model = self.session.servable_name
+        with self._acquire(model, self.session.servable_version) as servable:
+            outputs = await servable.infer(inputs)
+        result: dict[str, np.ndarray] = {}
+        for stream, tensor in self._output_tensor.items():
+            if tensor not in outputs:
+                raise BackendError(
+                    f"Could not find: {tensor} in inference output of model {model} "
+                    f"(outputs: {', '.join(outputs)})"
+                )
+            result[stream] = outputs[tensor]
+        yield result
+
+    def close(self) -> None:
+        """Nothing to free: the model is pinned per request."""
+
+
+class PythonCalculator:
+    """``PythonExecutorCalculator``: a Python node; generative (``LOOPBACK``) nodes yield many times."""
+
+    def __init__(
+        self, name: str, streams: tuple[tuple[Stream, ...], tuple[Stream, ...]], node: Node, generative: bool
+    ) -> None:
+        self.name = name
+        self.inputs, self.outputs = streams
+        self.node = node
+        self.generative = generative
+
+    async def process(self, packets: Mapping[str, np.ndarray]) -> AsyncIterator[dict[str, np.ndarray]]:
+        ordered = {s.name: packets[s.name] for s in sorted(self.inputs, key=lambda s: (s.tag, s.index))}
+        wanted = {s.name for s in self.outputs}
+        if self.generative and isinstance(self.node, StreamingNode):
+            async for outputs in self.node.run_stream(ordered):
+                yield {k: v for k, v in outputs.items() if k in wanted}
+        else:
+            outputs = await self.node.run(ordered)
+            yield {k: v for k, v in outputs.items() if k in wanted}
+
+    def close(self) -> None:
+        self.node.close()
+
+
+class ConverterCalculator:
+    """``PyTensorOvTensorConverterCalculator``: a ``pyovms`` tensor to an OpenVINO one or back."""
+
+    def __init__(self, name: str, streams: tuple[tuple[Stream, ...], tuple[Stream, ...]]) -> None:
+        self.name = name
+        self.inputs, self.outputs = streams
+        self._to_ov_tensor = self.outputs[0].tag.startswith("OVTENSOR")
+
+    async def process(self, packets: Mapping[str, np.ndarray]) -> AsyncIterator[dict[str, np.ndarray]]:
+        array = packets[self.inputs[0].name]
+        if self._to_ov_tensor and array.dtype == BYTES_DTYPE:
+            raise InvalidInput(
+                f"a BYTES tensor cannot become an OpenVINO tensor (stream {self.inputs[0].name})"
+            )
+        yield {self.outputs[0].name: array}
+
+    def close(self) -> None:
+        """Nothing to free."""

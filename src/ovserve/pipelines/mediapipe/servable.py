@@ -1,0 +1,111 @@
+"""A MediaPipe graph served as one servable (version 1, as OVMS: graphs are not versioned).
+
+Metadata lists the graph's input and output stream names only, with datatype ``INVALID``
+and an empty shape, as OVMS answers for graphs. A request must give every input stream,
+by name, and nothing else; BYTES tensors only to ``OVMS_PY_TENSOR`` streams (OVMS's rule).
+
+:meth:`GraphServable.infer` answers once: the first packet of every output stream.
+:meth:`GraphServable.infer_stream` yields every output packet as it comes (gRPC
+``ModelStreamInfer``), which is how a generative Python node answers several times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from ovserve.core.ids import ServableId
+from ovserve.core.servable import InferAnswer, Servable
+from ovserve.errors import GraphExecutionFailed, GraphInputInvalid, InternalError
+from ovserve.pipelines.mediapipe.build import GraphDefinition
+from ovserve.pipelines.mediapipe.executor import run_graph
+from ovserve.pipelines.mediapipe.streams import PacketType, Stream
+from ovserve.tensors import BYTES_DTYPE, TensorSpec
+
+GRAPH_VERSION = 1
+#: the response parameter carrying a packet's timestamp (OVMS's name)
+TIMESTAMP_PARAMETER = "OVMS_MP_TIMESTAMP"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSpec(TensorSpec):
+    """A graph stream as metadata shows it: a name, no shape, datatype ``INVALID`` (OVMS)."""
+
+    @property
+    def datatype(self) -> str:
+        return "INVALID"
+
+
+def _spec(stream: Stream) -> TensorSpec:
+    return StreamSpec(stream.name, np.dtype("V1"), ())
+
+
+class GraphServable(Servable):
+    """The graph's calculators, built once at load and shared by its requests."""
+
+    def __init__(self, name: str, graph: GraphDefinition) -> None:
+        super().__init__(
+            ServableId(name, GRAPH_VERSION),
+            [_spec(s) for s in graph.inputs.values()],
+            [_spec(s) for s in graph.outputs.values()],
+        )
+        self.graph = graph
+
+    @property
+    def streams_answers(self) -> bool:
+        return True  # on a gRPC stream every output packet is a response of its own (OVMS)
+
+    def check(self, inputs: Mapping[str, np.ndarray]) -> None:
+        """Every input stream given, nothing else; strings only to Python tensor streams."""
+        unexpected = [name for name in inputs if name not in self.graph.inputs]
+        if unexpected:
+            raise GraphInputInvalid(
+                f"Unexpected input - {', '.join(unexpected)} is unexpected (graph {self.name} takes "
+                f"{', '.join(self.graph.inputs)})"
+            )
+        missing = [name for name in self.graph.inputs if name not in inputs]
+        if missing:
+            raise GraphInputInvalid(
+                f"Invalid number of inputs - Expected: {len(self.graph.inputs)}; Actual: {len(inputs)}; "
+                f"missing: {', '.join(missing)}"
+            )
+        for name, array in inputs.items():
+            if array.dtype == BYTES_DTYPE and self.graph.inputs[name].packet_type != PacketType.PY_TENSOR:
+                raise GraphInputInvalid(
+                    f"Invalid input precision - BYTES inputs are taken only by OVMS_PY_TENSOR streams; input name: {name}"
+                )
+
+    async def infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self.check(inputs)
+        return await self.run(inputs)
+
+    async def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The first packet of every output stream (OVMS's unary answer)."""
+        outputs: dict[str, np.ndarray] = {}
+        packets = run_graph(self.graph, inputs)
+        try:
+            async for packet in packets:
+                outputs.setdefault(packet.stream, packet.data)
+                if len(outputs) == len(self.graph.outputs):
+                    return {name: outputs[name] for name in self.graph.outputs}
+        finally:
+            await packets.aclose()
+        missing = [name for name in self.graph.outputs if name not in outputs]
+        raise GraphExecutionFailed(
+            "(graph)", InternalError(f"the graph ended with no packet on output stream {', '.join(missing)}")
+        )
+
+    async def infer_stream(self, inputs: Mapping[str, np.ndarray]) -> AsyncIterator[InferAnswer]:
+        """Every output packet as the graph gives it, with its timestamp (``OVMS_MP_TIMESTAMP``)."""
+        self.check(inputs)
+        packets = run_graph(self.graph, inputs)
+        try:
+            async for packet in packets:
+                yield InferAnswer({packet.stream: packet.data}, {TIMESTAMP_PARAMETER: packet.timestamp})
+        finally:
+            await packets.aclose()
+
+    def close(self) -> None:
+        self.graph.close()
