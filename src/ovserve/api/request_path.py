@@ -26,8 +26,9 @@ import numpy as np
 
 from ovserve.api.backend_timing import BACKEND_TIMING
 from ovserve.api.context import ServingContext
+from ovserve.core.manager import Handle
 from ovserve.core.servable import Servable
-from ovserve.errors import InvalidInput, ServingError
+from ovserve.errors import InvalidInput, ModelNotFound, ServingError
 from ovserve.metrics.calls import CallInfo
 from ovserve.preprocess import BYTES_CONTENTS_EMPTY, STRING_VAL_EMPTY, StringConversion, conversion_for
 from ovserve.tensors import InferRequest, InferResponse
@@ -46,11 +47,11 @@ async def infer(
     """Resolve ``name``/``version``, decode, validate and run, encode; count it as ``call``."""
     metrics = ctx.metrics
     if metrics is None:
-        with ctx.manager.acquire(name, version) as servable:
+        with _acquire(ctx, call, name, version) as servable:
             return await _run(ctx, servable, call, decode, encode)
     start = perf_counter_ns()
     try:
-        handle = ctx.manager.acquire(name, version)
+        handle = _acquire(ctx, call, name, version)
     except ServingError:
         metrics.count(call, name, version, ok=False)
         raise
@@ -128,13 +129,13 @@ async def infer_stream(
 ) -> AsyncIterator[R]:
     """:func:`infer` for a streaming call: a servable that :attr:`~Servable.streams_answers` may answer
     several times (each answer encoded as it comes); any other answers once, as :func:`infer`."""
-    with ctx.manager.acquire(name, version) as servable:
+    with _acquire(ctx, call, name, version) as servable:
         streams = servable.streams_answers
     if not streams:
         yield await infer(ctx, call, name, version, decode, encode)
         return
     metrics = ctx.metrics
-    with ctx.manager.acquire(name, version) as servable:
+    with _acquire(ctx, call, name, version) as servable:
         series = metrics.version(servable.id) if metrics is not None else None
         try:
             request = decode(servable)
@@ -159,11 +160,11 @@ def pinned(ctx: ServingContext, call: CallInfo, name: str, version: int | None) 
     """
     metrics = ctx.metrics
     if metrics is None:
-        with ctx.manager.acquire(name, version) as servable:
+        with _acquire(ctx, call, name, version) as servable:
             yield servable
         return
     try:
-        handle = ctx.manager.acquire(name, version)
+        handle = _acquire(ctx, call, name, version)
     except ServingError:
         metrics.count(call, name, version, ok=False)
         raise
@@ -189,6 +190,28 @@ def counted(ctx: ServingContext, call: CallInfo, name: str, version: int | None 
         metrics.count(call, name, version, ok=False)
         raise
     metrics.count(call, name, version, ok=True)
+
+
+def _acquire(ctx: ServingContext, call: CallInfo, name: str, version: int | None) -> Handle:
+    """``ctx.manager.acquire`` for ``call``: a servable not served on ``call``'s API (a MediaPipe
+    graph on TensorFlow Serving, as OVMS) is not found there."""
+    handle = ctx.manager.acquire(name, version)
+    if call.api not in handle.servable.apis:
+        handle.release()
+        raise ModelNotFound(name)
+    return handle
+
+
+def served_on(ctx: ServingContext, api: str, name: str) -> None:
+    """Raise ModelNotFound when the servable ``name`` is not served on ``api`` (status calls, which
+    read the version table without pinning); a name with nothing to pin is left to the caller."""
+    try:
+        handle = ctx.manager.acquire(name, None)
+    except ServingError:
+        return
+    with handle as servable:
+        if api not in servable.apis:
+            raise ModelNotFound(name)
 
 
 def parse_version(text: str | None) -> int | None:

@@ -37,6 +37,8 @@ class Servable(abc.ABC):
     them with these specs; metadata does not list them.
     """
 
+    #: the APIs it answers on: ``CallInfo.api`` names (a MediaPipe graph: KServe only, as OVMS)
+    apis: ClassVar[frozenset[str]] = frozenset({"KServe", "TensorFlowServing"})
     special_inputs: ClassVar[Mapping[str, TensorSpec]] = MappingProxyType({})
     special_outputs: ClassVar[Mapping[str, TensorSpec]] = MappingProxyType({})
 

@@ -207,6 +207,7 @@ node {
             "graph input stream in is declared twice",
         ),
         ("node {", "Failed to read protobuf graph configuration file"),
+        ('input_stream: "HTTP_REQUEST_PAYLOAD:input"', "the graph has no output_stream"),
         (
             'input_stream: "in"\noutput_stream: "out"\n'
             + session("s", "")

@@ -76,6 +76,8 @@ def build_graph(text: str, ctx: GraphContext) -> GraphDefinition:
         inputs=_graph_streams(graph.input_stream, "input", ctx),
         outputs=_graph_streams(graph.output_stream, "output", ctx),
     )
+    if not definition.outputs:
+        raise _error(ctx, "the graph has no output_stream: a request would get no answer")
     sessions = _sessions(graph, ctx)
     built: list[Calculator] = []
     try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -44,6 +45,8 @@ def _spec(stream: Stream) -> TensorSpec:
 
 class GraphServable(Servable):
     """The graph's calculators, built once at load and shared by its requests."""
+
+    apis: ClassVar[frozenset[str]] = frozenset({"KServe"})
 
     def __init__(self, name: str, graph: GraphDefinition) -> None:
         super().__init__(

@@ -1,0 +1,172 @@
+"""MediaPipe graphs served as OVMS serves them, through tritonclient (KServe REST and gRPC).
+
+One server: a model ``add`` (OpenVINO's opset API), a graph of two inference nodes over it
+(``chain``, from a model_config_list entry whose base path holds graph.pbtxt), the same graph
+from ``mediapipe_config_list`` with a ``graph_path``, and a graph that uses a calculator
+ovserve does not have (``unsupported``). Results are compared with the model run in-process.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+import tritonclient.grpc as grpcclient
+import tritonclient.http as httpclient
+from mediapipe_graphs import inference, session
+from models import F32, add_scaled, model_file, reference, save
+from serverproc import HOST, ServerProcess
+from tritonclient.utils import InferenceServerException
+
+CHAIN = (
+    'input_stream: "OVTENSOR:in"\noutput_stream: "OVTENSOR:out"\n'
+    + session("s", "add", "1")
+    + inference("first", "s", "in", "mid", "x", "y")
+    + inference("second", "s", "mid", "out", "x", "y")
+)
+UNSUPPORTED = """
+input_stream: "in"
+output_stream: "out"
+node {
+  calculator: "ImageTransformationCalculator"
+  input_stream: "IMAGE:in"
+  output_stream: "IMAGE:out"
+  node_options: { [type.googleapis.com/mediapipe.ImageTransformationCalculatorOptions]: { output_width: 8 } }
+}
+"""
+X = np.linspace(-2, 2, 8, dtype=np.float32).reshape(2, 4)
+
+
+@pytest.fixture(scope="module")
+def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("graphs")
+    save(add_scaled(), root / "add")
+    (root / "chain").mkdir()
+    (root / "chain" / "graph.pbtxt").write_text(CHAIN)
+    (root / "other").mkdir()
+    (root / "other" / "chain_graph.pbtxt").write_text(CHAIN)
+    (root / "unsupported").mkdir()
+    (root / "unsupported" / "graph.pbtxt").write_text(UNSUPPORTED)
+    doc = {
+        "model_config_list": [
+            {"config": {"name": "add", "base_path": "add", "plugin_config": F32}},
+            {"config": {"name": "chain", "base_path": "chain"}},
+            {"config": {"name": "unsupported"}},
+        ],
+        "mediapipe_config_list": [
+            {"name": "listed", "base_path": "other", "graph_path": "chain_graph.pbtxt"}
+        ],
+    }
+    (root / "config.json").write_text(json.dumps(doc))
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(repository: Path) -> Iterator[ServerProcess]:
+    proc = ServerProcess(
+        ["--config_path", str(repository / "config.json"), "--metrics_enable"], repository / "log.txt"
+    ).start()
+    yield proc
+    proc.stop()
+
+
+def expected(repository: Path, x: np.ndarray) -> np.ndarray:
+    model = model_file(repository / "add")
+    return reference(model, {"x": reference(model, {"x": x})["y"]})["y"]
+
+
+@pytest.mark.parametrize("graph", ["chain", "listed"])
+def test_a_graph_of_inference_nodes_answers_on_kserve_rest_and_grpc(
+    server: ServerProcess, repository: Path, graph: str
+) -> None:
+    rest = httpclient.InferenceServerClient(f"{HOST}:{server.rest_port}")
+    inp = httpclient.InferInput("in", list(X.shape), "FP32")
+    inp.set_data_from_numpy(X)
+    np.testing.assert_allclose(rest.infer(graph, [inp]).as_numpy("out"), expected(repository, X), rtol=1e-6)
+    grpc = grpcclient.InferenceServerClient(server.grpc_address)
+    ginp = grpcclient.InferInput("in", list(X.shape), "FP32")
+    ginp.set_data_from_numpy(X)
+    result = grpc.infer(graph, [ginp])
+    np.testing.assert_allclose(result.as_numpy("out"), expected(repository, X), rtol=1e-6)
+    assert result.get_response().model_version == "1"
+
+
+def test_graph_status_metadata_and_readiness(server: ServerProcess) -> None:
+    rest = httpclient.InferenceServerClient(f"{HOST}:{server.rest_port}")
+    assert rest.is_model_ready("chain")
+    metadata = rest.get_model_metadata("chain")
+    assert metadata["inputs"] == [{"name": "in", "datatype": "INVALID", "shape": []}]
+    assert metadata["outputs"] == [{"name": "out", "datatype": "INVALID", "shape": []}]
+    grpc = grpcclient.InferenceServerClient(server.grpc_address)
+    assert grpc.is_model_ready("listed")
+    assert [i.name for i in grpc.get_model_metadata("listed").inputs] == ["in"]
+    index = {entry["name"]: entry for entry in rest.get_model_repository_index()}
+    assert index["chain"]["state"] == "READY" and index["listed"]["state"] == "READY"
+
+
+def test_a_graph_with_a_calculator_ovserve_lacks_says_so(server: ServerProcess) -> None:
+    rest = httpclient.InferenceServerClient(f"{HOST}:{server.rest_port}")
+    assert not rest.is_model_ready("unsupported")
+    index = {entry["name"]: entry for entry in rest.get_model_repository_index()}
+    assert (
+        "calculator ImageTransformationCalculator is not provided by ovserve"
+        in index["unsupported"]["reason"]
+    )
+    inp = httpclient.InferInput("in", list(X.shape), "FP32")
+    inp.set_data_from_numpy(X)
+    with pytest.raises(InferenceServerException, match="ImageTransformationCalculator") as err:
+        rest.infer("unsupported", [inp])
+    assert err.value.status() == "404"
+
+
+def test_bad_requests_to_a_graph_are_refused_and_the_graph_keeps_serving(
+    server: ServerProcess, repository: Path
+) -> None:
+    grpc = grpcclient.InferenceServerClient(server.grpc_address)
+    wrong = grpcclient.InferInput("nope", [1, 4], "FP32")
+    wrong.set_data_from_numpy(X[:1])
+    with pytest.raises(InferenceServerException, match="Unexpected input - nope is unexpected") as err:
+        grpc.infer("chain", [wrong])
+    assert err.value.status() == "StatusCode.INVALID_ARGUMENT"
+    ints = grpcclient.InferInput("in", [2, 4], "INT32")
+    ints.set_data_from_numpy(X.astype(np.int32))
+    with pytest.raises(InferenceServerException, match="node first: Invalid input precision") as err:
+        grpc.infer("chain", [ints])
+    assert err.value.status() == "StatusCode.INVALID_ARGUMENT"
+    good = grpcclient.InferInput("in", list(X.shape), "FP32")
+    good.set_data_from_numpy(X)
+    np.testing.assert_allclose(
+        grpc.infer("chain", [good]).as_numpy("out"), expected(repository, X), rtol=1e-6
+    )
+
+
+def test_tensorflow_serving_does_not_know_graphs(server: ServerProcess) -> None:
+    answer = requests.get(f"{server.rest_url}/v1/models/chain", timeout=10)
+    assert answer.status_code == 404 and "Model with requested name is not found" in answer.text
+    answer = requests.post(
+        f"{server.rest_url}/v1/models/chain:predict", json={"instances": [[1.0] * 4]}, timeout=10
+    )
+    assert answer.status_code == 404
+
+
+def test_a_unary_graph_answers_once_on_a_grpc_stream(server: ServerProcess, repository: Path) -> None:
+    grpc = grpcclient.InferenceServerClient(server.grpc_address)
+    results: queue.Queue[object] = queue.Queue()
+    grpc.start_stream(callback=lambda result, error: results.put(error or result))
+    try:
+        for i in range(3):
+            inp = grpcclient.InferInput("in", list(X.shape), "FP32")
+            inp.set_data_from_numpy(X + i)
+            grpc.async_stream_infer("chain", [inp], request_id=str(i))
+        for i in range(3):
+            result = results.get(timeout=30)
+            assert isinstance(result, grpcclient.InferResult), result
+            assert result.get_response().id == str(i)
+            np.testing.assert_allclose(result.as_numpy("out"), expected(repository, X + i), rtol=1e-6)
+    finally:
+        grpc.stop_stream()
