@@ -28,7 +28,12 @@ from collections.abc import Mapping, Sequence
 
 from ovserve.cli_argv import UINT32_MAX, Options, tokenize
 from ovserve.cli_commands import config_command
-from ovserve.config.file import check_stateful_model, load_config_file, resolve_base_path
+from ovserve.config.file import (
+    check_stateful_model,
+    graph_subconfig_models,
+    load_config_file,
+    resolve_base_path,
+)
 from ovserve.config.genai import OPTIONS as GENERATIVE_OPTIONS
 from ovserve.config.genai import parse_task_settings
 from ovserve.config.graphs import graph_entry_reason, graph_file
@@ -166,7 +171,8 @@ def parse_args(
     if config_path is not None:
         models, metrics, monitoring = _config_mode(opts, config_path, metrics)
     else:
-        models = (_single_model(opts, cwd),)
+        single = _single_model(opts, cwd)
+        models = (single, *graph_subconfig_models(single))
 
     grpc_workers = _grpc_workers(opts.number("grpc_workers", DEFAULTS.grpc_workers), env)
     rest_workers = opts.number("rest_workers") if opts.has("rest_workers") else None

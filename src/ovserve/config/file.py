@@ -32,7 +32,7 @@ from ovserve.config.genai import OPTIONS as GENERATIVE_OPTIONS
 from ovserve.config.genai import parse_task_settings
 from ovserve.config.graphs import CLOUD_PREFIXES as CLOUD_PREFIXES
 from ovserve.config.graphs import GRAPH_NOT_SERVED as GRAPH_NOT_SERVED
-from ovserve.config.graphs import graph_entry, graph_entry_reason, graph_list_entry
+from ovserve.config.graphs import graph_entry, graph_entry_reason, graph_list_entry, subconfig_file
 from ovserve.config.preprocessing import parse_preprocess
 from ovserve.config.schema import ConfigSchemaError as ConfigSchemaError
 from ovserve.config.schema import as_array as _array
@@ -174,6 +174,7 @@ def parse_config(doc: object, base_dir: str) -> ConfigFile:
     parsed += [
         graph_list_entry(item, f"mediapipe_config_list[{i}]", base_dir) for i, item in enumerate(graphs)
     ]
+    parsed += _subconfig_models(parsed, [*entries, *graphs])
     models: list[ModelConfig] = []
     seen: set[str] = set()
     for model in parsed:
@@ -187,6 +188,42 @@ def parse_config(doc: object, base_dir: str) -> ConfigFile:
         models.append(model)
     metrics = _parse_monitoring(top["monitoring"]) if "monitoring" in top else None
     return ConfigFile(models=tuple(models), metrics=metrics, raw=doc)
+
+
+def graph_subconfig_models(graph: ModelConfig, subconfig: str | None = None) -> list[ModelConfig]:
+    """The models of a graph entry's subconfig (none for a model entry); see :func:`_subconfig_models`."""
+    if graph.graph_path is None:
+        return []
+    path = subconfig_file(graph.base_path, subconfig)
+    if path is None:
+        return []
+    key = f"{graph.name} subconfig {path}"
+    try:
+        with open(path, "rb") as f:
+            doc = json.loads(f.read())
+    except (OSError, ValueError) as err:
+        raise ConfigError(key, f"{CONFIG_FILE_INVALID} - {err}") from None
+    sub = _object(doc, key, "a JSON object with a model_config_list")
+    _check_keys(sub, ("model_config_list",), ("model_config_list",), key)
+    entries = _array(sub["model_config_list"], f"{key}.model_config_list")
+    return [
+        _entry_or_invalid(entry, f"{key}.model_config_list[{i}]", graph.base_path)
+        for i, entry in enumerate(entries)
+    ]
+
+
+def _subconfig_models(parsed: list[ModelConfig], items: list[object]) -> list[ModelConfig]:
+    """The models of every graph entry's subconfig (OVMS: ``subconfig``, default ``subconfig.json``
+    in the graph's base path; a missing default file is no error): its ``model_config_list`` only,
+    base paths relative to the graph's base path."""
+    models: list[ModelConfig] = []
+    for model, item in zip(parsed, items, strict=True):
+        if model.graph_path is None:
+            continue
+        cfg = item.get("config", item) if isinstance(item, dict) else {}
+        named = cfg.get("subconfig") if isinstance(cfg, dict) else None
+        models += graph_subconfig_models(model, named if isinstance(named, str) else None)
+    return models
 
 
 def _entry_or_invalid(entry: object, key: str, base_dir: str) -> ModelConfig:

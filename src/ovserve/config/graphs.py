@@ -23,6 +23,7 @@ log = logging.getLogger("ovserve.config")
 #: URL prefixes OVMS reads from object storage; any other base path is a local path.
 CLOUD_PREFIXES = REMOTE_PREFIXES
 GRAPH_FILE = "graph.pbtxt"
+SUBCONFIG_FILE = "subconfig.json"
 GRAPH_NOT_SERVED = "MediaPipe graphs (graph.pbtxt) in object storage are not served by ovserve"
 _GRAPH_KEYS = ("name", "base_path", "graph_path", "subconfig")
 
@@ -69,3 +70,15 @@ def graph_list_entry(item: object, key: str, base_dir: str) -> ModelConfig:
     if cfg["name"] == "":
         raise ConfigSchemaError(f"{key}.name", "must not be empty")
     return graph_entry(cfg, base_dir, GRAPH_NOT_SERVED)
+
+
+def subconfig_file(base_path: str, subconfig: str | None) -> str | None:
+    """A local graph entry's subconfig file: ``subconfig`` (relative to the base path, default
+    ``subconfig.json``), or None when there is none (OVMS: a missing subconfig is no error)."""
+    name = subconfig if subconfig is not None else SUBCONFIG_FILE
+    path = os.path.normpath(name if os.path.isabs(name) else os.path.join(base_path, name))
+    if os.path.isfile(path):
+        return path
+    if subconfig is not None:
+        log.warning("config.json: the subconfig %s of graph %s does not exist", path, base_path)
+    return None

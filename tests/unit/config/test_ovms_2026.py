@@ -177,3 +177,48 @@ def test_list_servables_survives_symlink_loops(tmp_path: Path) -> None:
     (tmp_path / "group").mkdir()
     (tmp_path / "group" / "loop").symlink_to(tmp_path / "group")
     assert list_servables(str(tmp_path)) == ["a"]
+
+
+def test_a_graph_subconfig_adds_its_models(tmp_path: Path) -> None:
+    graph = tmp_path / "graph"
+    graph.mkdir()
+    (graph / "graph.pbtxt").write_text("")
+    (graph / "subconfig.json").write_text(
+        json.dumps({"model_config_list": [{"config": {"name": "inner", "base_path": "model", "nireq": 2}}]})
+    )
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "graph.pbtxt").write_text("")
+    (tmp_path / "other" / "mine.json").write_text(
+        json.dumps({"model_config_list": [{"config": {"name": "second", "base_path": "/abs"}}]})
+    )
+    doc = {
+        "model_config_list": [{"config": {"name": "g", "base_path": "graph"}}],
+        "mediapipe_config_list": [
+            {"name": "h", "base_path": "other", "subconfig": "mine.json"},
+            {"name": "none", "base_path": "other", "subconfig": "missing.json"},  # no error, as OVMS
+        ],
+    }
+    models = {m.name: m for m in parse_config(doc, str(tmp_path)).models}
+    assert set(models) == {"g", "h", "none", "inner", "second"}
+    assert models["inner"].base_path == str(graph / "model") and models["inner"].nireq == 2
+    assert models["second"].base_path == "/abs"
+
+
+def test_a_subconfig_that_is_not_json_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "g").mkdir()
+    (tmp_path / "g" / "subconfig.json").write_text("{")
+    with pytest.raises(ConfigError, match="subconfig"):
+        parse_config({"model_config_list": [], "mediapipe_config_list": [{"name": "g"}]}, str(tmp_path))
+
+
+def test_single_model_mode_on_a_graph_directory_reads_its_subconfig(tmp_path: Path) -> None:
+    (tmp_path / "g").mkdir()
+    (tmp_path / "g" / "graph.pbtxt").write_text("")
+    (tmp_path / "g" / "subconfig.json").write_text(
+        json.dumps({"model_config_list": [{"config": {"name": "m", "base_path": "m"}}]})
+    )
+    graph, model = parse_args(
+        ["--port", "9", "--model_name", "g", "--model_path", "g"], {}, cwd=str(tmp_path)
+    ).models
+    assert graph.graph_path == str(tmp_path / "g" / "graph.pbtxt")
+    assert (model.name, model.base_path) == ("m", str(tmp_path / "g" / "m"))
