@@ -1,18 +1,16 @@
-"""MediaPipe graph texts as OVMS's documentation writes them, and a stand-in Python node, for the unit tests."""
+"""MediaPipe graph texts as OVMS's documentation writes them, and a Python node handler, for the graph tests."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
-
 from ovserve.core.servable import Servable
-from ovserve.errors import InvalidInput
 from ovserve.pipelines.mediapipe.build import GraphContext
 from ovserve.pipelines.mediapipe.calculators import PythonNodeSpec
-from ovserve.tensors import Dim, TensorSpec
+from ovserve.pipelines.mediapipe.python import python_node
+from ovserve.pipelines.python_node import PythonNode
 
 
 def session(name: str, model: str, version: str = "") -> str:
@@ -82,41 +80,39 @@ node {{
 """
 
 
-class ScaleNode:
-    """A stand-in for a Python node: ``out = in * factor``; generative, it yields ``count`` times
-    (``in * factor * k`` for k = 1..count). Records its spec and whether it was closed."""
+#: A Python node handler (OVMS's contract): ``out = in * 3``; with ``COUNT`` > 1 a generator
+#: yielding ``in * 3 * k`` for k = 1..COUNT; with ``FAIL`` it raises.
+SCALE_HANDLER = """
+import numpy as np
+from pyovms import Tensor
 
-    def __init__(self, spec: PythonNodeSpec, factor: float = 3.0, count: int = 3, fail: bool = False) -> None:
-        self.spec = spec
-        self.factor = factor
-        self.count = count
-        self.fail = fail
-        self.closed = False
-        any_f32 = (Dim.any(),)
-        self._inputs = {n: TensorSpec(n, np.dtype(np.float32), any_f32) for n in spec.input_names}
-        self._outputs = {n: TensorSpec(n, np.dtype(np.float32), any_f32) for n in spec.output_names}
+COUNT = {count}
+FAIL = {fail}
 
-    @property
-    def inputs(self) -> Mapping[str, TensorSpec]:
-        return self._inputs
 
-    @property
-    def outputs(self) -> Mapping[str, TensorSpec]:
-        return self._outputs
+class OvmsPythonModel:
+    def initialize(self, kwargs):
+        self.kwargs = kwargs
 
-    async def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        if self.fail:
-            raise InvalidInput("the handler refused its input")
-        (value,) = inputs.values()
-        return {name: value * self.factor for name in self.spec.output_names}
+    def execute(self, inputs):
+        if FAIL:
+            raise ValueError("the handler refused its input")
+        data = np.array(inputs[0])
+        name = self.kwargs["output_names"][0]
+        if COUNT == 1:
+            return [Tensor(name, data * np.float32(3))]
+        return self.generate(name, data)
 
-    async def run_stream(self, inputs: Mapping[str, np.ndarray]) -> AsyncIterator[dict[str, np.ndarray]]:
-        (value,) = inputs.values()
-        for k in range(1, self.count + 1):
-            yield {name: value * self.factor * k for name in self.spec.output_names}
+    def generate(self, name, data):
+        for k in range(1, COUNT + 1):
+            yield [Tensor(name, data * np.float32(3 * k))]
+"""
 
-    def close(self) -> None:
-        self.closed = True
+
+def write_scale_handler(directory: Path, count: int = 1, fail: bool = False, name: str = "node.py") -> Path:
+    path = directory / name
+    path.write_text(SCALE_HANDLER.format(count=count, fail=fail))
+    return path
 
 
 class Models:
@@ -136,13 +132,13 @@ class Models:
         yield self.servables[name]
 
 
-def context(
-    tmp_path: Path, models: Models, nodes: list[ScaleNode] | None = None, **node_args: object
-) -> GraphContext:
+def context(tmp_path: Path, models: Models, nodes: list[PythonNode] | None = None) -> GraphContext:
+    """Graphs built in ``tmp_path`` (handler files from there); every Python node made is added to ``nodes``."""
     made = nodes if nodes is not None else []
 
-    def make(spec: PythonNodeSpec) -> ScaleNode:
-        node = ScaleNode(spec, **node_args)  # type: ignore[arg-type]
+    def make(spec: PythonNodeSpec) -> PythonNode:
+        node = python_node(spec)
+        assert isinstance(node, PythonNode)
         made.append(node)
         return node
 

@@ -1,9 +1,11 @@
 """MediaPipe graphs served as OVMS serves them, through tritonclient (KServe REST and gRPC).
 
-One server: a model ``add`` (OpenVINO's opset API), a graph of two inference nodes over it
-(``chain``, from a model_config_list entry whose base path holds graph.pbtxt), the same graph
-from ``mediapipe_config_list`` with a ``graph_path``, and a graph that uses a calculator
-ovserve does not have (``unsupported``). Results are compared with the model run in-process.
+One server: a model ``add`` (OpenVINO's opset API); a graph of two inference nodes over it
+(``chain``, from a model_config_list entry whose base path holds graph.pbtxt) and the same
+graph from ``mediapipe_config_list`` with a ``graph_path``; a Python node before an inference
+node (``pyinfer``); a generative Python node streaming through an inference node
+(``stream``); a graph that uses a calculator ovserve does not have (``unsupported``).
+Results are compared with the model run in-process.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import pytest
 import requests
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
-from mediapipe_graphs import inference, session
+from mediapipe_graphs import inference, python, session, write_scale_handler
 from models import F32, add_scaled, model_file, reference, save
 from serverproc import HOST, ServerProcess
 from tritonclient.utils import InferenceServerException
@@ -28,6 +30,24 @@ CHAIN = (
     + session("s", "add", "1")
     + inference("first", "s", "in", "mid", "x", "y")
     + inference("second", "s", "mid", "out", "x", "y")
+)
+#: a Python node (x * 3), a converter, then an inference node on ``add``
+PY_INFER = (
+    'input_stream: "OVMS_PY_TENSOR:in"\noutput_stream: "OVTENSOR:out"\n'
+    + python("scale", "in", "scaled")
+    + """
+node { name: "conv" calculator: "PyTensorOvTensorConverterCalculator"
+       input_stream: "OVMS_PY_TENSOR:scaled" output_stream: "OVTENSOR:tensor" }
+"""
+    + session("s", "add")
+    + inference("infer", "s", "tensor", "out", "x", "y")
+)
+#: a generative Python node (yields x * 3 * k, k = 1..3), each yield through the inference node
+STREAM = (
+    'input_stream: "OVMS_PY_TENSOR:in"\noutput_stream: "OVTENSOR:out"\n'
+    + python("gen", "in", "scaled", loopback=True)
+    + session("s", "add")
+    + inference("infer", "s", "scaled", "out", "x", "y")
 )
 UNSUPPORTED = """
 input_stream: "in"
@@ -50,6 +70,10 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "chain" / "graph.pbtxt").write_text(CHAIN)
     (root / "other").mkdir()
     (root / "other" / "chain_graph.pbtxt").write_text(CHAIN)
+    for name, text, count in (("pyinfer", PY_INFER, 1), ("stream", STREAM, 3)):
+        (root / name).mkdir()
+        (root / name / "graph.pbtxt").write_text(text)
+        write_scale_handler(root / name, count=count)
     (root / "unsupported").mkdir()
     (root / "unsupported" / "graph.pbtxt").write_text(UNSUPPORTED)
     doc = {
@@ -57,6 +81,8 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
             {"config": {"name": "add", "base_path": "add", "plugin_config": F32}},
             {"config": {"name": "chain", "base_path": "chain"}},
             {"config": {"name": "unsupported"}},
+            {"config": {"name": "pyinfer"}},
+            {"config": {"name": "stream"}},
         ],
         "mediapipe_config_list": [
             {"name": "listed", "base_path": "other", "graph_path": "chain_graph.pbtxt"}
@@ -170,3 +196,47 @@ def test_a_unary_graph_answers_once_on_a_grpc_stream(server: ServerProcess, repo
             np.testing.assert_allclose(result.as_numpy("out"), expected(repository, X + i), rtol=1e-6)
     finally:
         grpc.stop_stream()
+
+
+def test_a_python_node_and_an_inference_node(server: ServerProcess, repository: Path) -> None:
+    model = model_file(repository / "add")
+    want = reference(model, {"x": X * np.float32(3)})["y"]
+    rest = httpclient.InferenceServerClient(f"{HOST}:{server.rest_port}")
+    inp = httpclient.InferInput("in", list(X.shape), "FP32")
+    inp.set_data_from_numpy(X)
+    np.testing.assert_allclose(rest.infer("pyinfer", [inp]).as_numpy("out"), want, rtol=1e-6)
+    grpc = grpcclient.InferenceServerClient(server.grpc_address)
+    ginp = grpcclient.InferInput("in", list(X.shape), "FP32")
+    ginp.set_data_from_numpy(X)
+    np.testing.assert_allclose(grpc.infer("pyinfer", [ginp]).as_numpy("out"), want, rtol=1e-6)
+
+
+def test_a_generative_python_node_streams_over_model_stream_infer(
+    server: ServerProcess, repository: Path
+) -> None:
+    model = model_file(repository / "add")
+    grpc = grpcclient.InferenceServerClient(server.grpc_address)
+    results: queue.Queue[object] = queue.Queue()
+    grpc.start_stream(callback=lambda result, error: results.put(error or result))
+    try:
+        for request in range(2):  # each request answers three times, in order, before the next
+            inp = grpcclient.InferInput("in", list(X.shape), "FP32")
+            inp.set_data_from_numpy(X + request)
+            grpc.async_stream_infer("stream", [inp], request_id=f"r{request}")
+        for request in range(2):
+            for k in (1, 2, 3):
+                result = results.get(timeout=30)
+                assert isinstance(result, grpcclient.InferResult), result
+                response = result.get_response()
+                assert response.id == f"r{request}" and response.model_name == "stream"
+                assert response.parameters["OVMS_MP_TIMESTAMP"].int64_param == k - 1
+                want = reference(model, {"x": (X + request) * np.float32(3 * k)})["y"]
+                np.testing.assert_allclose(result.as_numpy("out"), want, rtol=1e-6)
+        bad = grpcclient.InferInput("in", [1], "BYTES")  # a bad request on the stream: its error, then on
+        bad.set_data_from_numpy(np.array([b"x"], dtype=object))
+        grpc.async_stream_infer("chain", [bad], request_id="bad")
+        error = results.get(timeout=30)
+        assert isinstance(error, InferenceServerException) and "BYTES" in str(error), error
+    finally:
+        grpc.stop_stream()
+    assert results.empty()

@@ -1,26 +1,29 @@
-"""MediaPipe graphs in-process: building and checking graph.pbtxt, running it on real OpenVINO models.
+"""MediaPipe graphs in-process: building and checking graph.pbtxt, running it on real OpenVINO models
+and real Python nodes (``PythonNode`` over handler files written for OVMS).
 
-Results are compared with the same models run in-process (``models.reference``); the
-Python node is a stand-in (``graphs.ScaleNode``) with the node contract.
+Results are compared with the same models run in-process (``models.reference``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import models
 import numpy as np
 import pytest
-from mediapipe_graphs import Models, ScaleNode, context, inference, python, session
+from mediapipe_graphs import Models, context, inference, python, session, write_scale_handler
 
 from ovserve.backends.openvino import OpenVINOEngine
 from ovserve.config.types import ModelConfig
 from ovserve.core.servable import InferAnswer, Servable
-from ovserve.errors import Code, GraphExecutionFailed, GraphInputInvalid, LoadError
+from ovserve.errors import Code, GraphExecutionFailed, GraphInputInvalid, LoadError, PythonNodeLoadFailed
 from ovserve.pipelines.mediapipe.build import build_graph
 from ovserve.pipelines.mediapipe.servable import GraphServable
+from ovserve.pipelines.python_node import PythonNode
+
+WAIT = 30.0  # seconds a test waits for a node's finalize (never reached unless something is broken)
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +34,19 @@ def add_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Servable]
     return models.model_file(base), engine.loader(config, 1, base / "1").load()
 
 
-def graph(text: str, tmp_path: Path, model: Servable | None = None, **node_args: object) -> GraphServable:
+@pytest.fixture
+def nodes() -> Iterator[list[PythonNode]]:
+    """The Python nodes a test's graphs made; each is closed (and finalized) after the test."""
+    made: list[PythonNode] = []
+    yield made
+    for node in made:
+        node.close()
+        assert node.finalized.wait(WAIT)
+
+
+def graph(text: str, tmp_path: Path, nodes: list[PythonNode], model: Servable | None = None) -> GraphServable:
     registry = Models({"add": model} if model is not None else {})
-    return GraphServable("g", build_graph(text, context(tmp_path, registry, **node_args)))
+    return GraphServable("g", build_graph(text, context(tmp_path, registry, nodes)))
 
 
 def run(coro: object) -> object:
@@ -59,7 +72,7 @@ def test_two_inference_nodes_in_a_chain_match_the_models_in_process(
         + inference("first", "s", "in", "mid", "x", "y")
         + inference("second", "s", "mid", "out", "x", "y")
     )
-    g = graph(text, tmp_path, add_model[1])
+    g = graph(text, tmp_path, [], add_model[1])
     out = run(g.infer({"in": X}))
     once = models.reference(add_model[0], {"x": X})["y"]
     expected = models.reference(add_model[0], {"x": once})["y"]
@@ -68,7 +81,10 @@ def test_two_inference_nodes_in_a_chain_match_the_models_in_process(
     assert g.outputs["out"].shape == ()
 
 
-def test_python_node_then_inference(tmp_path: Path, add_model: tuple[Path, Servable]) -> None:
+def test_python_node_then_inference(
+    tmp_path: Path, add_model: tuple[Path, Servable], nodes: list[PythonNode]
+) -> None:
+    write_scale_handler(tmp_path)
     text = (
         'input_stream: "OVMS_PY_TENSOR:in"\noutput_stream: "OVTENSOR:out"\n'
         + python("scale", "in", "scaled")
@@ -79,48 +95,49 @@ node { name: "conv" calculator: "PyTensorOvTensorConverterCalculator"
         + session("s", "add")
         + inference("infer", "s", "tensor", "out", "x", "y")
     )
-    nodes: list[ScaleNode] = []
     registry = Models({"add": add_model[1]})
     g = GraphServable("g", build_graph(text, context(tmp_path, registry, nodes)))
     out = run(g.infer({"in": X}))
     np.testing.assert_allclose(out["out"], models.reference(add_model[0], {"x": X * 3})["y"], rtol=1e-6)  # type: ignore[index]
     (node,) = nodes
-    assert node.spec.node_name == "scale" and node.spec.input_names == ("in",)
-    assert node.spec.handler_path == str(tmp_path / "node.py")
+    assert node.name == "scale" and list(node.inputs) == ["in"]
+    assert node.handler_path == tmp_path / "node.py"  # relative to the graph's base path
+    assert node.model.kwargs["node_name"] == "scale"  # type: ignore[attr-defined]
     assert registry.acquired == [("add", None)]  # pinned per request, newest version
     g.close()
-    assert node.closed
+    assert node.finalized.wait(WAIT)
 
 
 def test_a_generative_python_node_streams_every_yield_through_the_graph(
-    tmp_path: Path, add_model: tuple[Path, Servable]
+    tmp_path: Path, add_model: tuple[Path, Servable], nodes: list[PythonNode]
 ) -> None:
+    write_scale_handler(tmp_path, count=4)
     text = (
         'input_stream: "OVMS_PY_TENSOR:in"\noutput_stream: "OVTENSOR:out"\n'
         + python("gen", "in", "scaled", loopback=True)
         + session("s", "add")
         + inference("infer", "s", "scaled", "out", "x", "y")
     )
-    g = graph(text, tmp_path, add_model[1], count=4)
+    g = graph(text, tmp_path, nodes, add_model[1])
     assert g.streams_answers and g.graph.streaming
     answers = run(collect(g.infer_stream({"in": X})))
     assert [a.parameters["OVMS_MP_TIMESTAMP"] for a in answers] == [0, 1, 2, 3]  # type: ignore[attr-defined]
     for k, answer in enumerate(answers, start=1):  # type: ignore[arg-type]
-        expected = models.reference(add_model[0], {"x": X * 3 * k})["y"]
+        expected = models.reference(add_model[0], {"x": X * np.float32(3 * k)})["y"]
         np.testing.assert_allclose(answer.outputs["out"], expected, rtol=1e-6)
 
 
-def test_a_failing_node_is_named_and_keeps_its_code(tmp_path: Path) -> None:
+def test_a_failing_node_is_named(tmp_path: Path, nodes: list[PythonNode]) -> None:
+    write_scale_handler(tmp_path, fail=True)
     text = 'input_stream: "OVMS_PY_TENSOR:in"\noutput_stream: "OVMS_PY_TENSOR:out"\n' + python(
         "bad", "in", "out"
     )
-    g = graph(text, tmp_path, fail=True)
+    g = graph(text, tmp_path, nodes)
     with pytest.raises(GraphExecutionFailed) as err:
         run(g.infer({"in": X}))
-    assert err.value.code == Code.INVALID_ARGUMENT
-    assert (
-        err.value.message == "Mediapipe execution failed. MP status - node bad: the handler refused its input"
-    )
+    assert err.value.code == Code.INTERNAL
+    assert err.value.message.startswith("Mediapipe execution failed. MP status - node bad: ")
+    assert "ValueError: the handler refused its input" in err.value.message
 
 
 def test_a_model_that_is_not_served_fails_the_node_naming_it(tmp_path: Path) -> None:
@@ -129,7 +146,7 @@ def test_a_model_that_is_not_served_fails_the_node_naming_it(tmp_path: Path) -> 
         + session("s", "nope")
         + inference("i", "s", "in", "out", "x", "y")
     )
-    g = graph(text, tmp_path)
+    g = graph(text, tmp_path, [])
     with pytest.raises(GraphExecutionFailed, match="node i: Model with requested name is not found - nope"):
         run(g.infer({"in": X}))
 
@@ -140,7 +157,7 @@ def test_model_errors_reach_the_client(tmp_path: Path, add_model: tuple[Path, Se
         + session("s", "add")
         + inference("i", "s", "in", "out", "x", "nope")
     )
-    g = graph(text, tmp_path, add_model[1])
+    g = graph(text, tmp_path, [], add_model[1])
     with pytest.raises(
         GraphExecutionFailed, match="node i: Could not find: nope in inference output of model add"
     ):
@@ -165,7 +182,7 @@ def test_requests_that_do_not_fit_the_graph(
         + session("s", "add")
         + inference("i", "s", "in", "out", "x", "y")
     )
-    g = graph(text, tmp_path)
+    g = graph(text, tmp_path, [])
     with pytest.raises(GraphInputInvalid, match=message):
         run(g.infer(inputs))
 
@@ -247,20 +264,29 @@ node {
         ),
     ],
 )
-def test_graphs_that_cannot_be_served_say_why(tmp_path: Path, text: str, message: str) -> None:
+def test_graphs_that_cannot_be_served_say_why(
+    tmp_path: Path, nodes: list[PythonNode], text: str, message: str
+) -> None:
+    write_scale_handler(tmp_path)
     with pytest.raises(LoadError, match=message):
-        graph(text, tmp_path)
+        graph(text, tmp_path, nodes)
 
 
 def test_nodes_built_before_a_failure_are_closed(tmp_path: Path) -> None:
-    nodes: list[ScaleNode] = []
+    write_scale_handler(tmp_path)
+    made: list[PythonNode] = []
     text = (
         'input_stream: "in"\noutput_stream: "out"\n'
-        + python("p1", "in", "mid")
-        + python("p2", "mid", "nowhere2").replace(
-            'input_stream: "INPUT:mid"', 'input_stream: "INPUT:missing"'
-        )
+        + python("p1", "in", "out")
+        + python("p2", "missing", "x")
     )
-    with pytest.raises(LoadError):
-        build_graph(text, context(tmp_path, Models({}), nodes))
-    assert nodes and all(node.closed for node in nodes)
+    with pytest.raises(LoadError, match="input stream missing is produced by no node"):
+        build_graph(text, context(tmp_path, Models({}), made))
+    assert len(made) == 2 and all(node.finalized.wait(WAIT) for node in made)
+
+
+def test_a_missing_handler_file_is_named(tmp_path: Path) -> None:
+    text = 'input_stream: "in"\noutput_stream: "out"\n' + python("p1", "in", "out", handler="absent.py")
+    with pytest.raises(PythonNodeLoadFailed, match=r"absent\.py") as err:
+        build_graph(text, context(tmp_path, Models({})))
+    assert "p1" in str(err.value)

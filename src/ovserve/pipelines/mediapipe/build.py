@@ -226,7 +226,7 @@ def _python(
         handler_path=handler_path,
         input_names=tuple(s.name for s in sorted(inputs, key=lambda s: (s.tag, s.index))),
         output_names=tuple(s.name for s in outputs),
-        base_path=os.path.dirname(handler_path),
+        base_path=ctx.base_path,
     )
     python_node = ctx.make_python_node(spec)
     return PythonCalculator(name, (inputs, outputs), python_node, generative=bool(loop_in))

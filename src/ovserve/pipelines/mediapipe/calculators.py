@@ -1,9 +1,11 @@
 """The calculators of OVMS's classic-model and Python graphs, as ovserve runs them.
 
 Every packet between calculators is a numpy array: OVMS's ``ov::Tensor`` and its
-``pyovms.Tensor`` carry the same data, and a Python node (:class:`~ovserve.pipelines.nodes.Node`
-built by the serving side) converts to and from ``pyovms.Tensor`` itself. So a
-``PyTensorOvTensorConverterCalculator`` only checks what an OpenVINO tensor cannot hold.
+``pyovms.Tensor`` carry the same data; a Python node's inputs become ``pyovms.Tensor``
+as OVMS makes them from a request, and its outputs arrays as OVMS serialises them
+(:mod:`ovserve.pipelines.pytensors`). So a ``PyTensorOvTensorConverterCalculator`` only
+checks what an OpenVINO tensor cannot hold. (A tensor of a custom datatype passed from
+one Python node to another is therefore not kept as is.)
 
 A calculator's :meth:`process` takes one set of input packets keyed by stream name and
 yields sets of output packets keyed by stream name: once, or (a generative Python node)
@@ -12,7 +14,7 @@ once per ``yield`` of the user's code.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -20,10 +22,11 @@ from typing import Protocol
 import numpy as np
 
 from ovserve.core.servable import Servable
-from ovserve.errors import BackendError, InvalidInput
+from ovserve.errors import BackendError, InvalidInput, PythonNodeFailed
 from ovserve.pipelines.mediapipe.streams import Stream
-from ovserve.pipelines.nodes import Node, StreamingNode
+from ovserve.pipelines.pytensors import array_from_tensor, tensor_from_array
 from ovserve.tensors import BYTES_DTYPE
+from pyovms import Tensor
 
 #: ``ServableManager.acquire``: pin ``name`` at ``version`` (None: newest) for a ``with`` block.
 Acquire = Callable[[str, int | None], AbstractContextManager[Servable]]
@@ -38,12 +41,23 @@ class PythonNodeSpec:
     #: the input stream names, sorted by tag (the order OVMS gives ``execute`` its inputs)
     input_names: tuple[str, ...]
     output_names: tuple[str, ...]
-    #: the folder of the handler file (``base_path`` in OVMS's kwargs)
+    #: the graph's base path (a relative ``handler_path`` is taken from it)
     base_path: str
 
 
-#: Builds a Python node (the serving side's factory over ``pyovms``'s ``PythonNode``).
-PythonNodeFactory = Callable[[PythonNodeSpec], Node]
+class TensorNode(Protocol):
+    """A Python node at the ``pyovms.Tensor`` level (``PythonNode``): a graph node may give only some
+    of its outputs (OVMS), so it is not driven through the numpy :class:`Node` contract."""
+
+    async def execute(self, inputs: Sequence[Tensor]) -> list[Tensor]: ...
+
+    def execute_stream(self, inputs: Sequence[Tensor]) -> AsyncIterator[list[Tensor]]: ...
+
+    def close(self) -> None: ...
+
+
+#: Builds a Python node (the serving side's factory over ``PythonNode``); may block (``initialize``).
+PythonNodeFactory = Callable[[PythonNodeSpec], TensorNode]
 
 
 class Calculator(Protocol):
@@ -105,25 +119,46 @@ class InferenceCalculator:
 
 
 class PythonCalculator:
-    """``PythonExecutorCalculator``: a Python node; generative (``LOOPBACK``) nodes yield many times."""
+    """``PythonExecutorCalculator``: a Python node; generative (``LOOPBACK``) nodes yield many times.
+
+    Inputs reach ``execute`` sorted by their stream tags (OVMS); outputs go to the streams
+    named as the returned tensors; a node may give only some of its outputs (OVMS)."""
 
     def __init__(
-        self, name: str, streams: tuple[tuple[Stream, ...], tuple[Stream, ...]], node: Node, generative: bool
+        self,
+        name: str,
+        streams: tuple[tuple[Stream, ...], tuple[Stream, ...]],
+        node: TensorNode,
+        generative: bool,
     ) -> None:
         self.name = name
         self.inputs, self.outputs = streams
         self.node = node
         self.generative = generative
+        self._ordered = tuple(s.name for s in sorted(self.inputs, key=lambda s: (s.tag, s.index)))
+        self._wanted = frozenset(s.name for s in self.outputs)
 
     async def process(self, packets: Mapping[str, np.ndarray]) -> AsyncIterator[dict[str, np.ndarray]]:
-        ordered = {s.name: packets[s.name] for s in sorted(self.inputs, key=lambda s: (s.tag, s.index))}
-        wanted = {s.name for s in self.outputs}
-        if self.generative and isinstance(self.node, StreamingNode):
-            async for outputs in self.node.run_stream(ordered):
-                yield {k: v for k, v in outputs.items() if k in wanted}
+        tensors = [tensor_from_array(name, packets[name]) for name in self._ordered]
+        if self.generative:
+            async for outputs in self.node.execute_stream(tensors):
+                yield self._arrays(outputs)
         else:
-            outputs = await self.node.run(ordered)
-            yield {k: v for k, v in outputs.items() if k in wanted}
+            yield self._arrays(await self.node.execute(tensors))
+
+    def _arrays(self, outputs: list[Tensor]) -> dict[str, np.ndarray]:
+        arrays: dict[str, np.ndarray] = {}
+        for tensor in outputs:
+            if tensor.name not in self._wanted:
+                raise PythonNodeFailed(
+                    f"Python node {self.name!r}: output {tensor.name!r} is not an output stream of the node "
+                    f"(streams: {', '.join(sorted(self._wanted))})"
+                )
+            try:
+                arrays[tensor.name] = array_from_tensor(tensor)
+            except ValueError as exc:
+                raise PythonNodeFailed(f"Python node {self.name!r}: {exc}") from None
+        return arrays
 
     def close(self) -> None:
         self.node.close()

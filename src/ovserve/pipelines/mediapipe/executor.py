@@ -3,7 +3,9 @@
 Each packet has a timestamp: the request's inputs have the request's; a node's outputs
 have its inputs' timestamp, and a generative Python node's later outputs the next ones.
 A node runs once per timestamp at which all its input streams have a packet (MediaPipe's
-default input policy), as a task of its own, so independent nodes run at once. The run
+default input policy), as a task of its own, so independent nodes run at once; one node
+handles one timestamp at a time, in order, so every stream's packets stay in timestamp
+order (MediaPipe's guarantee). The run
 yields every packet that reaches a graph output stream, as it arrives; a node's failure
 ends the run with an error naming the node, and leaving the run early (or cancelling it)
 cancels every node still running. Nothing is kept between requests.
@@ -43,6 +45,8 @@ class _Run:
         self.started: set[tuple[int, int]] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.queue: asyncio.Queue[object] = asyncio.Queue()
+        #: a node processes one timestamp at a time, in order (MediaPipe): its outputs stay in order
+        self.turns = [asyncio.Lock() for _ in graph.calculators]
 
     def feed(self, timestamp: int, stream: str, data: np.ndarray) -> None:
         have = self.packets[timestamp]
@@ -63,10 +67,11 @@ class _Run:
         calculator = self.graph.calculators[index]
         step = 0
         try:
-            async for outputs in calculator.process(inputs):
-                for stream, data in outputs.items():
-                    self.feed(timestamp + step, stream, data)
-                step += 1
+            async with self.turns[index]:  # FIFO: the tasks of a node were made in timestamp order
+                async for outputs in calculator.process(inputs):
+                    for stream, data in outputs.items():
+                        self.feed(timestamp + step, stream, data)
+                    step += 1
         except ServingError as error:
             raise GraphExecutionFailed(calculator.name, error) from None
         except Exception as exc:

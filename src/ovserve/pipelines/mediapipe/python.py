@@ -1,12 +1,14 @@
-"""The Python nodes of graphs: a ``PythonExecutorCalculator`` node as a :class:`~ovserve.pipelines.nodes.Node`."""
+"""The Python nodes of graphs: a ``PythonExecutorCalculator`` node as a ``PythonNode``."""
 
 from __future__ import annotations
 
-from ovserve.errors import LoadError
-from ovserve.pipelines.mediapipe.calculators import PythonNodeSpec
-from ovserve.pipelines.nodes import Node
+from ovserve.pipelines.mediapipe.calculators import PythonNodeSpec, TensorNode
+from ovserve.pipelines.python_node import PythonNode
 
 
-def python_node(spec: PythonNodeSpec) -> Node:
-    """The Python node ``spec`` names, initialized (OVMS's ``initialize`` kwargs)."""
-    raise LoadError(f"node {spec.node_name}: Python nodes ({spec.handler_path}) are not available yet")
+def python_node(spec: PythonNodeSpec) -> TensorNode:
+    """The Python node ``spec`` names, initialized with OVMS's kwargs; blocks while ``initialize`` runs.
+    Raises :class:`~ovserve.errors.PythonNodeLoadFailed` naming the node and the file."""
+    return PythonNode(
+        spec.node_name, spec.handler_path, spec.input_names, spec.output_names, base_dir=spec.base_path
+    )
