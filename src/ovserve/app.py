@@ -132,6 +132,7 @@ class Server:
             _model_source(load, self.cleaner, config, metrics, single_process=seat is None),
             self.manager.acquire,
             python_node,
+            metrics,
         )
         self.lifecycle = Lifecycle(
             self.manager, self.source, config.models, config.config_path, config.monitoring

@@ -22,6 +22,7 @@ import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from mediapipe_graphs import inference, python, session, write_scale_handler
 from models import F32, add_scaled, model_file, reference, save
+from prometheus_client.parser import text_string_to_metric_families
 from serverproc import HOST, ServerProcess
 from tritonclient.utils import InferenceServerException
 
@@ -240,3 +241,48 @@ def test_a_generative_python_node_streams_over_model_stream_infer(
     finally:
         grpc.stop_stream()
     assert results.empty()
+
+
+def graph_series(server: ServerProcess, graph: str) -> dict[str, float]:
+    """``{"family{labels without name}": value}`` of one graph, from /metrics (Prometheus's own parser)."""
+    text = requests.get(f"{server.rest_url}/metrics", timeout=10).text
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = dict(sample.labels)
+            if labels.pop("name", None) == graph and "le" not in labels:
+                key = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+                found[f"{sample.name}{{{key}}}"] = sample.value
+    return found
+
+
+def test_graph_metrics_are_counted_as_ovms_counts_graphs(server: ServerProcess) -> None:
+    grpc = grpcclient.InferenceServerClient(server.grpc_address)
+    rest = httpclient.InferenceServerClient(f"{HOST}:{server.rest_port}")
+    before = graph_series(server, "listed")
+    ok = grpcclient.InferInput("in", list(X.shape), "FP32")
+    ok.set_data_from_numpy(X)
+    grpc.infer("listed", [ok])
+    ints = grpcclient.InferInput("in", [2, 4], "INT32")  # the model refuses it: a graph error
+    ints.set_data_from_numpy(X.astype(np.int32))
+    with pytest.raises(InferenceServerException):
+        grpc.infer("listed", [ints])
+    wrong = httpclient.InferInput("nope", [2, 4], "FP32")  # not a graph input: rejected
+    wrong.set_data_from_numpy(X)
+    with pytest.raises(InferenceServerException):
+        rest.infer("listed", [wrong])
+    after = graph_series(server, "listed")
+    grpc_infer = "api=KServe,interface=gRPC,method=ModelInfer"
+    rest_infer = "api=KServe,interface=REST,method=ModelInfer"
+
+    def delta(key: str) -> float:
+        return after[key] - before.get(key, 0.0)
+
+    assert delta(f"ovms_requests_accepted_total{{{grpc_infer}}}") == 2
+    assert delta(f"ovms_responses_total{{{grpc_infer}}}") == 1
+    assert delta(f"ovms_graph_error_total{{{grpc_infer}}}") == 1
+    assert delta(f"ovms_requests_rejected_total{{{rest_infer}}}") == 1
+    assert delta(f"ovms_requests_accepted_total{{{rest_infer}}}") == 0
+    assert delta("ovms_graph_processing_time_us_count{method=ModelInfer}") == 2
+    assert after["ovms_current_graphs{}"] == 0
+    assert "ovms_requests_accepted_total{api=KServe,interface=gRPC,method=ModelInferStream}" in after

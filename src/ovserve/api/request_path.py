@@ -30,6 +30,7 @@ from ovserve.core.manager import Handle
 from ovserve.core.servable import Servable
 from ovserve.errors import InvalidInput, ModelNotFound, ServingError
 from ovserve.metrics.calls import CallInfo
+from ovserve.metrics.graphs import GRAPH_CALL, graph_call_index
 from ovserve.preprocess import BYTES_CONTENTS_EMPTY, STRING_VAL_EMPTY, StringConversion, conversion_for
 from ovserve.tensors import InferRequest, InferResponse
 
@@ -46,6 +47,7 @@ async def infer(
 ) -> R:
     """Resolve ``name``/``version``, decode, validate and run, encode; count it as ``call``."""
     metrics = ctx.metrics
+    GRAPH_CALL.set(graph_call_index(call.interface, call.method) if call.api == "KServe" else 0)
     if metrics is None:
         with _acquire(ctx, call, name, version) as servable:
             return await _run(ctx, servable, call, decode, encode)
@@ -134,21 +136,13 @@ async def infer_stream(
     if not streams:
         yield await infer(ctx, call, name, version, decode, encode)
         return
-    metrics = ctx.metrics
-    with _acquire(ctx, call, name, version) as servable:
-        series = metrics.version(servable.id) if metrics is not None else None
-        try:
-            request = decode(servable)
-            async for answer in servable.infer_stream(request.inputs):
-                response = InferResponse(servable.name, servable.version, answer.outputs, request.id)
-                response.parameters = answer.parameters
-                yield encode(servable, request, response)
-        except BaseException:
-            if series is not None:
-                series.fail[call.index] += 1
-            raise
-        if series is not None:
-            series.success[call.index] += 1
+    GRAPH_CALL.set(graph_call_index(call.interface, "ModelInferStream"))
+    with _acquire(ctx, call, name, version) as servable:  # counted by the graph (metrics/graphs.py)
+        request = decode(servable)
+        async for answer in servable.infer_stream(request.inputs):
+            response = InferResponse(servable.name, servable.version, answer.outputs, request.id)
+            response.parameters = answer.parameters
+            yield encode(servable, request, response)
 
 
 @contextmanager

@@ -11,8 +11,10 @@ by name, and nothing else; BYTES tensors only to ``OVMS_PY_TENSOR`` streams (OVM
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from time import perf_counter_ns
 from typing import ClassVar
 
 import numpy as np
@@ -20,6 +22,7 @@ import numpy as np
 from ovserve.core.ids import ServableId
 from ovserve.core.servable import InferAnswer, Servable
 from ovserve.errors import GraphExecutionFailed, GraphInputInvalid, InternalError
+from ovserve.metrics.graphs import GRAPH_CALL, GraphMetrics
 from ovserve.pipelines.mediapipe.build import GraphDefinition
 from ovserve.pipelines.mediapipe.executor import run_graph
 from ovserve.pipelines.mediapipe.streams import PacketType, Stream
@@ -48,13 +51,14 @@ class GraphServable(Servable):
 
     apis: ClassVar[frozenset[str]] = frozenset({"KServe"})
 
-    def __init__(self, name: str, graph: GraphDefinition) -> None:
+    def __init__(self, name: str, graph: GraphDefinition, metrics: GraphMetrics | None = None) -> None:
         super().__init__(
             ServableId(name, GRAPH_VERSION),
             [_spec(s) for s in graph.inputs.values()],
             [_spec(s) for s in graph.outputs.values()],
         )
         self.graph = graph
+        self.metrics = metrics
 
     @property
     def streams_answers(self) -> bool:
@@ -81,8 +85,11 @@ class GraphServable(Servable):
                 )
 
     async def infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        self.check(inputs)
-        return await self.run(inputs)
+        with self._counted(inputs, GRAPH_CALL.get(), stream=False):
+            outputs = await self.run(inputs)
+        if self.metrics is not None:
+            self.metrics.responses[GRAPH_CALL.get()] += 1
+        return outputs
 
     async def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The first packet of every output stream (OVMS's unary answer)."""
@@ -102,13 +109,43 @@ class GraphServable(Servable):
 
     async def infer_stream(self, inputs: Mapping[str, np.ndarray]) -> AsyncIterator[InferAnswer]:
         """Every output packet as the graph gives it, with its timestamp (``OVMS_MP_TIMESTAMP``)."""
-        self.check(inputs)
-        packets = run_graph(self.graph, inputs)
+        call = GRAPH_CALL.get()
+        start = perf_counter_ns()
+        with self._counted(inputs, call, stream=True):
+            packets = run_graph(self.graph, inputs)
+            try:
+                async for packet in packets:
+                    if self.metrics is not None:
+                        self.metrics.responses[call] += 1
+                        self.metrics.latency.observe((perf_counter_ns() - start) // 1000)
+                    yield InferAnswer({packet.stream: packet.data}, {TIMESTAMP_PARAMETER: packet.timestamp})
+            finally:
+                await packets.aclose()
+
+    @contextmanager
+    def _counted(self, inputs: Mapping[str, np.ndarray], call: int, stream: bool) -> Iterator[None]:
+        """Check ``inputs`` and count the request as OVMS counts graph requests (``metrics/graphs.py``)."""
+        series = self.metrics
         try:
-            async for packet in packets:
-                yield InferAnswer({packet.stream: packet.data}, {TIMESTAMP_PARAMETER: packet.timestamp})
+            self.check(inputs)
+        except GraphInputInvalid:
+            if series is not None:
+                series.rejected[call] += 1
+            raise
+        if series is None:
+            yield
+            return
+        series.accepted[call] += 1
+        series.current += 1
+        start = perf_counter_ns()
+        try:
+            yield
+        except GraphExecutionFailed:
+            series.errors[call] += 1
+            raise
         finally:
-            await packets.aclose()
+            series.current -= 1
+            series.processing[1 if stream else 0].observe((perf_counter_ns() - start) // 1000)
 
     def close(self) -> None:
         self.graph.close()

@@ -22,6 +22,7 @@ from ovserve.config.types import ModelConfig
 from ovserve.core.manager import AspiredStream, AspiredVersion
 from ovserve.core.servable import Servable
 from ovserve.errors import LoadError
+from ovserve.metrics.registry import MetricsRegistry
 from ovserve.pipelines.mediapipe import config as cfg
 from ovserve.pipelines.mediapipe.build import GraphContext, build_graph
 from ovserve.pipelines.mediapipe.calculators import Acquire, PythonNodeFactory
@@ -39,18 +40,27 @@ class GraphLoader:
     name: str
     text: str
     context: GraphContext
+    metrics: MetricsRegistry | None
 
     def load(self) -> Servable:
-        return GraphServable(self.name, build_graph(self.text, self.context))
+        series = self.metrics.graph(self.name) if self.metrics is not None else None
+        return GraphServable(self.name, build_graph(self.text, self.context), series)
 
 
 class GraphSource:
     """Graphs here, generative graphs and models to ``inner``; called from one thread at a time."""
 
-    def __init__(self, inner: InnerSource, acquire: Acquire, make_python_node: PythonNodeFactory) -> None:
+    def __init__(
+        self,
+        inner: InnerSource,
+        acquire: Acquire,
+        make_python_node: PythonNodeFactory,
+        metrics: MetricsRegistry | None = None,
+    ) -> None:
         self.inner = inner
         self.acquire = acquire
         self.make_python_node = make_python_node
+        self.metrics = metrics
 
     def aspired(self, configs: Iterable[ModelConfig]) -> dict[str, AspiredStream]:
         graphs: dict[str, AspiredStream] = {}
@@ -76,7 +86,7 @@ class GraphSource:
             return None
         digest = hashlib.sha256(text.encode()).hexdigest()
         context = GraphContext(path, config.base_path, self.acquire, self.make_python_node)
-        loader = GraphLoader(config.name, text, context)
+        loader = GraphLoader(config.name, text, context, self.metrics)
         return AspiredStream((AspiredVersion(GRAPH_VERSION, loader, (config.fingerprint(), digest)),))
 
     def close(self) -> None:
