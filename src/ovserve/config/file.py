@@ -32,7 +32,7 @@ from ovserve.config.genai import OPTIONS as GENERATIVE_OPTIONS
 from ovserve.config.genai import parse_task_settings
 from ovserve.config.graphs import CLOUD_PREFIXES as CLOUD_PREFIXES
 from ovserve.config.graphs import GRAPH_NOT_SERVED as GRAPH_NOT_SERVED
-from ovserve.config.graphs import graph_entry, graph_entry_reason, graph_list_entry, subconfig_file
+from ovserve.config.graphs import graph_entry, graph_entry_reason, graph_list_entry, subconfig_entries
 from ovserve.config.preprocessing import parse_preprocess
 from ovserve.config.schema import ConfigSchemaError as ConfigSchemaError
 from ovserve.config.schema import as_array as _array
@@ -191,35 +191,16 @@ def parse_config(doc: object, base_dir: str) -> ConfigFile:
 
 
 def graph_subconfig_models(graph: ModelConfig, subconfig: str | None = None) -> list[ModelConfig]:
-    """The models of a graph entry's subconfig (none for a model entry); see :func:`_subconfig_models`."""
-    if graph.graph_path is None:
-        return []
-    path = subconfig_file(graph.base_path, subconfig)
-    if path is None:
-        return []
-    key = f"{graph.name} subconfig {path}"
-    try:
-        with open(path, "rb") as f:
-            doc = json.loads(f.read())
-    except (OSError, ValueError) as err:
-        raise ConfigError(key, f"{CONFIG_FILE_INVALID} - {err}") from None
-    sub = _object(doc, key, "a JSON object with a model_config_list")
-    _check_keys(sub, ("model_config_list",), ("model_config_list",), key)
-    entries = _array(sub["model_config_list"], f"{key}.model_config_list")
-    return [
-        _entry_or_invalid(entry, f"{key}.model_config_list[{i}]", graph.base_path)
-        for i, entry in enumerate(entries)
-    ]
+    """The models of a graph entry's subconfig (none for a model entry): ``config.graphs.subconfig_entries``
+    parsed as ``model_config_list`` items, base paths relative to the graph's base path."""
+    entries = subconfig_entries(graph, subconfig, CONFIG_FILE_INVALID)
+    return [_entry_or_invalid(entry, key, graph.base_path) for key, entry in entries]
 
 
 def _subconfig_models(parsed: list[ModelConfig], items: list[object]) -> list[ModelConfig]:
-    """The models of every graph entry's subconfig (OVMS: ``subconfig``, default ``subconfig.json``
-    in the graph's base path; a missing default file is no error): its ``model_config_list`` only,
-    base paths relative to the graph's base path."""
+    """The models of every graph entry's subconfig (``subconfig``, or ``subconfig.json`` when present)."""
     models: list[ModelConfig] = []
     for model, item in zip(parsed, items, strict=True):
-        if model.graph_path is None:
-            continue
         cfg = item.get("config", item) if isinstance(item, dict) else {}
         named = cfg.get("subconfig") if isinstance(cfg, dict) else None
         models += graph_subconfig_models(model, named if isinstance(named, str) else None)

@@ -11,12 +11,14 @@ neither serves it (a graph in object storage, a generative graph that cannot be 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 
-from ovserve.config.schema import ConfigSchemaError, as_object, as_string, check_keys
+from ovserve.config.schema import ConfigSchemaError, as_array, as_object, as_string, check_keys
 from ovserve.config.storage import REMOTE_PREFIXES
 from ovserve.config.types import ModelConfig
+from ovserve.errors import ConfigError
 
 log = logging.getLogger("ovserve.config")
 
@@ -82,3 +84,24 @@ def subconfig_file(base_path: str, subconfig: str | None) -> str | None:
     if subconfig is not None:
         log.warning("config.json: the subconfig %s of graph %s does not exist", path, base_path)
     return None
+
+
+def subconfig_entries(graph: ModelConfig, subconfig: str | None, unreadable: str) -> list[tuple[str, object]]:
+    """The ``model_config_list`` items of a graph entry's subconfig, each with its key for messages;
+    none for a model entry or a graph without a subconfig. A subconfig that cannot be read or is not
+    ``{"model_config_list": [...]}`` raises :class:`ConfigError` naming it (``unreadable``: OVMS's text)."""
+    if graph.graph_path is None:
+        return []
+    path = subconfig_file(graph.base_path, subconfig)
+    if path is None:
+        return []
+    key = f"{graph.name} subconfig {path}"
+    try:
+        with open(path, "rb") as f:
+            doc = json.loads(f.read())
+    except (OSError, ValueError) as err:
+        raise ConfigError(key, f"{unreadable} - {err}") from None
+    sub = as_object(doc, key, "a JSON object with a model_config_list")
+    check_keys(sub, ("model_config_list",), ("model_config_list",), key)
+    items = as_array(sub["model_config_list"], f"{key}.model_config_list")
+    return [(f"{key}.model_config_list[{i}]", item) for i, item in enumerate(items)]
