@@ -286,3 +286,38 @@ def test_graph_metrics_are_counted_as_ovms_counts_graphs(server: ServerProcess) 
     assert delta("ovms_graph_processing_time_us_count{method=ModelInfer}") == 2
     assert after["ovms_current_graphs{}"] == 0
     assert "ovms_requests_accepted_total{api=KServe,interface=gRPC,method=ModelInferStream}" in after
+
+
+def test_config_reload_rebuilds_a_changed_graph_and_retires_a_removed_one(tmp_path: Path) -> None:
+    save(add_scaled(), tmp_path / "add")
+    (tmp_path / "g").mkdir()
+    (tmp_path / "g" / "graph.pbtxt").write_text(CHAIN)
+    add = {"config": {"name": "add", "base_path": "add", "plugin_config": F32}}
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"model_config_list": [add], "mediapipe_config_list": [{"name": "g"}]}))
+    server = ServerProcess(
+        ["--config_path", str(config), "--file_system_poll_wait_seconds", "0"], tmp_path / "log.txt"
+    )
+    server.start()
+    try:
+        rest = httpclient.InferenceServerClient(f"{HOST}:{server.rest_port}")
+        inp = httpclient.InferInput("in", list(X.shape), "FP32")
+        inp.set_data_from_numpy(X)
+        np.testing.assert_allclose(rest.infer("g", [inp]).as_numpy("out"), expected(tmp_path, X), rtol=1e-6)
+        # one inference node instead of two: the graph is rebuilt on reload
+        one = (
+            'input_stream: "in"\noutput_stream: "out"\n'
+            + session("s", "add")
+            + inference("i", "s", "in", "out", "x", "y")
+        )
+        (tmp_path / "g" / "graph.pbtxt").write_text(one)
+        assert requests.post(f"{server.rest_url}/v1/config/reload", timeout=60).status_code == 201  # changed
+        once = reference(model_file(tmp_path / "add"), {"x": X})["y"]
+        np.testing.assert_allclose(rest.infer("g", [inp]).as_numpy("out"), once, rtol=1e-6)
+        config.write_text(json.dumps({"model_config_list": [add]}))
+        assert requests.post(f"{server.rest_url}/v1/config/reload", timeout=60).status_code == 201  # changed
+        assert not rest.is_model_ready("g")
+        with pytest.raises(InferenceServerException, match="retired"):
+            rest.infer("g", [inp])
+    finally:
+        server.stop()
