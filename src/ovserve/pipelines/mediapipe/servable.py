@@ -11,6 +11,7 @@ by name, and nothing else; BYTES tensors only to ``OVMS_PY_TENSOR`` streams (OVM
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,6 +41,11 @@ class StreamSpec(TensorSpec):
     @property
     def datatype(self) -> str:
         return "INVALID"
+
+
+def now_us() -> int:
+    """A request's timestamp when it names none: the time in microseconds, as OVMS stamps packets."""
+    return time.time_ns() // 1000
 
 
 def _spec(stream: Stream) -> TensorSpec:
@@ -94,7 +100,7 @@ class GraphServable(Servable):
     async def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The first packet of every output stream (OVMS's unary answer)."""
         outputs: dict[str, np.ndarray] = {}
-        packets = run_graph(self.graph, inputs)
+        packets = run_graph(self.graph, inputs, now_us())
         try:
             async for packet in packets:
                 outputs.setdefault(packet.stream, packet.data)
@@ -112,7 +118,7 @@ class GraphServable(Servable):
         call = GRAPH_CALL.get()
         start = perf_counter_ns()
         with self._counted(inputs, call, stream=True):
-            packets = run_graph(self.graph, inputs)
+            packets = run_graph(self.graph, inputs, now_us())
             try:
                 async for packet in packets:
                     if self.metrics is not None:
