@@ -121,3 +121,9 @@ def array_from_tensor(tensor: Tensor) -> np.ndarray:
     if view.dtype == dtype and view.shape == tensor.shape:
         return np.array(view, copy=True)
     return _raw(tensor, dtype)
+
+
+def tensor_from_raw(name: str, data: bytes, shape: Sequence[int], datatype: str) -> Tensor:
+    """The tensor OVMS makes from a request tensor's raw bytes (a graph's ``OVMS_PY_TENSOR``
+    input): ValueError naming it when a numeric datatype's shape does not fit the bytes."""
+    return Tensor._from_request(name, data, shape, datatype)
