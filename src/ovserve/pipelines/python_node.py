@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from ovserve.config.pipelines import NodeConfig
-from ovserve.errors import PythonNodeFailed
+from ovserve.errors import PythonNodeFailed, PythonNodeLoadFailed
 from ovserve.pipelines.nodes import UNKNOWN_DTYPE
 from ovserve.pipelines.pytensors import array_from_tensor, tensor_from_array
 from ovserve.pipelines.python_handler import forget_module, load_model, resolve_handler
@@ -71,6 +71,8 @@ class PythonNode:
         base_dir: str | Path | None = None,
         workers: int = DEFAULT_WORKERS,
     ) -> None:
+        if workers < 1:
+            raise ValueError(f"Python node {node_name!r}: workers must be at least 1")
         self.name = node_name
         self._handler = resolve_handler(node_name, handler_path, input_names, output_names, base_dir)
         self._inputs = {n: TensorSpec(n, UNKNOWN_DTYPE, ()) for n in input_names}
@@ -90,7 +92,9 @@ class PythonNode:
     def from_config(cls, node: NodeConfig, base_dir: str | Path | None = None) -> PythonNode:
         """A DAG's ``python`` node: inputs in the configured order, outputs by their ``data_item``."""
         if node.handler_path is None:
-            raise ValueError(f"node {node.name!r} has no handler_path")
+            raise PythonNodeLoadFailed(
+                f"The Python Node is missing options definition - node {node.name!r}: no handler_path"
+            )
         outputs = [o.data_item for o in node.outputs]
         return cls(node.name, node.handler_path, list(node.inputs), outputs, base_dir=base_dir)
 

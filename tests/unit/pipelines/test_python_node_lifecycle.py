@@ -335,3 +335,11 @@ def test_a_generator_yielding_something_else_than_a_list_is_an_error(nodes: Node
         PythonNodeFailed, match=r"Python node 'gen': Unexpected Python object type\. Expected: list"
     ):
         run(collect(node.run_stream({"in": np.zeros(1, np.uint8)})))
+
+
+def test_a_dag_python_node_without_handler_path_is_a_load_error() -> None:
+    config = NodeConfig(name="p", kind="python", inputs={}, outputs=(NodeOutput("o", "o"),))
+    with pytest.raises(
+        PythonNodeLoadFailed, match="The Python Node is missing options definition - node 'p'"
+    ):
+        PythonNode.from_config(config)
