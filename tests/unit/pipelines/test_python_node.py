@@ -189,3 +189,24 @@ def test_a_graph_input_is_made_from_a_request_tensors_raw_bytes() -> None:
     assert array_from_tensor(tensor).tolist() == [[0.0, 1.0, 2.0]]
     with pytest.raises(ValueError, match="'in': shape \\(2,\\) of FP32 needs 8 bytes; the data has 12"):
         tensor_from_raw("in", bytes(12), (2,), "FP32")
+
+
+def test_inputs_have_the_buffer_ovms_makes_from_a_request_tensor(nodes: Nodes) -> None:
+    source = """
+        import json
+        import numpy as np
+        from pyovms import Tensor
+
+        class OvmsPythonModel:
+            def execute(self, inputs):
+                seen = [[t.datatype, list(t.shape), list(t.data.shape), t.data.format] for t in inputs]
+                return [Tensor("seen", np.array([json.dumps(seen)]))]
+    """
+    node = nodes(source, ["scalar", "strided", "bf16"], ["seen"])
+    inputs = {
+        "scalar": np.array(7, dtype=np.int64),
+        "strided": np.arange(8, dtype=np.uint64)[::2],
+        "bf16": bf16_from_float([1.0, 2.0]),
+    }
+    seen = json.loads(run(node.run(inputs))["seen"][0])
+    assert seen == [["INT64", [], [], "q"], ["UINT64", [4], [4], "Q"], ["BF16", [2], [4], "B"]]
