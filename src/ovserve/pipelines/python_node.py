@@ -190,9 +190,13 @@ class PythonNode:
         return asyncio.wrap_future(future)
 
     def _fail(self, what: str, exc: BaseException | None = None) -> PythonNodeFailed:
+        """The error of a failed call, logged as OVMS logs it (the text at INFO, the user's
+        traceback at DEBUG: requests with bad data must not flood the log)."""
+        message = f"Python node {self.name!r}: {what}"
+        log.info("%s", message)
         if exc is not None:
-            log.error("Python node %r: %s", self.name, what, exc_info=exc)
-        return PythonNodeFailed(f"Python node {self.name!r}: {what}")
+            log.debug("%s", message, exc_info=exc)
+        return PythonNodeFailed(message)
 
     def _call_execute(self, inputs: list[Tensor]) -> object:
         try:
