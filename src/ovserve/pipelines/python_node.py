@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
@@ -234,9 +235,7 @@ class PythonNode:
                 "(KServe ModelStreamInfer); a unary request needs execute to return a list of Tensors"
             )
         if not isinstance(result, list):
-            raise self._fail(
-                f"Unexpected Python object type. Expected: list or generator. Received: {_type_name(result)}"
-            )
+            raise self._unexpected(result)
         return convert(self._checked(result))
 
     async def _unary(self, inputs: list[Tensor], convert: Convert[T]) -> T:
@@ -249,7 +248,13 @@ class PythonNode:
             return convert(self._checked(result)), None
         if isinstance(result, Iterator):
             return None, result
-        raise self._fail(
+        raise self._unexpected(result)
+
+    def _unexpected(self, result: object) -> PythonNodeFailed:
+        """The error for what ``execute`` gave instead of a list or a generator (OVMS's text)."""
+        if inspect.iscoroutine(result):  # an ``async def execute``: OVMS does not await it either
+            result.close()
+        return self._fail(
             f"Unexpected Python object type. Expected: list or generator. Received: {_type_name(result)}"
         )
 

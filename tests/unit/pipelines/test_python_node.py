@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 
@@ -210,3 +211,16 @@ def test_inputs_have_the_buffer_ovms_makes_from_a_request_tensor(nodes: Nodes) -
     }
     seen = json.loads(run(node.run(inputs))["seen"][0])
     assert seen == [["INT64", [], [], "q"], ["UINT64", [4], [4], "Q"], ["BF16", [2], [4], "B"]]
+
+
+@pytest.mark.filterwarnings("error")  # the coroutine is closed: no "never awaited" warning
+def test_an_async_execute_is_refused_as_ovms_refuses_it(nodes: Nodes) -> None:
+    source = """
+        class OvmsPythonModel:
+            async def execute(self, inputs):
+                return inputs
+    """
+    node = nodes(source, ["x"], ["x"], name="async_node")
+    with pytest.raises(PythonNodeFailed, match=r"Expected: list or generator\. Received: coroutine"):
+        run(node.run({"x": np.zeros(1, np.float32)}))
+    gc.collect()
