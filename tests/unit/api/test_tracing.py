@@ -22,6 +22,10 @@ from ovserve.api.context import ServingContext
 from ovserve.api.http import RestApp, Router
 from ovserve.api.kserve import triton
 from ovserve.api.kserve.rest import add_routes
+from ovserve.config.types import BatchingConfig
+from ovserve.core.servable import Servable
+from ovserve.preprocess import ConvertingServable, StringConversion
+from ovserve.scheduling import BatchingServable
 
 from .kserve.fakes import EchoServable, make_context, spec
 
@@ -179,3 +183,30 @@ def test_statistics_split_queue_from_the_backend_hook_with_tracing_off() -> None
     stats = asyncio.run(scenario())
     assert stats["queue"] == {"count": 2, "ns": 2_000}  # 1 µs reported wait per request
     assert stats["compute_infer"]["count"] == 2 and stats["compute_infer"]["ns"] > 0
+
+
+def converting(servable: Servable) -> Servable:
+    return ConvertingServable(servable, StringConversion(servable.inputs, servable.outputs))
+
+
+def batched(servable: Servable) -> Servable:
+    return BatchingServable(servable, BatchingConfig(4))
+
+
+@pytest.mark.parametrize(("wrap", "queue_ns"), [(converting, 2_000), (batched, 0)])
+def test_the_backend_hook_is_found_through_wrappers_that_run_it_on_the_request_task(
+    wrap: Callable[[Servable], Servable], queue_ns: int
+) -> None:
+    """Conversion runs the backend on the request's task: its wait is the request's; a batch
+    runs in a task of its own, so its wait is no single request's (left in compute_infer)."""
+
+    async def scenario() -> dict[str, Any]:
+        ctx = await make_context()
+        backend_timing.attach(ctx.manager)
+        servable = wrap(TimedEcho("m"))
+        await ctx.manager.apply(_aspired(servable))
+        for _ in range(2):
+            assert await post(ctx, "/v2/models/m/infer", BODY, {}) == 200
+        return triton.statistics(ctx, "m", None)["model_stats"][0]["inference_stats"]
+
+    assert asyncio.run(scenario())["queue"] == {"count": 2, "ns": queue_ns}
