@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from time import perf_counter_ns
-from typing import ClassVar
 
 import numpy as np
 
@@ -32,6 +31,7 @@ from ovserve.tensors import BYTES_DTYPE, TensorSpec
 GRAPH_VERSION = 1
 #: the response parameter carrying a packet's timestamp (OVMS's name)
 TIMESTAMP_PARAMETER = "OVMS_MP_TIMESTAMP"
+_KSERVE_ONLY = frozenset({"KServe"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +55,6 @@ def _spec(stream: Stream) -> TensorSpec:
 class GraphServable(Servable):
     """The graph's calculators, built once at load and shared by its requests."""
 
-    apis: ClassVar[frozenset[str]] = frozenset({"KServe"})
-
     def __init__(self, name: str, graph: GraphDefinition, metrics: GraphMetrics | None = None) -> None:
         super().__init__(
             ServableId(name, GRAPH_VERSION),
@@ -65,6 +63,10 @@ class GraphServable(Servable):
         )
         self.graph = graph
         self.metrics = metrics
+
+    @property
+    def apis(self) -> frozenset[str]:
+        return _KSERVE_ONLY
 
     @property
     def streams_answers(self) -> bool:
