@@ -50,6 +50,22 @@ STREAM = (
     + session("s", "add")
     + inference("infer", "s", "scaled", "out", "x", "y")
 )
+#: a Python node that answers what it got: the bytes of its input, its shape and datatype
+RAW = 'input_stream: "OVMS_PY_TENSOR_DATA:data"\noutput_stream: "OVMS_PY_TENSOR:echo"\n' + python(
+    "echo", "data", "echo", handler="echo.py"
+)
+ECHO_HANDLER = """
+import json
+import numpy as np
+from pyovms import Tensor
+
+
+class OvmsPythonModel:
+    def execute(self, inputs):
+        (tensor,) = inputs
+        seen = {"bytes": bytes(tensor).hex(), "shape": list(tensor.shape), "datatype": tensor.datatype}
+        return [Tensor("echo", np.frombuffer(json.dumps(seen).encode(), dtype=np.uint8))]
+"""
 UNSUPPORTED = """
 input_stream: "in"
 output_stream: "out"
@@ -75,6 +91,9 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (root / name).mkdir()
         (root / name / "graph.pbtxt").write_text(text)
         write_scale_handler(root / name, count=count)
+    (root / "raw").mkdir()
+    (root / "raw" / "graph.pbtxt").write_text(RAW)
+    (root / "raw" / "echo.py").write_text(ECHO_HANDLER)
     (root / "unsupported").mkdir()
     (root / "unsupported" / "graph.pbtxt").write_text(UNSUPPORTED)
     doc = {
@@ -84,6 +103,7 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
             {"config": {"name": "unsupported"}},
             {"config": {"name": "pyinfer"}},
             {"config": {"name": "stream"}},
+            {"config": {"name": "raw"}},
         ],
         "mediapipe_config_list": [
             {"name": "listed", "base_path": "other", "graph_path": "chain_graph.pbtxt"}
@@ -327,3 +347,20 @@ def test_config_reload_rebuilds_a_changed_graph_and_retires_a_removed_one(tmp_pa
             rest.infer("g", [inp])
     finally:
         server.stop()
+
+
+def test_a_python_tensor_input_gets_the_raw_bytes_as_sent(server: ServerProcess) -> None:
+    """OVMS's documented client: image bytes in raw_input_contents, datatype BYTES, shape [size]; any
+    datatype name is allowed with raw contents."""
+    grpc = grpcclient.InferenceServerClient(server.grpc_address)
+    image = bytes(range(256)) * 3  # not OVMS's length-prefixed BYTES format: passed as is
+    for datatype, shape in (("BYTES", [len(image)]), ("MY_TYPE", [3, 256])):
+        inp = grpcclient.InferInput("data", shape, datatype)
+        inp._raw_content = image
+        seen = json.loads(grpc.infer("raw", [inp]).as_numpy("echo").tobytes())
+        assert seen == {"bytes": image.hex(), "shape": shape, "datatype": datatype}
+    wrong = grpcclient.InferInput("data", [2, 4], "FP32")
+    wrong._raw_content = b"abc"
+    with pytest.raises(InferenceServerException, match="Invalid Python tensor buffer size") as err:
+        grpc.infer("raw", [wrong])
+    assert err.value.status() == "StatusCode.INVALID_ARGUMENT"

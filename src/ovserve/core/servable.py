@@ -106,6 +106,12 @@ class Servable(abc.ABC):
         return self
 
     @property
+    def raw_inputs(self) -> frozenset[str]:
+        """Inputs whose gRPC ``raw_input_contents`` it takes as sent (``tensors.RawInput``: a
+        MediaPipe graph's ``OVMS_PY_TENSOR`` inputs, as OVMS); none by default."""
+        return frozenset()
+
+    @property
     def apis(self) -> frozenset[str]:
         """The APIs it answers on (``CallInfo.api`` names): both, but a MediaPipe graph, KServe only
         (as OVMS); elsewhere its name is not found."""

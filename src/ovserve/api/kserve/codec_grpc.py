@@ -28,7 +28,7 @@ from ovserve.api.kserve.codec import (
 )
 from ovserve.core.servable import Servable
 from ovserve.errors import InvalidInput, Unimplemented
-from ovserve.tensors import BYTES_DTYPE, InferRequest, InferResponse, bytes_array
+from ovserve.tensors import BYTES_DTYPE, InferRequest, InferResponse, RawInput, bytes_array, raw_input_array
 
 #: KServe datatype -> the InferTensorContents field that carries it (None: raw only).
 CONTENTS_FIELD: dict[str, str | None] = {
@@ -86,6 +86,10 @@ def decode_infer_request(request: pb.ModelInferRequest, servable: Servable) -> I
         name = tensor.name
         if name in arrays:
             raise InvalidInput(f"Duplicate input name in request - input name: {name}")
+        if raw and name in servable.raw_inputs:  # a graph's Python tensor input: the bytes as sent
+            dims = check_shape(list(tensor.shape), name, np.dtype(np.uint8))
+            arrays[name] = raw_input_array(RawInput(raw[index], dims, tensor.datatype))
+            continue
         dtype = numpy_dtype(tensor.datatype, name)
         dims = check_shape(list(tensor.shape), name, dtype)
         _check_parameters(tensor.parameters, f"input {name}")

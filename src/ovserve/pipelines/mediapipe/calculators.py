@@ -24,9 +24,26 @@ import numpy as np
 from ovserve.core.servable import Servable
 from ovserve.errors import BackendError, InvalidInput, PythonNodeFailed
 from ovserve.pipelines.mediapipe.streams import Stream
-from ovserve.pipelines.pytensors import array_from_tensor, tensor_from_array
-from ovserve.tensors import BYTES_DTYPE
+from ovserve.pipelines.pytensors import array_from_tensor, tensor_from_array, tensor_from_raw
+from ovserve.tensors import BYTES_DTYPE, raw_input_of
 from pyovms import Tensor
+
+
+def packet_tensor(name: str, packet: np.ndarray) -> Tensor:
+    """A packet as the ``pyovms.Tensor`` a Python node gets: a request's raw bytes as sent (OVMS), any
+    other array as OVMS converts a request tensor."""
+    raw = raw_input_of(packet)
+    if raw is not None:
+        return tensor_from_raw(name, raw.data, raw.shape, raw.datatype)
+    return tensor_from_array(name, packet)
+
+
+def packet_array(name: str, packet: np.ndarray) -> np.ndarray:
+    """A packet as an array (an OpenVINO tensor, a response's output): raw bytes become the array
+    their datatype and shape make; ValueError naming the stream when they cannot."""
+    raw = raw_input_of(packet)
+    return packet if raw is None else array_from_tensor(packet_tensor(name, packet))
+
 
 #: ``ServableManager.acquire``: pin ``name`` at ``version`` (None: newest) for a ``with`` block.
 Acquire = Callable[[str, int | None], AbstractContextManager[Servable]]
@@ -100,7 +117,9 @@ class InferenceCalculator:
         self._acquire = acquire
 
     async def process(self, packets: Mapping[str, np.ndarray]) -> AsyncIterator[dict[str, np.ndarray]]:
-        inputs = {self._input_tensor[stream]: array for stream, array in packets.items()}
+        inputs = {
+            self._input_tensor[stream]: packet_array(stream, array) for stream, array in packets.items()
+        }
         model = self.session.servable_name
         with self._acquire(model, self.session.servable_version) as servable:
             outputs = await servable.infer(inputs)
@@ -139,7 +158,7 @@ class PythonCalculator:
         self._wanted = frozenset(s.name for s in self.outputs)
 
     async def process(self, packets: Mapping[str, np.ndarray]) -> AsyncIterator[dict[str, np.ndarray]]:
-        tensors = [tensor_from_array(name, packets[name]) for name in self._ordered]
+        tensors = [packet_tensor(name, packets[name]) for name in self._ordered]
         if self.generative:
             async for outputs in self.node.execute_stream(tensors):
                 yield self._arrays(outputs)
@@ -173,7 +192,7 @@ class ConverterCalculator:
         self._to_ov_tensor = self.outputs[0].tag.startswith("OVTENSOR")
 
     async def process(self, packets: Mapping[str, np.ndarray]) -> AsyncIterator[dict[str, np.ndarray]]:
-        array = packets[self.inputs[0].name]
+        array = packet_array(self.inputs[0].name, packets[self.inputs[0].name])
         if self._to_ov_tensor and array.dtype == BYTES_DTYPE:
             raise InvalidInput(
                 f"a BYTES tensor cannot become an OpenVINO tensor (stream {self.inputs[0].name})"

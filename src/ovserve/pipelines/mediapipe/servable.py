@@ -21,12 +21,13 @@ import numpy as np
 
 from ovserve.core.ids import ServableId
 from ovserve.core.servable import InferAnswer, Servable
-from ovserve.errors import GraphExecutionFailed, GraphInputInvalid, InternalError
+from ovserve.errors import GraphExecutionFailed, GraphInputInvalid, InternalError, InvalidInput
 from ovserve.metrics.graphs import GRAPH_CALL, GraphMetrics
 from ovserve.pipelines.mediapipe.build import GraphDefinition
-from ovserve.pipelines.mediapipe.executor import run_graph
+from ovserve.pipelines.mediapipe.calculators import packet_array, packet_tensor
+from ovserve.pipelines.mediapipe.executor import Packet, run_graph
 from ovserve.pipelines.mediapipe.streams import PacketType, Stream
-from ovserve.tensors import BYTES_DTYPE, TensorSpec
+from ovserve.tensors import BYTES_DTYPE, TensorSpec, raw_input_of
 
 GRAPH_VERSION = 1
 #: the response parameter carrying a packet's timestamp (OVMS's name)
@@ -41,6 +42,15 @@ class StreamSpec(TensorSpec):
     @property
     def datatype(self) -> str:
         return "INVALID"
+
+
+def _array(packet: Packet) -> np.ndarray:
+    """An output packet as a response's array (a graph input's raw bytes passed straight through
+    become the array their datatype and shape make)."""
+    try:
+        return packet_array(packet.stream, packet.data)
+    except ValueError as exc:
+        raise GraphExecutionFailed("(graph)", InvalidInput(str(exc))) from None
 
 
 def now_us() -> int:
@@ -63,10 +73,17 @@ class GraphServable(Servable):
         )
         self.graph = graph
         self.metrics = metrics
+        self._python_inputs = frozenset(
+            name for name, stream in graph.inputs.items() if stream.packet_type == PacketType.PY_TENSOR
+        )
 
     @property
     def apis(self) -> frozenset[str]:
         return _KSERVE_ONLY
+
+    @property
+    def raw_inputs(self) -> frozenset[str]:
+        return self._python_inputs
 
     @property
     def streams_answers(self) -> bool:
@@ -87,7 +104,12 @@ class GraphServable(Servable):
                 f"missing: {', '.join(missing)}"
             )
         for name, array in inputs.items():
-            if array.dtype == BYTES_DTYPE and self.graph.inputs[name].packet_type != PacketType.PY_TENSOR:
+            if raw_input_of(array) is not None:
+                try:
+                    packet_tensor(name, array)  # raw bytes that do not fit their shape: refused now, as OVMS
+                except ValueError as exc:
+                    raise GraphInputInvalid(f"Invalid Python tensor buffer size - {exc}") from None
+            elif array.dtype == BYTES_DTYPE and name not in self._python_inputs:
                 raise GraphInputInvalid(
                     f"Invalid input precision - BYTES inputs are taken only by OVMS_PY_TENSOR streams; input name: {name}"
                 )
@@ -105,7 +127,7 @@ class GraphServable(Servable):
         packets = run_graph(self.graph, inputs, now_us())
         try:
             async for packet in packets:
-                outputs.setdefault(packet.stream, packet.data)
+                outputs.setdefault(packet.stream, _array(packet))
                 if len(outputs) == len(self.graph.outputs):
                     return {name: outputs[name] for name in self.graph.outputs}
         finally:
@@ -126,7 +148,9 @@ class GraphServable(Servable):
                     if self.metrics is not None:
                         self.metrics.responses[call] += 1
                         self.metrics.latency.observe((perf_counter_ns() - start) // 1000)
-                    yield InferAnswer({packet.stream: packet.data}, {TIMESTAMP_PARAMETER: packet.timestamp})
+                    yield InferAnswer(
+                        {packet.stream: _array(packet)}, {TIMESTAMP_PARAMETER: packet.timestamp}
+                    )
             finally:
                 await packets.aclose()
 
