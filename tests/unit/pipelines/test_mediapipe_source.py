@@ -121,6 +121,7 @@ class Gate:
 
     def __init__(self) -> None:
         self.name = "gate"
+        self.generative = False
         self.inputs = (Stream("", 0, "in"),)
         self.outputs = (Stream("", 0, "out"),)
         self.started = asyncio.Event()

@@ -49,7 +49,7 @@ class GraphDefinition:
     @property
     def streaming(self) -> bool:
         """Whether a node may answer one request several times (a generative Python node)."""
-        return any(getattr(c, "generative", False) for c in self.calculators)
+        return any(c.generative for c in self.calculators)
 
     def close(self) -> None:
         for calculator in self.calculators:
@@ -153,7 +153,8 @@ def _sessions(graph: cfg.GraphConfig, ctx: GraphContext) -> dict[str, Session]:
         packets = [s for s in _streams(node.output_side_packet, f"node {name}", ctx) if s.tag == SESSION_TAG]
         if len(packets) != 1:
             raise _error(ctx, f"node {name}: needs one output_side_packet SESSION:<name>")
-        sessions[packets[0].name] = Session(options.servable_name, int(version) or None if version else None)
+        pinned = int(version) if version else None  # 0 or none: the newest version, as OVMS
+        sessions[packets[0].name] = Session(options.servable_name, pinned or None)
     return sessions
 
 

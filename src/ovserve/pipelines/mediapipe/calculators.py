@@ -83,6 +83,8 @@ class Calculator(Protocol):
     name: str
     inputs: tuple[Stream, ...]
     outputs: tuple[Stream, ...]
+    #: whether one call may give several sets of outputs (a generative Python node)
+    generative: bool
 
     def process(self, packets: Mapping[str, np.ndarray]) -> AsyncIterator[dict[str, np.ndarray]]: ...
 
@@ -99,6 +101,8 @@ class Session:
 
 class InferenceCalculator:
     """``OpenVINOInferenceCalculator``: run the session's model; stream tags map to tensor names."""
+
+    generative = False
 
     def __init__(
         self,
@@ -185,6 +189,8 @@ class PythonCalculator:
 
 class ConverterCalculator:
     """``PyTensorOvTensorConverterCalculator``: a ``pyovms`` tensor to an OpenVINO one or back."""
+
+    generative = False
 
     def __init__(self, name: str, streams: tuple[tuple[Stream, ...], tuple[Stream, ...]]) -> None:
         self.name = name
