@@ -16,6 +16,7 @@ from ovserve.core.manager import AspiredStream
 from ovserve.errors import LoadError
 from ovserve.pipelines.mediapipe.build import GraphDefinition, build_graph
 from ovserve.pipelines.mediapipe.calculators import PythonNodeSpec, TensorNode
+from ovserve.pipelines.mediapipe.executor import QUEUED_PACKETS
 from ovserve.pipelines.mediapipe.servable import GraphServable
 from ovserve.pipelines.mediapipe.source import GraphSource
 from ovserve.pipelines.mediapipe.streams import Stream, parse_stream
@@ -174,3 +175,41 @@ def test_concurrent_requests_share_nothing(tmp_path: Path) -> None:
         np.testing.assert_array_equal(out["out"], np.full(3, i * 3, dtype=np.float32))
     g.close()
     assert made[0].finalized.wait(30)
+
+
+class Endless:
+    """A generative calculator that yields for ever, counting its yields."""
+
+    def __init__(self) -> None:
+        self.name = "endless"
+        self.generative = True
+        self.inputs = (Stream("", 0, "in"),)
+        self.outputs = (Stream("", 0, "out"),)
+        self.yielded = 0
+
+    async def process(self, packets: Mapping[str, np.ndarray]) -> AsyncIterator[dict[str, np.ndarray]]:
+        while True:
+            self.yielded += 1
+            yield {"out": packets["in"] + self.yielded}
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_reader_that_does_not_read_holds_the_generator_back() -> None:
+    async def scenario() -> tuple[int, list[float]]:
+        node = Endless()
+        graph = GraphDefinition(inputs={"in": node.inputs[0]}, outputs={"out": node.outputs[0]})
+        graph.calculators = [node]
+        graph.consumers = {"in": [0]}
+        answers = GraphServable("g", graph).infer_stream({"in": np.zeros(1, dtype=np.float32)})
+        first = [float((await anext(answers)).outputs["out"][0]) for _ in range(3)]
+        for _ in range(500):  # the loop turns many times; the node may run only as far as the queue allows
+            await asyncio.sleep(0)
+        yielded = node.yielded
+        await answers.aclose()
+        return yielded, first
+
+    yielded, first = asyncio.run(scenario())
+    assert first == [1.0, 2.0, 3.0]
+    assert yielded <= 3 + QUEUED_PACKETS + 2
