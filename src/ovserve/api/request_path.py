@@ -121,8 +121,11 @@ async def infer_stream(
 ) -> AsyncIterator[R]:
     """:func:`infer` for a streaming call: a servable that :attr:`~Servable.streams_answers` may answer
     several times (each answer encoded as it comes); any other answers once, as :func:`infer`."""
-    with _acquire(ctx, call, name, version) as servable:
-        streams = servable.streams_answers
+    try:
+        with _acquire(ctx, call, name, version) as servable:
+            streams = servable.streams_answers
+    except ServingError:
+        streams = False  # infer() raises it again, and counts it
     if not streams:
         yield await infer(ctx, call, name, version, decode, encode)
         return
