@@ -120,6 +120,8 @@ def test_a_generative_python_node_streams_every_yield_through_the_graph(
     )
     g = graph(text, tmp_path, nodes, add_model[1])
     assert g.streams_answers and g.graph.streaming
+    kwargs = nodes[0].model.kwargs  # type: ignore[attr-defined]
+    assert (kwargs["input_names"], kwargs["output_names"]) == (["in", "loop"], ["scaled", "loop"])  # as OVMS
     answers = run(collect(g.infer_stream({"in": X})))
     stamps = [a.parameters["OVMS_MP_TIMESTAMP"] for a in answers]  # type: ignore[attr-defined]
     assert [t - stamps[0] for t in stamps] == [0, 1, 2, 3]  # one step per yield, from the request's time

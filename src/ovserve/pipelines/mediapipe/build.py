@@ -225,8 +225,8 @@ def _python(
     spec = PythonNodeSpec(
         node_name=node.name,
         handler_path=handler_path,
-        input_names=tuple(s.name for s in sorted(inputs, key=lambda s: (s.tag, s.index))),
-        output_names=tuple(s.name for s in outputs),
+        input_names=tuple(s.name for s in streams[0]),  # OVMS's kwargs: every stream, as configured
+        output_names=tuple(s.name for s in streams[1]),
         base_path=ctx.base_path,
     )
     python_node = ctx.make_python_node(spec)

@@ -55,7 +55,8 @@ class PythonNodeSpec:
 
     node_name: str
     handler_path: str
-    #: the input stream names, sorted by tag (the order OVMS gives ``execute`` its inputs)
+    #: every input and output stream name as configured (``LOOPBACK`` too): OVMS's ``initialize``
+    #: kwargs (``execute`` gets its inputs sorted by tag, from the calculator)
     input_names: tuple[str, ...]
     output_names: tuple[str, ...]
     #: the graph's base path (a relative ``handler_path`` is taken from it)
