@@ -66,6 +66,34 @@ class OvmsPythonModel:
         seen = {"bytes": bytes(tensor).hex(), "shape": list(tensor.shape), "datatype": tensor.datatype}
         return [Tensor("echo", np.frombuffer(json.dumps(seen).encode(), dtype=np.uint8))]
 """
+#: two Python nodes: the first makes a tensor of a custom datatype, the second passes it on and
+#: adds a BYTES tensor whose buffer is not KServe's length-prefixed format (OVMS sends both as they are)
+CUSTOM = (
+    'input_stream: "OVMS_PY_TENSOR:in"\noutput_stream: "OVMS_PY_TENSOR_A:custom"\n'
+    'output_stream: "OVMS_PY_TENSOR_B:text"\n'
+    + python("make", "in", "made", handler="make.py")
+    + python("pass", "made", "custom", handler="pass.py").replace(
+        'output_stream: "OUTPUT:custom"', 'output_stream: "OUTPUT:custom"\n  output_stream: "TEXT:text"'
+    )
+)
+MAKE_HANDLER = """
+from pyovms import Tensor
+
+
+class OvmsPythonModel:
+    def execute(self, inputs):
+        return [Tensor("made", b"null0terminated0string0", shape=(3,), datatype="my_string")]
+"""
+PASS_HANDLER = """
+from pyovms import Tensor
+
+
+class OvmsPythonModel:
+    def execute(self, inputs):
+        (made,) = inputs
+        seen = f"{made.datatype} {list(made.shape)}".encode()
+        return [Tensor("custom", made, shape=made.shape, datatype=made.datatype), Tensor("text", seen, datatype="BYTES")]
+"""
 UNSUPPORTED = """
 input_stream: "in"
 output_stream: "out"
@@ -94,6 +122,10 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "raw").mkdir()
     (root / "raw" / "graph.pbtxt").write_text(RAW)
     (root / "raw" / "echo.py").write_text(ECHO_HANDLER)
+    (root / "custom").mkdir()
+    (root / "custom" / "graph.pbtxt").write_text(CUSTOM)
+    (root / "custom" / "make.py").write_text(MAKE_HANDLER)
+    (root / "custom" / "pass.py").write_text(PASS_HANDLER)
     (root / "unsupported").mkdir()
     (root / "unsupported" / "graph.pbtxt").write_text(UNSUPPORTED)
     doc = {
@@ -104,6 +136,7 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
             {"config": {"name": "pyinfer"}},
             {"config": {"name": "stream"}},
             {"config": {"name": "raw"}},
+            {"config": {"name": "custom"}},
         ],
         "mediapipe_config_list": [
             {"name": "listed", "base_path": "other", "graph_path": "chain_graph.pbtxt"}
@@ -364,3 +397,24 @@ def test_a_python_tensor_input_gets_the_raw_bytes_as_sent(server: ServerProcess)
     with pytest.raises(InferenceServerException, match="Invalid Python tensor buffer size") as err:
         grpc.infer("raw", [wrong])
     assert err.value.status() == "StatusCode.INVALID_ARGUMENT"
+
+
+def test_python_tensors_of_any_datatype_pass_between_nodes_and_to_the_client_as_they_are(
+    server: ServerProcess,
+) -> None:
+    grpc = grpcclient.InferenceServerClient(server.grpc_address)
+    inp = grpcclient.InferInput("in", [1], "FP32")
+    inp.set_data_from_numpy(np.zeros(1, dtype=np.float32))
+    response = grpc.infer("custom", [inp]).get_response()
+    outputs = {
+        o.name: (o.datatype, list(o.shape), raw)
+        for o, raw in zip(response.outputs, response.raw_output_contents, strict=True)
+    }
+    assert outputs["custom"] == ("my_string", [3], b"null0terminated0string0")
+    assert outputs["text"] == ("BYTES", [13], b"my_string [3]")  # the second node saw the first's tensor
+    rest = httpclient.InferenceServerClient(f"{HOST}:{server.rest_port}")
+    rinp = httpclient.InferInput("in", [1], "FP32")
+    rinp.set_data_from_numpy(np.zeros(1, dtype=np.float32))
+    result = rest.infer("custom", [rinp])
+    assert result.get_output("custom")["datatype"] == "my_string"
+    assert result.get_output("custom")["parameters"]["binary_data_size"] == len(b"null0terminated0string0")

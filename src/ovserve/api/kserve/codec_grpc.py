@@ -28,7 +28,15 @@ from ovserve.api.kserve.codec import (
 )
 from ovserve.core.servable import Servable
 from ovserve.errors import InvalidInput, Unimplemented
-from ovserve.tensors import BYTES_DTYPE, InferRequest, InferResponse, RawInput, bytes_array, raw_input_array
+from ovserve.tensors import (
+    BYTES_DTYPE,
+    InferRequest,
+    InferResponse,
+    RawInput,
+    bytes_array,
+    raw_input_array,
+    raw_input_of,
+)
 
 #: KServe datatype -> the InferTensorContents field that carries it (None: raw only).
 CONTENTS_FIELD: dict[str, str | None] = {
@@ -152,6 +160,13 @@ def encode_infer_response(request: InferRequest, response: InferResponse) -> pb.
     tensors = []
     buffers = []
     for name, array in selected_outputs(response.outputs, request.requested_outputs):
+        raw = raw_input_of(array)
+        if raw is not None:  # a graph's Python tensor: its bytes as they are, with its datatype (OVMS)
+            tensors.append(
+                pb.ModelInferResponse.InferOutputTensor(name=name, datatype=raw.datatype, shape=raw.shape)
+            )
+            buffers.append(raw.data)
+            continue
         tensors.append(
             pb.ModelInferResponse.InferOutputTensor(
                 name=name, datatype=datatype_of(name, array), shape=array.shape

@@ -2,10 +2,12 @@
 
 Every packet between calculators is a numpy array: OVMS's ``ov::Tensor`` and its
 ``pyovms.Tensor`` carry the same data; a Python node's inputs become ``pyovms.Tensor``
-as OVMS makes them from a request, and its outputs arrays as OVMS serialises them
-(:mod:`ovserve.pipelines.pytensors`). So a ``PyTensorOvTensorConverterCalculator`` only
-checks what an OpenVINO tensor cannot hold. (A tensor of a custom datatype passed from
-one Python node to another is therefore not kept as is.)
+as OVMS makes them from a request (:mod:`ovserve.pipelines.pytensors`). A request's raw
+bytes for a Python tensor input, and a Python node's BYTES or custom-datatype output, stay
+bytes with their shape and datatype (``tensors.RawInput`` in a 0-d array), as OVMS passes
+them on: :func:`packet_tensor` and :func:`packet_array` make what a node takes. So a
+``PyTensorOvTensorConverterCalculator`` only converts and checks what an OpenVINO tensor
+cannot hold.
 
 A calculator's :meth:`process` takes one set of input packets keyed by stream name and
 yields sets of output packets keyed by stream name: once, or (a generative Python node)
@@ -25,7 +27,7 @@ from ovserve.core.servable import Servable
 from ovserve.errors import BackendError, InvalidInput, PythonNodeFailed
 from ovserve.pipelines.mediapipe.streams import Stream
 from ovserve.pipelines.pytensors import array_from_tensor, tensor_from_array, tensor_from_raw
-from ovserve.tensors import BYTES_DTYPE, raw_input_of
+from ovserve.tensors import BYTES_DTYPE, KSERVE_TO_NUMPY, RawInput, raw_input_array, raw_input_of
 from pyovms import Tensor
 
 
@@ -43,6 +45,16 @@ def packet_array(name: str, packet: np.ndarray) -> np.ndarray:
     their datatype and shape make; ValueError naming the stream when they cannot."""
     raw = raw_input_of(packet)
     return packet if raw is None else array_from_tensor(packet_tensor(name, packet))
+
+
+def _output_packet(tensor: Tensor) -> np.ndarray:
+    """A Python node's output as a packet: an array for KServe's numeric datatypes and strings (what
+    a model takes); otherwise (BYTES, a custom datatype) the buffer as is, with the tensor's shape and
+    datatype (``tensors.RawInput``), as OVMS passes it on and serialises it."""
+    view = np.asarray(tensor)
+    if (tensor.datatype != "BYTES" and tensor.datatype in KSERVE_TO_NUMPY) or view.dtype.kind in "USO":
+        return array_from_tensor(tensor)
+    return raw_input_array(RawInput(view.tobytes(), tuple(tensor.shape), tensor.datatype))
 
 
 #: ``ServableManager.acquire``: pin ``name`` at ``version`` (None: newest) for a ``with`` block.
@@ -179,7 +191,7 @@ class PythonCalculator:
                     f"(streams: {', '.join(sorted(self._wanted))})"
                 )
             try:
-                arrays[tensor.name] = array_from_tensor(tensor)
+                arrays[tensor.name] = _output_packet(tensor)
             except ValueError as exc:
                 raise PythonNodeFailed(f"Python node {self.name!r}: {exc}") from None
         return arrays

@@ -21,11 +21,11 @@ import numpy as np
 
 from ovserve.core.ids import ServableId
 from ovserve.core.servable import InferAnswer, Servable
-from ovserve.errors import GraphExecutionFailed, GraphInputInvalid, InternalError, InvalidInput
+from ovserve.errors import GraphExecutionFailed, GraphInputInvalid, InternalError
 from ovserve.metrics.graphs import GRAPH_CALL, GraphMetrics
 from ovserve.pipelines.mediapipe.build import GraphDefinition
-from ovserve.pipelines.mediapipe.calculators import packet_array, packet_tensor
-from ovserve.pipelines.mediapipe.executor import Packet, run_graph
+from ovserve.pipelines.mediapipe.calculators import packet_tensor
+from ovserve.pipelines.mediapipe.executor import run_graph
 from ovserve.pipelines.mediapipe.streams import PacketType, Stream
 from ovserve.tensors import BYTES_DTYPE, TensorSpec, raw_input_of
 
@@ -42,15 +42,6 @@ class StreamSpec(TensorSpec):
     @property
     def datatype(self) -> str:
         return "INVALID"
-
-
-def _array(packet: Packet) -> np.ndarray:
-    """An output packet as a response's array (a graph input's raw bytes passed straight through
-    become the array their datatype and shape make)."""
-    try:
-        return packet_array(packet.stream, packet.data)
-    except ValueError as exc:
-        raise GraphExecutionFailed("(graph)", InvalidInput(str(exc))) from None
 
 
 def now_us() -> int:
@@ -127,7 +118,7 @@ class GraphServable(Servable):
         packets = run_graph(self.graph, inputs, now_us())
         try:
             async for packet in packets:
-                outputs.setdefault(packet.stream, _array(packet))
+                outputs.setdefault(packet.stream, packet.data)
                 if len(outputs) == len(self.graph.outputs):
                     return {name: outputs[name] for name in self.graph.outputs}
         finally:
@@ -148,9 +139,7 @@ class GraphServable(Servable):
                     if self.metrics is not None:
                         self.metrics.responses[call] += 1
                         self.metrics.latency.observe((perf_counter_ns() - start) // 1000)
-                    yield InferAnswer(
-                        {packet.stream: _array(packet)}, {TIMESTAMP_PARAMETER: packet.timestamp}
-                    )
+                    yield InferAnswer({packet.stream: packet.data}, {TIMESTAMP_PARAMETER: packet.timestamp})
             finally:
                 await packets.aclose()
 
