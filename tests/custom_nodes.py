@@ -5,7 +5,8 @@
 The nodes: ``add_one`` (FP32 + a parameter), ``crop`` (detected boxes cut out of an image, for
 dynamic demultiplexing), ``faulty`` (breaks the interface as its "mode" parameter says) and
 ``rendezvous`` (completes only when N calls run at once; test controls), ``no_release`` (lacks
-a function). Each node but no_release exports
+a function), ``unresolved`` (calls a symbol nothing defines, from a function never called).
+Each node but no_release exports
 ``outstanding_allocations()``: the buffers it handed out that the server has not released.
 
 From a shell (the demo uses it): ``python tests/custom_nodes.py OUT_DIR [NAME ...]``.
@@ -21,7 +22,7 @@ from pathlib import Path
 from ovserve.pipelines.custom_node import include_dir
 
 SOURCES = Path(__file__).parent / "data" / "custom_nodes"
-NODES = ("add_one", "crop", "faulty", "rendezvous", "no_release")
+NODES = ("add_one", "crop", "faulty", "rendezvous", "no_release", "unresolved")
 
 
 def compiler() -> str:

@@ -40,6 +40,7 @@ from ovserve.pipelines.custom_node_abi import (
     CustomNodeTensor,
     ParamArray,
     bind,
+    open_library,
     precision_name,
     read_dims,
 )
@@ -80,7 +81,7 @@ class CustomNodeLibrary:
         if ".." in Path(path).parts:
             raise CustomNodeLibraryInvalid(f"Custom node library failed to open - {where}: '..' is forbidden")
         try:
-            handle = ctypes.CDLL(path, mode=os.RTLD_LAZY | os.RTLD_LOCAL)
+            handle = open_library(path)
         except OSError as error:
             raise CustomNodeLibraryInvalid(f"Custom node library failed to open - {where}: {error}") from None
         try:
