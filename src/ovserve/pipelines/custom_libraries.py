@@ -11,11 +11,14 @@ Not thread-safe: the lifecycle calls :meth:`CustomNodeLibraries.update` and
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 
 from ovserve.config.pipelines import CustomNodeLibraryConfig, NodeConfig
 from ovserve.errors import CustomNodeLibraryInvalid
 from ovserve.pipelines.custom_node import CustomNode, CustomNodeLibrary
+
+log = logging.getLogger(__name__)
 
 
 class CustomNodeLibraries:
@@ -41,6 +44,7 @@ class CustomNodeLibraries:
             try:
                 loaded[name] = self._load(config)
             except CustomNodeLibraryInvalid as error:
+                log.error("%s", error.message)
                 failed[name] = (config.base_path, error.message)
         self._loaded, self._failed = loaded, failed
         return {name: reason for name, (_, reason) in failed.items()}

@@ -247,7 +247,7 @@ class CustomNode:
         return {name: results[name] for name in self._outputs}
 
     def _take_outputs(self, outputs: Any, count: int) -> dict[str, np.ndarray]:
-        """Copy every output, releasing each one's data and dims; raises on the first bad output."""
+        """Copy every output, releasing each one's data and dims; raises naming every bad output."""
         results: dict[str, np.ndarray] = {}
         errors: list[str] = []
         for tensor in outputs[:count]:
