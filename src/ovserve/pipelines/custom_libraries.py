@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from concurrent.futures import Executor
 
 from ovserve.config.pipelines import CustomNodeLibraryConfig, NodeConfig
 from ovserve.errors import CustomNodeLibraryInvalid
@@ -25,9 +26,12 @@ class CustomNodeLibraries:
     """Library name -> loaded library (or why it did not load); builds the custom nodes of pipelines."""
 
     def __init__(
-        self, load: Callable[[CustomNodeLibraryConfig], CustomNodeLibrary] = CustomNodeLibrary.load
+        self,
+        load: Callable[[CustomNodeLibraryConfig], CustomNodeLibrary] = CustomNodeLibrary.load,
+        executor: Executor | None = None,
     ) -> None:
         self._load = load
+        self._executor = executor  # where the nodes' execute calls run (None: the loop's default)
         self._loaded: dict[str, CustomNodeLibrary] = {}
         self._failed: dict[str, tuple[str, str]] = {}  # name -> (base_path, reason)
 
@@ -66,4 +70,4 @@ class CustomNodeLibraries:
             raise CustomNodeLibraryInvalid(
                 f"Pipeline refers to incorrect library - node {node.name} names none"
             )
-        return CustomNode(self.library(node.library_name), node.name, node.params)
+        return CustomNode(self.library(node.library_name), node.name, node.params, self._executor)

@@ -4,7 +4,10 @@ built from them (C nodes compiled by tests/custom_nodes.py)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -40,6 +43,24 @@ def test_nodes_are_built_from_the_configured_libraries(add_one: Path) -> None:
     result = asyncio.run(node.run({"input_numbers": x}))
     np.testing.assert_array_equal(result["output_numbers"], x + 4)
     node.close()
+
+
+def test_nodes_run_on_the_executor_given(add_one: Path) -> None:
+    submitted: list[str] = []
+
+    class Recording(ThreadPoolExecutor):
+        def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+            submitted.append(getattr(fn, "__name__", ""))
+            return super().submit(fn, *args, **kwargs)
+
+    with Recording(2) as pool:
+        libraries = CustomNodeLibraries(executor=pool)
+        libraries.update([CustomNodeLibraryConfig("lib", str(add_one))])
+        node = libraries.make_node(custom("plus", "lib", {}))
+        result = asyncio.run(node.run({"input_numbers": np.zeros((1, 2), np.float32)}))
+        node.close()
+    np.testing.assert_array_equal(result["output_numbers"], np.ones((1, 2), np.float32))
+    assert submitted == ["_execute"]
 
 
 def test_reloads_keep_unchanged_libraries_and_load_changed_ones(add_one: Path, tmp_path: Path) -> None:
