@@ -59,6 +59,10 @@ def plan(config: PipelineConfig) -> Graph:
         config_ = configs[step]
         bindings.append(tuple(_bind(_where(config_, t), t, src, index, outputs) for t, src in wiring.items()))
     sources = [tuple(dict.fromkeys(b.source for b in bs)) for bs in bindings]
+    if config.demultiply_count is not None and not any(REQUEST_INDEX in s for s in sources):
+        raise PipelineInvalid(
+            BAD_DEMULTIPLY_COUNT, f"pipeline: {name} demultiplies its inputs, which nothing reads"
+        )
     order = _topological_order(name, sources, [_name(c, i, response) for i, c in enumerate(configs)])
     _check_connected(sources, configs, response)
     counts = [

@@ -41,6 +41,8 @@ NODES: dict[str, Callable[[], Node]] = {
     "dyn": lambda: passing([f32("x", 1, 4)], [f32("y", -1, 1, 4)]),
     "sum": lambda: passing([f32("x", 3, 1, 4)], [f32("y", 1, 4)]),
     "sum2": lambda: passing([f32("x", 2, 1, 4)], [f32("y", 1, 4)]),
+    "vec": lambda: passing([f32("x", 4)], [f32("y", 4)]),
+    "free": lambda: passing([], [f32("y", 1, 4)]),
     "two": lambda: passing([f32("x", 1, 4), f32("z", 1, 4)], [f32("y", 1, 4)]),
 }
 
@@ -386,3 +388,14 @@ def test_overlapping_ranges_connect_and_unknown_tensors_are_not_checked() -> Non
     assert built.inputs["x"].shape == (-1, 4)
     assert built.outputs["y"].shape == (2, 4)
     assert "out" in built.unspecified
+
+
+def test_request_demultiplexing_needs_inputs_of_three_dimensions_that_something_reads() -> None:
+    config = pipeline([lib("n", "vec", {"x": "request:x"})], {"y": "n:y"}, demultiply_count=-1)
+    invalid(
+        config, "Pipeline has not enough shape dimensions to demultiply", "pipeline input: x; shape: (-1,4)"
+    )
+    config = pipeline([lib("n", "a", {"x": "request:x"})], {"y": "n:y"}, demultiply_count=-1)
+    assert build(config).inputs["x"].shape == (-1, 1, 4)  # type: ignore[attr-defined]
+    unread = pipeline([lib("n", "free", {})], {"y": "n:y"}, demultiply_count=2)
+    invalid(unread, "Invalid demultiply_count", "pipeline: pipe demultiplies its inputs, which nothing reads")
