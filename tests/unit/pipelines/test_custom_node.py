@@ -12,8 +12,10 @@ import ctypes
 import json
 import re
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -95,6 +97,22 @@ def test_inputs_of_any_memory_layout_reach_the_node_as_dense_arrays(
         np.testing.assert_array_equal(run(node, input_numbers=view)["output_numbers"], view + np.float32(1))
     assert np.array_equal(x, x.copy())  # inputs are not written to
     node.close()
+
+
+def test_execute_runs_on_the_executor_given(built: dict[str, Path], no_leaks: None) -> None:
+    submitted: list[str] = []
+
+    class Recording(ThreadPoolExecutor):
+        def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+            submitted.append(getattr(fn, "__name__", ""))
+            return super().submit(fn, *args, **kwargs)
+
+    with Recording(2) as pool:
+        node = CustomNode(load(built, "add_one"), "plus", {}, executor=pool)
+        result = run(node, input_numbers=np.zeros((1, 2), np.float32))
+        node.close()
+    np.testing.assert_array_equal(result["output_numbers"], np.ones((1, 2), np.float32))
+    assert submitted == ["_execute"]
 
 
 def test_an_input_of_a_datatype_without_a_precision_is_refused(
