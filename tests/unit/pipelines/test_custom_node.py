@@ -270,6 +270,23 @@ def test_libraries_are_bound_lazily_as_ovms_binds_them(built: dict[str, Path], n
     node.close()
 
 
+def test_outputs_are_released_with_the_state_of_the_node_that_made_them(
+    built: dict[str, Path], no_leaks: None
+) -> None:
+    """Two nodes of one library, each with a pool of two output buffers in its own state: many runs
+    work only if every output goes back, through release, to the pool of the state it came from."""
+    library = load(built, "pooled")
+    nodes = [CustomNode(library, f"n{i}", {"pool_size": "2"}) for i in range(2)]
+    for i in range(6):
+        for k, node in enumerate(nodes):
+            x = np.full(i + 1, k + i, np.float32)
+            np.testing.assert_array_equal(run(node, x=x)["y"], x * 2)
+    wrong = abi.open_library(str(built["pooled"])).wrong_state_releases
+    assert wrong() == 0
+    for node in nodes:
+        node.close()
+
+
 # -- concurrency, closing and cancellation ------------------------------------------------------
 
 
