@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import pytest
 from custom_nodes import build_all, build_program, crop_reference, detections
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ovserve.config.pipelines import CustomNodeLibraryConfig
 from ovserve.errors import Code, CustomNodeFailed, CustomNodeLibraryInvalid, InvalidInput
@@ -208,6 +210,43 @@ def test_a_bad_output_is_an_error_naming_it_and_everything_is_released(
     healthy = CustomNode(load(built, "faulty"), "faulty", {})  # the library is still usable
     assert run(healthy, x=np.zeros(1, np.float32))["y"].shape == (1, 4)
     healthy.close()
+
+
+@st.composite
+def output_specs(draw: st.DrawFn) -> tuple[int, int, list[int]]:
+    """(precision, dataBytes, dims) of an output, right or wrong in any of its parts."""
+    count = draw(st.one_of(st.integers(0, 5), st.just(40)))
+    dims = draw(st.lists(st.integers(0, 5), min_size=count, max_size=count))
+    precision = draw(st.integers(-2, 11))
+    itemsize = abi.PRECISION_DTYPES[precision].itemsize if precision in abi.PRECISION_DTYPES else 4
+    right = int(np.prod(dims, dtype=np.int64)) * itemsize
+    size = draw(st.one_of(st.just(right), st.integers(0, 300))) if right <= 300 else draw(st.integers(0, 300))
+    return precision, size, dims
+
+
+@settings(  # bounded and derandomized: every run tries the same outputs
+    max_examples=150,
+    derandomize=True,
+    deadline=None,
+    database=None,
+)
+@given(spec=output_specs())
+def test_any_output_is_taken_or_refused_naming_it_and_always_released(
+    built: dict[str, Path], spec: tuple[int, int, list[int]]
+) -> None:
+    precision, size, dims = spec
+    node = CustomNode(load(built, "faulty"), "fuzz", {"mode": "spec"})
+    described = np.array([len(dims), precision, size, *dims], np.float32)
+    try:
+        result = run(node, x=described)
+        assert (precision, size, dims) == (1, 16, [1, 4])  # only what getOutputsInfo declares is taken
+        np.testing.assert_array_equal(result["y"], np.zeros((1, 4), np.float32))
+    except CustomNodeFailed as error:
+        assert (precision, size, dims) != (1, 16, [1, 4])
+        assert "output y" in error.message, error.message
+    finally:
+        node.close()
+    assert outstanding(built["faulty"]) == 0
 
 
 def test_undeclared_outputs_are_released_and_left_out(built: dict[str, Path], no_leaks: None) -> None:
