@@ -10,7 +10,9 @@ from typing import TypeVar
 
 import models
 import numpy as np
+import openvino as ov
 import pytest
+from openvino import opset13 as ops
 from pipeline_fakes import (
     FakeNode,
     Served,
@@ -274,5 +276,35 @@ def test_pipeline_demultiply_count_splits_the_request(tmp_path: Path) -> None:
         np.testing.assert_allclose(
             out["total"], sum(served.reference("a", {"x": d})["y"] for d in data), rtol=1e-5
         )
+
+    run(tmp_path, body)
+
+
+def text_rows_out() -> ov.Model:
+    """``codes`` [1,-1] U8 -> ``codes_string`` [1,-1] U8 (codes + 1): clients read it as strings."""
+    codes = models._name(ops.parameter([1, -1], ov.Type.u8, name="codes"), "codes")
+    plus = models._name(ops.add(codes, ops.constant(np.array(1, np.uint8))), "codes_string")
+    return ov.Model([plus], [codes], "rows_out")
+
+
+def test_model_nodes_pass_tensors_without_the_client_side_string_conversion(tmp_path: Path) -> None:
+    config = pipeline(
+        [
+            node("first", {"codes": "request:codes"}, [("codes_string", "mid")], model="text"),
+            node("second", {"codes": "first:mid"}, ["codes_string"], model="text"),
+        ],
+        {"out": "second:codes_string"},
+        inputs=("codes",),
+    )
+
+    async def body(served: Served) -> None:
+        await served.serve("text", text_rows_out(), converting=True)
+        with served.manager.acquire("text") as direct:  # a client reads strings from the model itself
+            assert (await direct.infer({"codes": np.array([[96, 97]], np.uint8)}))[
+                "codes_string"
+            ].dtype == object
+        pipe = build_pipeline(config, served.manager.acquire, no_nodes)
+        out = await pipe.infer({"codes": np.array([[96, 97, 98]], np.uint8)})
+        np.testing.assert_array_equal(out["out"], np.array([[98, 99, 100]], np.uint8))
 
     run(tmp_path, body)
