@@ -42,8 +42,8 @@ class Step:
 
     ``sources`` are the distinct steps it reads from; ``dependents`` the steps reading from
     it. ``demultiply`` is None (no demultiplexing), -1 (dynamic) or the fixed item count.
-    ``kept`` are its outputs (own names) that later steps read: the only ones split by a
-    demultiplexer or kept for later.
+    ``kept`` are its outputs (own names) that later steps read: each run must give them, and
+    a demultiplexer splits only these.
     """
 
     index: int
