@@ -10,10 +10,12 @@ from pathlib import Path
 import models
 import numpy as np
 import pytest
+from fakes import EchoServable, StaticLoader
 from pipeline_fakes import FakeNode, Served, factory, node, pipeline, spec
 
 from ovserve.config.pipelines import NodeConfig, PipelineConfig
-from ovserve.core.manager import ServableManager
+from ovserve.core.ids import ServableId
+from ovserve.core.manager import AspiredStream, AspiredVersion, ServableManager
 from ovserve.errors import Code, PipelineInvalid, ServingError
 from ovserve.pipelines.build import build_pipeline
 from ovserve.pipelines.nodes import Node
@@ -399,3 +401,21 @@ def test_request_demultiplexing_needs_inputs_of_three_dimensions_that_something_
     assert build(config).inputs["x"].shape == (-1, 1, 4)  # type: ignore[attr-defined]
     unread = pipeline([lib("n", "free", {})], {"y": "n:y"}, demultiply_count=2)
     invalid(unread, "Invalid demultiply_count", "pipeline: pipe demultiplies its inputs, which nothing reads")
+
+
+def test_stateful_models_cannot_be_nodes() -> None:
+    class Stateful(EchoServable):
+        @property
+        def special_inputs(self) -> Mapping[str, TensorSpec]:
+            return {"sequence_id": spec("sequence_id", 1, dtype=np.uint64)}
+
+    async def go() -> None:
+        manager = ServableManager()
+        servable = Stateful(ServableId("seq", 1), (f32("x", 1, 4),))
+        await manager.apply({"seq": AspiredStream((AspiredVersion(1, StaticLoader(servable)),))})
+        config = pipeline([node("n", {"x": "request:x"}, ["y"], model="seq")], {"y": "n:y"})
+        with pytest.raises(PipelineInvalid, match=r"^Stateful models cannot be used in pipelines - node: n$"):
+            build_pipeline(config, manager.acquire, make)
+        await manager.close()
+
+    asyncio.run(go())
