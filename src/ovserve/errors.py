@@ -274,6 +274,23 @@ class MaxSequenceNumberReached(ServingError):
     text = "Max sequence number has been reached. Could not create new sequence."
 
 
+# -- C custom nodes of pipelines (ovserve.pipelines.custom_node), with OVMS's texts -------------
+
+
+class CustomNodeLibraryInvalid(ServingError):
+    """A custom node library cannot be used: it does not open, lacks a symbol, or its node's
+    ``initialize`` or metadata call failed. Pipelines using it are not served (their status says why)."""
+
+    code = Code.FAILED_PRECONDITION
+
+
+class CustomNodeFailed(ServingError):
+    """A custom node's ``execute`` failed, or handed back outputs that break the interface
+    (500 / UNKNOWN, as OVMS answers its node-library statuses)."""
+
+    code = Code.UNKNOWN
+
+
 class ConfigError(ServingError):
     """The command line or config.json is invalid; ``key`` names the offending setting."""
 
@@ -287,6 +304,52 @@ class ConfigError(ServingError):
 
 class StartupError(Exception):
     """The server could not start (a port could not be bound); the process exits 64."""
+
+
+# -- pipelines (DAGs): OVMS's texts -------------------------------------------------------------
+
+
+class PipelineInvalid(ServingError):
+    """A pipeline definition that cannot be served; ``text`` is OVMS's status text, ``detail`` names
+    the node and tensor. The pipeline's status carries it (the pipeline is not served)."""
+
+    code = Code.FAILED_PRECONDITION
+
+    def __init__(self, text: str, detail: str) -> None:
+        super().__init__(f"{text} - {detail}" if detail else text)
+        self.text = text
+        self.detail = detail
+
+
+class PipelineExecutionFailed(ServingError):
+    """A pipeline request broke one of the engine's rules while running (a demultiplexer's output
+    of the wrong shape, gathered shards that differ); OVMS answers these 500 / UNKNOWN."""
+
+    code = Code.UNKNOWN
+
+    def __init__(self, text: str, detail: str) -> None:
+        super().__init__(f"{text} - {detail}")
+        self.text = text
+
+
+class DemultiplexerNoResults(ServingError):
+    """A dynamic demultiplexer gave zero items: OVMS ends the request with ABORTED (HTTP 204)."""
+
+    code = Code.ABORTED
+    text = "Pipeline execution aborted due to no content from custom node"
+
+    def __init__(self, node: str) -> None:
+        super().__init__(f"{self.text} - node: {node}")
+        self.node = node
+
+
+class NodeFailed(ServingError):
+    """A pipeline node failed: the node's own error (its code kept) with the node's name."""
+
+    def __init__(self, node: str, cause: ServingError) -> None:
+        super().__init__(f"{cause.message}; node: {node}", cause.code)
+        self.node = node
+        self.cause = cause
 
 
 # -- pipelines: Python nodes (OVMS's status texts where it has them) ---------------------------
