@@ -274,6 +274,8 @@ class InferRequest:
     inputs: dict[str, np.ndarray]
     requested_outputs: tuple[str, ...] | None = None
     id: str = ""
+    #: the request's parameters (KServe), plain values; a MediaPipe graph reads OVMS_MP_TIMESTAMP
+    parameters: Mapping[str, object] | None = None
 
 
 @dataclass(slots=True)

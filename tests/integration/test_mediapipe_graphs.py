@@ -418,3 +418,32 @@ def test_python_tensors_of_any_datatype_pass_between_nodes_and_to_the_client_as_
     result = rest.infer("custom", [rinp])
     assert result.get_output("custom")["datatype"] == "my_string"
     assert result.get_output("custom")["parameters"]["binary_data_size"] == len(b"null0terminated0string0")
+
+
+def test_a_request_timestamp_is_kept_and_a_bad_one_refused(server: ServerProcess, repository: Path) -> None:
+    grpc = grpcclient.InferenceServerClient(server.grpc_address)
+    results: queue.Queue[object] = queue.Queue()
+    grpc.start_stream(callback=lambda result, error: results.put(error or result))
+    try:
+        inp = grpcclient.InferInput("in", list(X.shape), "FP32")
+        inp.set_data_from_numpy(X)
+        grpc.async_stream_infer("stream", [inp], parameters={"OVMS_MP_TIMESTAMP": 1000})
+        got = []
+        for _ in range(3):
+            result = results.get(timeout=30)
+            assert isinstance(result, grpcclient.InferResult), result
+            got.append(result.get_response().parameters["OVMS_MP_TIMESTAMP"].int64_param)
+        assert got == [1000, 1001, 1002]
+    finally:
+        grpc.stop_stream()
+    rest = httpclient.InferenceServerClient(f"{HOST}:{server.rest_port}")
+    rinp = httpclient.InferInput("in", list(X.shape), "FP32")
+    rinp.set_data_from_numpy(X)
+    with pytest.raises(InferenceServerException, match="Invalid timestamp format") as err:
+        rest.infer("chain", [rinp], parameters={"OVMS_MP_TIMESTAMP": "soon"})
+    assert err.value.status() == "400"
+    np.testing.assert_allclose(
+        rest.infer("chain", [rinp], parameters={"OVMS_MP_TIMESTAMP": 5}).as_numpy("out"),
+        expected(repository, X),
+        rtol=1e-6,
+    )

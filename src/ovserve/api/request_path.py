@@ -25,7 +25,7 @@ from typing import TypeVar
 from ovserve.api.backend_timing import BACKEND_TIMING
 from ovserve.api.context import ServingContext
 from ovserve.core.manager import Handle
-from ovserve.core.servable import Servable
+from ovserve.core.servable import NO_PARAMETERS, REQUEST_PARAMETERS, Servable
 from ovserve.errors import InvalidInput, ModelNotFound, ServingError
 from ovserve.metrics.calls import CallInfo
 from ovserve.metrics.graphs import GRAPH_CALL, graph_call_index
@@ -90,6 +90,7 @@ async def _run(
     start = perf_counter_ns()
     try:
         request = decode(servable)
+        REQUEST_PARAMETERS.set(request.parameters or NO_PARAMETERS)
         decoded = perf_counter_ns()
         outputs = await servable.infer(request.inputs)
         inferred = perf_counter_ns()
@@ -132,6 +133,7 @@ async def infer_stream(
     GRAPH_CALL.set(graph_call_index(call.interface, "ModelInferStream"))
     with _acquire(ctx, call, name, version) as servable:  # counted by the graph (metrics/graphs.py)
         request = decode(servable)
+        REQUEST_PARAMETERS.set(request.parameters or NO_PARAMETERS)
         async for answer in servable.infer_stream(request.inputs):
             response = InferResponse(servable.name, servable.version, answer.outputs, request.id)
             response.parameters = answer.parameters

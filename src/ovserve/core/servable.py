@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import AsyncIterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Protocol
@@ -25,6 +26,11 @@ from ovserve.core.validation import validate_inputs
 from ovserve.tensors import TensorSpec
 
 _NONE: Mapping[str, TensorSpec] = MappingProxyType({})
+NO_PARAMETERS: Mapping[str, object] = MappingProxyType({})
+#: the parameters of the request being served (KServe's request ``parameters``), set by the request
+#: path around :meth:`Servable.infer`, whose signature every servable shares: a MediaPipe graph reads
+#: ``OVMS_MP_TIMESTAMP`` and checks side packets there
+REQUEST_PARAMETERS: ContextVar[Mapping[str, object]] = ContextVar("REQUEST_PARAMETERS", default=NO_PARAMETERS)
 _BOTH_APIS = frozenset({"KServe", "TensorFlowServing"})
 
 

@@ -13,7 +13,8 @@ from mediapipe_graphs import Models, context, python, write_scale_handler
 
 from ovserve.config.types import ModelConfig
 from ovserve.core.manager import AspiredStream
-from ovserve.errors import LoadError
+from ovserve.core.servable import REQUEST_PARAMETERS
+from ovserve.errors import GraphInputInvalid, LoadError, Unimplemented
 from ovserve.pipelines.mediapipe.build import GraphDefinition, build_graph
 from ovserve.pipelines.mediapipe.calculators import PythonNodeSpec, TensorNode
 from ovserve.pipelines.mediapipe.executor import QUEUED_PACKETS
@@ -213,3 +214,42 @@ def test_a_reader_that_does_not_read_holds_the_generator_back() -> None:
     yielded, first = asyncio.run(scenario())
     assert first == [1.0, 2.0, 3.0]
     assert yielded <= 3 + QUEUED_PACKETS + 2
+
+
+# --- request parameters ------------------------------------------------------------------------
+
+
+def echo_graph() -> GraphServable:
+    gate = Gate()
+    gate.release.set()
+    return gated_graph(gate)
+
+
+def stamps(parameters: Mapping[str, object]) -> list[int]:
+    async def scenario() -> list[int]:
+        REQUEST_PARAMETERS.set(parameters)
+        answers = echo_graph().infer_stream({"in": np.zeros(1, dtype=np.float32)})
+        return [int(a.parameters["OVMS_MP_TIMESTAMP"]) async for a in answers]
+
+    return asyncio.run(scenario())
+
+
+def test_a_request_timestamp_stamps_its_packets() -> None:
+    assert stamps({"OVMS_MP_TIMESTAMP": 1234, "threshold": 0.5 > 1, "label": "x", "count": 3}) == [1234]
+
+
+@pytest.mark.parametrize(
+    ("parameters", "error", "message"),
+    [
+        ({"OVMS_MP_TIMESTAMP": "12"}, GraphInputInvalid, "Invalid timestamp format in request parameter"),
+        ({"OVMS_MP_TIMESTAMP": True}, GraphInputInvalid, "Should be int64"),
+        ({"OVMS_MP_TIMESTAMP": 2**63 - 1}, GraphInputInvalid, "Malformed packet timestamp"),
+        ({"py": "x"}, GraphInputInvalid, "py is special reserved name"),
+        ({"side": 0.5}, Unimplemented, "other types than: bool, string, int64"),
+    ],
+)
+def test_bad_request_parameters(
+    parameters: Mapping[str, object], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        stamps(parameters)

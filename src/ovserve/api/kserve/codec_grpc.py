@@ -105,8 +105,9 @@ def decode_infer_request(request: pb.ModelInferRequest, servable: Servable) -> I
             arrays[name] = from_raw(raw[index], dtype, dims, name)
         else:
             arrays[name] = _from_contents(tensor, dtype, dims)
-    if request.parameters:
-        add_sequence_parameters(_parameter_values(request.parameters), servable, arrays)
+    parameters = _parameter_values(request.parameters) if request.parameters else None
+    if parameters:
+        add_sequence_parameters(parameters, servable, arrays)
     requested = None
     if request.outputs:
         for output in request.outputs:
@@ -116,7 +117,7 @@ def decode_infer_request(request: pb.ModelInferRequest, servable: Servable) -> I
                     f"The classification extension is not supported - output name: {output.name}"
                 )
         requested = check_requested_outputs(servable, [output.name for output in request.outputs])
-    return InferRequest(arrays, requested, request.id)
+    return InferRequest(arrays, requested, request.id, parameters)
 
 
 def _from_contents(

@@ -143,9 +143,17 @@ def decode_infer_request(body: bytes, header_length: bytes | None, servable: Ser
     if not isinstance(inputs, list):
         raise _structure("inputs should be an array")
     arrays = _decode_inputs(inputs, body, json_end, regions)
-    add_sequence_parameters(_parameters(doc, "the request"), servable, arrays)
+    parameters = _parameters(doc, "the request")
+    add_sequence_parameters(parameters, servable, arrays)
     requested, binary_outputs = _decode_outputs(doc, servable)
-    return RestInferRequest(arrays, requested, request_id, binary_outputs, binary_default)
+    return RestInferRequest(
+        arrays,
+        requested,
+        request_id,
+        parameters=parameters or None,
+        binary_outputs=binary_outputs,
+        binary_default=binary_default,
+    )
 
 
 def _decode_inputs(

@@ -20,8 +20,8 @@ from time import perf_counter_ns
 import numpy as np
 
 from ovserve.core.ids import ServableId
-from ovserve.core.servable import InferAnswer, Servable
-from ovserve.errors import GraphExecutionFailed, GraphInputInvalid, InternalError
+from ovserve.core.servable import REQUEST_PARAMETERS, InferAnswer, Servable
+from ovserve.errors import GraphExecutionFailed, GraphInputInvalid, InternalError, Unimplemented
 from ovserve.metrics.graphs import GRAPH_CALL, GraphMetrics
 from ovserve.pipelines.mediapipe.build import GraphDefinition
 from ovserve.pipelines.mediapipe.calculators import packet_tensor
@@ -33,6 +33,11 @@ GRAPH_VERSION = 1
 #: the response parameter carrying a packet's timestamp (OVMS's name)
 TIMESTAMP_PARAMETER = "OVMS_MP_TIMESTAMP"
 _KSERVE_ONLY = frozenset({"KServe"})
+#: the side packet OVMS gives Python nodes: a request may not name it
+PYTHON_SIDE_PACKET = "py"
+#: MediaPipe's packet timestamps: int64 but its few special values at both ends
+_TIMESTAMP_MIN = -(2**63) + 2
+_TIMESTAMP_MAX = 2**63 - 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +49,32 @@ class StreamSpec(TensorSpec):
         return "INVALID"
 
 
-def now_us() -> int:
-    """A request's timestamp when it names none: the time in microseconds, as OVMS stamps packets."""
-    return time.time_ns() // 1000
+def request_timestamp() -> int:
+    """The timestamp of the request's packets: its ``OVMS_MP_TIMESTAMP`` parameter, else the time in
+    microseconds, as OVMS stamps packets. The other parameters are OVMS's input side packets: no
+    calculator ovserve runs takes one, but their types are checked as OVMS checks them."""
+    parameters = REQUEST_PARAMETERS.get()
+    for name, value in parameters.items():
+        if name == TIMESTAMP_PARAMETER:
+            continue
+        if name == PYTHON_SIDE_PACKET:
+            raise GraphInputInvalid(
+                f"Incoming input side packet: {PYTHON_SIDE_PACKET} is special reserved name and cannot be used"
+            )
+        if not isinstance(value, (str, int, bool)):
+            raise Unimplemented(
+                "Handling parameters of other types than: bool, string, int64 is not supported"
+            )
+    stamp = parameters.get(TIMESTAMP_PARAMETER)
+    if stamp is None:
+        return time.time_ns() // 1000
+    if not isinstance(stamp, int) or isinstance(stamp, bool):
+        raise GraphInputInvalid(
+            f"Invalid timestamp format in request parameter {TIMESTAMP_PARAMETER}. Should be int64"
+        )
+    if not _TIMESTAMP_MIN < stamp < _TIMESTAMP_MAX:
+        raise GraphInputInvalid(f"Malformed packet timestamp - {stamp} is out of MediaPipe's range")
+    return stamp
 
 
 def _spec(stream: Stream) -> TensorSpec:
@@ -106,16 +134,19 @@ class GraphServable(Servable):
                 )
 
     async def infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        with self._counted(inputs, GRAPH_CALL.get(), stream=False):
-            outputs = await self.run(inputs)
+        with self._counted(inputs, GRAPH_CALL.get(), stream=False) as timestamp:
+            outputs = await self._first_packets(inputs, timestamp)
         if self.metrics is not None:
             self.metrics.responses[GRAPH_CALL.get()] += 1
         return outputs
 
     async def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return await self._first_packets(inputs, request_timestamp())
+
+    async def _first_packets(self, inputs: Mapping[str, np.ndarray], timestamp: int) -> dict[str, np.ndarray]:
         """The first packet of every output stream (OVMS's unary answer)."""
         outputs: dict[str, np.ndarray] = {}
-        packets = run_graph(self.graph, inputs, now_us())
+        packets = run_graph(self.graph, inputs, timestamp)
         try:
             async for packet in packets:
                 outputs.setdefault(packet.stream, packet.data)
@@ -132,8 +163,8 @@ class GraphServable(Servable):
         """Every output packet as the graph gives it, with its timestamp (``OVMS_MP_TIMESTAMP``)."""
         call = GRAPH_CALL.get()
         start = perf_counter_ns()
-        with self._counted(inputs, call, stream=True):
-            packets = run_graph(self.graph, inputs, now_us())
+        with self._counted(inputs, call, stream=True) as timestamp:
+            packets = run_graph(self.graph, inputs, timestamp)
             try:
                 async for packet in packets:
                     if self.metrics is not None:
@@ -144,23 +175,25 @@ class GraphServable(Servable):
                 await packets.aclose()
 
     @contextmanager
-    def _counted(self, inputs: Mapping[str, np.ndarray], call: int, stream: bool) -> Iterator[None]:
-        """Check ``inputs`` and count the request as OVMS counts graph requests (``metrics/graphs.py``)."""
+    def _counted(self, inputs: Mapping[str, np.ndarray], call: int, stream: bool) -> Iterator[int]:
+        """Check the request (its inputs, its parameters) and count it as OVMS counts graph requests
+        (``metrics/graphs.py``); gives the timestamp of its packets."""
         series = self.metrics
         try:
             self.check(inputs)
-        except GraphInputInvalid:
+            timestamp = request_timestamp()
+        except (GraphInputInvalid, Unimplemented):
             if series is not None:
                 series.rejected[call] += 1
             raise
         if series is None:
-            yield
+            yield timestamp
             return
         series.accepted[call] += 1
         series.current += 1
         start = perf_counter_ns()
         try:
-            yield
+            yield timestamp
         except GraphExecutionFailed:
             series.errors[call] += 1
             raise
