@@ -143,3 +143,85 @@ def context(tmp_path: Path, models: Models, nodes: list[PythonNode] | None = Non
         return node
 
     return GraphContext(tmp_path / "graph.pbtxt", str(tmp_path), models.acquire, make)
+
+
+# --- the graphs of tests/integration/test_mediapipe_graphs.py (on a model named ``add``) ---
+
+CHAIN = (
+    'input_stream: "OVTENSOR:in"\noutput_stream: "OVTENSOR:out"\n'
+    + session("s", "add", "1")
+    + inference("first", "s", "in", "mid", "x", "y")
+    + inference("second", "s", "mid", "out", "x", "y")
+)
+#: a Python node (x * 3), a converter, then an inference node on ``add``
+PY_INFER = (
+    'input_stream: "OVMS_PY_TENSOR:in"\noutput_stream: "OVTENSOR:out"\n'
+    + python("scale", "in", "scaled")
+    + """
+node { name: "conv" calculator: "PyTensorOvTensorConverterCalculator"
+       input_stream: "OVMS_PY_TENSOR:scaled" output_stream: "OVTENSOR:tensor" }
+"""
+    + session("s", "add")
+    + inference("infer", "s", "tensor", "out", "x", "y")
+)
+#: a generative Python node (yields x * 3 * k, k = 1..3), each yield through the inference node
+STREAM = (
+    'input_stream: "OVMS_PY_TENSOR:in"\noutput_stream: "OVTENSOR:out"\n'
+    + python("gen", "in", "scaled", loopback=True)
+    + session("s", "add")
+    + inference("infer", "s", "scaled", "out", "x", "y")
+)
+#: a Python node that answers what it got: the bytes of its input, its shape and datatype
+RAW = 'input_stream: "OVMS_PY_TENSOR_DATA:data"\noutput_stream: "OVMS_PY_TENSOR:echo"\n' + python(
+    "echo", "data", "echo", handler="echo.py"
+)
+ECHO_HANDLER = """
+import json
+import numpy as np
+from pyovms import Tensor
+
+
+class OvmsPythonModel:
+    def execute(self, inputs):
+        (tensor,) = inputs
+        seen = {"bytes": bytes(tensor).hex(), "shape": list(tensor.shape), "datatype": tensor.datatype}
+        return [Tensor("echo", np.frombuffer(json.dumps(seen).encode(), dtype=np.uint8))]
+"""
+#: two Python nodes: the first makes a tensor of a custom datatype, the second passes it on and
+#: adds a BYTES tensor whose buffer is not KServe's length-prefixed format (OVMS sends both as they are)
+CUSTOM = (
+    'input_stream: "OVMS_PY_TENSOR:in"\noutput_stream: "OVMS_PY_TENSOR_A:custom"\n'
+    'output_stream: "OVMS_PY_TENSOR_B:text"\n'
+    + python("make", "in", "made", handler="make.py")
+    + python("pass", "made", "custom", handler="pass.py").replace(
+        'output_stream: "OUTPUT:custom"', 'output_stream: "OUTPUT:custom"\n  output_stream: "TEXT:text"'
+    )
+)
+MAKE_HANDLER = """
+from pyovms import Tensor
+
+
+class OvmsPythonModel:
+    def execute(self, inputs):
+        return [Tensor("made", b"null0terminated0string0", shape=(3,), datatype="my_string")]
+"""
+PASS_HANDLER = """
+from pyovms import Tensor
+
+
+class OvmsPythonModel:
+    def execute(self, inputs):
+        (made,) = inputs
+        seen = f"{made.datatype} {list(made.shape)}".encode()
+        return [Tensor("custom", made, shape=made.shape, datatype=made.datatype), Tensor("text", seen, datatype="BYTES")]
+"""
+UNSUPPORTED = """
+input_stream: "in"
+output_stream: "out"
+node {
+  calculator: "ImageTransformationCalculator"
+  input_stream: "IMAGE:in"
+  output_stream: "IMAGE:out"
+  node_options: { [type.googleapis.com/mediapipe.ImageTransformationCalculatorOptions]: { output_width: 8 } }
+}
+"""
