@@ -382,3 +382,30 @@ def test_a_request_timestamp_is_kept_and_a_bad_one_refused(server: ServerProcess
         expected(repository, X),
         rtol=1e-6,
     )
+
+
+def test_a_stream_answers_only_the_outputs_asked_for(server: ServerProcess) -> None:
+    grpc = grpcclient.InferenceServerClient(server.grpc_address)
+    results: queue.Queue[object] = queue.Queue()
+    grpc.start_stream(callback=lambda result, error: results.put(error or result))
+    try:
+        inp = grpcclient.InferInput("in", [1], "FP32")
+        inp.set_data_from_numpy(np.zeros(1, dtype=np.float32))
+        grpc.async_stream_infer(
+            "custom", [inp], outputs=[grpcclient.InferRequestedOutput("text")], request_id="a"
+        )
+        grpc.async_stream_infer("custom", [inp], request_id="b")  # all outputs: one response per packet
+        first = results.get(timeout=30)
+        assert isinstance(first, grpcclient.InferResult), first
+        response = first.get_response()
+        assert response.id == "a" and [o.name for o in response.outputs] == ["text"]
+        names = set()
+        for _ in range(2):
+            result = results.get(timeout=30)
+            assert isinstance(result, grpcclient.InferResult), result
+            assert result.get_response().id == "b"
+            names.update(o.name for o in result.get_response().outputs)
+        assert names == {"custom", "text"}
+    finally:
+        grpc.stop_stream()
+    assert results.empty()

@@ -17,8 +17,9 @@ spans of.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from time import perf_counter_ns
 from typing import TypeVar
 
@@ -135,9 +136,20 @@ async def infer_stream(
         request = decode(servable)
         REQUEST_PARAMETERS.set(request.parameters or NO_PARAMETERS)
         async for answer in servable.infer_stream(request.inputs):
+            answered = _answered(request, answer.outputs)
+            if answered is None:
+                continue  # a packet of an output the client did not ask for
             response = InferResponse(servable.name, servable.version, answer.outputs, request.id)
             response.parameters = answer.parameters
-            yield encode(servable, request, response)
+            yield encode(servable, answered, response)
+
+
+def _answered(request: InferRequest, outputs: Mapping[str, object]) -> InferRequest | None:
+    """``request`` as one streamed answer fulfils it: the requested outputs it holds (None: none)."""
+    if request.requested_outputs is None:
+        return request
+    held = tuple(name for name in request.requested_outputs if name in outputs)
+    return replace(request, requested_outputs=held) if held else None
 
 
 @contextmanager
