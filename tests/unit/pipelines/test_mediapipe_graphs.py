@@ -293,3 +293,35 @@ def test_a_missing_handler_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(PythonNodeLoadFailed, match=r"absent\.py") as err:
         build_graph(text, context(tmp_path, Models({})))
     assert "p1" in str(err.value)
+
+
+def test_options_in_the_calculator_options_extension_form(
+    tmp_path: Path, add_model: tuple[Path, Servable]
+) -> None:
+    """MediaPipe's older ``options { [mediapipe.X.ext] { ... } }`` form reads as ``node_options`` does."""
+    text = """
+input_stream: "in"
+output_stream: "out"
+node {
+  calculator: "OpenVINOModelServerSessionCalculator"
+  output_side_packet: "SESSION:s"
+  options { [mediapipe.OpenVINOModelServerSessionCalculatorOptions.ext] { servable_name: "add" servable_version: "1" } }
+}
+node {
+  calculator: "OpenVINOInferenceCalculator"
+  input_side_packet: "SESSION:s"
+  input_stream: "X:in"
+  output_stream: "Y:out"
+  options {
+    [mediapipe.OpenVINOInferenceCalculatorOptions.ext] {
+      tag_to_input_tensor_names { key: "X" value: "x" }
+      tag_to_output_tensor_names { key: "Y" value: "y" }
+    }
+  }
+}
+"""
+    registry = Models({"add": add_model[1]})
+    g = GraphServable("g", build_graph(text, context(tmp_path, registry)))
+    out = run(g.infer({"in": X}))
+    np.testing.assert_allclose(out["out"], models.reference(add_model[0], {"x": X})["y"], rtol=1e-6)  # type: ignore[index]
+    assert registry.acquired == [("add", 1)]
