@@ -9,8 +9,9 @@ Usage (from the repository root; about 2 minutes, 3.5 with --rounds 2)::
 One ovserve serves the model of ``bench/models.py`` (built under ``bench/work/batching``,
 reused when there) under several names from the same files: ``resnet50`` plain and
 ``resnet50_batched`` with ``dynamic_batching`` in config.json; with ``--delay-us`` above 0
-``resnet50_batched`` keeps Triton's fixed delay (``adaptive_queue_delay: false``) and
-``resnet50_adaptive`` learns it (the default). Each is checked once against in-process
+``resnet50_batched`` keeps Triton's fixed delay (``adaptive_queue_delay: false``),
+``resnet50_adaptive`` learns it (the default) and ``resnet50_nodelay`` batches with no delay
+(what batching costs by itself). Each is checked once against in-process
 OpenVINO (tritonclient, gRPC). Then, for each concurrency and round, each is loaded in
 turn (interleaved, so the machine's drift touches every variant alike) over KServe v2
 gRPC by ``h2load -c<concurrency> -m1`` (every connection keeps one request in
@@ -155,12 +156,14 @@ class Server:
 
 
 def variants(max_batch: int, delay_us: int) -> dict[str, dict[str, object] | None]:
-    """Model name → its dynamic_batching (None: none): plain, batched, and adaptive when there is a delay."""
+    """Model name → its dynamic_batching (None: none): plain and batched; with a delay, batched without
+    one, with the fixed delay and with the adaptive one."""
     batching: dict[str, object] = {"max_batch_size": max_batch, "max_queue_delay_microseconds": delay_us}
     if not delay_us:
         return {SPEC.name: None, f"{SPEC.name}_batched": batching}
     return {
         SPEC.name: None,
+        f"{SPEC.name}_nodelay": {**batching, "max_queue_delay_microseconds": 0},
         f"{SPEC.name}_batched": {**batching, "adaptive_queue_delay": False},
         f"{SPEC.name}_adaptive": {**batching, "adaptive_queue_delay": True},
     }
