@@ -70,6 +70,8 @@ class Phase:
     errors: int
     server_cpu: float
     order: int = 0
+    #: rows per batch run during the phase (ovserve_batch_size's sum ÷ count); None: no batching
+    mean_batch: float | None = None
 
 
 @dataclass
@@ -96,6 +98,11 @@ class Result:
         return sum(p.server_cpu * p.seconds for p in self.phases) / sum(p.seconds for p in self.phases)
 
     @property
+    def mean_batch(self) -> float | None:
+        sizes = [p.mean_batch for p in self.phases if p.mean_batch is not None]
+        return float(np.median(sizes)) if sizes else None
+
+    @property
     def cpu_ms_per_answer(self) -> float:
         """The server's CPU per answer: median over the rounds (holds when other work takes cores)."""
         per = [p.server_cpu * p.seconds / p.completed * 1e3 for p in self.phases if p.completed]
@@ -115,7 +122,7 @@ class Server:
         self.grpc_port, self.rest_port = free_port(), free_port()
         argv = [sys.executable, "-m", "ovserve", "--config_path", str(config)]
         argv += ["--port", str(self.grpc_port), "--rest_port", str(self.rest_port)]
-        argv += ["--grpc_bind_address", "127.0.0.1", "--rest_bind_address", "127.0.0.1"]
+        argv += ["--grpc_bind_address", "127.0.0.1", "--rest_bind_address", "127.0.0.1", "--metrics_enable"]
         self.log = log
         self._log = log.open("wb")
         self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -136,6 +143,17 @@ class Server:
                 except (urllib.error.URLError, ConnectionError, TimeoutError):
                     pass
                 time.sleep(0.2)
+
+    def batches(self, model: str) -> tuple[float, float]:
+        """``ovserve_batch_size``'s sum and count for ``model`` so far (0, 0 without batching)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.rest_port}/metrics", timeout=10) as answer:
+            text = answer.read().decode()
+        found = {"sum": 0.0, "count": 0.0}
+        for part in found:
+            match = re.search(rf'^ovserve_batch_size_{part}{{name="{model}",version="1"}} (\S+)$', text, re.M)
+            if match:
+                found[part] = float(match.group(1))
+        return found["sum"], found["count"]
 
     def cpu_seconds(self) -> float:
         try:
@@ -230,9 +248,10 @@ def run_phase(server: Server, model: str, body: Path, concurrency: int, args: ar
     began = time.time()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     time.sleep(args.warmup)
-    cpu0, t0 = server.cpu_seconds(), time.monotonic()
+    cpu0, t0, batches0 = server.cpu_seconds(), time.monotonic(), server.batches(model)
     time.sleep(args.seconds)
     server_cpu = (server.cpu_seconds() - cpu0) / (time.monotonic() - t0)
+    batched_rows, runs = (b - a for a, b in zip(batches0, server.batches(model), strict=True))
     out, _ = proc.communicate(timeout=total + 300)
     if proc.returncode != 0:
         raise RuntimeError(f"h2load failed: {out[-500:]}")
@@ -245,7 +264,10 @@ def run_phase(server: Server, model: str, body: Path, concurrency: int, args: ar
     data = re.search(r"\((\d+)\) data", out)
     answered = int(data.group(1)) // (int(np.prod(SPEC.output_shape)) * 4) if data else 0
     errors = sum(1 for r in rows if r[1] != "200") + max(0, len(done) - answered)
-    return Phase(model, concurrency, len(inside), float(args.seconds), inside, errors, server_cpu)
+    mean_batch = batched_rows / runs if runs else None
+    return Phase(
+        model, concurrency, len(inside), float(args.seconds), inside, errors, server_cpu, 0, mean_batch
+    )
 
 
 def describe(r: Result) -> str:
@@ -269,8 +291,8 @@ def report(results: list[Result], args: argparse.Namespace, load_before: float, 
         "server's CPU seconds ÷ its answers, median of the rounds) holds when other work takes cores.",
         "",
         "| c | ovserve | req/s | p50 ms | p99 ms | errors | server CPU (cores) | CPU ms per answer "
-        "| ÷ no batching: req/s · p50 · CPU per answer |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| rows per batch | ÷ no batching: req/s · p50 · CPU per answer |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for c in args.concurrency:
         rows = [r for r in results if r.concurrency == c]
@@ -284,7 +306,8 @@ def report(results: list[Result], args: argparse.Namespace, load_before: float, 
             )
             lines.append(
                 f"| {c} | {describe(r)} | {r.rps:.1f} | {r.percentile(50):.2f} | {r.percentile(99):.2f} "
-                f"| {r.errors} | {r.server_cpu:.2f} | {r.cpu_ms_per_answer:.2f} | {ratios} |"
+                f"| {r.errors} | {r.server_cpu:.2f} | {r.cpu_ms_per_answer:.2f} "
+                f"| {'—' if r.mean_batch is None else f'{r.mean_batch:.1f}'} | {ratios} |"
             )
     lines += [
         "",
