@@ -138,10 +138,18 @@ def test_one_client_at_a_time_never_waits_for_the_delay() -> None:
     async def go() -> None:
         clock = ManualClock()
         b = adaptive_batcher(clock, delay_s=60.0)
-        for i in range(5):  # the clock never moves: had any request waited, it would never run
-            answer = await b.infer(rows(10 * i))
+        inner = recording(b)
+        for i in range(5):
+            inner.gate.clear()
+            inner.started.clear()
+            pending = asyncio.create_task(b.infer(rows(10 * i)))
+            await until(inner.started.is_set)  # it runs at once: no timer fired, none could
+            clock.advance(0.002)  # the model is busy 2 ms...
+            inner.gate.set()
+            answer = await pending
             np.testing.assert_array_equal(answer["y"], rows(10 * i)["x"] * 2)
-        assert recording(b).batches == [1, 1, 1, 1, 1]
+            clock.advance(0.001)  # ...and the client thinks 1 ms: idle time, which must not count
+        assert inner.batches == [1, 1, 1, 1, 1]
 
     run(go)
 
