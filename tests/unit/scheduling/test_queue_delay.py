@@ -156,7 +156,7 @@ def test_one_client_at_a_time_never_waits_for_the_delay() -> None:
 
 async def learn_and_hold(
     b: BatchingServable, clock: ManualClock, spacing: float, count: int
-) -> asyncio.Task[Any]:
+) -> asyncio.Future[Any]:
     """A first request runs (held); ``count`` more arrive ``spacing`` apart while it does."""
     inner = recording(b)
     inner.gate.clear()
