@@ -52,6 +52,19 @@ def start(name: str, argv: list[str], env: dict[str, str], port: int) -> subproc
     raise RuntimeError(f"{name} did not get ready")
 
 
+def command(
+    name: str, port: int, config: Path, base: Path, other_src: Path
+) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of ``name``: ovserve from the other tree or this one, or the floor."""
+    env = dict(os.environ)
+    if name == "floor":
+        argv = [PYTHON, str(BENCH / "floors/asgi_app.py"), "--model", f"tiny={base / models.TINY.xml}"]
+        return [*argv, "--port", str(port)], dict(env, BENCH_PLUGIN_CONFIG=json.dumps(PLUGIN))
+    argv = [PYTHON, "-m", "ovserve", "--config_path", str(config), "--rest_port", str(port)]
+    argv += ["--port", "0", "--rest_bind_address", "127.0.0.1"]
+    return argv, dict(env, PYTHONPATH=str(other_src)) if name == "base" else env
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -82,24 +95,11 @@ def main() -> int:
     config = WORK / "ab_rest.json"
     entry = {"name": "tiny", "base_path": str(base), "plugin_config": PLUGIN}
     config.write_text(json.dumps({"model_config_list": [{"config": entry}]}))
-    env = dict(os.environ)
     servers = {"base": 18971, "this tree": 18973, "floor": 18975}
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
         for name, port in servers.items():
-            own = dict(env, PYTHONPATH=str(args.base)) if name == "base" else env
-            argv = [PYTHON, "-m", "ovserve", "--config_path", str(config), "--rest_port", str(port)]
-            argv += ["--port", "0", "--rest_bind_address", "127.0.0.1"]
-            if name == "floor":
-                argv = [
-                    PYTHON,
-                    str(BENCH / "floors/asgi_app.py"),
-                    "--model",
-                    f"tiny={base / models.TINY.xml}",
-                ]
-                argv += ["--port", str(port)]
-                own = dict(env, BENCH_PLUGIN_CONFIG=json.dumps(PLUGIN))
-            procs[name] = start(name, argv, own, port)
+            procs[name] = start(name, *command(name, port, config, base, args.base), port)
         per: dict[str, list[float]] = {name: [] for name in servers}
         names = list(servers)
         for round_ in range(args.rounds):
