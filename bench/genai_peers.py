@@ -127,8 +127,10 @@ def start_llama(model: Path, work: Path, log: Path) -> Peer:
     eos = json.loads((model / "config.json").read_text())["eos_token_id"]
     body = {"temperature": 0, "logit_bias": {str(eos): -100}}
     peer = Peer("llama-cpp-python (GGUF)", "/v1/completions", body, port=free_port())
-    threads = str(os.cpu_count() or 1)
-    args = ["--model", str(gguf), "--model_alias", "tiny", "--n_ctx", "1024", "--n_threads", threads]
+    # its defaults otherwise (threads: half the CPUs; with all of them its spinning threads and its
+    # Python thread fight over 2 cores: 5x fewer tokens/s at c=8); but a new request must not end
+    # the running stream (its default), or concurrent streams cut each other short
+    args = ["--model", str(gguf), "--model_alias", "tiny", "--n_ctx", "1024", "--interrupt_requests", "False"]
     peer.process = subprocess.Popen(
         [str(python), "-m", "llama_cpp.server", *args, "--host", "127.0.0.1", "--port", str(peer.port)],
         stdout=log.open("wb"),
