@@ -125,6 +125,20 @@ def test_graph_status_metadata_and_readiness(server: ServerProcess) -> None:
     config = grpc.get_model_config("chain").config  # Triton's extension: names, no datatype, no shape
     assert [(t.name, t.data_type, list(t.dims)) for t in config.input] == [("in", 0, [])]  # TYPE_INVALID
     assert rest.get_model_config("chain")["output"][0]["name"] == "out"
+    # one answer per request (one output stream, no generative node): not decoupled
+    assert not config.model_transaction_policy.decoupled
+    assert rest.get_model_config("chain")["model_transaction_policy"] == {"decoupled": False}
+
+
+def test_a_graph_that_answers_several_times_is_decoupled_in_its_triton_config(server: ServerProcess) -> None:
+    # a generative Python node answers one streamed request several times: clients must read a stream
+    grpc = grpcclient.InferenceServerClient(server.grpc_address)
+    assert grpc.get_model_config("stream").config.model_transaction_policy.decoupled
+    rest = httpclient.InferenceServerClient(f"{HOST}:{server.rest_port}")
+    assert rest.get_model_config("stream")["model_transaction_policy"] == {"decoupled": True}
+    # two output streams: a packet of each is an answer of its own
+    assert rest.get_model_config("custom")["model_transaction_policy"] == {"decoupled": True}
+    assert not grpc.get_model_config("add").config.model_transaction_policy.decoupled  # a model
 
 
 def test_a_graph_with_a_calculator_ovserve_lacks_says_so(server: ServerProcess) -> None:

@@ -138,6 +138,14 @@ class Servable(abc.ABC):
         possibly several times per request (a MediaPipe graph); False: once, through :meth:`infer`."""
         return False
 
+    @property
+    def decoupled(self) -> bool:
+        """Whether a streaming call may answer one request other than exactly once (Triton's
+        ``model_transaction_policy.decoupled``: a client must then read a stream's replies, not
+        pair them one to one with its requests): a MediaPipe graph with a generative Python node
+        or several output streams; False for a model."""
+        return False
+
     async def infer_stream(self, inputs: Mapping[str, np.ndarray]) -> AsyncIterator[InferAnswer]:
         """Each answer to one request, validated as :meth:`infer`; a model answers once."""
         yield InferAnswer(await self.infer(inputs))
@@ -190,6 +198,10 @@ class WrapperServable(Servable):
     @property
     def apis(self) -> frozenset[str]:
         return self.inner.apis
+
+    @property
+    def decoupled(self) -> bool:
+        return self.inner.decoupled
 
     def close(self) -> None:
         self.inner.close()

@@ -108,6 +108,12 @@ class GraphServable(Servable):
     def streams_answers(self) -> bool:
         return True  # on a gRPC stream every output packet is a response of its own (OVMS)
 
+    @property
+    def decoupled(self) -> bool:
+        """A packet per output stream and timestamp: more than one answer when a Python node is
+        generative or the graph has several output streams."""
+        return self.graph.streaming or len(self.graph.outputs) > 1
+
     def check(self, inputs: Mapping[str, np.ndarray]) -> None:
         """Every input stream given, nothing else; strings only to Python tensor streams."""
         unexpected = [name for name in inputs if name not in self.graph.inputs]
