@@ -13,7 +13,7 @@ here, answered through the wrappers.
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -146,7 +146,7 @@ class Servable(abc.ABC):
         or several output streams; False for a model."""
         return False
 
-    async def infer_stream(self, inputs: Mapping[str, np.ndarray]) -> AsyncIterator[InferAnswer]:
+    async def infer_stream(self, inputs: Mapping[str, np.ndarray]) -> AsyncGenerator[InferAnswer, None]:
         """Each answer to one request, validated as :meth:`infer`; a model answers once."""
         yield InferAnswer(await self.infer(inputs))
 

@@ -102,8 +102,9 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
             replies = request_path.infer_stream(
                 self.ctx, calls.KSERVE_GRPC_INFER, request.model_name, version, decode, _encode
             )
-            async for reply in replies:
-                await answers.put(pb.ModelStreamInferResponse(infer_response=reply))
+            async with contextlib.aclosing(replies):  # cancelled while a reply waits: the graph stops now
+                async for reply in replies:
+                    await answers.put(pb.ModelStreamInferResponse(infer_response=reply))
         except Exception as exc:  # the stream protocol carries the error in the reply
             await answers.put(_stream_error(request, exc))
         finally:
@@ -115,7 +116,9 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
         """Answer each request of the stream in order; up to STREAM_WINDOW of them run at once.
 
         A request's replies (several for a graph whose Python node yields several times) are
-        sent as they come, before the next request's."""
+        sent as they come, before the next request's. When the stream ends (the client closed
+        or cancelled it) the requests still running are cancelled, and the call returns once
+        they stopped (every node of a graph, a Python generator closed)."""
         pending: asyncio.Queue[asyncio.Queue[pb.ModelStreamInferResponse | None] | None] = asyncio.Queue(
             maxsize=STREAM_WINDOW
         )
@@ -140,10 +143,10 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
             await reader  # a broken request stream surfaces here
         finally:
             reader.cancel()
-            for task in list(running):
+            stopping = [reader, *running]
+            for task in stopping:
                 task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader
+            await asyncio.gather(*stopping, return_exceptions=True)
 
     # -- model repository extension (see ovserve.api.kserve.model_control) ------------------
     async def RepositoryIndex(
