@@ -92,7 +92,8 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
         self, request: pb.ModelInferRequest, answers: asyncio.Queue[pb.ModelStreamInferResponse | None]
     ) -> None:
         """Put every reply to ``request`` on ``answers``, then None: one for a model, one per output
-        packet for a MediaPipe graph (OVMS), or the error."""
+        packet for a MediaPipe graph (OVMS), or the error. Cancelled (the stream ended), it puts
+        nothing more: no one reads ``answers`` then, and a full queue would hold it for ever."""
         try:
             version = request_path.parse_version(request.model_version)
 
@@ -107,8 +108,7 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
                     await answers.put(pb.ModelStreamInferResponse(infer_response=reply))
         except Exception as exc:  # the stream protocol carries the error in the reply
             await answers.put(_stream_error(request, exc))
-        finally:
-            await answers.put(None)
+        await answers.put(None)
 
     async def ModelStreamInfer(
         self, request_iterator: AsyncIterator[pb.ModelInferRequest], context: Any
