@@ -177,6 +177,38 @@ def test_bad_requests_to_a_graph_are_refused_and_the_graph_keeps_serving(
     )
 
 
+def test_an_unknown_name_answers_as_ovms_with_graphs(server: ServerProcess) -> None:
+    # OVMS looks a KServe inference name up as a model, a DAG, then a MediaPipe graph: the last answers
+    graph_text = "Mediapipe graph definition with requested name is not found - nobody"
+    rest = httpclient.InferenceServerClient(f"{HOST}:{server.rest_port}")
+    inp = httpclient.InferInput("in", list(X.shape), "FP32")
+    inp.set_data_from_numpy(X)
+    with pytest.raises(InferenceServerException) as caught:
+        rest.infer("nobody", [inp])
+    assert caught.value.status() == "404" and graph_text in caught.value.message()
+    grpc = grpcclient.InferenceServerClient(server.grpc_address)
+    ginp = grpcclient.InferInput("in", list(X.shape), "FP32")
+    ginp.set_data_from_numpy(X)
+    with pytest.raises(InferenceServerException) as caught:
+        grpc.infer("nobody", [ginp])
+    assert caught.value.status() == "StatusCode.NOT_FOUND" and graph_text in caught.value.message()
+    results: queue.Queue[object] = queue.Queue()
+    grpc.start_stream(callback=lambda result, error: results.put(error or result))
+    try:
+        grpc.async_stream_infer("nobody", [ginp], request_id="lost")
+        error = results.get(timeout=30)
+        assert isinstance(error, InferenceServerException) and graph_text in str(error), error
+        grpc.async_stream_infer("chain", [ginp], request_id="found")  # the stream goes on
+        assert isinstance(results.get(timeout=30), grpcclient.InferResult)
+    finally:
+        grpc.stop_stream()
+    # metadata and readiness answer the model lookup's text, as OVMS
+    with pytest.raises(InferenceServerException, match="Model with requested name is not found - nobody"):
+        grpc.get_model_metadata("nobody")
+    with pytest.raises(InferenceServerException, match="Model with requested name is not found - nobody"):
+        rest.get_model_metadata("nobody")
+
+
 def test_tensorflow_serving_does_not_know_graphs(server: ServerProcess) -> None:
     answer = requests.get(f"{server.rest_url}/v1/models/chain", timeout=10)
     assert answer.status_code == 404 and "Model with requested name is not found" in answer.text

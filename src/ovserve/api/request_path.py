@@ -36,6 +36,9 @@ R = TypeVar("R")
 #: How a front end words the domain errors whose text differs per API (e.g. TF Serving's
 #: ``errors.EmptyBinaryItem``); applied before the failure is traced and raised.
 Wording = Callable[[ServingError], ServingError]
+#: The error a call answers for a name nothing is served under, given the name: KServe's inference
+#: calls answer OVMS's graph lookup (``errors.GraphNotFound``), the others ModelNotFound.
+Unknown = Callable[[str], ServingError]
 
 
 async def infer(
@@ -46,22 +49,29 @@ async def infer(
     decode: Callable[[Servable], InferRequest],
     encode: Callable[[Servable, InferRequest, InferResponse], R],
     wording: Wording | None = None,
+    unknown: Unknown | None = None,
 ) -> R:
     """Resolve ``name``/``version``, decode, validate and run, encode; count it as ``call``.
 
-    ``wording`` rewords the errors of the call in the front end's API (none: as raised)."""
+    ``wording`` rewords the errors of the call in the front end's API (none: as raised);
+    ``unknown`` is the error of a name nothing is served under (none: ModelNotFound)."""
     GRAPH_CALL.set(graph_call_index(call.interface, call.method) if call.api == "KServe" else 0)
-    with _acquire_counted(ctx, call, name, version) as servable:
+    with _acquire_counted(ctx, call, name, version, unknown) as servable:
         return await _counted_run(ctx, servable, call, decode, encode, wording)
 
 
-def _acquire_counted(ctx: ServingContext, call: CallInfo, name: str, version: int | None) -> Handle:
-    """:func:`_acquire`; a name or version that resolves to nothing counts as a failed ``call``."""
+def _acquire_counted(
+    ctx: ServingContext, call: CallInfo, name: str, version: int | None, unknown: Unknown | None = None
+) -> Handle:
+    """:func:`_acquire`; a name or version that resolves to nothing counts as a failed ``call``;
+    an unknown name raises ``unknown(name)`` when given."""
     try:
         return _acquire(ctx, call, name, version)
-    except ServingError:
+    except ServingError as exc:
         if ctx.metrics is not None:
             ctx.metrics.count(call, name, version, ok=False)
+        if unknown is not None and type(exc) is ModelNotFound:
+            raise unknown(name) from None
         raise
 
 
@@ -136,6 +146,7 @@ async def infer_stream(
     version: int | None,
     decode: Callable[[Servable], InferRequest],
     encode: Callable[[Servable, InferRequest, InferResponse], R],
+    unknown: Unknown | None = None,
 ) -> AsyncGenerator[R, None]:
     """:func:`infer` for a streaming call: a servable that :attr:`~Servable.streams_answers` may answer
     several times (each answer encoded as it comes; counted by the servable: a graph's series,
@@ -143,7 +154,7 @@ async def infer_stream(
 
     The version is pinned until the last answer; a caller that stops early must close this
     generator (``contextlib.aclosing``), which closes the servable's answers at once."""
-    with _acquire_counted(ctx, call, name, version) as servable:
+    with _acquire_counted(ctx, call, name, version, unknown) as servable:
         if not servable.streams_answers:
             GRAPH_CALL.set(graph_call_index(call.interface, call.method) if call.api == "KServe" else 0)
             yield await _counted_run(ctx, servable, call, decode, encode, None)

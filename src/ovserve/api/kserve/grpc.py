@@ -25,7 +25,7 @@ from ovserve.api.kserve.codec_grpc import decode_infer_request, encode_infer_res
 from ovserve.api.kserve.metadata import model_metadata
 from ovserve.api.kserve.rest import extensions
 from ovserve.core.servable import Servable
-from ovserve.errors import ModelNotReady, VersionNotFound, VersionRetired
+from ovserve.errors import GraphNotFound, ModelNotReady, VersionNotFound, VersionRetired
 from ovserve.metrics import calls
 from ovserve.tensors import InferRequest, InferResponse
 
@@ -85,7 +85,13 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
             return decode_infer_request(request, servable)
 
         return await request_path.infer(
-            self.ctx, calls.KSERVE_GRPC_INFER, request.model_name, version, decode, _encode
+            self.ctx,
+            calls.KSERVE_GRPC_INFER,
+            request.model_name,
+            version,
+            decode,
+            _encode,
+            unknown=GraphNotFound,
         )
 
     async def _stream_answers(
@@ -101,7 +107,13 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
                 return decode_infer_request(request, servable)
 
             replies = request_path.infer_stream(
-                self.ctx, calls.KSERVE_GRPC_INFER, request.model_name, version, decode, _encode
+                self.ctx,
+                calls.KSERVE_GRPC_INFER,
+                request.model_name,
+                version,
+                decode,
+                _encode,
+                unknown=GraphNotFound,
             )
             async with contextlib.aclosing(replies):  # cancelled while a reply waits: the graph stops now
                 async for reply in replies:
