@@ -158,8 +158,10 @@ class WrapperServable(Servable):
     """A servable that adds one concern around ``inner`` and is otherwise ``inner``.
 
     It has ``inner``'s id and (unless given others) its tensors; parallelism, batching
-    policy, special tensors and backend are ``inner``'s; it owns ``inner``: :meth:`close`
-    closes it. A subclass overrides what its concern changes.
+    policy, special tensors, backend and APIs are ``inner``'s; it owns ``inner``: :meth:`close`
+    closes it. A subclass overrides what its concern changes. A wrapper answers once, through
+    its own :meth:`infer` (so that its concern applies): ``streams_answers``, ``decoupled`` and
+    ``raw_inputs`` are the defaults, not ``inner``'s.
     """
 
     def __init__(
@@ -198,10 +200,6 @@ class WrapperServable(Servable):
     @property
     def apis(self) -> frozenset[str]:
         return self.inner.apis
-
-    @property
-    def decoupled(self) -> bool:
-        return self.inner.decoupled
 
     def close(self) -> None:
         self.inner.close()
