@@ -4,7 +4,8 @@ One server: a model ``add`` (OpenVINO's opset API); a graph of two inference nod
 (``chain``, from a model_config_list entry whose base path holds graph.pbtxt) and the same
 graph from ``mediapipe_config_list`` with a ``graph_path``; a Python node before an inference
 node (``pyinfer``); a generative Python node streaming through an inference node
-(``stream``); a graph that uses a calculator ovserve does not have (``unsupported``).
+(``stream``); a generative Python node that answers for ever until its stream is cancelled
+(``endless``); a graph that uses a calculator ovserve does not have (``unsupported``).
 Results are compared with the model run in-process.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import queue
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +26,8 @@ from mediapipe_graphs import (
     CHAIN,
     CUSTOM,
     ECHO_HANDLER,
+    ENDLESS,
+    ENDLESS_HANDLER,
     MAKE_HANDLER,
     PASS_HANDLER,
     PY_INFER,
@@ -61,6 +65,11 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "custom" / "graph.pbtxt").write_text(CUSTOM)
     (root / "custom" / "make.py").write_text(MAKE_HANDLER)
     (root / "custom" / "pass.py").write_text(PASS_HANDLER)
+    (root / "endless").mkdir()
+    (root / "endless" / "graph.pbtxt").write_text(ENDLESS)
+    (root / "endless" / "endless.py").write_text(
+        ENDLESS_HANDLER.format(mark=str(root / "endless" / "closed"))
+    )
     (root / "unsupported").mkdir()
     (root / "unsupported" / "graph.pbtxt").write_text(UNSUPPORTED)
     doc = {
@@ -72,6 +81,7 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
             {"config": {"name": "stream"}},
             {"config": {"name": "raw"}},
             {"config": {"name": "custom"}},
+            {"config": {"name": "endless"}},
         ],
         "mediapipe_config_list": [
             {"name": "listed", "base_path": "other", "graph_path": "chain_graph.pbtxt"}
@@ -326,6 +336,50 @@ def test_graph_metrics_are_counted_as_ovms_counts_graphs(server: ServerProcess) 
     assert delta("ovms_graph_processing_time_us_count{method=ModelInfer}") == 2
     assert after["ovms_current_graphs{}"] == 0
     assert "ovms_requests_accepted_total{api=KServe,interface=gRPC,method=ModelInferStream}" in after
+
+
+def test_a_client_that_cancels_a_stream_stops_the_graph_and_is_counted_once(
+    server: ServerProcess, repository: Path
+) -> None:
+    before = graph_series(server, "endless")
+    grpc = grpcclient.InferenceServerClient(server.grpc_address)
+    results: queue.Queue[object] = queue.Queue()
+    grpc.start_stream(callback=lambda result, error: results.put(error or result))
+    inp = grpcclient.InferInput("in", [4], "FP32")
+    inp.set_data_from_numpy(X[0])
+    grpc.async_stream_infer("endless", [inp], request_id="endless")  # it would answer for ever
+    for k in (1, 2, 3):
+        result = results.get(timeout=30)
+        assert isinstance(result, grpcclient.InferResult), result
+        np.testing.assert_array_equal(result.as_numpy("counted"), X[0] + np.float32(k))
+    grpc.stop_stream(cancel_requests=True)
+    mark = repository / "endless" / "closed"
+    deadline = time.monotonic() + 30  # the server closes the generator on the node's thread: wait for it
+    while not mark.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert mark.read_text() == "closed\n"  # the node's generator was closed, once
+    stream = "api=KServe,interface=gRPC,method=ModelInferStream"
+    after = graph_series(server, "endless")
+    assert after["ovms_current_graphs{}"] == 0
+    assert (
+        after[f"ovms_requests_accepted_total{{{stream}}}"]
+        - before.get(f"ovms_requests_accepted_total{{{stream}}}", 0.0)
+        == 1
+    )
+    assert after[f"ovms_graph_error_total{{{stream}}}"] == before.get(
+        f"ovms_graph_error_total{{{stream}}}", 0.0
+    )
+    assert after["ovms_graph_processing_time_us_count{method=ModelInferStream}"] == 1
+    # the graph serves the next stream
+    fresh: queue.Queue[object] = queue.Queue()
+    grpc.start_stream(callback=lambda result, error: fresh.put(error or result))
+    try:
+        grpc.async_stream_infer("endless", [inp], request_id="again")
+        again = fresh.get(timeout=30)
+        assert isinstance(again, grpcclient.InferResult), again
+        np.testing.assert_array_equal(again.as_numpy("counted"), X[0] + np.float32(1))
+    finally:
+        grpc.stop_stream(cancel_requests=True)
 
 
 def test_config_reload_rebuilds_a_changed_graph_and_retires_a_removed_one(tmp_path: Path) -> None:
