@@ -432,6 +432,12 @@ def test_a_python_tensor_input_gets_the_raw_bytes_as_sent(server: ServerProcess)
     with pytest.raises(InferenceServerException, match="Invalid Python tensor buffer size") as err:
         grpc.infer("raw", [wrong])
     assert err.value.status() == "StatusCode.INVALID_ARGUMENT"
+    shared = grpcclient.InferInput("data", [3], "BYTES")  # raw bytes and a shared memory region
+    shared._raw_content = b"abc"
+    shared._input.parameters["shared_memory_region"].string_param = "region"
+    with pytest.raises(InferenceServerException, match="shared memory extension is not supported") as err:
+        grpc.infer("raw", [shared])
+    assert err.value.status() == "StatusCode.UNIMPLEMENTED"
 
 
 def test_python_tensors_of_any_datatype_pass_between_nodes_and_to_the_client_as_they_are(
