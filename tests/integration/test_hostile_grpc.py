@@ -103,15 +103,21 @@ def test_tfs_tensor_content_not_matching_the_shape(channel: grpc.Channel) -> Non
 def test_memory_comes_back_after_large_bad_messages(server: ServerProcess, stub: Any) -> None:
     """The allocators keep some buffers for reuse (about 130 MB here after the first few 20 MB
     messages), then memory stays flat: 10 more bad messages must not grow it by the 10 messages
-    (200 MB) that keeping them would cost; the allocators' own noise is below 3 (60 MB)."""
+    (200 MB) that keeping them would cost; the allocators' own noise is below 3 (60 MB) in most rounds
+    of 10, and now and then above it: a round that stays under it ends the test, while a server that
+    keeps the messages grows by ~200 MB in every round."""
     raw = b"\0" * (20 * 1024 * 1024)
-    for _attempt in range(2):
+    growth: list[int] = []
+    for _round in range(5):
         before = rss(server)
         for _ in range(10):
             fails(
                 stub.ModelInfer, infer([1, 10], raw), grpc.StatusCode.INVALID_ARGUMENT, "Invalid content size"
             )
-    assert rss(server) - before < 3 * len(raw)
+        growth.append(rss(server) - before)
+        if len(growth) > 1 and growth[-1] < 3 * len(raw):
+            break
+    assert growth[-1] < 3 * len(raw), f"RSS growth per round of 10 bad 20 MB messages: {growth}"
 
 
 def test_cancelled_calls(server: ServerProcess, stub: Any) -> None:
