@@ -20,10 +20,9 @@ from ovserve.backends.openvino import OpenVINOEngine
 from ovserve.config.pipelines import NodeConfig, NodeOutput, PipelineConfig, TensorSource
 from ovserve.config.types import ModelConfig
 from ovserve.core.manager import AspiredStream, AspiredVersion, Loader, ServableManager
-from ovserve.core.servable import Servable
 from ovserve.errors import ServingError
 from ovserve.pipelines.nodes import Node
-from ovserve.preprocess.servable import converting
+from ovserve.preprocess.servable import ConvertingLoader
 from ovserve.tensors import Dim, TensorSpec
 
 # -- configs ---------------------------------------------------------------------------------
@@ -114,7 +113,7 @@ class Served:
             self.files[(name, version)] = models.model_file(base, version)
             loader: Loader = self.engine.loader(cfg, version, base / str(version))
             if converting:
-                loader = _Converting(loader)
+                loader = ConvertingLoader(loader)
             aspired.append(AspiredVersion(version, loader))
         await self.manager.apply({name: AspiredStream(tuple(aspired))}, complete=False)
 
@@ -122,14 +121,6 @@ class Served:
         self, name: str, inputs: Mapping[str, np.ndarray], version: int = 1
     ) -> dict[str, np.ndarray]:
         return models.reference(self.files[(name, version)], inputs)
-
-
-class _Converting:
-    def __init__(self, inner: Loader) -> None:
-        self.inner = inner
-
-    def load(self) -> Servable:
-        return converting(self.inner.load())
 
 
 # -- fake nodes ------------------------------------------------------------------------------
