@@ -8,8 +8,9 @@ The fakes compute with numpy, so a test can compute the same steps in-process; g
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import models
 import numpy as np
@@ -121,6 +122,22 @@ class Served:
         self, name: str, inputs: Mapping[str, np.ndarray], version: int = 1
     ) -> dict[str, np.ndarray]:
         return models.reference(self.files[(name, version)], inputs)
+
+
+T = TypeVar("T")
+
+
+def run_served(tmp_path: Path, body: Callable[[Served], Awaitable[T]]) -> T:
+    """``body`` on a fresh :class:`Served` in its own event loop; the manager is closed after it."""
+
+    async def go() -> T:
+        served = Served(tmp_path)
+        try:
+            return await body(served)
+        finally:
+            await served.manager.close()
+
+    return asyncio.run(go())
 
 
 # -- fake nodes ------------------------------------------------------------------------------
