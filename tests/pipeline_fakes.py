@@ -8,8 +8,9 @@ The fakes compute with numpy, so a test can compute the same steps in-process; g
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import models
 import numpy as np
@@ -20,10 +21,9 @@ from ovserve.backends.openvino import OpenVINOEngine
 from ovserve.config.pipelines import NodeConfig, NodeOutput, PipelineConfig, TensorSource
 from ovserve.config.types import ModelConfig
 from ovserve.core.manager import AspiredStream, AspiredVersion, Loader, ServableManager
-from ovserve.core.servable import Servable
 from ovserve.errors import ServingError
 from ovserve.pipelines.nodes import Node
-from ovserve.preprocess.servable import converting
+from ovserve.preprocess.servable import ConvertingLoader
 from ovserve.tensors import Dim, TensorSpec
 
 # -- configs ---------------------------------------------------------------------------------
@@ -114,7 +114,7 @@ class Served:
             self.files[(name, version)] = models.model_file(base, version)
             loader: Loader = self.engine.loader(cfg, version, base / str(version))
             if converting:
-                loader = _Converting(loader)
+                loader = ConvertingLoader(loader)
             aspired.append(AspiredVersion(version, loader))
         await self.manager.apply({name: AspiredStream(tuple(aspired))}, complete=False)
 
@@ -124,12 +124,20 @@ class Served:
         return models.reference(self.files[(name, version)], inputs)
 
 
-class _Converting:
-    def __init__(self, inner: Loader) -> None:
-        self.inner = inner
+T = TypeVar("T")
 
-    def load(self) -> Servable:
-        return converting(self.inner.load())
+
+def run_served(tmp_path: Path, body: Callable[[Served], Awaitable[T]]) -> T:
+    """``body`` on a fresh :class:`Served` in its own event loop; the manager is closed after it."""
+
+    async def go() -> T:
+        served = Served(tmp_path)
+        try:
+            return await body(served)
+        finally:
+            await served.manager.close()
+
+    return asyncio.run(go())
 
 
 # -- fake nodes ------------------------------------------------------------------------------

@@ -4,16 +4,13 @@ the same steps run in-process (numpy for the C nodes, in-process OpenVINO for th
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
 
 import models
 import numpy as np
 import pytest
 from custom_nodes import build, crop_reference, detections
-from pipeline_fakes import Served, node, pipeline
+from pipeline_fakes import Served, node, pipeline, run_served
 
 from ovserve.config.pipelines import CustomNodeLibraryConfig, NodeConfig
 from ovserve.errors import Code, DemultiplexerNoResults, NodeFailed, PipelineInvalid
@@ -21,7 +18,6 @@ from ovserve.pipelines.build import build_pipeline
 from ovserve.pipelines.custom_node import CustomNode, CustomNodeLibrary
 from ovserve.pipelines.nodes import Node
 
-T = TypeVar("T")
 CROP = {"target_image_width": "16", "target_image_height": "16", "confidence_threshold": "0.5"}
 
 
@@ -42,17 +38,6 @@ class Libraries:
 @pytest.fixture(scope="module")
 def libraries(tmp_path_factory: pytest.TempPathFactory) -> Libraries:
     return Libraries(tmp_path_factory.mktemp("custom_nodes"))
-
-
-def run(tmp_path: Path, body: Callable[[Served], Awaitable[T]]) -> T:
-    async def go() -> T:
-        served = Served(tmp_path)
-        try:
-            return await body(served)
-        finally:
-            await served.manager.close()
-
-    return asyncio.run(go())
 
 
 def detect_crop_classify(crop_params: dict[str, str]) -> object:
@@ -93,7 +78,7 @@ def test_crop_demultiplexes_into_a_model_and_the_response_gathers(
             await pipe.infer({"image": image, "detection": detections([0.2, 0.3], np.random.default_rng(4))})
         pipe.close()
 
-    run(tmp_path, body)
+    run_served(tmp_path, body)
 
 
 def test_a_model_chained_after_add_one(tmp_path: Path, libraries: Libraries) -> None:
@@ -122,7 +107,7 @@ def test_a_model_chained_after_add_one(tmp_path: Path, libraries: Libraries) -> 
         )
         pipe.close()
 
-    run(tmp_path, body)
+    run_served(tmp_path, body)
 
 
 def test_a_failing_library_answers_naming_the_node(tmp_path: Path, libraries: Libraries) -> None:
@@ -149,7 +134,7 @@ def test_a_failing_library_answers_naming_the_node(tmp_path: Path, libraries: Li
         assert "node: broken" in caught.value.message
         pipe.close()
 
-    run(tmp_path, body)
+    run_served(tmp_path, body)
 
 
 def test_the_libraries_metadata_is_validated_against_the_models(tmp_path: Path, libraries: Libraries) -> None:
@@ -163,4 +148,4 @@ def test_the_libraries_metadata_is_validated_against_the_models(tmp_path: Path, 
         assert "node: classify; input: image" in caught.value.message
         assert "node: crop; output: images; shape: (1,-1,8,8)" in caught.value.message
 
-    run(tmp_path, body)
+    run_served(tmp_path, body)

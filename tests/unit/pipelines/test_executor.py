@@ -4,9 +4,7 @@ every result is compared with the same steps run one after another in-process.""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
 
 import models
 import numpy as np
@@ -23,6 +21,7 @@ from pipeline_fakes import (
     node,
     pipeline,
     rows,
+    run_served,
     spec,
     split_rows,
     total,
@@ -31,19 +30,6 @@ from pipeline_fakes import (
 from ovserve.core.manager import ServableManager
 from ovserve.errors import Code, DemultiplexerNoResults
 from ovserve.pipelines.build import build_pipeline
-
-T = TypeVar("T")
-
-
-def run(tmp_path: Path, body: Callable[[Served], Awaitable[T]]) -> T:
-    async def go() -> T:
-        served = Served(tmp_path)
-        try:
-            return await body(served)
-        finally:
-            await served.manager.close()
-
-    return asyncio.run(go())
 
 
 def x(*shape: int, seed: int = 0) -> np.ndarray:
@@ -70,7 +56,7 @@ def test_two_model_chain_matches_the_models_run_one_after_another(tmp_path: Path
         np.testing.assert_allclose(out["out"], expected, rtol=1e-6)
         assert pipe.inputs["x"].shape == (-1, 4) and pipe.outputs["out"].shape == (-1, 4)
 
-    run(tmp_path, body)
+    run_served(tmp_path, body)
 
 
 def test_parallel_branches_and_an_output_of_the_request(tmp_path: Path) -> None:
@@ -107,7 +93,7 @@ def test_parallel_branches_and_an_output_of_the_request(tmp_path: Path) -> None:
         np.testing.assert_array_equal(out["prod"], expected["prod"])
         assert [s.datatype for s in pipe.inputs.values()] == ["FP32", "INT32"]
 
-    run(tmp_path, body)
+    run_served(tmp_path, body)
 
 
 def test_fixed_demultiplexer_gathered_at_response(tmp_path: Path) -> None:
@@ -132,7 +118,7 @@ def test_fixed_demultiplexer_gathered_at_response(tmp_path: Path) -> None:
         np.testing.assert_allclose(out["out"], expected, rtol=1e-6)
         np.testing.assert_allclose(out["items"], items)
 
-    run(tmp_path, body)
+    run_served(tmp_path, body)
 
 
 def test_dynamic_demultiplexer_then_gather_at_a_node(tmp_path: Path) -> None:
@@ -163,7 +149,7 @@ def test_dynamic_demultiplexer_then_gather_at_a_node(tmp_path: Path) -> None:
             == "Pipeline execution aborted due to no content from custom node - node: split"
         )
 
-    run(tmp_path, body)
+    run_served(tmp_path, body)
 
 
 def test_detect_crop_classify_with_dynamic_demultiplexing(tmp_path: Path) -> None:
@@ -204,7 +190,7 @@ def test_detect_crop_classify_with_dynamic_demultiplexing(tmp_path: Path) -> Non
         with pytest.raises(DemultiplexerNoResults):
             await pipe.infer({"image": image, "count": np.array([0], np.int32)})
 
-    run(tmp_path, body)
+    run_served(tmp_path, body)
 
 
 def fixed_split(count: int, scale: float) -> FakeNode:
@@ -241,7 +227,7 @@ def test_nested_demultiplexers_gathered_at_response(tmp_path: Path) -> None:
         )
         np.testing.assert_allclose(out["out"], expected, rtol=1e-6)
 
-    run(tmp_path, body)
+    run_served(tmp_path, body)
 
 
 def test_pipeline_demultiply_count_splits_the_request(tmp_path: Path) -> None:
@@ -278,7 +264,7 @@ def test_pipeline_demultiply_count_splits_the_request(tmp_path: Path) -> None:
             out["total"], sum(served.reference("a", {"x": d})["y"] for d in data), rtol=1e-5
         )
 
-    run(tmp_path, body)
+    run_served(tmp_path, body)
 
 
 def text_rows_out() -> ov.Model:
@@ -308,7 +294,7 @@ def test_model_nodes_pass_tensors_without_the_client_side_string_conversion(tmp_
         out = await pipe.infer({"codes": np.array([[96, 97, 98]], np.uint8)})
         np.testing.assert_array_equal(out["out"], np.array([[98, 99, 100]], np.uint8))
 
-    run(tmp_path, body)
+    run_served(tmp_path, body)
 
 
 def plus(value: float, *dims: int) -> FakeNode:

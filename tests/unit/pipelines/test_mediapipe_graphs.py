@@ -13,7 +13,17 @@ from pathlib import Path
 import models
 import numpy as np
 import pytest
-from mediapipe_graphs import Models, context, inference, python, session, write_scale_handler
+from mediapipe_graphs import (
+    CHAIN,
+    PY_INFER,
+    STREAM,
+    Models,
+    context,
+    inference,
+    python,
+    session,
+    write_scale_handler,
+)
 
 from ovserve.backends.openvino import OpenVINOEngine
 from ovserve.config.types import ModelConfig
@@ -66,13 +76,7 @@ X = np.linspace(-1, 1, 8, dtype=np.float32).reshape(2, 4)
 def test_two_inference_nodes_in_a_chain_match_the_models_in_process(
     tmp_path: Path, add_model: tuple[Path, Servable]
 ) -> None:
-    text = (
-        'input_stream: "OVTENSOR:in"\noutput_stream: "OVTENSOR:out"\n'
-        + session("s", "add", "1")
-        + inference("first", "s", "in", "mid", "x", "y")
-        + inference("second", "s", "mid", "out", "x", "y")
-    )
-    g = graph(text, tmp_path, [], add_model[1])
+    g = graph(CHAIN, tmp_path, [], add_model[1])
     out = run(g.infer({"in": X}))
     once = models.reference(add_model[0], {"x": X})["y"]
     expected = models.reference(add_model[0], {"x": once})["y"]
@@ -85,18 +89,8 @@ def test_python_node_then_inference(
     tmp_path: Path, add_model: tuple[Path, Servable], nodes: list[PythonNode]
 ) -> None:
     write_scale_handler(tmp_path)
-    text = (
-        'input_stream: "OVMS_PY_TENSOR:in"\noutput_stream: "OVTENSOR:out"\n'
-        + python("scale", "in", "scaled")
-        + """
-node { name: "conv" calculator: "PyTensorOvTensorConverterCalculator"
-       input_stream: "OVMS_PY_TENSOR:scaled" output_stream: "OVTENSOR:tensor" }
-"""
-        + session("s", "add")
-        + inference("infer", "s", "tensor", "out", "x", "y")
-    )
     registry = Models({"add": add_model[1]})
-    g = GraphServable("g", build_graph(text, context(tmp_path, registry, nodes)))
+    g = GraphServable("g", build_graph(PY_INFER, context(tmp_path, registry, nodes)))
     out = run(g.infer({"in": X}))
     np.testing.assert_allclose(out["out"], models.reference(add_model[0], {"x": X * 3})["y"], rtol=1e-6)  # type: ignore[index]
     (node,) = nodes
@@ -112,13 +106,7 @@ def test_a_generative_python_node_streams_every_yield_through_the_graph(
     tmp_path: Path, add_model: tuple[Path, Servable], nodes: list[PythonNode]
 ) -> None:
     write_scale_handler(tmp_path, count=4)
-    text = (
-        'input_stream: "OVMS_PY_TENSOR:in"\noutput_stream: "OVTENSOR:out"\n'
-        + python("gen", "in", "scaled", loopback=True)
-        + session("s", "add")
-        + inference("infer", "s", "scaled", "out", "x", "y")
-    )
-    g = graph(text, tmp_path, nodes, add_model[1])
+    g = graph(STREAM, tmp_path, nodes, add_model[1])
     assert g.streams_answers and g.graph.streaming
     kwargs = nodes[0].model.kwargs  # type: ignore[attr-defined]
     assert (kwargs["input_names"], kwargs["output_names"]) == (["in", "loop"], ["scaled", "loop"])  # as OVMS

@@ -8,7 +8,6 @@ produces, a stream produced twice, a cycle, options a calculator needs and lacks
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -217,14 +216,11 @@ def _python(
     inputs = tuple(s for s in streams[0] if s.tag != LOOPBACK)
     outputs = tuple(s for s in streams[1] if s.tag != LOOPBACK)
     options = cfg.node_options(node, cfg.OPTIONS[cfg.PYTHON])
-    handler_path = options.handler_path
-    if not handler_path:
+    if not options.handler_path:
         raise _error(ctx, f"node {name}: handler_path is not set")
-    if not os.path.isabs(handler_path):
-        handler_path = os.path.join(ctx.base_path, handler_path)
     spec = PythonNodeSpec(
         node_name=node.name,
-        handler_path=handler_path,
+        handler_path=options.handler_path,  # a relative one is taken from base_path by the node
         input_names=tuple(s.name for s in streams[0]),  # OVMS's kwargs: every stream, as configured
         output_names=tuple(s.name for s in streams[1]),
         base_path=ctx.base_path,

@@ -73,11 +73,6 @@ def read_graph_text(path: Path) -> str:
         raise LoadError(f"{CONFIG_FILE_INVALID} - {path}: {exc}") from None
 
 
-def is_generative(graph: GraphConfig) -> bool:
-    """Whether ``graph`` is one of OVMS's LLM, embeddings or rerank graphs (served by ``ovserve.genai``)."""
-    return any(node.calculator in GENERATIVE for node in graph.node)
-
-
 def node_options(node: NodeConfig, options_type: Any) -> Any:
     """The node's options of ``options_type``, from ``node_options`` (Any) or ``options`` (extension)."""
     options = options_type()
