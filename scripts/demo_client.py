@@ -38,6 +38,9 @@ def main() -> None:
     rest = ovmsclient.make_http_client(f"127.0.0.1:{args.rest}")
     print("TF Serving REST (ovmsclient):", rest.predict({"x": x}, "tiny"))
     print("expected (2x + 1):            ", 2 * x + 1)
+    chain = client.infer("tiny_chain", [tensor]).as_numpy("y")  # a pipeline: tiny, then tiny again
+    print("pipeline tiny_chain (tritonclient):", chain)
+    print("expected (4x + 3):                 ", 4 * x + 3)
 
 
 if __name__ == "__main__":

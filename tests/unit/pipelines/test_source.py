@@ -1,0 +1,255 @@
+"""Pipelines in the lifecycle: built once their models are there, revalidated when the models change,
+stopped with OVMS's texts when invalid or removed, refused when named as a model.
+
+The pipeline itself is a small servable built by ``build`` below from the model specs it reads
+through ``acquire`` on the loader thread (the DAG engine has its own tests); what is tested here
+is when the lifecycle builds, keeps, stops and retires it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fakes import EchoServable, FakeLoader
+
+from ovserve.config.pipelines import CustomNodeLibraryConfig, NodeConfig, PipelineConfig
+from ovserve.config.storage import StorageSettings
+from ovserve.config.types import ModelConfig
+from ovserve.core.ids import ServableId
+from ovserve.core.manager import ServableManager
+from ovserve.core.servable import Servable
+from ovserve.core.states import State
+from ovserve.errors import Code, PipelineNotLoadedYet, PipelineRetired, ServingError
+from ovserve.lifecycle import Lifecycle
+from ovserve.pipelines.nodes import Node
+from ovserve.pipelines.source import NAME_OCCUPIED, Acquire, MakeNode, PipelineSource
+from ovserve.repository.sources import RepositorySource
+from ovserve.tensors import Dim, TensorSpec
+
+
+class Chain(Servable):
+    """Runs its model nodes one after another, pinning each per call (as the DAG engine does)."""
+
+    def __init__(self, config: PipelineConfig, acquire: Acquire, spec: TensorSpec) -> None:
+        super().__init__(ServableId(config.name, 1), [spec], [TensorSpec("y", spec.dtype, spec.dims)])
+        self.models = [n.model_name or "" for n in config.nodes]
+        self.acquire = acquire
+
+    async def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        value = next(iter(inputs.values()))
+        for model in self.models:
+            with self.acquire(model, None) as servable:
+                value = next(iter((await servable.infer({"x": value})).values()))
+        return {next(iter(self.outputs)): value}
+
+
+def build(config: PipelineConfig, acquire: Acquire, make_node: MakeNode) -> Servable:
+    specs = []
+    for node in config.nodes:
+        try:
+            with acquire(node.model_name or "", node.version) as servable:
+                specs.append(next(iter(servable.inputs.values())))
+        except ServingError as exc:
+            raise ServingError(f"node {node.name}: {exc}", Code.FAILED_PRECONDITION) from None
+    if any(s.dims != specs[0].dims for s in specs):
+        raise ServingError(f"{config.name}: shapes of connected tensors differ", Code.FAILED_PRECONDITION)
+    return Chain(config, acquire, TensorSpec("x", specs[0].dtype, specs[0].dims))
+
+
+def no_nodes(libraries: Mapping[str, CustomNodeLibraryConfig]) -> MakeNode:
+    def make(node: NodeConfig) -> Node:
+        raise AssertionError("model nodes only")
+
+    return make
+
+
+def pipeline(name: str, *models: str) -> dict[str, object]:
+    nodes, source = [], {"node_name": "request", "data_item": "x"}
+    for i, model in enumerate(models):
+        nodes.append(
+            {
+                "name": f"n{i}",
+                "type": "DL model",
+                "model_name": model,
+                "inputs": [{"x": source}],
+                "outputs": [{"data_item": "y", "alias": "y"}],
+            }
+        )
+        source = {"node_name": f"n{i}", "data_item": "y"}
+    return {"name": name, "inputs": ["x"], "nodes": nodes, "outputs": [{"y": source}]}
+
+
+def write(tmp_path: Path, models: list[str], pipelines: list[dict[str, object]]) -> Path:
+    for name in models:
+        (tmp_path / name / "1").mkdir(parents=True, exist_ok=True)
+    config = tmp_path / "config.json"
+    doc = {
+        "model_config_list": [{"config": {"name": m, "base_path": m}} for m in models],
+        "pipeline_config_list": pipelines,
+    }
+    config.write_text(json.dumps(doc))
+    return config
+
+
+class Gate(threading.Event):
+    """An event that says whether a thread waits at it."""
+
+    waiting = False
+
+    def pass_(self) -> None:
+        self.waiting = True
+        self.wait(30)
+        self.waiting = False
+
+
+def gated(gate: Gate) -> Callable[[PipelineConfig, Acquire, MakeNode], Servable]:
+    def build_after_gate(config: PipelineConfig, acquire: Acquire, make_node: MakeNode) -> Servable:
+        gate.pass_()
+        return build(config, acquire, make_node)
+
+    return build_after_gate
+
+
+async def until(check: Callable[[], bool]) -> None:
+    """Yield to the loop until ``check`` holds (bounded: a broken lifecycle fails, never hangs)."""
+    for _ in range(3000):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached")
+
+
+class GatedEchoLoader(FakeLoader):
+    def __init__(self, sid: ServableId, width: int, gate: Gate | None) -> None:
+        super().__init__(sid)
+        self.width = width
+        self.model_gate = gate
+
+    def load(self) -> EchoServable:
+        if self.model_gate is not None:
+            self.model_gate.pass_()
+        spec = TensorSpec("x", np.dtype(np.float32), (Dim.any(), Dim.static(self.width)))
+        return EchoServable(self.sid, (spec,))
+
+
+def make_lifecycle(config: Path, widths: dict[str, int], gate: Gate | None = None) -> Lifecycle:
+    """A lifecycle over echo models whose input is (-1, widths[name]) (default 4); loads pass ``gate``."""
+
+    def factory(cfg: ModelConfig, version: int, path: Path) -> FakeLoader:
+        return GatedEchoLoader(ServableId(cfg.name, version), widths.get(cfg.name, 4), gate)
+
+    from ovserve.config.file import load_config_file
+
+    manager = ServableManager()
+    models = load_config_file(str(config)).models
+    source = RepositorySource(factory, StorageSettings())
+    return Lifecycle(manager, source, models, str(config), pipelines=PipelineSource(manager, build, no_nodes))
+
+
+async def infer(life: Lifecycle, name: str) -> np.ndarray:
+    with life.manager.acquire(name, 7) as servable:  # a pipeline ignores the version asked
+        return (await servable.infer({"x": np.ones((1, 4), np.float32)}))["y"]
+
+
+def test_pipeline_is_served_as_version_1_once_its_models_are(tmp_path: Path) -> None:
+    async def go() -> None:
+        life = make_lifecycle(write(tmp_path, ["a", "b"], [pipeline("p", "a", "b")]), {})
+        await life.start()
+        assert [s.state for s in life.manager.status("p")] == [State.AVAILABLE]
+        assert life.manager.status("p")[0].version == 1
+        np.testing.assert_array_equal(await infer(life, "p"), np.ones((1, 4), np.float32))
+        assert not await life.sync()  # nothing changed: the pipeline is not rebuilt
+
+    asyncio.run(go())
+
+
+def test_missing_model_keeps_it_loading_with_the_reason_until_the_model_comes(tmp_path: Path) -> None:
+    async def go() -> None:
+        config = write(tmp_path, ["a"], [pipeline("p", "a", "b")])
+        life = make_lifecycle(config, {})
+        await life.start()
+        status = life.manager.status("p")[0]
+        assert (status.state, status.error_code) == (State.LOADING, Code.FAILED_PRECONDITION)
+        assert "node n1" in status.error_message
+        with pytest.raises(PipelineNotLoadedYet, match="Pipeline is not loaded yet - p: node n1"):
+            await infer(life, "p")
+        write(tmp_path, ["a", "b"], [pipeline("p", "a", "b")])
+        await life.reload_config()
+        assert life.manager.status("p")[0].state == State.AVAILABLE
+
+    asyncio.run(go())
+
+
+def test_model_shape_change_stops_the_pipeline_and_a_fix_brings_it_back(tmp_path: Path) -> None:
+    async def go() -> None:
+        widths: dict[str, int] = {}
+        life = make_lifecycle(write(tmp_path, ["a", "b"], [pipeline("p", "a", "b")]), widths)
+        await life.start()
+        widths["b"] = 5
+        (tmp_path / "b" / "2").mkdir()  # a new version of b with another shape
+        assert await life.sync()
+        status = life.manager.status("p")[0]
+        assert (status.state, status.error_code) == (State.LOADING, Code.FAILED_PRECONDITION)
+        with pytest.raises(PipelineNotLoadedYet):
+            await infer(life, "p")
+        widths["b"] = 4
+        (tmp_path / "b" / "3").mkdir()
+        assert await life.sync()
+        assert life.manager.status("p")[0].state == State.AVAILABLE
+        assert (await infer(life, "p")).shape == (1, 4)
+
+    asyncio.run(go())
+
+
+def test_model_reload_keeps_the_pipeline_serving_at_every_step(tmp_path: Path) -> None:
+    """The new model version loads, then the pipeline is rebuilt: each step is held by a gate
+    while requests go through the pipeline; none fails."""
+
+    async def go() -> None:
+        model_gate, build_gate = Gate(), Gate()
+        model_gate.set()
+        build_gate.set()
+        life = make_lifecycle(write(tmp_path, ["a"], [pipeline("p", "a")]), {}, model_gate)
+        life.pipeline_source.build = gated(build_gate)  # type: ignore[union-attr]
+        await life.start()
+        model_gate.clear()
+        build_gate.clear()
+        (tmp_path / "a" / "2").mkdir()
+        sync = asyncio.create_task(life.sync())
+        await until(lambda: life.manager.status("a")[0].state == State.LOADING)
+        assert (await infer(life, "p")).shape == (1, 4)  # version 2 loading: version 1 serves
+        model_gate.set()
+        await until(lambda: life.manager.available_versions("a") == [2] and build_gate.waiting)
+        assert (await infer(life, "p")).shape == (1, 4)  # pipeline rebuilding: the old one serves
+        build_gate.set()
+        assert await sync
+        assert life.manager.status("p")[0].state == State.AVAILABLE
+        assert (await infer(life, "p")).shape == (1, 4)
+
+    asyncio.run(go())
+
+
+def test_removed_pipeline_is_retired_and_a_model_name_is_refused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def go() -> None:
+        life = make_lifecycle(write(tmp_path, ["a"], [pipeline("p", "a"), pipeline("a", "a")]), {})
+        await life.start()
+        assert NAME_OCCUPIED in caplog.text
+        assert life.manager.status("a")[0].state == State.AVAILABLE  # the model keeps its name
+        write(tmp_path, ["a"], [])
+        await life.reload_config()
+        assert life.manager.status("p")[0].state == State.END
+        with pytest.raises(PipelineRetired, match="Pipeline is retired - p"):
+            await infer(life, "p")
+        write(tmp_path, ["a"], [pipeline("p", "a")])
+        await life.reload_config()
+        assert (await infer(life, "p")).shape == (1, 4)
+
+    asyncio.run(go())
