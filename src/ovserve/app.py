@@ -46,6 +46,7 @@ from ovserve.lifecycle import Lifecycle
 from ovserve.logs import request_id_maker
 from ovserve.metrics import CONTENT_TYPE, MetricsRegistry, render
 from ovserve.metrics.merge import merge_expositions
+from ovserve.preprocess import with_string_conversion
 from ovserve.repository.sources import RepositorySource
 from ovserve.scheduling import BatchingHooks, with_batching
 from ovserve.scheduling.gates import ENV as TEST_GATES_ENV
@@ -349,17 +350,29 @@ def _model_source(
     *,
     single_process: bool,
 ) -> GenerativeSource:
-    """Where model versions come from, and the wrappers each loaded version gets (batching, stateful)."""
+    """Where model versions come from: the repositories (each version with its wrappers), and
+    the generative models, which take no strings as tensors and get none of the wrappers."""
     return GenerativeSource(
         RepositorySource(
-            with_stateful(
-                with_batching(load, hooks=_batching_hooks(metrics)),
-                cleaner,
-                single_process=single_process,
-            ),
+            with_wrappers(load, cleaner, _batching_hooks(metrics), single_process=single_process),
             config.storage,
         ),
         generative_loader,
+    )
+
+
+def with_wrappers(
+    load: LoaderFactory,
+    cleaner: SequenceCleaner | None,
+    hooks: Callable[[ServableId], BatchingHooks] | None = None,
+    *,
+    single_process: bool = True,
+) -> LoaderFactory:
+    """``load`` with the wrapper servables each loaded version gets where its config or tensors ask,
+    inner to outer: dynamic batching, stateful sequences, string and image conversion (so batches
+    and sequence steps see tensors, never strings)."""
+    return with_string_conversion(
+        with_stateful(with_batching(load, hooks=hooks), cleaner, single_process=single_process)
     )
 
 

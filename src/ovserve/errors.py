@@ -71,6 +71,23 @@ class InvalidJson(InvalidInput):
         super().__init__(f"{self.text} - {detail}")
 
 
+class EmptyBinaryItem(InvalidInput):
+    """An empty item sent to an image input. OVMS words it after the request field that carried
+    it, so it carries the texts of both APIs and the front end picks its own: :attr:`message` is
+    KServe's (``bytes_contents``), :meth:`tfs` gives TF Serving's (``string_val``)."""
+
+    kserve_text = "Bytes contents is empty"
+    tfs_text = "String val is empty"
+
+    def __init__(self, detail: str, text: str = kserve_text) -> None:
+        super().__init__(f"{text} - {detail}")
+        self.detail = detail
+
+    def tfs(self) -> EmptyBinaryItem:
+        """The same error in TF Serving's words."""
+        return EmptyBinaryItem(self.detail, self.tfs_text)
+
+
 class ShapeMismatch(InvalidInput):
     """An input's shape does not fit the model's."""
 

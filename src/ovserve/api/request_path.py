@@ -1,35 +1,32 @@
 """The one request path that every front end's inference call goes through.
 
-A front end supplies how to decode its payload into named numpy inputs (given the
-resolved servable, whose specs some codecs need) and how to encode the outputs. The
-version is pinned for the whole call.
-
-Strings sent to image or 2-D U8 inputs become the tensors those inputs take, and 2-D U8
-``..._string`` outputs become strings, here too (:mod:`ovserve.preprocess`); images are
-decoded on a worker thread, off the event loop.
+It resolves the name and version, pins the version for the whole call, calls the servable
+and counts: a front end supplies how to decode its payload into named numpy inputs (given
+the resolved servable, whose specs some codecs need) and how to encode the outputs. What a
+model does to a request besides running it (string and image conversion, dynamic batching,
+sequences) is a wrapper servable installed at load time, so every kind of servable
+(a model, a pipeline) takes this one path.
 
 Metrics are counted here and nowhere else in the front ends: :func:`infer` for
 inferences, :func:`pinned` and :func:`counted` for metadata, status and readiness calls.
 Each takes the :class:`~ovserve.metrics.calls.CallInfo` that labels the front end's
-method. With metrics disabled (``ctx.metrics is None``) nothing is measured.
+method. With metrics disabled (``ctx.metrics is None``) nothing is measured. The stages of
+an inference (decode, run, encode) are timed into ``ctx.stats`` and, with tracing on, made
+spans of.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from time import perf_counter_ns
 from typing import TypeVar
-
-import numpy as np
 
 from ovserve.api.backend_timing import BACKEND_TIMING
 from ovserve.api.context import ServingContext
 from ovserve.core.servable import Servable
 from ovserve.errors import InvalidInput, ServingError
 from ovserve.metrics.calls import CallInfo
-from ovserve.preprocess import BYTES_CONTENTS_EMPTY, STRING_VAL_EMPTY, StringConversion, conversion_for
 from ovserve.tensors import InferRequest, InferResponse
 
 R = TypeVar("R")
@@ -76,20 +73,15 @@ async def _run(
     decode: Callable[[Servable], InferRequest],
     encode: Callable[[Servable, InferRequest, InferResponse], R],
 ) -> R:
-    """Decode, run (with the servable's string conversions, if any) and encode one call;
-    its stages are timed into ``ctx.stats`` (Triton's statistics extension) and, with tracing
-    on, made spans of (``api/tracing.py``)."""
+    """Decode, run and encode one call; its stages are timed into ``ctx.stats`` (Triton's
+    statistics extension) and, with tracing on, made spans of (``api/tracing.py``)."""
     slot = [-1, -1]  # the backend's wait / run nanoseconds (api/backend_timing.py)
     BACKEND_TIMING.set(slot)
     start = perf_counter_ns()
     try:
         request = decode(servable)
         decoded = perf_counter_ns()
-        conversion = conversion_for(servable)
-        if conversion is None:
-            outputs = await servable.infer(request.inputs)
-        else:
-            outputs = await _converted(conversion, servable, request, call)
+        outputs = await servable.infer(request.inputs)
         inferred = perf_counter_ns()
         result = encode(
             servable, request, InferResponse(servable.name, servable.version, outputs, request.id)
@@ -104,18 +96,6 @@ async def _run(
     if ctx.tracer is not None:
         ctx.tracer.succeeded(servable, call, (start, decoded, inferred, encoded), slot)
     return result
-
-
-async def _converted(
-    conversion: StringConversion, servable: Servable, request: InferRequest, call: CallInfo
-) -> dict[str, np.ndarray]:
-    """Infer with the servable's string conversions (:mod:`ovserve.preprocess`) around it."""
-    empty_item = STRING_VAL_EMPTY if call.api == "TensorFlowServing" else BYTES_CONTENTS_EMPTY
-    if conversion.decodes_images(request.inputs):
-        inputs = await asyncio.to_thread(conversion.convert_inputs, request.inputs, empty_item)
-    else:
-        inputs = conversion.convert_inputs(request.inputs, empty_item)
-    return conversion.convert_outputs(await servable.infer(inputs))
 
 
 @contextmanager

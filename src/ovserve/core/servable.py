@@ -1,17 +1,41 @@
-"""The servable contract: what a request runs on once it resolved a model version."""
+"""The servable contract: what a request runs on once it resolved a model version.
+
+A servable is a backend's model version, a pipeline, or a *wrapper* that adds one concern
+around another servable (dynamic batching, sequences of a stateful model, string and image
+conversion, the tests' gates): :class:`WrapperServable`. Wrappers are installed at load
+time by loader decorators (``with_batching`` and its kin), so the front ends and the
+request path see one servable and never ask which kind it is: what they need to know
+(how many calls run at once, the dynamic batching policy, the special tensors, the backend
+that reports pool metrics) is a property here, answered through every wrapper.
+"""
 
 from __future__ import annotations
 
 import abc
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
-from typing import ClassVar
+from typing import Protocol
 
 import numpy as np
 
 from ovserve.core.ids import ServableId
 from ovserve.core.validation import validate_inputs
 from ovserve.tensors import TensorSpec
+
+_NONE: Mapping[str, TensorSpec] = MappingProxyType({})
+
+
+class DynamicBatching(Protocol):
+    """A dynamic batching policy as callers see it (``config.types.BatchingConfig`` fits it)."""
+
+    @property
+    def max_batch_size(self) -> int: ...
+
+    @property
+    def preferred_batch_sizes(self) -> Sequence[int]: ...
+
+    @property
+    def max_queue_delay_microseconds(self) -> int: ...
 
 
 class Servable(abc.ABC):
@@ -21,14 +45,7 @@ class Servable(abc.ABC):
     the model's order. :meth:`infer` validates the inputs against them (the one
     validation every front end shares) and runs the model. A servable is used only
     from the event loop; :meth:`close` is called once no request holds it any more.
-
-    ``special_inputs`` and ``special_outputs`` are tensors a servable takes and gives
-    besides the model's own (a stateful model's ``sequence_id``): codecs decode and encode
-    them with these specs; metadata does not list them.
     """
-
-    special_inputs: ClassVar[Mapping[str, TensorSpec]] = MappingProxyType({})
-    special_outputs: ClassVar[Mapping[str, TensorSpec]] = MappingProxyType({})
 
     def __init__(self, servable_id: ServableId, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec]):
         self.id = servable_id
@@ -49,6 +66,27 @@ class Servable(abc.ABC):
         says its size; a wrapper says its inner servable's; 1 by default."""
         return 1
 
+    @property
+    def batching(self) -> DynamicBatching | None:
+        """The dynamic batching policy its calls are queued under; None when calls run one by one."""
+        return None
+
+    @property
+    def special_inputs(self) -> Mapping[str, TensorSpec]:
+        """Tensors it takes besides the model's own (a stateful model's ``sequence_id``): codecs
+        decode them with these specs; metadata does not list them."""
+        return _NONE
+
+    @property
+    def special_outputs(self) -> Mapping[str, TensorSpec]:
+        """Tensors it gives besides the model's own; codecs encode them with these specs."""
+        return _NONE
+
+    @property
+    def backend(self) -> Servable:
+        """The servable that runs the model (itself, unless it wraps one): where pool metrics come from."""
+        return self
+
     async def infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Validate ``inputs`` and run; returns every output in the model's order."""
         validate_inputs(self.id, self.inputs, inputs)
@@ -60,3 +98,48 @@ class Servable(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Free the resources; called once, after the last request let go."""
+
+
+class WrapperServable(Servable):
+    """A servable that adds one concern around ``inner`` and is otherwise ``inner``.
+
+    It has ``inner``'s id and (unless given others) its tensors; parallelism, batching
+    policy, special tensors and backend are ``inner``'s; it owns ``inner``: :meth:`close`
+    closes it. A subclass overrides what its concern changes.
+    """
+
+    def __init__(
+        self,
+        inner: Servable,
+        inputs: Sequence[TensorSpec] | None = None,
+        outputs: Sequence[TensorSpec] | None = None,
+    ) -> None:
+        super().__init__(
+            inner.id,
+            list(inner.inputs.values()) if inputs is None else inputs,
+            list(inner.outputs.values()) if outputs is None else outputs,
+        )
+        self.inner = inner
+
+    @property
+    def parallelism(self) -> int:
+        return self.inner.parallelism
+
+    @property
+    def batching(self) -> DynamicBatching | None:
+        return self.inner.batching
+
+    @property
+    def special_inputs(self) -> Mapping[str, TensorSpec]:
+        return self.inner.special_inputs
+
+    @property
+    def special_outputs(self) -> Mapping[str, TensorSpec]:
+        return self.inner.special_outputs
+
+    @property
+    def backend(self) -> Servable:
+        return self.inner.backend
+
+    def close(self) -> None:
+        self.inner.close()

@@ -285,8 +285,8 @@ class MetricsRegistry:
     def attach(self, manager: ServableManager) -> None:
         """Follow ``manager``: series for each version it knows, backend gauges while loaded.
 
-        A servable that is not an :class:`InstrumentedBackend` but wraps one as ``inner``
-        (the dynamic batcher) is looked through.
+        The gauges come from the servable's :attr:`~ovserve.core.servable.Servable.backend`
+        (a wrapper such as the dynamic batcher answers with the backend it wraps).
         """
 
         def on_state(sid: ServableId, status: VersionStatus) -> None:
@@ -294,10 +294,7 @@ class MetricsRegistry:
             if status.state is State.AVAILABLE:
                 try:
                     with manager.acquire(sid.name, sid.version) as servable:
-                        backend: object = servable
-                        # look through wrapper servables (the batcher) to the backend they wrap
-                        while not isinstance(backend, InstrumentedBackend) and hasattr(backend, "inner"):
-                            backend = backend.inner
+                        backend = servable.backend  # through the wrappers (the batcher, ...)
                         if isinstance(backend, InstrumentedBackend):
                             self.bind_backend(sid, backend)
                         task = getattr(servable, "task", None)

@@ -1,14 +1,17 @@
 """Request and response conversions between strings and tensors (OVMS's binary and text inputs).
 
-Depends only on ``ovserve.core`` and the leaf modules; OpenCV is imported when the first
-image arrives. The front ends' one request path applies it (``ovserve.api.request_path``).
+Depends only on ``ovserve.core``, ``ovserve.config`` and the leaf modules; OpenCV is imported
+when the first image arrives. Installed at load time as a wrapper servable
+(:func:`~ovserve.preprocess.servable.with_string_conversion`).
 """
 
-from ovserve.preprocess.strings import (
-    BYTES_CONTENTS_EMPTY,
-    STRING_VAL_EMPTY,
-    StringConversion,
-    conversion_for,
-)
+from ovserve.preprocess.servable import ConvertingServable, converting, with_string_conversion
+from ovserve.preprocess.strings import StringConversion, conversion_for
 
-__all__ = ["BYTES_CONTENTS_EMPTY", "STRING_VAL_EMPTY", "StringConversion", "conversion_for"]
+__all__ = [
+    "ConvertingServable",
+    "StringConversion",
+    "conversion_for",
+    "converting",
+    "with_string_conversion",
+]

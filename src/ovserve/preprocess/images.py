@@ -21,7 +21,15 @@ from types import ModuleType
 
 import numpy as np
 
-from ovserve.errors import Code, DtypeMismatch, InvalidInput, ServingError, ShapeMismatch, Unimplemented
+from ovserve.errors import (
+    Code,
+    DtypeMismatch,
+    EmptyBinaryItem,
+    InvalidInput,
+    ServingError,
+    ShapeMismatch,
+    Unimplemented,
+)
 from ovserve.tensors import Dim, TensorSpec, format_dims, precision_name
 
 IMAGE_PARSING_FAILED = "Image parsing failed"
@@ -87,18 +95,17 @@ def resizable(spec: TensorSpec) -> bool:
     return all(not (d.lo == 0 and d.hi == -1) for d in spec.dims) and spec.layout in _RESIZE_LAYOUTS
 
 
-def decode_images(spec: TensorSpec, items: np.ndarray, empty_item: str) -> np.ndarray:
+def decode_images(spec: TensorSpec, items: np.ndarray) -> np.ndarray:
     """The 1-D ``object`` array ``items`` of encoded images as one tensor for the 4-D input ``spec``.
 
-    ``empty_item`` is the API's text for an empty item ("String val is empty" for TF
-    Serving, "Bytes contents is empty" for KServe).
+    An empty item is :class:`~ovserve.errors.EmptyBinaryItem`, which each API words its own way.
     """
     name = spec.name
     if not fits_nhwc(spec.layout):
         raise InvalidInput(f"{UNSUPPORTED_LAYOUT} - input {name} has layout {spec.layout}; send NHWC images")
     for index, item in enumerate(items):
         if not len(item):
-            raise InvalidInput(f"{empty_item} - item {index} of input {name} has no bytes")
+            raise EmptyBinaryItem(f"item {index} of input {name} has no bytes")
     resize = resizable(spec)
     height_dim, width_dim, channels_dim = spec.dims[1], spec.dims[2], spec.dims[3]
     height = width = 0

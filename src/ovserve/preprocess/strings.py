@@ -6,28 +6,20 @@ are; a 2-D U8 input takes them as zero-padded rows (:mod:`.text`); a 4-D input t
 as encoded images (:mod:`.images`). Other inputs are left to the usual precision check.
 Outputs that are 2-D U8 and named ``..._string`` go back as strings.
 
-:func:`conversion_for` answers, once per servable, with a :class:`StringConversion`, or
-None for the (usual) servable that has no such input or output, so requests to it pay
-nothing more than a dictionary lookup.
+A :class:`StringConversion` is built once per servable, at load time
+(:mod:`ovserve.preprocess.servable` installs it as a wrapper servable); the usual servable
+has nothing to convert and gets no wrapper.
 """
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Mapping
 
 import numpy as np
 
-from ovserve.core.servable import Servable
 from ovserve.errors import InvalidInput, ShapeMismatch
 from ovserve.preprocess import images, text
 from ovserve.tensors import BYTES_DTYPE, TensorSpec
-
-STRING_VAL_EMPTY = "String val is empty"  # TF Serving's text for an empty image
-BYTES_CONTENTS_EMPTY = "Bytes contents is empty"  # KServe's
-
-#: id(servable) -> its conversion or None; an entry goes when its servable is collected
-_conversions: dict[int, StringConversion | None] = {}
 
 
 class StringConversion:
@@ -54,11 +46,8 @@ class StringConversion:
             for name in self.image_inputs
         )
 
-    def convert_inputs(self, inputs: Mapping[str, np.ndarray], empty_item: str) -> Mapping[str, np.ndarray]:
-        """``inputs`` with strings sent to image or 2-D U8 inputs replaced by the tensors they make.
-
-        ``empty_item`` is the API's text for an empty image (see the module constants).
-        """
+    def convert_inputs(self, inputs: Mapping[str, np.ndarray]) -> Mapping[str, np.ndarray]:
+        """``inputs`` with strings sent to image or 2-D U8 inputs replaced by the tensors they make."""
         converted: dict[str, np.ndarray] | None = None
         for name, array in inputs.items():
             if array.dtype != BYTES_DTYPE:
@@ -66,7 +55,7 @@ class StringConversion:
             spec = self.image_inputs.get(name)
             if spec is not None:
                 _check_items(spec, array)
-                tensor = images.decode_images(spec, array, empty_item)
+                tensor = images.decode_images(spec, array)
             elif (spec := self.text_inputs.get(name)) is not None:
                 _check_items(spec, array)
                 tensor = text.strings_to_rows(spec, array)
@@ -86,20 +75,12 @@ class StringConversion:
         return outputs
 
 
-def conversion_for(servable: Servable) -> StringConversion | None:
-    """The servable's :class:`StringConversion`, or None when it has nothing to convert (cached).
-
-    Called on the event loop for every inference, so the answer is one dictionary lookup.
-    """
-    key = id(servable)
-    try:
-        return _conversions[key]
-    except KeyError:
-        conversion = StringConversion(servable.inputs, servable.outputs)
-        found = None if conversion.idle else conversion
-        _conversions[key] = found
-        weakref.finalize(servable, _conversions.pop, key, None)
-        return found
+def conversion_for(
+    inputs: Mapping[str, TensorSpec], outputs: Mapping[str, TensorSpec]
+) -> StringConversion | None:
+    """The :class:`StringConversion` of a servable with these tensors; None when it has nothing to convert."""
+    conversion = StringConversion(inputs, outputs)
+    return None if conversion.idle else conversion
 
 
 def _check_items(spec: TensorSpec, items: np.ndarray) -> None:

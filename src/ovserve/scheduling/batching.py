@@ -47,7 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ovserve.config.types import BatchingConfig
-from ovserve.core.servable import Servable
+from ovserve.core.servable import DynamicBatching, Servable, WrapperServable
 from ovserve.errors import DeadlineExceeded, LoadError, QueueFull
 from ovserve.scheduling import stacking
 from ovserve.tensors import Dim, TensorSpec
@@ -116,7 +116,7 @@ class _Group:
         self.rows = 0
 
 
-class BatchingServable(Servable):
+class BatchingServable(WrapperServable):
     """Runs ``inner`` on batches of queued requests; see the module docstring for the contract.
 
     ``inner`` must take any batch of 1 to ``max_batch_size`` rows on dimension 0 of
@@ -134,8 +134,7 @@ class BatchingServable(Servable):
         hooks: BatchingHooks | None = None,
     ) -> None:
         inputs, outputs = _batching_specs(inner, config.max_batch_size)
-        super().__init__(inner.id, inputs, outputs)
-        self.inner = inner
+        super().__init__(inner, inputs, outputs)
         self.config = config
         self.max_in_flight = max(1, max_in_flight)
         self._hooks = hooks or BatchingHooks()
@@ -154,8 +153,8 @@ class BatchingServable(Servable):
 
     # -- observation -------------------------------------------------------------------
     @property
-    def parallelism(self) -> int:
-        return self.inner.parallelism
+    def batching(self) -> DynamicBatching:
+        return self.config
 
     @property
     def queue_length(self) -> int:

@@ -34,7 +34,7 @@ import numpy as np
 
 from ovserve.config.types import ModelConfig
 from ovserve.core.manager import Loader
-from ovserve.core.servable import Servable
+from ovserve.core.servable import Servable, WrapperServable
 from ovserve.scheduling.loader import LoaderFactory
 
 log = logging.getLogger(__name__)
@@ -76,12 +76,11 @@ class GatedLoader:
         return GatedServable(self.inner.load(), self.directory)
 
 
-class GatedServable(Servable):
+class GatedServable(WrapperServable):
     """``inner``, with each call waiting at ``infer-<model>`` first; anything else is ``inner``'s."""
 
     def __init__(self, inner: Servable, directory: Path) -> None:
-        super().__init__(inner.id, list(inner.inputs.values()), list(inner.outputs.values()))
-        self.inner = inner
+        super().__init__(inner)
         self._gate = gate_file(directory, "infer", inner.name)
 
     async def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -91,18 +90,6 @@ class GatedServable(Servable):
             while gate.exists() and time.monotonic() < deadline:
                 await asyncio.sleep(POLL_SECONDS)
         return await self.inner.run(inputs)
-
-    @property
-    def parallelism(self) -> int:
-        return self.inner.parallelism
-
-    @property
-    def nireq(self) -> int:
-        """The wrapped backend's pool size (Triton's model config reports it)."""
-        return int(getattr(self.inner, "nireq", 1))
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def with_test_gates(factory: LoaderFactory, directory: str | None) -> LoaderFactory:

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import ClassVar, Protocol, cast
+from typing import Protocol, cast
 
 import numpy as np
 
 from ovserve.config.types import ModelConfig, StatefulConfig
 from ovserve.core.manager import Loader
-from ovserve.core.servable import Servable
+from ovserve.core.servable import Servable, WrapperServable
 from ovserve.core.validation import validate_inputs
 from ovserve.errors import InvalidInput, LoadError, SequenceNotFound
 from ovserve.scheduling.loader import LoaderFactory
@@ -97,15 +97,12 @@ def _special_value(inputs: Mapping[str, np.ndarray], name: str, bad_type: str) -
     return int(array[0])
 
 
-class StatefulServable(Servable):
+class StatefulServable(WrapperServable):
     """A stateful model version: each request is one step of a sequence (see the module doc).
 
     Owns the version's :class:`SequenceManager`; registers it with the cleaner when the
     model has ``idle_sequence_cleanup``. Closing drops every sequence.
     """
-
-    special_inputs: ClassVar[Mapping[str, TensorSpec]] = _SPECIAL_INPUTS
-    special_outputs: ClassVar[Mapping[str, TensorSpec]] = _SPECIAL_OUTPUTS
 
     def __init__(
         self,
@@ -113,10 +110,9 @@ class StatefulServable(Servable):
         config: StatefulConfig,
         cleaner: SequenceCleaner | None = None,
     ) -> None:
-        super().__init__(inner.id, list(inner.inputs.values()), list(inner.outputs.values()))
+        super().__init__(inner)
         if not callable(getattr(inner, "run_step", None)):
             raise LoadError(f"{inner.id}: this backend cannot serve stateful models")
-        self.inner = inner
         self._runner = cast(StepRunner, inner)  # run_step checked above
         self.config = config
         self.sequences = SequenceManager(inner.id, config.max_sequence_number)
@@ -125,8 +121,12 @@ class StatefulServable(Servable):
             self._cleaner.register(self.sequences)
 
     @property
-    def parallelism(self) -> int:
-        return self.inner.parallelism
+    def special_inputs(self) -> Mapping[str, TensorSpec]:
+        return _SPECIAL_INPUTS
+
+    @property
+    def special_outputs(self) -> Mapping[str, TensorSpec]:
+        return _SPECIAL_OUTPUTS
 
     async def infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         control, sequence_id = read_special_inputs(inputs)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
+import numpy as np
 from fakes import EchoServable, FakeLoader
 
 from ovserve.config.types import MetricsConfig
 from ovserve.core.ids import ServableId
 from ovserve.core.manager import AspiredStream, AspiredVersion, ServableManager
+from ovserve.core.servable import Servable, WrapperServable
 from ovserve.metrics import MetricsRegistry
 from ovserve.metrics.calls import (
     KSERVE_GRPC_READY,
@@ -167,19 +169,23 @@ class InstrumentedEcho(EchoServable):
         self.timing_observer: Callable[[int, int], None] | None = None
 
 
-class Batcher(EchoServable):
+class Batcher(WrapperServable):
     """A wrapper servable (like the dynamic batcher) holding the backend as ``inner``."""
 
     def __init__(self, sid: ServableId) -> None:
-        super().__init__(sid)
-        self.inner = InstrumentedEcho(sid)
+        backend = InstrumentedEcho(sid)
+        super().__init__(backend)
+        self.inner: InstrumentedEcho = backend
+
+    async def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return await self.inner.run(inputs)
 
 
 class ServableLoader:
-    def __init__(self, servable: EchoServable) -> None:
+    def __init__(self, servable: Servable) -> None:
         self.servable = servable
 
-    def load(self) -> EchoServable:
+    def load(self) -> Servable:
         return self.servable
 
 

@@ -11,7 +11,7 @@ import pytest
 from ovserve.core.ids import ServableId
 from ovserve.core.servable import Servable
 from ovserve.errors import InvalidInput, ShapeMismatch
-from ovserve.preprocess import BYTES_CONTENTS_EMPTY, conversion_for
+from ovserve.preprocess import StringConversion, conversion_for
 from ovserve.tensors import BYTES_DTYPE, Dim, TensorSpec
 
 U8, F32 = np.dtype(np.uint8), np.dtype(np.float32)
@@ -40,30 +40,33 @@ def png(height: int = 2, width: int = 2) -> bytes:
     return cv2.imencode(".png", np.full((height, width, 3), 7, np.uint8))[1].tobytes()
 
 
-def test_servables_without_such_tensors_need_no_conversion_and_the_answer_is_cached() -> None:
+def conversion_of(servable: Servable) -> StringConversion | None:
+    return conversion_for(servable.inputs, servable.outputs)
+
+
+def test_servables_without_such_tensors_need_no_conversion() -> None:
     plain = Fixed([PLAIN, NATIVE], [PLAIN])
-    assert conversion_for(plain) is None
-    assert conversion_for(plain) is None
+    assert conversion_of(plain) is None
     servable = Fixed([IMAGE, TEXT, PLAIN], [LABELS])
-    conversion = conversion_for(servable)
-    assert conversion is not None and conversion is conversion_for(servable)
+    conversion = conversion_of(servable)
+    assert conversion is not None
     assert list(conversion.image_inputs) == ["image"] and list(conversion.text_inputs) == ["text"]
     assert conversion.string_outputs == ("labels_string",)
 
 
 def test_only_string_values_are_converted_and_others_pass_through_untouched() -> None:
-    conversion = conversion_for(Fixed([IMAGE, TEXT, PLAIN], []))
+    conversion = conversion_of(Fixed([IMAGE, TEXT, PLAIN], []))
     assert conversion is not None
     numbers = {
         "image": np.zeros((1, 2, 2, 3), F32),
         "text": np.zeros((1, 4), U8),
         "plain": np.ones((1, 3), F32),
     }
-    assert conversion.convert_inputs(numbers, BYTES_CONTENTS_EMPTY) is numbers
+    assert conversion.convert_inputs(numbers) is numbers
     assert not conversion.decodes_images(numbers)
     request = {"image": strings(png()), "text": strings(b"hi"), "plain": numbers["plain"]}
     assert conversion.decodes_images(request)
-    converted = conversion.convert_inputs(request, BYTES_CONTENTS_EMPTY)
+    converted = conversion.convert_inputs(request)
     assert converted["image"].shape == (1, 2, 2, 3) and converted["image"].dtype == F32
     np.testing.assert_array_equal(converted["text"], [[104, 105, 0]])
     assert converted["plain"] is numbers["plain"]
@@ -71,7 +74,7 @@ def test_only_string_values_are_converted_and_others_pass_through_untouched() ->
 
 
 def test_string_outputs_are_converted() -> None:
-    conversion = conversion_for(Fixed([PLAIN], [PLAIN, LABELS]))
+    conversion = conversion_of(Fixed([PLAIN], [PLAIN, LABELS]))
     assert conversion is not None
     out = conversion.convert_outputs(
         {"plain": np.ones((1, 3), F32), "labels_string": np.array([[111, 107, 0]], U8)}
@@ -81,29 +84,29 @@ def test_string_outputs_are_converted() -> None:
 
 @pytest.mark.parametrize("target", [IMAGE, TEXT])
 def test_string_inputs_must_be_one_dimensional_with_a_batch_the_model_takes(target: TensorSpec) -> None:
-    conversion = conversion_for(Fixed([target], []))
+    conversion = conversion_of(Fixed([target], []))
     assert conversion is not None
     blob = png() if target is IMAGE else b"x"
     with pytest.raises(ShapeMismatch, match="Expected number of binary input shape dimensions: 1; Actual: 2"):
-        conversion.convert_inputs({target.name: strings(blob).reshape(1, 1)}, BYTES_CONTENTS_EMPTY)
+        conversion.convert_inputs({target.name: strings(blob).reshape(1, 1)})
     with pytest.raises(ShapeMismatch, match=r"Invalid input batch size - Expected: .*; Actual: 0"):
-        conversion.convert_inputs({target.name: strings()}, BYTES_CONTENTS_EMPTY)
+        conversion.convert_inputs({target.name: strings()})
 
 
 def test_image_count_must_match_a_static_batch() -> None:
-    conversion = conversion_for(Fixed([IMAGE], []))
+    conversion = conversion_of(Fixed([IMAGE], []))
     assert conversion is not None
     with pytest.raises(
         ShapeMismatch, match="Invalid input batch size - Expected: 1; Actual: 2; input name: image"
     ):
-        conversion.convert_inputs({"image": strings(png(), png())}, BYTES_CONTENTS_EMPTY)
+        conversion.convert_inputs({"image": strings(png(), png())})
 
 
 def test_an_input_without_a_batch_dimension_is_refused() -> None:
     no_batch = TensorSpec("image", F32, IMAGE.dims, "?HWC")
-    conversion = conversion_for(Fixed([no_batch], []))
+    conversion = conversion_of(Fixed([no_batch], []))
     assert conversion is not None
     with pytest.raises(
         InvalidInput, match="Invalid input batch size - Batch not present in input name: image"
     ):
-        conversion.convert_inputs({"image": strings(png())}, BYTES_CONTENTS_EMPTY)
+        conversion.convert_inputs({"image": strings(png())})

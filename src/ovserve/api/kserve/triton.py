@@ -8,9 +8,9 @@ parses it into the protobuf message (same field names).
 
 Configuration: ``max_batch_size`` is 0 (dims are the whole shape, -1 for a dynamic dimension)
 unless the model has ovserve's ``dynamic_batching``: then it is the batcher's largest batch and
-dims leave out dimension 0, as in Triton. One CPU instance group with the infer-request pool
-size as its count; never decoupled. Statistics: an empty model name means every model, an
-empty version every AVAILABLE version.
+dims leave out dimension 0, as in Triton. One CPU instance group whose count is the servable's
+parallelism (the infer-request pool size); never decoupled. Statistics: an empty model name means
+every model, an empty version every AVAILABLE version.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from ovserve.api.http import HttpRequest, HttpResponse, Router, json_response
 from ovserve.api.statistics import ModelStats
 from ovserve.core.ids import ServableId
 from ovserve.core.servable import Servable
-from ovserve.scheduling import BatchingServable
 from ovserve.tensors import TensorSpec
 
 PLATFORM = "openvino"
@@ -45,9 +44,8 @@ def _tensor(spec: TensorSpec, batched: bool) -> dict[str, Any]:
 
 def model_config(servable: Servable) -> dict[str, Any]:
     """Triton's ``ModelConfig`` of one served version, as a JSON-ready dict."""
-    batching = servable.config if isinstance(servable, BatchingServable) else None
+    batching = servable.batching
     batched = batching is not None
-    inner = servable.inner if isinstance(servable, BatchingServable) else servable
     config: dict[str, Any] = {
         "name": servable.name,
         "platform": PLATFORM,
@@ -55,9 +53,7 @@ def model_config(servable: Servable) -> dict[str, Any]:
         "max_batch_size": batching.max_batch_size if batching is not None else 0,
         "input": [_tensor(spec, batched) for spec in servable.inputs.values()],
         "output": [_tensor(spec, batched) for spec in servable.outputs.values()],
-        "instance_group": [
-            {"name": servable.name, "kind": "KIND_CPU", "count": int(getattr(inner, "nireq", 1))}
-        ],
+        "instance_group": [{"name": servable.name, "kind": "KIND_CPU", "count": servable.parallelism}],
         "model_transaction_policy": {"decoupled": False},
     }
     if batching is not None:

@@ -31,6 +31,7 @@ from ovserve.api.request_path import counted, infer, pinned
 from ovserve.api.tfs import reload
 from ovserve.api.tfs.codec_proto import decode_inputs, encode_outputs
 from ovserve.api.tfs.metadata import metadata_response, status_proto
+from ovserve.api.tfs.wording import tfs_wording
 from ovserve.core.servable import Servable
 from ovserve.errors import InvalidInput, ReloadIncomplete, Unimplemented
 from ovserve.metrics import calls
@@ -76,9 +77,10 @@ class PredictionServicer:
             encode_outputs(response.outputs, reply.outputs, servable.special_outputs)
             return reply
 
-        return await infer(
-            self.ctx, calls.TFS_GRPC_PREDICT, spec.name, requested_version(spec), decode, encode
-        )
+        with tfs_wording():
+            return await infer(
+                self.ctx, calls.TFS_GRPC_PREDICT, spec.name, requested_version(spec), decode, encode
+            )
 
     async def GetModelMetadata(
         self, request: get_model_metadata_pb2.GetModelMetadataRequest, context: grpc.aio.ServicerContext

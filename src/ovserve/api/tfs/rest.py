@@ -19,6 +19,7 @@ from ovserve.api.http import HttpRequest, HttpResponse, Router, json_response
 from ovserve.api.request_path import counted, infer, pinned
 from ovserve.api.tfs import codec_json
 from ovserve.api.tfs.metadata import metadata_json, status_json
+from ovserve.api.tfs.wording import tfs_wording
 from ovserve.core.servable import Servable
 from ovserve.errors import MethodNotSupported, VersionNotFound
 from ovserve.metrics import calls
@@ -85,9 +86,10 @@ class TfsRestApi:
         def encode(_servable: Servable, _request: InferRequest, response: InferResponse) -> HttpResponse:
             return HttpResponse(200, codec_json.encode_predict(response.outputs, row))
 
-        return await infer(
-            self.ctx, calls.TFS_REST_PREDICT, params["name"], requested_version(params), decode, encode
-        )
+        with tfs_wording():
+            return await infer(
+                self.ctx, calls.TFS_REST_PREDICT, params["name"], requested_version(params), decode, encode
+            )
 
     async def unsupported(self, request: HttpRequest) -> HttpResponse:
         raise MethodNotSupported(
