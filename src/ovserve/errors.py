@@ -281,6 +281,22 @@ class MaxSequenceNumberReached(ServingError):
     text = "Max sequence number has been reached. Could not create new sequence."
 
 
+# -- C custom nodes of pipelines (ovserve.pipelines.custom_node), with OVMS's texts -------------
+
+
+class CustomNodeLibraryInvalid(ServingError):
+    """A custom node library cannot be used: it does not open, lacks a symbol, or its node's
+    ``initialize`` or metadata call failed. Pipelines using it are not served (their status says why)."""
+
+    code = Code.FAILED_PRECONDITION
+
+
+class CustomNodeFailed(ServingError):
+    """A custom node's ``execute`` failed, or handed back outputs that break the interface (500)."""
+
+    code = Code.INTERNAL
+
+
 class ConfigError(ServingError):
     """The command line or config.json is invalid; ``key`` names the offending setting."""
 

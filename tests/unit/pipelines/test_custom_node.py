@@ -1,0 +1,331 @@
+"""C custom nodes through ctypes: nodes of our own, compiled with the system C compiler against
+ovserve's custom_node_interface.h (tests/data/custom_nodes), results compared with numpy.
+
+Every test also checks the library's own count of buffers handed out and not released: the
+server must give each one back through ``release``, on success and on every failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import json
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from custom_nodes import build_all, build_program
+
+from ovserve.config.pipelines import CustomNodeLibraryConfig
+from ovserve.errors import Code, CustomNodeFailed, CustomNodeLibraryInvalid, InvalidInput
+from ovserve.pipelines import custom_node_abi as abi
+from ovserve.pipelines.custom_node import CustomNode, CustomNodeLibrary
+from ovserve.tensors import Dim
+
+RNG = np.random.default_rng(15)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return build_all(tmp_path_factory.mktemp("custom_nodes"))
+
+
+def load(built: dict[str, Path], name: str) -> CustomNodeLibrary:
+    return CustomNodeLibrary.load(CustomNodeLibraryConfig(name, str(built[name])))
+
+
+def outstanding(path: Path) -> int:
+    """Buffers the library handed out and the server has not released (the node's own count)."""
+    counter = ctypes.CDLL(str(path)).outstanding_allocations  # the handle the server opened
+    counter.restype = ctypes.c_long
+    return int(counter())
+
+
+def run(node: CustomNode, **inputs: np.ndarray) -> dict[str, np.ndarray]:
+    return asyncio.run(asyncio.wait_for(node.run(inputs), 90))
+
+
+@pytest.fixture
+def no_leaks(built: dict[str, Path]) -> Iterator[None]:
+    yield
+    assert {name: outstanding(path) for name, path in built.items() if name != "no_release"} == dict.fromkeys(
+        (name for name in built if name != "no_release"), 0
+    )
+
+
+# -- the interface itself ---------------------------------------------------------------------
+
+
+def test_ctypes_structures_match_the_c_layout(tmp_path: Path) -> None:
+    """Field offsets, sizes and precision values as the C compiler lays them out from the header."""
+    program = build_program("abi_layout", tmp_path)
+    layout = json.loads(subprocess.run([str(program)], capture_output=True, text=True, check=True).stdout)
+    for struct in (abi.CustomNodeTensor, abi.CustomNodeTensorInfo, abi.CustomNodeParam):
+        assert layout[f"sizeof {struct.__name__}"] == ctypes.sizeof(struct)
+        for field, *_ in struct._fields_:
+            assert layout[f"{struct.__name__}.{field}"] == getattr(struct, field).offset, field
+    assert layout["sizeof precision"] == ctypes.sizeof(ctypes.c_int)
+    assert layout["precisions"] == list(range(10))
+    assert [abi.precision_name(v) for v in layout["precisions"]] == list(abi.PRECISION_NAMES)
+
+
+# -- add_one: the simplest node ------------------------------------------------------------------
+
+
+def test_add_one_matches_numpy(built: dict[str, Path], no_leaks: None) -> None:
+    node = CustomNode(load(built, "add_one"), "plus", {"add_number": "2.5"})
+    assert node.inputs["input_numbers"].dtype == np.float32
+    assert node.inputs["input_numbers"].dims == (Dim.any(), Dim.any())
+    assert list(node.outputs) == ["output_numbers"]
+    for shape in [(1, 10), (3, 7), (0, 4)]:
+        x = RNG.standard_normal(shape).astype(np.float32)
+        result = run(node, input_numbers=x)
+        np.testing.assert_array_equal(result["output_numbers"], x + np.float32(2.5))
+    node.close()
+
+
+def test_inputs_of_any_memory_layout_reach_the_node_as_dense_arrays(
+    built: dict[str, Path], no_leaks: None
+) -> None:
+    node = CustomNode(load(built, "add_one"), "plus", {})
+    x = RNG.standard_normal((6, 4)).astype(np.float32)
+    for view in (x.T, x[::2], x.astype(">f4")):  # transposed, strided, big-endian
+        np.testing.assert_array_equal(run(node, input_numbers=view)["output_numbers"], view + np.float32(1))
+    assert np.array_equal(x, x.copy())  # inputs are not written to
+    node.close()
+
+
+def test_an_input_of_a_datatype_without_a_precision_is_refused(
+    built: dict[str, Path], no_leaks: None
+) -> None:
+    node = CustomNode(load(built, "add_one"), "plus", {})
+    with pytest.raises(InvalidInput, match="input_numbers is BOOL"):
+        run(node, input_numbers=np.ones((1, 2), dtype=bool))
+    node.close()
+
+
+def test_a_failing_return_code_is_an_error_naming_the_code(built: dict[str, Path], no_leaks: None) -> None:
+    node = CustomNode(load(built, "add_one"), "plus", {})
+    with pytest.raises(
+        CustomNodeFailed, match="Custom node failed during execution: execute returned 1"
+    ) as caught:
+        run(node, input_numbers=np.ones((2, 2, 2), np.float32))  # add_one takes 2-D only
+    assert caught.value.code is Code.INTERNAL
+    node.close()
+
+
+# -- crop: dynamic demultiplexing's producer ---------------------------------------------------
+
+
+def crop_reference(
+    image: np.ndarray, detection: np.ndarray, width: int, height: int, threshold: float
+) -> list[np.ndarray]:
+    """What crop.c computes, in numpy (float32 arithmetic for the box edges, as the C code)."""
+    _, channels, h, w = image.shape
+    kept = [row for row in detection.reshape(-1, 7) if row[2] >= np.float32(threshold)]
+    crops = []
+    for row in kept:
+        x0 = int(np.clip(np.floor(row[3] * np.float32(w)), 0, w - 1))
+        y0 = int(np.clip(np.floor(row[4] * np.float32(h)), 0, h - 1))
+        x1 = int(np.clip(np.ceil(row[5] * np.float32(w)), x0 + 1, w))
+        y1 = int(np.clip(np.ceil(row[6] * np.float32(h)), y0 + 1, h))
+        ys = y0 + np.arange(height) * (y1 - y0) // height
+        xs = x0 + np.arange(width) * (x1 - x0) // width
+        crops.append(image[0][np.ix_(range(channels), ys, xs)][np.newaxis])
+    images = np.stack(crops) if crops else np.zeros((0, 1, channels, height, width), np.float32)
+    coordinates = np.array([row[3:] for row in kept], np.float32).reshape(-1, 1, 4)
+    confidences = np.array([row[2] for row in kept], np.float32).reshape(-1, 1, 1)
+    return [images, coordinates, confidences]
+
+
+def detections(confidences: list[float]) -> np.ndarray:
+    boxes = RNG.uniform(-0.1, 1.1, (len(confidences), 2, 2)).astype(np.float32)
+    boxes.sort(axis=1)  # (x_min, y_min) <= (x_max, y_max), some outside the image
+    rows = [[0, 1, c, *box[0], *box[1]] for c, box in zip(confidences, boxes, strict=True)]
+    return np.array(rows, np.float32).reshape(1, 1, len(confidences), 7)
+
+
+def test_crop_cuts_every_confident_box_out_of_the_image(built: dict[str, Path], no_leaks: None) -> None:
+    params = {"target_image_width": "8", "target_image_height": "6", "confidence_threshold": "0.5"}
+    node = CustomNode(load(built, "crop"), "crop", params)
+    assert node.outputs["images"].dims == (Dim.any(), Dim.static(1), Dim.any(), Dim.static(6), Dim.static(8))
+    assert node.inputs["detection"].dims == (Dim.static(1), Dim.static(1), Dim.any(), Dim.static(7))
+    image = RNG.uniform(0, 255, (1, 3, 20, 30)).astype(np.float32)
+    for confidences in ([0.9, 0.2, 0.7, 0.5, 0.1, 0.95], [0.3], [0.99] * 12):
+        detection = detections(confidences)
+        result = run(node, image=image, detection=detection)
+        expected = crop_reference(image, detection, 8, 6, 0.5)
+        assert list(result) == ["images", "coordinates", "confidences"]
+        for got, want in zip(result.values(), expected, strict=True):
+            np.testing.assert_array_equal(got, want)
+    node.close()
+
+
+def test_crop_gives_empty_outputs_when_nothing_is_detected(built: dict[str, Path], no_leaks: None) -> None:
+    params = {"target_image_width": "4", "target_image_height": "4", "confidence_threshold": "0.5"}
+    node = CustomNode(load(built, "crop"), "crop", params)
+    result = run(node, image=np.zeros((1, 3, 5, 5), np.float32), detection=detections([0.1, 0.2]))
+    assert result["images"].shape == (0, 1, 3, 4, 4)
+    assert result["confidences"].shape == (0, 1, 1)
+    node.close()
+
+
+def test_crop_without_its_required_parameters_fails_initialize(
+    built: dict[str, Path], no_leaks: None
+) -> None:
+    with pytest.raises(
+        CustomNodeLibraryInvalid,
+        match=re.escape("initialization - node crop (library crop): initialize returned 1"),
+    ):
+        CustomNode(load(built, "crop"), "crop", {"target_image_width": "4"})
+
+
+# -- libraries that break the interface -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mode", "message"),
+    [
+        ("fail", "Custom node failed during execution: execute returned 7"),
+        ("null_outputs", "Custom node library has returned corrupted outputs handle"),
+        ("zero_outputs", "Custom node library has produced corrupted number of outputs: 0"),
+        (
+            "bad_bytes",
+            "Custom node output has invalid content size - output y: 12 bytes, but shape (1,4) of FP32 needs 16",
+        ),
+        (
+            "null_data",
+            "Custom node output has invalid content size - output y: no data, but shape (1,4) of FP32 needs 16",
+        ),
+        ("bad_dims_count", "not matching shape - output y: (1,4,1), but getOutputsInfo declares (1,4)"),
+        ("bad_dims", "not matching shape - output y: (1,5), but getOutputsInfo declares (1,4)"),
+        ("bad_precision", "not matching precision - output y: I32, but getOutputsInfo declares FP32"),
+        ("unspecified", "Custom node has produced tensor with unspecified precision - output y: UNSPECIFIED"),
+        ("no_name", "Custom node output is missing name"),
+        ("missing_output", "Custom node output is missing - y"),
+    ],
+)
+def test_a_bad_output_is_an_error_naming_it_and_everything_is_released(
+    built: dict[str, Path], no_leaks: None, mode: str, message: str
+) -> None:
+    node = CustomNode(load(built, "faulty"), "faulty", {"mode": mode})
+    with pytest.raises(CustomNodeFailed) as caught:
+        run(node, x=np.zeros(3, np.float32))
+    assert message in caught.value.message
+    node.close()
+    healthy = CustomNode(load(built, "faulty"), "faulty", {})  # the library is still usable
+    assert run(healthy, x=np.zeros(1, np.float32))["y"].shape == (1, 4)
+    healthy.close()
+
+
+def test_undeclared_outputs_are_released_and_left_out(built: dict[str, Path], no_leaks: None) -> None:
+    node = CustomNode(load(built, "faulty"), "faulty", {"mode": "extra_output"})
+    result = run(node, x=np.zeros(3, np.float32))
+    assert list(result) == ["y"]
+    np.testing.assert_array_equal(result["y"], np.array([[1, 2, 3, 4]], np.float32))
+    node.close()
+
+
+@pytest.mark.parametrize(
+    ("mode", "message"),
+    [
+        (
+            "fail_initialize",
+            "Failure during custom node library initialization - node n (library faulty): initialize returned 5",
+        ),
+        (
+            "fail_metadata",
+            "Custom node failed on metadata call - node n (library faulty): getInputsInfo returned 3",
+        ),
+        (
+            "no_info",
+            "Custom node failed on metadata call - node n (library faulty): getInputsInfo gave 0 tensors",
+        ),
+    ],
+)
+def test_a_node_whose_library_cannot_start_it_is_refused(
+    built: dict[str, Path], no_leaks: None, mode: str, message: str
+) -> None:
+    with pytest.raises(CustomNodeLibraryInvalid) as caught:
+        CustomNode(load(built, "faulty"), "n", {"mode": mode})
+    assert caught.value.message == message
+    assert caught.value.code is Code.FAILED_PRECONDITION
+
+
+def test_libraries_that_cannot_be_loaded_are_refused_with_the_reason(
+    built: dict[str, Path], tmp_path: Path
+) -> None:
+    def refused(path: str) -> str:
+        with pytest.raises(CustomNodeLibraryInvalid) as caught:
+            CustomNodeLibrary.load(CustomNodeLibraryConfig("lib", path))
+        return caught.value.message
+
+    assert "does not export release" in refused(str(built["no_release"]))
+    assert "Custom node library failed to open - library lib" in refused(str(tmp_path / "absent.so"))
+    assert "not an absolute path" in refused("libcustom_node_add_one.so")
+    assert "'..' is forbidden" in refused(str(tmp_path / ".." / "x.so"))
+    (tmp_path / "text.so").write_text("not a library")
+    assert "failed to open" in refused(str(tmp_path / "text.so"))
+
+
+# -- concurrency, closing and cancellation ------------------------------------------------------
+
+
+def rendezvous(built: dict[str, Path]) -> ctypes.CDLL:
+    controls = ctypes.CDLL(str(built["rendezvous"]))  # the handle the server opened: the same globals
+    controls.reset_gate()
+    return controls
+
+
+def test_concurrent_runs_share_the_node_state_and_keep_the_loop_free(
+    built: dict[str, Path], no_leaks: None
+) -> None:
+    """Four runs complete only if all four are inside execute at once on one state: neither the event
+    loop nor the node serializes them. Each still gets its own outputs."""
+    rendezvous(built)
+    node = CustomNode(load(built, "rendezvous"), "meet", {"expected": "4"})
+
+    async def four() -> list[dict[str, np.ndarray]]:
+        return await asyncio.gather(*(node.run({"x": np.full(3, i, np.float32)}) for i in range(4)))
+
+    results = asyncio.run(asyncio.wait_for(four(), 90))
+    for i, result in enumerate(results):
+        np.testing.assert_array_equal(result["y"], np.full(3, i, np.float32))
+    node.close()
+
+
+def test_close_waits_for_the_running_call_before_deinitialize(built: dict[str, Path], no_leaks: None) -> None:
+    controls = rendezvous(built)
+    node = CustomNode(load(built, "rendezvous"), "meet", {"expected": "99"})
+
+    async def held_call() -> None:
+        running = asyncio.create_task(node.run({"x": np.arange(3, dtype=np.float32)}))
+        assert await asyncio.to_thread(controls.wait_inside, 1) == 1
+        node.close()  # the call is inside execute: its state must outlive it
+        with pytest.raises(CustomNodeFailed, match="closed"):
+            await node.run({"x": np.zeros(1, np.float32)})
+        controls.open_gate()
+        np.testing.assert_array_equal((await running)["y"], np.arange(3, dtype=np.float32))
+        assert await asyncio.to_thread(controls.wait_deinitialized, 1) == 1
+
+    asyncio.run(asyncio.wait_for(held_call(), 90))
+
+
+def test_a_cancelled_run_still_releases_its_outputs(built: dict[str, Path], no_leaks: None) -> None:
+    controls = rendezvous(built)
+    node = CustomNode(load(built, "rendezvous"), "meet", {"expected": "99"})
+
+    async def cancelled() -> None:
+        running = asyncio.create_task(node.run({"x": np.ones(5, np.float32)}))
+        assert await asyncio.to_thread(controls.wait_inside, 1) == 1
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        node.close()
+        controls.open_gate()  # the worker thread finishes the call, releases, then deinitializes
+        assert await asyncio.to_thread(controls.wait_deinitialized, 1) == 1
+
+    asyncio.run(asyncio.wait_for(cancelled(), 90))
