@@ -373,6 +373,11 @@ class ServableManager:
             return [entry.status()]
         return [stream.versions[v].status() for v in sorted(stream.versions, reverse=True)]
 
+    def is_pipeline(self, name: str) -> bool:
+        """Whether ``name`` is a pipeline's stream (see :attr:`AspiredStream.pipeline`)."""
+        stream = self._streams.get(name)
+        return stream is not None and stream.pipeline
+
     def available_versions(self, name: str) -> list[int]:
         stream = self._streams.get(name)
         if stream is None:
