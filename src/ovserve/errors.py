@@ -310,3 +310,49 @@ class ConfigError(ServingError):
 
 class StartupError(Exception):
     """The server could not start (a port could not be bound); the process exits 64."""
+
+
+# -- pipelines (DAGs): OVMS's texts -------------------------------------------------------------
+
+
+class PipelineInvalid(ServingError):
+    """A pipeline definition that cannot be served; ``text`` is OVMS's status text, ``detail`` names
+    the node and tensor. The pipeline's status carries it (the pipeline is not served)."""
+
+    code = Code.FAILED_PRECONDITION
+
+    def __init__(self, text: str, detail: str) -> None:
+        super().__init__(f"{text} - {detail}" if detail else text)
+        self.text = text
+        self.detail = detail
+
+
+class PipelineExecutionFailed(ServingError):
+    """A pipeline request broke one of the engine's rules while running (a demultiplexer's output
+    of the wrong shape, gathered shards that differ); OVMS answers these 500 / UNKNOWN."""
+
+    code = Code.UNKNOWN
+
+    def __init__(self, text: str, detail: str) -> None:
+        super().__init__(f"{text} - {detail}")
+        self.text = text
+
+
+class DemultiplexerNoResults(ServingError):
+    """A dynamic demultiplexer gave zero items: OVMS ends the request with ABORTED (HTTP 204)."""
+
+    code = Code.ABORTED
+    text = "Pipeline execution aborted due to no content from custom node"
+
+    def __init__(self, node: str) -> None:
+        super().__init__(f"{self.text} - node: {node}")
+        self.node = node
+
+
+class NodeFailed(ServingError):
+    """A pipeline node failed: the node's own error (its code kept) with the node's name."""
+
+    def __init__(self, node: str, cause: ServingError) -> None:
+        super().__init__(f"{cause.message}; node: {node}", cause.code)
+        self.node = node
+        self.cause = cause

@@ -1,0 +1,202 @@
+"""Pipelines run in-process on real OpenVINO models (served by a real manager) and fake nodes;
+every result is compared with the same steps run one after another in-process."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import models
+import numpy as np
+import pytest
+from pipeline_fakes import (
+    Served,
+    crop,
+    detect,
+    factory,
+    no_nodes,
+    node,
+    pipeline,
+    rows,
+    split_rows,
+    total,
+)
+
+from ovserve.errors import Code, DemultiplexerNoResults
+from ovserve.pipelines.build import build_pipeline
+
+T = TypeVar("T")
+
+
+def run(tmp_path: Path, body: Callable[[Served], Awaitable[T]]) -> T:
+    async def go() -> T:
+        served = Served(tmp_path)
+        try:
+            return await body(served)
+        finally:
+            await served.manager.close()
+
+    return asyncio.run(go())
+
+
+def x(*shape: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def test_two_model_chain_matches_the_models_run_one_after_another(tmp_path: Path) -> None:
+    config = pipeline(
+        [
+            node("first", {"x": "request:x"}, [("y", "mid")], model="a"),
+            node("second", {"x": "first:mid"}, ["y"], model="b"),
+        ],
+        {"out": "second:y"},
+    )
+
+    async def body(served: Served) -> None:
+        await served.serve("a", models.add_scaled(scale=2.0))
+        await served.serve("b", models.add_scaled(scale=-3.0))
+        pipe = build_pipeline(config, served.manager.acquire, no_nodes)
+        data = x(2, 4)
+        out = await pipe.infer({"x": data})
+        expected = served.reference("b", {"x": served.reference("a", {"x": data})["y"]})["y"]
+        assert list(out) == ["out"]
+        np.testing.assert_allclose(out["out"], expected, rtol=1e-6)
+        assert pipe.inputs["x"].shape == (-1, 4) and pipe.outputs["out"].shape == (-1, 4)
+
+    run(tmp_path, body)
+
+
+def test_parallel_branches_and_an_output_of_the_request(tmp_path: Path) -> None:
+    config = pipeline(
+        [
+            node("left", {"x": "request:x"}, ["y"], model="a"),
+            node("right", {"x": "request:x"}, ["y"], model="b"),
+            node("join", {"a": "left:y", "b": "right:y"}, ["sum", "prod"], model="m"),
+        ],
+        {"left": "left:y", "sum": "join:sum", "prod": "join:prod"},
+    )
+
+    async def body(served: Served) -> None:
+        await served.serve("a", models.add_scaled(shape=(1, 3), scale=2.0))
+        await served.serve("b", models.add_scaled(shape=(1, 3), dtype=np.int32, scale=5))
+        await served.serve("m", models.multi_io())
+        # "x" feeds an FP32 and an INT32 input: ambiguous; so the right branch takes its own input
+        bad = build_pipeline
+        with pytest.raises(Exception, match="require different tensor metadata"):
+            bad(config, served.manager.acquire, no_nodes)
+        fixed = pipeline(
+            [*config.nodes[:1], node("right", {"x": "request:n"}, ["y"], model="b"), config.nodes[2]],
+            config.outputs,
+            inputs=("x", "n"),
+        )
+        pipe = build_pipeline(fixed, served.manager.acquire, no_nodes)
+        data, n = x(1, 3), np.array([[1, 2, 3]], dtype=np.int32)
+        out = await pipe.infer({"x": data, "n": n})
+        left = served.reference("a", {"x": data})["y"]
+        right = served.reference("b", {"x": n})["y"]
+        expected = served.reference("m", {"a": left, "b": right})
+        np.testing.assert_allclose(out["left"], left)
+        np.testing.assert_allclose(out["sum"], expected["sum"])
+        np.testing.assert_array_equal(out["prod"], expected["prod"])
+        assert [s.datatype for s in pipe.inputs.values()] == ["FP32", "INT32"]
+
+    run(tmp_path, body)
+
+
+def test_fixed_demultiplexer_gathered_at_response(tmp_path: Path) -> None:
+    config = pipeline(
+        [
+            node("split", {"x": "request:x"}, ["y"], model="rows", demultiply_count=3),
+            node("each", {"x": "split:y"}, ["y"], model="a"),
+        ],
+        {"out": "each:y", "items": "split:y"},
+    )
+
+    async def body(served: Served) -> None:
+        await served.serve("rows", rows(3, 4))
+        await served.serve("a", models.add_scaled(scale=2.0))
+        pipe = build_pipeline(config, served.manager.acquire, no_nodes)
+        assert pipe.outputs["out"].shape == (3, -1, 4)
+        assert pipe.outputs["items"].shape == (3, 1, 4)
+        data = x(1, 12)
+        out = await pipe.infer({"x": data})
+        items = served.reference("rows", {"x": data})["y"]
+        expected = np.stack([served.reference("a", {"x": item})["y"] for item in items])
+        np.testing.assert_allclose(out["out"], expected, rtol=1e-6)
+        np.testing.assert_allclose(out["items"], items)
+
+    run(tmp_path, body)
+
+
+def test_dynamic_demultiplexer_then_gather_at_a_node(tmp_path: Path) -> None:
+    config = pipeline(
+        [
+            node("split", {"x": "request:x"}, ["rows"], demultiply_count=-1),
+            node("each", {"x": "split:rows"}, ["y"], model="a"),
+            node("sum", {"items": "each:y"}, ["sum"], gather_from_node="split"),
+        ],
+        {"total": "sum:sum"},
+    )
+    splitter, adder = split_rows(), total()
+
+    async def body(served: Served) -> None:
+        await served.serve("a", models.add_scaled(scale=2.0))
+        pipe = build_pipeline(config, served.manager.acquire, factory(split=splitter, sum=adder))
+        assert pipe.outputs["total"].shape == (1, 4)
+        for n in (1, 5):
+            data = x(1, n, 4, seed=n)
+            out = await pipe.infer({"x": data})
+            each = [served.reference("a", {"x": data[0][i : i + 1]})["y"] for i in range(n)]
+            np.testing.assert_allclose(out["total"], np.sum(each, axis=0), rtol=1e-5)
+        with pytest.raises(DemultiplexerNoResults) as caught:
+            await pipe.infer({"x": np.zeros((1, 0, 4), np.float32)})
+        assert caught.value.code == Code.ABORTED
+        assert (
+            caught.value.message
+            == "Pipeline execution aborted due to no content from custom node - node: split"
+        )
+
+    run(tmp_path, body)
+
+
+def test_detect_crop_classify_with_dynamic_demultiplexing(tmp_path: Path) -> None:
+    config = pipeline(
+        [
+            node("detect", {"image": "request:image", "count": "request:count"}, ["boxes"]),
+            node(
+                "crop",
+                {"image": "request:image", "boxes": "detect:boxes"},
+                ["crops"],
+                kind="python",
+                handler_path="crop.py",
+                demultiply_count=-1,
+            ),
+            node("classify", {"image": "crop:crops"}, ["probs"], model="cnn"),
+        ],
+        {"probs": "classify:probs"},
+        inputs=("image", "count"),
+    )
+    cropper = crop(32)
+
+    async def body(served: Served) -> None:
+        await served.serve("cnn", models.small_cnn(size=32))
+        pipe = build_pipeline(config, served.manager.acquire, factory(detect=detect(), crop=cropper))
+        assert pipe.inputs["image"].shape == (1, 3, -1, -1)
+        assert pipe.outputs["probs"].shape == (-1, -1, 10)
+        image = x(1, 3, 48, 48)
+        out = await pipe.infer({"image": image, "count": np.array([4], np.int32)})
+        expected = [
+            served.reference(
+                "cnn", {"image": np.ascontiguousarray(image[:, :, k * 2 : k * 2 + 32, k * 3 : k * 3 + 32])}
+            )
+            for k in range(4)
+        ]
+        np.testing.assert_allclose(
+            out["probs"], np.stack([e["probs"] for e in expected]), rtol=1e-5, atol=1e-6
+        )
+        with pytest.raises(DemultiplexerNoResults):
+            await pipe.infer({"image": image, "count": np.array([0], np.int32)})
+
+    run(tmp_path, body)
