@@ -356,3 +356,21 @@ class NodeFailed(ServingError):
         super().__init__(f"{cause.message}; node: {node}", cause.code)
         self.node = node
         self.cause = cause
+
+
+# -- pipelines: Python nodes (OVMS's status texts where it has them) ---------------------------
+
+
+class PythonNodeLoadFailed(ServingError):
+    """A Python node could not be made (handler file missing, no ``OvmsPythonModel``, its
+    ``initialize`` raised); the pipeline or graph using it is not served. Names node and file."""
+
+    code = Code.FAILED_PRECONDITION
+    missing_file = "The Python Node file path does not exist"
+    init_failed = "The Python Node state initialization failed"
+
+
+class PythonNodeFailed(ServingError):
+    """A Python node's ``execute`` raised, or gave what a node cannot give; names the node."""
+
+    code = Code.INTERNAL

@@ -18,6 +18,11 @@ import numpy as np
 
 from ovserve.tensors import TensorSpec
 
+#: The dtype of a :class:`TensorSpec` that says nothing about its tensor (a Python node's
+#: inputs and outputs are known only when it runs): such a spec has this dtype and no dims,
+#: and validation skips it.
+UNKNOWN_DTYPE = np.dtype("V")
+
 
 class Node(Protocol):
     """One runnable step; built once per pipeline (version), shared by its concurrent requests."""
