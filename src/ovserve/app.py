@@ -46,6 +46,9 @@ from ovserve.lifecycle import Lifecycle
 from ovserve.logs import request_id_maker
 from ovserve.metrics import CONTENT_TYPE, MetricsRegistry, render
 from ovserve.metrics.merge import merge_expositions
+from ovserve.pipelines.build import build_pipeline
+from ovserve.pipelines.node_factory import NodeFactory
+from ovserve.pipelines.source import PipelineSource
 from ovserve.preprocess import with_string_conversion
 from ovserve.repository.sources import RepositorySource
 from ovserve.scheduling import BatchingHooks, with_batching
@@ -129,7 +132,12 @@ class Server:
         load = with_test_gates(self._load, os.environ.get(TEST_GATES_ENV))  # test-only; off unless set
         self.source = _model_source(load, self.cleaner, config, metrics, single_process=seat is None)
         self.lifecycle = Lifecycle(
-            self.manager, self.source, config.models, config.config_path, config.monitoring
+            self.manager,
+            self.source,
+            config.models,
+            config.config_path,
+            config.monitoring,
+            pipelines=_pipeline_source(self.manager) if config.config_path else None,
         )
         self._built = asyncio.Event()  # set once the OpenVINO core exists: model control may run
         control = GatedControl(*self._model_control(), self._built)
@@ -340,6 +348,11 @@ class Server:
         log.info("%s received: draining", sig.name)
         self.ctx.state.drain()
         self._stop.set()
+
+
+def _pipeline_source(manager: ServableManager) -> PipelineSource:
+    """config.json's pipelines, built by the DAG engine with C custom and Python nodes."""
+    return PipelineSource(manager, build_pipeline, NodeFactory().for_libraries)
 
 
 def _model_source(

@@ -26,29 +26,18 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from typing import Protocol
 
-from ovserve.config.pipelines import CustomNodeLibraryConfig, NodeConfig, PipelineConfig
+from ovserve.config.pipelines import CustomNodeLibraryConfig, PipelineConfig
 from ovserve.core.manager import AspiredStream, AspiredVersion, Handle, ServableManager
 from ovserve.core.servable import Servable
-from ovserve.errors import Code, ServingError
-from ovserve.pipelines.nodes import Node
+from ovserve.errors import ServingError
+from ovserve.pipelines.build import MakeNode
+from ovserve.pipelines.model_node import Acquire
+from ovserve.pipelines.servable import PIPELINE_VERSION
 
 log = logging.getLogger(__name__)
 
-#: the version every pipeline is served as (OVMS's)
-PIPELINE_VERSION = 1
 #: OVMS's text for a pipeline named as a model (the pipeline is not created)
 NAME_OCCUPIED = "Pipeline has the same name as model"
-
-
-class PinnedServable(AbstractContextManager[Servable], Protocol):
-    """What ``acquire`` gives: a context manager that pins one servable (its ``servable``)."""
-
-    servable: Servable
-
-
-#: ``acquire(name, version)``: :meth:`ServableManager.acquire`'s contract, callable from any thread
-Acquire = Callable[[str, "int | None"], PinnedServable]
-MakeNode = Callable[[NodeConfig], Node]
 
 
 class BuildPipeline(Protocol):
@@ -127,7 +116,9 @@ class PipelineSource:
 
 
 class PipelineLoader:
-    """Builds one pipeline (on a loader thread); the manager calls :meth:`load`."""
+    """Builds one pipeline on a loader thread (custom and Python nodes block while they
+    initialize); the manager calls :meth:`load`. An entry config.json marked invalid, or one
+    that does not validate, raises :class:`~ovserve.errors.PipelineInvalid`."""
 
     def __init__(
         self, config: PipelineConfig, build: BuildPipeline, acquire: Acquire, make_node: MakeNode
@@ -138,15 +129,7 @@ class PipelineLoader:
         self.make_node = make_node
 
     def load(self) -> Servable:
-        if self.config.invalid is not None:
-            raise PipelineConfigInvalid(self.config.invalid)
         return self.build(self.config, self.acquire, self.make_node)
-
-
-class PipelineConfigInvalid(ServingError):
-    """A pipeline entry that config.json gives but OVMS would not build (FAILED_PRECONDITION, as OVMS)."""
-
-    code = Code.FAILED_PRECONDITION
 
 
 class LoopAcquire:
@@ -162,7 +145,7 @@ class LoopAcquire:
         self.loop = loop
         self._loop_thread = threading.get_ident()
 
-    def __call__(self, name: str, version: int | None = None) -> PinnedServable:
+    def __call__(self, name: str, version: int | None = None) -> AbstractContextManager[Servable]:
         if threading.get_ident() == self._loop_thread:
             return self.manager.acquire(name, version)
         return _ThreadPin(self, name, version)

@@ -1,9 +1,9 @@
 """Pipelines in the lifecycle: built once their models are there, revalidated when the models change,
 stopped with OVMS's texts when invalid or removed, refused when named as a model.
 
-The pipeline itself is a small servable built by ``build`` below from the model specs it reads
-through ``acquire`` on the loader thread (the DAG engine has its own tests); what is tested here
-is when the lifecycle builds, keeps, stops and retires it.
+The pipelines are built by the DAG engine (``build_pipeline``) on a loader thread over small
+echo models (the engine has its own tests); what is tested here is when the lifecycle builds,
+keeps, stops and retires them.
 """
 
 from __future__ import annotations
@@ -25,41 +25,14 @@ from ovserve.core.ids import ServableId
 from ovserve.core.manager import ServableManager
 from ovserve.core.servable import Servable
 from ovserve.core.states import State
-from ovserve.errors import Code, PipelineNotLoadedYet, PipelineRetired, ServingError
+from ovserve.errors import Code, PipelineNotLoadedYet, PipelineRetired
 from ovserve.lifecycle import Lifecycle
+from ovserve.pipelines.build import MakeNode, build_pipeline
+from ovserve.pipelines.model_node import Acquire
 from ovserve.pipelines.nodes import Node
-from ovserve.pipelines.source import NAME_OCCUPIED, Acquire, MakeNode, PipelineSource
+from ovserve.pipelines.source import NAME_OCCUPIED, PipelineSource
 from ovserve.repository.sources import RepositorySource
 from ovserve.tensors import Dim, TensorSpec
-
-
-class Chain(Servable):
-    """Runs its model nodes one after another, pinning each per call (as the DAG engine does)."""
-
-    def __init__(self, config: PipelineConfig, acquire: Acquire, spec: TensorSpec) -> None:
-        super().__init__(ServableId(config.name, 1), [spec], [TensorSpec("y", spec.dtype, spec.dims)])
-        self.models = [n.model_name or "" for n in config.nodes]
-        self.acquire = acquire
-
-    async def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        value = next(iter(inputs.values()))
-        for model in self.models:
-            with self.acquire(model, None) as servable:
-                value = next(iter((await servable.infer({"x": value})).values()))
-        return {next(iter(self.outputs)): value}
-
-
-def build(config: PipelineConfig, acquire: Acquire, make_node: MakeNode) -> Servable:
-    specs = []
-    for node in config.nodes:
-        try:
-            with acquire(node.model_name or "", node.version) as servable:
-                specs.append(next(iter(servable.inputs.values())))
-        except ServingError as exc:
-            raise ServingError(f"node {node.name}: {exc}", Code.FAILED_PRECONDITION) from None
-    if any(s.dims != specs[0].dims for s in specs):
-        raise ServingError(f"{config.name}: shapes of connected tensors differ", Code.FAILED_PRECONDITION)
-    return Chain(config, acquire, TensorSpec("x", specs[0].dtype, specs[0].dims))
 
 
 def no_nodes(libraries: Mapping[str, CustomNodeLibraryConfig]) -> MakeNode:
@@ -111,7 +84,7 @@ class Gate(threading.Event):
 def gated(gate: Gate) -> Callable[[PipelineConfig, Acquire, MakeNode], Servable]:
     def build_after_gate(config: PipelineConfig, acquire: Acquire, make_node: MakeNode) -> Servable:
         gate.pass_()
-        return build(config, acquire, make_node)
+        return build_pipeline(config, acquire, make_node)
 
     return build_after_gate
 
@@ -149,7 +122,9 @@ def make_lifecycle(config: Path, widths: dict[str, int], gate: Gate | None = Non
     manager = ServableManager()
     models = load_config_file(str(config)).models
     source = RepositorySource(factory, StorageSettings())
-    return Lifecycle(manager, source, models, str(config), pipelines=PipelineSource(manager, build, no_nodes))
+    return Lifecycle(
+        manager, source, models, str(config), pipelines=PipelineSource(manager, build_pipeline, no_nodes)
+    )
 
 
 async def infer(life: Lifecycle, name: str) -> np.ndarray:
@@ -176,8 +151,8 @@ def test_missing_model_keeps_it_loading_with_the_reason_until_the_model_comes(tm
         await life.start()
         status = life.manager.status("p")[0]
         assert (status.state, status.error_code) == (State.LOADING, Code.FAILED_PRECONDITION)
-        assert "node n1" in status.error_message
-        with pytest.raises(PipelineNotLoadedYet, match="Pipeline is not loaded yet - p: node n1"):
+        assert "node: n1; model: b" in status.error_message
+        with pytest.raises(PipelineNotLoadedYet, match=r"Pipeline is not loaded yet - p: .*node: n1"):
             await infer(life, "p")
         write(tmp_path, ["a", "b"], [pipeline("p", "a", "b")])
         await life.reload_config()
