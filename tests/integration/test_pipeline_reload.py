@@ -18,11 +18,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from gates import Gates
 from models import F32, add_scaled, model_file, reference, save
 from serverproc import HOST, ServerProcess, http_json, wait_for
+from tritonclient.utils import InferenceServerException
 
 X = np.linspace(-1, 1, 8, dtype=np.float32).reshape(2, 4)
 CLIENTS = 4
@@ -153,3 +155,122 @@ def test_model_reload_under_a_running_pipeline_fails_no_request(tmp_path: Path) 
     assert load.failures == []
     assert code == 0, server.log()
     assert "Pipeline" not in "".join(line for line in server.log().splitlines() if "ERROR" in line)
+
+
+def status_of(server: ServerProcess, name: str) -> dict[str, object]:
+    """The TF Serving REST status of a pipeline's one version (empty before it is known)."""
+    _, body = http_json(f"{server.rest_url}/v1/models/{name}")
+    versions = body.get("model_version_status", [])
+    return versions[0] if versions else {}
+
+
+def write_atomically(path: Path, doc: dict[str, object]) -> None:
+    staging = path.with_name(path.name + ".tmp")
+    staging.write_text(json.dumps(doc))
+    staging.replace(path)  # the poller never reads half a file
+
+
+def chain_of(name: str, *models: str) -> dict[str, object]:
+    nodes, source = [], {"node_name": "request", "data_item": "x"}
+    for i, model in enumerate(models):
+        nodes.append(
+            {
+                "name": f"n{i}",
+                "type": "DL model",
+                "model_name": model,
+                "inputs": [{"x": source}],
+                "outputs": [{"data_item": "y", "alias": "y"}],
+            }
+        )
+        source = {"node_name": f"n{i}", "data_item": "y"}
+    return {"name": name, "inputs": ["x"], "nodes": nodes, "outputs": [{"y": source}]}
+
+
+def test_config_reload_adds_changes_removes_pipelines_and_they_follow_their_models(tmp_path: Path) -> None:
+    paths = {
+        "scale2": save(add_scaled((-1, 4), scale=2.0), tmp_path / "scale2"),
+        "scale3": save(add_scaled((-1, 4), scale=3.0), tmp_path / "scale3"),
+    }
+
+    def run(*models: str) -> np.ndarray:
+        value = X
+        for model in models:
+            value = reference(model_file(paths[model]), {"x": value})["y"]
+        return value
+
+    def doc(models: list[str], pipelines: list[dict[str, object]]) -> dict[str, object]:
+        entries = [
+            {"config": {"name": m, "base_path": str(paths[m]), "plugin_config": dict(F32)}} for m in models
+        ]
+        return {"model_config_list": entries, "pipeline_config_list": pipelines}
+
+    config = tmp_path / "config.json"
+    write_atomically(
+        config, doc(["scale2", "scale3"], [chain_of("chain", "scale2", "scale3"), chain_of("gone", "scale2")])
+    )
+    args = ["--config_path", str(config), "--file_system_poll_wait_seconds", "1"]
+    server = ServerProcess(args, tmp_path / "ovserve.log").start()
+    rest = httpclient.InferenceServerClient(f"{HOST}:{server.rest_port}")
+    grpc = grpcclient.InferenceServerClient(server.grpc_address)
+
+    def infer(name: str) -> np.ndarray:
+        tensor = httpclient.InferInput("x", list(X.shape), "FP32")
+        tensor.set_data_from_numpy(X)
+        return rest.infer(name, [tensor]).as_numpy("y")
+
+    def refused(name: str) -> tuple[str, str, str]:
+        tensor = httpclient.InferInput("x", list(X.shape), "FP32")
+        tensor.set_data_from_numpy(X)
+        gtensor = grpcclient.InferInput("x", list(X.shape), "FP32")
+        gtensor.set_data_from_numpy(X)
+        with pytest.raises(InferenceServerException) as err:
+            rest.infer(name, [tensor])
+        with pytest.raises(InferenceServerException) as gerr:
+            grpc.infer(name, [gtensor])
+        return str(err.value.status()), str(gerr.value.status()), str(err.value)
+
+    try:
+        np.testing.assert_allclose(infer("chain"), run("scale2", "scale3"), rtol=1e-6)
+        # removed, changed (the other order), added
+        write_atomically(
+            config,
+            doc(["scale2", "scale3"], [chain_of("chain", "scale3", "scale2"), chain_of("fresh", "scale3")]),
+        )
+        wait_for(
+            lambda: status_of(server, "fresh").get("state") == "AVAILABLE", "fresh served", server=server
+        )
+        wait_for(lambda: status_of(server, "gone").get("state") == "END", "gone retired", server=server)
+        rest_code, grpc_code, text = refused("gone")
+        assert (rest_code, grpc_code) == ("404", "StatusCode.NOT_FOUND")
+        assert "Pipeline is retired" in text
+        wait_for(
+            lambda: np.allclose(infer("chain"), run("scale3", "scale2"), rtol=1e-6),
+            "chain changed",
+            server=server,
+        )
+        np.testing.assert_allclose(infer("fresh"), run("scale3"), rtol=1e-6)
+        # a model they use goes away: both stop, saying why; it comes back: so do they
+        write_atomically(
+            config, doc(["scale2"], [chain_of("chain", "scale3", "scale2"), chain_of("fresh", "scale3")])
+        )
+        for name in ("chain", "fresh"):
+            wait_for(
+                lambda n=name: status_of(server, n).get("state") == "LOADING",
+                f"{name} stopped",
+                server=server,
+            )
+        status = status_of(server, "fresh")
+        assert "FAILED_PRECONDITION" in json.dumps(status) and "scale3" in json.dumps(status)
+        rest_code, grpc_code, text = refused("chain")
+        assert (rest_code, grpc_code) == ("404", "StatusCode.UNAVAILABLE")
+        assert "Pipeline is not loaded yet" in text and "scale3" in text
+        write_atomically(
+            config,
+            doc(["scale2", "scale3"], [chain_of("chain", "scale3", "scale2"), chain_of("fresh", "scale3")]),
+        )
+        wait_for(lambda: status_of(server, "chain").get("state") == "AVAILABLE", "chain back", server=server)
+        np.testing.assert_allclose(infer("chain"), run("scale3", "scale2"), rtol=1e-6)
+        np.testing.assert_allclose(infer("fresh"), run("scale3"), rtol=1e-6)
+    finally:
+        code = server.stop()
+    assert code == 0, server.log()
