@@ -32,7 +32,7 @@ from ovserve.errors import (
     ConfigReloadFailed,
     ModelNotFound,
 )
-from ovserve.pipelines.source import PipelineSource
+from ovserve.pipelines.source import PipelineSource, keep_subscribed
 from ovserve.repository.sources import Source
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ class Lifecycle:
         names = [m.name for m in models]
         if len(set(names)) != len(names):
             raise ConfigError("model_config_list", "model names must be unique")
-        self.models = keep_model_types(self.models, models)
+        self.models = keep_subscribed(self.models, keep_model_types(self.models, models), self.pipelines)
         self._unloaded.clear()
         return await self.sync()
 
@@ -162,7 +162,8 @@ class Lifecycle:
             self._digest, self._file_failed = digest, False
             if parsed.models != self.models:
                 log.info("config.json changed: %s", ", ".join(m.name for m in parsed.models) or "no models")
-            self.models = keep_model_types(self.models, parsed.models)
+            wanted = keep_model_types(self.models, parsed.models)
+            self.models = keep_subscribed(self.models, wanted, parsed.pipelines)
             if (parsed.pipelines, parsed.libraries) != (self.pipelines, self.libraries):
                 log.info(
                     "config.json changed: pipelines %s", ", ".join(p.name for p in parsed.pipelines) or "none"

@@ -292,3 +292,30 @@ def test_pipeline_requests_are_counted_as_ovms_counts_them(server: ServerProcess
     for family in ("ovms_inference_time_us", "ovms_streams"):  # the model families enabled by default
         assert not [ln for ln in text.splitlines() if ln.startswith(family) and 'name="chain"' in ln]
         assert [ln for ln in text.splitlines() if ln.startswith(family) and 'name="scale2"' in ln]
+
+
+@pytest.mark.parametrize(
+    ("inputs", "fragment"),
+    [
+        ({"x": np.zeros((2, 5), np.float32)}, "shape"),
+        ({"x": np.zeros((2, 4), np.int32)}, "precision"),
+        ({"z": np.zeros((2, 4), np.float32)}, "x"),
+    ],
+)
+def test_bad_pipeline_requests_answer_400_and_disturb_nothing(
+    server: ServerProcess, repo: dict[str, Path], inputs: dict[str, np.ndarray], fragment: str
+) -> None:
+    rest = httpclient.InferenceServerClient(f"{HOST}:{server.rest_port}")
+    tensors = []
+    for name, value in inputs.items():
+        tensor = httpclient.InferInput(
+            name, list(value.shape), "FP32" if value.dtype == np.float32 else "INT32"
+        )
+        tensor.set_data_from_numpy(value)
+        tensors.append(tensor)
+    with pytest.raises(InferenceServerException) as err:
+        rest.infer("chain", tensors)
+    assert err.value.status() == "400"
+    assert fragment in str(err.value)
+    tfs = ovmsclient.make_grpc_client(server.grpc_address)
+    np.testing.assert_allclose(tfs.predict({"x": X}, "chain"), chained(repo, X), rtol=1e-6)

@@ -27,6 +27,7 @@ from contextlib import AbstractContextManager
 from typing import Protocol
 
 from ovserve.config.pipelines import CustomNodeLibraryConfig, PipelineConfig
+from ovserve.config.types import ModelConfig
 from ovserve.core.manager import AspiredStream, AspiredVersion, Handle, ServableManager
 from ovserve.core.servable import Servable
 from ovserve.errors import ServingError
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 
 #: OVMS's text for a pipeline named as a model (the pipeline is not created)
 NAME_OCCUPIED = "Pipeline has the same name as model"
+#: OVMS's text for a model used by a pipeline that a reload would make auto-shaped or stateful
+DYNAMIC_ON_SUBSCRIBED = "Requested dynamic parameters but model is used in pipeline"
 
 
 class BuildPipeline(Protocol):
@@ -113,6 +116,29 @@ class PipelineSource:
                 )
         except ServingError as exc:
             return (name, version, type(exc).__name__)
+
+
+def keep_subscribed(
+    running: Iterable[ModelConfig], wanted: Iterable[ModelConfig], pipelines: Iterable[PipelineConfig]
+) -> tuple[ModelConfig, ...]:
+    """``wanted``, except that a model a pipeline uses may not turn to an ``auto`` shape or batch
+    size, nor stateful (OVMS refuses it): such an entry keeps its running config, and it is logged."""
+    used = {n.model_name for p in pipelines for n in p.nodes if n.kind == "DL model"}
+    before = {m.name: m for m in running}
+    kept = []
+    for model in wanted:
+        old = before.get(model.name)
+        if old is not None and model.name in used and _dynamic(model) and not _dynamic(old):
+            log.error("%s: %s; it keeps its running config", model.name, DYNAMIC_ON_SUBSCRIBED)
+            model = old
+        kept.append(model)
+    return tuple(kept)
+
+
+def _dynamic(model: ModelConfig) -> bool:
+    """Auto-reshaped or stateful: what OVMS refuses for a model a pipeline uses."""
+    shapes = model.shape.values() if isinstance(model.shape, Mapping) else [model.shape]
+    return model.stateful is not None or model.batch_size == "auto" or "auto" in shapes
 
 
 class PipelineLoader:

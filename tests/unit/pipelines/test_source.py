@@ -228,3 +228,21 @@ def test_removed_pipeline_is_retired_and_a_model_name_is_refused(
         assert (await infer(life, "p")).shape == (1, 4)
 
     asyncio.run(go())
+
+
+def test_a_model_in_a_pipeline_may_not_turn_auto_shaped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def go() -> None:
+        life = make_lifecycle(write(tmp_path, ["a", "b"], [pipeline("p", "a")]), {})
+        await life.start()
+        doc = json.loads((tmp_path / "config.json").read_text())
+        for entry in doc["model_config_list"]:
+            entry["config"]["shape"] = "auto"
+        (tmp_path / "config.json").write_text(json.dumps(doc))
+        await life.reload_config()
+        shapes = {m.name: m.shape for m in life.models}
+        assert shapes == {"a": None, "b": "auto"}  # b is in no pipeline
+        assert "a: Requested dynamic parameters but model is used in pipeline" in caplog.text
+
+    asyncio.run(go())
