@@ -4,8 +4,10 @@ A backend such as ``OpenVINOServable`` offers ``timing_observer``: called on the
 task, right after the run, with the nanoseconds it waited for a free infer request and ran.
 :func:`attach` wraps that hook (keeping the metrics registry's, which binds first) so that it
 also fills the request's slot, which the request path puts in :data:`BACKEND_TIMING` before it
-runs the model. The statistics extension and tracing read the slot. A servable without the hook
-(a model behind the dynamic batcher, whose batches run in tasks of their own) leaves it at -1.
+runs the model. The statistics extension and tracing read the slot. The hook is looked up on the
+servable's :attr:`~ovserve.core.servable.Servable.backend`, through the wrappers that run it on the
+request's own task (string conversion, stateful sequences); a servable without the hook, or one
+whose calls are batched (the batches run in tasks of their own), leaves the slot at -1.
 """
 
 from __future__ import annotations
@@ -48,8 +50,11 @@ def attach(manager: ServableManager) -> None:
             return
         try:
             with manager.acquire(sid.name, sid.version) as servable:
-                if hasattr(servable, "timing_observer"):
-                    servable.timing_observer = _reporting(servable.timing_observer)
+                if servable.batching is not None:  # its backend runs in the batcher's tasks
+                    return
+                backend = servable.backend
+                if hasattr(backend, "timing_observer"):
+                    backend.timing_observer = _reporting(backend.timing_observer)
         except ServingError:  # pragma: no cover - AVAILABLE means it can be acquired
             pass
 

@@ -30,6 +30,9 @@ from ovserve.metrics.calls import CallInfo
 from ovserve.tensors import InferRequest, InferResponse
 
 R = TypeVar("R")
+#: How a front end words the domain errors whose text differs per API (e.g. TF Serving's
+#: ``errors.EmptyBinaryItem``); applied before the failure is traced and raised.
+Wording = Callable[[ServingError], ServingError]
 
 
 async def infer(
@@ -39,12 +42,15 @@ async def infer(
     version: int | None,
     decode: Callable[[Servable], InferRequest],
     encode: Callable[[Servable, InferRequest, InferResponse], R],
+    wording: Wording | None = None,
 ) -> R:
-    """Resolve ``name``/``version``, decode, validate and run, encode; count it as ``call``."""
+    """Resolve ``name``/``version``, decode, validate and run, encode; count it as ``call``.
+
+    ``wording`` rewords the errors of the call in the front end's API (none: as raised)."""
     metrics = ctx.metrics
     if metrics is None:
         with ctx.manager.acquire(name, version) as servable:
-            return await _run(ctx, servable, call, decode, encode)
+            return await _run(ctx, servable, call, decode, encode, wording)
     start = perf_counter_ns()
     try:
         handle = ctx.manager.acquire(name, version)
@@ -55,7 +61,7 @@ async def infer(
         series = metrics.version(servable.id)
         series.current += 1
         try:
-            result = await _run(ctx, servable, call, decode, encode)
+            result = await _run(ctx, servable, call, decode, encode, wording)
         except BaseException:
             series.fail[call.index] += 1
             raise
@@ -72,6 +78,7 @@ async def _run(
     call: CallInfo,
     decode: Callable[[Servable], InferRequest],
     encode: Callable[[Servable, InferRequest, InferResponse], R],
+    wording: Wording | None,
 ) -> R:
     """Decode, run and encode one call; its stages are timed into ``ctx.stats`` (Triton's
     statistics extension) and, with tracing on, made spans of (``api/tracing.py``)."""
@@ -88,8 +95,11 @@ async def _run(
         )
     except BaseException as exc:
         ctx.stats.of(servable.id).record_failure(start, perf_counter_ns())
+        error = wording(exc) if wording is not None and isinstance(exc, ServingError) else exc
         if ctx.tracer is not None:
-            ctx.tracer.failed(servable, call, start, exc)
+            ctx.tracer.failed(servable, call, start, error)
+        if error is not exc:
+            raise error from None
         raise
     encoded = perf_counter_ns()
     ctx.stats.of(servable.id).record(start, decoded, inferred, encoded, slot[0])

@@ -6,7 +6,8 @@ conversion, the tests' gates): :class:`WrapperServable`. Wrappers are installed 
 time by loader decorators (``with_batching`` and its kin), so the front ends and the
 request path see one servable and never ask which kind it is: what they need to know
 (how many calls run at once, the dynamic batching policy, the special tensors, the backend
-that reports pool metrics) is a property here, answered through every wrapper.
+that reports pool metrics, the servable under the client-side conversions) is a property
+here, answered through the wrappers.
 """
 
 from __future__ import annotations
@@ -85,6 +86,12 @@ class Servable(abc.ABC):
     @property
     def backend(self) -> Servable:
         """The servable that runs the model (itself, unless it wraps one): where pool metrics come from."""
+        return self
+
+    @property
+    def without_conversion(self) -> Servable:
+        """This servable without the string and image conversions made for clients (itself unless
+        it is the conversion wrapper): what a pipeline's model node calls, tensors in and out."""
         return self
 
     async def infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -10,7 +10,8 @@ pays nothing.
 A :class:`ConvertingServable` turns the strings sent to image or 2-D U8 inputs into the
 tensors those inputs take (images are decoded on a worker thread, off the event loop),
 lets the servable it wraps validate and run them, and turns its 2-D U8 ``..._string``
-outputs into strings.
+outputs into strings. A pipeline's model node calls the servable under it
+(:attr:`~ovserve.core.servable.Servable.without_conversion`): tensors flow between nodes.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ class ConvertingServable(WrapperServable):
     def __init__(self, inner: Servable, conversion: StringConversion) -> None:
         super().__init__(inner)
         self.conversion = conversion
+
+    @property
+    def without_conversion(self) -> Servable:
+        return self.inner
 
     async def infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Convert, let ``inner`` validate and run, convert its outputs."""

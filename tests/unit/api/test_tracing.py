@@ -17,11 +17,19 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import SpanKind, StatusCode
 
-from ovserve.api import backend_timing, tracing
+from ovserve.api import backend_timing, request_path, tracing
 from ovserve.api.context import ServingContext
 from ovserve.api.http import RestApp, Router
 from ovserve.api.kserve import triton
 from ovserve.api.kserve.rest import add_routes
+from ovserve.api.tfs.wording import tfs_wording
+from ovserve.config.types import BatchingConfig
+from ovserve.core.servable import Servable
+from ovserve.errors import EmptyBinaryItem
+from ovserve.metrics import calls
+from ovserve.preprocess import ConvertingServable, StringConversion
+from ovserve.scheduling import BatchingServable
+from ovserve.tensors import InferRequest
 
 from .kserve.fakes import EchoServable, make_context, spec
 
@@ -179,3 +187,63 @@ def test_statistics_split_queue_from_the_backend_hook_with_tracing_off() -> None
     stats = asyncio.run(scenario())
     assert stats["queue"] == {"count": 2, "ns": 2_000}  # 1 µs reported wait per request
     assert stats["compute_infer"]["count"] == 2 and stats["compute_infer"]["ns"] > 0
+
+
+def converting(servable: Servable) -> Servable:
+    return ConvertingServable(servable, StringConversion(servable.inputs, servable.outputs))
+
+
+def batched(servable: Servable) -> Servable:
+    return BatchingServable(servable, BatchingConfig(4))
+
+
+@pytest.mark.parametrize(("wrap", "queue_ns"), [(converting, 2_000), (batched, 0)])
+def test_the_backend_hook_is_found_through_wrappers_that_run_it_on_the_request_task(
+    wrap: Callable[[Servable], Servable], queue_ns: int
+) -> None:
+    """Conversion runs the backend on the request's task: its wait is the request's; a batch
+    runs in a task of its own, so its wait is no single request's (left in compute_infer)."""
+
+    async def scenario() -> dict[str, Any]:
+        ctx = await make_context()
+        backend_timing.attach(ctx.manager)
+        servable = wrap(TimedEcho("m"))
+        await ctx.manager.apply(_aspired(servable))
+        for _ in range(2):
+            assert await post(ctx, "/v2/models/m/infer", BODY, {}) == 200
+        return triton.statistics(ctx, "m", None)["model_stats"][0]["inference_stats"]
+
+    assert asyncio.run(scenario())["queue"] == {"count": 2, "ns": queue_ns}
+
+
+class EmptyImage(EchoServable):
+    """Refuses every call as the image conversion refuses an empty item."""
+
+    async def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        raise EmptyBinaryItem("item 0 of input x has no bytes")
+
+
+@pytest.mark.parametrize(
+    ("wording", "text"), [(None, "Bytes contents is empty"), (tfs_wording, "String val is empty")]
+)
+def test_the_front_ends_wording_is_what_the_client_gets_and_the_trace_shows(
+    wording: request_path.Wording | None, text: str
+) -> None:
+    async def scenario() -> tuple[str, InMemorySpanExporter]:
+        ctx = await make_context(EmptyImage("m", [spec("x", "FP32", -1, 2)]))
+        exporter = traced(ctx)
+        inputs = {"x": np.ones((1, 2), np.float32)}
+        with pytest.raises(EmptyBinaryItem) as caught:
+            await request_path.infer(
+                ctx, calls.TFS_REST_PREDICT, "m", None, lambda _: InferRequest(inputs), _never, wording
+            )
+        return caught.value.message, exporter
+
+    message, exporter = asyncio.run(scenario())
+    assert message == f"{text} - item 0 of input x has no bytes"
+    (root,) = [s for s in exporter.get_finished_spans() if s.name == "infer m"]
+    assert root.status.description == message
+
+
+def _never(*_: object) -> None:
+    raise AssertionError("a failed call is not encoded")

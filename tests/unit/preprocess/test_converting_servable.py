@@ -55,7 +55,7 @@ def test_a_version_with_nothing_to_convert_is_served_as_it_loaded() -> None:
         return StaticLoader(plain)
 
     loaded = with_string_conversion(factory)(ModelConfig("m", "/m"), 1, Path("/m/1")).load()
-    assert loaded is plain
+    assert loaded is plain and loaded.without_conversion is plain
 
 
 def test_images_are_decoded_before_the_batcher_so_a_batch_holds_tensors(
@@ -102,6 +102,10 @@ def test_strings_become_rows_and_string_outputs_come_back_as_strings(
     expected = models.reference(models.model_file(base), {"text": rows})
     np.testing.assert_array_equal(answer["lengths"], expected["lengths"])
     assert answer["shifted_string"].tolist() == [b"bcd", b"ifmmp"]
+    # a pipeline node calls the servable under the conversion: tensors in and out
+    tensors = asyncio.run(servable.without_conversion.infer({"text": rows}))
+    np.testing.assert_array_equal(tensors["shifted_string"], expected["shifted_string"])
+    assert tensors["shifted_string"].dtype == np.uint8
     servable.close()
 
 

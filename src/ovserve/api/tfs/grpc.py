@@ -77,10 +77,9 @@ class PredictionServicer:
             encode_outputs(response.outputs, reply.outputs, servable.special_outputs)
             return reply
 
-        with tfs_wording():
-            return await infer(
-                self.ctx, calls.TFS_GRPC_PREDICT, spec.name, requested_version(spec), decode, encode
-            )
+        return await infer(
+            self.ctx, calls.TFS_GRPC_PREDICT, spec.name, requested_version(spec), decode, encode, tfs_wording
+        )
 
     async def GetModelMetadata(
         self, request: get_model_metadata_pb2.GetModelMetadataRequest, context: grpc.aio.ServicerContext

@@ -86,10 +86,15 @@ class TfsRestApi:
         def encode(_servable: Servable, _request: InferRequest, response: InferResponse) -> HttpResponse:
             return HttpResponse(200, codec_json.encode_predict(response.outputs, row))
 
-        with tfs_wording():
-            return await infer(
-                self.ctx, calls.TFS_REST_PREDICT, params["name"], requested_version(params), decode, encode
-            )
+        return await infer(
+            self.ctx,
+            calls.TFS_REST_PREDICT,
+            params["name"],
+            requested_version(params),
+            decode,
+            encode,
+            tfs_wording,
+        )
 
     async def unsupported(self, request: HttpRequest) -> HttpResponse:
         raise MethodNotSupported(

@@ -1,21 +1,15 @@
 """TF Serving's words for the errors that OVMS words after the API's request fields.
 
 The domain errors carry every API's text (:class:`~ovserve.errors.EmptyBinaryItem`: KServe's
-by default); the TF Serving front ends answer in theirs through :func:`tfs_wording`.
+by default); the TF Serving front ends pass :func:`tfs_wording` to the request path, which
+applies it before the failure is traced and answered.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from ovserve.errors import EmptyBinaryItem
+from ovserve.errors import EmptyBinaryItem, ServingError
 
 
-@contextmanager
-def tfs_wording() -> Iterator[None]:
-    """Re-raise an error leaving the block in TF Serving's words (``string_val``, not ``bytes_contents``)."""
-    try:
-        yield
-    except EmptyBinaryItem as exc:
-        raise exc.tfs() from None
+def tfs_wording(error: ServingError) -> ServingError:
+    """``error`` in TF Serving's words (``string_val``, not ``bytes_contents``)."""
+    return error.tfs() if isinstance(error, EmptyBinaryItem) else error
