@@ -102,6 +102,12 @@ integration: perf-tools
 .PHONY: bench-stateful
 bench-stateful: $(GEN)
 	$(PY) bench/stateful.py
+# Pipelines (bench/pipeline_overhead.py, ~2 min): a DAG (ResNet-50 -> head chain, demultiplexed images,
+# two instant nodes) against calling the same servables one after another in-process;
+# writes bench/results/<date>-<cpu>-pipelines.md.
+.PHONY: bench-pipelines
+bench-pipelines: $(GEN)
+	$(PY) bench/pipeline_overhead.py
 # Container image (Dockerfile, docs/deployment.md). `make image` builds it on IMAGE_BASE from the
 # wheels of the test environment's pins; `make image-test` builds it on a Debian base made here with
 # debootstrap (no registry needed; cached under .cache/image) and smoke-tests it with the real

@@ -216,6 +216,24 @@ class GateNode(FakeNode):
         return await super().run(inputs)
 
 
+class BarrierNode(FakeNode):
+    """Passes ``x`` through as ``y`` once ``parties`` runs are in progress at the same time: a
+    pipeline that does not run its items concurrently never finishes (the test bounds the wait)."""
+
+    def __init__(self, parties: int, *dims: int) -> None:
+        super().__init__([spec("x", *dims)], [spec("y", *dims)], lambda i: {"y": i["x"]})
+        self.parties = parties
+        self.waiting = 0
+        self.full = asyncio.Event()
+
+    async def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self.waiting += 1
+        if self.waiting >= self.parties:
+            self.full.set()
+        await self.full.wait()
+        return await super().run(inputs)
+
+
 class FailingNode(FakeNode):
     """Raises ``error`` when it runs."""
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from ovserve.config.pipelines import PipelineConfig
 from ovserve.errors import PipelineInvalid
-from ovserve.pipelines.connections import intersect, known
+from ovserve.pipelines.connections import DEMULTIPLY_MIN_RANK, NOT_ENOUGH_DIMENSIONS, intersect, known
 from ovserve.pipelines.graph import REQUEST_INDEX, Graph
 from ovserve.pipelines.nodes import Node
 from ovserve.tensors import Dim, TensorSpec, format_dims, precision_name
@@ -66,6 +66,12 @@ def derive(config: PipelineConfig, graph: Graph, nodes: Sequence[Node | None]) -
             if spec.is_string:
                 raise PipelineInvalid(STRING_DEMULTIPLY, f"pipeline input: {name}")
             spec = TensorSpec(name, spec.dtype, (_count_dim(request.demultiply), *spec.dims), spec.layout)
+            if len(spec.dims) < DEMULTIPLY_MIN_RANK:
+                raise PipelineInvalid(
+                    NOT_ENOUGH_DIMENSIONS,
+                    f"pipeline input: {name}; shape: {format_dims(spec.dims)}; "
+                    f"at least {DEMULTIPLY_MIN_RANK} dimensions are needed",
+                )
         inputs.append(spec)
     outputs = _outputs(graph, nodes, {s.name: s for s in inputs}, unspecified)
     return PipelineMetadata(tuple(inputs), tuple(outputs), frozenset(unspecified))

@@ -5,8 +5,10 @@ presented to the executor as a :class:`Node`: tensor specs of its inputs and out
 (for validation and metadata; a dimension unknown before running is ``Dim.any()``), and
 :meth:`Node.run`, which takes a complete set of inputs and gives every output. ``run``
 must not block the event loop (native or user code runs on a worker thread) and raises
-:class:`~ovserve.errors.ServingError` subclasses for failures, whose messages the
-executor prefixes with the node's name.
+:class:`~ovserve.errors.ServingError` subclasses for failures, to whose messages the
+executor appends the node's name (``; node: <name>``). A node that learns its tensors only
+when it runs declares none (empty ``inputs`` / ``outputs``): the pipeline checks nothing on
+that side.
 """
 
 from __future__ import annotations

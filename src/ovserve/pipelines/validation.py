@@ -56,9 +56,13 @@ def plan(config: PipelineConfig) -> Graph:
     ]
     bindings: list[tuple[Binding, ...]] = []
     for step, wiring in enumerate(inputs):
-        who = _who(configs[step], step == response)
-        bindings.append(tuple(_bind(who, tensor, src, index, outputs) for tensor, src in wiring.items()))
+        config_ = configs[step]
+        bindings.append(tuple(_bind(_where(config_, t), t, src, index, outputs) for t, src in wiring.items()))
     sources = [tuple(dict.fromkeys(b.source for b in bs)) for bs in bindings]
+    if config.demultiply_count is not None and not any(REQUEST_INDEX in s for s in sources):
+        raise PipelineInvalid(
+            BAD_DEMULTIPLY_COUNT, f"pipeline: {name} demultiplies its inputs, which nothing reads"
+        )
     order = _topological_order(name, sources, [_name(c, i, response) for i, c in enumerate(configs)])
     _check_connected(sources, configs, response)
     counts = [
@@ -83,10 +87,9 @@ def _name(config: NodeConfig | None, step: int, response: int) -> str:
     return RESPONSE_NODE if step == response else REQUEST_NODE
 
 
-def _who(config: NodeConfig | None, is_response: bool) -> str:
-    if config is not None:
-        return f"node: {config.name}"
-    return "pipeline output" if is_response else REQUEST_NODE
+def _where(config: NodeConfig | None, tensor: str) -> str:
+    """Names a step's input for messages (``response``'s inputs are the pipeline's outputs)."""
+    return f"node: {config.name}; input: {tensor}" if config is not None else f"pipeline output: {tensor}"
 
 
 def _check_nodes(config: PipelineConfig) -> None:
@@ -128,17 +131,17 @@ def _check_nodes(config: PipelineConfig) -> None:
 
 
 def _bind(
-    who: str, tensor: str, src: TensorSource, index: Mapping[str, int], outputs: list[dict[str, str]]
+    where: str, tensor: str, src: TensorSource, index: Mapping[str, int], outputs: list[dict[str, str]]
 ) -> Binding:
     if src.node_name == RESPONSE_NODE:
-        raise PipelineInvalid(RESPONSE_AS_DEPENDENCY, f"{who}; input: {tensor}")
+        raise PipelineInvalid(RESPONSE_AS_DEPENDENCY, where)
     source = index.get(src.node_name)
     if source is None:
-        raise PipelineInvalid(MISSING_NODE, f"{who}; input: {tensor}; missing node: {src.node_name}")
+        raise PipelineInvalid(MISSING_NODE, f"{where}; missing node: {src.node_name}")
     item = outputs[source].get(src.data_item)
     if item is None:
         what = "pipeline input" if source == REQUEST_INDEX else f"output alias of node {src.node_name}"
-        raise PipelineInvalid(MISSING_DATA_SOURCE, f"{who}; input: {tensor}; no {what}: {src.data_item}")
+        raise PipelineInvalid(MISSING_DATA_SOURCE, f"{where}; no {what}: {src.data_item}")
     return Binding(tensor, source, item)
 
 
@@ -200,11 +203,15 @@ def _levels(
     gather: list[int | None],
     response: int,
 ) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
-    """(level, gathered) per step, checking OVMS's LIFO rule and one level per step's inputs."""
+    """(level, gathered) per step, checking OVMS's LIFO rule and one level per step's inputs.
+
+    ``response`` gathers every level its inputs are on. None of them is gathered by a node too:
+    a node's outputs are on a level without the demultiplexer it gathers, and so are all
+    outputs downstream of it, ``response``'s inputs included.
+    """
     names = [_name(c, i, response) for i, c in enumerate(configs)]
     out: list[tuple[int, ...]] = [() for _ in sources]
     result: list[tuple[tuple[int, ...], tuple[int, ...]]] = [((), ()) for _ in sources]
-    explicitly_gathered = {g for g in gather if g is not None}
     for step in order:
         in_levels = {out[src] for src in sources[step]}
         if len(in_levels) > 1:
@@ -213,13 +220,7 @@ def _levels(
                 LIFO, f"node: {names[step]} takes inputs from different demultiplexing levels ({detail})"
             )
         in_level = next(iter(in_levels), ())
-        if step == response:
-            ungathered = [names[d] for d in in_level if d in explicitly_gathered]
-            if ungathered:
-                raise PipelineInvalid(
-                    LIFO,
-                    f"pipeline outputs come from items of {', '.join(ungathered)}, which another node gathers",
-                )
+        if step == response:  # gathers every level left (none is gathered elsewhere: see the docstring)
             result[step] = ((), in_level)
             continue
         target = gather[step]

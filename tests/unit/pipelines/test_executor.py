@@ -12,6 +12,7 @@ import models
 import numpy as np
 import pytest
 from pipeline_fakes import (
+    FakeNode,
     Served,
     crop,
     detect,
@@ -20,6 +21,7 @@ from pipeline_fakes import (
     node,
     pipeline,
     rows,
+    spec,
     split_rows,
     total,
 )
@@ -198,5 +200,79 @@ def test_detect_crop_classify_with_dynamic_demultiplexing(tmp_path: Path) -> Non
         )
         with pytest.raises(DemultiplexerNoResults):
             await pipe.infer({"image": image, "count": np.array([0], np.int32)})
+
+    run(tmp_path, body)
+
+
+def fixed_split(count: int, scale: float) -> FakeNode:
+    """``x`` [1,4] -> ``y`` [count,1,4]: item k is x * scale**k."""
+    return FakeNode(
+        [spec("x", 1, 4)],
+        [spec("y", count, 1, 4)],
+        lambda i: {"y": np.stack([i["x"] * scale**k for k in range(count)])},
+    )
+
+
+def test_nested_demultiplexers_gathered_at_response(tmp_path: Path) -> None:
+    config = pipeline(
+        [
+            node("outer", {"x": "request:x"}, ["y"], demultiply_count=2),
+            node("inner", {"x": "outer:y"}, ["y"], demultiply_count=3),
+            node("each", {"x": "inner:y"}, ["y"], model="a"),
+        ],
+        {"out": "each:y"},
+    )
+
+    async def body(served: Served) -> None:
+        await served.serve("a", models.add_scaled(shape=(1, 4), scale=2.0))
+        make = factory(outer=fixed_split(2, 10.0), inner=fixed_split(3, -1.0))
+        pipe = build_pipeline(config, served.manager.acquire, make)
+        assert pipe.outputs["out"].shape == (2, 3, 1, 4)
+        data = x(1, 4)
+        out = await pipe.infer({"x": data})
+        expected = np.stack(
+            [
+                np.stack([served.reference("a", {"x": data * 10.0**i * (-1.0) ** k})["y"] for k in range(3)])
+                for i in range(2)
+            ]
+        )
+        np.testing.assert_allclose(out["out"], expected, rtol=1e-6)
+
+    run(tmp_path, body)
+
+
+def test_pipeline_demultiply_count_splits_the_request(tmp_path: Path) -> None:
+    config = pipeline(
+        [node("each", {"x": "request:x"}, ["y"], model="a")],
+        {"out": "each:y", "same": "request:x"},
+        demultiply_count=-1,
+    )
+    gathered = pipeline(
+        [
+            node("each", {"x": "request:x"}, ["y"], model="a"),
+            node("sum", {"items": "each:y"}, ["sum"], gather_from_node="request"),
+        ],
+        {"total": "sum:sum"},
+        demultiply_count=3,
+    )
+
+    async def body(served: Served) -> None:
+        await served.serve("a", models.add_scaled(shape=(1, 4), scale=2.0))
+        pipe = build_pipeline(config, served.manager.acquire, no_nodes)
+        assert pipe.inputs["x"].shape == (-1, 1, 4)
+        assert pipe.outputs["out"].shape == (-1, 1, 4) and pipe.outputs["same"].shape == (-1, 1, 4)
+        data = x(5, 1, 4)
+        out = await pipe.infer({"x": data})
+        np.testing.assert_allclose(
+            out["out"], np.stack([served.reference("a", {"x": d})["y"] for d in data]), rtol=1e-6
+        )
+        np.testing.assert_array_equal(out["same"], data)
+        summed = build_pipeline(gathered, served.manager.acquire, factory(sum=total()))
+        assert summed.inputs["x"].shape == (3, 1, 4) and summed.outputs["total"].shape == (1, 4)
+        data = x(3, 1, 4)
+        out = await summed.infer({"x": data})
+        np.testing.assert_allclose(
+            out["total"], sum(served.reference("a", {"x": d})["y"] for d in data), rtol=1e-5
+        )
 
     run(tmp_path, body)
