@@ -292,9 +292,10 @@ class CustomNodeLibraryInvalid(ServingError):
 
 
 class CustomNodeFailed(ServingError):
-    """A custom node's ``execute`` failed, or handed back outputs that break the interface (500)."""
+    """A custom node's ``execute`` failed, or handed back outputs that break the interface
+    (500 / UNKNOWN, as OVMS answers its node-library statuses)."""
 
-    code = Code.INTERNAL
+    code = Code.UNKNOWN
 
 
 class ConfigError(ServingError):

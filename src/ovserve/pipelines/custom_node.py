@@ -25,6 +25,7 @@ import math
 import os
 import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,7 @@ from ovserve.pipelines.custom_node_abi import (
     CustomNodeTensor,
     ParamArray,
     bind,
+    open_library,
     precision_name,
     read_dims,
 )
@@ -80,7 +82,7 @@ class CustomNodeLibrary:
         if ".." in Path(path).parts:
             raise CustomNodeLibraryInvalid(f"Custom node library failed to open - {where}: '..' is forbidden")
         try:
-            handle = ctypes.CDLL(path, mode=os.RTLD_LAZY | os.RTLD_LOCAL)
+            handle = open_library(path)
         except OSError as error:
             raise CustomNodeLibraryInvalid(f"Custom node library failed to open - {where}: {error}") from None
         try:
@@ -97,12 +99,20 @@ class CustomNode:
     """A pipeline node run by a custom node library (the executor's :class:`~.nodes.Node`).
 
     Building it calls the library's ``initialize`` and metadata functions (blocking: build
-    it off the event loop). ``run`` may be called concurrently; ``close`` once.
+    it off the event loop). ``run`` may be called concurrently; ``close`` once. ``execute``
+    runs on ``executor`` (None: the event loop's default executor).
     """
 
-    def __init__(self, library: CustomNodeLibrary, node_name: str, params: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        library: CustomNodeLibrary,
+        node_name: str,
+        params: Mapping[str, str],
+        executor: Executor | None = None,
+    ) -> None:
         self.library = library
         self.node_name = node_name
+        self._executor = executor
         self._fn = library.functions
         self._params = ParamArray(params)
         self._lock = threading.Lock()
@@ -126,7 +136,8 @@ class CustomNode:
 
     async def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """``execute`` on a worker thread; every output, as numpy arrays the node owns."""
-        return await asyncio.to_thread(self._execute, dict(inputs))
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._execute, dict(inputs))
 
     def close(self) -> None:
         """``deinitialize`` now, or when the last run still going ends; later runs are refused."""
@@ -246,7 +257,7 @@ class CustomNode:
         return {name: results[name] for name in self._outputs}
 
     def _take_outputs(self, outputs: Any, count: int) -> dict[str, np.ndarray]:
-        """Copy every output, releasing each one's data and dims; raises on the first bad output."""
+        """Copy every output, releasing each one's data and dims; raises naming every bad output."""
         results: dict[str, np.ndarray] = {}
         errors: list[str] = []
         for tensor in outputs[:count]:

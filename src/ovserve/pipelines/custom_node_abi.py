@@ -8,6 +8,7 @@ library; :mod:`ovserve.pipelines.custom_node` does.
 from __future__ import annotations
 
 import ctypes
+import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -83,6 +84,24 @@ SIGNATURES: dict[str, tuple[Any, tuple[Any, ...]]] = {
     "getOutputsInfo": (_int, (ctypes.POINTER(INFO_P), ctypes.POINTER(_int), PARAM_P, _int, _ptr)),
     "release": (_int, (_ptr, _ptr)),
 }
+
+
+def open_library(path: str) -> ctypes.CDLL:
+    """``dlopen(path, RTLD_LAZY | RTLD_LOCAL)``, as OVMS opens custom node libraries.
+
+    ctypes alone always adds RTLD_NOW, which refuses a library with an unresolved symbol that
+    OVMS (binding lazily) loads; libc's own ``dlopen`` is called instead and ctypes wraps the
+    handle. Raises OSError with ``dlerror``'s text.
+    """
+    process = ctypes.CDLL(None)
+    dlopen, dlerror = process.dlopen, process.dlerror
+    dlopen.restype, dlopen.argtypes = ctypes.c_void_p, (ctypes.c_char_p, ctypes.c_int)
+    dlerror.restype, dlerror.argtypes = ctypes.c_char_p, ()
+    handle = dlopen(path.encode(), os.RTLD_LAZY | os.RTLD_LOCAL)
+    if not handle:
+        reason = dlerror()
+        raise OSError(reason.decode(errors="replace") if reason else f"dlopen failed for {path}")
+    return ctypes.CDLL(path, handle=handle)
 
 
 def bind(library: ctypes.CDLL) -> dict[str, Callable[..., int]]:

@@ -14,7 +14,7 @@
 
 static atomic_long node_outstanding;
 
-static void* node_alloc(size_t bytes) {
+static inline void* node_alloc(size_t bytes) {
     void* ptr = malloc(bytes ? bytes : 1); /* never NULL for an empty tensor */
     if (ptr) {
         atomic_fetch_add(&node_outstanding, 1);
@@ -32,7 +32,7 @@ DLL_PUBLIC int release(void* ptr, void* state) {
 }
 
 /* The value of parameter `key`, or NULL. */
-static const char* node_param(const struct CustomNodeParam* params, int count, const char* key) {
+static inline const char* node_param(const struct CustomNodeParam* params, int count, const char* key) {
     for (int i = 0; i < count; i++) {
         if (strcmp(params[i].key, key) == 0) {
             return params[i].value;
@@ -42,7 +42,7 @@ static const char* node_param(const struct CustomNodeParam* params, int count, c
 }
 
 /* One info entry with `count` dims copied from `dims`. */
-static int node_info(struct CustomNodeTensorInfo* info, const char* name, const uint64_t* dims, uint64_t count,
+static inline int node_info(struct CustomNodeTensorInfo* info, const char* name, const uint64_t* dims, uint64_t count,
                      CustomNodeTensorPrecision precision) {
     info->name = name;
     info->dimsCount = count;
@@ -56,7 +56,7 @@ static int node_info(struct CustomNodeTensorInfo* info, const char* name, const 
 }
 
 /* Fill one output tensor: allocates its dims (copied) and `bytes` of data; 0 on success. */
-static int node_output(struct CustomNodeTensor* out, const char* name, const uint64_t* dims, uint64_t count,
+static inline int node_output(struct CustomNodeTensor* out, const char* name, const uint64_t* dims, uint64_t count,
                        uint64_t bytes, CustomNodeTensorPrecision precision) {
     out->name = name;
     out->precision = precision;
