@@ -1,6 +1,7 @@
 """Build hook for ovserve: generate the protocol modules during every build.
 
-All metadata lives in pyproject.toml. This file only swaps in a ``build_py``
+All metadata lives in pyproject.toml. This file declares the one (optional) C extension,
+``pyovms._buffer``, and swaps in a ``build_py``
 that runs ``scripts/gen_protos.py`` (loaded by path, since ``scripts`` is not a
 package and the build may run in an isolated environment that only has the
 build requirements) so that wheels, sdist builds and editable installs all
@@ -13,7 +14,7 @@ import importlib.util
 from pathlib import Path
 from types import ModuleType
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
@@ -56,4 +57,8 @@ class BuildPyWithProtos(build_py):  # type: ignore[misc]  # setuptools may lack 
         return outputs
 
 
-setup(cmdclass={"build_py": BuildPyWithProtos})
+#: pyovms.Tensor's buffer protocol on Python < 3.12 (a C base class). Optional: without a C
+#: compiler the build goes on and Tensor falls back to __bytes__/__array__ (src/pyovms/_tensor.py).
+BUFFER_EXTENSION = Extension("pyovms._buffer", ["src/pyovms/_buffer.c"], optional=True)
+
+setup(cmdclass={"build_py": BuildPyWithProtos}, ext_modules=[BUFFER_EXTENSION])

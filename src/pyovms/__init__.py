@@ -9,4 +9,6 @@ and attributes ``name``, ``shape``, ``datatype``, ``data`` (a read-only memoryvi
 
 from pyovms._tensor import BUFFER_FORMAT_TO_DATATYPE, DATATYPE_TO_BUFFER_FORMAT, Tensor
 
+Tensor.__module__ = "pyovms"  # as OVMS's: pyovms.Tensor
+
 __all__ = ["BUFFER_FORMAT_TO_DATATYPE", "DATATYPE_TO_BUFFER_FORMAT", "Tensor"]

@@ -16,6 +16,7 @@ Python 3.12+ (``__buffer__``); ``bytes(t)``, ``np.array(t)``, ``np.asarray(t)`` 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -136,6 +137,14 @@ class Tensor(_Base):  # type: ignore[misc,valid-type,unused-ignore]
             self._export(view)
 
     @classmethod
+    def _wrap(cls, name: str, view: np.ndarray, ref: object, shape: tuple[int, ...], datatype: str) -> Tensor:
+        """A tensor over ``view`` as is (the server's own tensors: no checks, no format lookup)."""
+        view.flags.writeable = False
+        tensor = cls.__new__(cls)
+        tensor._set(name, view, ref, shape, datatype)
+        return tensor
+
+    @classmethod
     def _from_request(cls, name: str, data: object, shape: Sequence[int], datatype: str) -> Tensor:
         """A tensor as the server makes it from a request's tensor: ``data`` is its raw bytes.
 
@@ -146,20 +155,15 @@ class Tensor(_Base):  # type: ignore[misc,valid-type,unused-ignore]
         fmt = DATATYPE_TO_BUFFER_FORMAT.get(datatype)
         user_shape = _as_shape(shape)
         if fmt is None:
-            view = raw
-        else:
-            dtype = np.dtype(fmt)
-            count = int(np.prod(user_shape, dtype=np.int64))
-            if raw.size != count * dtype.itemsize:
-                raise ValueError(
-                    f"pyovms.Tensor {name!r}: shape {user_shape} of {datatype} needs "
-                    f"{count * dtype.itemsize} bytes; the data has {raw.size}"
-                )
-            view = raw.view(dtype).reshape(user_shape)
-        view.flags.writeable = False
-        tensor = cls.__new__(cls)
-        tensor._set(name, view, data, user_shape, datatype)
-        return tensor
+            return cls._wrap(name, raw, data, user_shape, datatype)
+        dtype = np.dtype(fmt)
+        count = math.prod(user_shape)
+        if raw.size != count * dtype.itemsize:
+            raise ValueError(
+                f"pyovms.Tensor {name!r}: shape {user_shape} of {datatype} needs "
+                f"{count * dtype.itemsize} bytes; the data has {raw.size}"
+            )
+        return cls._wrap(name, raw.view(dtype).reshape(user_shape), data, user_shape, datatype)
 
     @property
     def name(self) -> str:

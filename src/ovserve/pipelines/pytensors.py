@@ -15,6 +15,7 @@ Problems raise :class:`ValueError` naming the tensor (the node adds its own name
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -54,22 +55,34 @@ def unpack_bytes(raw: bytes, name: str) -> list[bytes]:
     return items
 
 
+#: numpy dtype of each KServe numeric datatype -> the dtype whose buffer format is OVMS's for it
+#: (numpy's int64 exports format "l"; OVMS's INT64 input tensors have "q")
+_FORMAT_DTYPES: dict[np.dtype, np.dtype] = {
+    KSERVE_TO_NUMPY[datatype]: np.dtype(fmt) for datatype, fmt in DATATYPE_TO_BUFFER_FORMAT.items()
+}
+
+
+def _contiguous(array: np.ndarray) -> np.ndarray:
+    """``array``, copied only when it is not C-contiguous (and kept 0-d when it is)."""
+    return array if array.flags.c_contiguous else np.ascontiguousarray(array)
+
+
 def tensor_from_array(name: str, array: np.ndarray) -> Tensor:
     """The ``pyovms.Tensor`` OVMS would give a Python node for this input."""
+    format_dtype = _FORMAT_DTYPES.get(array.dtype)
+    if format_dtype is not None:
+        view = _contiguous(array).view(format_dtype)
+        return Tensor._wrap(name, view, array, array.shape, NUMPY_TO_KSERVE[array.dtype])
     if array.dtype == BYTES_DTYPE:
         return Tensor._from_request(name, pack_bytes(array.ravel().tolist()), array.shape, "BYTES")
-    datatype = NUMPY_TO_KSERVE.get(array.dtype)
-    if datatype is None:
-        raise ValueError(f"input {name!r}: numpy dtype {array.dtype} has no KServe datatype")
-    contiguous = np.ascontiguousarray(array)
     if array.dtype == BF16_DTYPE:
-        return Tensor._from_request(name, contiguous.view(np.uint8).ravel(), array.shape, datatype)
-    as_format = contiguous.view(np.dtype(DATATYPE_TO_BUFFER_FORMAT[datatype])).reshape(-1).view(np.uint8)
-    return Tensor._from_request(name, as_format, array.shape, datatype)
+        raw = _contiguous(array).view(np.uint8).reshape(-1)
+        return Tensor._wrap(name, raw, array, array.shape, "BF16")
+    raise ValueError(f"input {name!r}: numpy dtype {array.dtype} has no KServe datatype")
 
 
 def _count(shape: tuple[int, ...]) -> int:
-    return int(np.prod(shape, dtype=np.int64))
+    return math.prod(shape)
 
 
 def _strings(tensor: Tensor, view: np.ndarray) -> np.ndarray:
@@ -121,3 +134,9 @@ def array_from_tensor(tensor: Tensor) -> np.ndarray:
     if view.dtype == dtype and view.shape == tensor.shape:
         return np.array(view, copy=True)
     return _raw(tensor, dtype)
+
+
+def tensor_from_raw(name: str, data: bytes, shape: Sequence[int], datatype: str) -> Tensor:
+    """The tensor OVMS makes from a request tensor's raw bytes (a graph's ``OVMS_PY_TENSOR``
+    input): ValueError naming it when a numeric datatype's shape does not fit the bytes."""
+    return Tensor._from_request(name, data, shape, datatype)

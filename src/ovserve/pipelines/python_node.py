@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
@@ -30,7 +31,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from ovserve.config.pipelines import NodeConfig
-from ovserve.errors import PythonNodeFailed
+from ovserve.errors import PythonNodeFailed, PythonNodeLoadFailed
 from ovserve.pipelines.nodes import UNKNOWN_DTYPE
 from ovserve.pipelines.pytensors import array_from_tensor, tensor_from_array
 from ovserve.pipelines.python_handler import forget_module, load_model, resolve_handler
@@ -71,6 +72,8 @@ class PythonNode:
         base_dir: str | Path | None = None,
         workers: int = DEFAULT_WORKERS,
     ) -> None:
+        if workers < 1:
+            raise ValueError(f"Python node {node_name!r}: workers must be at least 1")
         self.name = node_name
         self._handler = resolve_handler(node_name, handler_path, input_names, output_names, base_dir)
         self._inputs = {n: TensorSpec(n, UNKNOWN_DTYPE, ()) for n in input_names}
@@ -90,7 +93,9 @@ class PythonNode:
     def from_config(cls, node: NodeConfig, base_dir: str | Path | None = None) -> PythonNode:
         """A DAG's ``python`` node: inputs in the configured order, outputs by their ``data_item``."""
         if node.handler_path is None:
-            raise ValueError(f"node {node.name!r} has no handler_path")
+            raise PythonNodeLoadFailed(
+                f"The Python Node is missing options definition - node {node.name!r}: no handler_path"
+            )
         outputs = [o.data_item for o in node.outputs]
         return cls(node.name, node.handler_path, list(node.inputs), outputs, base_dir=base_dir)
 
@@ -186,9 +191,13 @@ class PythonNode:
         return asyncio.wrap_future(future)
 
     def _fail(self, what: str, exc: BaseException | None = None) -> PythonNodeFailed:
+        """The error of a failed call, logged as OVMS logs it (the text at INFO, the user's
+        traceback at DEBUG: requests with bad data must not flood the log)."""
+        message = f"Python node {self.name!r}: {what}"
+        log.info("%s", message)
         if exc is not None:
-            log.error("Python node %r: %s", self.name, what, exc_info=exc)
-        return PythonNodeFailed(f"Python node {self.name!r}: {what}")
+            log.debug("%s", message, exc_info=exc)
+        return PythonNodeFailed(message)
 
     def _call_execute(self, inputs: list[Tensor]) -> object:
         try:
@@ -226,9 +235,7 @@ class PythonNode:
                 "(KServe ModelStreamInfer); a unary request needs execute to return a list of Tensors"
             )
         if not isinstance(result, list):
-            raise self._fail(
-                f"Unexpected Python object type. Expected: list or generator. Received: {_type_name(result)}"
-            )
+            raise self._unexpected(result)
         return convert(self._checked(result))
 
     async def _unary(self, inputs: list[Tensor], convert: Convert[T]) -> T:
@@ -241,7 +248,13 @@ class PythonNode:
             return convert(self._checked(result)), None
         if isinstance(result, Iterator):
             return None, result
-        raise self._fail(
+        raise self._unexpected(result)
+
+    def _unexpected(self, result: object) -> PythonNodeFailed:
+        """The error for what ``execute`` gave instead of a list or a generator (OVMS's text)."""
+        if inspect.iscoroutine(result):  # an ``async def execute``: OVMS does not await it either
+            result.close()
+        return self._fail(
             f"Unexpected Python object type. Expected: list or generator. Received: {_type_name(result)}"
         )
 

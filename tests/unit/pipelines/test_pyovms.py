@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
+import io
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -141,3 +145,35 @@ def test_the_distribution_packages_pyovms_beside_ovserve() -> None:
     find = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
     found = find_packages(str(root / find["where"][0]), include=find.get("include", ("*",)))
     assert "pyovms" in found and "ovserve.pipelines" in found
+
+
+def test_the_tensor_exports_the_buffer_protocol_read_only() -> None:
+    """memoryview / numpy.frombuffer / io.BytesIO read the tensor itself, as OVMS's pybind11 Tensor."""
+    array = np.arange(6, dtype=np.float32).reshape(2, 3)
+    tensor = Tensor("x", array)
+    memory = memoryview(tensor)
+    assert (memory.format, memory.shape, memory.strides, memory.readonly) == ("f", (2, 3), (12, 4), True)
+    assert np.array_equal(np.frombuffer(tensor, dtype=np.float32), array.ravel())
+    assert io.BytesIO(tensor).read() == array.tobytes()
+    with pytest.raises((BufferError, TypeError), match=r"read-only|not writable"):
+        (ctypes.c_char * array.nbytes).from_buffer(tensor)
+    raw = Tensor._from_request("in", b"\x01\x00\x00\x00a", (1,), "BYTES")
+    assert memoryview(raw).format == "B" and bytes(memoryview(raw)) == b"\x01\x00\x00\x00a"
+
+
+def test_without_the_compiled_base_tensors_still_convert_by_bytes_and_numpy() -> None:
+    """A build without a C compiler (the extension is optional) keeps bytes(t), np.array(t), t.data."""
+    script = """
+import sys
+sys.modules["pyovms._buffer"] = None  # as if it was never built
+import numpy as np
+import pyovms._tensor as impl
+from pyovms import Tensor
+assert not impl.HAS_BUFFER_BASE
+t = Tensor("x", np.arange(4, dtype=np.int32))
+assert bytes(t) == np.arange(4, dtype=np.int32).tobytes()
+assert np.array(t).tolist() == [0, 1, 2, 3] and t.data.format == "i" and t.datatype == "INT32"
+print("fallback ok")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "fallback ok", done.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 
@@ -11,7 +12,8 @@ from pynodes import Nodes, copy_handler, run
 
 from ovserve.errors import Code, PythonNodeFailed
 from ovserve.pipelines.nodes import UNKNOWN_DTYPE, StreamingNode
-from ovserve.tensors import bytes_array
+from ovserve.pipelines.pytensors import array_from_tensor, tensor_from_raw
+from ovserve.tensors import bf16_from_float, bytes_array
 
 IDENTITY = """
     class OvmsPythonModel:
@@ -147,3 +149,78 @@ def test_what_execute_gets_wrong_is_an_error_naming_the_node(nodes: Nodes, body:
     assert text in caught.value.message
     ok = nodes(IDENTITY, ["x"], ["x"], file="ok.py")
     assert run(ok.run({"x": np.ones(2, np.float32)}))["x"].tolist() == [1.0, 1.0]  # the server is unharmed
+
+
+ROUND_TRIP = [
+    np.array([True, False]),
+    np.arange(6, dtype=np.uint8).reshape(2, 3),
+    np.arange(4, dtype=np.uint16),
+    np.arange(4, dtype=np.uint32),
+    np.arange(4, dtype=np.uint64),
+    np.arange(-2, 2, dtype=np.int8),
+    np.arange(-2, 2, dtype=np.int16),
+    np.arange(-2, 2, dtype=np.int32),
+    np.arange(-2, 2, dtype=np.int64).reshape(2, 2, 1),
+    np.linspace(0, 1, 5, dtype=np.float16),
+    np.linspace(0, 1, 5, dtype=np.float32)[::2],  # not contiguous
+    np.array(3.5, dtype=np.float64),  # 0-d
+    np.zeros((0, 3), dtype=np.float32),  # empty
+    bf16_from_float([1.5, -2.0, 3.0]),
+    bytes_array([b"a", b"", "\u00e9".encode()], (3, 1)),
+]
+
+
+@pytest.mark.parametrize("array", ROUND_TRIP, ids=lambda a: f"{a.dtype}{a.shape}")
+def test_every_datatype_passes_through_a_node_unchanged(nodes: Nodes, array: np.ndarray) -> None:
+    node = nodes(IDENTITY, ["x"], ["x"])
+    out = run(node.run({"x": array}))["x"]
+    assert out.dtype == array.dtype and out.shape == array.shape
+    assert out.tobytes() == array.tobytes() if array.dtype != object else out.tolist() == array.tolist()
+
+
+def test_an_input_the_node_does_not_have_is_refused(nodes: Nodes) -> None:
+    node = nodes(IDENTITY, ["x"], ["x"], name="id")
+    with pytest.raises(PythonNodeFailed, match="Python node 'id' has no input 'y' \\(inputs: x\\)"):
+        run(node.run({"y": np.zeros(1)}))
+
+
+def test_a_graph_input_is_made_from_a_request_tensors_raw_bytes() -> None:
+    tensor = tensor_from_raw("in", np.arange(3, dtype=np.float32).tobytes(), (1, 3), "FP32")
+    assert (tensor.datatype, tensor.shape, tensor.data.format) == ("FP32", (1, 3), "f")
+    assert array_from_tensor(tensor).tolist() == [[0.0, 1.0, 2.0]]
+    with pytest.raises(ValueError, match="'in': shape \\(2,\\) of FP32 needs 8 bytes; the data has 12"):
+        tensor_from_raw("in", bytes(12), (2,), "FP32")
+
+
+def test_inputs_have_the_buffer_ovms_makes_from_a_request_tensor(nodes: Nodes) -> None:
+    source = """
+        import json
+        import numpy as np
+        from pyovms import Tensor
+
+        class OvmsPythonModel:
+            def execute(self, inputs):
+                seen = [[t.datatype, list(t.shape), list(t.data.shape), t.data.format] for t in inputs]
+                return [Tensor("seen", np.array([json.dumps(seen)]))]
+    """
+    node = nodes(source, ["scalar", "strided", "bf16"], ["seen"])
+    inputs = {
+        "scalar": np.array(7, dtype=np.int64),
+        "strided": np.arange(8, dtype=np.uint64)[::2],
+        "bf16": bf16_from_float([1.0, 2.0]),
+    }
+    seen = json.loads(run(node.run(inputs))["seen"][0])
+    assert seen == [["INT64", [], [], "q"], ["UINT64", [4], [4], "Q"], ["BF16", [2], [4], "B"]]
+
+
+@pytest.mark.filterwarnings("error")  # the coroutine is closed: no "never awaited" warning
+def test_an_async_execute_is_refused_as_ovms_refuses_it(nodes: Nodes) -> None:
+    source = """
+        class OvmsPythonModel:
+            async def execute(self, inputs):
+                return inputs
+    """
+    node = nodes(source, ["x"], ["x"], name="async_node")
+    with pytest.raises(PythonNodeFailed, match=r"Expected: list or generator\. Received: coroutine"):
+        run(node.run({"x": np.zeros(1, np.float32)}))
+    gc.collect()

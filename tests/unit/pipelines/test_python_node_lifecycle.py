@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -246,3 +247,99 @@ def test_close_lets_running_calls_finish_refuses_new_ones_then_finalizes(tmp_pat
     assert node.finalized.wait(WAIT)
     assert model.events == ["execute", "finalize"]  # type: ignore[attr-defined]
     node.close()  # a second close does nothing
+
+
+GATED = """
+    import threading
+    from pyovms import Tensor
+
+    class OvmsPythonModel:
+        def initialize(self, kwargs):
+            self.entered, self.release, self.events = threading.Event(), threading.Event(), []
+
+        def wait(self):
+            self.entered.set()
+            self.release.wait(30)
+
+        def execute(self, inputs):
+            if inputs[0].name == "stream":
+                return self.steps()
+            self.wait()
+            self.events.append("execute")
+            return [Tensor("out", b"x")]
+
+        def steps(self):
+            try:
+                yield [Tensor("out", b"1")]
+                self.wait()
+                self.events.append("second step")
+                yield [Tensor("out", b"2")]
+            finally:
+                self.events.append("generator closed")
+
+        def finalize(self):
+            self.events.append("finalize")
+"""
+
+
+def test_a_cancelled_request_does_not_finalize_under_its_running_execute(tmp_path: Path) -> None:
+    node = PythonNode("gated", str(write_handler(tmp_path, "gated.py", GATED)), ["unary"], ["out"])
+    model: Any = node.model
+
+    async def scenario() -> None:
+        task = asyncio.ensure_future(node.run({"unary": np.zeros(1, np.uint8)}))
+        assert await asyncio.to_thread(model.entered.wait, WAIT)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        node.close()
+        assert not node.finalized.is_set()  # execute still runs on the node's thread
+        model.release.set()
+
+    run(scenario())
+    assert node.finalized.wait(WAIT)
+    assert model.events == ["execute", "finalize"]
+
+
+def test_a_stream_cancelled_mid_step_closes_its_generator_once_the_step_ends(tmp_path: Path) -> None:
+    node = PythonNode("gated", str(write_handler(tmp_path, "gated.py", GATED)), ["stream"], ["out"])
+    model: Any = node.model
+
+    async def scenario() -> None:
+        stream = node.run_stream({"stream": np.zeros(1, np.uint8)})
+        assert bytes((await anext(stream))["out"]) == b"1"
+        step = asyncio.ensure_future(anext(stream))
+        assert await asyncio.to_thread(model.entered.wait, WAIT)
+        step.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await step
+        node.close()
+        assert not node.finalized.is_set()
+        model.release.set()
+
+    run(scenario())
+    assert node.finalized.wait(WAIT)
+    assert model.events == ["second step", "generator closed", "finalize"]
+
+
+def test_a_generator_yielding_something_else_than_a_list_is_an_error(nodes: Nodes) -> None:
+    source = """
+        from pyovms import Tensor
+
+        class OvmsPythonModel:
+            def execute(self, inputs):
+                yield Tensor("out", b"x")
+    """
+    node = nodes(source, ["in"], ["out"], name="gen")
+    with pytest.raises(
+        PythonNodeFailed, match=r"Python node 'gen': Unexpected Python object type\. Expected: list"
+    ):
+        run(collect(node.run_stream({"in": np.zeros(1, np.uint8)})))
+
+
+def test_a_dag_python_node_without_handler_path_is_a_load_error() -> None:
+    config = NodeConfig(name="p", kind="python", inputs={}, outputs=(NodeOutput("o", "o"),))
+    with pytest.raises(
+        PythonNodeLoadFailed, match="The Python Node is missing options definition - node 'p'"
+    ):
+        PythonNode.from_config(config)
