@@ -104,6 +104,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def server(repo: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("node_config")
     (root / "crop.py").write_text(textwrap.dedent(CROP))
+    (root / "raising.py").write_text(textwrap.dedent(RAISING))
     library = build("add_one", root)
     detect_classify = {
         "name": "detect_classify",
@@ -144,13 +145,46 @@ def server(repo: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> I
             {"config": {"name": n, "base_path": str(p), "plugin_config": dict(F32)}} for n, p in repo.items()
         ],
         "custom_node_library_config_list": [{"name": "add_one", "base_path": str(library)}],
-        "pipeline_config_list": [detect_classify, custom_chain],
+        "pipeline_config_list": [detect_classify, custom_chain, *broken_pipelines()],
     }
     (root / "config.json").write_text(json.dumps(doc))
     proc = ServerProcess(["--config_path", str(root / "config.json")], root / "ovserve.log")
     proc.start()
     yield proc
     assert proc.stop() == 0, proc.log()
+
+
+def broken_pipelines() -> list[dict[str, object]]:
+    """A custom node naming a library config.json does not list; a Python node whose execute raises."""
+    return [
+        {
+            "name": "bad_library",
+            "inputs": ["x"],
+            "nodes": [
+                node(
+                    "plus",
+                    "custom",
+                    {"input_numbers": src("request", "x")},
+                    ["output_numbers"],
+                    library_name="nope",
+                )
+            ],
+            "outputs": [{"y": src("plus", "output_numbers")}],
+        },
+        {
+            "name": "raising",
+            "inputs": ["x"],
+            "nodes": [node("boom", "python", {"x": src("request", "x")}, ["y"], handler_path="raising.py")],
+            "outputs": [{"y": src("boom", "y")}],
+        },
+    ]
+
+
+RAISING = """
+class OvmsPythonModel:
+    def execute(self, inputs):
+        raise ValueError("no boxes today")
+"""
 
 
 def image_with(positive: list[int]) -> np.ndarray:
@@ -216,3 +250,23 @@ def test_c_custom_node_between_two_models(server: ServerProcess, repo: dict[str,
     np.testing.assert_allclose(client.infer("custom_chain", [tensor]).as_numpy("y"), expected, rtol=1e-6)
     tfs = ovmsclient.make_grpc_client(server.grpc_address)
     np.testing.assert_allclose(tfs.predict({"x": x}, "custom_chain"), expected, rtol=1e-6)
+
+
+def test_a_missing_library_is_the_pipelines_status(server: ServerProcess) -> None:
+    (status,) = ovmsclient.make_grpc_client(server.grpc_address).get_model_status("bad_library").values()
+    assert status["state"] == "LOADING" and status["error_code"] == 9  # FAILED_PRECONDITION
+    assert "nope" in status["error_message"], status
+
+
+def test_a_failing_python_node_is_named_and_the_server_stays_up(
+    server: ServerProcess, repo: dict[str, Path]
+) -> None:
+    client = httpclient.InferenceServerClient(f"{HOST}:{server.rest_port}")
+    x = np.ones((1, 4), np.float32)
+    tensor = httpclient.InferInput("x", list(x.shape), "FP32")
+    tensor.set_data_from_numpy(x)
+    with pytest.raises(InferenceServerException) as err:
+        client.infer("raising", [tensor])
+    assert "no boxes today" in str(err.value) and "boom" in str(err.value)
+    assert err.value.status() == "500"
+    test_c_custom_node_between_two_models(server, repo)  # the others still answer
