@@ -37,19 +37,22 @@ from ovserve.backends.genai import generative_loader
 from ovserve.backends.openvino import OpenVINOEngine
 from ovserve.cluster import PeerLink, WorkerSeat
 from ovserve.cluster.control import ClusterControl, handlers
+from ovserve.config.pipelines import PipelineConfig
 from ovserve.config.types import ModelConfig, ServerConfig
 from ovserve.core.ids import ServableId
 from ovserve.core.manager import Loader, ReloadOutcome, ServableManager
+from ovserve.core.servable import Servable
 from ovserve.errors import StartupError
 from ovserve.genai.source import GenerativeSource
 from ovserve.lifecycle import Lifecycle
 from ovserve.logs import request_id_maker
 from ovserve.metrics import CONTENT_TYPE, MetricsRegistry, render
 from ovserve.metrics.merge import merge_expositions
-from ovserve.pipelines.build import build_pipeline
+from ovserve.pipelines.build import MakeNode, build_pipeline
+from ovserve.pipelines.model_node import Acquire
 from ovserve.pipelines.node_factory import NodeFactory
 from ovserve.pipelines.source import PipelineSource
-from ovserve.preprocess import with_string_conversion
+from ovserve.preprocess import converting, with_string_conversion
 from ovserve.repository.sources import RepositorySource
 from ovserve.scheduling import BatchingHooks, with_batching
 from ovserve.scheduling.gates import ENV as TEST_GATES_ENV
@@ -351,8 +354,13 @@ class Server:
 
 
 def _pipeline_source(manager: ServableManager) -> PipelineSource:
-    """config.json's pipelines, built by the DAG engine with C custom and Python nodes."""
-    return PipelineSource(manager, build_pipeline, NodeFactory().for_libraries)
+    """config.json's pipelines, built by the DAG engine with C custom and Python nodes; a pipeline
+    whose inputs take images or whose outputs give strings converts them, as a model does."""
+
+    def build(config: PipelineConfig, acquire: Acquire, make_node: MakeNode) -> Servable:
+        return converting(build_pipeline(config, acquire, make_node))
+
+    return PipelineSource(manager, build, NodeFactory().for_libraries)
 
 
 def _model_source(

@@ -13,12 +13,13 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
 import numpy as np
 import ovmsclient
 import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
-from models import F32, add_scaled, model_file, reference, save
+from models import F32, add_scaled, model_file, reference, save, small_cnn
 from openvino import Model, Type
 from openvino import opset13 as ops
 from serverproc import HOST, ServerProcess, http_json
@@ -80,6 +81,14 @@ VALID = [
         {"sum": src("join", "sum"), "left": src("left", "y")},
     ),
 ]
+
+#: an image pipeline: JPEG in (decoded as for the model), the CNN's probabilities out
+IMAGES = {
+    "name": "classify_image",
+    "inputs": ["image"],
+    "nodes": [model_node("cnn", "cnn_image", {"image": src("request", "image")}, out="probs")],
+    "outputs": [{"probs": src("cnn", "probs")}],
+}
 
 #: pipeline name -> (its nodes and outputs, fragments its status message must hold)
 INVALID: dict[str, tuple[list[dict[str, object]], dict[str, dict[str, str]], tuple[str, ...]]] = {
@@ -156,7 +165,12 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "sum2": save(summing(), root / "sum2"),
         "wide": save(add_scaled((-1, 5)), root / "wide"),
         "ints": save(add_scaled((-1, 4), np.int32), root / "ints"),
+        "cnn_image": save(small_cnn(input_scale=1 / 255), root / "cnn_image"),
     }
+
+
+#: config.json keys besides base_path and f32 (an image model, as OVMS serves one)
+MODEL_KEYS: dict[str, dict[str, object]] = {"cnn_image": {"layout": "NHWC:NCHW", "batch_size": "1"}}
 
 
 @pytest.fixture(scope="module")
@@ -171,9 +185,10 @@ def server(repo: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> I
     )
     doc = {
         "model_config_list": [
-            {"config": {"name": n, "base_path": str(p), "plugin_config": dict(F32)}} for n, p in repo.items()
+            {"config": {"name": n, "base_path": str(p), "plugin_config": dict(F32), **MODEL_KEYS.get(n, {})}}
+            for n, p in repo.items()
         ],
-        "pipeline_config_list": [*VALID, *invalid, twice, clash],
+        "pipeline_config_list": [*VALID, *invalid, twice, clash, IMAGES],
     }
     config = tmp_path_factory.mktemp("pipeline_config") / "config.json"
     config.write_text(json.dumps(doc))
@@ -319,3 +334,20 @@ def test_bad_pipeline_requests_answer_400_and_disturb_nothing(
     assert fragment in str(err.value)
     tfs = ovmsclient.make_grpc_client(server.grpc_address)
     np.testing.assert_allclose(tfs.predict({"x": X}, "chain"), chained(repo, X), rtol=1e-6)
+
+
+def test_a_pipeline_takes_images_as_its_model_does(server: ServerProcess, repo: dict[str, Path]) -> None:
+    """JPEG bytes to the pipeline's image input: decoded (BGR, NHWC, resized) as for the model."""
+    rng = np.random.default_rng(2)
+    picture = np.clip(rng.normal(128, 40, (40, 48, 3)), 0, 255).astype(np.uint8)
+    ok, jpeg = cv2.imencode(".jpg", picture)
+    assert ok
+    decoded = cv2.resize(cv2.imdecode(jpeg, cv2.IMREAD_COLOR).astype(np.float32), (32, 32))
+    nchw = np.ascontiguousarray(decoded[np.newaxis].transpose(0, 3, 1, 2))
+    expected = reference(model_file(repo["cnn_image"]), {"image": nchw})["probs"]
+    client = grpcclient.InferenceServerClient(server.grpc_address)
+    tensor = grpcclient.InferInput("image", [1], "BYTES")
+    tensor.set_data_from_numpy(np.array([jpeg.tobytes()], dtype=object))
+    np.testing.assert_allclose(
+        client.infer("classify_image", [tensor]).as_numpy("probs"), expected, rtol=1e-4, atol=1e-5
+    )
