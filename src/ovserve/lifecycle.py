@@ -27,6 +27,7 @@ from ovserve.config.pipelines import CustomNodeLibraryConfig, PipelineConfig
 from ovserve.config.types import MetricsConfig, ModelConfig
 from ovserve.core.manager import AspiredStream, ReloadOutcome, ServableManager
 from ovserve.errors import (
+    Code,
     ConfigError,
     ConfigFileUnreadable,
     ConfigReloadFailed,
@@ -169,9 +170,9 @@ class Lifecycle:
                     "config.json changed: pipelines %s", ", ".join(p.name for p in parsed.pipelines) or "none"
                 )
             self.pipelines, self.libraries = parsed.pipelines, parsed.libraries
-            invalid = [m.invalid for m in parsed.models if m.invalid]
+            changed = await self.sync()
+            invalid = [m.invalid for m in parsed.models if m.invalid] + self._failed_pipelines()
             if invalid:
-                changed = await self.sync()
                 detail = "; ".join(invalid)
                 return ReloadOutcome(
                     changed,
@@ -179,7 +180,17 @@ class Lifecycle:
                         f"{CONFIG_RELOAD_FAILED} Invalid entries are not served, the others were applied: {detail}"
                     ),
                 )
+            return ReloadOutcome(changed)
         return ReloadOutcome(await self.sync())
+
+    def _failed_pipelines(self) -> list[str]:
+        """Why each configured pipeline that is not served now is not (OVMS's reload reports them)."""
+        failed = []
+        for pipeline in self._served_pipelines():
+            for status in self.manager.status(pipeline.name):
+                if status.error_code != Code.OK:
+                    failed.append(f"pipeline {pipeline.name}: {status.error_message}")
+        return failed
 
     async def poll_forever(self, interval: float) -> None:
         """Every ``interval`` seconds: reload config.json if it changed, rescan repositories."""

@@ -246,3 +246,16 @@ def test_a_model_in_a_pipeline_may_not_turn_auto_shaped(
         assert "a: Requested dynamic parameters but model is used in pipeline" in caplog.text
 
     asyncio.run(go())
+
+
+def test_a_reload_that_leaves_a_pipeline_invalid_says_so(tmp_path: Path) -> None:
+    async def go() -> None:
+        life = make_lifecycle(write(tmp_path, ["a"], [pipeline("p", "a")]), {})
+        await life.start()
+        write(tmp_path, ["a"], [pipeline("p", "a"), pipeline("q", "a", "missing")])
+        outcome = await life.reload_config()
+        assert outcome.changed and outcome.error is not None
+        assert "pipeline q: Pipeline definition has reference to missing model" in outcome.error.message
+        assert life.manager.status("p")[0].state == State.AVAILABLE  # the others were applied
+
+    asyncio.run(go())
