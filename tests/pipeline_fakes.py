@@ -19,9 +19,11 @@ from openvino import opset13 as ops
 from ovserve.backends.openvino import OpenVINOEngine
 from ovserve.config.pipelines import NodeConfig, NodeOutput, PipelineConfig, TensorSource
 from ovserve.config.types import ModelConfig
-from ovserve.core.manager import AspiredStream, AspiredVersion, ServableManager
+from ovserve.core.manager import AspiredStream, AspiredVersion, Loader, ServableManager
+from ovserve.core.servable import Servable
 from ovserve.errors import ServingError
 from ovserve.pipelines.nodes import Node
+from ovserve.preprocess.servable import converting
 from ovserve.tensors import Dim, TensorSpec
 
 # -- configs ---------------------------------------------------------------------------------
@@ -95,19 +97,39 @@ class Served:
         self.manager = ServableManager()
         self.files: dict[tuple[str, int], Path] = {}
 
-    async def serve(self, name: str, model: ov.Model, versions: Sequence[int] = (1,), nireq: int = 2) -> None:
+    async def serve(
+        self,
+        name: str,
+        model: ov.Model,
+        versions: Sequence[int] = (1,),
+        nireq: int = 2,
+        converting: bool = False,
+    ) -> None:
+        """Serve ``model`` as ``name``; ``converting``: behind the client-side string conversion, as
+        the server installs it."""
         base = models.save(model, self.root / name, versions)
         aspired = []
         for version in versions:
             cfg = ModelConfig(name=name, base_path=str(base), plugin_config=models.F32, nireq=nireq)
             self.files[(name, version)] = models.model_file(base, version)
-            aspired.append(AspiredVersion(version, self.engine.loader(cfg, version, base / str(version))))
+            loader: Loader = self.engine.loader(cfg, version, base / str(version))
+            if converting:
+                loader = _Converting(loader)
+            aspired.append(AspiredVersion(version, loader))
         await self.manager.apply({name: AspiredStream(tuple(aspired))}, complete=False)
 
     def reference(
         self, name: str, inputs: Mapping[str, np.ndarray], version: int = 1
     ) -> dict[str, np.ndarray]:
         return models.reference(self.files[(name, version)], inputs)
+
+
+class _Converting:
+    def __init__(self, inner: Loader) -> None:
+        self.inner = inner
+
+    def load(self) -> Servable:
+        return converting(self.inner.load())
 
 
 # -- fake nodes ------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ The node does not hold the model: each pipeline request pins the version it runs
 for the whole request, so every item of a demultiplexed request runs on one version, and
 a version being replaced is closed only once the requests using it ended. The tensor
 specs are read once, when the pipeline is built (and again when it is rebuilt after the
-model changed).
+model changed). Tensors pass between nodes as they are: the node runs the version without
+the string and image conversions made for clients (``Servable.without_conversion``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,14 @@ class Runnable(Protocol):
     @property
     def parallelism(self) -> int: ...
 
+    @property
+    def special_inputs(self) -> Mapping[str, TensorSpec]: ...
+
+    @property
+    def without_conversion(self) -> Runnable:
+        """The version without the string and image conversions made for clients."""
+        ...
+
     async def infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]: ...
 
 
@@ -55,12 +64,13 @@ class ModelNode:
         self.model_name = model_name
         self.version = version
         self._acquire = acquire
-        with acquire(model_name, version) as servable:
+        with acquire(model_name, version) as pinned:
+            servable = pinned.without_conversion
             self._inputs = dict(servable.inputs)
             self._outputs = dict(servable.outputs)
             self.parallelism = servable.parallelism
             #: a stateful model takes a sequence id (and gives one) besides its own tensors
-            self.is_stateful = bool(getattr(servable, "special_inputs", None))
+            self.is_stateful = bool(servable.special_inputs)
 
     @property
     def inputs(self) -> Mapping[str, TensorSpec]:
@@ -73,11 +83,11 @@ class ModelNode:
     def pin(self, stack: ExitStack) -> RunFn:
         """Pin the version until ``stack`` closes; returns its (validating) infer call."""
         servable = stack.enter_context(self._acquire(self.model_name, self.version))
-        return servable.infer
+        return servable.without_conversion.infer
 
     async def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         with self._acquire(self.model_name, self.version) as servable:
-            return await servable.infer(inputs)
+            return await servable.without_conversion.infer(inputs)
 
     def close(self) -> None:
         """Nothing to free: the manager owns the model."""

@@ -230,3 +230,19 @@ def test_closing_the_pipeline_closes_its_nodes() -> None:
     pipe = two_branches(left, right)
     pipe.close()
     assert left.closed and right.closed
+
+
+def test_a_model_gone_after_the_build_fails_the_request_naming_the_node(tmp_path: Path) -> None:
+    async def go() -> None:
+        served = Served(tmp_path)
+        await served.serve("m", models.add_scaled())
+        config = pipeline([node("model", {"x": "request:x"}, ["y"], model="m")], {"y": "model:y"})
+        pipe = build_pipeline(config, served.manager.acquire, factory())
+        await served.manager.apply({}, complete=True)  # the model is retired; the pipeline was not rebuilt
+        with pytest.raises(NodeFailed) as caught:
+            await pipe.infer({"x": np.zeros((1, 4), np.float32)})
+        assert caught.value.code == Code.NOT_FOUND
+        assert caught.value.message == "Model with requested version is retired - m version 1; node: model"
+        await served.manager.close()
+
+    asyncio.run(go())

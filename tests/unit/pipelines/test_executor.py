@@ -10,7 +10,9 @@ from typing import TypeVar
 
 import models
 import numpy as np
+import openvino as ov
 import pytest
+from openvino import opset13 as ops
 from pipeline_fakes import (
     FakeNode,
     Served,
@@ -26,6 +28,7 @@ from pipeline_fakes import (
     total,
 )
 
+from ovserve.core.manager import ServableManager
 from ovserve.errors import Code, DemultiplexerNoResults
 from ovserve.pipelines.build import build_pipeline
 
@@ -276,3 +279,103 @@ def test_pipeline_demultiply_count_splits_the_request(tmp_path: Path) -> None:
         )
 
     run(tmp_path, body)
+
+
+def text_rows_out() -> ov.Model:
+    """``codes`` [1,-1] U8 -> ``codes_string`` [1,-1] U8 (codes + 1): clients read it as strings."""
+    codes = models._name(ops.parameter([1, -1], ov.Type.u8, name="codes"), "codes")
+    plus = models._name(ops.add(codes, ops.constant(np.array(1, np.uint8))), "codes_string")
+    return ov.Model([plus], [codes], "rows_out")
+
+
+def test_model_nodes_pass_tensors_without_the_client_side_string_conversion(tmp_path: Path) -> None:
+    config = pipeline(
+        [
+            node("first", {"codes": "request:codes"}, [("codes_string", "mid")], model="text"),
+            node("second", {"codes": "first:mid"}, ["codes_string"], model="text"),
+        ],
+        {"out": "second:codes_string"},
+        inputs=("codes",),
+    )
+
+    async def body(served: Served) -> None:
+        await served.serve("text", text_rows_out(), converting=True)
+        with served.manager.acquire("text") as direct:  # a client reads strings from the model itself
+            assert (await direct.infer({"codes": np.array([[96, 97]], np.uint8)}))[
+                "codes_string"
+            ].dtype == object
+        pipe = build_pipeline(config, served.manager.acquire, no_nodes)
+        out = await pipe.infer({"codes": np.array([[96, 97, 98]], np.uint8)})
+        np.testing.assert_array_equal(out["out"], np.array([[98, 99, 100]], np.uint8))
+
+    run(tmp_path, body)
+
+
+def plus(value: float, *dims: int) -> FakeNode:
+    """``x`` -> ``y`` = x + value (any shape of rank ``len(dims)``)."""
+    return FakeNode([spec("x", *dims)], [spec("y", *dims)], lambda i: {"y": i["x"] + np.float32(value)})
+
+
+def gather_sum(count: int) -> FakeNode:
+    """A gathering node: ``x`` [count,1,4] -> ``y`` [1,4], the items added up."""
+    return FakeNode([spec("x", count, 1, 4)], [spec("y", 1, 4)], lambda i: {"y": i["x"].sum(axis=0)})
+
+
+def test_gathers_inside_out_then_again_after_a_second_demultiplexer() -> None:
+    config = pipeline(
+        [
+            node("d1", {"x": "request:x"}, ["y"], demultiply_count=2),
+            node("d2", {"x": "d1:y"}, ["y"], demultiply_count=3),
+            node("each", {"x": "d2:y"}, ["y"]),
+            node("g2", {"x": "each:y"}, ["y"], gather_from_node="d2"),
+            node("after", {"x": "g2:y"}, ["y"]),
+            node("g1", {"x": "after:y"}, ["y"], gather_from_node="d1"),
+            node("d3", {"x": "g1:y"}, ["y"], demultiply_count=2),
+            node("last", {"x": "d3:y"}, ["y"]),
+        ],
+        {"out": "last:y"},
+    )
+    make = factory(
+        d1=fixed_split(2, 10.0),
+        d2=fixed_split(3, -1.0),
+        each=plus(1, 1, 4),
+        g2=gather_sum(3),
+        after=plus(100, 1, 4),
+        g1=gather_sum(2),
+        d3=fixed_split(2, 2.0),
+        last=plus(-5, 1, 4),
+    )
+    pipe = build_pipeline(config, ServableManager().acquire, make)
+    assert pipe.outputs["out"].shape == (2, 1, 4)
+    data = np.arange(4, dtype=np.float32).reshape(1, 4)
+    out = asyncio.run(pipe.infer({"x": data}))
+    inner = [sum(data * 10.0**i * (-1.0) ** k + 1 for k in range(3)) + 100 for i in range(2)]
+    total = sum(inner)
+    np.testing.assert_allclose(out["out"], np.stack([total * 2.0**k - 5 for k in range(2)]))
+
+
+def test_two_demultiplexers_side_by_side_each_gathered() -> None:
+    config = pipeline(
+        [
+            node("a", {"x": "request:x"}, ["y"], demultiply_count=2),
+            node("b", {"x": "request:x"}, ["y"], demultiply_count=3),
+            node("ea", {"x": "a:y"}, ["y"]),
+            node("eb", {"x": "b:y"}, ["y"]),
+            node("ga", {"x": "ea:y"}, ["y"], gather_from_node="a"),
+            node("gb", {"x": "eb:y"}, ["y"], gather_from_node="b"),
+        ],
+        {"a": "ga:y", "b": "gb:y"},
+    )
+    make = factory(
+        a=fixed_split(2, 3.0),
+        b=fixed_split(3, 5.0),
+        ea=plus(1, 1, 4),
+        eb=plus(2, 1, 4),
+        ga=gather_sum(2),
+        gb=gather_sum(3),
+    )
+    pipe = build_pipeline(config, ServableManager().acquire, make)
+    data = np.ones((1, 4), np.float32)
+    out = asyncio.run(pipe.infer({"x": data}))
+    np.testing.assert_allclose(out["a"], sum(data * 3.0**k + 1 for k in range(2)))
+    np.testing.assert_allclose(out["b"], sum(data * 5.0**k + 2 for k in range(3)))

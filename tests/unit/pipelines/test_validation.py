@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import ClassVar
 
 import models
 import numpy as np
@@ -406,9 +405,9 @@ def test_request_demultiplexing_needs_inputs_of_three_dimensions_that_something_
 
 def test_stateful_models_cannot_be_nodes() -> None:
     class Stateful(EchoServable):
-        special_inputs: ClassVar[Mapping[str, TensorSpec]] = {
-            "sequence_id": spec("sequence_id", 1, dtype=np.uint64)
-        }
+        @property
+        def special_inputs(self) -> Mapping[str, TensorSpec]:
+            return {"sequence_id": spec("sequence_id", 1, dtype=np.uint64)}
 
     async def go() -> None:
         manager = ServableManager()
