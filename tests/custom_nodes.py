@@ -5,7 +5,8 @@
 The nodes: ``add_one`` (FP32 + a parameter), ``crop`` (detected boxes cut out of an image, for
 dynamic demultiplexing), ``faulty`` (breaks the interface as its "mode" parameter says) and
 ``rendezvous`` (completes only when N calls run at once; test controls), ``no_release`` (lacks
-a function), ``unresolved`` (calls a symbol nothing defines, from a function never called).
+a function), ``unresolved`` (calls a symbol nothing defines, from a function never called),
+``pooled`` (outputs from a pool in the node's state, given back by release).
 Each node but no_release exports
 ``outstanding_allocations()``: the buffers it handed out that the server has not released.
 
@@ -24,7 +25,7 @@ import numpy as np
 from ovserve.pipelines.custom_node import include_dir
 
 SOURCES = Path(__file__).parent / "data" / "custom_nodes"
-NODES = ("add_one", "crop", "faulty", "rendezvous", "no_release", "unresolved")
+NODES = ("add_one", "crop", "faulty", "rendezvous", "no_release", "unresolved", "pooled")
 
 
 def compiler() -> str:

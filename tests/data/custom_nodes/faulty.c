@@ -17,6 +17,7 @@
  *   missing_output   z instead of y
  *   extra_output     y and an undeclared extra
  *   null_data        y whose data pointer is NULL
+ *   spec             y as x describes it: x = [dimsCount, precision, dataBytes, dims...] (data zeroed)
  */
 #include <stdlib.h>
 
@@ -74,9 +75,31 @@ static int fill(const char* mode, struct CustomNodeTensor* out) {
     return fill_y(out, "y", Y_DIMS, 2, 16, FP32);
 }
 
+/* y exactly as the input describes it (mode "spec"), however wrong; 0 on success. */
+static int fill_spec(const struct CustomNodeTensor* input, struct CustomNodeTensor* out) {
+    const float* spec = (const float*)input->data;
+    uint64_t n = input->dimsCount == 1 ? input->dims[0] : 0;
+    if (n < 3 || spec[0] < 0 || spec[2] < 0 || n < 3 + (uint64_t)spec[0]) {
+        return 4;
+    }
+    uint64_t count = (uint64_t)spec[0], bytes = (uint64_t)spec[2];
+    uint64_t dims[64];
+    if (count > 64) {
+        return 4;
+    }
+    for (uint64_t i = 0; i < count; i++) {
+        dims[i] = (uint64_t)spec[3 + i];
+    }
+    if (node_output(out, "y", dims, count, bytes, (CustomNodeTensorPrecision)(int)spec[1])) {
+        return 1;
+    }
+    memset(out->data, 0, bytes);
+    return 0;
+}
+
 DLL_PUBLIC int execute(const struct CustomNodeTensor* inputs, int inputsCount, struct CustomNodeTensor** outputs,
                        int* outputsCount, const struct CustomNodeParam* params, int paramsCount, void* state) {
-    (void)inputs, (void)inputsCount, (void)state;
+    (void)state;
     const char* mode = mode_of(params, paramsCount);
     if (is(mode, "fail")) {
         return 7;
@@ -88,7 +111,16 @@ DLL_PUBLIC int execute(const struct CustomNodeTensor* inputs, int inputsCount, s
     }
     int count = is(mode, "extra_output") ? 2 : 1;
     struct CustomNodeTensor* out = (struct CustomNodeTensor*)node_alloc(count * sizeof(struct CustomNodeTensor));
-    if (!out || fill(mode, out)) {
+    if (!out) {
+        return 2;
+    }
+    if (is(mode, "spec")) {
+        int failed = inputsCount == 1 ? fill_spec(&inputs[0], out) : 4;
+        if (failed) {
+            release(out, NULL);
+            return failed;
+        }
+    } else if (fill(mode, out)) {
         return 2;
     }
     *outputs = out;

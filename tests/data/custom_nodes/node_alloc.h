@@ -24,12 +24,14 @@ static inline void* node_alloc(size_t bytes) {
 
 DLL_PUBLIC long outstanding_allocations(void) { return atomic_load(&node_outstanding); }
 
+#ifndef NODE_OWN_RELEASE /* a node with buffers of its own defines release itself */
 DLL_PUBLIC int release(void* ptr, void* state) {
     (void)state;
     free(ptr);
     atomic_fetch_sub(&node_outstanding, 1);
     return 0;
 }
+#endif
 
 /* The value of parameter `key`, or NULL. */
 static inline const char* node_param(const struct CustomNodeParam* params, int count, const char* key) {

@@ -12,12 +12,16 @@ import ctypes
 import json
 import re
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from custom_nodes import build_all, build_program, crop_reference, detections
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ovserve.config.pipelines import CustomNodeLibraryConfig
 from ovserve.errors import Code, CustomNodeFailed, CustomNodeLibraryInvalid, InvalidInput
@@ -95,6 +99,22 @@ def test_inputs_of_any_memory_layout_reach_the_node_as_dense_arrays(
         np.testing.assert_array_equal(run(node, input_numbers=view)["output_numbers"], view + np.float32(1))
     assert np.array_equal(x, x.copy())  # inputs are not written to
     node.close()
+
+
+def test_execute_runs_on_the_executor_given(built: dict[str, Path], no_leaks: None) -> None:
+    submitted: list[str] = []
+
+    class Recording(ThreadPoolExecutor):
+        def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+            submitted.append(getattr(fn, "__name__", ""))
+            return super().submit(fn, *args, **kwargs)
+
+    with Recording(2) as pool:
+        node = CustomNode(load(built, "add_one"), "plus", {}, executor=pool)
+        result = run(node, input_numbers=np.zeros((1, 2), np.float32))
+        node.close()
+    np.testing.assert_array_equal(result["output_numbers"], np.ones((1, 2), np.float32))
+    assert submitted == ["_execute"]
 
 
 def test_an_input_of_a_datatype_without_a_precision_is_refused(
@@ -192,6 +212,43 @@ def test_a_bad_output_is_an_error_naming_it_and_everything_is_released(
     healthy.close()
 
 
+@st.composite
+def output_specs(draw: st.DrawFn) -> tuple[int, int, list[int]]:
+    """(precision, dataBytes, dims) of an output, right or wrong in any of its parts."""
+    count = draw(st.one_of(st.integers(0, 5), st.just(40)))
+    dims = draw(st.lists(st.integers(0, 5), min_size=count, max_size=count))
+    precision = draw(st.integers(-2, 11))
+    itemsize = abi.PRECISION_DTYPES[precision].itemsize if precision in abi.PRECISION_DTYPES else 4
+    right = int(np.prod(dims, dtype=np.int64)) * itemsize
+    size = draw(st.one_of(st.just(right), st.integers(0, 300))) if right <= 300 else draw(st.integers(0, 300))
+    return precision, size, dims
+
+
+@settings(  # bounded and derandomized: every run tries the same outputs
+    max_examples=150,
+    derandomize=True,
+    deadline=None,
+    database=None,
+)
+@given(spec=output_specs())
+def test_any_output_is_taken_or_refused_naming_it_and_always_released(
+    built: dict[str, Path], spec: tuple[int, int, list[int]]
+) -> None:
+    precision, size, dims = spec
+    node = CustomNode(load(built, "faulty"), "fuzz", {"mode": "spec"})
+    described = np.array([len(dims), precision, size, *dims], np.float32)
+    try:
+        result = run(node, x=described)
+        assert (precision, size, dims) == (1, 16, [1, 4])  # only what getOutputsInfo declares is taken
+        np.testing.assert_array_equal(result["y"], np.zeros((1, 4), np.float32))
+    except CustomNodeFailed as error:
+        assert (precision, size, dims) != (1, 16, [1, 4])
+        assert "output y" in error.message, error.message
+    finally:
+        node.close()
+    assert outstanding(built["faulty"]) == 0
+
+
 def test_undeclared_outputs_are_released_and_left_out(built: dict[str, Path], no_leaks: None) -> None:
     node = CustomNode(load(built, "faulty"), "faulty", {"mode": "extra_output"})
     result = run(node, x=np.zeros(3, np.float32))
@@ -250,6 +307,23 @@ def test_libraries_are_bound_lazily_as_ovms_binds_them(built: dict[str, Path], n
         run(node, x=np.arange(4, dtype=np.float32))["y"], np.arange(4, dtype=np.float32)
     )
     node.close()
+
+
+def test_outputs_are_released_with_the_state_of_the_node_that_made_them(
+    built: dict[str, Path], no_leaks: None
+) -> None:
+    """Two nodes of one library, each with a pool of two output buffers in its own state: many runs
+    work only if every output goes back, through release, to the pool of the state it came from."""
+    library = load(built, "pooled")
+    nodes = [CustomNode(library, f"n{i}", {"pool_size": "2"}) for i in range(2)]
+    for i in range(6):
+        for k, node in enumerate(nodes):
+            x = np.full(i + 1, k + i, np.float32)
+            np.testing.assert_array_equal(run(node, x=x)["y"], x * 2)
+    wrong = abi.open_library(str(built["pooled"])).wrong_state_releases
+    assert wrong() == 0
+    for node in nodes:
+        node.close()
 
 
 # -- concurrency, closing and cancellation ------------------------------------------------------

@@ -15,24 +15,33 @@ import pytest
 from custom_nodes import build, crop_reference, detections
 from pipeline_fakes import Served, node, pipeline
 
-from ovserve.config.pipelines import CustomNodeLibraryConfig
+from ovserve.config.pipelines import CustomNodeLibraryConfig, NodeConfig
 from ovserve.errors import Code, DemultiplexerNoResults, NodeFailed, PipelineInvalid
 from ovserve.pipelines.build import build_pipeline
-from ovserve.pipelines.custom_libraries import CustomNodeLibraries
+from ovserve.pipelines.custom_node import CustomNode, CustomNodeLibrary
+from ovserve.pipelines.nodes import Node
 
 T = TypeVar("T")
 CROP = {"target_image_width": "16", "target_image_height": "16", "confidence_threshold": "0.5"}
 
 
+class Libraries:
+    """The test's libraries, one load each, and the ``make_node`` of their custom nodes."""
+
+    def __init__(self, out: Path) -> None:
+        self.loaded = {
+            name: CustomNodeLibrary.load(CustomNodeLibraryConfig(name, str(build(name, out))))
+            for name in ("add_one", "crop", "faulty")
+        }
+
+    def make_node(self, node: NodeConfig) -> Node:
+        assert node.kind == "custom" and node.library_name is not None
+        return CustomNode(self.loaded[node.library_name], node.name, node.params)
+
+
 @pytest.fixture(scope="module")
-def libraries(tmp_path_factory: pytest.TempPathFactory) -> CustomNodeLibraries:
-    out = tmp_path_factory.mktemp("custom_nodes")
-    libraries = CustomNodeLibraries()
-    failed = libraries.update(
-        [CustomNodeLibraryConfig(name, str(build(name, out))) for name in ("add_one", "crop", "faulty")]
-    )
-    assert failed == {}
-    return libraries
+def libraries(tmp_path_factory: pytest.TempPathFactory) -> Libraries:
+    return Libraries(tmp_path_factory.mktemp("custom_nodes"))
 
 
 def run(tmp_path: Path, body: Callable[[Served], Awaitable[T]]) -> T:
@@ -66,7 +75,7 @@ def detect_crop_classify(crop_params: dict[str, str]) -> object:
 
 
 def test_crop_demultiplexes_into_a_model_and_the_response_gathers(
-    tmp_path: Path, libraries: CustomNodeLibraries
+    tmp_path: Path, libraries: Libraries
 ) -> None:
     async def body(served: Served) -> None:
         await served.serve("classify", models.small_cnn(size=16))
@@ -87,7 +96,7 @@ def test_crop_demultiplexes_into_a_model_and_the_response_gathers(
     run(tmp_path, body)
 
 
-def test_a_model_chained_after_add_one(tmp_path: Path, libraries: CustomNodeLibraries) -> None:
+def test_a_model_chained_after_add_one(tmp_path: Path, libraries: Libraries) -> None:
     config = pipeline(
         [
             node(
@@ -116,7 +125,7 @@ def test_a_model_chained_after_add_one(tmp_path: Path, libraries: CustomNodeLibr
     run(tmp_path, body)
 
 
-def test_a_failing_library_answers_naming_the_node(tmp_path: Path, libraries: CustomNodeLibraries) -> None:
+def test_a_failing_library_answers_naming_the_node(tmp_path: Path, libraries: Libraries) -> None:
     config = pipeline(
         [
             node(
@@ -143,9 +152,7 @@ def test_a_failing_library_answers_naming_the_node(tmp_path: Path, libraries: Cu
     run(tmp_path, body)
 
 
-def test_the_libraries_metadata_is_validated_against_the_models(
-    tmp_path: Path, libraries: CustomNodeLibraries
-) -> None:
+def test_the_libraries_metadata_is_validated_against_the_models(tmp_path: Path, libraries: Libraries) -> None:
     """Crops of 8x8 cannot feed a classifier of 16x16 inputs: the pipeline is refused at build."""
 
     async def body(served: Served) -> None:
