@@ -163,9 +163,7 @@ class LoopAcquire:
 
     The manager lives on the event loop; a pipeline built on a loader thread reads its
     models' specs through this, and its model nodes pin their version per request (on the
-    loop) through the same object. Either way they get the servable under its string and
-    image conversion (:attr:`Servable.without_conversion`): the pipeline converts its own
-    inputs and outputs, as a model does.
+    loop) through the same object.
     """
 
     def __init__(self, manager: ServableManager, loop: asyncio.AbstractEventLoop) -> None:
@@ -175,22 +173,8 @@ class LoopAcquire:
 
     def __call__(self, name: str, version: int | None = None) -> AbstractContextManager[Servable]:
         if threading.get_ident() == self._loop_thread:
-            return _Unconverted(self.manager.acquire(name, version))
+            return self.manager.acquire(name, version)
         return _ThreadPin(self, name, version)
-
-
-class _Unconverted(AbstractContextManager[Servable]):
-    """A :class:`Handle` giving the servable under its string and image conversion: tensors, not
-    strings, flow between the nodes of a pipeline."""
-
-    def __init__(self, handle: Handle) -> None:
-        self._handle = handle
-
-    def __enter__(self) -> Servable:
-        return self._handle.servable.without_conversion
-
-    def __exit__(self, *exc: object) -> None:
-        self._handle.__exit__()
 
 
 class _ThreadPin(AbstractContextManager[Servable]):
@@ -203,7 +187,7 @@ class _ThreadPin(AbstractContextManager[Servable]):
             return owner.manager.acquire(name, version)
 
         self._handle = asyncio.run_coroutine_threadsafe(pin(), self._loop).result()
-        self.servable = self._handle.servable.without_conversion
+        self.servable = self._handle.servable
 
     def __enter__(self) -> Servable:
         return self.servable
