@@ -23,6 +23,7 @@ from models import F32, add_scaled, model_file, reference, save, small_cnn
 from openvino import Model, Type
 from openvino import opset13 as ops
 from serverproc import HOST, ServerProcess, http_json
+from stateful_models import running_sum
 from tritonclient.utils import InferenceServerException
 
 X = (np.arange(12, dtype=np.float32).reshape(3, 4) - 5) / 3
@@ -148,6 +149,11 @@ INVALID: dict[str, tuple[list[dict[str, object]], dict[str, dict[str, str]], tup
         {"y": src("n0", "y")},
         ("unconnected nodes", "n1"),
     ),
+    "bad_stateful": (
+        [model_node("n0", "summing", {"x": src("request", "x")})],
+        {"y": src("n0", "y")},
+        ("Stateful", "node: n0"),
+    ),
     "bad_gather": (
         [model_node("n0", "scale2", {"x": src("request", "x")}, gather_from_node="request")],
         {"y": src("n0", "y")},
@@ -166,11 +172,15 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "wide": save(add_scaled((-1, 5)), root / "wide"),
         "ints": save(add_scaled((-1, 4), np.int32), root / "ints"),
         "cnn_image": save(small_cnn(input_scale=1 / 255), root / "cnn_image"),
+        "summing": save(running_sum(), root / "summing"),
     }
 
 
 #: config.json keys besides base_path and f32 (an image model, as OVMS serves one)
-MODEL_KEYS: dict[str, dict[str, object]] = {"cnn_image": {"layout": "NHWC:NCHW", "batch_size": "1"}}
+MODEL_KEYS: dict[str, dict[str, object]] = {
+    "cnn_image": {"layout": "NHWC:NCHW", "batch_size": "1"},
+    "summing": {"stateful": True},
+}
 
 
 @pytest.fixture(scope="module")
