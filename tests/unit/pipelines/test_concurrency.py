@@ -67,6 +67,7 @@ def test_cancelling_a_request_cancels_every_running_node() -> None:
         with pytest.raises(asyncio.CancelledError):
             await request
         assert left.cancelled.is_set() and right.cancelled.is_set()
+        assert asyncio.all_tasks() == {asyncio.current_task()}  # no node task outlives its request
 
     asyncio.run(go())
 
@@ -81,6 +82,7 @@ def test_a_failing_node_is_named_and_the_other_branch_is_cancelled() -> None:
         assert caught.value.message == "Custom node failed during execution; node: r"
         assert caught.value.code == Code.UNKNOWN
         assert left.cancelled.is_set()
+        assert asyncio.all_tasks() == {asyncio.current_task()}
 
     asyncio.run(go())
 
@@ -244,5 +246,26 @@ def test_a_model_gone_after_the_build_fails_the_request_naming_the_node(tmp_path
         assert caught.value.code == Code.NOT_FOUND
         assert caught.value.message == "Model with requested version is retired - m version 1; node: model"
         await served.manager.close()
+
+    asyncio.run(go())
+
+
+def test_a_failed_request_lets_go_of_its_model_versions(tmp_path: Path) -> None:
+    async def go() -> None:
+        served = Served(tmp_path)
+        await served.serve("m", models.add_scaled(shape=(1, 4)))
+        config = pipeline(
+            [
+                node("model", {"x": "request:x"}, ["y"], model="m"),
+                node("fail", {"x": "request:x"}, ["y"]),
+            ],
+            {"y": "model:y", "z": "fail:y"},
+        )
+        failing = FailingNode(ServingError("Custom node failed during execution"), 1, 4)
+        pipe = build_pipeline(config, served.manager.acquire, factory(fail=failing))
+        for _ in range(3):
+            with pytest.raises(NodeFailed, match=r"node: fail$"):
+                await pipe.infer({"x": np.zeros((1, 4), np.float32)})
+        await asyncio.wait_for(served.manager.close(), BOUND)  # retiring waits for every pin to go
 
     asyncio.run(go())
