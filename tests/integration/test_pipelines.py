@@ -252,6 +252,12 @@ def test_pipeline_status_metadata_and_readiness(server: ServerProcess) -> None:
     assert meta["outputs"] == [{"name": "y", "datatype": "FP32", "shape": [-1, 4]}]
     grpc = grpcclient.InferenceServerClient(server.grpc_address)
     assert grpc.is_model_ready("branches")
+    gmeta = grpc.get_model_metadata("branches", as_json=True)
+    assert gmeta["versions"] == ["1"]
+    assert [(t["name"], t["datatype"], t["shape"]) for t in gmeta["outputs"]] == [
+        ("sum", "FP32", ["-1", "4"]),
+        ("left", "FP32", ["-1", "4"]),
+    ]
     tfs = ovmsclient.make_grpc_client(server.grpc_address)
     assert tfs.get_model_status("chain") == {
         1: {"state": "AVAILABLE", "error_code": 0, "error_message": "OK"}
