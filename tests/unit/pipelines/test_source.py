@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fakes import EchoServable, FakeLoader
+from pipeline_fakes import FakeNode, spec
 
 from ovserve.config.pipelines import CustomNodeLibraryConfig, NodeConfig, PipelineConfig
 from ovserve.config.storage import StorageSettings
@@ -25,7 +26,7 @@ from ovserve.core.ids import ServableId
 from ovserve.core.manager import ServableManager
 from ovserve.core.servable import Servable
 from ovserve.core.states import State
-from ovserve.errors import Code, PipelineNotLoadedYet, PipelineRetired
+from ovserve.errors import Code, PipelineNotLoadedYet, PipelineRetired, ServingError
 from ovserve.lifecycle import Lifecycle
 from ovserve.pipelines.build import MakeNode, build_pipeline
 from ovserve.pipelines.model_node import Acquire
@@ -257,5 +258,59 @@ def test_a_reload_that_leaves_a_pipeline_invalid_says_so(tmp_path: Path) -> None
         assert outcome.changed and outcome.error is not None
         assert "pipeline q: Pipeline definition has reference to missing model" in outcome.error.message
         assert life.manager.status("p")[0].state == State.AVAILABLE  # the others were applied
+
+    asyncio.run(go())
+
+
+def test_custom_nodes_follow_their_library_entries(tmp_path: Path) -> None:
+    """A node naming no listed library: the status says so; listed: served; its path changed: rebuilt."""
+    made: list[str] = []
+
+    def node_factory(libraries: Mapping[str, CustomNodeLibraryConfig]) -> MakeNode:
+        def make(node: NodeConfig) -> Node:
+            library = libraries.get(node.library_name or "")
+            if library is None:
+                raise ServingError(f"Custom node library not found - {node.library_name}")
+            made.append(library.base_path)
+            return FakeNode([spec("a", -1, 4)], [spec("b", -1, 4)], lambda i: {"b": i["a"] + 1})
+
+        return make
+
+    custom = {
+        "name": "c",
+        "inputs": ["x"],
+        "nodes": [
+            {
+                "name": "plus",
+                "type": "custom",
+                "library_name": "lib",
+                "inputs": [{"a": {"node_name": "request", "data_item": "x"}}],
+                "outputs": [{"data_item": "b", "alias": "y"}],
+            }
+        ],
+        "outputs": [{"y": {"node_name": "plus", "data_item": "y"}}],
+    }
+
+    def configure(libraries: list[dict[str, str]]) -> None:
+        config = write(tmp_path, ["a"], [custom])
+        doc = json.loads(config.read_text())
+        doc["custom_node_library_config_list"] = libraries
+        config.write_text(json.dumps(doc))
+
+    async def go() -> None:
+        configure([])
+        life = make_lifecycle(tmp_path / "config.json", {})
+        life.pipeline_source.node_factory = node_factory  # type: ignore[union-attr]
+        await life.start()
+        status = life.manager.status("c")[0]
+        assert status.state == State.LOADING and "Custom node library not found - lib" in status.error_message
+        configure([{"name": "lib", "base_path": "/libs/one.so"}])
+        await life.reload_config()
+        np.testing.assert_array_equal(await infer(life, "c"), np.full((1, 4), 2, np.float32))
+        assert not await life.sync() and made == ["/libs/one.so"]  # nothing changed: not rebuilt
+        configure([{"name": "lib", "base_path": "/libs/two.so"}])
+        await life.reload_config()
+        assert made == ["/libs/one.so", "/libs/two.so"]
+        assert life.manager.status("c")[0].state == State.AVAILABLE
 
     asyncio.run(go())
