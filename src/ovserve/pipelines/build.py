@@ -19,7 +19,6 @@ from ovserve.config.pipelines import NodeConfig, PipelineConfig
 from ovserve.errors import PipelineInvalid, ServingError
 from ovserve.pipelines import validation as v
 from ovserve.pipelines.connections import check_connections
-from ovserve.pipelines.graph import Graph
 from ovserve.pipelines.metadata import derive
 from ovserve.pipelines.model_node import Acquire, ModelNode
 from ovserve.pipelines.nodes import Node
@@ -49,11 +48,6 @@ def build_pipeline(config: PipelineConfig, acquire: Acquire, make_node: MakeNode
     return PipelineServable(config, graph, nodes, metadata)
 
 
-def model_references(config: PipelineConfig) -> list[tuple[str, int | None]]:
-    """The (model name, version) of every ``DL model`` node: what the pipeline depends on."""
-    return [(n.model_name, n.version) for n in config.nodes if n.kind == "DL model" and n.model_name]
-
-
 def _make(node: NodeConfig, acquire: Acquire, make_node: MakeNode) -> Node:
     if node.kind == "DL model":
         assert node.model_name is not None  # checked by plan()
@@ -73,4 +67,4 @@ def _make(node: NodeConfig, acquire: Acquire, make_node: MakeNode) -> Node:
         raise PipelineInvalid(error.message, f"node: {node.name}") from error
 
 
-__all__ = ["Graph", "MakeNode", "build_pipeline", "model_references"]
+__all__ = ["MakeNode", "build_pipeline"]

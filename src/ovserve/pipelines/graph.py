@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ovserve.config.pipelines import NodeConfig
-from ovserve.pipelines.nodes import Node
 
 #: the index of the ``request`` step in every graph
 REQUEST_INDEX = 0
@@ -43,8 +42,8 @@ class Step:
 
     ``sources`` are the distinct steps it reads from; ``dependents`` the steps reading from
     it. ``demultiply`` is None (no demultiplexing), -1 (dynamic) or the fixed item count.
-    ``kept`` are its outputs (own names) that later steps read: the only ones split by a
-    demultiplexer or kept for later. ``node`` is None for ``request`` and ``response``.
+    ``kept`` are its outputs (own names) that later steps read: each run must give them, and
+    a demultiplexer splits only these.
     """
 
     index: int
@@ -57,17 +56,6 @@ class Step:
     gathered: tuple[int, ...]
     demultiply: int | None
     kept: tuple[str, ...]
-    node: Node | None = None
-
-    @property
-    def in_level(self) -> tuple[int, ...]:
-        """The level its inputs come from: its own plus the demultiplexers it gathers."""
-        return self.level + self.gathered
-
-    @property
-    def out_level(self) -> tuple[int, ...]:
-        """The level of its outputs: its own, one deeper when it demultiplexes."""
-        return (*self.level, self.index) if self.demultiply is not None else self.level
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +73,3 @@ class Graph:
     @property
     def response(self) -> Step:
         return self.steps[-1]
-
-    def step(self, name: str) -> Step:
-        for step in self.steps:
-            if step.name == name:
-                return step
-        raise KeyError(name)
