@@ -8,8 +8,8 @@ key path, e.g. ``pipeline_config_list[0].nodes[1].model_name``. ``demultiply_cou
 means dynamic, as OVMS reads it (deprecated there in favour of -1).
 
 ovserve's extension: a node of ``type`` "python" runs an ``OvmsPythonModel`` from its
-``handler_path`` (relative paths under config.json's directory), with ``params`` as its
-node options; it names neither a model nor a library.
+``handler_path`` (relative paths under config.json's directory); it names neither a model
+nor a library, and takes no ``params`` (OVMS's handlers get none).
 
 What the graph means (names, cycles, connections, shapes) is checked when the pipeline is
 built against the served models (:mod:`ovserve.pipelines`): those problems are the
@@ -141,6 +141,10 @@ def _node(item: object, key: str, base_dir: str, problems: list[str]) -> NodeCon
     if "version" in obj:
         version = as_integer(obj["version"], f"{key}.version", minimum=1)
     params: dict[str, str] = {}
+    if "params" in obj and kind == "python":
+        raise ConfigSchemaError(
+            f"{key}.params", 'not allowed in a node of type "python" (its handler gets none)'
+        )
     if "params" in obj:
         for param, text in as_object(obj["params"], f"{key}.params", "an object of strings").items():
             params[param] = as_string(text, f"{key}.params.{param}")

@@ -116,6 +116,19 @@ def test_python_node_is_ovserves_extension(tmp_path: Path) -> None:
     assert parsed.nodes[0].handler_path == str(tmp_path / "nodes" / "crop.py")
 
 
+def test_a_python_node_takes_no_params(tmp_path: Path) -> None:
+    node = {
+        "name": "py",
+        "type": "python",
+        "handler_path": "crop.py",
+        "params": {"a": "1"},
+        "inputs": [{"a": {"node_name": "request", "data_item": "in"}}],
+        "outputs": [{"data_item": "b", "alias": "b"}],
+    }
+    pipeline = {**chain(), "nodes": [node], "outputs": [{"out": {"node_name": "py", "data_item": "b"}}]}
+    refused(tmp_path, pipeline, f"{N0}.params", 'not allowed in a node of type "python"')
+
+
 def with_node(**changes: object) -> dict[str, object]:
     pipeline = chain()
     nodes = pipeline["nodes"]
