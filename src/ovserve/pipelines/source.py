@@ -30,7 +30,7 @@ from ovserve.config.pipelines import CustomNodeLibraryConfig, PipelineConfig
 from ovserve.config.types import ModelConfig
 from ovserve.core.manager import AspiredStream, AspiredVersion, Handle, ServableManager
 from ovserve.core.servable import Servable
-from ovserve.errors import ServingError
+from ovserve.errors import ModelNotFound, ServingError
 from ovserve.pipelines.build import MakeNode
 from ovserve.pipelines.model_node import Acquire
 from ovserve.pipelines.servable import PIPELINE_VERSION
@@ -163,7 +163,7 @@ class LoopAcquire:
 
     The manager lives on the event loop; a pipeline built on a loader thread reads its
     models' specs through this, and its model nodes pin their version per request (on the
-    loop) through the same object.
+    loop) through the same object. Only models: a pipeline is no node of another (OVMS).
     """
 
     def __init__(self, manager: ServableManager, loop: asyncio.AbstractEventLoop) -> None:
@@ -173,8 +173,14 @@ class LoopAcquire:
 
     def __call__(self, name: str, version: int | None = None) -> AbstractContextManager[Servable]:
         if threading.get_ident() == self._loop_thread:
-            return self.manager.acquire(name, version)
+            return self.model(name, version)
         return _ThreadPin(self, name, version)
+
+    def model(self, name: str, version: int | None) -> Handle:
+        """Pin a model version (on the event loop); a pipeline's name is no model's."""
+        if self.manager.is_pipeline(name):
+            raise ModelNotFound(name)
+        return self.manager.acquire(name, version)
 
 
 class _ThreadPin(AbstractContextManager[Servable]):
@@ -184,7 +190,7 @@ class _ThreadPin(AbstractContextManager[Servable]):
         self._loop = owner.loop
 
         async def pin() -> Handle:
-            return owner.manager.acquire(name, version)
+            return owner.model(name, version)
 
         self._handle = asyncio.run_coroutine_threadsafe(pin(), self._loop).result()
         self.servable = self._handle.servable

@@ -314,3 +314,15 @@ def test_custom_nodes_follow_their_library_entries(tmp_path: Path) -> None:
         assert life.manager.status("c")[0].state == State.AVAILABLE
 
     asyncio.run(go())
+
+
+def test_a_pipeline_is_no_node_of_another(tmp_path: Path) -> None:
+    async def go() -> None:
+        life = make_lifecycle(write(tmp_path, ["a"], [pipeline("p", "a"), pipeline("outer", "p")]), {})
+        await life.start()
+        assert life.manager.status("p")[0].state == State.AVAILABLE
+        status = life.manager.status("outer")[0]
+        assert status.state == State.LOADING
+        assert "reference to missing model - node: n0; model: p" in status.error_message
+
+    asyncio.run(go())
