@@ -254,8 +254,9 @@ class ServableManager:
                 exc = LoadError(f"{type(exc).__name__}: {exc}")
             if stream.pipeline:  # the same models give the same failure: retried only when they change
                 entry.fingerprint = aspired.fingerprint
-                if entry.state == State.AVAILABLE:  # no longer valid: it stops serving
-                    await self._retire(stream.name, entry)
+                if entry.state == State.AVAILABLE:  # no longer valid: it stops serving, saying why
+                    self._set(stream.name, entry, State.UNLOADING, exc)
+                    await self._retire(stream.name, entry, exc)
             self._fail(stream.name, entry, exc)
             return
         old = entry.loaded

@@ -326,3 +326,21 @@ def test_a_pipeline_is_no_node_of_another(tmp_path: Path) -> None:
         assert "reference to missing model - node: n0; model: p" in status.error_message
 
     asyncio.run(go())
+
+
+def test_while_an_invalidated_pipeline_drains_requests_hear_why(tmp_path: Path) -> None:
+    async def go() -> None:
+        widths: dict[str, int] = {}
+        life = make_lifecycle(write(tmp_path, ["a", "b"], [pipeline("p", "a", "b")]), widths)
+        await life.start()
+        with life.manager.acquire("p"):  # a request in flight keeps the old pipeline until it ends
+            widths["b"] = 5
+            (tmp_path / "b" / "2").mkdir()
+            sync = asyncio.create_task(life.sync())
+            await until(lambda: life.manager.status("p")[0].state == State.UNLOADING)
+            with pytest.raises(PipelineNotLoadedYet, match="Invalid input shape"):
+                await infer(life, "p")
+        await sync
+        assert life.manager.status("p")[0].state == State.LOADING
+
+    asyncio.run(go())
