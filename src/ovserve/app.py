@@ -49,6 +49,8 @@ from ovserve.logs import request_id_maker
 from ovserve.metrics import CONTENT_TYPE, MetricsRegistry, render
 from ovserve.metrics.merge import merge_expositions
 from ovserve.pipelines.build import MakeNode, build_pipeline
+from ovserve.pipelines.mediapipe.python import python_node
+from ovserve.pipelines.mediapipe.source import GraphSource
 from ovserve.pipelines.model_node import Acquire
 from ovserve.pipelines.node_factory import NodeFactory
 from ovserve.pipelines.source import PipelineSource
@@ -133,7 +135,12 @@ class Server:
         self._engine: OpenVINOEngine | None = None  # built by run(), after the ports are bound
         self.cleaner = SequenceCleaner()
         load = with_test_gates(self._load, os.environ.get(TEST_GATES_ENV))  # test-only; off unless set
-        self.source = _model_source(load, self.cleaner, config, metrics, single_process=seat is None)
+        self.source = GraphSource(
+            _model_source(load, self.cleaner, config, metrics, single_process=seat is None),
+            self.manager.acquire,
+            python_node,
+            metrics,
+        )
         self.lifecycle = Lifecycle(
             self.manager,
             self.source,

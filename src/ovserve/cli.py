@@ -28,10 +28,15 @@ from collections.abc import Mapping, Sequence
 
 from ovserve.cli_argv import UINT32_MAX, Options, tokenize
 from ovserve.cli_commands import config_command
-from ovserve.config.file import check_stateful_model, load_config_file, resolve_base_path
+from ovserve.config.file import (
+    check_stateful_model,
+    graph_subconfig_models,
+    load_config_file,
+    resolve_base_path,
+)
 from ovserve.config.genai import OPTIONS as GENERATIVE_OPTIONS
 from ovserve.config.genai import parse_task_settings
-from ovserve.config.graphs import GRAPH_FILE, graph_entry_reason
+from ovserve.config.graphs import graph_entry_reason, graph_file
 from ovserve.config.manage import ConfigCommand
 from ovserve.config.observability import parse_log_format, parse_tracing
 from ovserve.config.preprocessing import SETTINGS as PREPROCESS_SETTINGS
@@ -166,7 +171,8 @@ def parse_args(
     if config_path is not None:
         models, metrics, monitoring = _config_mode(opts, config_path, metrics)
     else:
-        models = (_single_model(opts, cwd),)
+        single = _single_model(opts, cwd)
+        models = (single, *graph_subconfig_models(single))
 
     grpc_workers = _grpc_workers(opts.number("grpc_workers", DEFAULTS.grpc_workers), env)
     rest_workers = opts.number("rest_workers") if opts.has("rest_workers") else None
@@ -341,7 +347,7 @@ def _single_model(opts: Options, cwd: str) -> ModelConfig:
     return ModelConfig(
         name=opts.text("model_name"),
         base_path=base_path,
-        not_served=f"{graph}: {os.path.join(base_path, GRAPH_FILE)}" if graph else None,
+        graph_path=graph_file(base_path) if graph else None,
         batch_size=batch_size,
         shape=shape,
         layout=parse_layout_setting(opts.text("layout"), "--layout"),

@@ -250,6 +250,23 @@ class PipelineRetired(ServingError):
         super().__init__(f"{self.text} - {name}")
 
 
+# -- MediaPipe graphs (ovserve.pipelines.mediapipe), with OVMS's texts ------------------------
+
+
+class GraphExecutionFailed(ServingError):
+    """A node of a MediaPipe graph failed on a request; names the node, keeps the failure's code."""
+
+    text = "Mediapipe execution failed. MP status"
+
+    def __init__(self, node: str, error: ServingError) -> None:
+        super().__init__(f"{self.text} - node {node}: {error.message}", error.code)
+        self.node = node
+
+
+class GraphInputInvalid(InvalidInput):
+    """A request's inputs do not fit a graph's input streams (INVALID_ARGUMENT, as OVMS)."""
+
+
 # -- stateful models: the sequence errors, with OVMS's texts ---------------------------------
 
 

@@ -13,7 +13,7 @@ The tables here are the one place that knows how KServe datatypes, TensorFlow
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -242,6 +242,31 @@ class TensorSpec:
         return self.dtype == BYTES_DTYPE
 
 
+@dataclass(frozen=True, slots=True)
+class RawInput:
+    """A request tensor's ``raw_input_contents`` kept as sent, with its declared shape and datatype
+    (any datatype name): what OVMS gives a MediaPipe graph's ``OVMS_PY_TENSOR`` input. Carried as
+    a 0-d object array (:func:`raw_input_array`) among the request's numpy inputs."""
+
+    data: bytes
+    shape: tuple[int, ...]
+    datatype: str
+
+
+def raw_input_array(raw: RawInput) -> np.ndarray:
+    array = np.empty((), dtype=BYTES_DTYPE)
+    array[()] = raw
+    return array
+
+
+def raw_input_of(array: np.ndarray) -> RawInput | None:
+    """The :class:`RawInput` an input array carries, or None for an ordinary array."""
+    if array.dtype == BYTES_DTYPE and array.ndim == 0:
+        item = array[()]
+        return item if isinstance(item, RawInput) else None
+    return None
+
+
 @dataclass(slots=True)
 class InferRequest:
     """A decoded inference request: named numpy inputs, and the outputs the client asked for."""
@@ -249,6 +274,8 @@ class InferRequest:
     inputs: dict[str, np.ndarray]
     requested_outputs: tuple[str, ...] | None = None
     id: str = ""
+    #: the request's parameters (KServe), plain values; a MediaPipe graph reads OVMS_MP_TIMESTAMP
+    parameters: Mapping[str, object] | None = None
 
 
 @dataclass(slots=True)
@@ -259,3 +286,5 @@ class InferResponse:
     model_version: int
     outputs: dict[str, np.ndarray]
     id: str = ""
+    #: response parameters (a MediaPipe graph's ``OVMS_MP_TIMESTAMP`` on a gRPC stream)
+    parameters: Mapping[str, int | str | bool] | None = None

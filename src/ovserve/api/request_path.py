@@ -17,16 +17,19 @@ spans of.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from time import perf_counter_ns
 from typing import TypeVar
 
 from ovserve.api.backend_timing import BACKEND_TIMING
 from ovserve.api.context import ServingContext
-from ovserve.core.servable import Servable
-from ovserve.errors import InvalidInput, ServingError
+from ovserve.core.manager import Handle
+from ovserve.core.servable import NO_PARAMETERS, REQUEST_PARAMETERS, Servable
+from ovserve.errors import InvalidInput, ModelNotFound, ServingError
 from ovserve.metrics.calls import CallInfo
+from ovserve.metrics.graphs import GRAPH_CALL, graph_call_index
 from ovserve.tensors import InferRequest, InferResponse
 
 R = TypeVar("R")
@@ -48,12 +51,13 @@ async def infer(
 
     ``wording`` rewords the errors of the call in the front end's API (none: as raised)."""
     metrics = ctx.metrics
+    GRAPH_CALL.set(graph_call_index(call.interface, call.method) if call.api == "KServe" else 0)
     if metrics is None:
-        with ctx.manager.acquire(name, version) as servable:
+        with _acquire(ctx, call, name, version) as servable:
             return await _run(ctx, servable, call, decode, encode, wording)
     start = perf_counter_ns()
     try:
-        handle = ctx.manager.acquire(name, version)
+        handle = _acquire(ctx, call, name, version)
     except ServingError:
         metrics.count(call, name, version, ok=False)
         raise
@@ -87,6 +91,7 @@ async def _run(
     start = perf_counter_ns()
     try:
         request = decode(servable)
+        REQUEST_PARAMETERS.set(request.parameters or NO_PARAMETERS)
         decoded = perf_counter_ns()
         outputs = await servable.infer(request.inputs)
         inferred = perf_counter_ns()
@@ -108,6 +113,45 @@ async def _run(
     return result
 
 
+async def infer_stream(
+    ctx: ServingContext,
+    call: CallInfo,
+    name: str,
+    version: int | None,
+    decode: Callable[[Servable], InferRequest],
+    encode: Callable[[Servable, InferRequest, InferResponse], R],
+) -> AsyncIterator[R]:
+    """:func:`infer` for a streaming call: a servable that :attr:`~Servable.streams_answers` may answer
+    several times (each answer encoded as it comes); any other answers once, as :func:`infer`."""
+    try:
+        with _acquire(ctx, call, name, version) as servable:
+            streams = servable.streams_answers
+    except ServingError:
+        streams = False  # infer() raises it again, and counts it
+    if not streams:
+        yield await infer(ctx, call, name, version, decode, encode)
+        return
+    GRAPH_CALL.set(graph_call_index(call.interface, "ModelInferStream"))
+    with _acquire(ctx, call, name, version) as servable:  # counted by the graph (metrics/graphs.py)
+        request = decode(servable)
+        REQUEST_PARAMETERS.set(request.parameters or NO_PARAMETERS)
+        async for answer in servable.infer_stream(request.inputs):
+            answered = _answered(request, answer.outputs)
+            if answered is None:
+                continue  # a packet of an output the client did not ask for
+            response = InferResponse(servable.name, servable.version, answer.outputs, request.id)
+            response.parameters = answer.parameters
+            yield encode(servable, answered, response)
+
+
+def _answered(request: InferRequest, outputs: Mapping[str, object]) -> InferRequest | None:
+    """``request`` as one streamed answer fulfils it: the requested outputs it holds (None: none)."""
+    if request.requested_outputs is None:
+        return request
+    held = tuple(name for name in request.requested_outputs if name in outputs)
+    return replace(request, requested_outputs=held) if held else None
+
+
 @contextmanager
 def pinned(ctx: ServingContext, call: CallInfo, name: str, version: int | None) -> Iterator[Servable]:
     """``ctx.manager.acquire`` for calls that are not inferences, counted as ``call``.
@@ -117,11 +161,11 @@ def pinned(ctx: ServingContext, call: CallInfo, name: str, version: int | None) 
     """
     metrics = ctx.metrics
     if metrics is None:
-        with ctx.manager.acquire(name, version) as servable:
+        with _acquire(ctx, call, name, version) as servable:
             yield servable
         return
     try:
-        handle = ctx.manager.acquire(name, version)
+        handle = _acquire(ctx, call, name, version)
     except ServingError:
         metrics.count(call, name, version, ok=False)
         raise
@@ -147,6 +191,28 @@ def counted(ctx: ServingContext, call: CallInfo, name: str, version: int | None 
         metrics.count(call, name, version, ok=False)
         raise
     metrics.count(call, name, version, ok=True)
+
+
+def _acquire(ctx: ServingContext, call: CallInfo, name: str, version: int | None) -> Handle:
+    """``ctx.manager.acquire`` for ``call``: a servable not served on ``call``'s API (a MediaPipe
+    graph on TensorFlow Serving, as OVMS) is not found there."""
+    handle = ctx.manager.acquire(name, version)
+    if call.api not in handle.servable.apis:
+        handle.release()
+        raise ModelNotFound(name)
+    return handle
+
+
+def served_on(ctx: ServingContext, api: str, name: str) -> None:
+    """Raise ModelNotFound when the servable ``name`` is not served on ``api`` (status calls, which
+    read the version table without pinning); a name with nothing to pin is left to the caller."""
+    try:
+        handle = ctx.manager.acquire(name, None)
+    except ServingError:
+        return
+    with handle as servable:
+        if api not in servable.apis:
+            raise ModelNotFound(name)
 
 
 def parse_version(text: str | None) -> int | None:

@@ -33,7 +33,7 @@ from ovserve.config.genai import OPTIONS as GENERATIVE_OPTIONS
 from ovserve.config.genai import parse_task_settings
 from ovserve.config.graphs import CLOUD_PREFIXES as CLOUD_PREFIXES
 from ovserve.config.graphs import GRAPH_NOT_SERVED as GRAPH_NOT_SERVED
-from ovserve.config.graphs import graph_entry, graph_entry_reason, graph_list_entry
+from ovserve.config.graphs import graph_entry, graph_entry_reason, graph_list_entry, subconfig_entries
 from ovserve.config.pipeline_entries import parse_libraries, parse_pipelines
 from ovserve.config.pipelines import CustomNodeLibraryConfig, PipelineConfig
 from ovserve.config.preprocessing import parse_preprocess
@@ -178,6 +178,7 @@ def parse_config(doc: object, base_dir: str) -> ConfigFile:
     parsed += [
         graph_list_entry(item, f"mediapipe_config_list[{i}]", base_dir) for i, item in enumerate(graphs)
     ]
+    parsed += _subconfig_models(parsed, [*entries, *graphs])
     models: list[ModelConfig] = []
     seen: set[str] = set()
     for model in parsed:
@@ -197,6 +198,23 @@ def parse_config(doc: object, base_dir: str) -> ConfigFile:
         pipelines=parse_pipelines(top.get("pipeline_config_list", []), base_dir),
         libraries=parse_libraries(top.get("custom_node_library_config_list", []), base_dir),
     )
+
+
+def graph_subconfig_models(graph: ModelConfig, subconfig: str | None = None) -> list[ModelConfig]:
+    """The models of a graph entry's subconfig (none for a model entry): ``config.graphs.subconfig_entries``
+    parsed as ``model_config_list`` items, base paths relative to the graph's base path."""
+    entries = subconfig_entries(graph, subconfig, CONFIG_FILE_INVALID)
+    return [_entry_or_invalid(entry, key, graph.base_path) for key, entry in entries]
+
+
+def _subconfig_models(parsed: list[ModelConfig], items: list[object]) -> list[ModelConfig]:
+    """The models of every graph entry's subconfig (``subconfig``, or ``subconfig.json`` when present)."""
+    models: list[ModelConfig] = []
+    for model, item in zip(parsed, items, strict=True):
+        cfg = item.get("config", item) if isinstance(item, dict) else {}
+        named = cfg.get("subconfig") if isinstance(cfg, dict) else None
+        models += graph_subconfig_models(model, named if isinstance(named, str) else None)
+    return models
 
 
 def _entry_or_invalid(entry: object, key: str, base_dir: str) -> ModelConfig:

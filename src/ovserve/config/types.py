@@ -128,6 +128,9 @@ class ModelConfig:
     invalid: str | None = None
     #: a generative model (OVMS's --task): served by OpenVINO GenAI from ``base_path`` itself
     generative: GenerativeConfig | None = None
+    #: a MediaPipe graph entry on local storage: its graph file (absolute); ovserve.pipelines.mediapipe
+    #: serves it (OVMS's LLM, embeddings and rerank graphs: ovserve.genai)
+    graph_path: str | None = None
 
     def fingerprint(self) -> tuple[object, ...]:
         """Everything that, changed, means the model's versions must be reloaded.

@@ -137,6 +137,10 @@ class Handle:
         return self.servable
 
     def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def release(self) -> None:
+        """Let go of the servable (what leaving the ``with`` block does); once per handle."""
         self._loaded.unpin()
 
 

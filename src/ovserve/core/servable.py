@@ -13,7 +13,9 @@ here, answered through the wrappers.
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Protocol
 
@@ -24,6 +26,12 @@ from ovserve.core.validation import validate_inputs
 from ovserve.tensors import TensorSpec
 
 _NONE: Mapping[str, TensorSpec] = MappingProxyType({})
+NO_PARAMETERS: Mapping[str, object] = MappingProxyType({})
+#: the parameters of the request being served (KServe's request ``parameters``), set by the request
+#: path around :meth:`Servable.infer`, whose signature every servable shares: a MediaPipe graph reads
+#: ``OVMS_MP_TIMESTAMP`` and checks side packets there
+REQUEST_PARAMETERS: ContextVar[Mapping[str, object]] = ContextVar("REQUEST_PARAMETERS", default=NO_PARAMETERS)
+_BOTH_APIS = frozenset({"KServe", "TensorFlowServing"})
 
 
 class DynamicBatching(Protocol):
@@ -37,6 +45,15 @@ class DynamicBatching(Protocol):
 
     @property
     def max_queue_delay_microseconds(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class InferAnswer:
+    """One answer of :meth:`Servable.infer_stream`: outputs, and parameters for the response
+    (a graph's ``OVMS_MP_TIMESTAMP``)."""
+
+    outputs: dict[str, np.ndarray]
+    parameters: Mapping[str, int | str | bool] = field(default_factory=dict)
 
 
 class Servable(abc.ABC):
@@ -94,6 +111,18 @@ class Servable(abc.ABC):
         it is the conversion wrapper): what a pipeline's model node calls, tensors in and out."""
         return self
 
+    @property
+    def raw_inputs(self) -> frozenset[str]:
+        """Inputs whose gRPC ``raw_input_contents`` it takes as sent (``tensors.RawInput``: a
+        MediaPipe graph's ``OVMS_PY_TENSOR`` inputs, as OVMS); none by default."""
+        return frozenset()
+
+    @property
+    def apis(self) -> frozenset[str]:
+        """The APIs it answers on (``CallInfo.api`` names): both, but a MediaPipe graph, KServe only
+        (as OVMS); elsewhere its name is not found."""
+        return _BOTH_APIS
+
     async def infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Validate ``inputs`` and run; returns every output in the model's order."""
         validate_inputs(self.id, self.inputs, inputs)
@@ -102,6 +131,16 @@ class Servable(abc.ABC):
     @abc.abstractmethod
     async def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run already validated inputs. Must not block the event loop."""
+
+    @property
+    def streams_answers(self) -> bool:
+        """Whether a streaming call (gRPC ``ModelStreamInfer``) answers through :meth:`infer_stream`,
+        possibly several times per request (a MediaPipe graph); False: once, through :meth:`infer`."""
+        return False
+
+    async def infer_stream(self, inputs: Mapping[str, np.ndarray]) -> AsyncIterator[InferAnswer]:
+        """Each answer to one request, validated as :meth:`infer`; a model answers once."""
+        yield InferAnswer(await self.infer(inputs))
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Free the resources; called once, after the last request let go."""
@@ -147,6 +186,10 @@ class WrapperServable(Servable):
     @property
     def backend(self) -> Servable:
         return self.inner.backend
+
+    @property
+    def apis(self) -> frozenset[str]:
+        return self.inner.apis
 
     def close(self) -> None:
         self.inner.close()

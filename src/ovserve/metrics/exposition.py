@@ -19,6 +19,10 @@ from ovserve.metrics.families import (
     CURRENT_REQUESTS,
     GENERATED_TOKENS,
     GENERATIVE_FAMILIES,
+    GRAPH_ERROR,
+    GRAPH_FAMILIES,
+    GRAPH_PROCESSING_TIME,
+    GRAPH_REQUEST_LATENCY,
     INFER_REQ_ACTIVE,
     INFER_REQ_QUEUE_SIZE,
     INFERENCE_TIME,
@@ -37,6 +41,7 @@ from ovserve.metrics.families import (
     Family,
 )
 from ovserve.metrics.generative import GenerativeMetrics
+from ovserve.metrics.graphs import GraphMetrics
 from ovserve.metrics.registry import Histogram, MetricsRegistry, VersionMetrics
 
 #: the ``Content-Type`` of :func:`render`'s output
@@ -94,9 +99,13 @@ def _samples(family: Family, registry: MetricsRegistry) -> Iterator[str]:
     elif family is BATCH_SIZE:
         for batcher in registry.batchers():
             yield from _histogram(name, batcher.labels, batcher.batch_size)
-    elif family in GENERATIVE_FAMILIES:
-        for generative in registry.generatives():
-            yield from _generative(family, generative)
+    elif family in GENERATIVE_FAMILIES or family in GRAPH_FAMILIES:
+        if family in GENERATIVE_FAMILIES:
+            for generative in registry.generatives():
+                yield from _generative(family, generative)
+        if family in GRAPH_FAMILIES:
+            for graph in registry.graphs():
+                yield from _graph(family, graph)
 
 
 def _models(registry: MetricsRegistry) -> Iterator[VersionMetrics]:
@@ -131,6 +140,27 @@ def _generative(family: Family, model: GenerativeMetrics) -> Iterator[str]:
         yield from _histogram(name, labels, model.time_per_output_token)
     elif family is KV_CACHE_USAGE and model.cache_usage is not None:
         yield f"{name}{{{labels}}} {model.cache_usage():.6g}"
+
+
+def _graph(family: Family, graph: GraphMetrics) -> Iterator[str]:
+    """The lines of one MediaPipe graph in one of :data:`GRAPH_FAMILIES`."""
+    name = family.name
+    counts = {
+        REQUESTS_ACCEPTED: graph.accepted,
+        REQUESTS_REJECTED: graph.rejected,
+        RESPONSES: graph.responses,
+        GRAPH_ERROR: graph.errors,
+    }.get(family)
+    if counts is not None:
+        for index, count in enumerate(counts):
+            yield f"{name}{{{graph.call_labels(index)}}} {count}"
+    elif family is CURRENT_GRAPHS:
+        yield f"{name}{{{graph.labels}}} {graph.current}"
+    elif family is GRAPH_PROCESSING_TIME:
+        for method, histogram in enumerate(graph.processing):
+            yield from _histogram(name, graph.method_labels(method), histogram)
+    elif family is GRAPH_REQUEST_LATENCY:
+        yield from _histogram(name, graph.method_labels(1), graph.latency)
 
 
 def render(registry: MetricsRegistry) -> bytes:

@@ -106,22 +106,25 @@ REQUESTS_ACCEPTED = Family(
     "ovms_requests_accepted",
     "counter",
     ("api", "interface", "method", "name"),
-    "Requests to a generative model that were accepted and started.",
+    "Requests to a generative model or a MediaPipe graph that were accepted and started.",
 )
 REQUESTS_REJECTED = Family(
     "ovms_requests_rejected",
     "counter",
     ("api", "interface", "method", "name"),
-    "Requests to a generative model refused before they started (a bad request).",
+    "Requests to a generative model or a MediaPipe graph refused before they started (a bad request).",
 )
 RESPONSES = Family(
     "ovms_responses",
     "counter",
     ("api", "interface", "method", "name"),
-    "Responses sent by a generative model: one per unary answer, one per streamed chunk.",
+    "Responses sent by a generative model or a MediaPipe graph: one per unary answer, one per streamed chunk.",
 )
 CURRENT_GRAPHS = Family(
-    "ovms_current_graphs", "gauge", ("name",), "Requests in progress on a generative model."
+    "ovms_current_graphs",
+    "gauge",
+    ("name",),
+    "Requests in progress on a generative model or a MediaPipe graph.",
 )
 PROMPT_TOKENS = Family(
     "ovserve_prompt_tokens", "counter", ("name",), "Prompt (input) tokens of a generative model."
@@ -161,6 +164,38 @@ GENERATIVE_FAMILIES: tuple[Family, ...] = (
     KV_CACHE_USAGE,
 )
 
+# --- MediaPipe graphs (metrics/graphs.py; accepted, rejected, responses, current_graphs above too) ---
+GRAPH_ERROR = Family(
+    "ovms_graph_error",
+    "counter",
+    ("api", "interface", "method", "name"),
+    "Requests to a MediaPipe graph that failed in the graph (a node failed).",
+)
+GRAPH_PROCESSING_TIME = Family(
+    "ovms_graph_processing_time_us",
+    "histogram",
+    ("method", "name"),
+    "Time a request spent in the MediaPipe graph, in microseconds.",
+    LATENCY_BUCKETS_US,
+)
+GRAPH_REQUEST_LATENCY = Family(
+    "ovms_graph_request_latency_us",
+    "histogram",
+    ("method", "name"),
+    "Time from a streamed request to each of its answers from the MediaPipe graph, in microseconds.",
+    LATENCY_BUCKETS_US,
+)
+#: the families a graph has series in
+GRAPH_FAMILIES: tuple[Family, ...] = (
+    REQUESTS_ACCEPTED,
+    REQUESTS_REJECTED,
+    RESPONSES,
+    CURRENT_GRAPHS,
+    GRAPH_ERROR,
+    GRAPH_PROCESSING_TIME,
+    GRAPH_REQUEST_LATENCY,
+)
+
 #: Every family, in the order they are written.
 ALL_FAMILIES: tuple[Family, ...] = (
     REQUESTS_SUCCESS,
@@ -175,6 +210,9 @@ ALL_FAMILIES: tuple[Family, ...] = (
     BATCH_QUEUE_LENGTH,
     BATCH_SIZE,
     *GENERATIVE_FAMILIES,
+    GRAPH_ERROR,
+    GRAPH_PROCESSING_TIME,
+    GRAPH_REQUEST_LATENCY,
 )
 #: ovserve's own families: served with OVMS's default set (when no metrics list is given).
 OVSERVE_FAMILIES: tuple[str, ...] = (

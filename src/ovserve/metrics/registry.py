@@ -32,6 +32,7 @@ from ovserve.errors import ServingError
 from ovserve.metrics.calls import INTERFACES, UNVERSIONED_CALLS, VERSIONED_CALLS, CallInfo
 from ovserve.metrics.families import BATCH_SIZE_BUCKETS, LATENCY_BUCKETS_US, OVSERVE_FAMILIES
 from ovserve.metrics.generative import GenerativeMetrics
+from ovserve.metrics.graphs import GraphMetrics
 
 
 class Histogram:
@@ -181,6 +182,7 @@ class MetricsRegistry:
         self._names: dict[str, NameMetrics] = {}
         self._batchers: dict[ServableId, BatcherMetrics] = {}
         self._generative: dict[str, GenerativeMetrics] = {}
+        self._graphs: dict[str, GraphMetrics] = {}
         self._creating = threading.Lock()
         # the backend timings are only taken when one of their families is exposed
         self._time_backend = bool(
@@ -238,6 +240,18 @@ class MetricsRegistry:
             with self._creating:
                 found = self._generative.setdefault(name, GenerativeMetrics(name, f'name="{_escape(name)}"'))
         return found
+
+    def graph(self, name: str) -> GraphMetrics:
+        """The series of MediaPipe graph ``name`` (created at its load, at 0)."""
+        found = self._graphs.get(name)
+        if found is None:
+            with self._creating:
+                found = self._graphs.setdefault(name, GraphMetrics(name, f'name="{_escape(name)}"'))
+        return found
+
+    def graphs(self) -> list[GraphMetrics]:
+        with self._creating:
+            return [v for _, v in sorted(self._graphs.items())]
 
     def generatives(self) -> list[GenerativeMetrics]:
         with self._creating:

@@ -44,6 +44,7 @@ CHANGED: dict[str, object] = {
     "generative": GenerativeConfig(task="embeddings"),
     "not_served": "a graph",
     "invalid": "a bad shape",
+    "graph_path": "/m/graph.pbtxt",
 }
 
 

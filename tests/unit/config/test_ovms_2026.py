@@ -59,7 +59,7 @@ def test_preprocess_errors_name_the_setting(values: dict[str, object], key: str,
 # --- graph entries -------------------------------------------------------------------------------------
 
 
-def test_graph_entries_are_listed_as_not_served(tmp_path: Path) -> None:
+def test_graph_entries_carry_their_graph_file(tmp_path: Path) -> None:
     (tmp_path / "llm").mkdir()
     (tmp_path / "llm" / "graph.pbtxt").write_text("")
     doc = {
@@ -68,25 +68,32 @@ def test_graph_entries_are_listed_as_not_served(tmp_path: Path) -> None:
             {"config": {"name": "llm", "base_path": "llm"}},
             {"config": {"name": "g", "graph_path": "/graphs/g.pbtxt"}},
             {"config": {"name": "s", "base_path": "/x", "subconfig": "sub.json"}},
+            {"config": {"name": "rel", "base_path": "llm", "graph_path": "other.pbtxt"}},
+            {"config": {"name": "remote", "base_path": "s3://bucket/g", "graph_path": "graph.pbtxt"}},
         ],
         "mediapipe_config_list": [{"name": "mp"}],
     }
     models = {m.name: m for m in parse_config(doc, str(tmp_path)).models}
-    assert models["m"].not_served is None
-    assert models["llm"].not_served == f"{GRAPH_NOT_SERVED}: graph.pbtxt"
+    assert models["m"].graph_path is None and models["m"].not_served is None
+    assert models["llm"].graph_path == str(tmp_path / "llm" / "graph.pbtxt")
     assert models["llm"].base_path == str(tmp_path / "llm")
-    assert models["g"].not_served == f"{GRAPH_NOT_SERVED}: /graphs/g.pbtxt"
+    assert models["g"].graph_path == "/graphs/g.pbtxt"
+    assert models["s"].graph_path == "/x/graph.pbtxt"
+    assert models["rel"].graph_path == str(tmp_path / "llm" / "other.pbtxt")  # relative to the base path
     assert models["mp"].base_path == str(tmp_path / "mp")  # OVMS's default: <config dir>/<name>
-    assert all(models[n].not_served for n in ("g", "s", "mp"))
+    assert models["mp"].graph_path == str(tmp_path / "mp" / "graph.pbtxt")
+    assert all(models[n].not_served is None for n in ("llm", "g", "s", "rel", "mp"))
+    assert models["remote"].graph_path is None
+    assert models["remote"].not_served == f"{GRAPH_NOT_SERVED}: graph.pbtxt"
 
 
-def test_a_model_path_holding_a_graph_is_listed_as_not_served(tmp_path: Path) -> None:
+def test_a_model_path_holding_a_graph_is_a_graph_entry(tmp_path: Path) -> None:
     (tmp_path / "llm").mkdir()
     (tmp_path / "llm" / "graph.pbtxt").write_text("")
     (model,) = parse_args(
         ["--port", "9", "--model_name", "llm", "--model_path", "llm"], {}, cwd=str(tmp_path)
     ).models
-    assert model.not_served == f"{GRAPH_NOT_SERVED}: {tmp_path / 'llm' / 'graph.pbtxt'}"
+    assert model.graph_path == str(tmp_path / "llm" / "graph.pbtxt") and model.not_served is None
 
 
 @pytest.mark.parametrize(
@@ -170,3 +177,48 @@ def test_list_servables_survives_symlink_loops(tmp_path: Path) -> None:
     (tmp_path / "group").mkdir()
     (tmp_path / "group" / "loop").symlink_to(tmp_path / "group")
     assert list_servables(str(tmp_path)) == ["a"]
+
+
+def test_a_graph_subconfig_adds_its_models(tmp_path: Path) -> None:
+    graph = tmp_path / "graph"
+    graph.mkdir()
+    (graph / "graph.pbtxt").write_text("")
+    (graph / "subconfig.json").write_text(
+        json.dumps({"model_config_list": [{"config": {"name": "inner", "base_path": "model", "nireq": 2}}]})
+    )
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "graph.pbtxt").write_text("")
+    (tmp_path / "other" / "mine.json").write_text(
+        json.dumps({"model_config_list": [{"config": {"name": "second", "base_path": "/abs"}}]})
+    )
+    doc = {
+        "model_config_list": [{"config": {"name": "g", "base_path": "graph"}}],
+        "mediapipe_config_list": [
+            {"name": "h", "base_path": "other", "subconfig": "mine.json"},
+            {"name": "none", "base_path": "other", "subconfig": "missing.json"},  # no error, as OVMS
+        ],
+    }
+    models = {m.name: m for m in parse_config(doc, str(tmp_path)).models}
+    assert set(models) == {"g", "h", "none", "inner", "second"}
+    assert models["inner"].base_path == str(graph / "model") and models["inner"].nireq == 2
+    assert models["second"].base_path == "/abs"
+
+
+def test_a_subconfig_that_is_not_json_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "g").mkdir()
+    (tmp_path / "g" / "subconfig.json").write_text("{")
+    with pytest.raises(ConfigError, match="subconfig"):
+        parse_config({"model_config_list": [], "mediapipe_config_list": [{"name": "g"}]}, str(tmp_path))
+
+
+def test_single_model_mode_on_a_graph_directory_reads_its_subconfig(tmp_path: Path) -> None:
+    (tmp_path / "g").mkdir()
+    (tmp_path / "g" / "graph.pbtxt").write_text("")
+    (tmp_path / "g" / "subconfig.json").write_text(
+        json.dumps({"model_config_list": [{"config": {"name": "m", "base_path": "m"}}]})
+    )
+    graph, model = parse_args(
+        ["--port", "9", "--model_name", "g", "--model_path", "g"], {}, cwd=str(tmp_path)
+    ).models
+    assert graph.graph_path == str(tmp_path / "g" / "graph.pbtxt")
+    assert (model.name, model.base_path) == ("m", str(tmp_path / "g" / "m"))

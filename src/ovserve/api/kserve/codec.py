@@ -22,6 +22,7 @@ from ovserve.tensors import (
     BYTES_DTYPE,
     KSERVE_TO_NUMPY,
     NUMPY_TO_KSERVE,
+    RawInput,
     bytes_array,
     check_declared_size,
     kserve_datatype,
@@ -149,6 +150,24 @@ def serialize_bytes(array: np.ndarray) -> bytes:
         parts.append(_LENGTH.pack(len(data)))
         parts.append(data)
     return b"".join(parts)
+
+
+def raw_output_array(raw: RawInput, name: str) -> np.ndarray | None:
+    """A raw output (a graph's Python tensor, ``tensors.RawInput``) as the array its KServe datatype and
+    shape make; None when they make none (a custom datatype, BYTES not in KServe's format, a size that
+    does not fit): it is then sent as binary data, as is."""
+    dtype = KSERVE_TO_NUMPY.get(raw.datatype)
+    if dtype is None:
+        return None
+    count = element_count(raw.shape)
+    try:
+        if dtype == BYTES_DTYPE:
+            return deserialize_bytes(raw.data, count, name).reshape(raw.shape)
+        if len(raw.data) != count * dtype.itemsize:
+            return None
+        return np.frombuffer(raw.data, dtype=dtype).reshape(raw.shape)
+    except InvalidInput:
+        return None
 
 
 def to_raw(array: np.ndarray) -> bytes:

@@ -28,7 +28,15 @@ from ovserve.api.kserve.codec import (
 )
 from ovserve.core.servable import Servable
 from ovserve.errors import InvalidInput, Unimplemented
-from ovserve.tensors import BYTES_DTYPE, InferRequest, InferResponse, bytes_array
+from ovserve.tensors import (
+    BYTES_DTYPE,
+    InferRequest,
+    InferResponse,
+    RawInput,
+    bytes_array,
+    raw_input_array,
+    raw_input_of,
+)
 
 #: KServe datatype -> the InferTensorContents field that carries it (None: raw only).
 CONTENTS_FIELD: dict[str, str | None] = {
@@ -86,6 +94,10 @@ def decode_infer_request(request: pb.ModelInferRequest, servable: Servable) -> I
         name = tensor.name
         if name in arrays:
             raise InvalidInput(f"Duplicate input name in request - input name: {name}")
+        if raw and name in servable.raw_inputs:  # a graph's Python tensor input: the bytes as sent
+            dims = check_shape(list(tensor.shape), name, np.dtype(np.uint8))
+            arrays[name] = raw_input_array(RawInput(raw[index], dims, tensor.datatype))
+            continue
         dtype = numpy_dtype(tensor.datatype, name)
         dims = check_shape(list(tensor.shape), name, dtype)
         _check_parameters(tensor.parameters, f"input {name}")
@@ -93,8 +105,9 @@ def decode_infer_request(request: pb.ModelInferRequest, servable: Servable) -> I
             arrays[name] = from_raw(raw[index], dtype, dims, name)
         else:
             arrays[name] = _from_contents(tensor, dtype, dims)
-    if request.parameters:
-        add_sequence_parameters(_parameter_values(request.parameters), servable, arrays)
+    parameters = _parameter_values(request.parameters) if request.parameters else None
+    if parameters:
+        add_sequence_parameters(parameters, servable, arrays)
     requested = None
     if request.outputs:
         for output in request.outputs:
@@ -104,7 +117,7 @@ def decode_infer_request(request: pb.ModelInferRequest, servable: Servable) -> I
                     f"The classification extension is not supported - output name: {output.name}"
                 )
         requested = check_requested_outputs(servable, [output.name for output in request.outputs])
-    return InferRequest(arrays, requested, request.id)
+    return InferRequest(arrays, requested, request.id, parameters)
 
 
 def _from_contents(
@@ -148,16 +161,32 @@ def encode_infer_response(request: InferRequest, response: InferResponse) -> pb.
     tensors = []
     buffers = []
     for name, array in selected_outputs(response.outputs, request.requested_outputs):
+        raw = raw_input_of(array)
+        if raw is not None:  # a graph's Python tensor: its bytes as they are, with its datatype (OVMS)
+            tensors.append(
+                pb.ModelInferResponse.InferOutputTensor(name=name, datatype=raw.datatype, shape=raw.shape)
+            )
+            buffers.append(raw.data)
+            continue
         tensors.append(
             pb.ModelInferResponse.InferOutputTensor(
                 name=name, datatype=datatype_of(name, array), shape=array.shape
             )
         )
         buffers.append(to_raw(array))
-    return pb.ModelInferResponse(
+    message = pb.ModelInferResponse(
         model_name=response.model_name,
         model_version=str(response.model_version),
         id=response.id,
         outputs=tensors,
         raw_output_contents=buffers,
     )
+    for key, value in (response.parameters or {}).items():
+        parameter = message.parameters[key]
+        if isinstance(value, bool):
+            parameter.bool_param = value
+        elif isinstance(value, int):
+            parameter.int64_param = value
+        else:
+            parameter.string_param = value
+    return message

@@ -34,6 +34,7 @@ from ovserve.api.kserve.codec import (
     element_count,
     from_raw,
     numpy_dtype,
+    raw_output_array,
     selected_outputs,
     to_raw,
 )
@@ -47,6 +48,7 @@ from ovserve.tensors import (
     bf16_to_float32,
     bytes_array,
     kserve_datatype,
+    raw_input_of,
 )
 
 HEADER_LENGTH = b"inference-header-content-length"
@@ -141,9 +143,17 @@ def decode_infer_request(body: bytes, header_length: bytes | None, servable: Ser
     if not isinstance(inputs, list):
         raise _structure("inputs should be an array")
     arrays = _decode_inputs(inputs, body, json_end, regions)
-    add_sequence_parameters(_parameters(doc, "the request"), servable, arrays)
+    parameters = _parameters(doc, "the request")
+    add_sequence_parameters(parameters, servable, arrays)
     requested, binary_outputs = _decode_outputs(doc, servable)
-    return RestInferRequest(arrays, requested, request_id, binary_outputs, binary_default)
+    return RestInferRequest(
+        arrays,
+        requested,
+        request_id,
+        parameters=parameters or None,
+        binary_outputs=binary_outputs,
+        binary_default=binary_default,
+    )
 
 
 def _decode_inputs(
@@ -328,11 +338,30 @@ def _texts(array: np.ndarray) -> list[str] | None:
         return None
 
 
+def _binary_entry(
+    name: str, datatype: str, shape: tuple[int, ...], data: bytes, buffers: list[bytes]
+) -> dict[str, Any]:
+    buffers.append(data)
+    return {
+        "name": name,
+        "datatype": datatype,
+        "shape": list(shape),
+        "parameters": {"binary_data_size": len(data)},
+    }
+
+
 def encode_infer_response(request: RestInferRequest, response: InferResponse) -> tuple[bytes, int | None]:
     """The reply body, and the JSON header's length when binary data follows it (else None)."""
     entries: list[dict[str, Any]] = []
     buffers: list[bytes] = []
     for name, array in selected_outputs(response.outputs, request.requested_outputs):
+        kept = raw_input_of(array)
+        if kept is not None:  # a graph's Python tensor: as an array if its datatype makes one
+            converted = raw_output_array(kept, name)
+            if converted is None:  # a custom datatype: its bytes as binary data, as they are
+                entries.append(_binary_entry(name, kept.datatype, kept.shape, kept.data, buffers))
+                continue
+            array = converted
         entry: dict[str, Any] = {
             "name": name,
             "datatype": datatype_of(name, array),

@@ -88,38 +88,60 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
             self.ctx, calls.KSERVE_GRPC_INFER, request.model_name, version, decode, _encode
         )
 
-    async def _stream_one(self, request: pb.ModelInferRequest) -> pb.ModelStreamInferResponse:
+    async def _stream_answers(
+        self, request: pb.ModelInferRequest, answers: asyncio.Queue[pb.ModelStreamInferResponse | None]
+    ) -> None:
+        """Put every reply to ``request`` on ``answers``, then None: one for a model, one per output
+        packet for a MediaPipe graph (OVMS), or the error."""
         try:
-            return pb.ModelStreamInferResponse(infer_response=await self._infer(request))
+            version = request_path.parse_version(request.model_version)
+
+            def decode(servable: Servable) -> InferRequest:
+                return decode_infer_request(request, servable)
+
+            replies = request_path.infer_stream(
+                self.ctx, calls.KSERVE_GRPC_INFER, request.model_name, version, decode, _encode
+            )
+            async for reply in replies:
+                await answers.put(pb.ModelStreamInferResponse(infer_response=reply))
         except Exception as exc:  # the stream protocol carries the error in the reply
-            return _stream_error(request, exc)
+            await answers.put(_stream_error(request, exc))
+        finally:
+            await answers.put(None)
 
     async def ModelStreamInfer(
         self, request_iterator: AsyncIterator[pb.ModelInferRequest], context: Any
     ) -> AsyncIterator[pb.ModelStreamInferResponse]:
-        """Answer each request of the stream in order; up to STREAM_WINDOW of them run at once."""
-        pending: asyncio.Queue[asyncio.Task[pb.ModelStreamInferResponse] | None] = asyncio.Queue(
+        """Answer each request of the stream in order; up to STREAM_WINDOW of them run at once.
+
+        A request's replies (several for a graph whose Python node yields several times) are
+        sent as they come, before the next request's."""
+        pending: asyncio.Queue[asyncio.Queue[pb.ModelStreamInferResponse | None] | None] = asyncio.Queue(
             maxsize=STREAM_WINDOW
         )
+        running: set[asyncio.Task[None]] = set()
 
         async def read() -> None:
             try:
                 async for request in request_iterator:
-                    await pending.put(asyncio.create_task(self._stream_one(request)))
+                    answers: asyncio.Queue[pb.ModelStreamInferResponse | None] = asyncio.Queue(STREAM_WINDOW)
+                    task = asyncio.create_task(self._stream_answers(request, answers))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+                    await pending.put(answers)
             finally:
                 await pending.put(None)
 
         reader = asyncio.create_task(read())
         try:
-            while (task := await pending.get()) is not None:
-                yield await task
+            while (answers := await pending.get()) is not None:
+                while (reply := await answers.get()) is not None:
+                    yield reply
             await reader  # a broken request stream surfaces here
         finally:
             reader.cancel()
-            while not pending.empty():
-                leftover = pending.get_nowait()
-                if leftover is not None:
-                    leftover.cancel()
+            for task in list(running):
+                task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await reader
 

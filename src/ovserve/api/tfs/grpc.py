@@ -27,7 +27,7 @@ from ovserve._generated.tensorflow_serving.apis import (
     regression_pb2,
 )
 from ovserve.api.context import ServingContext
-from ovserve.api.request_path import counted, infer, pinned
+from ovserve.api.request_path import counted, infer, pinned, served_on
 from ovserve.api.tfs import reload
 from ovserve.api.tfs.codec_proto import decode_inputs, encode_outputs
 from ovserve.api.tfs.metadata import metadata_response, status_proto
@@ -124,6 +124,7 @@ class ModelServicer:
             raise InvalidInput(MODEL_SPEC_MISSING)
         spec = request.model_spec
         with counted(self.ctx, calls.TFS_GRPC_STATUS, spec.name):
+            served_on(self.ctx, "TensorFlowServing", spec.name)
             return status_proto(self.ctx.manager.status(spec.name, requested_version(spec)))
 
     async def HandleReloadConfigRequest(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from ovserve.api.context import ServingContext
 from ovserve.api.http import HttpRequest, HttpResponse, Router, json_response
-from ovserve.api.request_path import counted, infer, pinned
+from ovserve.api.request_path import counted, infer, pinned, served_on
 from ovserve.api.tfs import codec_json
 from ovserve.api.tfs.metadata import metadata_json, status_json
 from ovserve.api.tfs.wording import tfs_wording
@@ -66,6 +66,7 @@ class TfsRestApi:
     async def status(self, request: HttpRequest) -> HttpResponse:
         params = request.params
         with counted(self.ctx, calls.TFS_REST_STATUS, params["name"]):
+            served_on(self.ctx, "TensorFlowServing", params["name"])
             statuses = self.ctx.manager.status(params["name"], requested_version(params))
         return json_response(status_json(statuses))
 
