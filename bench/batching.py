@@ -3,21 +3,26 @@
 Usage (from the repository root; about 2 minutes, 3.5 with --rounds 2)::
 
     .venv/bin/python bench/batching.py [--seconds 30] [--warmup 8] [--tail 8] [--rounds 1]
-        [--concurrency 64] [--max-batch 16] [--delay-us 0] [--plugin-config JSON]
-        [--model resnet50|tiny] [--out PATH]
+        [--concurrency 64 | 1,64] [--max-batch 16] [--delay-us 0] [--plugin-config JSON]
+        [--model resnet50|cnn|tiny] [--out PATH]
 
 One ovserve serves the model of ``bench/models.py`` (built under ``bench/work/batching``,
-reused when there) under two names from the same files: ``resnet50`` plain and
-``resnet50_batched`` with ``dynamic_batching`` in config.json. Both are checked once
-against in-process OpenVINO (tritonclient, gRPC). Then each is loaded in turn over KServe
-v2 gRPC by ``h2load -c<concurrency> -m1`` (every connection keeps one request in
+reused when there) under several names from the same files: ``resnet50`` plain and
+``resnet50_batched`` with ``dynamic_batching`` in config.json; with ``--delay-us`` above 0
+``resnet50_batched`` keeps Triton's fixed delay (``adaptive_queue_delay: false``),
+``resnet50_adaptive`` learns it (the default) and ``resnet50_nodelay`` batches with no delay
+(what batching costs by itself). Each is checked once against in-process
+OpenVINO (tritonclient, gRPC). Then, for each concurrency and round, each is loaded in
+turn (interleaved, so the machine's drift touches every variant alike) over KServe v2
+gRPC by ``h2load -c<concurrency> -m1`` (every connection keeps one request in
 flight; a C generator, so its own cost stays far below the server's). Only answers that
 complete inside the measured window count: with c=64 a request takes seconds, and work
 still in flight when the load stops (two whole batches, with batching) must not count
 against either side. Per-request latencies come from h2load's log; a gRPC error is an
 HTTP 200 whose DATA is missing, so answers are also counted by the bytes received.
 
-Prints a markdown table (req/s, p50, p99, server CPU, the ratios) and writes it to
+Prints a markdown table (req/s, p50, p99, server CPU and CPU per answer, the ratios to no
+batching) and writes it to
 ``bench/results/<date>-<cpu>-batching.md`` (or ``--out``).
 """
 
@@ -58,12 +63,15 @@ class Phase:
     """One load phase on one model: completions inside the measured window, and the server's CPU."""
 
     model: str
+    concurrency: int
     completed: int
     seconds: float
     latencies_ms: list[float]
     errors: int
     server_cpu: float
     order: int = 0
+    #: rows per batch run during the phase (ovserve_batch_size's sum ÷ count); None: no batching
+    mean_batch: float | None = None
 
 
 @dataclass
@@ -71,6 +79,7 @@ class Result:
     label: str
     batching: dict[str, object] | None
     phases: list[Phase]
+    concurrency: int = 64
 
     @property
     def rps(self) -> float:
@@ -88,6 +97,17 @@ class Result:
     def server_cpu(self) -> float:
         return sum(p.server_cpu * p.seconds for p in self.phases) / sum(p.seconds for p in self.phases)
 
+    @property
+    def mean_batch(self) -> float | None:
+        sizes = [p.mean_batch for p in self.phases if p.mean_batch is not None]
+        return float(np.median(sizes)) if sizes else None
+
+    @property
+    def cpu_ms_per_answer(self) -> float:
+        """The server's CPU per answer: median over the rounds (holds when other work takes cores)."""
+        per = [p.server_cpu * p.seconds / p.completed * 1e3 for p in self.phases if p.completed]
+        return float(np.median(per)) if per else float("nan")
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -102,7 +122,7 @@ class Server:
         self.grpc_port, self.rest_port = free_port(), free_port()
         argv = [sys.executable, "-m", "ovserve", "--config_path", str(config)]
         argv += ["--port", str(self.grpc_port), "--rest_port", str(self.rest_port)]
-        argv += ["--grpc_bind_address", "127.0.0.1", "--rest_bind_address", "127.0.0.1"]
+        argv += ["--grpc_bind_address", "127.0.0.1", "--rest_bind_address", "127.0.0.1", "--metrics_enable"]
         self.log = log
         self._log = log.open("wb")
         self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -124,6 +144,17 @@ class Server:
                     pass
                 time.sleep(0.2)
 
+    def batches(self, model: str) -> tuple[float, float]:
+        """``ovserve_batch_size``'s sum and count for ``model`` so far (0, 0 without batching)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.rest_port}/metrics", timeout=10) as answer:
+            text = answer.read().decode()
+        found = {"sum": 0.0, "count": 0.0}
+        for part in found:
+            match = re.search(rf'^ovserve_batch_size_{part}{{name="{model}",version="1"}} (\S+)$', text, re.M)
+            if match:
+                found[part] = float(match.group(1))
+        return found["sum"], found["count"]
+
     def cpu_seconds(self) -> float:
         try:
             fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -142,11 +173,31 @@ class Server:
         self._log.close()
 
 
-def write_config(path: Path, base: Path, plugin: dict[str, str], batching: dict[str, object]) -> Path:
-    """Two models on the same files: SPEC.name without batching, SPEC.name + "_batched" with it."""
-    plain: dict[str, object] = {"name": SPEC.name, "base_path": str(base), "plugin_config": plugin}
-    batched = {**plain, "name": f"{SPEC.name}_batched", "dynamic_batching": batching}
-    path.write_text(json.dumps({"model_config_list": [{"config": plain}, {"config": batched}]}, indent=2))
+def variants(max_batch: int, delay_us: int) -> dict[str, dict[str, object] | None]:
+    """Model name → its dynamic_batching (None: none): plain and batched; with a delay, batched without
+    one, with the fixed delay and with the adaptive one."""
+    batching: dict[str, object] = {"max_batch_size": max_batch, "max_queue_delay_microseconds": delay_us}
+    if not delay_us:
+        return {SPEC.name: None, f"{SPEC.name}_batched": batching}
+    return {
+        SPEC.name: None,
+        f"{SPEC.name}_nodelay": {**batching, "max_queue_delay_microseconds": 0},
+        f"{SPEC.name}_batched": {**batching, "adaptive_queue_delay": False},
+        f"{SPEC.name}_adaptive": {**batching, "adaptive_queue_delay": True},
+    }
+
+
+def write_config(
+    path: Path, base: Path, plugin: dict[str, str], named: dict[str, dict[str, object] | None]
+) -> Path:
+    """One model entry per variant, all on the same files."""
+    entries = []
+    for name, batching in named.items():
+        entry: dict[str, object] = {"name": name, "base_path": str(base), "plugin_config": plugin}
+        if batching is not None:
+            entry["dynamic_batching"] = batching
+        entries.append({"config": entry})
+    path.write_text(json.dumps({"model_config_list": entries}, indent=2))
     return path
 
 
@@ -182,7 +233,7 @@ def reference(xml: Path, x: np.ndarray, plugin: dict[str, str]) -> np.ndarray:
     return np.array(compiled.create_infer_request().infer([x])[0], copy=True)
 
 
-def run_phase(server: Server, model: str, body: Path, args: argparse.Namespace) -> Phase:
+def run_phase(server: Server, model: str, body: Path, concurrency: int, args: argparse.Namespace) -> Phase:
     """h2load for warm-up + measured + tail seconds; counts what completes inside the measured window.
 
     Only completions inside the window count, so neither the ramp-up nor the work still in
@@ -191,15 +242,16 @@ def run_phase(server: Server, model: str, body: Path, args: argparse.Namespace) 
     log = WORK / "h2load.tsv"
     log.unlink(missing_ok=True)
     total = args.warmup + args.seconds + args.tail
-    argv = ["h2load", "-t1", f"-c{args.concurrency}", "-m1", f"-D{total}", "-d", str(body)]
+    argv = ["h2load", "-t1", f"-c{concurrency}", "-m1", f"-D{total}", "-d", str(body)]
     argv += ["-H", "content-type: application/grpc", "-H", "te: trailers", f"--log-file={log}"]
     argv.append(f"http://127.0.0.1:{server.grpc_port}{GRPC_PATH}")
     began = time.time()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     time.sleep(args.warmup)
-    cpu0, t0 = server.cpu_seconds(), time.monotonic()
+    cpu0, t0, batches0 = server.cpu_seconds(), time.monotonic(), server.batches(model)
     time.sleep(args.seconds)
     server_cpu = (server.cpu_seconds() - cpu0) / (time.monotonic() - t0)
+    batched_rows, runs = (b - a for a, b in zip(batches0, server.batches(model), strict=True))
     out, _ = proc.communicate(timeout=total + 300)
     if proc.returncode != 0:
         raise RuntimeError(f"h2load failed: {out[-500:]}")
@@ -212,52 +264,68 @@ def run_phase(server: Server, model: str, body: Path, args: argparse.Namespace) 
     data = re.search(r"\((\d+)\) data", out)
     answered = int(data.group(1)) // (int(np.prod(SPEC.output_shape)) * 4) if data else 0
     errors = sum(1 for r in rows if r[1] != "200") + max(0, len(done) - answered)
-    return Phase(model, len(inside), float(args.seconds), inside, errors, server_cpu)
+    mean_batch = batched_rows / runs if runs else None
+    return Phase(
+        model, concurrency, len(inside), float(args.seconds), inside, errors, server_cpu, 0, mean_batch
+    )
+
+
+def describe(r: Result) -> str:
+    if r.batching is None:
+        return "no batching"
+    return f"dynamic_batching `{json.dumps(r.batching)}`"
 
 
 def report(results: list[Result], args: argparse.Namespace, load_before: float, load_after: float) -> str:
-    plain, batched = results
-    ratio_rps = batched.rps / plain.rps if plain.rps else float("nan")
-    per_core = (batched.rps / batched.server_cpu) / (plain.rps / plain.server_cpu) if plain.server_cpu else 0
     phase_seconds = args.warmup + args.seconds + args.tail
     lines = [
         f"# Dynamic batching, {datetime.date.today()}: {cpu_name()}, {os.cpu_count()} CPUs",
         "",
         f"Made by `bench/batching.py`. Model `{SPEC.name}` (bench/models.py, FP32, {list(SPEC.shape)} per "
-        f"request) served twice by one ovserve (the same files, plugin config `{json.dumps(args.plugin_config)}`), "
-        f"without and with `dynamic_batching`. KServe v2 gRPC, `h2load -t1 -c{args.concurrency} -m1`, one model "
-        f"at a time, {args.rounds} round(s) of one phase per model; each phase runs {phase_seconds} s and counts "
-        f"the answers completed between {args.warmup} s and {args.warmup + args.seconds} s (no ramp-up, no "
-        "work cut off at the end). Nothing pinned: client and server share the cores.",
+        f"request) served {len(results) // len(args.concurrency)} times by one ovserve (the same files, plugin "
+        f"config `{json.dumps(args.plugin_config)}`), without and with `dynamic_batching`. KServe v2 gRPC, "
+        f"`h2load -t1 -c<c> -m1`, one model at a time, {args.rounds} round(s) per concurrency, the variants "
+        f"loaded in turn within each round (interleaved); each phase runs {phase_seconds} s and counts the "
+        f"answers completed between {args.warmup} s and {args.warmup + args.seconds} s (no ramp-up, no work "
+        "cut off at the end). Nothing pinned: client and server share the cores. CPU per answer (the "
+        "server's CPU seconds ÷ its answers, median of the rounds) holds when other work takes cores.",
         "",
-        "| ovserve | req/s | p50 ms | p99 ms | errors | server CPU (cores) | req/s per server core |",
-        "|---|---|---|---|---|---|---|",
+        "| c | ovserve | req/s | p50 ms | p99 ms | errors | server CPU (cores) | CPU ms per answer "
+        "| rows per batch | ÷ no batching: req/s · p50 · CPU per answer |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in results:
-        what = "no batching" if r.batching is None else f"dynamic_batching `{json.dumps(r.batching)}`"
-        per = r.rps / r.server_cpu if r.server_cpu else float("nan")
-        lines.append(
-            f"| {what} | {r.rps:.1f} | {r.percentile(50):.0f} | {r.percentile(99):.0f} | {r.errors} "
-            f"| {r.server_cpu:.2f} | {per:.1f} |"
-        )
+    for c in args.concurrency:
+        rows = [r for r in results if r.concurrency == c]
+        plain = rows[0]
+        for r in rows:
+            ratios = (
+                f"{r.rps / plain.rps:.2f}× · {r.percentile(50) / plain.percentile(50):.2f}× · "
+                f"{r.cpu_ms_per_answer / plain.cpu_ms_per_answer:.2f}×"
+                if r is not plain and plain.rps
+                else "—"
+            )
+            lines.append(
+                f"| {c} | {describe(r)} | {r.rps:.1f} | {r.percentile(50):.2f} | {r.percentile(99):.2f} "
+                f"| {r.errors} | {r.server_cpu:.2f} | {r.cpu_ms_per_answer:.2f} "
+                f"| {'—' if r.mean_batch is None else f'{r.mean_batch:.1f}'} | {ratios} |"
+            )
     lines += [
-        "",
-        f"**Batching ÷ no batching: {ratio_rps:.2f}× req/s, p99 {batched.percentile(99) / plain.percentile(99):.2f}×** "
-        f"(target of issue 5: ≥ 2× req/s); per server core {per_core:.2f}×. When other work shares the "
-        "machine, the server gets fewer cores than it could use, and req/s per server core is the fairer "
-        "comparison.",
         "",
         "Phases in order: "
         + "; ".join(
-            f"{p.model} {p.completed / p.seconds:.1f} req/s on {p.server_cpu:.2f} cores"
+            f"c={p.concurrency} {p.model} {p.completed / p.seconds:.1f} req/s on {p.server_cpu:.2f} cores"
             for p in sorted((p for r in results for p in r.phases), key=lambda p: p.order)
         )
         + ".",
         "",
         f"Load average before {load_before:.2f}, after {load_after:.2f} (other work on the machine skews "
-        "the figures).",
+        "req/s and latency; compare within a round).",
     ]
     return "\n".join(lines) + "\n"
+
+
+def concurrencies(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
 
 
 def main() -> int:
@@ -265,10 +333,10 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=30, help="measured seconds per phase")
     parser.add_argument("--warmup", type=int, default=8, help="seconds of load before the window")
     parser.add_argument("--tail", type=int, default=8, help="seconds of load after the window")
-    parser.add_argument("--rounds", type=int, default=1, help="phases per model, alternating")
-    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=1, help="rounds per concurrency, variants interleaved")
+    parser.add_argument("--concurrency", type=concurrencies, default=[64], help="one or more, e.g. 1,64")
     parser.add_argument("--max-batch", type=int, default=16)
-    parser.add_argument("--delay-us", type=int, default=0)
+    parser.add_argument("--delay-us", type=int, default=0, help="above 0: fixed and adaptive delay both run")
     parser.add_argument("--plugin-config", type=json.loads, default=DEFAULT_PLUGIN_CONFIG)
     parser.add_argument("--model", choices=sorted(models.SPECS), default=models.RESNET.name)
     parser.add_argument("--out", type=Path, default=None)
@@ -280,32 +348,29 @@ def main() -> int:
     base = models.build(WORK)[SPEC.name]
     x = models.sample_input(SPEC)
     expected = reference(base / SPEC.xml, x, args.plugin_config)
-    batching: dict[str, object] = {
-        "max_batch_size": args.max_batch,
-        "max_queue_delay_microseconds": args.delay_us,
-    }
-    names = [SPEC.name, f"{SPEC.name}_batched"]
-    bodies = {name: grpc_payload(name, x, WORK / f"{name}.v2.grpc") for name in names}
-    results = [Result("plain", None, []), Result("batched", batching, [])]
-    config = write_config(WORK / "config.json", base, args.plugin_config, batching)
+    named = variants(args.max_batch, args.delay_us)
+    bodies = {name: grpc_payload(name, x, WORK / f"{name}.v2.grpc") for name in named}
+    results = [Result(name, batching, [], c) for c in args.concurrency for name, batching in named.items()]
+    config = write_config(WORK / "config.json", base, args.plugin_config, named)
     load_before = os.getloadavg()[0]
     server = Server(config, WORK / "ovserve.log")
     order = 0
     try:
-        server.wait_ready(names)
-        for name in names:
+        server.wait_ready(list(named))
+        for name in named:
             check_answer(server, name, x, expected)
-        for round_ in range(args.rounds):
-            for name, result in zip(names, results, strict=True):
-                phase = run_phase(server, name, bodies[name], args)
-                phase.order = order
-                order += 1
-                result.phases.append(phase)
-                print(
-                    f"round {round_ + 1} {name}: {phase.completed / phase.seconds:.1f} req/s, "
-                    f"{phase.server_cpu:.2f} server cores, {phase.errors} errors",
-                    flush=True,
-                )
+        for c in args.concurrency:
+            for round_ in range(args.rounds):
+                for result in (r for r in results if r.concurrency == c):
+                    phase = run_phase(server, result.label, bodies[result.label], c, args)
+                    phase.order = order
+                    order += 1
+                    result.phases.append(phase)
+                    print(
+                        f"c={c} round {round_ + 1} {result.label}: {phase.completed / phase.seconds:.1f} req/s, "
+                        f"{phase.server_cpu:.2f} server cores, {phase.errors} errors",
+                        flush=True,
+                    )
     finally:
         server.stop()
     text = report(results, args, load_before, os.getloadavg()[0])

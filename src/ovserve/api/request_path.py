@@ -101,11 +101,16 @@ async def _run(
     except BaseException as exc:
         ctx.stats.of(servable.id).record_failure(start, perf_counter_ns())
         error = wording(exc) if wording is not None and isinstance(exc, ServingError) else exc
-        if ctx.tracer is not None:
-            ctx.tracer.failed(servable, call, start, error)
-        if error is not exc:
-            raise error from None
-        raise
+        try:
+            if ctx.tracer is not None:
+                ctx.tracer.failed(servable, call, start, error)
+            if error is not exc:
+                raise error from None
+            raise
+        finally:
+            # this frame is in the raised error's traceback: a local naming the error would make
+            # a cycle that keeps the failed request's data (a 20 MB body) until the collector runs
+            del error
     encoded = perf_counter_ns()
     ctx.stats.of(servable.id).record(start, decoded, inferred, encoded, slot[0])
     if ctx.tracer is not None:

@@ -404,6 +404,7 @@ _BATCHING_KEYS = (
     "preferred_batch_sizes",
     "max_queue_size",
     "timeout_microseconds",
+    "adaptive_queue_delay",
 )
 
 
@@ -438,6 +439,7 @@ def _parse_dynamic_batching(value: object, key: str, batch_size: BatchSize | Non
         timeout_microseconds=_integer(
             obj.get("timeout_microseconds", 0), f"{key}.timeout_microseconds", minimum=0
         ),
+        adaptive_queue_delay=_boolean(obj.get("adaptive_queue_delay", True), f"{key}.adaptive_queue_delay"),
     )
 
 

@@ -52,9 +52,10 @@ class BatchingConfig:
     Requests queue and run together, concatenated on dimension 0, in batches of at most
     ``max_batch_size`` rows. A batch leaves the queue when it is full, when it reaches
     one of ``preferred_batch_sizes``, or when its oldest request has waited
-    ``max_queue_delay_microseconds``. ``max_queue_size`` bounds the requests waiting (0:
-    no bound); ``timeout_microseconds`` is how long a request may wait before it runs
-    (0: no limit).
+    ``max_queue_delay_microseconds`` (at most: with ``adaptive_queue_delay``, only while
+    another request is expected within it; scheduling/queue_delay.py). ``max_queue_size``
+    bounds the requests waiting (0: no bound); ``timeout_microseconds`` is how long a
+    request may wait before it runs (0: no limit).
     """
 
     max_batch_size: int
@@ -62,6 +63,7 @@ class BatchingConfig:
     preferred_batch_sizes: tuple[int, ...] = ()
     max_queue_size: int = 0
     timeout_microseconds: int = 0
+    adaptive_queue_delay: bool = True
 
 
 @dataclass(frozen=True)

@@ -105,9 +105,10 @@ class TokenLogprob:
     logprob: float
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ChoiceDelta:
-    """New output of one choice since the last delta."""
+    """New output of one choice since the last delta; read-only once made. Not frozen: one is
+    made per token and choice, and a frozen dataclass costs several times as much to make."""
 
     index: int
     text: str
@@ -137,6 +138,11 @@ class GenerationStream(abc.ABC):
 
     @abc.abstractmethod
     def __aiter__(self) -> AsyncIterator[list[ChoiceDelta]]: ...
+
+    def ready(self) -> list[list[ChoiceDelta]]:
+        """The steps iteration would yield next without waiting, taken from the stream now (so a
+        reader that fell behind sends them together); [] when none, or at the end or an error."""
+        return []
 
     @abc.abstractmethod
     def cancel(self) -> None: ...

@@ -15,8 +15,10 @@ How a batch forms
 
     - ``max_batch_size`` rows, when the group holds that many;
     - else the largest preferred batch size the group holds;
-    - else, once its oldest request has waited ``max_queue_delay_microseconds``,
-      whatever it holds.
+    - else, once it is due, whatever it holds: when its oldest request has waited
+      ``max_queue_delay_microseconds``, or, with ``adaptive_queue_delay`` (the default),
+      as soon as no further request is expected within that time
+      (:mod:`ovserve.scheduling.queue_delay`).
 
     A request never splits across batches, except one larger than ``max_batch_size``:
     it queues as chunks of at most that size, and its answer is their answers joined.
@@ -29,9 +31,10 @@ What a caller sees
     (a cancelled gRPC call, a closed HTTP connection) takes its request out of the
     queue; once running, the batch completes and that caller's rows are dropped.
 
-Time is the event loop's monotonic clock (``loop.time()``). Everything runs on the
-event loop thread except :meth:`BatchingServable.close`, which the manager calls from a
-worker thread after the last request let go.
+Time is the event loop's monotonic clock (``loop.time()``), timers its ``call_at``; a
+test may pass its own :class:`~ovserve.scheduling.queue_delay.Clock`. Everything runs on
+the event loop thread except :meth:`BatchingServable.close`, which the manager calls
+from a worker thread after the last request let go.
 """
 
 from __future__ import annotations
@@ -48,9 +51,9 @@ import numpy as np
 
 from ovserve.config.types import BatchingConfig
 from ovserve.core.servable import DynamicBatching, Servable, WrapperServable
-from ovserve.errors import DeadlineExceeded, LoadError, QueueFull
+from ovserve.errors import DeadlineExceeded, QueueFull
 from ovserve.scheduling import stacking
-from ovserve.tensors import Dim, TensorSpec
+from ovserve.scheduling.queue_delay import HORIZON_DELAYS, ArrivalRate, Clock, Timer, send_at
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +82,7 @@ class _Request:
     def __init__(self) -> None:
         self.parts: list[_Part] = []
         self.waiting = 0
-        self.timer: asyncio.TimerHandle | None = None
+        self.timer: Timer | None = None
 
 
 class _Part:
@@ -108,12 +111,13 @@ class _Part:
 class _Group:
     """The queued parts whose inputs share one shape apart from dimension 0, in arrival order."""
 
-    __slots__ = ("key", "parts", "rows")
+    __slots__ = ("key", "last", "parts", "rows")
 
     def __init__(self, key: Hashable) -> None:
         self.key = key
         self.parts: collections.deque[_Part] = collections.deque()
         self.rows = 0
+        self.last = 0.0  # when its newest part arrived
 
 
 class BatchingServable(WrapperServable):
@@ -132,8 +136,9 @@ class BatchingServable(WrapperServable):
         *,
         max_in_flight: int = 1,
         hooks: BatchingHooks | None = None,
+        clock: Clock | None = None,
     ) -> None:
-        inputs, outputs = _batching_specs(inner, config.max_batch_size)
+        inputs, outputs = stacking.batching_specs(inner, config.max_batch_size)
         super().__init__(inner, inputs, outputs)
         self.config = config
         self.max_in_flight = max(1, max_in_flight)
@@ -147,9 +152,12 @@ class BatchingServable(WrapperServable):
         self._waiting = 0  # requests with at least one part still queued
         self._in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()
-        self._wakeup: asyncio.TimerHandle | None = None
+        self._wakeup: Timer | None = None
         self._wake_at = math.inf
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._clock = clock
+        adaptive = config.adaptive_queue_delay and self._delay > 0
+        self._arrivals = ArrivalRate(HORIZON_DELAYS * self._delay) if adaptive else None
 
     # -- observation -------------------------------------------------------------------
     @property
@@ -180,11 +188,17 @@ class BatchingServable(WrapperServable):
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
+        clock = self._clock
+        if clock is None:
+            clock = self._clock = loop
         key = tuple(inputs[name].shape[1:] for name in self._input_names)
         group = self._groups.get(key)
         if group is None:
             group = self._groups[key] = _Group(key)
-        now = loop.time()
+        now = clock.time()
+        group.last = now
+        if self._arrivals is not None:
+            self._arrivals.arrival(now)
         request = _Request()
         pieces = (
             [(dict(inputs), rows)]
@@ -199,7 +213,7 @@ class BatchingServable(WrapperServable):
         request.waiting = len(request.parts)
         self._set_waiting(self._waiting + 1)
         if self._timeout:
-            request.timer = loop.call_at(now + self._timeout, self._expire, request)
+            request.timer = clock.call_at(now + self._timeout, self._expire, request)
         self._schedule()
         try:
             if len(request.parts) == 1:
@@ -226,6 +240,7 @@ class BatchingServable(WrapperServable):
                 future.exception()  # retrieved: a chunk's error the caller did not await is not logged
         if removed and self._groups and self._in_flight < self.max_in_flight:
             self._schedule()  # a removed head may change which group is ready, or when
+        self._check_idle()
 
     def _expire(self, request: _Request) -> None:
         """The request's timeout passed: fail it if a part of it has not started yet."""
@@ -244,6 +259,7 @@ class BatchingServable(WrapperServable):
                     part.future.set_exception(error)
         if self._groups and self._in_flight < self.max_in_flight:
             self._schedule()
+        self._check_idle()
 
     def _remove(self, part: _Part) -> None:
         """Take a queued part out of its group before it ran."""
@@ -275,12 +291,12 @@ class BatchingServable(WrapperServable):
         little early (uvloop's resolution is a millisecond), and the wait it ends counts
         as over.
         """
-        loop = self._loop
-        if loop is None:
+        clock = self._clock
+        if clock is None:
             return
         wake = math.inf
         while self._groups and self._in_flight < self.max_in_flight:
-            now = max(loop.time(), not_before)
+            now = max(clock.time(), not_before)
             best: _Group | None = None
             best_limit = 0
             for group in self._groups.values():
@@ -288,7 +304,7 @@ class BatchingServable(WrapperServable):
                 if limit and (best is None or group.parts[0].enqueued < best.parts[0].enqueued):
                     best, best_limit = group, limit
             if best is None:
-                wake = min(g.parts[0].enqueued + self._delay for g in self._groups.values())
+                wake = min(self._due(g) for g in self._groups.values())
                 break
             self._start_batch(best, best_limit)
         timer = self._wakeup
@@ -299,7 +315,7 @@ class BatchingServable(WrapperServable):
             self._wakeup = None
         if wake != math.inf:
             self._wake_at = wake
-            self._wakeup = loop.call_at(wake, self._on_wakeup)
+            self._wakeup = clock.call_at(wake, self._on_wakeup)
 
     def _on_wakeup(self) -> None:
         self._wakeup = None
@@ -312,9 +328,26 @@ class BatchingServable(WrapperServable):
         for size in self._preferred:
             if size <= group.rows:
                 return size
-        if now - group.parts[0].enqueued >= self._delay:
+        if now >= self._due(group):
             return self._max_batch
         return 0
+
+    def _due(self, group: _Group) -> float:
+        """When ``group``, not full, leaves the queue with what it holds."""
+        oldest = group.parts[0].enqueued
+        if self._arrivals is None:
+            return oldest + self._delay
+        return send_at(oldest, group.last, self._delay, self._arrivals.gap())
+
+    def _check_idle(self) -> None:
+        """If nothing waits or runs, the busy time the arrival rate counts ends."""
+        if (
+            self._arrivals is not None
+            and self._clock is not None
+            and not self._waiting
+            and not self._in_flight
+        ):
+            self._arrivals.idle(self._clock.time())
 
     def _start_batch(self, group: _Group, limit: int) -> None:
         parts: list[_Part] = []
@@ -330,6 +363,7 @@ class BatchingServable(WrapperServable):
         if not queue:
             del self._groups[group.key]
         if not parts:
+            self._check_idle()
             return
         self._in_flight += 1
         assert self._loop is not None
@@ -365,6 +399,8 @@ class BatchingServable(WrapperServable):
             self._in_flight -= 1
             if self._groups:
                 self._schedule()
+            else:
+                self._check_idle()
 
     # -- lifetime ---------------------------------------------------------------------
     def close(self) -> None:
@@ -383,34 +419,6 @@ class BatchingServable(WrapperServable):
     async def _drain(self) -> None:
         if self._tasks:
             await asyncio.wait(set(self._tasks))
-
-
-def _batching_specs(inner: Servable, max_batch: int) -> tuple[list[TensorSpec], list[TensorSpec]]:
-    """The wrapper's specs: ``inner``'s with dimension 0 taking any number of rows."""
-    inputs: list[TensorSpec] = []
-    for spec in inner.inputs.values():
-        if not spec.dims:
-            raise LoadError(
-                f"dynamic_batching: input {spec.name} of {inner.id} is a scalar, without a batch dimension"
-            )
-        dim = spec.dims[0]
-        if not (dim.accepts(1) and dim.accepts(max_batch)):
-            raise LoadError(
-                f"dynamic_batching: input {spec.name} of {inner.id} has batch dimension {dim}, which cannot "
-                f"take batches of 1 to max_batch_size ({max_batch}) rows; leave shape and batch_size unset "
-                "(batching then makes dimension 0 dynamic) or give dimension 0 a range"
-            )
-        inputs.append(
-            TensorSpec(spec.name, spec.dtype, (Dim(min(dim.lo, 1), -1), *spec.dims[1:]), spec.layout)
-        )
-    outputs: list[TensorSpec] = []
-    for spec in inner.outputs.values():
-        if not spec.dims:
-            raise LoadError(
-                f"dynamic_batching: output {spec.name} of {inner.id} is a scalar, without a batch dimension"
-            )
-        outputs.append(TensorSpec(spec.name, spec.dtype, (Dim.any(), *spec.dims[1:])))
-    return inputs, outputs
 
 
 def _call_hook(hook: Callable[[int], None], value: int) -> None:

@@ -3,7 +3,8 @@
 Pure numpy, no state. Every request tensor has its batch on dimension 0; the helpers
 here count a request's rows, cut a request into chunks, concatenate several requests
 into one batch, and split a batch's outputs back into one answer per request.
-Slices are views (no copy); concatenation copies once.
+Slices are views (no copy); concatenation copies once. :func:`batching_specs` gives a
+batched model's specs as the batcher serves them.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 
-from ovserve.errors import BackendError, InvalidInput
+from ovserve.core.servable import Servable
+from ovserve.errors import BackendError, InvalidInput, LoadError
+from ovserve.tensors import Dim, TensorSpec
 
 Tensors = Mapping[str, np.ndarray]
 
@@ -77,3 +80,31 @@ def join(answers: Sequence[Tensors]) -> dict[str, np.ndarray]:
     if len(answers) == 1:
         return dict(answers[0])
     return {name: np.concatenate([a[name] for a in answers], axis=0) for name in answers[0]}
+
+
+def batching_specs(inner: Servable, max_batch: int) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    """The wrapper's specs: ``inner``'s with dimension 0 taking any number of rows."""
+    inputs: list[TensorSpec] = []
+    for spec in inner.inputs.values():
+        if not spec.dims:
+            raise LoadError(
+                f"dynamic_batching: input {spec.name} of {inner.id} is a scalar, without a batch dimension"
+            )
+        dim = spec.dims[0]
+        if not (dim.accepts(1) and dim.accepts(max_batch)):
+            raise LoadError(
+                f"dynamic_batching: input {spec.name} of {inner.id} has batch dimension {dim}, which cannot "
+                f"take batches of 1 to max_batch_size ({max_batch}) rows; leave shape and batch_size unset "
+                "(batching then makes dimension 0 dynamic) or give dimension 0 a range"
+            )
+        inputs.append(
+            TensorSpec(spec.name, spec.dtype, (Dim(min(dim.lo, 1), -1), *spec.dims[1:]), spec.layout)
+        )
+    outputs: list[TensorSpec] = []
+    for spec in inner.outputs.values():
+        if not spec.dims:
+            raise LoadError(
+                f"dynamic_batching: output {spec.name} of {inner.id} is a scalar, without a batch dimension"
+            )
+        outputs.append(TensorSpec(spec.name, spec.dtype, (Dim.any(), *spec.dims[1:])))
+    return inputs, outputs

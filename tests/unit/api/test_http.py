@@ -5,6 +5,7 @@ from typing import Any
 
 import orjson
 
+from ovserve.api import http
 from ovserve.api.http import HttpRequest, HttpResponse, RestApp, Router
 from ovserve.errors import InvalidInput
 
@@ -63,6 +64,45 @@ def test_routes_and_url_decoded_params() -> None:
     )
     assert call(app(), "GET", "/v2/models/m/")[0] == 200
     assert call(app(), "POST", "/v1/models/m:predict")[1]["params"] == {"name": "m"}
+
+
+def test_a_remembered_match_answers_as_the_scan_did() -> None:
+    router = Router()
+    router.add("GET", "/v2/models/stats", ok)
+    router.add("GET", "/v2/models/{name}", bad)
+    router.add("POST", "/v2/models/{name}/infer", ok)
+    for _ in range(2):  # the second time from the router's memory
+        assert router.match("GET", "/v2/models/stats") == (ok, {})
+        assert router.match("GET", "/v2/models/m%2F1") == (bad, {"name": "m/1"})
+        assert router.match("POST", "/v2/models/m/infer") == (ok, {"name": "m"})
+        wrong = router.match("GET", "/v2/models/m/infer")
+        assert isinstance(wrong, HttpResponse) and wrong.status == 406
+        unknown = router.match("GET", "/nope")
+        assert isinstance(unknown, HttpResponse) and unknown.status == 400
+    routed = router.match("POST", "/v2/models/m/infer")
+    assert not isinstance(routed, HttpResponse)
+    routed[1]["name"] = "changed"  # a handler's change does not reach the next request
+    assert router.match("POST", "/v2/models/m/infer") == (ok, {"name": "m"})
+
+
+def test_a_route_added_later_is_seen_for_a_path_already_matched() -> None:
+    router = Router()
+    router.add("GET", "/v2/models/{name}", ok)
+    unsupported = router.match("DELETE", "/v2/models/m")
+    assert isinstance(unsupported, HttpResponse) and unsupported.status == 406
+    router.add("DELETE", "/v2/models/{name}", bad)
+    assert router.match("DELETE", "/v2/models/m") == (bad, {"name": "m"})
+
+
+def test_the_remembered_paths_are_bounded() -> None:
+    router = Router()
+    router.add("GET", "/v2/models/{name}", ok)
+    for i in range(http.MATCH_CACHE_PATHS * 3):
+        assert router.match("GET", f"/v2/models/m{i}") == (ok, {"name": f"m{i}"})
+    long_name = "n" * http.MATCH_CACHE_PATH_LENGTH
+    assert router.match("GET", f"/v2/models/{long_name}") == (ok, {"name": long_name})
+    assert len(router._matched) <= http.MATCH_CACHE_PATHS
+    assert all(len(path) <= http.MATCH_CACHE_PATH_LENGTH for path in router._matched)
 
 
 def test_body_in_chunks() -> None:

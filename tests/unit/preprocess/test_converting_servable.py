@@ -63,7 +63,8 @@ def test_images_are_decoded_before_the_batcher_so_a_batch_holds_tensors(
 ) -> None:
     base = models.save(models.pixels(), tmp_path / "m")
     batches: list[int] = []
-    batching = BatchingConfig(4, NEVER_US, preferred_batch_sizes=(2,))
+    # the fixed wait (Triton's): the batch forms on its preferred size, whatever the arrival rate
+    batching = BatchingConfig(4, NEVER_US, preferred_batch_sizes=(2,), adaptive_queue_delay=False)
     servable = load(
         engine,
         base,

@@ -72,8 +72,10 @@ def batcher(
     timeout: int = 0,
     hooks: BatchingHooks | None = None,
     in_flight: int = 1,
+    adaptive: bool = False,
 ) -> BatchingServable:
-    config = BatchingConfig(max_batch, delay, preferred, queue, timeout)
+    """A batcher on ``inner``; the delay is Triton's fixed one unless ``adaptive`` (test_queue_delay.py)."""
+    config = BatchingConfig(max_batch, delay, preferred, queue, timeout, adaptive)
     return BatchingServable(inner or RecordingServable(), config, max_in_flight=in_flight, hooks=hooks)
 
 

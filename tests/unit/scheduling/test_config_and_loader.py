@@ -36,9 +36,11 @@ def test_dynamic_batching_parses_with_defaults() -> None:
             "preferred_batch_sizes": [16, 8, 16],
             "max_queue_size": 256,
             "timeout_microseconds": 5000,
+            "adaptive_queue_delay": False,
         }
     )
-    assert full.dynamic_batching == BatchingConfig(32, 1000, (8, 16), 256, 5000)
+    assert full.dynamic_batching == BatchingConfig(32, 1000, (8, 16), 256, 5000, adaptive_queue_delay=False)
+    assert cfg.dynamic_batching is not None and cfg.dynamic_batching.adaptive_queue_delay  # on by default
     assert model().dynamic_batching is None
 
 
@@ -74,6 +76,11 @@ def test_dynamic_batching_parses_with_defaults() -> None:
         ),
         ({"max_batch_size": 8, "max_queue_size": 1.5}, "dynamic_batching.max_queue_size", "integer"),
         ({"max_batch_size": 8, "timeout_microseconds": -5}, "dynamic_batching.timeout_microseconds", ">= 0"),
+        (
+            {"max_batch_size": 8, "adaptive_queue_delay": "yes"},
+            "dynamic_batching.adaptive_queue_delay",
+            "expected true or false",
+        ),
     ],
 )
 def test_dynamic_batching_errors_name_the_key(value: object, key: str, text: str) -> None:

@@ -53,6 +53,10 @@ from ovserve.tensors import (
 
 HEADER_LENGTH = b"inference-header-content-length"
 
+#: dtypes only binary data carries; UINT64 (parsed exactly when numpy reads floats). Compared as
+#: dtype objects: ``dtype == np.float16`` builds a dtype from the type on every call (~0.3 µs).
+_BINARY_ONLY = frozenset({np.dtype(np.float16), BF16_DTYPE})
+_UINT64 = np.dtype(np.uint64)
 #: numpy kind of a target dtype -> kinds JSON data may arrive as.
 _ACCEPTED_KINDS = {"b": "b", "i": "iu", "u": "iu", "f": "iuf"}
 _EXPECTED_WORDS = {"b": "booleans", "i": "integers", "u": "integers", "f": "numbers"}
@@ -240,10 +244,9 @@ def _decode_outputs(
 
 def decode_data(data: Any, dtype: np.dtype, dims: tuple[int, ...], name: str) -> np.ndarray:
     """JSON ``data`` (nested or flat) as an array of ``dtype`` shaped ``dims``."""
-    datatype = kserve_datatype(dtype)
-    if dtype == np.float16 or dtype == BF16_DTYPE:
+    if dtype in _BINARY_ONLY:
         raise InvalidInput(
-            f"Could not parse input content - {datatype} values can only be sent as binary data "
+            f"Could not parse input content - {kserve_datatype(dtype)} values can only be sent as binary data "
             f"(parameters.binary_data_size); input name: {name}"
         )
     if not isinstance(data, list):
@@ -252,7 +255,7 @@ def decode_data(data: Any, dtype: np.dtype, dims: tuple[int, ...], name: str) ->
     apparent = apparent_count(data)
     if apparent > count:  # too many: refused before numpy copies them (a ragged array may be fewer)
         _check_count(apparent, count, dims, name)
-    array = _strings(data, name) if dtype == BYTES_DTYPE else _numbers(data, dtype, datatype, name)
+    array = _strings(data, name) if dtype == BYTES_DTYPE else _numbers(data, dtype, name)
     _check_count(array.size, count, dims, name)
     return array.reshape(dims)
 
@@ -278,7 +281,7 @@ def _check_count(actual: int, count: int, dims: tuple[int, ...], name: str) -> N
         )
 
 
-def _numbers(data: list[Any], dtype: np.dtype, datatype: str, name: str) -> np.ndarray:
+def _numbers(data: list[Any], dtype: np.dtype, name: str) -> np.ndarray:
     try:
         parsed = np.asarray(data)
     except (ValueError, TypeError) as exc:
@@ -288,12 +291,13 @@ def _numbers(data: list[Any], dtype: np.dtype, datatype: str, name: str) -> np.n
     if parsed.size == 0:
         return parsed.astype(dtype)
     kind = parsed.dtype.kind
-    if kind == "f" and dtype == np.uint64 and not np.any(np.mod(parsed, 1)):
+    if kind == "f" and dtype == _UINT64 and not np.any(np.mod(parsed, 1)):
         # numpy infers float64 when integers past int64 mix with others: parse them exactly
         return _exact_uint64(data, name)
     if kind not in _ACCEPTED_KINDS[dtype.kind]:
         raise InvalidInput(
-            f"Could not parse input content - {datatype} data must be {_EXPECTED_WORDS[dtype.kind]}; Actual: "
+            f"Could not parse input content - {kserve_datatype(dtype)} data must be "
+            f"{_EXPECTED_WORDS[dtype.kind]}; Actual: "
             f"{_KIND_WORDS.get(kind, 'values of another type')}; input name: {name}"
         )
     if dtype.kind in "iu" and parsed.dtype != dtype:
@@ -302,7 +306,7 @@ def _numbers(data: list[Any], dtype: np.dtype, datatype: str, name: str) -> np.n
         if low < info.min or high > info.max:
             bad = low if low < info.min else high
             raise InvalidInput(
-                f"Could not parse input content - value {bad} is out of range for {datatype} "
+                f"Could not parse input content - value {bad} is out of range for {kserve_datatype(dtype)} "
                 f"[{info.min}, {info.max}]; input name: {name}"
             )
     return parsed.astype(dtype, copy=False)

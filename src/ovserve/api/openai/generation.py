@@ -133,9 +133,14 @@ async def _frames(
     with_logprobs = parsed.generation.params.logprobs
     try:
         async for deltas in stream:
-            meter.tokens(sum(delta.tokens for delta in deltas))
-            meter.response()
-            yield sse(answer.chunk(deltas, with_logprobs))
+            steps = [deltas, *stream.ready()]  # one write for the steps that came while this one was sent
+            for step in steps:  # each step's tokens as sent (the time per token of the later ones: ~0)
+                meter.tokens(sum(delta.tokens for delta in step))
+            meter.response(len(steps))
+            if len(steps) == 1:
+                yield answer.chunk_event(deltas, with_logprobs)
+            else:
+                yield b"".join(answer.chunk_event(step, with_logprobs) for step in steps)
     except Exception as exc:  # after the headers: the error travels as an event
         meter.ended(False)
         _status, document = error_object(exc)

@@ -22,7 +22,7 @@ def sse(document: Any) -> bytes:
 
 @dataclass
 class _Choice:
-    text: str = ""
+    parts: list[str] = field(default_factory=list)  # the text's pieces (joined once, at the end)
     finish_reason: str | None = None
     logprobs: list[TokenLogprob] = field(default_factory=list)
     started: bool = False
@@ -49,6 +49,7 @@ class Completion:
         self.completion_tokens = 0
         self._numbers: dict[int, int] = {}
         self.choices: list[_Choice] = []
+        self._chunk_head: bytes | None = None
 
     def number(self, delta: ChoiceDelta) -> int:
         if delta.index not in self._numbers:
@@ -59,7 +60,7 @@ class Completion:
     def add(self, delta: ChoiceDelta) -> int:
         number = self.number(delta)
         choice = self.choices[number]
-        choice.text += delta.text
+        choice.parts.append(delta.text)
         choice.logprobs.extend(delta.logprobs)
         choice.finish_reason = delta.finish_reason or choice.finish_reason
         self.completion_tokens += delta.tokens
@@ -88,19 +89,31 @@ class Completion:
                 "logprobs": logprobs,
                 "finish_reason": choice.finish_reason,
             }
+            text = "".join(choice.parts)
             if self.chat:
-                parsed = parse(choice.text) if parse is not None else ParsedMessage(choice.text)
+                parsed = parse(text) if parse is not None else ParsedMessage(text)
                 item["message"] = _message(parsed)
                 if parsed.tool_calls:
                     item["finish_reason"] = "tool_calls"
             else:
-                item["text"] = choice.text
+                item["text"] = text
             choices.append(item)
         obj = "chat.completion" if self.chat else "text_completion"
         return {**self._head(obj), "choices": choices, "usage": self.usage()}
 
     def chunk(self, deltas: list[ChoiceDelta], with_logprobs: bool) -> dict[str, Any]:
         """One streamed chunk with the new text of the choices in ``deltas``."""
+        obj = "chat.completion.chunk" if self.chat else "text_completion"
+        return {**self._head(obj), "choices": self._chunk_choices(deltas, with_logprobs)}
+
+    def chunk_event(self, deltas: list[ChoiceDelta], with_logprobs: bool) -> bytes:
+        """:meth:`chunk` as one server-sent event: the same JSON, its fixed head encoded once."""
+        if self._chunk_head is None:
+            obj = "chat.completion.chunk" if self.chat else "text_completion"
+            self._chunk_head = b"data: " + orjson.dumps(self._head(obj))[:-1] + b',"choices":'
+        return self._chunk_head + orjson.dumps(self._chunk_choices(deltas, with_logprobs)) + b"}\n\n"
+
+    def _chunk_choices(self, deltas: list[ChoiceDelta], with_logprobs: bool) -> list[dict[str, Any]]:
         choices = []
         for delta in deltas:
             number = self.add(delta)
@@ -121,8 +134,7 @@ class Completion:
                 item["text"] = delta.text
             self.choices[number].started = True
             choices.append(item)
-        obj = "chat.completion.chunk" if self.chat else "text_completion"
-        return {**self._head(obj), "choices": choices}
+        return choices
 
     def _delta(self, number: int, delta: ChoiceDelta) -> tuple[dict[str, Any], tuple[ToolCall, ...]]:
         """A chat delta's fields through the model's parsers (content, reasoning, tool calls)."""

@@ -9,6 +9,12 @@ unless the choice is finished. The decoding of ``ids[prefix:read]`` is kept from
 before, so most steps decode one window per choice; ``prefix`` moves up once the window
 passes :data:`WINDOW` tokens (that step decodes two). GenAI's detokenizer is an OpenVINO
 model: :func:`decode_all` decodes the windows of every choice of a step in one call.
+
+That call costs as much as a step of a small model, so most tokens skip it: :class:`Pieces`
+learns, once per token id, whether the token's text is the same whatever comes before and
+after it (most are; byte pieces of a multi-byte character and tokens whose text depends on
+their neighbours are not), and :meth:`IncrementalText.take` appends such tokens' texts without
+decoding. A token that is not plain takes the window path above.
 """
 
 from __future__ import annotations
@@ -50,6 +56,22 @@ class IncrementalText:
             self.read, self.before = len(self.ids), after
         return after[len(before) :]
 
+    def take(self, new_ids: Sequence[int], pieces: Pieces) -> str | None:
+        """The text of ``new_ids`` without decoding, when every one of them is plain and nothing
+        is held back (None otherwise: use the windows). The first token of a text has no left
+        neighbour to prove its text against, so it always takes the windows."""
+        if not new_ids or self.read != len(self.ids) or not self.ids:
+            return None
+        text = pieces.text(new_ids)
+        if text is None:
+            return None
+        start = len(self.ids)
+        self.ids.extend(new_ids)
+        if len(self.ids) - self.prefix > WINDOW:
+            self.prefix = start  # everything before ``start`` was released: a clean boundary
+        self.read, self.before = len(self.ids), None
+        return text
+
     def feed(self, tokenizer: Any, new_ids: Sequence[int], *, final: bool = False) -> str:
         """Add ``new_ids`` and return the text they release (one decode call)."""
         self.ids.extend(new_ids)
@@ -69,3 +91,72 @@ def decode_all(tokenizer: Any, windows: Sequence[list[list[int]]]) -> list[list[
         result.append(texts[at : at + len(group)])
         at += len(group)
     return result
+
+
+class Pieces:
+    """Each token id's text when it does not depend on its neighbours (learnt once per id).
+
+    A token is *plain* when its text between two anchor tokens ``A`` and ``B`` is the same
+    (``decode([A, t])`` and ``decode([B, t])`` add the same text to ``decode([A])`` and
+    ``decode([B])``), the token after it changes nothing (``decode([A, t, B])`` is
+    ``decode([A, t])`` plus ``B``'s text), and it holds no replacement character (a byte of
+    a multi-byte character). The anchors are the single tokens of two letters; a tokenizer
+    that has none gets no plain tokens (every token takes the windows).
+    """
+
+    def __init__(self, tokenizer: Any) -> None:
+        self._tokenizer = tokenizer
+        self._texts: dict[int, str | None] = {}
+        self._anchors = _anchors(tokenizer)
+
+    def text(self, ids: Sequence[int]) -> str | None:
+        """The joined text of ``ids`` if every one is plain (learning the unknown ones), else None."""
+        texts = self._texts
+        unknown = [token for token in ids if token not in texts]
+        if unknown:
+            self.learn(unknown)
+        parts = [texts[token] for token in ids]
+        return None if None in parts else "".join(parts)  # type: ignore[arg-type]
+
+    def learn(self, ids: Sequence[int]) -> None:
+        """Find out (in one detokenizer call) which of ``ids`` are plain."""
+        fresh = list(dict.fromkeys(token for token in ids if token not in self._texts))
+        if not fresh:
+            return
+        if self._anchors is None:
+            self._texts.update(dict.fromkeys(fresh))
+            return
+        a, b = self._anchors
+        rows = [[a], [b], [a, b]]
+        for token in fresh:
+            rows += [[a, token], [b, token], [a, token, b]]
+        decoded = [str(text) for text in self._tokenizer.decode(rows)]
+        text_a, text_b, text_ab = decoded[:3]
+        after_a = text_ab[len(text_a) :] if text_ab.startswith(text_a) else None
+        for i, token in enumerate(fresh):
+            with_a, with_b, around = decoded[3 + 3 * i : 6 + 3 * i]
+            piece = with_a[len(text_a) :]
+            plain = (
+                after_a is not None
+                and with_a.startswith(text_a)
+                and with_b == text_b + piece
+                and around == with_a + after_a
+                and _REPLACEMENT not in piece
+            )
+            self._texts[token] = piece if plain else None
+
+
+def _anchors(tokenizer: Any) -> tuple[int, int] | None:
+    """Two tokens that are one letter each ("a", "b"), or None when the tokenizer has no such tokens."""
+    found = []
+    for letter in ("a", "b"):
+        try:
+            ids = [
+                int(token) for token in tokenizer.encode(letter, add_special_tokens=False).input_ids.data[0]
+            ]
+        except (AttributeError, IndexError, TypeError, ValueError, RuntimeError):
+            return None
+        if len(ids) != 1:
+            return None
+        found.append(ids[0])
+    return found[0], found[1]

@@ -18,7 +18,7 @@ from typing import Any
 
 import openvino_genai as ov_genai
 
-from ovserve.backends.genai.detokenize import IncrementalText
+from ovserve.backends.genai.detokenize import IncrementalText, Pieces
 from ovserve.backends.genai.engine import Event, EventStream, fit_context
 from ovserve.backends.genai.files import plugin_properties
 from ovserve.backends.genai.llm import GenAITextServable
@@ -32,9 +32,12 @@ from ovserve.threads import started_pool
 class _Streamer(ov_genai.StreamerBase):  # type: ignore[misc]
     """Receives token ids on the worker thread; posts the new text; stops once cancelled."""
 
-    def __init__(self, tokenizer: Any, post: Callable[[Event], None], cancelled: threading.Event) -> None:
+    def __init__(
+        self, tokenizer: Any, pieces: Pieces, post: Callable[[Event], None], cancelled: threading.Event
+    ) -> None:
         super().__init__()
         self.tokenizer = tokenizer
+        self.pieces = pieces
         self.text = IncrementalText()
         self.post = post
         self.cancelled = cancelled
@@ -43,7 +46,10 @@ class _Streamer(ov_genai.StreamerBase):  # type: ignore[misc]
     def write(self, token: Any) -> Any:
         ids = [int(token)] if isinstance(token, int) else [int(t) for t in token]
         self.tokens += len(ids)
-        self.post([ChoiceDelta(0, self.text.feed(self.tokenizer, ids), len(ids))])
+        text = self.text.take(ids, self.pieces)  # plain tokens: no detokenizer call
+        if text is None:
+            text = self.text.feed(self.tokenizer, ids)
+        self.post([ChoiceDelta(0, text, len(ids))])
         return ov_genai.StreamingStatus.STOP if self.cancelled.is_set() else ov_genai.StreamingStatus.RUNNING
 
     def end(self) -> None:
@@ -59,6 +65,7 @@ class LLMPipelineServable(GenAITextServable):
         )
         super().__init__(servable_id, config, directory, pipeline.get_tokenizer())
         self._pipeline = pipeline
+        self._pieces = Pieces(self._tokenizer)  # used on the worker thread only
         self._worker = started_pool(1, f"ovserve-llm-{servable_id.name}")  # its thread exists from load on
 
     async def generate(self, request: GenerationRequest) -> GenerationStream:
@@ -86,7 +93,7 @@ class LLMPipelineServable(GenAITextServable):
         if cancelled.is_set():
             post(None)
             return
-        streamer = _Streamer(self._tokenizer, post, cancelled)
+        streamer = _Streamer(self._tokenizer, self._pieces, post, cancelled)
         try:
             result = self._pipeline.generate(encoded, config, streamer)
         except Exception as exc:

@@ -8,7 +8,7 @@ import genai_models
 import openvino_genai as ov_genai
 import pytest
 
-from ovserve.backends.genai.detokenize import WINDOW, IncrementalText, decode_all
+from ovserve.backends.genai.detokenize import WINDOW, IncrementalText, Pieces, decode_all
 
 TEXT = "héllo wörld — ünïcode: 日本語, how are you?"
 
@@ -37,3 +37,18 @@ def test_decode_all_batches_windows(tokenizer: ov_genai.Tokenizer) -> None:
         [""],
         [tokenizer.decode(ids[1:])],
     ]
+
+
+def test_plain_tokens_skip_the_detokenizer_and_add_up_to_the_text(tokenizer: ov_genai.Tokenizer) -> None:
+    ids = list(tokenizer.encode(TEXT, add_special_tokens=False).input_ids.data[0])
+    pieces, text = Pieces(tokenizer), IncrementalText()
+    out, taken = [], 0
+    for token in ids:
+        piece = text.take([token], pieces)
+        taken += piece is not None
+        out.append(piece if piece is not None else text.feed(tokenizer, [token]))
+    assert "".join(out) == TEXT
+    assert all("\ufffd" not in piece for piece in out)
+    ascii_tokens = [t for t in ids[1:] if tokenizer.decode([t]).isascii()]
+    assert taken >= len(ascii_tokens) > 0  # the ASCII tokens (but the first) came without decoding
+    assert pieces.text([ids[0]]) is not None and pieces.text([]) == ""

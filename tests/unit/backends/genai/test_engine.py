@@ -3,24 +3,46 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import enum
+import functools
 import threading
 from types import SimpleNamespace
 from typing import Any
 
+import openvino_genai as ov_genai
 import pytest
 
-from ovserve.backends.genai.engine import GenerationEngine
+from ovserve.backends.genai import engine as engine_module
+from ovserve.backends.genai.engine import EventStream, GenerationEngine
 from ovserve.errors import BackendError, ServingError
 from ovserve.genai.types import ChoiceDelta
+
+
+class Status(enum.IntEnum):  # GenAI's GenerationStatus and GenerationFinishReason, by value
+    RUNNING = 0
+    FINISHED = 1
+    IGNORED = 2
+    CANCEL = 3
+
+
+class Finish(enum.IntEnum):
+    NONE = 0
+    LENGTH = 2
 
 
 class Tokenizer:
     """Token i is the letter chr(96 + i); a prompt's length is its token count."""
 
+    def __init__(self) -> None:
+        self.decodes = 0
+
     def encode(self, text: str, add_special_tokens: bool = True) -> Any:
-        return SimpleNamespace(input_ids=SimpleNamespace(get_shape=lambda: [1, len(text)]))
+        ids = [[ord(c) - 96 for c in text]]
+        return SimpleNamespace(input_ids=SimpleNamespace(get_shape=lambda: [1, len(text)], data=ids))
 
     def decode(self, windows: list[list[int]]) -> list[str]:
+        self.decodes += 1
         return ["".join(chr(96 + t) for t in window) for window in windows]
 
 
@@ -29,7 +51,7 @@ class Handle:
         self.left = tokens
         self.made = 0
         self.pending: list[int] = []
-        self.status = "RUNNING"
+        self.status = Status.RUNNING
         self.cancelled = False
 
     def can_read(self) -> bool:
@@ -37,30 +59,31 @@ class Handle:
 
     def read(self) -> dict[int, Any]:
         ids, self.pending = self.pending, []
-        reason = SimpleNamespace(name="LENGTH" if self.left == 0 else "NONE")
+        reason = Finish.LENGTH if self.left == 0 else Finish.NONE
         return {
             0: SimpleNamespace(generated_ids=ids, generated_log_probs=[0.0] * len(ids), finish_reason=reason)
         }
 
-    def get_status(self) -> Any:
-        return SimpleNamespace(name=self.status)
+    def get_status(self) -> Status:
+        return self.status
 
     def cancel(self) -> None:
         self.cancelled = True
-        self.status = "CANCEL"
+        self.status = Status.CANCEL
 
 
 class Pipeline:
     """Each step gives every running request its next token (1, 2, 3, ...); ``fail`` makes steps raise."""
 
     def __init__(self) -> None:
+        self.tokenizer = Tokenizer()
         self.handles: list[Handle] = []
         self.steps = 0
         self.fail = False
         self.gate = threading.Semaphore(0)  # one release per allowed step
 
     def get_tokenizer(self) -> Tokenizer:
-        return Tokenizer()
+        return self.tokenizer
 
     def add_request(self, request_id: int, ids: Any, config: Any) -> Handle:
         handle = Handle(config.max_new_tokens)
@@ -73,15 +96,15 @@ class Pipeline:
         if self.fail:
             raise RuntimeError("device lost")
         for handle in self.handles:
-            if handle.status == "RUNNING":
+            if handle.status == Status.RUNNING:
                 handle.left -= 1
                 handle.made += 1
                 handle.pending.append(handle.made)
                 if handle.left == 0:
-                    handle.status = "FINISHED"
+                    handle.status = Status.FINISHED
 
     def get_metrics(self) -> Any:
-        return SimpleNamespace(cache_usage=float(sum(h.status == "RUNNING" for h in self.handles)))
+        return SimpleNamespace(cache_usage=float(sum(h.status == Status.RUNNING for h in self.handles)))
 
 
 def config(tokens: int) -> Any:
@@ -163,5 +186,33 @@ def test_cancel_reaches_the_handle_and_a_failing_step_fails_only_its_requests() 
             pipeline.gate.release()
         assert "".join(d.text for d in await drain(engine, later)) == "a"
         stop(engine, pipeline)
+
+    asyncio.run(main())
+
+
+def test_genai_enums_are_read_by_the_values_the_engine_knows() -> None:
+    status = {name: int(value) for name, value in ov_genai.GenerationStatus.__members__.items()}
+    assert (status["RUNNING"], status["IGNORED"]) == (engine_module._RUNNING, engine_module._IGNORED)
+    finish = {int(value): name for name, value in ov_genai.GenerationFinishReason.__members__.items()}
+    assert {finish[value] for value in engine_module._FINISH_BY_VALUE} == {"STOP", "LENGTH", "TOOL_CALL"}
+    assert engine_module._FINISH_BY_VALUE[int(ov_genai.GenerationFinishReason.TOOL_CALL)] == "tool_calls"
+
+
+def test_ready_hands_over_the_steps_that_arrived_and_keeps_the_end_or_error() -> None:
+    async def main() -> None:
+        one, two = [ChoiceDelta(0, "a", 1)], [ChoiceDelta(0, "b", 1)]
+        for end in (None, BackendError("device lost")):
+            events: asyncio.Queue[Any] = asyncio.Queue()
+            cancels: list[int] = []
+            stream = EventStream(events, functools.partial(cancels.append, 1), 1)
+            assert stream.ready() == []
+            for event in (one, two, end):
+                events.put_nowait(event)
+            seen: list[Any] = []
+            with contextlib.suppress(BackendError):
+                async for step in stream:
+                    seen += [step, stream.ready(), stream.ready()]
+            assert seen == [one, [two], []]  # the end (or the error) stays for the iteration
+            assert cancels  # leaving the iteration cancels
 
     asyncio.run(main())

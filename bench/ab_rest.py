@@ -1,0 +1,134 @@
+"""Two ovserve source trees and the raw ASGI floor, interleaved: CPU per KServe v2 REST JSON request.
+
+For a change to ovserve's REST path: the server from another source tree (``--base``, e.g. a
+``git archive`` of the commit before; run with ``PYTHONPATH``) and from this one, and the raw
+ASGI floor (``bench/floors/asgi_app.py``), all serving the tiny model of bench/models.py with the
+same plugin config, each pinned to core 1 and started once. Then for ``--rounds`` rounds each is
+loaded in turn (the order rotating) by ``wrk -t1 -c<c>`` on core 0 for ``--seconds``; per turn the
+server's CPU seconds (``/proc/<pid>/stat``) ÷ its answers is its CPU per request. The medians over
+the rounds, and floor ÷ each, are printed as Markdown. CPU per request holds when other jobs take
+cores: what they take is wall time, not the server's CPU.
+
+    .venv/bin/python bench/ab_rest.py --base /tmp/base/src [--rounds 6] [--seconds 4] [-c 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+WORK = BENCH / "work"
+sys.path.insert(0, str(BENCH))
+
+import models  # noqa: E402
+
+PLUGIN = {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_PRECISION_HINT": "f32"}
+PYTHON = str(ROOT / ".venv/bin/python")
+
+
+def start(name: str, argv: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    log = (WORK / f"ab_rest-{name}.log").open("wb")
+    proc = subprocess.Popen(["taskset", "-c", "1", *argv], stdout=log, stderr=subprocess.STDOUT, env=env)
+    end = time.monotonic() + 180
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited; see {log.name}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/models/tiny/ready", timeout=1):
+                return proc
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"{name} did not get ready")
+
+
+def command(
+    name: str, port: int, config: Path, base: Path, other_src: Path
+) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of ``name``: ovserve from the other tree or this one, or the floor."""
+    env = dict(os.environ)
+    if name == "floor":
+        argv = [PYTHON, str(BENCH / "floors/asgi_app.py"), "--model", f"tiny={base / models.TINY.xml}"]
+        return [*argv, "--port", str(port)], dict(env, BENCH_PLUGIN_CONFIG=json.dumps(PLUGIN))
+    argv = [PYTHON, "-m", "ovserve", "--config_path", str(config), "--rest_port", str(port)]
+    argv += ["--port", "0", "--rest_bind_address", "127.0.0.1"]
+    return argv, dict(env, PYTHONPATH=str(other_src)) if name == "base" else env
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load(port: int, body: Path, c: int, seconds: int) -> int:
+    argv = ["taskset", "-c", "0", "wrk", "-t1", f"-c{c}", f"-d{seconds}s", "-s", str(BENCH / "lua/post.lua")]
+    argv += [f"http://127.0.0.1:{port}/v2/models/tiny/infer", "--", str(body), "application/json", ""]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    line = next(ln for ln in out.splitlines() if ln.startswith("BENCH_RESULT "))
+    result = json.loads(line.split(" ", 1)[1])
+    if result["status"] or result["timeout"]:
+        raise RuntimeError(f"errors from port {port}: {result}")
+    return int(result["requests"])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("--base", type=Path, required=True, help="the other tree's src/ (put on PYTHONPATH)")
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--seconds", type=int, default=4)
+    parser.add_argument("-c", type=int, default=8)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (bench/setup.sh)")
+    base = models.build(WORK)["tiny"]
+    body = models.write_payloads(models.TINY, models.sample_input(models.TINY), WORK / "payloads")["v2_json"]
+    config = WORK / "ab_rest.json"
+    entry = {"name": "tiny", "base_path": str(base), "plugin_config": PLUGIN}
+    config.write_text(json.dumps({"model_config_list": [{"config": entry}]}))
+    servers = {"base": 18971, "this tree": 18973, "floor": 18975}
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        for name, port in servers.items():
+            procs[name] = start(name, *command(name, port, config, base, args.base), port)
+        per: dict[str, list[float]] = {name: [] for name in servers}
+        names = list(servers)
+        for round_ in range(args.rounds):
+            for name in names[round_ % 3 :] + names[: round_ % 3]:
+                load(servers[name], body, args.c, 1)  # warm-up
+                cpu0 = cpu_seconds(procs[name].pid)
+                answered = load(servers[name], body, args.c, args.seconds)
+                per[name].append((cpu_seconds(procs[name].pid) - cpu0) / answered * 1e6)
+            print(
+                f"round {round_ + 1}: " + ", ".join(f"{n} {v[-1]:.0f} µs" for n, v in per.items()), flush=True
+            )
+    finally:
+        for proc in procs.values():
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs.values():
+            proc.wait(30)
+    med = {name: statistics.median(v) for name, v in per.items()}
+    rounds = args.rounds
+    print(
+        f"\n| server | µs CPU per request (median of {rounds} rounds) | floor ÷ server, median of the rounds' ratios |"
+    )
+    print("|---|---|---|")
+    for name in servers:
+        ratio = statistics.median(f / s for f, s in zip(per["floor"], per[name], strict=True))
+        print(f"| {name} | {med[name]:.0f} | {ratio:.2f}× |")
+    change = statistics.median(t / b for t, b in zip(per["this tree"], per["base"], strict=True))
+    print(f"\nthis tree ÷ base, CPU per request, median of the rounds' ratios: {change:.3f}×")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
