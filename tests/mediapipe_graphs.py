@@ -171,6 +171,30 @@ STREAM = (
     + session("s", "add")
     + inference("infer", "s", "scaled", "out", "x", "y")
 )
+#: a generative Python node that yields ``in + k`` for k = 1, 2, ... for ever; its generator's
+#: ``finally`` appends "closed" to the file ``endless.py`` names (ENDLESS_HANDLER.format(mark=...))
+ENDLESS = 'input_stream: "OVMS_PY_TENSOR:in"\noutput_stream: "OVMS_PY_TENSOR:counted"\n' + python(
+    "gen", "in", "counted", handler="endless.py", loopback=True
+)
+ENDLESS_HANDLER = """
+import numpy as np
+from pyovms import Tensor
+
+
+class OvmsPythonModel:
+    def execute(self, inputs):
+        return self.generate(np.array(inputs[0]))
+
+    def generate(self, data):
+        k = 0
+        try:
+            while True:
+                k += 1
+                yield [Tensor("counted", data + np.float32(k))]
+        finally:
+            with open({mark!r}, "a") as f:
+                f.write("closed\\n")
+"""
 #: a Python node that answers what it got: the bytes of its input, its shape and datatype
 RAW = 'input_stream: "OVMS_PY_TENSOR_DATA:data"\noutput_stream: "OVMS_PY_TENSOR:echo"\n' + python(
     "echo", "data", "echo", handler="echo.py"

@@ -106,6 +106,14 @@ class ModelNotFound(ServingError):
         self.name = name
 
 
+class GraphNotFound(ModelNotFound):
+    """No servable of that name, in a KServe inference call: OVMS (MediaPipe builds) looks for a
+    model, then a DAG, then a MediaPipe graph, and answers what the last lookup found."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name, "Mediapipe graph definition with requested name is not found")
+
+
 class VersionNotFound(ServingError):
     """The model exists but not the requested version (or it has no version at all)."""
 

@@ -31,6 +31,13 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
         root / "tools", "text_generation", "../llm", '\n      tool_parser: "mistral",'
     )
     save(identity(), root / "classic")
+    # a graph file named by graph_path, for a base path without graph.pbtxt: its models_path
+    # "../emb" is relative to the base path (listed/), as OVMS resolves it, not to the graph
+    # file's directory (graphs/deep/, where ../emb is nothing)
+    (root / "listed").mkdir()
+    (root / "graphs" / "deep").mkdir(parents=True)
+    graph = genai_models.write_ovms_graph(root / "graphs" / "deep", "embeddings", models_path="../emb")
+    graph.rename(root / "graphs" / "deep" / "emb_graph.pbtxt")
     return root
 
 
@@ -44,6 +51,11 @@ def write_config(root: Path, names: list[str]) -> Path:
 @pytest.fixture(scope="module")
 def server(repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     config = write_config(repository, ["llm", "emb", "rr", "tools", "classic"])
+    doc = json.loads(config.read_text())
+    doc["mediapipe_config_list"] = [
+        {"name": "emb_listed", "base_path": "listed", "graph_path": "../graphs/deep/emb_graph.pbtxt"}
+    ]
+    config.write_text(json.dumps(doc))
     proc = ServerProcess(["--config_path", str(config)], tmp_path_factory.mktemp("log") / "ovserve.log")
     proc.start()
     yield proc
@@ -63,6 +75,12 @@ def test_graph_models_serve_the_openai_endpoints(server: ServerProcess) -> None:
     assert rerank.status_code == 200 and len(rerank.json()["results"]) == 2
     ready = requests.get(f"{server.rest_url}/v2/models/llm/ready", timeout=10)
     assert ready.status_code == 200
+
+
+def test_a_generative_graph_named_by_graph_path_is_served(server: ServerProcess) -> None:
+    api = openai.OpenAI(base_url=server.rest_url + "/v3", api_key="unused", max_retries=0)
+    listed = api.embeddings.create(model="emb_listed", input="hello").data[0].embedding
+    assert listed == api.embeddings.create(model="emb", input="hello").data[0].embedding  # the same model
 
 
 def test_unsupported_graph_options_are_named_in_the_status(server: ServerProcess) -> None:

@@ -170,7 +170,9 @@ def test_rest_unknown_output(post: Any) -> None:
 
 def test_rest_unknown_model(post: Any) -> None:
     expect(
-        post("/v2/models/nobody/infer", body_with()), 404, "Model with requested name is not found - nobody"
+        post("/v2/models/nobody/infer", body_with()),
+        404,
+        "Mediapipe graph definition with requested name is not found - nobody",  # OVMS, MediaPipe builds
     )
 
 
@@ -361,7 +363,7 @@ def test_grpc_unknown_model(stub: Any) -> None:
         stub,
         request(fp32_tensor(), model_name="nobody"),
         grpc.StatusCode.NOT_FOUND,
-        "Model with requested name is not found - nobody",
+        "Mediapipe graph definition with requested name is not found - nobody",  # OVMS, MediaPipe builds
     )
 
 

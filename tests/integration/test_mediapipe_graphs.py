@@ -4,7 +4,8 @@ One server: a model ``add`` (OpenVINO's opset API); a graph of two inference nod
 (``chain``, from a model_config_list entry whose base path holds graph.pbtxt) and the same
 graph from ``mediapipe_config_list`` with a ``graph_path``; a Python node before an inference
 node (``pyinfer``); a generative Python node streaming through an inference node
-(``stream``); a graph that uses a calculator ovserve does not have (``unsupported``).
+(``stream``); a generative Python node that answers for ever until its stream is cancelled
+(``endless``); a graph that uses a calculator ovserve does not have (``unsupported``).
 Results are compared with the model run in-process.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import queue
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +26,8 @@ from mediapipe_graphs import (
     CHAIN,
     CUSTOM,
     ECHO_HANDLER,
+    ENDLESS,
+    ENDLESS_HANDLER,
     MAKE_HANDLER,
     PASS_HANDLER,
     PY_INFER,
@@ -61,6 +65,11 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "custom" / "graph.pbtxt").write_text(CUSTOM)
     (root / "custom" / "make.py").write_text(MAKE_HANDLER)
     (root / "custom" / "pass.py").write_text(PASS_HANDLER)
+    (root / "endless").mkdir()
+    (root / "endless" / "graph.pbtxt").write_text(ENDLESS)
+    (root / "endless" / "endless.py").write_text(
+        ENDLESS_HANDLER.format(mark=str(root / "endless" / "closed"))
+    )
     (root / "unsupported").mkdir()
     (root / "unsupported" / "graph.pbtxt").write_text(UNSUPPORTED)
     doc = {
@@ -72,6 +81,7 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
             {"config": {"name": "stream"}},
             {"config": {"name": "raw"}},
             {"config": {"name": "custom"}},
+            {"config": {"name": "endless"}},
         ],
         "mediapipe_config_list": [
             {"name": "listed", "base_path": "other", "graph_path": "chain_graph.pbtxt"}
@@ -125,6 +135,20 @@ def test_graph_status_metadata_and_readiness(server: ServerProcess) -> None:
     config = grpc.get_model_config("chain").config  # Triton's extension: names, no datatype, no shape
     assert [(t.name, t.data_type, list(t.dims)) for t in config.input] == [("in", 0, [])]  # TYPE_INVALID
     assert rest.get_model_config("chain")["output"][0]["name"] == "out"
+    # one answer per request (one output stream, no generative node): not decoupled
+    assert not config.model_transaction_policy.decoupled
+    assert rest.get_model_config("chain")["model_transaction_policy"] == {"decoupled": False}
+
+
+def test_a_graph_that_answers_several_times_is_decoupled_in_its_triton_config(server: ServerProcess) -> None:
+    # a generative Python node answers one streamed request several times: clients must read a stream
+    grpc = grpcclient.InferenceServerClient(server.grpc_address)
+    assert grpc.get_model_config("stream").config.model_transaction_policy.decoupled
+    rest = httpclient.InferenceServerClient(f"{HOST}:{server.rest_port}")
+    assert rest.get_model_config("stream")["model_transaction_policy"] == {"decoupled": True}
+    # two output streams: a packet of each is an answer of its own
+    assert rest.get_model_config("custom")["model_transaction_policy"] == {"decoupled": True}
+    assert not grpc.get_model_config("add").config.model_transaction_policy.decoupled  # a model
 
 
 def test_a_graph_with_a_calculator_ovserve_lacks_says_so(server: ServerProcess) -> None:
@@ -161,6 +185,38 @@ def test_bad_requests_to_a_graph_are_refused_and_the_graph_keeps_serving(
     np.testing.assert_allclose(
         grpc.infer("chain", [good]).as_numpy("out"), expected(repository, X), rtol=1e-6
     )
+
+
+def test_an_unknown_name_answers_as_ovms_with_graphs(server: ServerProcess) -> None:
+    # OVMS looks a KServe inference name up as a model, a DAG, then a MediaPipe graph: the last answers
+    graph_text = "Mediapipe graph definition with requested name is not found - nobody"
+    rest = httpclient.InferenceServerClient(f"{HOST}:{server.rest_port}")
+    inp = httpclient.InferInput("in", list(X.shape), "FP32")
+    inp.set_data_from_numpy(X)
+    with pytest.raises(InferenceServerException) as caught:
+        rest.infer("nobody", [inp])
+    assert caught.value.status() == "404" and graph_text in caught.value.message()
+    grpc = grpcclient.InferenceServerClient(server.grpc_address)
+    ginp = grpcclient.InferInput("in", list(X.shape), "FP32")
+    ginp.set_data_from_numpy(X)
+    with pytest.raises(InferenceServerException) as caught:
+        grpc.infer("nobody", [ginp])
+    assert caught.value.status() == "StatusCode.NOT_FOUND" and graph_text in caught.value.message()
+    results: queue.Queue[object] = queue.Queue()
+    grpc.start_stream(callback=lambda result, error: results.put(error or result))
+    try:
+        grpc.async_stream_infer("nobody", [ginp], request_id="lost")
+        error = results.get(timeout=30)
+        assert isinstance(error, InferenceServerException) and graph_text in str(error), error
+        grpc.async_stream_infer("chain", [ginp], request_id="found")  # the stream goes on
+        assert isinstance(results.get(timeout=30), grpcclient.InferResult)
+    finally:
+        grpc.stop_stream()
+    # metadata and readiness answer the model lookup's text, as OVMS
+    with pytest.raises(InferenceServerException, match="Model with requested name is not found - nobody"):
+        grpc.get_model_metadata("nobody")
+    with pytest.raises(InferenceServerException, match="Model with requested name is not found - nobody"):
+        rest.get_model_metadata("nobody")
 
 
 def test_tensorflow_serving_does_not_know_graphs(server: ServerProcess) -> None:
@@ -282,6 +338,50 @@ def test_graph_metrics_are_counted_as_ovms_counts_graphs(server: ServerProcess) 
     assert "ovms_requests_accepted_total{api=KServe,interface=gRPC,method=ModelInferStream}" in after
 
 
+def test_a_client_that_cancels_a_stream_stops_the_graph_and_is_counted_once(
+    server: ServerProcess, repository: Path
+) -> None:
+    before = graph_series(server, "endless")
+    grpc = grpcclient.InferenceServerClient(server.grpc_address)
+    results: queue.Queue[object] = queue.Queue()
+    grpc.start_stream(callback=lambda result, error: results.put(error or result))
+    inp = grpcclient.InferInput("in", [4], "FP32")
+    inp.set_data_from_numpy(X[0])
+    grpc.async_stream_infer("endless", [inp], request_id="endless")  # it would answer for ever
+    for k in (1, 2, 3):
+        result = results.get(timeout=30)
+        assert isinstance(result, grpcclient.InferResult), result
+        np.testing.assert_array_equal(result.as_numpy("counted"), X[0] + np.float32(k))
+    grpc.stop_stream(cancel_requests=True)
+    mark = repository / "endless" / "closed"
+    deadline = time.monotonic() + 30  # the server closes the generator on the node's thread: wait for it
+    while not mark.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert mark.read_text() == "closed\n"  # the node's generator was closed, once
+    stream = "api=KServe,interface=gRPC,method=ModelInferStream"
+    after = graph_series(server, "endless")
+    assert after["ovms_current_graphs{}"] == 0
+    assert (
+        after[f"ovms_requests_accepted_total{{{stream}}}"]
+        - before.get(f"ovms_requests_accepted_total{{{stream}}}", 0.0)
+        == 1
+    )
+    assert after[f"ovms_graph_error_total{{{stream}}}"] == before.get(
+        f"ovms_graph_error_total{{{stream}}}", 0.0
+    )
+    assert after["ovms_graph_processing_time_us_count{method=ModelInferStream}"] == 1
+    # the graph serves the next stream
+    fresh: queue.Queue[object] = queue.Queue()
+    grpc.start_stream(callback=lambda result, error: fresh.put(error or result))
+    try:
+        grpc.async_stream_infer("endless", [inp], request_id="again")
+        again = fresh.get(timeout=30)
+        assert isinstance(again, grpcclient.InferResult), again
+        np.testing.assert_array_equal(again.as_numpy("counted"), X[0] + np.float32(1))
+    finally:
+        grpc.stop_stream(cancel_requests=True)
+
+
 def test_config_reload_rebuilds_a_changed_graph_and_retires_a_removed_one(tmp_path: Path) -> None:
     save(add_scaled(), tmp_path / "add")
     (tmp_path / "g").mkdir()
@@ -332,6 +432,12 @@ def test_a_python_tensor_input_gets_the_raw_bytes_as_sent(server: ServerProcess)
     with pytest.raises(InferenceServerException, match="Invalid Python tensor buffer size") as err:
         grpc.infer("raw", [wrong])
     assert err.value.status() == "StatusCode.INVALID_ARGUMENT"
+    shared = grpcclient.InferInput("data", [3], "BYTES")  # raw bytes and a shared memory region
+    shared._raw_content = b"abc"
+    shared._input.parameters["shared_memory_region"].string_param = "region"
+    with pytest.raises(InferenceServerException, match="shared memory extension is not supported") as err:
+        grpc.infer("raw", [shared])
+    assert err.value.status() == "StatusCode.UNIMPLEMENTED"
 
 
 def test_python_tensors_of_any_datatype_pass_between_nodes_and_to_the_client_as_they_are(

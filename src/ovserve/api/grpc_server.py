@@ -7,7 +7,7 @@ generic text, their detail goes to the log.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import grpc
@@ -67,14 +67,20 @@ def _wrap_stream(
     inner: Callable[[Any, aio.ServicerContext], AsyncIterator[Any]], parse: Parse | None
 ) -> Callable[..., AsyncIterator[Any]]:
     async def behavior(requests: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
+        items = inner(_parsed(requests, parse), context)
         try:
-            async for item in inner(_parsed(requests, parse), context):
+            async for item in items:
                 yield item
             return
         except aio.AbortError:
             raise
         except Exception as exc:
             status = _status(exc)
+        finally:
+            if isinstance(
+                items, AsyncGenerator
+            ):  # closed early (the call cancelled): closed now, not by the GC
+                await items.aclose()
         del requests
         await context.abort(*status)
 

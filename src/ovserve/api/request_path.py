@@ -17,8 +17,8 @@ spans of.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
+from contextlib import aclosing, contextmanager
 from dataclasses import replace
 from time import perf_counter_ns
 from typing import TypeVar
@@ -36,6 +36,9 @@ R = TypeVar("R")
 #: How a front end words the domain errors whose text differs per API (e.g. TF Serving's
 #: ``errors.EmptyBinaryItem``); applied before the failure is traced and raised.
 Wording = Callable[[ServingError], ServingError]
+#: The error a call answers for a name nothing is served under, given the name: KServe's inference
+#: calls answer OVMS's graph lookup (``errors.GraphNotFound``), the others ModelNotFound.
+Unknown = Callable[[str], ServingError]
 
 
 async def infer(
@@ -46,34 +49,57 @@ async def infer(
     decode: Callable[[Servable], InferRequest],
     encode: Callable[[Servable, InferRequest, InferResponse], R],
     wording: Wording | None = None,
+    unknown: Unknown | None = None,
 ) -> R:
     """Resolve ``name``/``version``, decode, validate and run, encode; count it as ``call``.
 
-    ``wording`` rewords the errors of the call in the front end's API (none: as raised)."""
-    metrics = ctx.metrics
+    ``wording`` rewords the errors of the call in the front end's API (none: as raised);
+    ``unknown`` is the error of a name nothing is served under (none: ModelNotFound)."""
     GRAPH_CALL.set(graph_call_index(call.interface, call.method) if call.api == "KServe" else 0)
-    if metrics is None:
-        with _acquire(ctx, call, name, version) as servable:
-            return await _run(ctx, servable, call, decode, encode, wording)
-    start = perf_counter_ns()
+    with _acquire_counted(ctx, call, name, version, unknown) as servable:
+        return await _counted_run(ctx, servable, call, decode, encode, wording)
+
+
+def _acquire_counted(
+    ctx: ServingContext, call: CallInfo, name: str, version: int | None, unknown: Unknown | None = None
+) -> Handle:
+    """:func:`_acquire`; a name or version that resolves to nothing counts as a failed ``call``;
+    an unknown name raises ``unknown(name)`` when given."""
     try:
-        handle = _acquire(ctx, call, name, version)
-    except ServingError:
-        metrics.count(call, name, version, ok=False)
+        return _acquire(ctx, call, name, version)
+    except ServingError as exc:
+        if ctx.metrics is not None:
+            ctx.metrics.count(call, name, version, ok=False)
+        if unknown is not None and type(exc) is ModelNotFound:
+            raise unknown(name) from None
         raise
-    with handle as servable:
-        series = metrics.version(servable.id)
-        series.current += 1
-        try:
-            result = await _run(ctx, servable, call, decode, encode, wording)
-        except BaseException:
-            series.fail[call.index] += 1
-            raise
-        finally:
-            series.current -= 1
-        series.success[call.index] += 1
-        series.request_time[call.interface_index].observe((perf_counter_ns() - start) // 1000)
-        return result
+
+
+async def _counted_run(
+    ctx: ServingContext,
+    servable: Servable,
+    call: CallInfo,
+    decode: Callable[[Servable], InferRequest],
+    encode: Callable[[Servable, InferRequest, InferResponse], R],
+    wording: Wording | None,
+) -> R:
+    """:func:`_run` on a pinned servable, counted in its version's series (metrics on)."""
+    metrics = ctx.metrics
+    if metrics is None:
+        return await _run(ctx, servable, call, decode, encode, wording)
+    start = perf_counter_ns()
+    series = metrics.version(servable.id)
+    series.current += 1
+    try:
+        result = await _run(ctx, servable, call, decode, encode, wording)
+    except BaseException:
+        series.fail[call.index] += 1
+        raise
+    finally:
+        series.current -= 1
+    series.success[call.index] += 1
+    series.request_time[call.interface_index].observe((perf_counter_ns() - start) // 1000)
+    return result
 
 
 async def _run(
@@ -125,28 +151,30 @@ async def infer_stream(
     version: int | None,
     decode: Callable[[Servable], InferRequest],
     encode: Callable[[Servable, InferRequest, InferResponse], R],
-) -> AsyncIterator[R]:
+    unknown: Unknown | None = None,
+) -> AsyncGenerator[R, None]:
     """:func:`infer` for a streaming call: a servable that :attr:`~Servable.streams_answers` may answer
-    several times (each answer encoded as it comes); any other answers once, as :func:`infer`."""
-    try:
-        with _acquire(ctx, call, name, version) as servable:
-            streams = servable.streams_answers
-    except ServingError:
-        streams = False  # infer() raises it again, and counts it
-    if not streams:
-        yield await infer(ctx, call, name, version, decode, encode)
-        return
-    GRAPH_CALL.set(graph_call_index(call.interface, "ModelInferStream"))
-    with _acquire(ctx, call, name, version) as servable:  # counted by the graph (metrics/graphs.py)
+    several times (each answer encoded as it comes; counted by the servable: a graph's series,
+    ``metrics/graphs.py``); any other answers once, counted as :func:`infer` counts.
+
+    The version is pinned until the last answer; a caller that stops early must close this
+    generator (``contextlib.aclosing``), which closes the servable's answers at once."""
+    with _acquire_counted(ctx, call, name, version, unknown) as servable:
+        if not servable.streams_answers:
+            GRAPH_CALL.set(graph_call_index(call.interface, call.method) if call.api == "KServe" else 0)
+            yield await _counted_run(ctx, servable, call, decode, encode, None)
+            return
+        GRAPH_CALL.set(graph_call_index(call.interface, "ModelInferStream"))
         request = decode(servable)
         REQUEST_PARAMETERS.set(request.parameters or NO_PARAMETERS)
-        async for answer in servable.infer_stream(request.inputs):
-            answered = _answered(request, answer.outputs)
-            if answered is None:
-                continue  # a packet of an output the client did not ask for
-            response = InferResponse(servable.name, servable.version, answer.outputs, request.id)
-            response.parameters = answer.parameters
-            yield encode(servable, answered, response)
+        async with aclosing(servable.infer_stream(request.inputs)) as answers:
+            async for answer in answers:
+                answered = _answered(request, answer.outputs)
+                if answered is None:
+                    continue  # a packet of an output the client did not ask for
+                response = InferResponse(servable.name, servable.version, answer.outputs, request.id)
+                response.parameters = answer.parameters
+                yield encode(servable, answered, response)
 
 
 def _answered(request: InferRequest, outputs: Mapping[str, object]) -> InferRequest | None:
@@ -165,16 +193,10 @@ def pinned(ctx: ServingContext, call: CallInfo, name: str, version: int | None) 
     block counts a failure on the resolved version (or on the name for unversioned calls).
     """
     metrics = ctx.metrics
-    if metrics is None:
-        with _acquire(ctx, call, name, version) as servable:
+    with _acquire_counted(ctx, call, name, version) as servable:
+        if metrics is None:
             yield servable
-        return
-    try:
-        handle = _acquire(ctx, call, name, version)
-    except ServingError:
-        metrics.count(call, name, version, ok=False)
-        raise
-    with handle as servable:
+            return
         try:
             yield servable
         except BaseException:

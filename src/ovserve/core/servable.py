@@ -13,7 +13,7 @@ here, answered through the wrappers.
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -138,7 +138,15 @@ class Servable(abc.ABC):
         possibly several times per request (a MediaPipe graph); False: once, through :meth:`infer`."""
         return False
 
-    async def infer_stream(self, inputs: Mapping[str, np.ndarray]) -> AsyncIterator[InferAnswer]:
+    @property
+    def decoupled(self) -> bool:
+        """Whether a streaming call may answer one request other than exactly once (Triton's
+        ``model_transaction_policy.decoupled``: a client must then read a stream's replies, not
+        pair them one to one with its requests): a MediaPipe graph with a generative Python node
+        or several output streams; False for a model."""
+        return False
+
+    async def infer_stream(self, inputs: Mapping[str, np.ndarray]) -> AsyncGenerator[InferAnswer, None]:
         """Each answer to one request, validated as :meth:`infer`; a model answers once."""
         yield InferAnswer(await self.infer(inputs))
 
@@ -150,8 +158,10 @@ class WrapperServable(Servable):
     """A servable that adds one concern around ``inner`` and is otherwise ``inner``.
 
     It has ``inner``'s id and (unless given others) its tensors; parallelism, batching
-    policy, special tensors and backend are ``inner``'s; it owns ``inner``: :meth:`close`
-    closes it. A subclass overrides what its concern changes.
+    policy, special tensors, backend and APIs are ``inner``'s; it owns ``inner``: :meth:`close`
+    closes it. A subclass overrides what its concern changes. A wrapper answers once, through
+    its own :meth:`infer` (so that its concern applies): ``streams_answers``, ``decoupled`` and
+    ``raw_inputs`` are the defaults, not ``inner``'s.
     """
 
     def __init__(

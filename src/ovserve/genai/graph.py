@@ -71,8 +71,11 @@ def read_graph_bytes(path: Path) -> bytes:
         raise LoadError(f"{path}: cannot read the graph: {exc}") from None
 
 
-def parse_graph(data: bytes, path: Path) -> GraphModel:
+def parse_graph(data: bytes, path: Path, base_path: Path | None = None) -> GraphModel:
     """:func:`read_graph` on content already read from ``path``, with ``models_path`` not resolved yet.
+
+    A relative ``models_path`` is relative to the graph's ``base_path`` (as OVMS resolves it; by
+    default the graph file's directory, which is the base path of a ``<base_path>/graph.pbtxt``).
 
     Parsing is pure, so a caller may keep the result while the content stays the same, and
     resolve ``models_path`` each time it uses it (a symlinked model directory may be swapped).
@@ -106,7 +109,7 @@ def parse_graph(data: bytes, path: Path) -> GraphModel:
         raise LoadError(f"{path}: node {node.name or node.calculator}: models_path is not set")
     models_path = Path(options.models_path)
     if not models_path.is_absolute():
-        models_path = path.parent / models_path
+        models_path = (path.parent if base_path is None else base_path) / models_path
     return GraphModel(
         models_path=models_path,
         generative=_generative(task, options, path),

@@ -2,9 +2,10 @@
 
 OVMS serves a GenAI model directory (or an OVMS graph directory) as one servable with no
 version subdirectories. :class:`GenerativeSource` wraps the server's source: models with
-a ``generative`` config (``--task``, or ``task`` in config.json), local base paths that
-hold OVMS's ``graph.pbtxt`` (read by :mod:`ovserve.genai.graph`; a changed graph reloads
-the model) and local directories exported for GenAI (task inferred as OVMS infers it,
+a ``generative`` config (``--task``, or ``task`` in config.json), OVMS's LLM / embeddings /
+rerank graphs (a graph entry's ``graph_path``, or a local base path holding ``graph.pbtxt``;
+read by :mod:`ovserve.genai.graph`, ``models_path`` relative to the base path as in OVMS; a
+changed graph reloads the model) and local directories exported for GenAI (task inferred as OVMS infers it,
 :mod:`ovserve.genai.detect`) get a stream of version 1 built by ``loader_factory``; the others go to the
 wrapped source unchanged.
 """
@@ -24,7 +25,7 @@ from ovserve.errors import BASE_PATH_INVALID, LoadError
 from ovserve.genai.detect import detect_task, is_genai_export
 from ovserve.genai.graph import GraphModel, parse_graph, read_graph_bytes
 from ovserve.genai.types import GENERATIVE_VERSION
-from ovserve.repository.sources import Source, unserved_stream
+from ovserve.repository.sources import Source
 from ovserve.repository.storage import is_remote
 
 GenerativeLoaderFactory = Callable[[ModelConfig, Path], Loader]
@@ -36,9 +37,20 @@ def missing_files(directory: Path) -> list[str]:
     return [name for name in wanted if not (directory / name).is_file()]
 
 
+def graph_file(config: ModelConfig) -> Path | None:
+    """The OVMS graph a local entry is served as: its ``graph_path`` (a graph entry: OVMS's
+    ``graph_path`` in config.json), else ``graph.pbtxt`` in its base path if there is one."""
+    if config.graph_path is not None:
+        return Path(config.graph_path)
+    if is_remote(config.base_path):
+        return None
+    default = Path(config.base_path) / GRAPH_FILE
+    return default if default.is_file() else None
+
+
 def has_graph(config: ModelConfig) -> bool:
-    """A classic-looking entry whose base path holds an OVMS graph.pbtxt: a generative model as OVMS serves it."""
-    return not is_remote(config.base_path) and (Path(config.base_path) / GRAPH_FILE).is_file()
+    """An entry served as an OVMS graph (a generative one: the mediapipe source keeps the others)."""
+    return graph_file(config) is not None
 
 
 def is_generative(config: ModelConfig) -> bool:
@@ -56,8 +68,8 @@ class GenerativeSource:
     def __init__(self, inner: Source, loader_factory: GenerativeLoaderFactory) -> None:
         self.inner = inner
         self.loader_factory = loader_factory
-        #: graph.pbtxt path -> (content digest, parsed graph): a poll parses only a changed graph
-        self._graphs: dict[Path, tuple[str, GraphModel]] = {}
+        #: (graph file, base path) -> (content digest, parsed graph): a poll parses only a changed graph
+        self._graphs: dict[tuple[Path, Path], tuple[str, GraphModel]] = {}
 
     def aspired(self, configs: Iterable[ModelConfig]) -> dict[str, AspiredStream]:
         configs = list(configs)
@@ -85,15 +97,13 @@ class GenerativeSource:
                     (), LoadError(f"{config.base_path}: {reason}; set --task (or task in config.json)")
                 )
             config = replace(config, generative=GenerativeConfig(task=task))  # type: ignore[arg-type]
-        if config.generative is None:  # served as its graph.pbtxt says
-            graph = directory / GRAPH_FILE
+        graph = graph_file(config)
+        if config.generative is None and graph is not None:  # served as its graph says
             try:
                 text = read_graph_bytes(graph)  # read once: what is parsed is what is hashed
                 digest = hashlib.sha256(text).hexdigest()
-                model = self._parsed(graph, text, digest)
+                model = self._parsed(graph, directory, text, digest)
             except LoadError as error:
-                if config.not_served:  # not a generative graph: a MediaPipe graph, not served yet
-                    return unserved_stream(replace(config, not_served=f"{config.not_served} ({error})"))
                 return AspiredStream((), error)
             config = replace(
                 config,
@@ -115,13 +125,13 @@ class GenerativeSource:
         loader = self.loader_factory(config, directory)
         return AspiredStream((AspiredVersion(GENERATIVE_VERSION, loader, fingerprint),))
 
-    def _parsed(self, graph: Path, text: bytes, digest: str) -> GraphModel:
+    def _parsed(self, graph: Path, base_path: Path, text: bytes, digest: str) -> GraphModel:
         """``graph`` parsed from ``text``; parsed again only when its content changed (~1 ms a parse)."""
-        cached = self._graphs.get(graph)
+        cached = self._graphs.get((graph, base_path))
         if cached is not None and cached[0] == digest:
             return cached[1]
-        model = parse_graph(text, graph)
-        self._graphs[graph] = (digest, model)
+        model = parse_graph(text, graph, base_path)
+        self._graphs[(graph, base_path)] = (digest, model)
         return model
 
     def close(self) -> None:

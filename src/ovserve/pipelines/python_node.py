@@ -23,7 +23,7 @@ import contextvars
 import inspect
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
@@ -132,7 +132,7 @@ class PythonNode:
         """``execute`` once; its outputs as returned (a subset of the outputs is allowed)."""
         return await self._unary(list(inputs), list)
 
-    def execute_stream(self, inputs: Sequence[Tensor]) -> AsyncIterator[list[Tensor]]:
+    def execute_stream(self, inputs: Sequence[Tensor]) -> AsyncGenerator[list[Tensor], None]:
         """Each list of outputs ``execute`` yields, or the one it returns."""
         return self._stream(list(inputs), list)
 
@@ -267,7 +267,7 @@ class PythonNode:
             raise self._fail(f"execute raised {_type_name(exc)}: {exc}", exc) from exc
         return convert(self._checked(item))
 
-    async def _stream(self, inputs: list[Tensor], convert: Convert[T]) -> AsyncIterator[T]:
+    async def _stream(self, inputs: list[Tensor], convert: Convert[T]) -> AsyncGenerator[T, None]:
         """The outputs of one streaming call. The stream counts as running until its generator is
         closed (finalize waits for it); every step runs after the previous one ended."""
         self._enter()

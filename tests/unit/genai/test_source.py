@@ -8,10 +8,12 @@ from pathlib import Path
 
 from genai_models import write_ovms_graph
 
+from ovserve.config.file import parse_config
 from ovserve.config.genai import GenerativeConfig
 from ovserve.config.types import ModelConfig
 from ovserve.core.manager import AspiredStream
 from ovserve.genai.source import GenerativeSource
+from ovserve.pipelines.mediapipe.source import GraphSource
 
 
 class Inner:
@@ -81,7 +83,9 @@ def test_a_graph_is_parsed_again_only_when_its_content_changes(tmp_path: Path, m
     parsed: list[Path] = []
     parse = source_module.parse_graph
     monkeypatch.setattr(
-        source_module, "parse_graph", lambda data, path: parsed.append(path) or parse(data, path)
+        source_module,
+        "parse_graph",
+        lambda data, path, base=None: parsed.append(path) or parse(data, path, base),
     )
     dirs: list[Path] = []
     source = GenerativeSource(Inner(), lambda config, path: dirs.append(path))  # type: ignore[arg-type,func-returns-value]
@@ -95,3 +99,47 @@ def test_a_graph_is_parsed_again_only_when_its_content_changes(tmp_path: Path, m
     assert source.aspired(config)["g"].versions[0].fingerprint != first
     assert parsed == [graph, graph]
     assert dirs == [models.resolve()] * 3  # the model directory is resolved on every poll
+
+
+def test_a_generative_graph_given_by_graph_path_is_served(tmp_path: Path) -> None:
+    # OVMS's mediapipe_config_list (and model_config_list) entries may name any graph file;
+    # models_path is relative to the graph's base path, as OVMS resolves it
+    loads: list[tuple[str, GenerativeConfig | None, Path]] = []
+    graphs = GraphSource(
+        GenerativeSource(Inner(), lambda config, path: loads.append((config.name, config.generative, path))),  # type: ignore[arg-type,func-returns-value]
+        lambda name, version: None,  # type: ignore[arg-type,return-value]
+        lambda spec: None,  # type: ignore[arg-type,return-value]
+    )
+    base = tmp_path / "base"
+    base.mkdir()
+    models = exported(base / "model", ["BertModel"])
+    (base / "graphs").mkdir()
+    graph = write_ovms_graph(base / "graphs", "embeddings", models_path="model")
+    graph.rename(base / "graphs" / "embed.pbtxt")
+    doc = {
+        "model_config_list": [
+            {"config": {"name": "listed_model", "base_path": "base", "graph_path": "graphs/embed.pbtxt"}}
+        ],
+        "mediapipe_config_list": [
+            {"name": "listed", "base_path": "base", "graph_path": "graphs/embed.pbtxt"}
+        ],
+    }
+    configs = parse_config(doc, str(tmp_path)).models
+    streams = graphs.aspired(configs)
+    assert {name: [v.version for v in s.versions] for name, s in streams.items()} == {
+        "listed_model": [1],
+        "listed": [1],
+    }
+    assert all(s.error is None for s in streams.values())
+    assert [(name, config.task, path) for name, config, path in loads if config] == [
+        ("listed_model", "embeddings", models.resolve()),
+        ("listed", "embeddings", models.resolve()),
+    ]
+
+
+def test_a_generative_graph_that_cannot_be_read_says_why(tmp_path: Path) -> None:
+    source = GenerativeSource(Inner(), lambda config, path: None)  # type: ignore[arg-type,return-value]
+    (tmp_path / "g").mkdir()
+    missing = tmp_path / "g" / "nowhere.pbtxt"
+    streams = source.aspired([ModelConfig("g", str(tmp_path / "g"), graph_path=str(missing))])
+    assert not streams["g"].versions and f"{missing}: cannot read the graph" in str(streams["g"].error)

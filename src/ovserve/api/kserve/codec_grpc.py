@@ -94,13 +94,13 @@ def decode_infer_request(request: pb.ModelInferRequest, servable: Servable) -> I
         name = tensor.name
         if name in arrays:
             raise InvalidInput(f"Duplicate input name in request - input name: {name}")
+        _check_parameters(tensor.parameters, f"input {name}")
         if raw and name in servable.raw_inputs:  # a graph's Python tensor input: the bytes as sent
             dims = check_shape(list(tensor.shape), name, np.dtype(np.uint8))
             arrays[name] = raw_input_array(RawInput(raw[index], dims, tensor.datatype))
             continue
         dtype = numpy_dtype(tensor.datatype, name)
         dims = check_shape(list(tensor.shape), name, dtype)
-        _check_parameters(tensor.parameters, f"input {name}")
         if raw:
             arrays[name] = from_raw(raw[index], dtype, dims, name)
         else:

@@ -25,7 +25,7 @@ from ovserve.api.kserve.codec_grpc import decode_infer_request, encode_infer_res
 from ovserve.api.kserve.metadata import model_metadata
 from ovserve.api.kserve.rest import extensions
 from ovserve.core.servable import Servable
-from ovserve.errors import ModelNotReady, VersionNotFound, VersionRetired
+from ovserve.errors import GraphNotFound, ModelNotReady, VersionNotFound, VersionRetired
 from ovserve.metrics import calls
 from ovserve.tensors import InferRequest, InferResponse
 
@@ -85,14 +85,21 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
             return decode_infer_request(request, servable)
 
         return await request_path.infer(
-            self.ctx, calls.KSERVE_GRPC_INFER, request.model_name, version, decode, _encode
+            self.ctx,
+            calls.KSERVE_GRPC_INFER,
+            request.model_name,
+            version,
+            decode,
+            _encode,
+            unknown=GraphNotFound,
         )
 
     async def _stream_answers(
         self, request: pb.ModelInferRequest, answers: asyncio.Queue[pb.ModelStreamInferResponse | None]
     ) -> None:
         """Put every reply to ``request`` on ``answers``, then None: one for a model, one per output
-        packet for a MediaPipe graph (OVMS), or the error."""
+        packet for a MediaPipe graph (OVMS), or the error. Cancelled (the stream ended), it puts
+        nothing more: no one reads ``answers`` then, and a full queue would hold it for ever."""
         try:
             version = request_path.parse_version(request.model_version)
 
@@ -100,14 +107,20 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
                 return decode_infer_request(request, servable)
 
             replies = request_path.infer_stream(
-                self.ctx, calls.KSERVE_GRPC_INFER, request.model_name, version, decode, _encode
+                self.ctx,
+                calls.KSERVE_GRPC_INFER,
+                request.model_name,
+                version,
+                decode,
+                _encode,
+                unknown=GraphNotFound,
             )
-            async for reply in replies:
-                await answers.put(pb.ModelStreamInferResponse(infer_response=reply))
+            async with contextlib.aclosing(replies):  # cancelled while a reply waits: the graph stops now
+                async for reply in replies:
+                    await answers.put(pb.ModelStreamInferResponse(infer_response=reply))
         except Exception as exc:  # the stream protocol carries the error in the reply
             await answers.put(_stream_error(request, exc))
-        finally:
-            await answers.put(None)
+        await answers.put(None)
 
     async def ModelStreamInfer(
         self, request_iterator: AsyncIterator[pb.ModelInferRequest], context: Any
@@ -115,7 +128,9 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
         """Answer each request of the stream in order; up to STREAM_WINDOW of them run at once.
 
         A request's replies (several for a graph whose Python node yields several times) are
-        sent as they come, before the next request's."""
+        sent as they come, before the next request's. When the stream ends (the client closed
+        or cancelled it) the requests still running are cancelled, and the call returns once
+        they stopped (every node of a graph, a Python generator closed)."""
         pending: asyncio.Queue[asyncio.Queue[pb.ModelStreamInferResponse | None] | None] = asyncio.Queue(
             maxsize=STREAM_WINDOW
         )
@@ -140,10 +155,10 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
             await reader  # a broken request stream surfaces here
         finally:
             reader.cancel()
-            for task in list(running):
+            stopping = [reader, *running]
+            for task in stopping:
                 task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader
+            await asyncio.gather(*stopping, return_exceptions=True)
 
     # -- model repository extension (see ovserve.api.kserve.model_control) ------------------
     async def RepositoryIndex(

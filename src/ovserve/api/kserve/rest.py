@@ -23,6 +23,7 @@ from ovserve.api.kserve.codec_json import (
 )
 from ovserve.api.kserve.metadata import model_metadata
 from ovserve.core.servable import Servable
+from ovserve.errors import GraphNotFound
 from ovserve.metrics import calls
 from ovserve.tensors import InferRequest, InferResponse
 
@@ -82,7 +83,9 @@ class KServeRest:
         def decode(servable: Servable) -> InferRequest:
             return decode_infer_request(body, header, servable)
 
-        return await request_path.infer(self.ctx, calls.KSERVE_REST_INFER, name, version, decode, _encode)
+        return await request_path.infer(
+            self.ctx, calls.KSERVE_REST_INFER, name, version, decode, _encode, unknown=GraphNotFound
+        )
 
 
 def _target(request: HttpRequest) -> tuple[str, int | None]:

@@ -9,7 +9,10 @@ parses it into the protobuf message (same field names).
 Configuration: ``max_batch_size`` is 0 (dims are the whole shape, -1 for a dynamic dimension)
 unless the model has ovserve's ``dynamic_batching``: then it is the batcher's largest batch and
 dims leave out dimension 0, as in Triton. One CPU instance group whose count is the servable's
-parallelism (the infer-request pool size); never decoupled. Statistics: an empty model name means
+parallelism (the infer-request pool size); ``model_transaction_policy.decoupled`` when a streaming
+call may answer one request other than once (:attr:`Servable.decoupled`: a MediaPipe graph with a
+generative Python node or several output streams), so Triton clients (perf_analyzer) read it as a
+stream of replies. Statistics: an empty model name means
 every model, an empty version every AVAILABLE version.
 """
 
@@ -54,7 +57,7 @@ def model_config(servable: Servable) -> dict[str, Any]:
         "input": [_tensor(spec, batched) for spec in servable.inputs.values()],
         "output": [_tensor(spec, batched) for spec in servable.outputs.values()],
         "instance_group": [{"name": servable.name, "kind": "KIND_CPU", "count": servable.parallelism}],
-        "model_transaction_policy": {"decoupled": False},
+        "model_transaction_policy": {"decoupled": servable.decoupled},
     }
     if batching is not None:
         config["dynamic_batching"] = {

@@ -16,8 +16,8 @@ once per ``yield`` of the user's code.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, aclosing
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -81,7 +81,7 @@ class TensorNode(Protocol):
 
     async def execute(self, inputs: Sequence[Tensor]) -> list[Tensor]: ...
 
-    def execute_stream(self, inputs: Sequence[Tensor]) -> AsyncIterator[list[Tensor]]: ...
+    def execute_stream(self, inputs: Sequence[Tensor]) -> AsyncGenerator[list[Tensor], None]: ...
 
     def close(self) -> None: ...
 
@@ -99,7 +99,7 @@ class Calculator(Protocol):
     #: whether one call may give several sets of outputs (a generative Python node)
     generative: bool
 
-    def process(self, packets: Mapping[str, np.ndarray]) -> AsyncIterator[dict[str, np.ndarray]]: ...
+    def process(self, packets: Mapping[str, np.ndarray]) -> AsyncGenerator[dict[str, np.ndarray], None]: ...
 
     def close(self) -> None: ...
 
@@ -133,7 +133,7 @@ class InferenceCalculator:
         self._output_tensor = {s.name: to_output.get(s.tag, s.tag) for s in self.outputs}
         self._acquire = acquire
 
-    async def process(self, packets: Mapping[str, np.ndarray]) -> AsyncIterator[dict[str, np.ndarray]]:
+    async def process(self, packets: Mapping[str, np.ndarray]) -> AsyncGenerator[dict[str, np.ndarray], None]:
         inputs = {
             self._input_tensor[stream]: packet_array(stream, array) for stream, array in packets.items()
         }
@@ -174,11 +174,12 @@ class PythonCalculator:
         self._ordered = tuple(s.name for s in sorted(self.inputs, key=lambda s: (s.tag, s.index)))
         self._wanted = frozenset(s.name for s in self.outputs)
 
-    async def process(self, packets: Mapping[str, np.ndarray]) -> AsyncIterator[dict[str, np.ndarray]]:
+    async def process(self, packets: Mapping[str, np.ndarray]) -> AsyncGenerator[dict[str, np.ndarray], None]:
         tensors = [packet_tensor(name, packets[name]) for name in self._ordered]
         if self.generative:
-            async for outputs in self.node.execute_stream(tensors):
-                yield self._arrays(outputs)
+            async with aclosing(self.node.execute_stream(tensors)) as steps:  # left early: closed now
+                async for outputs in steps:
+                    yield self._arrays(outputs)
         else:
             yield self._arrays(await self.node.execute(tensors))
 
@@ -210,7 +211,7 @@ class ConverterCalculator:
         self.inputs, self.outputs = streams
         self._to_ov_tensor = self.outputs[0].tag.startswith("OVTENSOR")
 
-    async def process(self, packets: Mapping[str, np.ndarray]) -> AsyncIterator[dict[str, np.ndarray]]:
+    async def process(self, packets: Mapping[str, np.ndarray]) -> AsyncGenerator[dict[str, np.ndarray], None]:
         array = packet_array(self.inputs[0].name, packets[self.inputs[0].name])
         if self._to_ov_tensor and array.dtype == BYTES_DTYPE:
             raise InvalidInput(

@@ -8,7 +8,7 @@ handles one timestamp at a time, in order, so every stream's packets stay in tim
 order (MediaPipe's guarantee). The run
 yields every packet that reaches a graph output stream, as it arrives; a node's failure
 ends the run with an error naming the node, and leaving the run early (or cancelling it)
-cancels every node still running. Nothing is kept between requests.
+cancels every node still running and returns once they stopped. Nothing is kept between requests.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import AsyncGenerator, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,8 +85,10 @@ class _Run:
         calculator = self.graph.calculators[index]
         step = 0
         try:
-            async with self.turns[index]:  # FIFO: the tasks of a node were made in timestamp order
-                async for outputs in calculator.process(inputs):
+            # the turn: FIFO, the tasks of a node were made in timestamp order; the node's generator
+            # is closed at once when the task is cancelled while it feeds a packet on (not by the GC)
+            async with self.turns[index], aclosing(calculator.process(inputs)) as steps:
+                async for outputs in steps:
                     for stream, data in outputs.items():
                         await self.feed(timestamp + step, stream, data)
                     step += 1
@@ -100,9 +103,12 @@ class _Run:
         if self.running == 0:
             await self.queue.put(_END)
 
-    def cancel(self) -> None:
-        for task in list(self.tasks):
+    async def stop(self) -> None:
+        """Cancel every node still running and wait until each has stopped."""
+        tasks = list(self.tasks)
+        for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def run_graph(
@@ -121,4 +127,4 @@ async def run_graph(
             assert isinstance(item, Packet)
             yield item
     finally:
-        run.cancel()
+        await run.stop()

@@ -12,7 +12,7 @@ by name, and nothing else; BYTES tensors only to ``OVMS_PY_TENSOR`` streams (OVM
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from time import perf_counter_ns
@@ -108,6 +108,12 @@ class GraphServable(Servable):
     def streams_answers(self) -> bool:
         return True  # on a gRPC stream every output packet is a response of its own (OVMS)
 
+    @property
+    def decoupled(self) -> bool:
+        """A packet per output stream and timestamp: more than one answer when a Python node is
+        generative or the graph has several output streams."""
+        return self.graph.streaming or len(self.graph.outputs) > 1
+
     def check(self, inputs: Mapping[str, np.ndarray]) -> None:
         """Every input stream given, nothing else; strings only to Python tensor streams."""
         unexpected = [name for name in inputs if name not in self.graph.inputs]
@@ -159,7 +165,7 @@ class GraphServable(Servable):
             "(graph)", InternalError(f"the graph ended with no packet on output stream {', '.join(missing)}")
         )
 
-    async def infer_stream(self, inputs: Mapping[str, np.ndarray]) -> AsyncIterator[InferAnswer]:
+    async def infer_stream(self, inputs: Mapping[str, np.ndarray]) -> AsyncGenerator[InferAnswer, None]:
         """Every output packet as the graph gives it, with its timestamp (``OVMS_MP_TIMESTAMP``)."""
         call = GRAPH_CALL.get()
         start = perf_counter_ns()
