@@ -38,6 +38,16 @@ def main() -> None:
     rest = ovmsclient.make_http_client(f"127.0.0.1:{args.rest}")
     print("TF Serving REST (ovmsclient):", rest.predict({"x": x}, "tiny"))
     print("expected (2x + 1):            ", 2 * x + 1)
+    chain = client.infer("tiny_chain", [tensor]).as_numpy("y")  # a pipeline: tiny, then tiny again
+    print("pipeline tiny_chain (tritonclient):", chain)
+    print("expected (4x + 3):                 ", 4 * x + 3)
+    negated = client.infer("tiny_negated", [tensor]).as_numpy("y")  # tiny, then a Python node
+    print("pipeline tiny_negated (Python node):", negated)
+    print("expected (-(2x + 1)):               ", -(2 * x + 1))
+    if client.is_model_ready("tiny_plus_half"):  # built where the demo found a C compiler
+        plus = client.infer("tiny_plus_half", [tensor]).as_numpy("y")  # tiny, then a C custom node
+        print("pipeline tiny_plus_half (C node):", plus)
+        print("expected (2x + 1.5):             ", 2 * x + 1.5)
 
 
 if __name__ == "__main__":

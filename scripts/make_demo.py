@@ -4,17 +4,36 @@
 
 writes DIR/models/tiny (y = 2x + 1 on [N,10] FP32, input ``x``, output ``y``),
 DIR/models/cnn (a small random-weight CNN on [N,3,32,32], input ``image``, output
-``probs``) and DIR/config.json serving both.
+``probs``) and DIR/config.json serving both, and the pipelines of docs/pipelines.md:
+
+- ``tiny_chain``: ``tiny`` twice in a row, so ``y`` = 2(2x + 1) + 1 = 4x + 3;
+- ``tiny_negated``: ``tiny``, then the Python node DIR/nodes/negate.py, so ``y`` = -(2x + 1);
+- ``tiny_plus_half``: ``tiny``, then the C custom node ``add_one`` (tests/data/custom_nodes,
+  compiled here into DIR/libs with the system C compiler) with ``add_number`` 0.5, so
+  ``y`` = 2x + 1.5. Left out, with a message, where there is no C compiler.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from models import add_scaled, save, small_cnn, write_config
+
+NEGATE = """\
+import numpy as np
+from pyovms import Tensor
+
+
+class OvmsPythonModel:
+    \"\"\"A Python node as OVMS runs them: y = -x.\"\"\"
+
+    def execute(self, inputs):
+        return [Tensor("y", -np.asarray(inputs[0]))]
+"""
 
 
 def main(target: str) -> None:
@@ -24,7 +43,90 @@ def main(target: str) -> None:
         "cnn": save(small_cnn(), root / "models" / "cnn"),
     }
     config = write_config(root / "config.json", paths)
+    doc = json.loads(config.read_text())
+    doc["pipeline_config_list"] = [tiny_chain(), tiny_then("tiny_negated", python_node(root))]
+    library = custom_library(root)
+    if library is not None:
+        relative = str(library.relative_to(root))  # under config.json's directory, as model paths
+        doc["custom_node_library_config_list"] = [{"name": "add_one", "base_path": relative}]
+        doc["pipeline_config_list"].append(tiny_then("tiny_plus_half", custom_node()))
+    config.write_text(json.dumps(doc, indent=2))
     print(f"demo repository written: {config}")
+
+
+def python_node(root: Path) -> dict[str, object]:
+    handler = root / "nodes" / "negate.py"
+    handler.parent.mkdir(parents=True, exist_ok=True)
+    handler.write_text(NEGATE)
+    relative = str(handler.relative_to(root))  # under config.json's directory
+    return {"name": "negate", "type": "python", "handler_path": relative, "input": "x", "output": "y"}
+
+
+def custom_node() -> dict[str, object]:
+    return {
+        "name": "plus_half",
+        "type": "custom",
+        "library_name": "add_one",
+        "params": {"add_number": "0.5"},
+        "input": "input_numbers",
+        "output": "output_numbers",
+    }
+
+
+def custom_library(root: Path) -> Path | None:
+    """tests/data/custom_nodes/add_one.c compiled into root/libs, or None without a C compiler."""
+    from custom_nodes import build, compiler
+
+    try:
+        compiler()
+    except RuntimeError as missing:
+        print(f"no C custom node in the demo: {missing}")
+        return None
+    (root / "libs").mkdir(parents=True, exist_ok=True)
+    return build("add_one", root / "libs")
+
+
+def tiny_then(name: str, step: dict[str, object]) -> dict[str, object]:
+    """request ``x`` -> tiny -> ``step`` (its one ``input`` and ``output``) -> response ``y``."""
+    node = {key: value for key, value in step.items() if key not in ("input", "output")}
+    node["inputs"] = [{step["input"]: {"node_name": "tiny", "data_item": "y"}}]
+    node["outputs"] = [{"data_item": step["output"], "alias": "out"}]
+    first = {
+        "name": "tiny",
+        "type": "DL model",
+        "model_name": "tiny",
+        "inputs": [{"x": {"node_name": "request", "data_item": "x"}}],
+        "outputs": [{"data_item": "y", "alias": "y"}],
+    }
+    return {
+        "name": name,
+        "inputs": ["x"],
+        "nodes": [first, node],
+        "outputs": [{"y": {"node_name": step["name"], "data_item": "out"}}],
+    }
+
+
+def tiny_chain() -> dict[str, object]:
+    """A pipeline (OVMS's DAG format): request ``x`` -> tiny -> tiny -> response ``y``."""
+
+    def node(name: str, source: dict[str, str]) -> dict[str, object]:
+        return {
+            "name": name,
+            "type": "DL model",
+            "model_name": "tiny",
+            "inputs": [{"x": source}],
+            "outputs": [{"data_item": "y", "alias": "y"}],
+        }
+
+    return {
+        "name": "tiny_chain",
+        "inputs": ["x"],
+        "nodes": [
+            node("first", {"node_name": "request", "data_item": "x"}),
+            node("second", {"node_name": "first", "data_item": "y"}),
+        ],
+        "outputs": [{"y": {"node_name": "second", "data_item": "y"}}],
+    }
 
 
 if __name__ == "__main__":

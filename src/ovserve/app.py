@@ -37,18 +37,24 @@ from ovserve.backends.genai import generative_loader
 from ovserve.backends.openvino import OpenVINOEngine
 from ovserve.cluster import PeerLink, WorkerSeat
 from ovserve.cluster.control import ClusterControl, handlers
+from ovserve.config.pipelines import PipelineConfig
 from ovserve.config.types import ModelConfig, ServerConfig
 from ovserve.core.ids import ServableId
 from ovserve.core.manager import Loader, ReloadOutcome, ServableManager
+from ovserve.core.servable import Servable
 from ovserve.errors import StartupError
 from ovserve.genai.source import GenerativeSource
 from ovserve.lifecycle import Lifecycle
 from ovserve.logs import request_id_maker
 from ovserve.metrics import CONTENT_TYPE, MetricsRegistry, render
 from ovserve.metrics.merge import merge_expositions
+from ovserve.pipelines.build import MakeNode, build_pipeline
 from ovserve.pipelines.mediapipe.python import python_node
 from ovserve.pipelines.mediapipe.source import GraphSource
-from ovserve.preprocess import with_string_conversion
+from ovserve.pipelines.model_node import Acquire
+from ovserve.pipelines.node_factory import NodeFactory
+from ovserve.pipelines.source import PipelineSource
+from ovserve.preprocess import converting, with_string_conversion
 from ovserve.repository.sources import RepositorySource
 from ovserve.scheduling import BatchingHooks, with_batching
 from ovserve.scheduling.gates import ENV as TEST_GATES_ENV
@@ -136,7 +142,12 @@ class Server:
             metrics,
         )
         self.lifecycle = Lifecycle(
-            self.manager, self.source, config.models, config.config_path, config.monitoring
+            self.manager,
+            self.source,
+            config.models,
+            config.config_path,
+            config.monitoring,
+            pipelines=_pipeline_source(self.manager) if config.config_path else None,
         )
         self._built = asyncio.Event()  # set once the OpenVINO core exists: model control may run
         control = GatedControl(*self._model_control(), self._built)
@@ -347,6 +358,16 @@ class Server:
         log.info("%s received: draining", sig.name)
         self.ctx.state.drain()
         self._stop.set()
+
+
+def _pipeline_source(manager: ServableManager) -> PipelineSource:
+    """config.json's pipelines, built by the DAG engine with C custom and Python nodes; a pipeline
+    whose inputs take images or whose outputs give strings converts them, as a model does."""
+
+    def build(config: PipelineConfig, acquire: Acquire, make_node: MakeNode) -> Servable:
+        return converting(build_pipeline(config, acquire, make_node))
+
+    return PipelineSource(manager, build, NodeFactory().for_libraries)
 
 
 def _model_source(

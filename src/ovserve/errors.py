@@ -234,6 +234,30 @@ class LoadError(ServingError):
     code = Code.UNKNOWN
 
 
+# -- pipelines served like models: OVMS's texts for a pipeline that cannot take requests -----
+
+
+class PipelineNotLoadedYet(ServingError):
+    """The pipeline is configured but not valid now (a model it uses is missing or changed); 404 / UNAVAILABLE."""
+
+    code = Code.UNAVAILABLE
+    text = "Pipeline is not loaded yet"
+
+    def __init__(self, name: str, detail: str = "") -> None:
+        text = f"{self.text} - {name}"
+        super().__init__(f"{text}: {detail}" if detail else text)
+
+
+class PipelineRetired(ServingError):
+    """The pipeline was served once and config.json no longer lists it; 404 / NOT_FOUND."""
+
+    code = Code.NOT_FOUND
+    text = "Pipeline is retired"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{self.text} - {name}")
+
+
 # -- MediaPipe graphs (ovserve.pipelines.mediapipe), with OVMS's texts ------------------------
 
 

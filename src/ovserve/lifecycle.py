@@ -7,6 +7,9 @@ re-reads config.json when its content changed: a file that breaks the schema, or
 changes the ``monitoring`` section (read once, at start-up, as in OVMS), is rejected
 whole and the running config keeps serving; an entry whose values are invalid is not
 served while the rest of the file applies, and the reload answers an error (as OVMS).
+Pipelines (``pipeline_config_list``) follow their models: each sync applies the models'
+streams first, then the pipelines' (:class:`~ovserve.pipelines.source.PipelineSource`),
+so a pipeline is built, revalidated or stopped against the models as they are now.
 :meth:`Lifecycle.poll_forever` does both every
 ``file_system_poll_wait_seconds``, as OVMS does.
 """
@@ -20,14 +23,17 @@ import os
 from pathlib import Path
 
 from ovserve.config.file import config_file_path, parse_config_text
+from ovserve.config.pipelines import CustomNodeLibraryConfig, PipelineConfig
 from ovserve.config.types import MetricsConfig, ModelConfig
-from ovserve.core.manager import ReloadOutcome, ServableManager
+from ovserve.core.manager import AspiredStream, ReloadOutcome, ServableManager
 from ovserve.errors import (
+    Code,
     ConfigError,
     ConfigFileUnreadable,
     ConfigReloadFailed,
     ModelNotFound,
 )
+from ovserve.pipelines.source import PipelineSource, keep_subscribed
 from ovserve.repository.sources import Source
 
 log = logging.getLogger(__name__)
@@ -46,11 +52,16 @@ class Lifecycle:
         models: tuple[ModelConfig, ...],
         config_path: str | None = None,
         monitoring: MetricsConfig | None = None,
+        pipelines: PipelineSource | None = None,
     ) -> None:
         self.manager = manager
         self.monitoring = monitoring  # config.json's monitoring section at start-up
         self.source = source
         self.models = models
+        self.pipeline_source = pipelines
+        #: config.json's pipeline_config_list and custom_node_library_config_list, as last read
+        self.pipelines: tuple[PipelineConfig, ...] = ()
+        self.libraries: tuple[CustomNodeLibraryConfig, ...] = ()
         self.config_path = config_path
         self._unloaded: set[str] = set()  # explicitly unloaded through the model control API
         self._digest: str | None = None
@@ -60,17 +71,39 @@ class Lifecycle:
     async def start(self) -> None:
         """The initial load."""
         if self.config_path is not None:
-            text = await asyncio.to_thread(_read, config_file_path(self.config_path))
+            path = config_file_path(self.config_path)
+            text = await asyncio.to_thread(_read, path)
             self._digest = _digest(text) if text is not None else None
+            if text is not None and self.pipeline_source is not None:
+                try:
+                    parsed = parse_config_text(text, os.path.dirname(path), source=self.config_path)
+                    self.pipelines, self.libraries = parsed.pipelines, parsed.libraries
+                except ConfigError as exc:  # the command line read it a moment ago; it changed since
+                    log.error(
+                        "config.json changed while starting; its pipelines load on the next poll: %s", exc
+                    )
+                    self._file_failed = True
         await self.sync()
 
     async def sync(self) -> bool:
-        """Rescan every model's repository and reconcile; returns whether anything changed."""
+        """Rescan every model's repository and reconcile, then the pipelines; returns whether anything changed."""
         async with self._sync_lock:
-            self.manager.declare(m.name for m in self.models)
+            pipelines = self._served_pipelines()
+            self.manager.declare([*(m.name for m in self.models), *(p.name for p in pipelines)])
             wanted = tuple(m for m in self.models if m.name not in self._unloaded)
             aspired = await asyncio.to_thread(self.source.aspired, wanted)
-            return await self.manager.apply(aspired)
+            # the pipelines keep what they have while their models change; then they follow them
+            held = {p.name: AspiredStream(unchanged=True, pipeline=True) for p in pipelines}
+            changed = await self.manager.apply({**aspired, **held})
+            if self.pipeline_source is None or not pipelines:
+                return changed
+            streams = self.pipeline_source.aspired(pipelines, self.libraries)
+            return await self.manager.apply(streams, complete=False) or changed
+
+    def _served_pipelines(self) -> list[PipelineConfig]:
+        if self.pipeline_source is None:
+            return []
+        return self.pipeline_source.served(self.pipelines, (m.name for m in self.models))
 
     # -- model control (KServe repository extension, TF Serving ReloadConfig) ---------
     def model_names(self) -> list[str]:
@@ -94,7 +127,7 @@ class Lifecycle:
         names = [m.name for m in models]
         if len(set(names)) != len(names):
             raise ConfigError("model_config_list", "model names must be unique")
-        self.models = keep_model_types(self.models, models)
+        self.models = keep_subscribed(self.models, keep_model_types(self.models, models), self.pipelines)
         self._unloaded.clear()
         return await self.sync()
 
@@ -130,10 +163,16 @@ class Lifecycle:
             self._digest, self._file_failed = digest, False
             if parsed.models != self.models:
                 log.info("config.json changed: %s", ", ".join(m.name for m in parsed.models) or "no models")
-            self.models = keep_model_types(self.models, parsed.models)
-            invalid = [m.invalid for m in parsed.models if m.invalid]
+            wanted = keep_model_types(self.models, parsed.models)
+            self.models = keep_subscribed(self.models, wanted, parsed.pipelines)
+            if (parsed.pipelines, parsed.libraries) != (self.pipelines, self.libraries):
+                log.info(
+                    "config.json changed: pipelines %s", ", ".join(p.name for p in parsed.pipelines) or "none"
+                )
+            self.pipelines, self.libraries = parsed.pipelines, parsed.libraries
+            changed = await self.sync()
+            invalid = [m.invalid for m in parsed.models if m.invalid] + self._failed_pipelines()
             if invalid:
-                changed = await self.sync()
                 detail = "; ".join(invalid)
                 return ReloadOutcome(
                     changed,
@@ -141,7 +180,17 @@ class Lifecycle:
                         f"{CONFIG_RELOAD_FAILED} Invalid entries are not served, the others were applied: {detail}"
                     ),
                 )
+            return ReloadOutcome(changed)
         return ReloadOutcome(await self.sync())
+
+    def _failed_pipelines(self) -> list[str]:
+        """Why each configured pipeline that is not served now is not (OVMS's reload reports them)."""
+        failed = []
+        for pipeline in self._served_pipelines():
+            for status in self.manager.status(pipeline.name):
+                if status.error_code != Code.OK:
+                    failed.append(f"pipeline {pipeline.name}: {status.error_message}")
+        return failed
 
     async def poll_forever(self, interval: float) -> None:
         """Every ``interval`` seconds: reload config.json if it changed, rescan repositories."""

@@ -10,7 +10,7 @@ import logging
 
 import grpc
 
-from ovserve.errors import Code, InternalError, MaxSequenceNumberReached, ServingError
+from ovserve.errors import Code, DemultiplexerNoResults, InternalError, MaxSequenceNumberReached, ServingError
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,10 @@ HTTP_STATUS: dict[Code, int] = {
 
 #: Errors whose HTTP status is not their code's: OVMS answers a full stateful model with 503
 #: (UNAVAILABLE is 404 above, for "not loaded yet").
-HTTP_STATUS_BY_ERROR: dict[type[ServingError], int] = {MaxSequenceNumberReached: 503}
+HTTP_STATUS_BY_ERROR: dict[type[ServingError], int] = {
+    MaxSequenceNumberReached: 503,
+    DemultiplexerNoResults: 204,  # OVMS: a pipeline's dynamic demultiplexer gave no items (gRPC ABORTED)
+}
 
 #: Code -> gRPC status code.
 GRPC_STATUS: dict[Code, grpc.StatusCode] = {code: getattr(grpc.StatusCode, code.name) for code in Code}

@@ -36,6 +36,7 @@ from ovserve.logs import REQUEST_ID, accepted_request_id
 log = logging.getLogger(__name__)
 
 JSON = b"application/json"
+NO_CONTENT = 204
 
 
 @dataclass(slots=True)
@@ -67,6 +68,8 @@ def json_response(value: Any, status: int = 200) -> HttpResponse:
 
 
 def error_response(status: int, message: str) -> HttpResponse:
+    if status == NO_CONTENT:  # a pipeline whose demultiplexer gave nothing (OVMS): no body may follow
+        return HttpResponse(status, b"")
     return HttpResponse(status, orjson.dumps({"error": message}))
 
 

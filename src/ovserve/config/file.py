@@ -11,8 +11,9 @@ bad plugin config, ...) does not reject the file: it becomes a :class:`ModelConf
 MediaPipe graph entries -- ``mediapipe_config_list`` items, and ``model_config_list``
 items with ``graph_path`` or ``subconfig``, without ``base_path``, or whose base path
 holds a ``graph.pbtxt`` (OVMS 2025+) -- become entries with ``not_served`` set: graphs are
-not served yet, and their status says so. Other sections ovserve does not serve
-(pipelines, custom nodes, custom loaders) are accepted only empty. Stateful models take OVMS's keys and checks (see
+not served yet, and their status says so. Pipelines (``pipeline_config_list``) and custom
+node libraries (``custom_node_library_config_list``) are read by :mod:`ovserve.config.pipeline_entries`;
+custom loaders are accepted only as an empty list. Stateful models take OVMS's keys and checks (see
 :func:`parse_stateful`).
 
 Reading the file is the only I/O; :func:`parse_config_text` and
@@ -33,6 +34,8 @@ from ovserve.config.genai import parse_task_settings
 from ovserve.config.graphs import CLOUD_PREFIXES as CLOUD_PREFIXES
 from ovserve.config.graphs import GRAPH_NOT_SERVED as GRAPH_NOT_SERVED
 from ovserve.config.graphs import graph_entry, graph_entry_reason, graph_list_entry, subconfig_entries
+from ovserve.config.pipeline_entries import parse_libraries, parse_pipelines
+from ovserve.config.pipelines import CustomNodeLibraryConfig, PipelineConfig
 from ovserve.config.preprocessing import parse_preprocess
 from ovserve.config.schema import ConfigSchemaError as ConfigSchemaError
 from ovserve.config.schema import as_array as _array
@@ -74,8 +77,6 @@ _TOP_KEYS = (
 )
 #: Sections accepted only as empty lists, with what to say when they are not.
 _UNSUPPORTED_SECTIONS = {
-    "pipeline_config_list": "pipelines (DAGs) are not supported yet",
-    "custom_node_library_config_list": "custom node libraries (used by pipelines) are not supported yet",
     "custom_loader_config_list": "custom loaders are not supported",
 }
 _MODEL_KEYS = (
@@ -120,11 +121,14 @@ class ConfigFile:
 
     ``metrics`` is None when the file has no ``monitoring`` section. ``raw`` is the
     decoded document as read (for the config status endpoints and debugging).
+    ``pipelines`` and ``libraries``: ``pipeline_config_list`` and ``custom_node_library_config_list``.
     """
 
     models: tuple[ModelConfig, ...]
     metrics: MetricsConfig | None
     raw: object
+    pipelines: tuple[PipelineConfig, ...] = ()
+    libraries: tuple[CustomNodeLibraryConfig, ...] = ()
 
 
 def load_config_file(path: str) -> ConfigFile:
@@ -164,7 +168,7 @@ def parse_config(doc: object, base_dir: str) -> ConfigFile:
         if section in top:
             items = _array(top[section], section)
             if items:
-                raise ConfigError(section, f"{problem}; ovserve serves models only (leave the list empty)")
+                raise ConfigError(section, f"{problem} (leave the list empty)")
     entries = _array(top["model_config_list"], "model_config_list")
     parsed = [
         _entry_or_invalid(entry, f"model_config_list[{index}]", base_dir)
@@ -187,7 +191,13 @@ def parse_config(doc: object, base_dir: str) -> ConfigFile:
         seen.add(model.name)
         models.append(model)
     metrics = _parse_monitoring(top["monitoring"]) if "monitoring" in top else None
-    return ConfigFile(models=tuple(models), metrics=metrics, raw=doc)
+    return ConfigFile(
+        models=tuple(models),
+        metrics=metrics,
+        raw=doc,
+        pipelines=parse_pipelines(top.get("pipeline_config_list", []), base_dir),
+        libraries=parse_libraries(top.get("custom_node_library_config_list", []), base_dir),
+    )
 
 
 def graph_subconfig_models(graph: ModelConfig, subconfig: str | None = None) -> list[ModelConfig]:

@@ -26,6 +26,8 @@ from ovserve.errors import (
     LoadError,
     ModelNotFound,
     ModelNotReady,
+    PipelineNotLoadedYet,
+    PipelineRetired,
     ServingError,
     VersionNotFound,
     VersionRetired,
@@ -56,11 +58,16 @@ class AspiredStream:
     ``unchanged`` means "no news": the source could not look (its storage is unreachable),
     so the manager keeps the stream's versions exactly as they are, loading and retiring
     nothing; ``error``, if given, becomes the stream's error (the source logs it).
+
+    ``pipeline`` marks a pipeline's stream (OVMS's rules): requests ignore the version and
+    get OVMS's pipeline texts, and a version whose reload fails (the pipeline no longer
+    validates against its models) stops serving instead of keeping the loaded one.
     """
 
     versions: Sequence[AspiredVersion] = ()
     error: ServingError | None = None
     unchanged: bool = False
+    pipeline: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,6 +120,7 @@ class _Stream:
     name: str
     versions: dict[int, _Version] = field(default_factory=dict)
     error: ServingError | None = None  # why the source found nothing to serve
+    pipeline: bool = False  # see AspiredStream.pipeline
 
 
 class Handle:
@@ -193,6 +201,7 @@ class ServableManager:
             retire: list[tuple[str, _Version, ServingError | None]] = []
             for name, wanted_stream in aspired.items():
                 stream = self._streams.setdefault(name, _Stream(name))
+                stream.pipeline = wanted_stream.pipeline
                 if wanted_stream.unchanged:
                     if wanted_stream.error is not None:
                         stream.error = wanted_stream.error
@@ -229,7 +238,9 @@ class ServableManager:
     @staticmethod
     def _needs_load(stream: _Stream, aspired: AspiredVersion) -> bool:
         entry = stream.versions.get(aspired.version)
-        if entry is None or entry.state == State.END or entry.error is not None:
+        if entry is None or entry.state == State.END:
+            return True
+        if entry.error is not None and not stream.pipeline:
             return True
         return entry.fingerprint != aspired.fingerprint
 
@@ -241,12 +252,16 @@ class ServableManager:
             self._set(stream.name, entry, State.LOADING, entry.error, quiet=entry.error is not None)
         try:
             servable = await asyncio.to_thread(aspired.loader.load)
-        except ServingError as exc:
+        except Exception as exc:
+            if not isinstance(exc, ServingError):  # a loader bug or an engine error: keep it in the status
+                log.exception("loading %s version %d failed", stream.name, aspired.version)
+                exc = LoadError(f"{type(exc).__name__}: {exc}")
+            if stream.pipeline:  # the same models give the same failure: retried only when they change
+                entry.fingerprint = aspired.fingerprint
+                if entry.state == State.AVAILABLE:  # no longer valid: it stops serving, saying why
+                    self._set(stream.name, entry, State.UNLOADING, exc)
+                    await self._retire(stream.name, entry, exc)
             self._fail(stream.name, entry, exc)
-            return
-        except Exception as exc:  # a loader bug or an engine error: keep it in the status
-            log.exception("loading %s version %d failed", stream.name, aspired.version)
-            self._fail(stream.name, entry, LoadError(f"{type(exc).__name__}: {exc}"))
             return
         old = entry.loaded
         entry.last_failure = None
@@ -297,6 +312,8 @@ class ServableManager:
         stream = self._streams.get(name)
         if stream is None:
             raise ModelNotFound(name)
+        if stream.pipeline:
+            return self._acquire_pipeline(stream)
         if not stream.versions:
             if stream.error is not None:
                 raise ModelNotReady(name, version or None, stream.error.message)
@@ -321,6 +338,15 @@ class ServableManager:
         if entry.state != State.AVAILABLE or entry.loaded is None:
             raise ModelNotReady(name, entry.version, entry.error.message if entry.error else "")
         return Handle(entry.loaded)
+
+    def _acquire_pipeline(self, stream: _Stream) -> Handle:
+        """A pipeline's one version, whatever version was asked (OVMS ignores it), or OVMS's texts."""
+        entry = max(stream.versions.values(), key=lambda v: v.version, default=None)
+        if entry is not None and entry.state == State.AVAILABLE and entry.loaded is not None:
+            return Handle(entry.loaded)
+        if entry is not None and entry.state in (State.UNLOADING, State.END) and entry.error is None:
+            raise PipelineRetired(stream.name)
+        raise PipelineNotLoadedYet(stream.name, self._detail(stream))
 
     @staticmethod
     def _detail(stream: _Stream) -> str:
@@ -351,6 +377,11 @@ class ServableManager:
                 raise VersionNotFound(name, version)
             return [entry.status()]
         return [stream.versions[v].status() for v in sorted(stream.versions, reverse=True)]
+
+    def is_pipeline(self, name: str) -> bool:
+        """Whether ``name`` is a pipeline's stream (see :attr:`AspiredStream.pipeline`)."""
+        stream = self._streams.get(name)
+        return stream is not None and stream.pipeline
 
     def available_versions(self, name: str) -> list[int]:
         stream = self._streams.get(name)

@@ -79,11 +79,11 @@ def _samples(family: Family, registry: MetricsRegistry) -> Iterator[str]:
             for interface, histogram in zip(("REST", "gRPC"), series.request_time, strict=True):
                 yield from _histogram(name, f'interface="{interface}",{series.labels}', histogram)
     elif family is INFERENCE_TIME or family is WAIT_FOR_INFER_REQ_TIME:
-        for series in registry.versions():
+        for series in _models(registry):
             histogram = series.inference_time if family is INFERENCE_TIME else series.wait_time
             yield from _histogram(name, series.labels, histogram)
     elif family in (STREAMS, CURRENT_REQUESTS, INFER_REQ_QUEUE_SIZE, INFER_REQ_ACTIVE):
-        for series in registry.versions():
+        for series in _models(registry):
             if family is STREAMS:
                 value = series.streams
             elif family is CURRENT_REQUESTS:
@@ -106,6 +106,11 @@ def _samples(family: Family, registry: MetricsRegistry) -> Iterator[str]:
         if family in GRAPH_FAMILIES:
             for graph in registry.graphs():
                 yield from _graph(family, graph)
+
+
+def _models(registry: MetricsRegistry) -> Iterator[VersionMetrics]:
+    """The series of model versions: pipelines have only the request counters and times (as OVMS)."""
+    return (series for series in registry.versions() if not series.pipeline)
 
 
 def _per_call(name: str, model: GenerativeMetrics, counts: list[int]) -> Iterator[str]:

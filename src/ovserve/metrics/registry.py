@@ -113,6 +113,7 @@ class VersionMetrics:
         "inference_time",
         "labels",
         "nireq",
+        "pipeline",
         "request_time",
         "streams",
         "success",
@@ -131,6 +132,8 @@ class VersionMetrics:
         self.streams = 0
         self.nireq = 0
         self.backend: InstrumentedBackend | None = None
+        #: a pipeline's series: only the request counters and times (OVMS's DAG metrics)
+        self.pipeline = False
 
     def observe_backend(self, wait_ns: int, infer_ns: int) -> None:
         """One inference: how long it waited for an infer request and how long it ran."""
@@ -305,6 +308,7 @@ class MetricsRegistry:
 
         def on_state(sid: ServableId, status: VersionStatus) -> None:
             self.on_version_state(sid, status)
+            self.version(sid).pipeline = manager.is_pipeline(sid.name)
             if status.state is State.AVAILABLE:
                 try:
                     with manager.acquire(sid.name, sid.version) as servable:

@@ -8,7 +8,8 @@ gathered count first. Strings cannot cross between nodes nor be demultiplexed; s
 models cannot be pipeline nodes.
 
 A node that declares no inputs (no outputs) is taken to accept any (give any): nothing
-is checked on that side (a Python node may know its tensors only when it runs).
+is checked on that side; nor for a tensor it declares with :data:`~.nodes.UNKNOWN_DTYPE`
+(a Python node names its tensors but knows them only when it runs).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 from ovserve.errors import PipelineInvalid
 from ovserve.pipelines import validation as v
 from ovserve.pipelines.graph import REQUEST_INDEX, Graph, Step
-from ovserve.pipelines.nodes import Node
+from ovserve.pipelines.nodes import UNKNOWN_DTYPE, Node
 from ovserve.tensors import Dim, TensorSpec, format_dims, precision_name
 
 SHAPE_MISMATCH = "Invalid input shape"
@@ -74,6 +75,8 @@ def _check_demultiplexer(step: Step, node: Node) -> None:
     if step.demultiply is None:
         return
     for spec in node.outputs.values():
+        if not known(spec):
+            continue
         if spec.is_string:
             raise PipelineInvalid(STRING_DEMULTIPLY, f"node: {step.name}; output: {spec.name}")
         _check_demultiplied(spec.dims, step.demultiply, f"node: {step.name}; output: {spec.name}")
@@ -93,6 +96,8 @@ def _check_demultiplied(dims: tuple[Dim, ...], count: int, where: str) -> None:
 
 def _check_pair(graph: Graph, step: Step, into: TensorSpec, source: Step, out: TensorSpec) -> None:
     """The tensor ``out`` of ``source`` feeding input ``into`` of ``step`` (both nodes)."""
+    if not (known(into) and known(out)):
+        return
     out_dims, in_dims = out.dims, into.dims
     if source.demultiply is not None:
         out_dims = out_dims[1:]  # each item (checked by _check_demultiplexer)
@@ -118,6 +123,11 @@ def _check_pair(graph: Graph, step: Step, into: TensorSpec, source: Step, out: T
         raise PipelineInvalid(
             STRING_CONNECTION, f"node: {step.name}; input: {into.name} from node: {source.name}"
         )
+
+
+def known(spec: TensorSpec) -> bool:
+    """Whether ``spec`` describes its tensor (not a Python node's :data:`UNKNOWN_DTYPE`)."""
+    return spec.dtype != UNKNOWN_DTYPE
 
 
 def _overlap(a: Dim, b: Dim) -> bool:

@@ -21,7 +21,7 @@ import numpy as np
 
 from ovserve.config.pipelines import PipelineConfig
 from ovserve.errors import PipelineInvalid
-from ovserve.pipelines.connections import DEMULTIPLY_MIN_RANK, NOT_ENOUGH_DIMENSIONS, intersect
+from ovserve.pipelines.connections import DEMULTIPLY_MIN_RANK, NOT_ENOUGH_DIMENSIONS, intersect, known
 from ovserve.pipelines.graph import REQUEST_INDEX, Graph
 from ovserve.pipelines.nodes import Node
 from ovserve.tensors import Dim, TensorSpec, format_dims, precision_name
@@ -49,7 +49,9 @@ def derive(config: PipelineConfig, graph: Graph, nodes: Sequence[Node | None]) -
     for step in graph.steps:
         node = nodes[step.index]
         for binding in step.bindings:
-            if binding.source == REQUEST_INDEX and node is not None and binding.name in node.inputs:
+            if binding.source != REQUEST_INDEX or node is None or binding.name not in node.inputs:
+                continue
+            if known(node.inputs[binding.name]):  # a Python node's input says nothing of its tensor
                 fed[binding.item].append((step.name, node.inputs[binding.name]))
     unspecified: set[str] = set()
     inputs = []
@@ -112,7 +114,7 @@ def _outputs(
             outputs.append(TensorSpec(binding.name, spec.dtype, spec.dims))
             continue
         produced = node.outputs.get(binding.item) if node is not None else None
-        if produced is None:
+        if produced is None or not known(produced):
             unspecified.add(binding.name)
             outputs.append(unspecified_spec(binding.name))
             continue
