@@ -48,6 +48,9 @@ def main() -> None:
         plus = client.infer("tiny_plus_half", [tensor]).as_numpy("y")  # tiny, then a C custom node
         print("pipeline tiny_plus_half (C node):", plus)
         print("expected (2x + 1.5):             ", 2 * x + 1.5)
+    graph = client.infer("tiny_graph", [tensor]).as_numpy("y")  # MediaPipe: Python node, then tiny
+    print("graph tiny_graph (MediaPipe):", graph)
+    print("expected (1 - 2x):           ", 1 - 2 * x)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,11 @@ DIR/models/cnn (a small random-weight CNN on [N,3,32,32], input ``image``, outpu
 - ``tiny_negated``: ``tiny``, then the Python node DIR/nodes/negate.py, so ``y`` = -(2x + 1);
 - ``tiny_plus_half``: ``tiny``, then the C custom node ``add_one`` (tests/data/custom_nodes,
   compiled here into DIR/libs with the system C compiler) with ``add_number`` 0.5, so
-  ``y`` = 2x + 1.5. Left out, with a message, where there is no C compiler.
+  ``y`` = 2x + 1.5. Left out, with a message, where there is no C compiler;
+
+and the MediaPipe graph ``tiny_graph`` (DIR/graphs/tiny_graph/graph.pbtxt, listed in
+``mediapipe_config_list``): the Python node ``negate`` (its own copy of negate.py), then OVMS's
+session + inference calculators on ``tiny``, so ``y`` = 2(-x) + 1 = 1 - 2x.
 """
 
 from __future__ import annotations
@@ -29,10 +33,57 @@ from pyovms import Tensor
 
 
 class OvmsPythonModel:
-    \"\"\"A Python node as OVMS runs them: y = -x.\"\"\"
+    \"\"\"A Python node as OVMS runs them: its one output is minus its one input.\"\"\"
+
+    def initialize(self, kwargs):
+        self.output = kwargs["output_names"][0]  # as the DAG or the graph names it
 
     def execute(self, inputs):
-        return [Tensor("y", -np.asarray(inputs[0]))]
+        return [Tensor(self.output, -np.asarray(inputs[0]))]
+"""
+
+#: OVMS's graph format: the Python node negate.py, a converter to an OpenVINO tensor, then
+#: OVMS's session + inference calculators running the served model ``tiny`` (input x, output y)
+GRAPH = """\
+input_stream: "OVMS_PY_TENSOR:x"
+output_stream: "OVTENSOR:y"
+node {
+  name: "negate"
+  calculator: "PythonExecutorCalculator"
+  input_side_packet: "PYTHON_NODE_RESOURCES:py"
+  input_stream: "INPUT:x"
+  output_stream: "OUTPUT:negated"
+  node_options: {
+    [type.googleapis.com / mediapipe.PythonExecutorCalculatorOptions]: { handler_path: "HANDLER" }
+  }
+}
+node {
+  name: "to_openvino"
+  calculator: "PyTensorOvTensorConverterCalculator"
+  input_stream: "OVMS_PY_TENSOR:negated"
+  output_stream: "OVTENSOR:tensor"
+}
+node {
+  name: "session"
+  calculator: "OpenVINOModelServerSessionCalculator"
+  output_side_packet: "SESSION:tiny"
+  node_options: {
+    [type.googleapis.com / mediapipe.OpenVINOModelServerSessionCalculatorOptions]: { servable_name: "tiny" }
+  }
+}
+node {
+  name: "infer"
+  calculator: "OpenVINOInferenceCalculator"
+  input_side_packet: "SESSION:tiny"
+  input_stream: "X:tensor"
+  output_stream: "Y:y"
+  node_options: {
+    [type.googleapis.com / mediapipe.OpenVINOInferenceCalculatorOptions]: {
+      tag_to_input_tensor_names { key: "X" value: "x" }
+      tag_to_output_tensor_names { key: "Y" value: "y" }
+    }
+  }
+}
 """
 
 
@@ -50,6 +101,7 @@ def main(target: str) -> None:
         relative = str(library.relative_to(root))  # under config.json's directory, as model paths
         doc["custom_node_library_config_list"] = [{"name": "add_one", "base_path": relative}]
         doc["pipeline_config_list"].append(tiny_then("tiny_plus_half", custom_node()))
+    doc["mediapipe_config_list"] = [graph(root)]
     config.write_text(json.dumps(doc, indent=2))
     print(f"demo repository written: {config}")
 
@@ -60,6 +112,15 @@ def python_node(root: Path) -> dict[str, object]:
     handler.write_text(NEGATE)
     relative = str(handler.relative_to(root))  # under config.json's directory
     return {"name": "negate", "type": "python", "handler_path": relative, "input": "x", "output": "y"}
+
+
+def graph(root: Path) -> dict[str, str]:
+    """A MediaPipe graph (OVMS's graph.pbtxt): negate.py, then ``tiny`` through OVMS's calculators."""
+    base = root / "graphs" / "tiny_graph"
+    base.mkdir(parents=True, exist_ok=True)
+    (base / "negate.py").write_text(NEGATE)  # handler_path is relative to the graph's base path
+    (base / "graph.pbtxt").write_text(GRAPH.replace("HANDLER", "negate.py"))
+    return {"name": "tiny_graph", "base_path": str(base.relative_to(root))}
 
 
 def custom_node() -> dict[str, object]:

@@ -2,7 +2,9 @@
 
 ``tiny`` run in-process (OpenVINO, f32) then the documented step in NumPy is the reference:
 ``tiny_chain`` = tiny twice, ``tiny_negated`` = -tiny (a Python node), ``tiny_plus_half`` =
-tiny + 0.5 (the C custom node add_one). ``scripts/demo_client.py`` is run as a user runs it.
+tiny + 0.5 (the C custom node add_one); the MediaPipe graph ``tiny_graph`` = tiny(-x) (a Python
+node, then OVMS's session + inference calculators). ``scripts/demo_client.py`` is run as a user
+runs it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ def test_demo_pipelines(tmp_path: Path) -> None:
         "tiny_chain": reference(model_file(tmp_path / "models" / "tiny"), {"x": tiny})["y"],
         "tiny_negated": -tiny,
         "tiny_plus_half": tiny + np.float32(0.5),
+        "tiny_graph": reference(model_file(tmp_path / "models" / "tiny"), {"x": -X})["y"],
     }
     server = ServerProcess(["--config_path", str(tmp_path / "config.json")], tmp_path / "ovserve.log").start()
     try:
@@ -43,6 +46,7 @@ def test_demo_pipelines(tmp_path: Path) -> None:
         client_script = [sys.executable, str(ROOT / "scripts" / "demo_client.py"), *ports]
         shown = subprocess.run(client_script, check=True, capture_output=True, text=True, timeout=120)
         assert "pipeline tiny_plus_half (C node)" in shown.stdout
+        assert "graph tiny_graph (MediaPipe)" in shown.stdout
     finally:
         code = server.stop()
     assert code == 0, server.log()
