@@ -234,28 +234,54 @@ class LoadError(ServingError):
     code = Code.UNKNOWN
 
 
-# -- pipelines served like models: OVMS's texts for a pipeline that cannot take requests -----
+# -- pipelines and graphs served like models: OVMS's texts for one that cannot take requests ---
 
 
-class PipelineNotLoadedYet(ServingError):
-    """The pipeline is configured but not valid now (a model it uses is missing or changed); 404 / UNAVAILABLE."""
+class NotLoadedYet(ServingError):
+    """A pipeline or graph is configured but cannot serve now (invalid, a model it uses is missing or
+    changed, or it failed to build); UNAVAILABLE. ``text`` is OVMS's for the kind; the name and the
+    reason follow it."""
 
     code = Code.UNAVAILABLE
-    text = "Pipeline is not loaded yet"
+    text = "Servable is not loaded yet"
 
     def __init__(self, name: str, detail: str = "") -> None:
         text = f"{self.text} - {name}"
         super().__init__(f"{text}: {detail}" if detail else text)
 
 
-class PipelineRetired(ServingError):
-    """The pipeline was served once and config.json no longer lists it; 404 / NOT_FOUND."""
+class Retired(ServingError):
+    """A pipeline or graph was served once and the configuration no longer lists it; NOT_FOUND."""
 
     code = Code.NOT_FOUND
-    text = "Pipeline is retired"
+    text = "Servable is retired"
 
     def __init__(self, name: str) -> None:
         super().__init__(f"{self.text} - {name}")
+
+
+class PipelineNotLoadedYet(NotLoadedYet):
+    """A DAG pipeline that is not valid now (REST 404, as OVMS)."""
+
+    text = "Pipeline is not loaded yet"
+
+
+class PipelineRetired(Retired):
+    """A DAG pipeline that config.json no longer lists."""
+
+    text = "Pipeline is retired"
+
+
+class GraphNotLoadedYet(NotLoadedYet):
+    """A MediaPipe graph that did not build (REST 500: OVMS's HTTP table has no entry for it)."""
+
+    text = "Mediapipe is not loaded yet"
+
+
+class GraphRetired(Retired):
+    """A MediaPipe graph that the configuration no longer lists (REST 500, as GraphNotLoadedYet)."""
+
+    text = "Mediapipe is retired"
 
 
 # -- MediaPipe graphs (ovserve.pipelines.mediapipe), with OVMS's texts ------------------------

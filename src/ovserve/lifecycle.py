@@ -25,6 +25,7 @@ from pathlib import Path
 from ovserve.config.file import config_file_path, parse_config_text
 from ovserve.config.pipelines import CustomNodeLibraryConfig, PipelineConfig
 from ovserve.config.types import MetricsConfig, ModelConfig
+from ovserve.core.kinds import PIPELINE
 from ovserve.core.manager import AspiredStream, ReloadOutcome, ServableManager
 from ovserve.errors import (
     Code,
@@ -93,7 +94,7 @@ class Lifecycle:
             wanted = tuple(m for m in self.models if m.name not in self._unloaded)
             aspired = await asyncio.to_thread(self.source.aspired, wanted)
             # the pipelines keep what they have while their models change; then they follow them
-            held = {p.name: AspiredStream(unchanged=True, pipeline=True) for p in pipelines}
+            held = {p.name: AspiredStream(unchanged=True, kind=PIPELINE) for p in pipelines}
             changed = await self.manager.apply({**aspired, **held})
             if self.pipeline_source is None or not pipelines:
                 return changed

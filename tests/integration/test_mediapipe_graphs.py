@@ -161,9 +161,17 @@ def test_a_graph_with_a_calculator_ovserve_lacks_says_so(server: ServerProcess) 
     )
     inp = httpclient.InferInput("in", list(X.shape), "FP32")
     inp.set_data_from_numpy(X)
+    # OVMS's texts for a graph that did not load; its HTTP table has no entry for them: 500
     with pytest.raises(InferenceServerException, match="ImageTransformationCalculator") as err:
         rest.infer("unsupported", [inp])
-    assert err.value.status() == "404"
+    assert err.value.status() == "500"
+    assert "Mediapipe is not loaded yet - unsupported" in str(err.value)
+    grpc = grpcclient.InferenceServerClient(server.grpc_address)
+    ginp = grpcclient.InferInput("in", list(X.shape), "FP32")
+    ginp.set_data_from_numpy(X)
+    with pytest.raises(InferenceServerException, match="Mediapipe is not loaded yet - unsupported") as gerr:
+        grpc.infer("unsupported", [ginp], model_version="3")  # the version is ignored
+    assert gerr.value.status() == "StatusCode.UNAVAILABLE"
 
 
 def test_bad_requests_to_a_graph_are_refused_and_the_graph_keeps_serving(

@@ -10,7 +10,15 @@ import logging
 
 import grpc
 
-from ovserve.errors import Code, DemultiplexerNoResults, InternalError, MaxSequenceNumberReached, ServingError
+from ovserve.errors import (
+    Code,
+    DemultiplexerNoResults,
+    GraphNotLoadedYet,
+    GraphRetired,
+    InternalError,
+    MaxSequenceNumberReached,
+    ServingError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +49,9 @@ HTTP_STATUS: dict[Code, int] = {
 HTTP_STATUS_BY_ERROR: dict[type[ServingError], int] = {
     MaxSequenceNumberReached: 503,
     DemultiplexerNoResults: 204,  # OVMS: a pipeline's dynamic demultiplexer gave no items (gRPC ABORTED)
+    # OVMS's HTTP table lists neither graph text, so both fall back to 500 (gRPC: UNAVAILABLE, NOT_FOUND)
+    GraphNotLoadedYet: 500,
+    GraphRetired: 500,
 }
 
 #: Code -> gRPC status code.

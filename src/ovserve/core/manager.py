@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ovserve.core.ids import ServableId
+from ovserve.core.kinds import PIPELINE, StreamKind
 from ovserve.core.servable import Servable
 from ovserve.core.states import State, VersionStatus, check_transition
 from ovserve.errors import (
@@ -26,8 +27,6 @@ from ovserve.errors import (
     LoadError,
     ModelNotFound,
     ModelNotReady,
-    PipelineNotLoadedYet,
-    PipelineRetired,
     ServingError,
     VersionNotFound,
     VersionRetired,
@@ -59,15 +58,15 @@ class AspiredStream:
     so the manager keeps the stream's versions exactly as they are, loading and retiring
     nothing; ``error``, if given, becomes the stream's error (the source logs it).
 
-    ``pipeline`` marks a pipeline's stream (OVMS's rules): requests ignore the version and
-    get OVMS's pipeline texts, and a version whose reload fails (the pipeline no longer
-    validates against its models) stops serving instead of keeping the loaded one.
+    ``kind`` marks a stream that is not a versioned model (a DAG pipeline or a MediaPipe
+    graph, :mod:`ovserve.core.kinds`): requests ignore the version and get the kind's texts,
+    and a version whose reload fails stops serving instead of keeping the loaded one.
     """
 
     versions: Sequence[AspiredVersion] = ()
     error: ServingError | None = None
     unchanged: bool = False
-    pipeline: bool = False
+    kind: StreamKind | None = None
 
 
 @dataclass(frozen=True)
@@ -120,7 +119,7 @@ class _Stream:
     name: str
     versions: dict[int, _Version] = field(default_factory=dict)
     error: ServingError | None = None  # why the source found nothing to serve
-    pipeline: bool = False  # see AspiredStream.pipeline
+    kind: StreamKind | None = None  # see AspiredStream.kind
 
 
 class Handle:
@@ -201,7 +200,7 @@ class ServableManager:
             retire: list[tuple[str, _Version, ServingError | None]] = []
             for name, wanted_stream in aspired.items():
                 stream = self._streams.setdefault(name, _Stream(name))
-                stream.pipeline = wanted_stream.pipeline
+                stream.kind = wanted_stream.kind
                 if wanted_stream.unchanged:
                     if wanted_stream.error is not None:
                         stream.error = wanted_stream.error
@@ -240,7 +239,7 @@ class ServableManager:
         entry = stream.versions.get(aspired.version)
         if entry is None or entry.state == State.END:
             return True
-        if entry.error is not None and not stream.pipeline:
+        if entry.error is not None and stream.kind is None:
             return True
         return entry.fingerprint != aspired.fingerprint
 
@@ -256,7 +255,7 @@ class ServableManager:
             if not isinstance(exc, ServingError):  # a loader bug or an engine error: keep it in the status
                 log.exception("loading %s version %d failed", stream.name, aspired.version)
                 exc = LoadError(f"{type(exc).__name__}: {exc}")
-            if stream.pipeline:  # the same models give the same failure: retried only when they change
+            if stream.kind is not None:  # the same inputs give the same failure: retried when they change
                 entry.fingerprint = aspired.fingerprint
                 if entry.state == State.AVAILABLE:  # no longer valid: it stops serving, saying why
                     self._set(stream.name, entry, State.UNLOADING, exc)
@@ -312,8 +311,8 @@ class ServableManager:
         stream = self._streams.get(name)
         if stream is None:
             raise ModelNotFound(name)
-        if stream.pipeline:
-            return self._acquire_pipeline(stream)
+        if stream.kind is not None:
+            return self._acquire_unversioned(stream, stream.kind)
         if not stream.versions:
             if stream.error is not None:
                 raise ModelNotReady(name, version or None, stream.error.message)
@@ -339,14 +338,15 @@ class ServableManager:
             raise ModelNotReady(name, entry.version, entry.error.message if entry.error else "")
         return Handle(entry.loaded)
 
-    def _acquire_pipeline(self, stream: _Stream) -> Handle:
-        """A pipeline's one version, whatever version was asked (OVMS ignores it), or OVMS's texts."""
+    def _acquire_unversioned(self, stream: _Stream, kind: StreamKind) -> Handle:
+        """A pipeline's or graph's one version, whatever version was asked (OVMS ignores it), or
+        OVMS's texts for its kind."""
         entry = max(stream.versions.values(), key=lambda v: v.version, default=None)
         if entry is not None and entry.state == State.AVAILABLE and entry.loaded is not None:
             return Handle(entry.loaded)
         if entry is not None and entry.state in (State.UNLOADING, State.END) and entry.error is None:
-            raise PipelineRetired(stream.name)
-        raise PipelineNotLoadedYet(stream.name, self._detail(stream))
+            raise kind.retired(stream.name)
+        raise kind.not_loaded_yet(stream.name, self._detail(stream))
 
     @staticmethod
     def _detail(stream: _Stream) -> str:
@@ -379,9 +379,9 @@ class ServableManager:
         return [stream.versions[v].status() for v in sorted(stream.versions, reverse=True)]
 
     def is_pipeline(self, name: str) -> bool:
-        """Whether ``name`` is a pipeline's stream (see :attr:`AspiredStream.pipeline`)."""
+        """Whether ``name`` is a DAG pipeline's stream (see :attr:`AspiredStream.kind`)."""
         stream = self._streams.get(name)
-        return stream is not None and stream.pipeline
+        return stream is not None and stream.kind is PIPELINE
 
     def available_versions(self, name: str) -> list[int]:
         stream = self._streams.get(name)

@@ -1,8 +1,8 @@
 """Pipelines in the lifecycle: which pipelines to serve, built when their models are there.
 
 OVMS serves a pipeline as one version (1) of a servable named as the pipeline. Each
-configured pipeline becomes a manager stream (:attr:`AspiredStream.pipeline`) with one
-:class:`AspiredVersion`, whose loader builds the pipeline against the models served at
+configured pipeline becomes a manager stream of kind :data:`~ovserve.core.kinds.PIPELINE`
+with one :class:`AspiredVersion`, whose loader builds the pipeline against the models served at
 the time (validation included: an invalid pipeline's version is LOADING with the
 reason, and it is never half-served).
 
@@ -28,6 +28,7 @@ from typing import Protocol
 
 from ovserve.config.pipelines import CustomNodeLibraryConfig, PipelineConfig
 from ovserve.config.types import ModelConfig
+from ovserve.core.kinds import PIPELINE
 from ovserve.core.manager import AspiredStream, AspiredVersion, Handle, ServableManager
 from ovserve.core.servable import Servable
 from ovserve.errors import ModelNotFound, ServingError
@@ -89,7 +90,7 @@ class PipelineSource:
         for pipeline in pipelines:
             loader = PipelineLoader(pipeline, self.build, acquire, make_node)
             version = AspiredVersion(PIPELINE_VERSION, loader, self.fingerprint(pipeline, known))
-            streams[pipeline.name] = AspiredStream((version,), pipeline=True)
+            streams[pipeline.name] = AspiredStream((version,), kind=PIPELINE)
         return streams
 
     def fingerprint(

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ovserve.config.types import ModelConfig
+from ovserve.core.kinds import GRAPH
 from ovserve.core.manager import AspiredStream, AspiredVersion
 from ovserve.core.servable import Servable
 from ovserve.errors import LoadError
@@ -81,13 +82,14 @@ class GraphSource:
         try:
             text = cfg.read_graph_text(path)
         except LoadError as error:
-            return AspiredStream((), error)
+            return AspiredStream((), error, kind=GRAPH)
         if any(name in cfg.GENERATIVE for name in cfg.calculators_named(text)):
             return None
         digest = hashlib.sha256(text.encode()).hexdigest()
         context = GraphContext(path, config.base_path, self.acquire, self.make_python_node)
         loader = GraphLoader(config.name, text, context, self.metrics)
-        return AspiredStream((AspiredVersion(GRAPH_VERSION, loader, (config.fingerprint(), digest)),))
+        version = AspiredVersion(GRAPH_VERSION, loader, (config.fingerprint(), digest))
+        return AspiredStream((version,), kind=GRAPH)
 
     def close(self) -> None:
         close = getattr(self.inner, "close", None)
