@@ -152,18 +152,25 @@ class Tensor(_Base):  # type: ignore[misc,valid-type,unused-ignore]
         (BYTES, BF16, a custom name) a 1-D buffer of bytes, the request's shape kept in ``shape``.
         """
         raw = np.frombuffer(data, dtype=np.uint8)  # type: ignore[call-overload]
+        user_shape = cls._check_request(name, raw.size, shape, datatype)
         fmt = DATATYPE_TO_BUFFER_FORMAT.get(datatype)
-        user_shape = _as_shape(shape)
         if fmt is None:
             return cls._wrap(name, raw, data, user_shape, datatype)
-        dtype = np.dtype(fmt)
-        count = math.prod(user_shape)
-        if raw.size != count * dtype.itemsize:
-            raise ValueError(
-                f"pyovms.Tensor {name!r}: shape {user_shape} of {datatype} needs "
-                f"{count * dtype.itemsize} bytes; the data has {raw.size}"
-            )
-        return cls._wrap(name, raw.view(dtype).reshape(user_shape), data, user_shape, datatype)
+        return cls._wrap(name, raw.view(np.dtype(fmt)).reshape(user_shape), data, user_shape, datatype)
+
+    @staticmethod
+    def _check_request(name: str, size: int, shape: Sequence[int], datatype: str) -> tuple[int, ...]:
+        """The shape of the tensor :meth:`_from_request` makes of ``size`` bytes, or ValueError naming
+        it when a numeric datatype's shape does not fit them; builds nothing."""
+        user_shape = _as_shape(shape)
+        fmt = DATATYPE_TO_BUFFER_FORMAT.get(datatype)
+        if fmt is not None:
+            needed = math.prod(user_shape) * np.dtype(fmt).itemsize
+            if size != needed:
+                raise ValueError(
+                    f"pyovms.Tensor {name!r}: shape {user_shape} of {datatype} needs {needed} bytes; the data has {size}"
+                )
+        return user_shape
 
     @property
     def name(self) -> str:

@@ -140,3 +140,9 @@ def tensor_from_raw(name: str, data: bytes, shape: Sequence[int], datatype: str)
     """The tensor OVMS makes from a request tensor's raw bytes (a graph's ``OVMS_PY_TENSOR``
     input): ValueError naming it when a numeric datatype's shape does not fit the bytes."""
     return Tensor._from_request(name, data, shape, datatype)
+
+
+def check_raw(name: str, data: bytes, shape: Sequence[int], datatype: str) -> None:
+    """What :func:`tensor_from_raw` refuses (ValueError naming the tensor), without making the tensor:
+    a request's raw input is checked before the graph runs, and made into a tensor once, by the node."""
+    Tensor._check_request(name, len(data), shape, datatype)

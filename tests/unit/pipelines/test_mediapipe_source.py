@@ -14,14 +14,16 @@ from mediapipe_graphs import Models, context, python, write_scale_handler
 from ovserve.config.types import ModelConfig
 from ovserve.core.manager import AspiredStream
 from ovserve.core.servable import REQUEST_PARAMETERS
-from ovserve.errors import GraphInputInvalid, LoadError, Unimplemented
+from ovserve.errors import Code, GraphExecutionFailed, GraphInputInvalid, LoadError, Unimplemented
 from ovserve.pipelines.mediapipe.build import GraphDefinition, build_graph
 from ovserve.pipelines.mediapipe.calculators import PythonNodeSpec, TensorNode
-from ovserve.pipelines.mediapipe.executor import QUEUED_PACKETS
+from ovserve.pipelines.mediapipe.executor import NODE_FAILED, QUEUED_PACKETS
 from ovserve.pipelines.mediapipe.servable import GraphServable
 from ovserve.pipelines.mediapipe.source import GraphSource
 from ovserve.pipelines.mediapipe.streams import Stream, parse_stream
 from ovserve.pipelines.python_node import PythonNode
+from ovserve.tensors import RawInput, raw_input_array
+from pyovms import Tensor
 
 GRAPH = 'input_stream: "OVMS_PY_TENSOR:in"\noutput_stream: "OVMS_PY_TENSOR:out"\n' + python(
     "scale", "in", "out"
@@ -164,6 +166,27 @@ def test_cancelling_a_request_cancels_its_running_nodes() -> None:
     assert asyncio.run(scenario()) == 1
 
 
+class Broken(Gate):
+    """A calculator with a bug: it raises what no ServingError is."""
+
+    async def process(self, packets: Mapping[str, np.ndarray]) -> AsyncIterator[dict[str, np.ndarray]]:
+        raise KeyError("secret internal detail")
+        yield {}  # a generator, as every calculator's process
+
+
+def test_a_node_bug_answers_ovms_text_and_logs_the_cause(caplog: pytest.LogCaptureFixture) -> None:
+    g = gated_graph(Broken())
+    with pytest.raises(GraphExecutionFailed) as err:
+        asyncio.run(g.infer({"in": np.zeros(2, dtype=np.float32)}))
+    assert err.value.code == Code.INTERNAL
+    assert err.value.message == f"Mediapipe execution failed. MP status - node gate: {NODE_FAILED}"
+    assert "secret internal detail" not in err.value.message  # the client does not read the cause
+    failed = [r for r in caplog.records if r.getMessage() == "graph node gate failed"]
+    assert (
+        failed and failed[0].exc_info is not None and "secret internal detail" in str(failed[0].exc_info[1])
+    )
+
+
 def test_concurrent_requests_share_nothing(tmp_path: Path) -> None:
     write_scale_handler(tmp_path)
     made: list[PythonNode] = []
@@ -174,6 +197,35 @@ def test_concurrent_requests_share_nothing(tmp_path: Path) -> None:
 
     for i, out in enumerate(asyncio.run(many())):
         np.testing.assert_array_equal(out["out"], np.full(3, i * 3, dtype=np.float32))
+    g.close()
+    assert made[0].finalized.wait(30)
+
+
+def test_a_raw_python_input_is_checked_then_made_into_a_tensor_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """check() refuses raw bytes that do not fit their shape without making a tensor; the Python
+    node's calculator makes the one tensor the node gets."""
+    write_scale_handler(tmp_path)
+    made: list[PythonNode] = []
+    g = GraphServable("g", build_graph(GRAPH, context(tmp_path, Models({}), made)))
+    tensors: list[str] = []
+    from_request = Tensor._from_request.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type[Tensor], name: str, *args: object) -> Tensor:
+        tensors.append(name)
+        return from_request(cls, name, *args)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(Tensor, "_from_request", classmethod(counted))
+    x = np.arange(4, dtype=np.float32)
+    short = {"in": raw_input_array(RawInput(x.tobytes()[:-1], (4,), "FP32"))}
+    with pytest.raises(GraphInputInvalid, match=r"^Invalid Python tensor buffer size - .*'in'.*16 bytes"):
+        g.check(short)
+    assert tensors == []
+    raw = {"in": raw_input_array(RawInput(x.tobytes(), (4,), "FP32"))}
+    g.check(raw)
+    np.testing.assert_array_equal(asyncio.run(g.infer(raw))["out"], x * 3)
+    assert tensors == ["in"]
     g.close()
     assert made[0].finalized.wait(30)
 

@@ -14,6 +14,7 @@ cancels every node still running and returns once they stopped. Nothing is kept 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import defaultdict
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
@@ -23,6 +24,12 @@ import numpy as np
 
 from ovserve.errors import GraphExecutionFailed, InternalError, ServingError
 from ovserve.pipelines.mediapipe.build import GraphDefinition
+
+log = logging.getLogger(__name__)
+
+#: what a node's unexpected failure (not a ServingError: a bug) tells the client, after the node's
+#: name; the cause goes to the log. OVMS's calculators answer this text for an internal failure.
+NODE_FAILED = "Error occurred during graph execution"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +102,9 @@ class _Run:
         except ServingError as error:
             await self.queue.put(GraphExecutionFailed(calculator.name, error))
             return
-        except Exception as exc:
-            failure = InternalError(f"{type(exc).__name__}: {exc}")
-            await self.queue.put(GraphExecutionFailed(calculator.name, failure))
+        except Exception as exc:  # a node's bug: the client reads OVMS's text, the log the cause
+            log.error("graph node %s failed", calculator.name, exc_info=exc)
+            await self.queue.put(GraphExecutionFailed(calculator.name, InternalError(NODE_FAILED)))
             return
         self.running -= 1
         if self.running == 0:

@@ -24,9 +24,9 @@ from ovserve.core.servable import REQUEST_PARAMETERS, InferAnswer, Servable
 from ovserve.errors import GraphExecutionFailed, GraphInputInvalid, InternalError, Unimplemented
 from ovserve.metrics.graphs import GRAPH_CALL, GraphMetrics
 from ovserve.pipelines.mediapipe.build import GraphDefinition
-from ovserve.pipelines.mediapipe.calculators import packet_tensor
 from ovserve.pipelines.mediapipe.executor import run_graph
 from ovserve.pipelines.mediapipe.streams import PacketType, Stream
+from ovserve.pipelines.pytensors import check_raw
 from ovserve.tensors import BYTES_DTYPE, TensorSpec, raw_input_of
 
 GRAPH_VERSION = 1
@@ -129,9 +129,10 @@ class GraphServable(Servable):
                 f"missing: {', '.join(missing)}"
             )
         for name, array in inputs.items():
-            if raw_input_of(array) is not None:
-                try:
-                    packet_tensor(name, array)  # raw bytes that do not fit their shape: refused now, as OVMS
+            raw = raw_input_of(array)
+            if raw is not None:
+                try:  # raw bytes that do not fit their shape: refused now, as OVMS (the node makes the tensor)
+                    check_raw(name, raw.data, raw.shape, raw.datatype)
                 except ValueError as exc:
                     raise GraphInputInvalid(f"Invalid Python tensor buffer size - {exc}") from None
             elif array.dtype == BYTES_DTYPE and name not in self._python_inputs:

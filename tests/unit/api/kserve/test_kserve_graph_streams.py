@@ -13,7 +13,7 @@ from ovserve._generated.kserve import grpc_predict_v2_pb2 as pb
 from ovserve.api.kserve.grpc import STREAM_WINDOW, KServeServicer
 from ovserve.metrics.graphs import GRAPH_CALLS, GraphMetrics
 from ovserve.pipelines.mediapipe.build import GraphDefinition
-from ovserve.pipelines.mediapipe.executor import QUEUED_PACKETS
+from ovserve.pipelines.mediapipe.executor import NODE_FAILED, QUEUED_PACKETS
 from ovserve.pipelines.mediapipe.servable import GraphServable
 from ovserve.pipelines.mediapipe.streams import Stream
 
@@ -138,5 +138,5 @@ def test_a_node_failing_mid_stream_answers_its_error_and_the_stream_goes_on() ->
     ]
     assert [value(r) for r in replies if not r.error_message] == [-2.0, -1.0, 3.0, 4.0]
     error = replies[2].error_message
-    assert error.startswith("Mediapipe execution failed. MP status - node counter:"), error
-    assert "ValueError: broken at step 3" in error
+    # a calculator's bug: OVMS's text for the client (the cause is in the log)
+    assert error == f"Mediapipe execution failed. MP status - node counter: {NODE_FAILED}", error
