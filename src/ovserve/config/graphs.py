@@ -27,6 +27,13 @@ CLOUD_PREFIXES = REMOTE_PREFIXES
 GRAPH_FILE = "graph.pbtxt"
 SUBCONFIG_FILE = "subconfig.json"
 GRAPH_NOT_SERVED = "MediaPipe graphs (graph.pbtxt) in object storage are not served by ovserve"
+#: OVMS's generative calculators and the task of each: a graph with one is served by ``ovserve.genai``
+#: (``genai/graph.py`` reads it), any other by ``ovserve.pipelines.mediapipe``
+GENERATIVE_CALCULATORS: dict[str, str] = {
+    "HttpLLMCalculator": "text_generation",
+    "EmbeddingsCalculatorOV": "embeddings",
+    "RerankCalculatorOV": "rerank",
+}
 _GRAPH_KEYS = ("name", "base_path", "graph_path", "subconfig")
 
 

@@ -20,12 +20,18 @@ from google.protobuf import text_format
 from ovserve._generated.mediapipe.calculators import genai_calculators_pb2 as calculators
 from ovserve._generated.mediapipe.framework import calculator_pb2
 from ovserve.config.genai import REASONING_PARSERS, TOOL_PARSERS, GenerativeConfig
+from ovserve.config.graphs import GENERATIVE_CALCULATORS
 from ovserve.errors import LoadError
 
+#: each generative task's node options
+_OPTIONS: dict[str, Any] = {
+    "text_generation": calculators.LLMCalculatorOptions,
+    "embeddings": calculators.EmbeddingsCalculatorOVOptions,
+    "rerank": calculators.RerankCalculatorOVOptions,
+}
+#: calculator -> (task, node options), for OVMS's generative calculators (config/graphs.py)
 _TASKS: dict[str, tuple[str, Any]] = {
-    "HttpLLMCalculator": ("text_generation", calculators.LLMCalculatorOptions),
-    "EmbeddingsCalculatorOV": ("embeddings", calculators.EmbeddingsCalculatorOVOptions),
-    "RerankCalculatorOV": ("rerank", calculators.RerankCalculatorOVOptions),
+    name: (task, _OPTIONS[task]) for name, task in GENERATIVE_CALCULATORS.items()
 }
 #: LLM options ovserve does not serve (when set), and why
 _LLM_UNSUPPORTED = {

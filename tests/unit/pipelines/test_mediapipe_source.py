@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 from mediapipe_graphs import Models, context, python, write_scale_handler
 
+from ovserve.config.graphs import GENERATIVE_CALCULATORS
 from ovserve.config.types import ModelConfig
 from ovserve.core.manager import AspiredStream
 from ovserve.core.servable import REQUEST_PARAMETERS
 from ovserve.errors import Code, GraphExecutionFailed, GraphInputInvalid, LoadError, Unimplemented
+from ovserve.genai import graph as genai_graph
 from ovserve.pipelines.mediapipe.build import GraphDefinition, build_graph
 from ovserve.pipelines.mediapipe.calculators import PythonNodeSpec, TensorNode
 from ovserve.pipelines.mediapipe.executor import NODE_FAILED, QUEUED_PACKETS
@@ -67,6 +69,15 @@ def test_graphs_get_version_1_and_everything_else_goes_on(tmp_path: Path) -> Non
     assert inner.asked == ["llm", "m"]  # generative graphs: ovserve.genai's
     (version,) = streams["g"].versions
     assert version.version == 1
+
+
+@pytest.mark.parametrize("calculator", sorted(GENERATIVE_CALCULATORS))
+def test_every_generative_calculator_goes_to_genai(tmp_path: Path, calculator: str) -> None:
+    """config/graphs.py's one list: the graph source hands these graphs on, and genai reads them."""
+    inner = Inner()
+    streams = source(inner).aspired([graph_entry(tmp_path, "gen", f'node {{ calculator: "{calculator}" }}')])
+    assert inner.asked == ["gen"] and streams["gen"].kind is None  # the inner (genai) source's stream
+    assert genai_graph._TASKS[calculator][0] == GENERATIVE_CALCULATORS[calculator]
 
 
 def test_a_changed_graph_file_is_a_new_version_fingerprint(tmp_path: Path) -> None:

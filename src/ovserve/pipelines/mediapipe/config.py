@@ -34,8 +34,6 @@ OPTIONS = {
     PYTHON: options_pb2.PythonExecutorCalculatorOptions,
     CONVERTER: options_pb2.PyTensorOvTensorConverterCalculatorOptions,
 }
-#: OVMS's generative calculators: a graph with one is served by ``ovserve.genai``.
-GENERATIVE = frozenset({"HttpLLMCalculator", "EmbeddingsCalculatorOV", "RerankCalculatorOV"})
 #: OVMS's status text for a graph that cannot be initialized (a calculator it lacks, a bad stream)
 INITIALIZATION_ERROR = "Failed to initialize mediapipe graph"
 #: OVMS's status text for a graph file protobuf cannot read

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from ovserve.config.graphs import GENERATIVE_CALCULATORS
 from ovserve.config.types import ModelConfig
 from ovserve.core.kinds import GRAPH
 from ovserve.core.manager import AspiredStream, AspiredVersion
@@ -83,7 +84,7 @@ class GraphSource:
             text = cfg.read_graph_text(path)
         except LoadError as error:
             return AspiredStream((), error, kind=GRAPH)
-        if any(name in cfg.GENERATIVE for name in cfg.calculators_named(text)):
+        if any(name in GENERATIVE_CALCULATORS for name in cfg.calculators_named(text)):
             return None
         digest = hashlib.sha256(text.encode()).hexdigest()
         context = GraphContext(path, config.base_path, self.acquire, self.make_python_node)
