@@ -172,6 +172,14 @@ def test_a_graph_with_a_calculator_ovserve_lacks_says_so(server: ServerProcess) 
     with pytest.raises(InferenceServerException, match="Mediapipe is not loaded yet - unsupported") as gerr:
         grpc.infer("unsupported", [ginp], model_version="3")  # the version is ignored
     assert gerr.value.status() == "StatusCode.UNAVAILABLE"
+    # TensorFlow Serving has no graphs (OVMS): not found there, loaded or not
+    tfs = requests.post(
+        f"http://{HOST}:{server.rest_port}/v1/models/unsupported:predict",
+        json={"inputs": {"in": [[1.0]]}},
+        timeout=30,
+    )
+    assert tfs.status_code == 404
+    assert tfs.json()["error"].startswith("Model with requested name is not found"), tfs.text
 
 
 def test_bad_requests_to_a_graph_are_refused_and_the_graph_keeps_serving(

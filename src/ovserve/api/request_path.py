@@ -27,7 +27,7 @@ from ovserve.api.backend_timing import BACKEND_TIMING
 from ovserve.api.context import ServingContext
 from ovserve.core.manager import Handle
 from ovserve.core.servable import NO_PARAMETERS, REQUEST_PARAMETERS, Servable
-from ovserve.errors import InvalidInput, ModelNotFound, ServingError
+from ovserve.errors import InvalidInput, ModelNotFound, NotLoadedYet, Retired, ServingError
 from ovserve.metrics.calls import CallInfo
 from ovserve.metrics.graphs import GRAPH_CALL, graph_call_index
 from ovserve.tensors import InferRequest, InferResponse
@@ -222,8 +222,14 @@ def counted(ctx: ServingContext, call: CallInfo, name: str, version: int | None 
 
 def _acquire(ctx: ServingContext, call: CallInfo, name: str, version: int | None) -> Handle:
     """``ctx.manager.acquire`` for ``call``: a servable not served on ``call``'s API (a MediaPipe
-    graph on TensorFlow Serving, as OVMS) is not found there."""
-    handle = ctx.manager.acquire(name, version)
+    graph on TensorFlow Serving, as OVMS) is not found there, also while it cannot serve."""
+    try:
+        handle = ctx.manager.acquire(name, version)
+    except (NotLoadedYet, Retired):
+        kind = ctx.manager.kind(name)
+        if kind is not None and kind.apis is not None and call.api not in kind.apis:
+            raise ModelNotFound(name) from None
+        raise
     if call.api not in handle.servable.apis:
         handle.release()
         raise ModelNotFound(name)

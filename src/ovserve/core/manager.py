@@ -378,6 +378,11 @@ class ServableManager:
             return [entry.status()]
         return [stream.versions[v].status() for v in sorted(stream.versions, reverse=True)]
 
+    def kind(self, name: str) -> StreamKind | None:
+        """The kind of stream ``name`` is (see :attr:`AspiredStream.kind`); None for a model or no stream."""
+        stream = self._streams.get(name)
+        return None if stream is None else stream.kind
+
     def is_pipeline(self, name: str) -> bool:
         """Whether ``name`` is a DAG pipeline's stream (see :attr:`AspiredStream.kind`)."""
         stream = self._streams.get(name)
