@@ -23,7 +23,6 @@ import ctypes
 import logging
 import math
 import os
-import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from pathlib import Path
@@ -45,6 +44,7 @@ from ovserve.pipelines.custom_node_abi import (
     precision_name,
     read_dims,
 )
+from ovserve.pipelines.nodes import RunningCalls
 from ovserve.tensors import Dim, TensorSpec, format_dims
 from ovserve.tensors import precision_name as dtype_name
 
@@ -115,9 +115,9 @@ class CustomNode:
         self._executor = executor
         self._fn = library.functions
         self._params = ParamArray(params)
-        self._lock = threading.Lock()
-        self._running = 0
-        self._closing = False
+        self._calls = RunningCalls(
+            self._deinitialize, lambda: CustomNodeFailed(f"Custom {self._where()} is closed")
+        )
         self._state = self._initialize()
         try:
             self._inputs = self._metadata("getInputsInfo")
@@ -141,13 +141,7 @@ class CustomNode:
 
     def close(self) -> None:
         """``deinitialize`` now, or when the last run still going ends; later runs are refused."""
-        with self._lock:
-            if self._closing:
-                return
-            self._closing = True
-            idle = self._running == 0
-        if idle:
-            self._deinitialize()
+        self._calls.close()
 
     # -- the library's calls ---------------------------------------------------------------
 
@@ -211,18 +205,11 @@ class CustomNode:
     # -- one run, on a worker thread --------------------------------------------------------
 
     def _execute(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        with self._lock:
-            if self._closing:
-                raise CustomNodeFailed(f"Custom {self._where()} is closed")
-            self._running += 1
+        self._calls.enter()
         try:
             return self._call_execute(inputs)
         finally:
-            with self._lock:
-                self._running -= 1
-                last = self._closing and self._running == 0
-            if last:
-                self._deinitialize()
+            self._calls.leave()
 
     def _call_execute(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         tensors, keep = _input_tensors(inputs)
