@@ -34,7 +34,7 @@ from ovserve.config.pipelines import NodeConfig
 from ovserve.errors import PythonNodeFailed, PythonNodeLoadFailed
 from ovserve.pipelines.nodes import UNKNOWN_DTYPE, RunningCalls
 from ovserve.pipelines.pytensors import array_from_tensor, tensor_from_array
-from ovserve.pipelines.python_handler import forget_module, load_model, resolve_handler
+from ovserve.pipelines.python_handler import Handler, forget_module, load_model, resolve_handler
 from ovserve.tensors import TensorSpec
 from ovserve.threads import started_pool
 from pyovms import Tensor
@@ -98,6 +98,13 @@ class PythonNode:
             )
         outputs = [o.data_item for o in node.outputs]
         return cls(node.name, node.handler_path, list(node.inputs), outputs, base_dir=base_dir)
+
+    @classmethod
+    def from_handler(cls, handler: Handler, workers: int = DEFAULT_WORKERS) -> PythonNode:
+        """The node of a resolved handler (a graph's ``PythonExecutorCalculator``)."""
+        return cls(
+            handler.node_name, str(handler.path), handler.input_names, handler.output_names, workers=workers
+        )
 
     @property
     def inputs(self) -> Mapping[str, TensorSpec]:

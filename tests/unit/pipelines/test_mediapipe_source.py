@@ -16,11 +16,12 @@ from ovserve.core.manager import AspiredStream
 from ovserve.core.servable import REQUEST_PARAMETERS
 from ovserve.errors import GraphInputInvalid, LoadError, Unimplemented
 from ovserve.pipelines.mediapipe.build import GraphDefinition, build_graph
-from ovserve.pipelines.mediapipe.calculators import PythonNodeSpec, TensorNode
+from ovserve.pipelines.mediapipe.calculators import TensorNode
 from ovserve.pipelines.mediapipe.executor import QUEUED_PACKETS
 from ovserve.pipelines.mediapipe.servable import GraphServable
 from ovserve.pipelines.mediapipe.source import GraphSource
 from ovserve.pipelines.mediapipe.streams import Stream, parse_stream
+from ovserve.pipelines.python_handler import Handler
 from ovserve.pipelines.python_node import PythonNode
 
 GRAPH = 'input_stream: "OVMS_PY_TENSOR:in"\noutput_stream: "OVMS_PY_TENSOR:out"\n' + python(
@@ -40,7 +41,7 @@ class Inner:
         return {name: AspiredStream(()) for name in names}
 
 
-def no_python(spec: PythonNodeSpec) -> TensorNode:
+def no_python(spec: Handler) -> TensorNode:
     raise AssertionError("aspired() must not build nodes")
 
 
