@@ -136,8 +136,8 @@ def context(tmp_path: Path, models: Models, nodes: list[PythonNode] | None = Non
     """Graphs built in ``tmp_path`` (handler files from there); every Python node made is added to ``nodes``."""
     made = nodes if nodes is not None else []
 
-    def make(spec: Handler) -> PythonNode:
-        node = python_node(spec)
+    def make(handler: Handler) -> PythonNode:
+        node = python_node(handler)
         assert isinstance(node, PythonNode)
         made.append(node)
         return node

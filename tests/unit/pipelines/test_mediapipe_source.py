@@ -41,7 +41,7 @@ class Inner:
         return {name: AspiredStream(()) for name in names}
 
 
-def no_python(spec: Handler) -> TensorNode:
+def no_python(handler: Handler) -> TensorNode:
     raise AssertionError("aspired() must not build nodes")
 
 
