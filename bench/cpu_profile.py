@@ -34,7 +34,7 @@ from servers import RunningServer
 ROOTS = {
     "<module> (ovserve/__main__.py)",
     "main (ovserve/__main__.py)",
-    "run (ovserve/app.py)",
+    "run (ovserve/app/server.py)",
     "main (asgi_app.py)",
     "<module> (asgi_app.py)",
     "main (grpc_handler.py)",

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from ovserve.core.servable import Servable
 from ovserve.pipelines.mediapipe.build import GraphContext
-from ovserve.pipelines.mediapipe.calculators import PythonNodeSpec
 from ovserve.pipelines.mediapipe.python import python_node
+from ovserve.pipelines.python_handler import Handler
 from ovserve.pipelines.python_node import PythonNode
 
 
@@ -136,8 +136,8 @@ def context(tmp_path: Path, models: Models, nodes: list[PythonNode] | None = Non
     """Graphs built in ``tmp_path`` (handler files from there); every Python node made is added to ``nodes``."""
     made = nodes if nodes is not None else []
 
-    def make(spec: PythonNodeSpec) -> PythonNode:
-        node = python_node(spec)
+    def make(handler: Handler) -> PythonNode:
+        node = python_node(handler)
         assert isinstance(node, PythonNode)
         made.append(node)
         return node

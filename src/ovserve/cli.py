@@ -28,16 +28,12 @@ from collections.abc import Mapping, Sequence
 
 from ovserve.cli_argv import UINT32_MAX, Options, tokenize
 from ovserve.cli_commands import config_command
-from ovserve.config.file import (
-    check_stateful_model,
-    graph_subconfig_models,
-    load_config_file,
-    resolve_base_path,
-)
+from ovserve.config.file import graph_subconfig_models, load_config_file
 from ovserve.config.genai import OPTIONS as GENERATIVE_OPTIONS
 from ovserve.config.genai import parse_task_settings
 from ovserve.config.graphs import graph_entry_reason, graph_file
 from ovserve.config.manage import ConfigCommand
+from ovserve.config.model_entry import check_stateful_model, resolve_base_path
 from ovserve.config.observability import parse_log_format, parse_tracing
 from ovserve.config.preprocessing import SETTINGS as PREPROCESS_SETTINGS
 from ovserve.config.preprocessing import parse_preprocess

@@ -175,7 +175,7 @@ class RestApp:
         receive: Callable[[], Awaitable[dict[str, Any]]],
         send: Callable[[dict[str, Any]], Awaitable[None]],
     ) -> None:
-        if scope["type"] != "http":  # uvicorn runs with lifespan="off" (app.py): only HTTP comes here
+        if scope["type"] != "http":  # uvicorn runs with lifespan="off" (app/server.py): only HTTP comes here
             return
         if self.make_request_id is None:
             response = await self._handle(scope, receive)

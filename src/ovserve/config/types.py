@@ -1,8 +1,9 @@
 """Frozen configuration objects: what the command line and config.json mean once parsed.
 
-Parsing and validation live beside this module (``ovserve.config.file`` for
-config.json, ``ovserve.config.syntax`` for the shared value syntaxes, ``ovserve.cli`` for argv); everything else
-receives these objects and never reads argv, env or files for settings.
+Parsing and validation live beside this module (``ovserve.config.file`` and
+``ovserve.config.model_entry`` for config.json, ``ovserve.config.syntax`` for the shared value
+syntaxes, ``ovserve.cli`` for argv); everything else receives these objects and never reads
+argv, env or files for settings.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ declared shapes are the codecs' job (they build the arrays).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import numpy as np
 
@@ -17,22 +17,30 @@ from ovserve.tensors import TensorSpec, format_dims, precision_name
 
 
 def validate_inputs(
-    sid: ServableId, specs: Mapping[str, TensorSpec], inputs: Mapping[str, np.ndarray]
+    sid: ServableId,
+    specs: Mapping[str, TensorSpec],
+    inputs: Mapping[str, np.ndarray],
+    *,
+    unchecked: Collection[str] = (),
+    kind: str = "model",
 ) -> None:
-    """Raise an :class:`InvalidInput` naming the first problem, or return."""
+    """Raise an :class:`InvalidInput` naming the first problem, or return. The inputs named in
+    ``unchecked`` must be present but are taken as they come (a pipeline input whose spec is
+    known only when its node runs); ``kind`` names the servable in the count's message."""
     unknown = [name for name in inputs if name not in specs]
     if len(inputs) != len(specs):
         detail = f"; unexpected input: {', '.join(unknown)}" if unknown else ""
         raise InvalidInput(
             f"Invalid number of inputs - Expected: {len(specs)}; Actual: {len(inputs)}{detail}"
-            f" (model {sid.name} takes {', '.join(specs)})"
+            f" ({kind} {sid.name} takes {', '.join(specs)})"
         )
     for spec in specs.values():
         array = inputs.get(spec.name)
         if array is None:
             extra = f"; unexpected input: {', '.join(unknown)}" if unknown else ""
             raise InvalidInput(f"Missing input with specific name - Required input: {spec.name}{extra}")
-        check_tensor(spec, array)
+        if spec.name not in unchecked:
+            check_tensor(spec, array)
 
 
 def check_tensor(spec: TensorSpec, array: np.ndarray) -> None:

@@ -4,7 +4,7 @@ A :class:`CustomNodeLibrary` is one ``custom_node_library_config_list`` entry: o
 ``dlopen`` of its shared library and its six functions (``custom_node_abi``). A
 :class:`CustomNode` is one pipeline node using it: ``initialize`` with the node's
 ``params`` when it is built, ``getInputsInfo`` / ``getOutputsInfo`` once for its tensor
-specs, ``execute`` on a worker thread per run (concurrent runs share the node's state, as
+specs, ``execute`` on a thread of the node's own pool per run (concurrent runs share the node's state, as
 in OVMS), ``deinitialize`` when it is closed and no run is left.
 
 Every output is copied into numpy memory and handed back through the library's
@@ -23,9 +23,8 @@ import ctypes
 import logging
 import math
 import os
-import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,13 +44,18 @@ from ovserve.pipelines.custom_node_abi import (
     precision_name,
     read_dims,
 )
+from ovserve.pipelines.nodes import RunningCalls
 from ovserve.tensors import Dim, TensorSpec, format_dims
 from ovserve.tensors import precision_name as dtype_name
+from ovserve.threads import started_pool
 
 if TYPE_CHECKING:
     from ovserve.pipelines.nodes import Node
 
 log = logging.getLogger(__name__)
+
+#: threads of a node's own pool: how many ``execute`` calls of one node run at once
+DEFAULT_WORKERS = 4
 
 #: The most dimensions an output may have (numpy's limit on every supported version).
 MAX_DIMS = 32
@@ -100,7 +104,9 @@ class CustomNode:
 
     Building it calls the library's ``initialize`` and metadata functions (blocking: build
     it off the event loop). ``run`` may be called concurrently; ``close`` once. ``execute``
-    runs on ``executor`` (None: the event loop's default executor).
+    runs on ``executor``; None: on the node's own pool of ``workers`` threads (as a Python
+    node's), so a library that blocks holds up only its own node, never the event loop's
+    shared pool (model loads, response compression).
     """
 
     def __init__(
@@ -109,15 +115,18 @@ class CustomNode:
         node_name: str,
         params: Mapping[str, str],
         executor: Executor | None = None,
+        *,
+        workers: int = DEFAULT_WORKERS,
     ) -> None:
+        if workers < 1:
+            raise ValueError(f"custom node {node_name!r}: workers must be at least 1")
         self.library = library
         self.node_name = node_name
-        self._executor = executor
         self._fn = library.functions
         self._params = ParamArray(params)
-        self._lock = threading.Lock()
-        self._running = 0
-        self._closing = False
+        self._calls = RunningCalls(
+            self._finish, lambda: CustomNodeFailed(f"Custom {self._where()} is closed")
+        )
         self._state = self._initialize()
         try:
             self._inputs = self._metadata("getInputsInfo")
@@ -125,6 +134,10 @@ class CustomNode:
         except BaseException:
             self._deinitialize()
             raise
+        self._own_pool: ThreadPoolExecutor | None = None
+        if executor is None:
+            executor = self._own_pool = started_pool(workers, f"cnode-{node_name}")
+        self._executor = executor
 
     @property
     def inputs(self) -> Mapping[str, TensorSpec]:
@@ -141,13 +154,7 @@ class CustomNode:
 
     def close(self) -> None:
         """``deinitialize`` now, or when the last run still going ends; later runs are refused."""
-        with self._lock:
-            if self._closing:
-                return
-            self._closing = True
-            idle = self._running == 0
-        if idle:
-            self._deinitialize()
+        self._calls.close()
 
     # -- the library's calls ---------------------------------------------------------------
 
@@ -162,6 +169,14 @@ class CustomNode:
                 f"Failure during custom node library initialization - {self._where()}: initialize returned {code}"
             )
         return state
+
+    def _finish(self) -> None:
+        """After the last run: ``deinitialize``, then let the node's own threads end."""
+        try:
+            self._deinitialize()
+        finally:
+            if self._own_pool is not None:
+                self._own_pool.shutdown(wait=False)
 
     def _deinitialize(self) -> None:
         code = self._fn["deinitialize"](self._state)
@@ -211,18 +226,11 @@ class CustomNode:
     # -- one run, on a worker thread --------------------------------------------------------
 
     def _execute(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        with self._lock:
-            if self._closing:
-                raise CustomNodeFailed(f"Custom {self._where()} is closed")
-            self._running += 1
+        self._calls.enter()
         try:
             return self._call_execute(inputs)
         finally:
-            with self._lock:
-                self._running -= 1
-                last = self._closing and self._running == 0
-            if last:
-                self._deinitialize()
+            self._calls.leave()
 
     def _call_execute(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         tensors, keep = _input_tensors(inputs)

@@ -4,8 +4,10 @@ As OVMS: each ``custom_node_library_config_list`` entry is opened once (one ``dl
 name and path) and kept for the server's life, across config reloads; an entry whose
 ``base_path`` changes is opened anew under that path, and a library is never unloaded
 (nodes built from it may still run). Each custom node is ``initialize``-d with its own
-``params`` over its library. Nodes are made on loader threads while pipelines are built
-(library and handler code may block); several pipelines may be built at once.
+``params`` over its library and runs on threads of its own, as a Python node does (a library
+that blocks must not starve the event loop's shared pool: model loads, compression). Nodes
+are made on loader threads while pipelines are built (library and handler code may block);
+several pipelines may be built at once.
 """
 
 from __future__ import annotations

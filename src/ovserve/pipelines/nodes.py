@@ -13,7 +13,8 @@ that side.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import threading
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -51,3 +52,42 @@ class StreamingNode(Node, Protocol):
     def run_stream(self, inputs: Mapping[str, np.ndarray]) -> AsyncIterator[dict[str, np.ndarray]]:
         """Each set of outputs as the node yields it; ends when the node's generator ends."""
         ...
+
+
+class RunningCalls:
+    """A node's calls in flight, for closing it: :meth:`close` refuses new calls (:meth:`enter`
+    raises ``closed()``) and ``finish`` runs once, after the last running call has left (at
+    once when none runs). ``finish`` runs on the thread that closes or leaves last. Thread-safe.
+    """
+
+    def __init__(self, finish: Callable[[], None], closed: Callable[[], Exception]) -> None:
+        self._finish = finish
+        self._closed = closed
+        self._lock = threading.Lock()
+        self._running = 0
+        self._closing = False
+
+    def enter(self) -> None:
+        """Count one more call running; raises ``closed()`` once :meth:`close` was called."""
+        with self._lock:
+            if self._closing:
+                raise self._closed()
+            self._running += 1
+
+    def leave(self, _: object = None) -> None:
+        """One call ended (usable as a future's done callback); the last one after close finishes."""
+        with self._lock:
+            self._running -= 1
+            last = self._closing and self._running == 0
+        if last:
+            self._finish()
+
+    def close(self) -> None:
+        """Refuse new calls; ``finish`` now when none runs, else when the last one leaves. Idempotent."""
+        with self._lock:
+            if self._closing:
+                return
+            self._closing = True
+            idle = self._running == 0
+        if idle:
+            self._finish()

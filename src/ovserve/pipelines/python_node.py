@@ -32,9 +32,9 @@ import numpy as np
 
 from ovserve.config.pipelines import NodeConfig
 from ovserve.errors import PythonNodeFailed, PythonNodeLoadFailed
-from ovserve.pipelines.nodes import UNKNOWN_DTYPE
+from ovserve.pipelines.nodes import UNKNOWN_DTYPE, RunningCalls
 from ovserve.pipelines.pytensors import array_from_tensor, tensor_from_array
-from ovserve.pipelines.python_handler import forget_module, load_model, resolve_handler
+from ovserve.pipelines.python_handler import Handler, forget_module, load_model, resolve_handler
 from ovserve.tensors import TensorSpec
 from ovserve.threads import started_pool
 from pyovms import Tensor
@@ -78,9 +78,9 @@ class PythonNode:
         self._handler = resolve_handler(node_name, handler_path, input_names, output_names, base_dir)
         self._inputs = {n: TensorSpec(n, UNKNOWN_DTYPE, ()) for n in input_names}
         self._outputs = {n: TensorSpec(n, UNKNOWN_DTYPE, ()) for n in output_names}
-        self._lock = threading.Lock()
-        self._active = 0
-        self._closing = False
+        self._calls = RunningCalls(
+            self._finish, lambda: PythonNodeFailed(f"Python node {node_name!r} is closed")
+        )
         self.finalized = threading.Event()
         self._pool = started_pool(workers, f"pynode-{node_name}")
         try:
@@ -98,6 +98,13 @@ class PythonNode:
             )
         outputs = [o.data_item for o in node.outputs]
         return cls(node.name, node.handler_path, list(node.inputs), outputs, base_dir=base_dir)
+
+    @classmethod
+    def from_handler(cls, handler: Handler, workers: int = DEFAULT_WORKERS) -> PythonNode:
+        """The node of a resolved handler (a graph's ``PythonExecutorCalculator``)."""
+        return cls(
+            handler.node_name, str(handler.path), handler.input_names, handler.output_names, workers=workers
+        )
 
     @property
     def inputs(self) -> Mapping[str, TensorSpec]:
@@ -140,26 +147,7 @@ class PythonNode:
 
     def close(self) -> None:
         """Refuse new calls; ``finalize`` runs once the running ones end (:attr:`finalized` is set)."""
-        with self._lock:
-            if self._closing:
-                return
-            self._closing = True
-            idle = self._active == 0
-        if idle:
-            self._finish()
-
-    def _enter(self) -> None:
-        with self._lock:
-            if self._closing:
-                raise PythonNodeFailed(f"Python node {self.name!r} is closed")
-            self._active += 1
-
-    def _leave(self, _: object = None) -> None:
-        with self._lock:
-            self._active -= 1
-            last = self._closing and self._active == 0
-        if last:
-            self._finish()
+        self._calls.close()
 
     def _finish(self) -> None:
         self._pool.submit(self._finalize)
@@ -185,9 +173,9 @@ class PythonNode:
 
     def _submit(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
         """``fn(*args)`` on the node's pool; the call counts as running until it returns."""
-        self._enter()
+        self._calls.enter()
         future = self._spawn(fn, *args)
-        future.add_done_callback(self._leave)
+        future.add_done_callback(self._calls.leave)
         return asyncio.wrap_future(future)
 
     def _fail(self, what: str, exc: BaseException | None = None) -> PythonNodeFailed:
@@ -270,7 +258,7 @@ class PythonNode:
     async def _stream(self, inputs: list[Tensor], convert: Convert[T]) -> AsyncGenerator[T, None]:
         """The outputs of one streaming call. The stream counts as running until its generator is
         closed (finalize waits for it); every step runs after the previous one ended."""
-        self._enter()
+        self._calls.enter()
         generator: Iterator[object] | None = None
         step: Future[Any] | None = None
         try:
@@ -297,9 +285,9 @@ class PythonNode:
             if started is None and step is not None and not step.cancelled() and step.exception() is None:
                 started = step.result()[1]  # execute ran, but the request was gone before its answer
             if started is None:
-                self._leave()
+                self._calls.leave()
             else:
-                self._spawn(_close_quietly, started).add_done_callback(self._leave)
+                self._spawn(_close_quietly, started).add_done_callback(self._calls.leave)
 
         if step is not None and not step.done():
             step.add_done_callback(close)

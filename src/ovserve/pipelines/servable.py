@@ -15,8 +15,7 @@ import numpy as np
 from ovserve.config.pipelines import PipelineConfig
 from ovserve.core.ids import ServableId
 from ovserve.core.servable import Servable
-from ovserve.core.validation import check_tensor, validate_inputs
-from ovserve.errors import InvalidInput
+from ovserve.core.validation import validate_inputs
 from ovserve.pipelines.executor import Executor
 from ovserve.pipelines.graph import Graph
 from ovserve.pipelines.metadata import PipelineMetadata
@@ -46,27 +45,11 @@ class PipelineServable(Servable):
         return self._parallelism
 
     async def infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        if self.unspecified:
-            self._validate_some(inputs)
-        else:
-            validate_inputs(self.id, self.inputs, inputs)
+        validate_inputs(self.id, self.inputs, inputs, unchecked=self.unspecified, kind="pipeline")
         return await self._executor.run(inputs)
 
     async def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         return await self._executor.run(inputs)
-
-    def _validate_some(self, inputs: Mapping[str, np.ndarray]) -> None:
-        """As :func:`validate_inputs`, with the unspecified inputs taken as they come."""
-        if len(inputs) != len(self.inputs) or any(name not in inputs for name in self.inputs):
-            missing = [name for name in self.inputs if name not in inputs]
-            raise InvalidInput(
-                f"Invalid number of inputs - Expected: {len(self.inputs)}; Actual: {len(inputs)}"
-                f"{'; missing: ' + ', '.join(missing) if missing else ''} (pipeline {self.name} takes "
-                f"{', '.join(self.inputs)})"
-            )
-        for name, spec in self.inputs.items():
-            if name not in self.unspecified:
-                check_tensor(spec, inputs[name])
 
     def close(self) -> None:
         """Close every node it built (C custom and Python nodes); called once, after the last request."""

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ovserve.config.file import NON_STATEFUL_PARAMETER as NON_STATEFUL
 from ovserve.config.file import ConfigFile, load_config_file, parse_config_text
+from ovserve.config.model_entry import NON_STATEFUL_PARAMETER as NON_STATEFUL
 from ovserve.config.types import LayoutSpec, MetricsConfig, ModelConfig, StatefulConfig, VersionPolicy
 from ovserve.errors import ConfigError
 from ovserve.tensors import Dim

@@ -64,3 +64,17 @@ def test_batch_and_other_dims_and_ranges() -> None:
         validate_inputs(SID, SPECS, good() | {"b": np.zeros((1, 6), np.int32)})
     with pytest.raises(ShapeMismatch, match=r"Expected: \(-1,3\); Actual: \(4,2\)"):
         validate_inputs(SID, SPECS, good() | {"a": np.zeros((4, 2), np.float32)})
+
+
+def test_unchecked_inputs_must_be_present_but_are_taken_as_they_come() -> None:
+    """A pipeline's inputs that only a Python or custom node describes (``unchecked``)."""
+    inputs = good() | {"b": np.zeros((7, 7, 7), np.uint8)}
+    validate_inputs(SID, SPECS, inputs, unchecked={"b"})
+    with pytest.raises(DtypeMismatch, match="input name: a"):
+        validate_inputs(SID, SPECS, inputs | {"a": np.zeros((4, 3), np.int8)}, unchecked={"b"})
+    with pytest.raises(InvalidInput, match=r"Expected: 2; Actual: 1 \(pipeline m takes a, b\)"):
+        validate_inputs(SID, SPECS, {"a": good()["a"]}, unchecked={"b"}, kind="pipeline")
+    with pytest.raises(
+        InvalidInput, match="Missing input with specific name - Required input: b; unexpected input: c"
+    ):
+        validate_inputs(SID, SPECS, {"a": good()["a"], "c": good()["b"]}, unchecked={"b"})

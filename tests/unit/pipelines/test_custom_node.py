@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pipeline_fakes
 import pytest
 from custom_nodes import build_all, build_program, crop_reference, detections
 from hypothesis import given, settings
@@ -27,6 +28,7 @@ from ovserve.config.pipelines import CustomNodeLibraryConfig
 from ovserve.errors import Code, CustomNodeFailed, CustomNodeLibraryInvalid, InvalidInput
 from ovserve.pipelines import custom_node_abi as abi
 from ovserve.pipelines.custom_node import CustomNode, CustomNodeLibrary
+from ovserve.pipelines.node_factory import NodeFactory
 from ovserve.tensors import Dim
 
 RNG = np.random.default_rng(15)
@@ -384,3 +386,43 @@ def test_a_cancelled_run_still_releases_its_outputs(built: dict[str, Path], no_l
         assert await asyncio.to_thread(controls.wait_deinitialized, 1) == 1
 
     asyncio.run(asyncio.wait_for(cancelled(), 90))
+
+
+def test_a_blocked_custom_node_does_not_stop_a_model_load(
+    built: dict[str, Path], no_leaks: None, tmp_path: Path
+) -> None:
+    """Custom nodes made by the server's factory run on threads of their own: with every thread of
+    the loop's shared pool's size held inside a library, a real model still loads (the manager
+    loads on that pool) and answers, while the held calls are still inside."""
+    controls = rendezvous(built)
+    library = CustomNodeLibraryConfig("rendezvous", str(built["rendezvous"]))
+    config = pipeline_fakes.node(
+        "meet", {"x": "request:x"}, ["y"], library_name="rendezvous", params={"expected": "99"}
+    )
+    made = NodeFactory().for_libraries({"rendezvous": library})(config)
+    held_count = 2
+    side = ThreadPoolExecutor(1)  # waits on the library's controls off the pools under test
+
+    async def body(served: pipeline_fakes.Served) -> None:
+        loop = asyncio.get_running_loop()
+        shared = ThreadPoolExecutor(held_count)
+        loop.set_default_executor(shared)  # the pool model loads run on, as small as the calls held
+        held = [asyncio.create_task(made.run({"x": np.full(2, i, np.float32)})) for i in range(held_count)]
+        assert await loop.run_in_executor(side, controls.wait_inside, held_count) == 1
+        await served.serve("rows", pipeline_fakes.rows())
+        x = np.arange(12, dtype=np.float32).reshape(1, 12)
+        with served.manager.acquire("rows", None) as rows:
+            answer = await rows.infer({"x": x})
+        for name, expected in served.reference("rows", {"x": x}).items():
+            np.testing.assert_array_equal(answer[name], expected)
+        assert not any(task.done() for task in held)  # the load did not wait for the blocked node
+        controls.open_gate()
+        for i, task in enumerate(held):
+            np.testing.assert_array_equal((await task)["y"], np.full(2, i, np.float32))
+        made.close()
+        assert await loop.run_in_executor(side, controls.wait_deinitialized, 1) == 1
+
+    try:
+        pipeline_fakes.run_served(tmp_path, lambda served: asyncio.wait_for(body(served), 90))
+    finally:
+        side.shutdown()

@@ -21,9 +21,10 @@ from ovserve.config.types import ModelConfig
 from ovserve.core.manager import AspiredStream, ServableManager
 from ovserve.core.states import State
 from ovserve.errors import GraphNotLoadedYet, GraphRetired, PipelineNotLoadedYet, PipelineRetired
-from ovserve.pipelines.mediapipe.calculators import PythonNodeSpec, TensorNode
+from ovserve.pipelines.mediapipe.calculators import TensorNode
 from ovserve.pipelines.mediapipe.servable import GraphServable
 from ovserve.pipelines.mediapipe.source import GraphSource
+from ovserve.pipelines.python_handler import Handler
 
 
 class NoInner:
@@ -31,7 +32,7 @@ class NoInner:
         raise AssertionError(f"only graphs here: {[c.name for c in configs]}")
 
 
-def no_python(spec: PythonNodeSpec) -> TensorNode:
+def no_python(handler: Handler) -> TensorNode:
     raise AssertionError("these graphs have no Python node")
 
 

@@ -18,11 +18,12 @@ from ovserve.core.servable import REQUEST_PARAMETERS
 from ovserve.errors import Code, GraphExecutionFailed, GraphInputInvalid, LoadError, Unimplemented
 from ovserve.genai import graph as genai_graph
 from ovserve.pipelines.mediapipe.build import GraphDefinition, build_graph
-from ovserve.pipelines.mediapipe.calculators import PythonNodeSpec, TensorNode
+from ovserve.pipelines.mediapipe.calculators import TensorNode
 from ovserve.pipelines.mediapipe.executor import NODE_FAILED, QUEUED_PACKETS
 from ovserve.pipelines.mediapipe.servable import GraphServable
 from ovserve.pipelines.mediapipe.source import GraphSource
 from ovserve.pipelines.mediapipe.streams import Stream, parse_stream
+from ovserve.pipelines.python_handler import Handler
 from ovserve.pipelines.python_node import PythonNode
 from ovserve.tensors import RawInput, raw_input_array
 from pyovms import Tensor
@@ -44,7 +45,7 @@ class Inner:
         return {name: AspiredStream(()) for name in names}
 
 
-def no_python(spec: PythonNodeSpec) -> TensorNode:
+def no_python(handler: Handler) -> TensorNode:
     raise AssertionError("aspired() must not build nodes")
 
 

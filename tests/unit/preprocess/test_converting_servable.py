@@ -1,6 +1,6 @@
 """String and image conversion as a wrapper servable, installed at load time as the server does.
 
-The loaders are the server's (``ovserve.app.with_wrappers`` over the OpenVINO backend) and the
+The loaders are the server's (``ovserve.app.sources.with_wrappers`` over the OpenVINO backend) and the
 models real ones made with the opset API; answers are compared with in-process OpenVINO.
 """
 
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from fakes import EchoServable, StaticLoader, spec
 
-from ovserve.app import with_wrappers
+from ovserve.app.sources import with_wrappers
 from ovserve.backends.openvino import OpenVINOEngine
 from ovserve.config.types import BatchingConfig, LayoutSpec, ModelConfig, StatefulConfig
 from ovserve.core.ids import ServableId

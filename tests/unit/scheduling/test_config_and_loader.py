@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from fakes import EchoServable
 
-from ovserve.config.file import parse_model_entry
+from ovserve.config.model_entry import parse_model_entry
 from ovserve.config.types import BatchingConfig, LayoutSpec, ModelConfig
 from ovserve.core.ids import ServableId
 from ovserve.core.manager import Loader

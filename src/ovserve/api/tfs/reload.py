@@ -2,7 +2,7 @@
 
 Each ``ModelConfig`` of ``model_config_list`` becomes the config.json entry
 ``{"name", "base_path", "model_version_policy"}`` and goes through the same validation
-as config.json (:func:`ovserve.config.file.parse_model_entry`), so a bad name, base
+as config.json (:func:`ovserve.config.model_entry.parse_model_entry`), so a bad name, base
 path or policy reads as it would in the file. The list is all or nothing: one bad entry
 and nothing is applied (INVALID_ARGUMENT). Then, as in TF Serving, the list *is* the new
 configuration: models it does not name are retired, new ones load, and models whose
@@ -30,7 +30,7 @@ import os
 from ovserve._generated.tensorflow_serving.config import file_system_storage_path_source_pb2 as fs_pb2
 from ovserve._generated.tensorflow_serving.config import model_server_config_pb2 as msc_pb2
 from ovserve.api.not_served import not_served_reasons
-from ovserve.config.file import parse_model_entry
+from ovserve.config.model_entry import parse_model_entry
 from ovserve.config.types import ModelConfig
 from ovserve.core.manager import ServableManager
 from ovserve.errors import ConfigError, InvalidInput, Unimplemented

@@ -21,10 +21,10 @@ from ovserve.pipelines.mediapipe.calculators import (
     InferenceCalculator,
     PythonCalculator,
     PythonNodeFactory,
-    PythonNodeSpec,
     Session,
 )
 from ovserve.pipelines.mediapipe.streams import SERVED_TYPES, Stream, not_served_why, parse_stream
+from ovserve.pipelines.python_handler import resolve_handler
 
 LOOPBACK = "LOOPBACK"
 SESSION_TAG = "SESSION"
@@ -210,22 +210,24 @@ def _python(
     loop_out = [s for s in streams[1] if s.tag == LOOPBACK]
     if [s.name for s in loop_in] != [s.name for s in loop_out]:
         raise _error(ctx, f"node {name}: LOOPBACK input and output streams must be one and the same stream")
-    handler = node.input_stream_handler.input_stream_handler if node.HasField("input_stream_handler") else ""
-    if handler not in _HANDLERS:
-        raise _error(ctx, f"node {name}: input_stream_handler {handler} is not served by ovserve")
+    stream_handler = (
+        node.input_stream_handler.input_stream_handler if node.HasField("input_stream_handler") else ""
+    )
+    if stream_handler not in _HANDLERS:
+        raise _error(ctx, f"node {name}: input_stream_handler {stream_handler} is not served by ovserve")
     inputs = tuple(s for s in streams[0] if s.tag != LOOPBACK)
     outputs = tuple(s for s in streams[1] if s.tag != LOOPBACK)
     options = cfg.node_options(node, cfg.OPTIONS[cfg.PYTHON])
     if not options.handler_path:
         raise _error(ctx, f"node {name}: handler_path is not set")
-    spec = PythonNodeSpec(
-        node_name=node.name,
-        handler_path=options.handler_path,  # a relative one is taken from base_path by the node
-        input_names=tuple(s.name for s in streams[0]),  # OVMS's kwargs: every stream, as configured
-        output_names=tuple(s.name for s in streams[1]),
-        base_path=ctx.base_path,
+    handler = resolve_handler(  # a relative handler_path is taken from the graph's base path
+        node.name,
+        options.handler_path,
+        [s.name for s in streams[0]],  # OVMS's kwargs: every stream, as configured
+        [s.name for s in streams[1]],
+        ctx.base_path,
     )
-    python_node = ctx.make_python_node(spec)
+    python_node = ctx.make_python_node(handler)
     return PythonCalculator(name, (inputs, outputs), python_node, generative=bool(loop_in))
 
 

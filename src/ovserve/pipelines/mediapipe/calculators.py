@@ -27,6 +27,7 @@ from ovserve.core.servable import Servable
 from ovserve.errors import BackendError, InvalidInput, PythonNodeFailed
 from ovserve.pipelines.mediapipe.streams import Stream
 from ovserve.pipelines.pytensors import array_from_tensor, tensor_from_array, tensor_from_raw
+from ovserve.pipelines.python_handler import Handler
 from ovserve.tensors import BYTES_DTYPE, KSERVE_TO_NUMPY, RawInput, raw_input_array, raw_input_of
 from pyovms import Tensor
 
@@ -61,20 +62,6 @@ def _output_packet(tensor: Tensor) -> np.ndarray:
 Acquire = Callable[[str, int | None], AbstractContextManager[Servable]]
 
 
-@dataclass(frozen=True)
-class PythonNodeSpec:
-    """What a Python node is built from: OVMS's ``initialize`` kwargs and the handler file."""
-
-    node_name: str
-    handler_path: str
-    #: every input and output stream name as configured (``LOOPBACK`` too): OVMS's ``initialize``
-    #: kwargs (``execute`` gets its inputs sorted by tag, from the calculator)
-    input_names: tuple[str, ...]
-    output_names: tuple[str, ...]
-    #: the graph's base path (a relative ``handler_path`` is taken from it)
-    base_path: str
-
-
 class TensorNode(Protocol):
     """A Python node at the ``pyovms.Tensor`` level (``PythonNode``): a graph node may give only some
     of its outputs (OVMS), so it is not driven through the numpy :class:`Node` contract."""
@@ -86,8 +73,10 @@ class TensorNode(Protocol):
     def close(self) -> None: ...
 
 
-#: Builds a Python node (the serving side's factory over ``PythonNode``); may block (``initialize``).
-PythonNodeFactory = Callable[[PythonNodeSpec], TensorNode]
+#: Builds the Python node of a handler (the serving side's factory over ``PythonNode``); may block
+#: (``initialize``). The handler's ``input_names`` / ``output_names`` are every stream as configured
+#: (``LOOPBACK`` too): OVMS's ``initialize`` kwargs (``execute`` gets its inputs sorted by tag).
+PythonNodeFactory = Callable[[Handler], TensorNode]
 
 
 class Calculator(Protocol):

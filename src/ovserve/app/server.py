@@ -1,4 +1,5 @@
-"""The composition root: the one module that wires everything and owns start and stop.
+"""The composition root's server: wires everything (servable sources and wrappers: :mod:`.sources`)
+and owns start and stop.
 
 Start-up order follows OVMS: the gRPC and REST ports are bound first (a port that
 cannot be bound stops start-up), then models load; the server reports ready once the
@@ -33,35 +34,22 @@ from ovserve.api.request_ids import CallContextInterceptor
 from ovserve.api.security import ServerSecurity
 from ovserve.api.tfs import grpc as tfs_grpc
 from ovserve.api.tfs import rest as tfs_rest
-from ovserve.backends.genai import generative_loader
+from ovserve.app.sources import model_source, pipeline_source
 from ovserve.backends.openvino import OpenVINOEngine
 from ovserve.cluster import PeerLink, WorkerSeat
 from ovserve.cluster.control import ClusterControl, handlers
-from ovserve.config.pipelines import PipelineConfig
 from ovserve.config.types import ModelConfig, ServerConfig
-from ovserve.core.ids import ServableId
 from ovserve.core.manager import Loader, ReloadOutcome, ServableManager
-from ovserve.core.servable import Servable
 from ovserve.errors import StartupError
-from ovserve.genai.source import GenerativeSource
 from ovserve.lifecycle import Lifecycle
 from ovserve.logs import request_id_maker
 from ovserve.metrics import CONTENT_TYPE, MetricsRegistry, render
 from ovserve.metrics.merge import merge_expositions
-from ovserve.pipelines.build import MakeNode, build_pipeline
 from ovserve.pipelines.mediapipe.python import python_node
 from ovserve.pipelines.mediapipe.source import GraphSource
-from ovserve.pipelines.model_node import Acquire
-from ovserve.pipelines.node_factory import NodeFactory
-from ovserve.pipelines.source import PipelineSource
-from ovserve.preprocess import converting, with_string_conversion
-from ovserve.repository.sources import RepositorySource
-from ovserve.scheduling import BatchingHooks, with_batching
 from ovserve.scheduling.gates import ENV as TEST_GATES_ENV
 from ovserve.scheduling.gates import with_test_gates
-from ovserve.scheduling.loader import LoaderFactory
 from ovserve.scheduling.sequences import SequenceCleaner
-from ovserve.scheduling.stateful import with_stateful
 from ovserve.sockets import bind_rest_socket, url_host
 from ovserve.threads import started_pool
 
@@ -136,7 +124,7 @@ class Server:
         self.cleaner = SequenceCleaner()
         load = with_test_gates(self._load, os.environ.get(TEST_GATES_ENV))  # test-only; off unless set
         self.source = GraphSource(
-            _model_source(load, self.cleaner, config, metrics, single_process=seat is None),
+            model_source(load, self.cleaner, config, metrics, single_process=seat is None),
             self.manager.acquire,
             python_node,
             metrics,
@@ -147,7 +135,7 @@ class Server:
             config.models,
             config.config_path,
             config.monitoring,
-            pipelines=_pipeline_source(self.manager) if config.config_path else None,
+            pipelines=pipeline_source(self.manager) if config.config_path else None,
         )
         self._built = asyncio.Event()  # set once the OpenVINO core exists: model control may run
         control = GatedControl(*self._model_control(), self._built)
@@ -360,67 +348,11 @@ class Server:
         self._stop.set()
 
 
-def _pipeline_source(manager: ServableManager) -> PipelineSource:
-    """config.json's pipelines, built by the DAG engine with C custom and Python nodes; a pipeline
-    whose inputs take images or whose outputs give strings converts them, as a model does."""
-
-    def build(config: PipelineConfig, acquire: Acquire, make_node: MakeNode) -> Servable:
-        return converting(build_pipeline(config, acquire, make_node))
-
-    return PipelineSource(manager, build, NodeFactory().for_libraries)
-
-
-def _model_source(
-    load: LoaderFactory,
-    cleaner: SequenceCleaner,
-    config: ServerConfig,
-    metrics: MetricsRegistry | None,
-    *,
-    single_process: bool,
-) -> GenerativeSource:
-    """Where model versions come from: the repositories (each version with its wrappers), and
-    the generative models, which take no strings as tensors and get none of the wrappers."""
-    return GenerativeSource(
-        RepositorySource(
-            with_wrappers(load, cleaner, _batching_hooks(metrics), single_process=single_process),
-            config.storage,
-        ),
-        generative_loader,
-    )
-
-
-def with_wrappers(
-    load: LoaderFactory,
-    cleaner: SequenceCleaner | None,
-    hooks: Callable[[ServableId], BatchingHooks] | None = None,
-    *,
-    single_process: bool = True,
-) -> LoaderFactory:
-    """``load`` with the wrapper servables each loaded version gets where its config or tensors ask,
-    inner to outer: dynamic batching, stateful sequences, string and image conversion (so batches
-    and sequence steps see tensors, never strings)."""
-    return with_string_conversion(
-        with_stateful(with_batching(load, hooks=hooks), cleaner, single_process=single_process)
-    )
-
-
 def _start_sequence_cleaner(cleaner: SequenceCleaner, config: ServerConfig) -> asyncio.Task[None] | None:
     """The idle-sequence scans of stateful models, every --sequence_cleaner_poll_wait_minutes (or
     --sequence_cleaner_poll_wait_seconds); None when the interval is 0 (off)."""
     interval = config.sequence_cleaner_interval_seconds
     return asyncio.create_task(cleaner.run_forever(interval)) if interval > 0 else None
-
-
-def _batching_hooks(metrics: MetricsRegistry | None) -> Callable[[ServableId], BatchingHooks] | None:
-    """Feed each batcher's queue length and batch sizes into its metrics series."""
-    if metrics is None:
-        return None
-
-    def hooks(sid: ServableId) -> BatchingHooks:
-        series = metrics.batcher(sid)
-        return BatchingHooks(on_queue_length=series.set_queue_length, on_batch=series.observe_batch)
-
-    return hooks
 
 
 async def _render_text(registry: MetricsRegistry) -> str:
@@ -436,4 +368,4 @@ def run(config: ServerConfig, seat: WorkerSeat | None = None) -> int:
     return uvloop.run(Server(config, seat).run())
 
 
-__all__ = ["Server", "StartupError", "run"]
+__all__ = ["Server", "StartupError", "build_router", "run"]
