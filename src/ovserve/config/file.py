@@ -10,8 +10,9 @@ bad plugin config, ...) does not reject the file: it becomes a :class:`ModelConf
 
 MediaPipe graph entries -- ``mediapipe_config_list`` items, and ``model_config_list``
 items with ``graph_path`` or ``subconfig``, without ``base_path``, or whose base path
-holds a ``graph.pbtxt`` (OVMS 2025+) -- become entries with ``not_served`` set: graphs are
-not served yet, and their status says so. Pipelines (``pipeline_config_list``) and custom
+holds a ``graph.pbtxt`` (OVMS 2025+) -- are read by :mod:`ovserve.config.graphs` and served by
+the graph sources (``ovserve.pipelines.mediapipe``, and ``ovserve.genai`` for OVMS's LLM,
+embeddings and rerank graphs). Pipelines (``pipeline_config_list``) and custom
 node libraries (``custom_node_library_config_list``) are read by :mod:`ovserve.config.pipeline_entries`,
 each ``model_config_list`` entry by :mod:`ovserve.config.model_entry` (stateful models take OVMS's keys
 and checks there); custom loaders are accepted only as an empty list.
