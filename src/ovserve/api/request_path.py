@@ -55,9 +55,14 @@ async def infer(
 
     ``wording`` rewords the errors of the call in the front end's API (none: as raised);
     ``unknown`` is the error of a name nothing is served under (none: ModelNotFound)."""
-    GRAPH_CALL.set(graph_call_index(call.interface, call.method) if call.api == "KServe" else 0)
+    _mark_graph_call(call)
     with _acquire_counted(ctx, call, name, version, unknown) as servable:
         return await _counted_run(ctx, servable, call, decode, encode, wording)
+
+
+def _mark_graph_call(call: CallInfo) -> None:
+    """Tell a graph servable which KServe call runs it (its series are per call; other APIs: 0)."""
+    GRAPH_CALL.set(graph_call_index(call.interface, call.method) if call.api == "KServe" else 0)
 
 
 def _acquire_counted(
@@ -161,7 +166,7 @@ async def infer_stream(
     generator (``contextlib.aclosing``), which closes the servable's answers at once."""
     with _acquire_counted(ctx, call, name, version, unknown) as servable:
         if not servable.streams_answers:
-            GRAPH_CALL.set(graph_call_index(call.interface, call.method) if call.api == "KServe" else 0)
+            _mark_graph_call(call)
             yield await _counted_run(ctx, servable, call, decode, encode, None)
             return
         GRAPH_CALL.set(graph_call_index(call.interface, "ModelInferStream"))
@@ -192,17 +197,8 @@ def pinned(ctx: ServingContext, call: CallInfo, name: str, version: int | None) 
     Use as ``with pinned(ctx, call, name, version) as servable:``; an exception leaving the
     block counts a failure on the resolved version (or on the name for unversioned calls).
     """
-    metrics = ctx.metrics
-    with _acquire_counted(ctx, call, name, version) as servable:
-        if metrics is None:
-            yield servable
-            return
-        try:
-            yield servable
-        except BaseException:
-            metrics.count(call, name, servable.version, ok=False)
-            raise
-        metrics.count(call, name, servable.version, ok=True)
+    with _acquire_counted(ctx, call, name, version) as servable, counted(ctx, call, name, servable.version):
+        yield servable
 
 
 @contextmanager
