@@ -288,3 +288,20 @@ def factory(**nodes: Node) -> Callable[[NodeConfig], Node]:
 
 def no_nodes(config: NodeConfig) -> Node:
     raise AssertionError(f"no custom node expected, got {config.name}")
+
+
+def chain_config(name: str, *models: str) -> dict[str, object]:
+    """A ``pipeline_config_list`` item: ``models`` one after another on tensor ``x`` -> ``y``."""
+    nodes, source = [], {"node_name": "request", "data_item": "x"}
+    for i, model in enumerate(models):
+        nodes.append(
+            {
+                "name": f"n{i}",
+                "type": "DL model",
+                "model_name": model,
+                "inputs": [{"x": source}],
+                "outputs": [{"data_item": "y", "alias": "y"}],
+            }
+        )
+        source = {"node_name": f"n{i}", "data_item": "y"}
+    return {"name": name, "inputs": ["x"], "nodes": nodes, "outputs": [{"y": source}]}

@@ -23,6 +23,7 @@ import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from gates import Gates
 from models import F32, add_scaled, model_file, reference, save
+from pipeline_fakes import chain_config as chain_of
 from serverproc import HOST, ServerProcess, http_json, wait_for
 from tritonclient.utils import InferenceServerException
 
@@ -168,22 +169,6 @@ def write_atomically(path: Path, doc: dict[str, object]) -> None:
     staging = path.with_name(path.name + ".tmp")
     staging.write_text(json.dumps(doc))
     staging.replace(path)  # the poller never reads half a file
-
-
-def chain_of(name: str, *models: str) -> dict[str, object]:
-    nodes, source = [], {"node_name": "request", "data_item": "x"}
-    for i, model in enumerate(models):
-        nodes.append(
-            {
-                "name": f"n{i}",
-                "type": "DL model",
-                "model_name": model,
-                "inputs": [{"x": source}],
-                "outputs": [{"data_item": "y", "alias": "y"}],
-            }
-        )
-        source = {"node_name": f"n{i}", "data_item": "y"}
-    return {"name": name, "inputs": ["x"], "nodes": nodes, "outputs": [{"y": source}]}
 
 
 def test_config_reload_adds_changes_removes_pipelines_and_they_follow_their_models(tmp_path: Path) -> None:

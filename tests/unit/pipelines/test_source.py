@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from fakes import EchoServable, FakeLoader
 from pipeline_fakes import FakeNode, spec
+from pipeline_fakes import chain_config as pipeline
 
 from ovserve.config.pipelines import CustomNodeLibraryConfig, NodeConfig, PipelineConfig
 from ovserve.config.storage import StorageSettings
@@ -41,22 +42,6 @@ def no_nodes(libraries: Mapping[str, CustomNodeLibraryConfig]) -> MakeNode:
         raise AssertionError("model nodes only")
 
     return make
-
-
-def pipeline(name: str, *models: str) -> dict[str, object]:
-    nodes, source = [], {"node_name": "request", "data_item": "x"}
-    for i, model in enumerate(models):
-        nodes.append(
-            {
-                "name": f"n{i}",
-                "type": "DL model",
-                "model_name": model,
-                "inputs": [{"x": source}],
-                "outputs": [{"data_item": "y", "alias": "y"}],
-            }
-        )
-        source = {"node_name": f"n{i}", "data_item": "y"}
-    return {"name": name, "inputs": ["x"], "nodes": nodes, "outputs": [{"y": source}]}
 
 
 def write(tmp_path: Path, models: list[str], pipelines: list[dict[str, object]]) -> Path:
