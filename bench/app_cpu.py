@@ -85,17 +85,23 @@ def request(body: bytes) -> tuple[dict[str, Any], Callable[[], Awaitable[dict[st
         "client": ("127.0.0.1", 40000),
         "server": ("127.0.0.1", 9001),
     }
-    message = {"type": "http.request", "body": body, "more_body": False}
-    disconnect = asyncio.Event()
+    return scope, _Receive({"type": "http.request", "body": body, "more_body": False}).__call__
 
-    async def receive() -> dict[str, Any]:
-        if message is not None and not getattr(receive, "done", False):
-            receive.done = True  # type: ignore[attr-defined]
+
+class _Receive:
+    """ASGI ``receive``: the body once, then a disconnect that never comes. (No closure that names
+    itself: that is a reference cycle per call, garbage for the cyclic collector that a server's
+    real ``receive`` does not make.)"""
+
+    def __init__(self, message: dict[str, Any]) -> None:
+        self.message: dict[str, Any] | None = message
+
+    async def __call__(self) -> dict[str, Any]:
+        message, self.message = self.message, None
+        if message is not None:
             return message
-        await disconnect.wait()
+        await asyncio.Event().wait()
         return {"type": "http.disconnect"}
-
-    return scope, receive
 
 
 async def run_calls(app: Asgi, body: bytes, calls: int) -> float:
@@ -110,6 +116,9 @@ async def run_calls(app: Asgi, body: bytes, calls: int) -> float:
     for _ in range(calls):
         scope, receive = request(body)
         await app(dict(scope), receive, send)
+        # one turn of the event loop per request, as under a server: what a request leaves to it
+        # (uvloop closes a cancelled timer's handle there) is done, not piled up for the collector
+        await asyncio.sleep(0)
     took = time.process_time() - start
     if any(s != 200 for s in statuses):
         raise RuntimeError(f"statuses other than 200: {sorted(set(statuses))}")
@@ -138,6 +147,11 @@ async def main_async(args: argparse.Namespace) -> None:
         print(f"{name}: {med[name]:.1f} µs CPU per call (rounds: {', '.join(f'{v:.1f}' for v in values)})")
     print(
         f"ovserve - floor: {med['ovserve'] - med['floor']:.1f} µs; floor ÷ ovserve {med['floor'] / med['ovserve']:.2f}×"
+    )
+    best = {name: min(v) for name, v in per.items()}
+    print(
+        f"best round: ovserve {best['ovserve']:.1f} µs, floor {best['floor']:.1f} µs; "
+        f"floor ÷ ovserve {best['floor'] / best['ovserve']:.2f}×"
     )
     if args.profile:
         profiler = cProfile.Profile()

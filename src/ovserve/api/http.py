@@ -29,6 +29,7 @@ from ovserve.api.compression import (
     request_inflater,
     response_coding,
 )
+from ovserve.api.disconnect import Watch, cancel_on_disconnect, run_until_disconnect
 from ovserve.api.errors import as_serving_error, http_status
 from ovserve.api.trace_context import TRACE_HEADERS
 from ovserve.logs import REQUEST_ID, accepted_request_id
@@ -225,9 +226,13 @@ class RestApp:
             return error_response(
                 413, f"Request body of {int(declared)} bytes exceeds the limit of {self.max_body} bytes"
             )
+        coding = headers.get(b"content-encoding")
         try:
-            inflater = request_inflater(headers.get(b"content-encoding"), self.max_body)
-            body = await self._read_body(receive, inflater)
+            inflater = request_inflater(coding, self.max_body) if coding is not None else None
+            first = await receive()
+            body = _whole_body(first, self.max_body) if inflater is None else None
+            if body is None:
+                body = await self._read_body(receive, inflater, first)
         except BodyError as exc:
             answer = error_response(exc.status, exc.message)
             if exc.status == 415:
@@ -238,7 +243,8 @@ class RestApp:
         request = HttpRequest(scope["method"], path, params, headers, body, scope.get("query_string", b""))
         try:
             if handler in self.router.cancellable:
-                response = await _run_until_disconnect(handler, request, receive)
+                answered = await run_until_disconnect(handler(request), receive)
+                response = HttpResponse(499) if answered is None else answered
             else:
                 response = await handler(request)
         except Exception as exc:
@@ -249,29 +255,47 @@ class RestApp:
         return response
 
     async def _read_body(
-        self, receive: Callable[[], Awaitable[dict[str, Any]]], inflater: Inflater | None
+        self,
+        receive: Callable[[], Awaitable[dict[str, Any]]],
+        inflater: Inflater | None,
+        message: dict[str, Any],
     ) -> bytes | None:
-        """The whole body (inflated when ``inflater`` is given); None if the client went away."""
+        """The whole body from its first ``message`` on (inflated when ``inflater`` is given);
+        None if the client went away."""
         chunks: list[bytes] = []
         size = 0
-        more = True
-        while more:
-            message = await receive()
+        while True:
             if message["type"] == "http.disconnect":
                 return None
             chunk = message.get("body", b"")
             if chunk:
                 size += len(chunk)
                 if size > self.max_body:
-                    raise BodyError(413, f"Request body exceeds the limit of {self.max_body} bytes")
+                    raise BodyError(413, _too_large(self.max_body))
                 if inflater is not None:
                     inflater.feed(chunk)
                 else:
                     chunks.append(chunk)
-            more = message.get("more_body", False)
+            if not message.get("more_body", False):
+                break
+            message = await receive()
         if inflater is not None:
             return inflater.finish()
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _whole_body(message: dict[str, Any], max_body: int) -> bytes | None:
+    """The body when its first ``message`` holds all of it (the usual request), None otherwise."""
+    if message.get("more_body", False) or message["type"] == "http.disconnect":
+        return None
+    body: bytes = message.get("body", b"")
+    if len(body) > max_body:
+        raise BodyError(413, _too_large(max_body))
+    return body
+
+
+def _too_large(max_body: int) -> str:
+    return f"Request body exceeds the limit of {max_body} bytes"
 
 
 async def _send_stream(
@@ -283,8 +307,8 @@ async def _send_stream(
     """Send ``stream`` chunk by chunk; a client that disconnects cancels it at once (then closed)."""
     headers = [(b"content-type", response.content_type), (b"cache-control", b"no-cache"), *response.headers]
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
-    watch = _Watch.current()
-    watcher = asyncio.create_task(_cancel_on_disconnect(receive, watch))
+    watch = Watch.current()
+    watcher = asyncio.create_task(cancel_on_disconnect(receive, watch))
     try:
         async for data in stream:
             await send({"type": "http.response.body", "body": data, "more_body": True})
@@ -324,73 +348,3 @@ async def _compressed(response: HttpResponse, accept: bytes) -> HttpResponse:
         body = compress(response.body, coding)
     headers = [*response.headers, (b"content-encoding", coding.encode()), (b"vary", b"accept-encoding")]
     return HttpResponse(response.status, body, response.content_type, headers)
-
-
-#: A cancellable handler that has not answered after this many seconds starts watching for a
-#: disconnect. Most answers come sooner, and skip the watcher task (about 8 µs a request).
-WATCH_AFTER_SECONDS = 0.002
-
-
-class _Watch:
-    """One request's disconnect watch: the handler's task, and whether the watch cancelled it."""
-
-    __slots__ = ("answered", "cancelled", "task")
-
-    def __init__(self, task: asyncio.Task[Any]) -> None:
-        self.task = task
-        self.answered = False
-        self.cancelled = False
-
-    @classmethod
-    def current(cls) -> _Watch:
-        """A watch over the running task."""
-        task = asyncio.current_task()
-        assert task is not None
-        return cls(task)
-
-    def disconnected(self) -> bool:
-        """After a ``CancelledError``: whether this watch cancelled the task (the client went away),
-        the cancellation then taken back so the task carries on; False when cancelled from elsewhere."""
-        if not self.cancelled:
-            return False
-        uncancel = getattr(self.task, "uncancel", None)  # Python 3.11+
-        if uncancel is not None:
-            uncancel()
-        return True
-
-
-async def _run_until_disconnect(
-    handler: Handler, request: HttpRequest, receive: Callable[[], Awaitable[dict[str, Any]]]
-) -> HttpResponse:
-    """Run ``handler``, cancelled if the client disconnects first; the answer is then 499 (unsent)."""
-    watch = _Watch.current()
-    loop = asyncio.get_running_loop()
-    timer = loop.call_later(WATCH_AFTER_SECONDS, _start_watching, loop, receive, watch)
-    try:
-        return await handler(request)
-    except asyncio.CancelledError:
-        if not watch.disconnected():
-            raise  # cancelled from elsewhere (shutdown)
-        return HttpResponse(499)
-    finally:
-        watch.answered = True
-        timer.cancel()
-
-
-def _start_watching(
-    loop: asyncio.AbstractEventLoop, receive: Callable[[], Awaitable[dict[str, Any]]], watch: _Watch
-) -> None:
-    # The watcher is not cancelled when the answer comes (cheaper): uvicorn's receive() returns
-    # http.disconnect once the response is sent, and the watcher then ends, leaving it alone.
-    if not watch.answered:
-        loop.create_task(_cancel_on_disconnect(receive, watch))
-
-
-async def _cancel_on_disconnect(receive: Callable[[], Awaitable[dict[str, Any]]], watch: _Watch) -> None:
-    """After the body was read, the next message is ``http.disconnect``: the client went away
-    (or the response was sent, and the request is answered)."""
-    while (await receive())["type"] != "http.disconnect":
-        pass
-    if not watch.answered:
-        watch.cancelled = True
-        watch.task.cancel()

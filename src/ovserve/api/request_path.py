@@ -124,7 +124,9 @@ async def _run(
         request = decode(servable)
         REQUEST_PARAMETERS.set(request.parameters or NO_PARAMETERS)
         decoded = perf_counter_ns()
-        outputs = await servable.infer(request.inputs)
+        outputs = servable.infer_now(request.inputs)
+        if outputs is None:
+            outputs = await servable.infer(request.inputs)
         inferred = perf_counter_ns()
         result = encode(
             servable, request, InferResponse(servable.name, servable.version, outputs, request.id)

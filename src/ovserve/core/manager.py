@@ -154,6 +154,9 @@ class ServableManager:
         self._listeners: list[Listener] = []
         self._lock = asyncio.Lock()
         self._changes = 0
+        #: name -> what ``acquire(name)`` pins (its newest AVAILABLE version), remembered until the
+        #: name's next state change: found by a scan of its versions (~2 µs a request) otherwise
+        self._newest: dict[str, _Loaded] = {}
 
     # -- observers -----------------------------------------------------------------
     def subscribe(self, listener: Listener) -> None:
@@ -173,6 +176,7 @@ class ServableManager:
             check_transition(entry.state, state)
         entry.state = state
         entry.error = error
+        self._newest.pop(name, None)
         status = entry.status()
         if quiet:
             pass
@@ -200,6 +204,7 @@ class ServableManager:
             retire: list[tuple[str, _Version, ServingError | None]] = []
             for name, wanted_stream in aspired.items():
                 stream = self._streams.setdefault(name, _Stream(name))
+                self._newest.pop(name, None)  # a stream's kind may change (a model becomes a pipeline)
                 stream.kind = wanted_stream.kind
                 if wanted_stream.unchanged:
                     if wanted_stream.error is not None:
@@ -308,6 +313,10 @@ class ServableManager:
     # -- requests --------------------------------------------------------------------
     def acquire(self, name: str, version: int | None = None) -> Handle:
         """Pin the requested version, or the newest AVAILABLE one when ``version`` is None/0."""
+        if not version:
+            newest = self._newest.get(name)
+            if newest is not None:
+                return Handle(newest)
         stream = self._streams.get(name)
         if stream is None:
             raise ModelNotFound(name)
@@ -336,6 +345,8 @@ class ServableManager:
             raise VersionRetired(name, entry.version)
         if entry.state != State.AVAILABLE or entry.loaded is None:
             raise ModelNotReady(name, entry.version, entry.error.message if entry.error else "")
+        if not version:
+            self._newest[name] = entry.loaded
         return Handle(entry.loaded)
 
     def _acquire_unversioned(self, stream: _Stream, kind: StreamKind) -> Handle:

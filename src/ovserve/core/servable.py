@@ -128,6 +128,13 @@ class Servable(abc.ABC):
         validate_inputs(self.id, self.inputs, inputs)
         return await self.run(inputs)
 
+    def infer_now(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray] | None:
+        """:meth:`infer` done at once, without awaiting, when this servable can (a fast model with
+        an idle infer request): the request path tries it first and saves the coroutine layers of
+        :meth:`infer`. Validates as :meth:`infer` does (a refusal raises the same error); None when
+        the caller must await :meth:`infer` instead (always, by default)."""
+        return None
+
     @abc.abstractmethod
     async def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run already validated inputs. Must not block the event loop."""

@@ -276,3 +276,35 @@ def test_unchanged_stream_is_not_retired_by_a_complete_apply() -> None:
         assert m.stream_error("a") is None
 
     run(go())
+
+
+def test_the_newest_version_is_followed_as_versions_come_reload_and_go() -> None:
+    """``acquire(name)`` remembers what it pinned; every state change of the name forgets it."""
+
+    async def go() -> None:
+        m = ServableManager()
+        v1 = stream("a", 1, fingerprint="one")
+        await m.apply({"a": v1})
+        for _ in range(2):  # the second time from what acquire remembered
+            with m.acquire("a") as s:
+                assert s.version == 1
+        both = stream("a", 1, 2)
+        await m.apply({"a": AspiredStream((v1.versions[0], both.versions[1]))})
+        with m.acquire("a") as s:
+            assert s.version == 2
+        reloaded = stream("a", 1, 2, fingerprint="new")
+        await m.apply({"a": AspiredStream((v1.versions[0], reloaded.versions[1]))})
+        with m.acquire("a") as s:  # the reloaded version 2, not the one it replaced
+            loader = reloaded.versions[1].loader
+            assert isinstance(loader, FakeLoader) and s is loader.servables[0]
+        await m.apply({"a": v1})  # version 2 retired: back to 1
+        with m.acquire("a") as s:
+            assert s.version == 1
+        await m.apply({})
+        with pytest.raises(VersionRetired):
+            m.acquire("a")
+        await m.apply({"a": stream("a", 3, error="broken")})
+        with pytest.raises(ModelNotReady, match="broken"):
+            m.acquire("a")
+
+    run(go())

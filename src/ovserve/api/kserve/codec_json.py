@@ -135,6 +135,10 @@ def decode_infer_request(body: bytes, header_length: bytes | None, servable: Ser
     json_end = _json_header_end(body, header_length)
     check_value_count(body, json_end, servable)
     doc, regions = _load_json(body, json_end)
+    if type(doc) is dict and len(doc) == 1 and json_end == len(body) and not regions:
+        plain = _plain_inputs(doc.get("inputs"))
+        if plain is not None:  # what the rest of this function makes of such a body
+            return RestInferRequest(plain, None, "")
     if not isinstance(doc, dict):
         raise InvalidInput("Request body should be JSON object")
     request_id = doc.get("id", "")
@@ -158,6 +162,26 @@ def decode_infer_request(body: bytes, header_length: bytes | None, servable: Ser
         binary_outputs=binary_outputs,
         binary_default=binary_default,
     )
+
+
+def _plain_inputs(inputs: Any) -> dict[str, np.ndarray] | None:
+    """The inputs of the usual request, ``{"inputs": [...]}`` with nothing else, each input exactly
+    a name, datatype, shape and JSON ``data``: decoded by the same calls, in the same order, as
+    :func:`_decode_inputs` makes for them (so the same errors), minus the checks of what such a
+    body lacks (binary data, parameters, outputs). None for any other ``inputs``: the caller then
+    decodes the body the long way, from the start."""
+    if type(inputs) is not list:
+        return None
+    arrays: dict[str, np.ndarray] = {}
+    for item in inputs:
+        if type(item) is not dict or len(item) != 4 or "datatype" not in item:
+            return None
+        name, shape, data = item.get("name"), item.get("shape"), item.get("data")
+        if type(name) is not str or name in arrays or type(shape) is not list or type(data) is not list:
+            return None
+        dtype = numpy_dtype(item["datatype"], name)
+        arrays[name] = decode_data(data, dtype, check_shape(shape, name, dtype), name)
+    return arrays
 
 
 def _decode_inputs(
