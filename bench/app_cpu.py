@@ -70,12 +70,18 @@ def floor_app(base: Path) -> Asgi:
     return app
 
 
-def request(body: bytes) -> tuple[dict[str, Any], Callable[[], Awaitable[dict[str, Any]]]]:
+KSERVE_PATH = "/v2/models/tiny/infer"
+TFS_PATH = "/v1/models/tiny:predict"
+
+
+def request(
+    body: bytes, path: str = KSERVE_PATH
+) -> tuple[dict[str, Any], Callable[[], Awaitable[dict[str, Any]]]]:
     scope = {
         "type": "http",
         "method": "POST",
-        "path": "/v2/models/tiny/infer",
-        "raw_path": b"/v2/models/tiny/infer",
+        "path": path,
+        "raw_path": path.encode(),
         "query_string": b"",
         "headers": [
             (b"host", b"127.0.0.1:9001"),
@@ -104,8 +110,8 @@ class _Receive:
         return {"type": "http.disconnect"}
 
 
-async def run_calls(app: Asgi, body: bytes, calls: int) -> float:
-    """CPU µs per call of ``calls`` calls, one at a time."""
+async def run_calls(app: Asgi, body: bytes, calls: int, path: str = KSERVE_PATH) -> float:
+    """CPU µs per call of ``calls`` calls to ``path``, one at a time."""
     statuses: list[int] = []
 
     async def send(message: dict[str, Any]) -> None:
@@ -114,7 +120,7 @@ async def run_calls(app: Asgi, body: bytes, calls: int) -> float:
 
     start = time.process_time()
     for _ in range(calls):
-        scope, receive = request(body)
+        scope, receive = request(body, path)
         await app(dict(scope), receive, send)
         # one turn of the event loop per request, as under a server: what a request leaves to it
         # (uvloop closes a cancelled timer's handle there) is done, not piled up for the collector
@@ -131,17 +137,20 @@ async def main_async(args: argparse.Namespace) -> None:
     files = models.write_payloads(models.TINY, models.sample_input(models.TINY), work / "payloads")
     body = files["v2_json"].read_bytes()
     apps = {"ovserve": await ovserve_app(base, work), "floor": floor_app(base)}
+    # what ovserve is sent: the KServe v2 JSON request, or TF Serving's predict (the floor: KServe)
+    ours = (files["tfs_rest"].read_bytes(), TFS_PATH) if args.api == "tfs" else (body, KSERVE_PATH)
+    sent = {"ovserve": ours, "floor": (body, KSERVE_PATH)}
     if args.gc == "freeze":
         gc.freeze()
     elif args.gc == "off":
         gc.disable()
     print(f"gc: {args.gc}; objects tracked: {len(gc.get_objects())}, frozen: {gc.get_freeze_count()}")
-    for app in apps.values():
-        await run_calls(app, body, 500)  # warm-up
+    for name, app in apps.items():
+        await run_calls(app, sent[name][0], 500, sent[name][1])  # warm-up
     per: dict[str, list[float]] = {name: [] for name in apps}
     for _ in range(args.rounds):
         for name, app in apps.items():
-            per[name].append(await run_calls(app, body, args.calls))
+            per[name].append(await run_calls(app, sent[name][0], args.calls, sent[name][1]))
     med = {name: statistics.median(v) for name, v in per.items()}
     for name, values in per.items():
         print(f"{name}: {med[name]:.1f} µs CPU per call (rounds: {', '.join(f'{v:.1f}' for v in values)})")
@@ -156,7 +165,7 @@ async def main_async(args: argparse.Namespace) -> None:
     if args.profile:
         profiler = cProfile.Profile()
         profiler.enable()
-        await run_calls(apps["ovserve"], body, args.calls)
+        await run_calls(apps["ovserve"], ours[0], args.calls, ours[1])
         profiler.disable()
         pstats.Stats(profiler).sort_stats("tottime").print_stats(args.top)
 
@@ -166,6 +175,9 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--api", choices=("kserve", "tfs"), default="kserve", help="what ovserve is sent (the floor: KServe)"
+    )
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--gc", choices=("on", "freeze", "off"), default="on", help="the collector's state")
     args = parser.parse_args()

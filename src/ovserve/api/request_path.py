@@ -57,12 +57,20 @@ async def infer(
     ``unknown`` is the error of a name nothing is served under (none: ModelNotFound)."""
     _mark_graph_call(call)
     with _acquire_counted(ctx, call, name, version, unknown) as servable:
-        return await _counted_run(ctx, servable, call, decode, encode, wording)
+        return await _run(ctx, servable, call, decode, encode, wording)
 
 
 def _mark_graph_call(call: CallInfo) -> None:
     """Tell a graph servable which KServe call runs it (its series are per call; other APIs: 0)."""
-    GRAPH_CALL.set(graph_call_index(call.interface, call.method) if call.api == "KServe" else 0)
+    index = _GRAPH_INDEX.get(call)
+    if index is None:  # once per call kind (CallInfo constants are compared by identity)
+        index = _GRAPH_INDEX[call] = (
+            graph_call_index(call.interface, call.method) if call.api == "KServe" else 0
+        )
+    GRAPH_CALL.set(index)
+
+
+_GRAPH_INDEX: dict[CallInfo, int] = {}
 
 
 def _acquire_counted(
@@ -80,33 +88,6 @@ def _acquire_counted(
         raise
 
 
-async def _counted_run(
-    ctx: ServingContext,
-    servable: Servable,
-    call: CallInfo,
-    decode: Callable[[Servable], InferRequest],
-    encode: Callable[[Servable, InferRequest, InferResponse], R],
-    wording: Wording | None,
-) -> R:
-    """:func:`_run` on a pinned servable, counted in its version's series (metrics on)."""
-    metrics = ctx.metrics
-    if metrics is None:
-        return await _run(ctx, servable, call, decode, encode, wording)
-    start = perf_counter_ns()
-    series = metrics.version(servable.id)
-    series.current += 1
-    try:
-        result = await _run(ctx, servable, call, decode, encode, wording)
-    except BaseException:
-        series.fail[call.index] += 1
-        raise
-    finally:
-        series.current -= 1
-    series.success[call.index] += 1
-    series.request_time[call.interface_index].observe((perf_counter_ns() - start) // 1000)
-    return result
-
-
 async def _run(
     ctx: ServingContext,
     servable: Servable,
@@ -115,11 +96,16 @@ async def _run(
     encode: Callable[[Servable, InferRequest, InferResponse], R],
     wording: Wording | None,
 ) -> R:
-    """Decode, run and encode one call; its stages are timed into ``ctx.stats`` (Triton's
-    statistics extension) and, with tracing on, made spans of (``api/tracing.py``)."""
+    """Decode, run and encode one call on a pinned servable, counted in its version's series
+    (metrics on); its stages are timed into ``ctx.stats`` (Triton's statistics extension) and,
+    with tracing on, made spans of (``api/tracing.py``). One coroutine: a model that runs inline
+    answers without awaiting anything (:meth:`~ovserve.core.servable.Servable.infer_now`)."""
+    series = ctx.metrics.version(servable.id) if ctx.metrics is not None else None
     slot = [-1, -1]  # the backend's wait / run nanoseconds (api/backend_timing.py)
     BACKEND_TIMING.set(slot)
     start = perf_counter_ns()
+    if series is not None:
+        series.current += 1
     try:
         request = decode(servable)
         REQUEST_PARAMETERS.set(request.parameters or NO_PARAMETERS)
@@ -132,23 +118,43 @@ async def _run(
             servable, request, InferResponse(servable.name, servable.version, outputs, request.id)
         )
     except BaseException as exc:
-        ctx.stats.of(servable.id).record_failure(start, perf_counter_ns())
-        error = wording(exc) if wording is not None and isinstance(exc, ServingError) else exc
-        try:
-            if ctx.tracer is not None:
-                ctx.tracer.failed(servable, call, start, error)
-            if error is not exc:
-                raise error from None
-            raise
-        finally:
-            # this frame is in the raised error's traceback: a local naming the error would make
-            # a cycle that keeps the failed request's data (a 20 MB body) until the collector runs
-            del error
+        if series is not None:
+            series.current -= 1
+            series.fail[call.index] += 1
+        _failed(ctx, servable, call, start, wording, exc)
+        raise
     encoded = perf_counter_ns()
     ctx.stats.of(servable.id).record(start, decoded, inferred, encoded, slot[0])
     if ctx.tracer is not None:
         ctx.tracer.succeeded(servable, call, (start, decoded, inferred, encoded), slot)
+    if series is not None:
+        series.current -= 1
+        series.success[call.index] += 1
+        series.request_time[call.interface_index].observe((perf_counter_ns() - start) // 1000)
     return result
+
+
+def _failed(
+    ctx: ServingContext,
+    servable: Servable,
+    call: CallInfo,
+    start: int,
+    wording: Wording | None,
+    exc: BaseException,
+) -> None:
+    """Record a failed call (statistics, tracing); raise it reworded when ``wording`` rewords it
+    (else return: the caller raises it as it is)."""
+    ctx.stats.of(servable.id).record_failure(start, perf_counter_ns())
+    error = wording(exc) if wording is not None and isinstance(exc, ServingError) else exc
+    try:
+        if ctx.tracer is not None:
+            ctx.tracer.failed(servable, call, start, error)
+        if error is not exc:
+            raise error from None
+    finally:
+        # this frame is in the raised error's traceback: a local naming the error would make
+        # a cycle that keeps the failed request's data (a 20 MB body) until the collector runs
+        del error
 
 
 async def infer_stream(
@@ -169,7 +175,7 @@ async def infer_stream(
     with _acquire_counted(ctx, call, name, version, unknown) as servable:
         if not servable.streams_answers:
             _mark_graph_call(call)
-            yield await _counted_run(ctx, servable, call, decode, encode, None)
+            yield await _run(ctx, servable, call, decode, encode, None)
             return
         GRAPH_CALL.set(graph_call_index(call.interface, "ModelInferStream"))
         request = decode(servable)

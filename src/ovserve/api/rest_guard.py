@@ -37,7 +37,9 @@ class RestGuard:
         self.api_key = api_key
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (
+            self.cors is None and self.api_key is None and scope["method"] != "OPTIONS"
+        ):  # nothing to guard (no CORS, no key: the headers are not read)
             await self.app(scope, receive, send)
             return
         origin = authorization = None

@@ -3,8 +3,9 @@
 Each call takes an idle infer request from the pool (waiting on the event loop when
 all are busy), starts it asynchronously and awaits its end through a waiter thread, so
 the event loop never waits on inference; OpenVINO runs it on its own threads with the
-GIL released (very short models run inline instead, see ``_runs_inline``). Outputs are
-copied out before the request goes back to the pool.
+GIL released (very short models run inline instead, see ``_runs_inline``; the request path
+calls :meth:`OpenVINOServable.infer_now` first, which runs such a call without a coroutine).
+Outputs are copied out before the request goes back to the pool.
 
 Failures: whatever OpenVINO raises (filling an input, starting, running, reading an
 output) ends the call with :class:`~ovserve.errors.BackendError` (500, OVMS's "Internal
@@ -28,15 +29,15 @@ from time import perf_counter_ns
 
 import numpy as np
 import openvino as ov
-from openvino._pyopenvino import InferRequest as _CoreInferRequest
 
 from ovserve.backends.openvino import messages
+from ovserve.backends.openvino.request_io import PLAIN_DTYPES, fill, from_ov, run_now
 from ovserve.backends.openvino.shapes import ShapeCheck
 from ovserve.core.ids import ServableId
 from ovserve.core.servable import Servable
 from ovserve.core.validation import validate_inputs
 from ovserve.errors import BackendError
-from ovserve.tensors import BF16_DTYPE, BYTES_DTYPE, TensorSpec, bytes_array
+from ovserve.tensors import BYTES_DTYPE, TensorSpec
 from ovserve.threads import started_pool
 
 log = logging.getLogger(__name__)
@@ -49,14 +50,6 @@ RECENT_INLINE_RUNS = 8
 UNMEASURED = -1
 #: at most this many threads of a servable wait for its running infer requests
 MAX_WAITER_THREADS = 64
-#: output dtypes whose numpy view OpenVINO's binding copies as they are (not strings, not bf16)
-_PLAIN_DTYPES = frozenset(
-    np.dtype(code) for code in ("f4", "f8", "f2", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "?")
-)
-#: ``InferRequest.infer`` of the binding itself: runs the request synchronously and returns its
-#: outputs (copied, or views with ``share_outputs``). openvino's Python wrapper of it first
-#: dispatches inputs ovserve has already filled and wraps the outputs in a dict of its own.
-_infer_now = _CoreInferRequest.infer
 
 
 class _Slot:
@@ -74,54 +67,6 @@ def _wait(slot: _Slot) -> None:  # runs on a waiter thread; OpenVINO releases th
         slot.request.wait()
     finally:
         slot.done_ns = perf_counter_ns()
-
-
-def _fill(request: ov.InferRequest, index: int, array: np.ndarray) -> None:
-    """Copy ``array`` into the request's own input tensor ``index`` (resized to fit).
-
-    Handing OpenVINO a tensor over the caller's memory (``set_input_tensor`` or
-    ``share_inputs=True``) is avoided on purpose: for a model whose output is one of its
-    inputs (Parameter -> Result) with a dynamic dimension, OpenVINO 2026.4 then returns
-    stale outputs and touches freed memory when the shape changes between calls.
-    """
-    tensor = request.get_input_tensor(index)
-    if array.dtype == BYTES_DTYPE:
-        if _shape(tensor, True) != array.shape:
-            tensor.shape = list(array.shape)
-        if array.size:  # OpenVINO 2026.4 refuses an empty list ("Unknown string kind")
-            tensor.bytes_data = [bytes(item) for item in array.ravel()]
-        return
-    data = tensor.data  # a numpy view of the tensor (~0.5 µs to make: made once if the shape fits)
-    if data.shape != array.shape:
-        tensor.shape = list(array.shape)
-        data = tensor.data
-    if not array.size:
-        return
-    if array.dtype == BF16_DTYPE:  # OpenVINO shows bf16 data as float16: copy the bits
-        np.copyto(data.view(np.uint16), array.view(np.uint16), casting="no")
-    else:
-        np.copyto(data, array, casting="no")
-
-
-def _shape(tensor: ov.Tensor, is_string: bool) -> tuple[int, ...]:
-    """The tensor's shape as a tuple. Iterating an ``ov.Shape`` costs about 20 µs (the end of
-    the iteration is a C++ exception); the numpy view's shape costs 0.5 µs."""
-    if not is_string:
-        return tuple(tensor.data.shape)
-    shape = tensor.get_shape()
-    return tuple(shape[i] for i in range(len(shape)))
-
-
-def _from_ov(tensor: ov.Tensor, spec: TensorSpec) -> np.ndarray:
-    if spec.is_string:
-        shape = _shape(tensor, True)
-        if 0 in shape:  # reading bytes_data of an empty string tensor kills the process (SIGFPE)
-            return np.empty(shape, dtype=BYTES_DTYPE)
-        data = tensor.bytes_data.ravel()  # items, not the rows of a string output of rank 2 or more
-        return bytes_array([bytes(item) for item in data], shape)
-    if spec.dtype == BF16_DTYPE:
-        return np.array(tensor.data, copy=True).view(BF16_DTYPE)
-    return np.array(tensor.data, copy=True)
 
 
 class OpenVINOServable(Servable):
@@ -144,9 +89,15 @@ class OpenVINOServable(Servable):
         self._input_order = [spec.name for spec in inputs]
         self._output_specs = list(outputs)
         self._output_names = [spec.name for spec in outputs]
+        #: (name, dtype, shape) of each input when every input's shape is static (else None)
+        self._static_inputs = (
+            [(spec.name, spec.dtype, tuple(dim.lo for dim in spec.dims)) for spec in inputs]
+            if all(dim.is_static for spec in inputs for dim in spec.dims)
+            else None
+        )
         #: whether OpenVINO's own copies of the outputs are what the caller gets (numbers, not bf16,
         #: none passed through from an input): then the inline path reads them as they come
-        self._plain_outputs = not passthrough and all(spec.dtype in _PLAIN_DTYPES for spec in outputs)
+        self._plain_outputs = not passthrough and all(spec.dtype in PLAIN_DTYPES for spec in outputs)
         #: asks OpenVINO's shape inference about unseen shapes first (models with dynamic inputs)
         self._shape_check = shape_check
         #: run on the event loop thread when the recent inference time is below this (0: never)
@@ -199,7 +150,8 @@ class OpenVINOServable(Servable):
         idle = self._idle
         if idle is None or idle.empty() or not 0 <= self._estimate_ns < self._inline_ns:
             return None
-        validate_inputs(self.id, self.inputs, inputs)
+        if not self._static_match(inputs):
+            validate_inputs(self.id, self.inputs, inputs)  # refuses, or accepts a dynamic shape
         check = self._shape_check
         if check is not None:
             signature = tuple(inputs[name].shape for name in self._input_order)
@@ -208,7 +160,10 @@ class OpenVINOServable(Servable):
                 return None
             if reason:
                 raise check.error(signature, reason)
-        if sum(array.nbytes for array in inputs.values()) > INLINE_MAX_BYTES:
+        size = 0
+        for array in inputs.values():
+            size += array.nbytes
+        if size > INLINE_MAX_BYTES:
             return None
         asked = perf_counter_ns()
         slot = idle.get_nowait()
@@ -224,6 +179,18 @@ class OpenVINOServable(Servable):
             observer(started - asked, slot.done_ns - started)
         return outputs
 
+    def _static_match(self, inputs: Mapping[str, np.ndarray]) -> bool:
+        """Whether ``inputs`` are the inputs of a model of static shapes, each with its dtype and
+        shape: what :func:`validate_inputs` accepts for such a model, found at a glance."""
+        static = self._static_inputs
+        if static is None or len(inputs) != len(static):
+            return False
+        for name, dtype, shape in static:
+            array = inputs.get(name)
+            if array is None or array.dtype != dtype or array.shape != shape:
+                return False
+        return True
+
     def _run_inline(
         self, slot: _Slot, inputs: Mapping[str, np.ndarray], started: int
     ) -> dict[str, np.ndarray]:
@@ -231,11 +198,11 @@ class OpenVINOServable(Servable):
         request = slot.request
         self._fill_all(request, inputs)
         if self._plain_outputs:  # the binding's own copies of the outputs, in the model's order
-            copies = _infer_now(request, {}, False, False)
+            copies = run_now(request, {}, False, False)
             slot.done_ns = perf_counter_ns()
             self._observe_inline(slot.done_ns - started)
             return dict(zip(self._output_names, copies.values(), strict=True))
-        _infer_now(request, {}, True, False)
+        run_now(request, {}, True, False)
         slot.done_ns = perf_counter_ns()
         self._observe_inline(slot.done_ns - started)
         return self._read_outputs(request, inputs)
@@ -317,7 +284,7 @@ class OpenVINOServable(Servable):
         for index, name in enumerate(self._input_order):
             array = inputs[name]
             size += array.nbytes
-            _fill(request, index, array)
+            fill(request, index, array)
         return size
 
     def _read_outputs(
@@ -327,7 +294,7 @@ class OpenVINOServable(Servable):
         return {
             spec.name: np.array(inputs[passthrough[i]], copy=True)
             if i in passthrough
-            else _from_ov(request.get_output_tensor(i), spec)
+            else from_ov(request.get_output_tensor(i), spec)
             for i, spec in enumerate(self._output_specs)
         }
 
@@ -398,7 +365,7 @@ class OpenVINOServable(Servable):
                 zeros = (
                     np.full(shape, b"", dtype=BYTES_DTYPE) if spec.is_string else np.zeros(shape, spec.dtype)
                 )
-                _fill(request, index, zeros)
+                fill(request, index, zeros)
             request.infer()
             for _ in range(3):  # the best of up to three: one run may be preempted by the OS
                 started = perf_counter_ns()

@@ -83,20 +83,28 @@ def test_it_declines_what_infer_would_not_run_inline_at_once(tmp_path: Path) -> 
     [
         {"x": np.ones((1, 4), np.int32)},  # precision
         {"x": np.ones((1, 5), np.float32)},  # shape
+        {"x": np.ones((2, 4), np.float32)},  # batch: refused by the static model only
         {"x": np.ones((4,), np.float32)},  # rank
         {"y": np.ones((1, 4), np.float32)},  # name
         {"x": np.ones((1, 4), np.float32), "z": np.ones((1, 4), np.float32)},  # count
     ],
 )
-def test_it_refuses_bad_inputs_with_infers_errors(tmp_path: Path, inputs: dict[str, np.ndarray]) -> None:
-    servable = load(tmp_path, models.add_scaled((-1, 4)))
+@pytest.mark.parametrize("batch", [-1, 1])  # a dynamic and a static model
+def test_inputs_get_infers_answer(tmp_path: Path, inputs: dict[str, np.ndarray], batch: int) -> None:
+    servable = load(tmp_path, models.add_scaled((batch, 4)))
     first_call(servable, {"x": np.ones((1, 4), np.float32)})
-    with pytest.raises(ServingError) as via_infer:
-        first_call(servable, inputs)
-    with pytest.raises(ServingError) as now:
-        servable.infer_now(inputs)
-    assert type(now.value) is type(via_infer.value)
-    assert now.value.message == via_infer.value.message
+    try:
+        expected: object = first_call(servable, inputs)["y"].tolist()
+    except ServingError as exc:
+        expected = (type(exc), exc.message)
+    try:
+        now = servable.infer_now(inputs)
+        assert now is not None
+        answer: object = now["y"].tolist()
+    except ServingError as exc:
+        answer = (type(exc), exc.message)
+    assert answer == expected
+    assert isinstance(expected, tuple) or (batch == -1 and inputs["x"].shape == (2, 4))
     assert servable.infer_requests_in_use == 0
 
 
