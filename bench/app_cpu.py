@@ -6,10 +6,11 @@ It builds the server's real app (``Server`` from ovserve's own flags, the models
 start-up, ``RestGuard`` → ``RestApp`` → the router) and the floor's app
 (``bench/floors/asgi_app.py``) on the same model file and plugin config, and calls each with
 the same request (a prebuilt ASGI scope and body) in turn, several rounds, on one event loop.
-Reported: CPU µs per call of each (``time.process_time``, median of the rounds) and their
-difference, then optionally a cProfile of ovserve's calls.
+Reported: CPU µs per call of each (``time.process_time``, median and best of the rounds) and
+their difference, then optionally a cProfile of ovserve's calls. ``--api tfs`` sends ovserve TF
+Serving's predict instead (the floor stays on KServe).
 
-    .venv/bin/python bench/app_cpu.py [--calls 20000] [--rounds 5] [--profile]
+    .venv/bin/python bench/app_cpu.py [--calls 20000] [--rounds 5] [--profile] [--api kserve|tfs]
 
 Runs on the tiny model of bench/models.py (built under bench/work/models if missing). Pin it
 (`taskset -c 1`) on a shared machine; CPU time, not wall time, is what it compares.
