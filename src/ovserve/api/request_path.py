@@ -107,28 +107,32 @@ async def _run(
     if series is not None:
         series.current += 1
     try:
-        request = decode(servable)
-        REQUEST_PARAMETERS.set(request.parameters or NO_PARAMETERS)
-        decoded = perf_counter_ns()
-        outputs = servable.infer_now(request.inputs)
-        if outputs is None:
-            outputs = await servable.infer(request.inputs)
-        inferred = perf_counter_ns()
-        result = encode(
-            servable, request, InferResponse(servable.name, servable.version, outputs, request.id)
-        )
-    except BaseException as exc:
+        try:
+            request = decode(servable)
+            REQUEST_PARAMETERS.set(request.parameters or NO_PARAMETERS)
+            decoded = perf_counter_ns()
+            outputs = servable.infer_now(request.inputs)
+            if outputs is None:
+                outputs = await servable.infer(request.inputs)
+            inferred = perf_counter_ns()
+            result = encode(
+                servable, request, InferResponse(servable.name, servable.version, outputs, request.id)
+            )
+        except BaseException as exc:
+            _failed(ctx, servable, call, start, wording, exc)  # raises it reworded, if it is
+            raise
+        encoded = perf_counter_ns()
+        ctx.stats.of(servable.id).record(start, decoded, inferred, encoded, slot[0])
+        if ctx.tracer is not None:
+            ctx.tracer.succeeded(servable, call, (start, decoded, inferred, encoded), slot)
+    except BaseException:
+        if series is not None:
+            series.fail[call.index] += 1
+        raise
+    finally:
         if series is not None:
             series.current -= 1
-            series.fail[call.index] += 1
-        _failed(ctx, servable, call, start, wording, exc)
-        raise
-    encoded = perf_counter_ns()
-    ctx.stats.of(servable.id).record(start, decoded, inferred, encoded, slot[0])
-    if ctx.tracer is not None:
-        ctx.tracer.succeeded(servable, call, (start, decoded, inferred, encoded), slot)
     if series is not None:
-        series.current -= 1
         series.success[call.index] += 1
         series.request_time[call.interface_index].observe((perf_counter_ns() - start) // 1000)
     return result

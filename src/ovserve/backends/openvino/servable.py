@@ -202,7 +202,7 @@ class OpenVINOServable(Servable):
             slot.done_ns = perf_counter_ns()
             self._observe_inline(slot.done_ns - started)
             return dict(zip(self._output_names, copies.values(), strict=True))
-        run_now(request, {}, True, False)
+        request.infer()  # strings or bf16 among the outputs: read from the tensors as the threaded path does
         slot.done_ns = perf_counter_ns()
         self._observe_inline(slot.done_ns - started)
         return self._read_outputs(request, inputs)

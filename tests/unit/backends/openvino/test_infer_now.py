@@ -130,3 +130,19 @@ def test_an_openvino_failure_is_a_500_and_the_request_goes_back(tmp_path: Path) 
         servable.infer_now({"image": np.ones((1, 3, 50, 50), np.float32)})
     assert caught.value.message.startswith("Internal inference error - model m version 1:")
     assert servable.infer_requests_in_use == 0
+
+
+@pytest.mark.parametrize("rows", [0, 1, 3])
+def test_empty_and_full_batches_of_numbers_and_strings(tmp_path: Path, rows: int) -> None:
+    numbers = load(tmp_path / "n", models.add_scaled((-1, 4)))
+    x = np.arange(rows * 4, dtype=np.float32).reshape(rows, 4)
+    via_infer = first_call(numbers, {"x": x})  # the shape checked (and the estimate measured) first
+    out = numbers.infer_now({"x": x})
+    assert out is not None and out["y"].shape == via_infer["y"].shape == (rows, 4)
+    np.testing.assert_allclose(out["y"], x * 2 + 1, rtol=1e-6)
+    strings = load(tmp_path / "s", models.string_identity())
+    texts = np.array([b"a", b"", "z\u00fcrich".encode()][:rows], dtype=object)
+    first_call(strings, {"text": texts})
+    answer = strings.infer_now({"text": texts})  # an empty string tensor read kills the process
+    assert answer is not None
+    assert answer["text"].tolist() == texts.tolist()
