@@ -121,10 +121,14 @@ class OpenVINOServable(Servable):
         passthrough: Mapping[int, int] | None = None,
         inline_us: int = 0,
         shape_check: ShapeCheck | None = None,
+        parallelism: int | None = None,
     ) -> None:
         super().__init__(servable_id, inputs, outputs)
         self.compiled = compiled
         self.nireq = nireq
+        #: how many calls (batches) run at once: the configured nireq, or OpenVINO's optimal
+        #: number when the pool is deeper than that by default (loader.DEFAULT_POOL_DEPTH)
+        self._parallelism = min(parallelism or nireq, nireq)
         self._input_order = [spec.name for spec in inputs]
         self._output_specs = list(outputs)
         #: asks OpenVINO's shape inference about unseen shapes first (models with dynamic inputs)
@@ -163,8 +167,9 @@ class OpenVINOServable(Servable):
 
     @property
     def parallelism(self) -> int:
-        """The infer-request pool size (``nireq``)."""
-        return self.nireq
+        """How many calls (batches) it runs at once: ``nireq`` when configured, else OpenVINO's
+        optimal number of infer requests (the pool is deeper, so that streams never wait)."""
+        return self._parallelism
 
     @property
     def infer_requests_in_use(self) -> int:
@@ -311,7 +316,7 @@ class OpenVINOServable(Servable):
         return asyncio.wrap_future(self._waiters.submit(_wait, slot))
 
     def warm_up(self) -> bool:
-        """Run every infer request on zeros, if every input's shape is static (blocking).
+        """Run the first ``parallelism`` infer requests on zeros, if every input's shape is static (blocking).
 
         Done at load time, before the version is AVAILABLE: the first inference pays
         for lazy allocations; the later ones' time seeds the estimate that decides
@@ -324,7 +329,9 @@ class OpenVINOServable(Servable):
         if not all(dim.is_static for spec in self.inputs.values() for dim in spec.dims):
             return False
         times = []
-        for slot in self._slots:
+        # the slots beyond the model's parallelism only queue behind a stream's current run:
+        # the streams are warm once that many requests ran
+        for slot in self._slots[: self._parallelism]:
             request = slot.request
             for index, (spec, shape) in enumerate(zip(self.inputs.values(), shapes, strict=True)):
                 zeros = (
