@@ -31,6 +31,7 @@ import openvino as ov
 
 from ovserve.backends.openvino import messages
 from ovserve.backends.openvino.shapes import ShapeCheck
+from ovserve.backends.openvino.waiters import Slot, Waiters
 from ovserve.core.ids import ServableId
 from ovserve.core.servable import Servable
 from ovserve.errors import BackendError
@@ -47,23 +48,6 @@ RECENT_INLINE_RUNS = 8
 UNMEASURED = -1
 #: at most this many threads of a servable wait for its running infer requests
 MAX_WAITER_THREADS = 64
-
-
-class _Slot:
-    """One infer request, and when its last run ended."""
-
-    __slots__ = ("done_ns", "request")
-
-    def __init__(self, request: ov.InferRequest) -> None:
-        self.request = request
-        self.done_ns = 0
-
-
-def _wait(slot: _Slot) -> None:  # runs on a waiter thread; OpenVINO releases the GIL while it waits
-    try:
-        slot.request.wait()
-    finally:
-        slot.done_ns = perf_counter_ns()
 
 
 def _fill(request: ov.InferRequest, index: int, array: np.ndarray) -> None:
@@ -142,15 +126,15 @@ class OpenVINOServable(Servable):
         self._calls = 0
         #: output index -> input name, for outputs that are one of the inputs unchanged
         self._passthrough = {o: self._input_order[i] for o, i in (passthrough or {}).items()}
-        self._slots = [_Slot(compiled.create_infer_request()) for _ in range(nireq)]
-        self._idle: asyncio.Queue[_Slot] | None = None
+        self._slots = [Slot(compiled.create_infer_request()) for _ in range(nireq)]
+        self._idle: asyncio.Queue[Slot] | None = None
         # all started now, even for a model that runs inline: one that leaves the inline path
         # under load, hours into a run, must not add threads then (a soak sees them as a leak)
-        self._waiters = started_pool(min(nireq, MAX_WAITER_THREADS), f"ov-wait-{servable_id.name}")
+        self._waiters = Waiters(min(nireq, MAX_WAITER_THREADS), f"ov-wait-{servable_id.name}")
         #: called with (wait_ns, infer_ns) after each successful inference; set by the composition root
         self.timing_observer: Callable[[int, int], None] | None = None
 
-    def _pool(self) -> asyncio.Queue[_Slot]:
+    def _pool(self) -> asyncio.Queue[Slot]:
         # Created lazily: the servable is built in a loader thread, used on the loop.
         if self._idle is None:
             self._idle = asyncio.Queue()
@@ -304,16 +288,16 @@ class OpenVINOServable(Servable):
         self._estimate_ns = took_ns
         self._recent = [took_ns] * RECENT_INLINE_RUNS
 
-    def _start_async(self, slot: _Slot) -> asyncio.Future[None]:
+    def _start_async(self, slot: Slot) -> asyncio.Future[None]:
         """Start the request on OpenVINO's threads; the future ends when the request does.
 
-        The end is awaited through :meth:`ov.InferRequest.wait` on a waiter thread, not
-        through a completion callback: OpenVINO does not call the Python callback of a
-        request that failed (only ``wait()`` raises its error), so a callback would leave
-        the caller waiting for ever and the request out of the pool.
+        The end is awaited through :meth:`ov.InferRequest.wait` on a waiter thread
+        (:mod:`.waiters`), not through a completion callback: OpenVINO does not call the
+        Python callback of a request that failed (only ``wait()`` raises its error), so a
+        callback would leave the caller waiting for ever and the request out of the pool.
         """
         slot.request.start_async()
-        return asyncio.wrap_future(self._waiters.submit(_wait, slot))
+        return self._waiters.watch(slot)
 
     def warm_up(self) -> bool:
         """Run the first ``parallelism`` infer requests on zeros, if every input's shape is static (blocking).
@@ -351,7 +335,7 @@ class OpenVINOServable(Servable):
     def close(self) -> None:
         self._slots.clear()
         self._idle = None
-        self._waiters.shutdown(wait=False)
+        self._waiters.close()
         del self.compiled
 
 
@@ -365,7 +349,7 @@ def _shape_checkers() -> ThreadPoolExecutor:
     return _SHAPE_CHECKERS[0]
 
 
-def _give_back(done: asyncio.Future[None], slot: _Slot, pool: asyncio.Queue[_Slot]) -> None:
+def _give_back(done: asyncio.Future[None], slot: Slot, pool: asyncio.Queue[Slot]) -> None:
     """A request whose caller left ended: back to the pool (its error, if any, is dropped)."""
     if not done.cancelled():
         done.exception()
