@@ -7,7 +7,7 @@ queue (a C ``SimpleQueue``: putting is cheap and wakes one idle waiter); a waite
 calls ``wait()`` (the GIL released), stamps the end and settles the run's future on its loop
 with one ``call_soon_threadsafe``. Measured against a ``ThreadPoolExecutor`` with
 ``asyncio.wrap_future`` (a concurrent future, a work item and chained callbacks per run):
-docs/performance.md, "The waiter hand-off".
+docs/performance.md, "The 1 ms model".
 
 All threads start with the pool (docs/architecture.md: thread counts follow the
 configuration); :meth:`Waiters.close` ends them.
