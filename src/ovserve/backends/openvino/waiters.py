@@ -46,6 +46,7 @@ class Waiters:
     def __init__(self, count: int, name: str) -> None:
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._count = count
+        self._closed = False
         started = threading.Barrier(count + 1)
         for index in range(count):
             thread = threading.Thread(
@@ -57,6 +58,8 @@ class Waiters:
     def watch(self, slot: Slot) -> asyncio.Future[None]:
         """A future (of the running loop) that ends when ``slot``'s started request does:
         with its result, or with the error ``wait()`` raised."""
+        if self._closed:
+            raise RuntimeError("the model's infer-request waiters have stopped (the version was closed)")
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         self._jobs.put((slot, loop, done))
@@ -64,6 +67,7 @@ class Waiters:
 
     def close(self) -> None:
         """End every thread once the runs already queued are done (does not block)."""
+        self._closed = True
         for _ in range(self._count):
             self._jobs.put(None)
 

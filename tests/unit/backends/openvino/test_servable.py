@@ -10,9 +10,12 @@ from pathlib import Path
 
 import models
 import numpy as np
+import openvino as ov
+import pytest
 
 from ovserve.backends.openvino import OpenVINOEngine
 from ovserve.backends.openvino.servable import OpenVINOServable
+from ovserve.backends.openvino.waiters import Slot, Waiters
 from ovserve.config.types import ModelConfig
 
 
@@ -65,3 +68,21 @@ def test_the_waiter_threads_start_with_the_servable_and_end_when_it_closes(tmp_p
     for thread in threads:
         thread.join(60)
     assert waiters() == []
+
+
+def test_closed_waiters_refuse_new_runs_instead_of_leaving_them_unanswered(tmp_path: Path) -> None:
+    base = models.save(models.add_scaled(), tmp_path / "m")
+    compiled = ov.Core().compile_model(str(models.model_file(base)), "CPU", models.F32)
+    waiters = Waiters(2, "ov-wait-closed")
+    slot = Slot(compiled.create_infer_request())
+
+    async def run_one() -> None:
+        slot.request.start_async()
+        await asyncio.wait_for(waiters.watch(slot), 60)
+
+    asyncio.run(run_one())
+    assert slot.done_ns > 0
+    waiters.close()
+    with pytest.raises(RuntimeError, match="waiters have stopped"):
+        asyncio.run(run_one())
+    slot.request.wait()
