@@ -24,13 +24,16 @@ import logging
 import queue
 import sys
 import threading
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ovserve.backends.genai.detokenize import IncrementalText, Pieces, decode_all
 from ovserve.errors import BackendError
 from ovserve.genai.types import ChoiceDelta, GenerationAborted, GenerationStream, PromptTooLong, TokenLogprob
+from ovserve.scheduling.gates import arrive
 
 log = logging.getLogger(__name__)
 
@@ -56,18 +59,29 @@ class EventStream(GenerationStream):
 
     ``cancel`` stops the generation (the engine's or the worker's way); leaving the iteration
     calls it too. :meth:`ready` hands over the steps that arrived while the reader was busy.
+    ``pile_up`` (test gates only, :mod:`ovserve.scheduling.gates`): when that gate file exists, the
+    iteration first waits for the generation's end, so that every step is waiting for the reader.
     """
 
-    def __init__(self, events: asyncio.Queue[Event], cancel: Callable[[], None], prompt_tokens: int) -> None:
+    def __init__(
+        self,
+        events: asyncio.Queue[Event],
+        cancel: Callable[[], None],
+        prompt_tokens: int,
+        pile_up: Path | None = None,
+    ) -> None:
         self._events = events
         self._cancel = cancel
-        self._held: list[Event] = []  # an end or error that ready() found, for the iteration
+        self._pending: deque[Event] = deque()  # taken from the queue, not yet handed over
+        self._pile_up = pile_up
         self.prompt_tokens = prompt_tokens
 
     async def __aiter__(self) -> AsyncIterator[list[ChoiceDelta]]:
         try:
+            if self._pile_up is not None and arrive(self._pile_up):
+                await self._take_until_the_end()
             while True:
-                event = self._held.pop() if self._held else await self._events.get()
+                event = self._pending.popleft() if self._pending else await self._events.get()
                 if event is None:
                     return
                 if isinstance(event, BaseException):
@@ -76,15 +90,25 @@ class EventStream(GenerationStream):
         finally:
             self.cancel()
 
+    async def _take_until_the_end(self) -> None:
+        while True:
+            event = await self._events.get()
+            self._pending.append(event)
+            if event is None or isinstance(event, BaseException):
+                return
+
     def ready(self) -> list[list[ChoiceDelta]]:
         steps: list[list[ChoiceDelta]] = []
-        while not self._held and not self._events.empty():
-            event = self._events.get_nowait()
+        pending, events = self._pending, self._events
+        while True:
+            if not pending:
+                if events.empty():
+                    return steps
+                pending.append(events.get_nowait())
+            event = pending[0]
             if event is None or isinstance(event, BaseException):
-                self._held.append(event)
-            else:
-                steps.append(event)
-        return steps
+                return steps  # the end or the error stays for the iteration
+            steps.append(pending.popleft())  # type: ignore[arg-type]
 
     def cancel(self) -> None:
         self._cancel()

@@ -7,6 +7,7 @@ import contextlib
 import enum
 import functools
 import threading
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -214,5 +215,33 @@ def test_ready_hands_over_the_steps_that_arrived_and_keeps_the_end_or_error() ->
                     seen += [step, stream.ready(), stream.ready()]
             assert seen == [one, [two], []]  # the end (or the error) stays for the iteration
             assert cancels  # leaving the iteration cancels
+
+    asyncio.run(main())
+
+
+def test_the_stream_gate_holds_the_reader_until_every_step_is_there(tmp_path: Path) -> None:
+    """``stream-<model>`` (test gates): the first step is handed over only after the end came."""
+
+    async def main() -> None:
+        gate = tmp_path / "stream-m"
+        gate.write_text("")
+        events: asyncio.Queue[Any] = asyncio.Queue()
+        stream = EventStream(events, lambda: None, 1, gate)
+        steps = [[ChoiceDelta(0, letter, 1)] for letter in "abc"]
+        seen: list[Any] = []
+
+        async def read() -> None:
+            async for step in stream:
+                seen.append([step, *stream.ready()])
+
+        reader = asyncio.create_task(read())
+        for step in steps:
+            events.put_nowait(step)
+            await asyncio.sleep(0)  # the reader runs, and must not hand anything over yet
+            assert seen == []
+        events.put_nowait(None)
+        await reader
+        assert seen == [steps]  # every step in one hand-over
+        assert (tmp_path / "stream-m.held").read_text() == "held\n"
 
     asyncio.run(main())
