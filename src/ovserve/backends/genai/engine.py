@@ -22,7 +22,6 @@ import asyncio
 import itertools
 import logging
 import queue
-import sys
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -31,18 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from ovserve.backends.genai.detokenize import IncrementalText, Pieces, decode_all
+from ovserve.backends.genai.switching import SWITCH
 from ovserve.errors import BackendError
 from ovserve.genai.types import ChoiceDelta, GenerationAborted, GenerationStream, PromptTooLong, TokenLogprob
 from ovserve.scheduling.gates import arrive
 
 log = logging.getLogger(__name__)
-
-#: The interpreter's GIL switch interval while a generation engine runs (CPython's default: 5 ms).
-#: The engine thread runs Python and GenAI calls that keep the GIL (reading handles, detokenizing)
-#: between steps; with 5 ms the event loop waited up to that long for each hand-over. Measured on
-#: the tiny LLM, c=1, 64 streamed tokens: first chunk 6-13 ms and answer 58-137 ms with 5 ms;
-#: 2 ms and 33 ms with 0.2 ms.
-SWITCH_INTERVAL_S = 0.0002
 
 #: the KV cache gauge is read every this many steps (and on the steps that free blocks)
 METRICS_EVERY_STEPS = 16
@@ -161,6 +154,7 @@ class EngineRequest:
     handle: Any = None
     choices: dict[int, IncrementalText] = field(default_factory=dict)
     done: bool = False
+    awaiting_first: bool = False  # counted in SWITCH until its first output reached the loop (or its end)
 
     def post(self, event: Event) -> None:
         self.loop.call_soon_threadsafe(self.events.put_nowait, event)
@@ -182,8 +176,7 @@ class GenerationEngine:
         self._cache_usage = 0.0
         self._steps = 0
         self._settle = 0  # steps still to run with no request (to free blocks and refresh metrics)
-        if sys.getswitchinterval() > SWITCH_INTERVAL_S:
-            sys.setswitchinterval(SWITCH_INTERVAL_S)
+        SWITCH.engine_started()  # the GIL switch interval follows the requests (.switching)
         self._thread = threading.Thread(target=self._run, name=f"ovserve-genai-{name}", daemon=True)
         self._thread.start()
 
@@ -193,6 +186,7 @@ class GenerationEngine:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[int] = loop.create_future()
         request = EngineRequest(prompt, special_tokens, config, logprobs, loop, future, asyncio.Queue())
+        SWITCH.wait_first(request)
         self._send("add", request)
         return request
 
@@ -230,8 +224,22 @@ class GenerationEngine:
             if not busy:
                 self._wake.wait()
                 self._wake.clear()
+        unloaded = GenerationAborted("The model was unloaded during generation")
         for request in list(self._active.values()):
-            self._finish(request, GenerationAborted("The model was unloaded during generation"))
+            self._finish(request, unloaded)
+        self._refuse_queued(unloaded)
+
+    def _refuse_queued(self, error: BaseException) -> None:
+        """Refuse the requests still queued when the thread ends (submitted during the close)."""
+        while True:
+            try:
+                command = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            if command is not None and command[0] == "add" and not command[1].done:
+                command[1].done = True
+                SWITCH.first_done(command[1])
+                command[1].loop.call_soon_threadsafe(_reject, command[1].accepted, error)
 
     def _cycle(self) -> bool:
         """Apply the queued commands and run one step; False when there is nothing to step."""
@@ -272,6 +280,7 @@ class GenerationEngine:
             request.handle = self._pipeline.add_request(request.id, encoded.input_ids, request.config)
         except Exception as exc:
             request.done = True
+            SWITCH.first_done(request)
             request.loop.call_soon_threadsafe(_reject, request.accepted, exc)
             return
         self._active[request.id] = request
@@ -337,6 +346,7 @@ class GenerationEngine:
     def _finish(self, request: EngineRequest, error: BaseException | None, *, post: bool = True) -> Event:
         """End ``request``: drop its handle and post ``error`` (None: the end) unless ``post`` is false."""
         request.done = True
+        SWITCH.first_done(request)
         self._settle = 2
         request.handle = None  # dropping the handle drops the request in GenAI
         self._active.pop(request.id, None)
@@ -349,6 +359,8 @@ def _deliver(batch: list[tuple[EngineRequest, Event]]) -> None:
     """On the event loop: hand each request its events of one step, in order."""
     for request, event in batch:
         request.events.put_nowait(event)
+        if request.awaiting_first:
+            SWITCH.first_done(request)
 
 
 def fit_context(config: Any, prompt_tokens: int, max_context: int | None) -> None:

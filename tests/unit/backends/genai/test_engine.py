@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import enum
 import functools
+import sys
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,6 +17,7 @@ import pytest
 
 from ovserve.backends.genai import engine as engine_module
 from ovserve.backends.genai.engine import EventStream, GenerationEngine
+from ovserve.backends.genai.switching import DECODING_S, FIRST_TOKEN_S, SWITCH
 from ovserve.errors import BackendError, ServingError
 from ovserve.genai.types import ChoiceDelta
 
@@ -243,5 +245,34 @@ def test_the_stream_gate_holds_the_reader_until_every_step_is_there(tmp_path: Pa
         await reader
         assert seen == [steps]  # every step in one hand-over
         assert (tmp_path / "stream-m.held").read_text() == "held\n"
+
+    asyncio.run(main())
+
+
+def test_a_request_keeps_the_switch_interval_short_until_its_first_token_or_its_end() -> None:
+    async def main() -> None:
+        pipeline = Pipeline()
+        engine = GenerationEngine(pipeline, max_context=4, name="t")
+        start = SWITCH.waiting
+        request = engine.submit("a", True, config(3), False)
+        assert SWITCH.waiting == start + 1 and sys.getswitchinterval() == pytest.approx(FIRST_TOKEN_S)
+        await request.accepted
+        pipeline.gate.release()
+        assert (await request.events.get())[0].text == "a"  # delivered on the loop: counted out
+        assert SWITCH.waiting == start
+        for _ in range(6):  # its two other tokens, then the steps that settle
+            pipeline.gate.release()
+        await drain(engine, request)
+        refused = engine.submit("abcd", True, config(3), False)  # over the context
+        with pytest.raises(ServingError):
+            await refused.accepted
+        cancelled = engine.submit("a", True, config(3), False)
+        await cancelled.accepted
+        engine.cancel(cancelled)
+        for _ in range(10):  # the steps that may run before the cancel, then the settling ones
+            pipeline.gate.release()
+        await drain(engine, cancelled)  # ends (None) whether or not a step gave it a token first
+        assert SWITCH.waiting == start and sys.getswitchinterval() == pytest.approx(DECODING_S)
+        stop(engine, pipeline)
 
     asyncio.run(main())
