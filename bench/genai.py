@@ -80,7 +80,10 @@ def build_model(name: str, work: Path) -> Path:
 
 
 def pipeline(model: Path) -> Any:
-    return ov_genai.ContinuousBatchingPipeline(str(model), ov_genai.SchedulerConfig(), "CPU")
+    """The in-process pipeline, with ovserve's (OVMS's) scheduler defaults: GenAI's, but prefix caching on."""
+    config = ov_genai.SchedulerConfig()
+    config.enable_prefix_caching = True
+    return ov_genai.ContinuousBatchingPipeline(str(model), config, "CPU")
 
 
 def in_process_round(pipe: Any, concurrency: int) -> tuple[float, list[float], int, float]:

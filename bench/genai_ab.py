@@ -3,11 +3,11 @@
 tree (``--base``, e.g. a worktree of the commit before) and ovserve from this one.
 
 For a change to ovserve's generation path on a machine that others share. Both servers serve
-bench/genai.py's models (from one config.json) and run all along; the pipelines in-process are
-built once. Then for each model and concurrency, ``--rounds`` rounds, the order of the three
+one of bench/genai.py's models at a time and run all along; the pipeline in-process is built
+once. Then for each model and concurrency, ``--rounds`` rounds, the order of the three
 sides rotating each round; a side's turn is one bench/genai.py round (``c`` streams of
 ``BENCH_GENAI_TOKENS`` tokens, checked by the usage chunk) after one warm-up round per side.
-Per turn: tokens/s, time to first token, and CPU µs per token (the server's, from
+One model at a time (one pipeline per process). Per turn: tokens/s, time to first token, and CPU µs per token (the server's, from
 ``/proc/<pid>/stat``; in-process: this process's). Printed as Markdown: the medians per side and
 the **medians of the per-round ratios** of tokens/s, so that a drift of the machine between
 rounds cancels out. CPU per token holds when other jobs take cores: what they take is wall time.
@@ -93,27 +93,29 @@ def main() -> int:
     args = parser.parse_args()
     models, levels = args.models.split(","), [int(c) for c in args.c.split(",")]
     work = Path(tempfile.mkdtemp(prefix="ovserve-genai-ab-"))
-    paths = {name: genai.build_model(name, work) for name in models}
-    config = work / "config.json"
-    entries = [
-        {"config": {"name": n, "base_path": str(p), "task": "text_generation"}} for n, p in paths.items()
-    ]
-    config.write_text(json.dumps({"model_config_list": entries}))
-    servers = {"base": start("base", config, work, args.base), "new": start("new", config, work, None)}
-    try:
-        pipes = {name: genai.pipeline(path) for name, path in paths.items()}
-        print(
-            "| model | c | in-process tokens/s | base tokens/s | new tokens/s | base ÷ in-process "
-            "| new ÷ in-process | new ÷ base | in-process CPU µs/token | base CPU µs/token "
-            "| new CPU µs/token | in-process TTFT ms | base TTFT ms | new TTFT ms |"
-        )
-        print("| --- " * 14 + "|", flush=True)
-        for model in models:
+    print(
+        "| model | c | in-process tokens/s | base tokens/s | new tokens/s | base ÷ in-process "
+        "| new ÷ in-process | new ÷ base | in-process CPU µs/token | base CPU µs/token "
+        "| new CPU µs/token | in-process TTFT ms | base TTFT ms | new TTFT ms |"
+    )
+    print("| --- " * 14 + "|", flush=True)
+    for model in models:  # one model at a time: one pipeline per process, as bench/genai.py runs it
+        path = genai.build_model(model, work)
+        config = work / f"{model}.json"
+        entry = {"config": {"name": model, "base_path": str(path), "task": "text_generation"}}
+        config.write_text(json.dumps({"model_config_list": [entry]}))
+        servers = {
+            "base": start(f"base-{model}", config, work, args.base),
+            "new": start(f"new-{model}", config, work, None),
+        }
+        try:
+            pipes = {model: genai.pipeline(path)}
             for c in levels:
                 print(row(model, c, measure(servers, pipes, model, c, args.rounds)), flush=True)
-    finally:
-        for server in servers.values():
-            server.stop()
+            del pipes
+        finally:
+            for server in servers.values():
+                server.stop()
     return 0
 
 

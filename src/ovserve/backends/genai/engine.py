@@ -340,8 +340,14 @@ class GenerationEngine:
         return deltas
 
     def _logprobs(self, out: _Output) -> tuple[TokenLogprob, ...]:
-        tokens = self._tokenizer.decode([[token] for token in out.ids]) if out.ids else []
-        return tuple(TokenLogprob(str(t), v) for t, v in zip(tokens, out.logprobs, strict=False))
+        """Each token's text and log prob: a plain token's cached text (:class:`Pieces`, learnt for
+        this step's tokens), the others decoded alone, in one detokenizer call."""
+        texts = [self._pieces.known(token) for token in out.ids]
+        missing = [[token] for token, text in zip(out.ids, texts, strict=True) if text is None]
+        if missing:
+            decoded = iter(self._tokenizer.decode(missing))
+            texts = [text if text is not None else str(next(decoded)) for text in texts]
+        return tuple(TokenLogprob(str(t), v) for t, v in zip(texts, out.logprobs, strict=False))
 
     def _finish(self, request: EngineRequest, error: BaseException | None, *, post: bool = True) -> Event:
         """End ``request``: drop its handle and post ``error`` (None: the end) unless ``post`` is false."""

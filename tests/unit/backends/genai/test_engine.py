@@ -276,3 +276,27 @@ def test_a_request_keeps_the_switch_interval_short_until_its_first_token_or_its_
         stop(engine, pipeline)
 
     asyncio.run(main())
+
+
+def test_logprobs_take_the_cached_text_of_plain_tokens() -> None:
+    async def main() -> None:
+        pipeline = Pipeline()
+        engine = GenerationEngine(pipeline, max_context=None, name="t")
+
+        async def run(logprobs: bool) -> tuple[list[ChoiceDelta], int]:
+            before = pipeline.tokenizer.decodes
+            request = engine.submit("a", True, config(3), logprobs)
+            await request.accepted
+            for _ in range(6):
+                pipeline.gate.release()
+            return await drain(engine, request), pipeline.tokenizer.decodes - before
+
+        await run(False)  # learns the tokens
+        with_logprobs, decodes = await run(True)
+        _without, plain_decodes = await run(False)
+        assert [t.token for d in with_logprobs for t in d.logprobs] == ["a", "b", "c"]
+        assert "".join(d.text for d in with_logprobs) == "abc"
+        assert decodes == plain_decodes  # no detokenizer call per token for the log probs
+        stop(engine, pipeline)
+
+    asyncio.run(main())
