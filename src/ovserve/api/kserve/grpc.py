@@ -76,9 +76,6 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
             return pb.ModelMetadataResponse(**model_metadata(self.ctx, servable))
 
     async def ModelInfer(self, request: pb.ModelInferRequest, context: Any) -> pb.ModelInferResponse:
-        return await self._infer(request)
-
-    async def _infer(self, request: pb.ModelInferRequest) -> pb.ModelInferResponse:
         version = request_path.parse_version(request.model_version)
 
         def decode(servable: Servable) -> InferRequest:
