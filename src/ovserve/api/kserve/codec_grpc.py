@@ -61,6 +61,8 @@ CONTENTS_FIELD: dict[str, str | None] = {
 
 #: the datatypes whose raw buffers :func:`_plain_raw` reads in one step (all but BYTES)
 _PLAIN_DTYPES = {name: dtype for name, dtype in KSERVE_TO_NUMPY.items() if dtype != BYTES_DTYPE}
+#: and the other way, for the outputs :func:`encode_infer_response` writes in one step
+_PLAIN_DATATYPES = {dtype: name for name, dtype in _PLAIN_DTYPES.items()}
 
 
 def _check_parameters(parameters: Mapping[str, pb.InferParameter], what: str) -> None:
@@ -193,7 +195,14 @@ def encode_infer_response(request: InferRequest, response: InferResponse) -> pb.
     )
     tensors = message.outputs
     buffers = message.raw_output_contents
-    for name, array in selected_outputs(response.outputs, request.requested_outputs):
+    requested = request.requested_outputs
+    outputs = response.outputs.items() if requested is None else selected_outputs(response.outputs, requested)
+    for name, array in outputs:
+        datatype = _PLAIN_DATATYPES.get(array.dtype)
+        if datatype is not None:  # a numeric array: the common case in one step
+            tensors.add(name=name, datatype=datatype, shape=array.shape)
+            buffers.append(array.tobytes())  # C order, whatever the array's layout
+            continue
         raw = raw_input_of(array)
         if raw is not None:  # a graph's Python tensor: its bytes as they are, with its datatype (OVMS)
             tensors.add(name=name, datatype=raw.datatype, shape=raw.shape)

@@ -1,7 +1,7 @@
 """The KServe v2 gRPC service (``inference.GRPCInferenceService``), added by :func:`add_services`.
 
-Methods raise :class:`~ovserve.errors.ServingError`; the interceptor of
-``ovserve.api.grpc_server`` turns it into the gRPC status. The one exception is
+Methods raise :class:`~ovserve.errors.ServingError`; the error wrapper that
+``ovserve.api.grpc_server`` puts around every method turns it into the gRPC status. The one exception is
 ``ModelStreamInfer``: a failed request inside a stream is answered with its
 ``error_message`` and the stream goes on, as the protocol asks.
 """
