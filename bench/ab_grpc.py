@@ -117,6 +117,9 @@ def measure(
 
 
 def report(c: int, per: dict[str, list[tuple[float, float]]]) -> None:
+    # a turn whose CPU did not register (the clock ticks are 10 ms) is left out of every ratio
+    keep = [i for i in range(len(per["floor"])) if all(values[i][0] > 0 for values in per.values())]
+    per = {name: [values[i] for i in keep] for name, values in per.items()}
     rounds = len(per["floor"])
     print(f"\nc={c}, {rounds} rounds (medians):\n")
     print(

@@ -11,7 +11,11 @@ the same request bytes in turn, several rounds, on one event loop. Reported: CPU
 each (``time.process_time``, the best and the median of the rounds) and their difference, then optionally a
 cProfile of ovserve's calls.
 
-    .venv/bin/python bench/grpc_app_cpu.py [--calls 3000] [--rounds 15] [--profile]
+    .venv/bin/python bench/grpc_app_cpu.py [--calls 3000] [--rounds 15] [--profile] [--thrash MiB]
+
+``--thrash 4`` touches 4 MiB of other data between two calls, so that each call finds the caches
+as cold as in a server (where grpc's threads, the kernel and other processes run between two
+requests); the thrash's own CPU, measured alone, is subtracted.
 
 Pin it (`taskset -c 1`) on a shared machine; CPU time, not wall time, is what it compares.
 """
@@ -35,6 +39,7 @@ sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH / "floors"))
 
 import models  # noqa: E402
+import numpy as np  # noqa: E402
 
 PLUGIN = {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_PRECISION_HINT": "f32"}
 METHOD = "/inference.GRPCInferenceService/ModelInfer"
@@ -148,11 +153,31 @@ def floor_call(base: Path) -> Call:
     return caller([grpc_handler.make_handler("tiny", OvCall(str(base / models.TINY.xml)))], ())
 
 
-async def run_calls(call: Call, raw: bytes, calls: int) -> float:
-    """CPU µs per call of ``calls`` calls, one at a time."""
+class Thrash:
+    """Between two calls, touches ``mb`` MiB of other data (a numpy buffer and a list of small
+    dicts): the caches are as cold for the next call as in a server, where grpc's threads, the
+    kernel and other processes run between two requests. Its own CPU is measured alone and
+    subtracted."""
+
+    def __init__(self, mb: int) -> None:
+        self.buffer = np.zeros(mb * 1024 * 1024 // 8)
+        self.objects = [{"a": i, "b": str(i)} for i in range(mb * 5000)]
+
+    def __call__(self) -> None:
+        np.add(self.buffer, 1.0, out=self.buffer)
+        for item in self.objects[::7]:
+            item["a"] += 1
+
+
+async def run_calls(call: Call | None, raw: bytes, calls: int, thrash: Thrash | None = None) -> float:
+    """CPU µs per call of ``calls`` calls, one at a time (None: the thrash alone)."""
+    reply = b"-" * 40
     start = time.process_time()
     for _ in range(calls):
-        reply = await call(raw)
+        if thrash is not None:
+            thrash()
+        if call is not None:
+            reply = await call(raw)
     took = time.process_time() - start
     if len(reply) < 40:
         raise RuntimeError(f"a short reply: {reply!r}")
@@ -165,12 +190,19 @@ async def main_async(args: argparse.Namespace) -> None:
     files = models.write_payloads(models.TINY, models.sample_input(models.TINY), work / "payloads")
     raw = files["v2_grpc"].read_bytes()[5:]  # the gRPC frame's 5-byte prefix off
     calls = {"ovserve": await ovserve_call(base, work), "floor": floor_call(base)}
+    thrash = Thrash(args.thrash) if args.thrash else None
     for call in calls.values():
         await run_calls(call, raw, 500)  # warm-up
     per: dict[str, list[float]] = {name: [] for name in calls}
+    alone: list[float] = []
     for _ in range(args.rounds):
+        if thrash is not None:
+            alone.append(await run_calls(None, raw, args.calls, thrash))
         for name, call in calls.items():
-            per[name].append(await run_calls(call, raw, args.calls))
+            per[name].append(await run_calls(call, raw, args.calls, thrash))
+    if alone:
+        print(f"the thrash alone ({args.thrash} MiB): best {min(alone):.1f} µs per call, subtracted below")
+        per = {name: [v - min(alone) for v in values] for name, values in per.items()}
     best = {name: min(v) for name, v in per.items()}
     for name, values in per.items():
         print(
@@ -195,6 +227,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--thrash", type=int, default=0, help="MiB of other data touched between calls")
     args = parser.parse_args()
     import uvloop
 
