@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 import grpc
@@ -76,17 +77,12 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
             return pb.ModelMetadataResponse(**model_metadata(self.ctx, servable))
 
     async def ModelInfer(self, request: pb.ModelInferRequest, context: Any) -> pb.ModelInferResponse:
-        version = request_path.parse_version(request.model_version)
-
-        def decode(servable: Servable) -> InferRequest:
-            return decode_infer_request(request, servable)
-
         return await request_path.infer(
             self.ctx,
             calls.KSERVE_GRPC_INFER,
             request.model_name,
-            version,
-            decode,
+            request_path.parse_version(request.model_version),
+            partial(decode_infer_request, request),  # no Python function made per call
             _encode,
             unknown=GraphNotFound,
         )
