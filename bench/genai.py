@@ -1,25 +1,30 @@
 #!/usr/bin/env python3
 """Text generation: ovserve's OpenAI endpoint against ContinuousBatchingPipeline called in-process.
 
-Both sides run the same tiny predictable LLM (tests/genai_models.py: built locally, no
-download) with the same scheduler settings. Each round starts ``c`` generations at once
-(prompt "x", ``max_tokens`` new tokens, ``ignore_eos``) and measures:
+Two models, both the predictable LLM of tests/genai_models.py (built locally, no download):
+``tiny`` (one layer, hidden 16: a step for all requests costs ~0.15-0.6 ms, so the serving
+work per token shows) and ``small`` (6 layers, hidden 512, feed-forward 2048: a step costs
+milliseconds, as a real LLM's does on a CPU). Both sides run the same model with the same
+scheduler settings. Each round starts ``c`` generations at once (prompt "x", ``max_tokens`` new
+tokens, ``ignore_eos``) and measures:
 
 - generated tokens per second: all tokens of the round / the round's wall time;
-- time to first token: from starting a request to its first token (median and p90).
-
+- time to first token: from starting a request to its first token (median and p90);
 - CPU time per token: the process's (all threads) over the measured rounds, which a busy
   shared machine disturbs less than the rates.
 
 Beside them, the peers of bench/genai_peers.py, each in its own venv: the obvious
-hand-written server (FastAPI + LLMPipeline behind a lock) and llama-cpp-python's OpenAI
-server on the same architecture as GGUF (its wheel is built from source on first use).
-In-process, one thread adds the requests and steps the pipeline (as ovserve's engine does);
-against the servers, a minimal asyncio client streams ``c`` completions over 127.0.0.1 (one
-connection each, counting SSE chunks; no JSON parsing, to keep the client's share of the CPU
-small). Writes bench/results/<date>-genai.md.
+hand-written server (FastAPI + LLMPipeline behind a lock, both models) and llama-cpp-python's
+OpenAI server on the tiny architecture written as GGUF (its wheel is built from source on
+first use). In-process, one thread adds the requests and steps the pipeline (as ovserve's
+engine does); against the servers, a minimal asyncio client streams ``c`` completions over
+127.0.0.1 (one connection each; the body is scanned, not parsed). Tokens are counted by the
+server's usage chunk (``stream_options.include_usage``; a chunk may carry several tokens) and
+checked against ``max_tokens``; llama-cpp-python sends no usage chunk: its chunks (one per
+token) are counted. Writes bench/results/<date>-genai.md.
 
-    .venv/bin/python bench/genai.py   # BENCH_GENAI_ROUNDS, BENCH_GENAI_TOKENS; BENCH_GENAI_LLAMA=0: no llama peer
+    .venv/bin/python bench/genai.py   # BENCH_GENAI_ROUNDS, BENCH_GENAI_TOKENS, BENCH_GENAI_MODELS
+                                      # (tiny,small); BENCH_GENAI_LLAMA=0: no llama peer
 """
 
 from __future__ import annotations
@@ -60,93 +65,163 @@ class Measured:
     cpu_us: float | None = None
 
 
+#: the bench's models: genai_models.build_llm's size arguments and a description
+MODELS: dict[str, tuple[dict[str, int], str]] = {
+    "tiny": ({}, "one layer, hidden 16"),
+    "small": (
+        {"heads": 8, "head_dim": 64, "layers": 6, "ffn": 2048},
+        "6 layers, hidden 512, feed-forward 2048",
+    ),
+}
+
+
+def build_model(name: str, work: Path) -> Path:
+    return genai_models.build_llm(work / name, **MODELS[name][0])
+
+
+def pipeline(model: Path) -> Any:
+    """The in-process pipeline, with ovserve's (OVMS's) scheduler defaults: GenAI's, but prefix caching on."""
+    config = ov_genai.SchedulerConfig()
+    config.enable_prefix_caching = True
+    return ov_genai.ContinuousBatchingPipeline(str(model), config, "CPU")
+
+
+def in_process_round(pipe: Any, concurrency: int) -> tuple[float, list[float], int, float]:
+    """``concurrency`` generations at once on the pipeline, stepped by this thread:
+    (tokens/s, each one's time to its first token, tokens, this process's CPU seconds)."""
+    ids = pipe.get_tokenizer().encode("x", add_special_tokens=True).input_ids
+    config = pipe.get_config()
+    config.max_new_tokens, config.ignore_eos = TOKENS, True
+    cpu_start, start = time.process_time(), time.perf_counter()
+    handles = [pipe.add_request(i, ids, config) for i in range(concurrency)]
+    first: dict[int, float] = {}
+    tokens = 0
+    while pipe.has_non_finished_requests():
+        pipe.step()
+        now = time.perf_counter()
+        for i, handle in enumerate(handles):
+            while handle.can_read():
+                for output in handle.read().values():
+                    tokens += len(output.generated_ids)
+                    first.setdefault(i, now - start)
+    rate = tokens / (time.perf_counter() - start)
+    return rate, list(first.values()), tokens, time.process_time() - cpu_start
+
+
 def in_process(model: Path, concurrency: int) -> Measured:
     """One round's tokens/s and TTFTs on the pipeline itself (best of ROUNDS after a warm-up), and
     the process's CPU time per token over the measured rounds."""
-    pipe = ov_genai.ContinuousBatchingPipeline(str(model), ov_genai.SchedulerConfig(), "CPU")
-    tokenizer = pipe.get_tokenizer()
-    ids = tokenizer.encode("x", add_special_tokens=True).input_ids
+    pipe = pipeline(model)
     best, total, cpu = Measured(0.0, [0.0]), 0, 0.0
-    for warm in [True] + [False] * ROUNDS:
-        config = pipe.get_config()
-        config.max_new_tokens, config.ignore_eos = TOKENS, True
-        cpu_start, start = time.process_time(), time.perf_counter()
-        handles = [pipe.add_request(i, ids, config) for i in range(concurrency)]
-        first: dict[int, float] = {}
-        tokens = 0
-        while pipe.has_non_finished_requests():
-            pipe.step()
-            now = time.perf_counter()
-            for i, handle in enumerate(handles):
-                while handle.can_read():
-                    for output in handle.read().values():
-                        tokens += len(output.generated_ids)
-                        first.setdefault(i, now - start)
-        rate = tokens / (time.perf_counter() - start)
-        if not warm:
-            total, cpu = total + tokens, cpu + time.process_time() - cpu_start
-            if rate > best.rate:
-                best = Measured(rate, list(first.values()))
+    in_process_round(pipe, concurrency)
+    for _ in range(ROUNDS):
+        rate, firsts, tokens, seconds = in_process_round(pipe, concurrency)
+        total, cpu = total + tokens, cpu + seconds
+        if rate > best.rate:
+            best = Measured(rate, firsts)
     best.cpu_us = cpu / total * 1e6
     return best
 
 
 async def _stream(
-    host: str, port: int, path: str = "/v3/completions", extra: dict[str, Any] | None = None
+    host: str,
+    port: int,
+    path: str = "/v3/completions",
+    extra: dict[str, Any] | None = None,
+    *,
+    usage: bool = True,
+    model: str = "tiny",
 ) -> tuple[float, int]:
-    """One streamed completion over a raw connection: (seconds to the first token, tokens).
+    """One streamed completion over a raw connection: (seconds to the first chunk, tokens).
 
-    Tokens are counted as SSE chunks (one per token; no usage chunk asked), at most ``TOKENS``
-    (a peer may close with a chunk of no text that only carries the finish reason)."""
-    fields = {"model": "tiny", "prompt": "x", "max_tokens": TOKENS, "ignore_eos": True, "stream": True}
+    With ``usage`` the tokens are the usage chunk's ``completion_tokens`` (``stream_options``
+    asked): a server may send several tokens in one chunk. Without (a server that has no usage
+    chunk), SSE chunks are counted, at most ``TOKENS`` (a peer may close with a chunk of no text
+    that only carries the finish reason). The body is only scanned, not parsed, except the usage
+    chunk: the client's share of the CPU stays small."""
+    fields: dict[str, Any] = {"model": model, "prompt": "x", "max_tokens": TOKENS, "ignore_eos": True}
+    fields["stream"] = True
+    if usage:
+        fields["stream_options"] = {"include_usage": True}
     body = json.dumps({**fields, **(extra or {})})
     head = f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
     request = (head + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n" + body).encode()
     reader, writer = await asyncio.open_connection(host, port)
     start = time.perf_counter()
     writer.write(request)
-    ttft, tokens, tail = 0.0, 0, b""
-    while b"[DONE]" not in tail:
+    ttft, chunks, tail = 0.0, 0, b""
+    while b"[DONE]" not in tail[-64:]:
         data = await reader.read(65536)
         if not data:
             break
         found = (tail[-8:] + data).count(b"data: {")
-        if found and not tokens:
+        if found and not chunks:
             ttft = time.perf_counter() - start
-        tokens += found
-        tail = tail[-8:] + data
+        chunks += found
+        tail = (tail + data)[-TAIL_BYTES:]
     writer.close()
-    return ttft, min(tokens, TOKENS)
+    return ttft, _usage_tokens(tail) if usage else min(chunks, TOKENS)
 
 
-def _cpu_seconds(pid: int) -> float:
+#: the end of a streamed body kept by the client (the usage chunk and [DONE] fit in it)
+TAIL_BYTES = 4096
+
+
+def _usage_tokens(tail: bytes) -> int:
+    """``usage.completion_tokens`` of the last chunk in ``tail`` (the usage chunk, before [DONE])."""
+    at = tail.rfind(b"data: {")
+    if at < 0:
+        raise RuntimeError(f"no usage chunk at the end of the stream: {tail[-300:]!r}")
+    event = tail[at + len(b"data: ") : tail.index(b"\n\n", at)]
+    return int(json.loads(event)["usage"]["completion_tokens"])
+
+
+def cpu_seconds(pid: int) -> float:
     """User + system CPU time of process ``pid`` (all its threads) so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def served(port: int, concurrency: int, peer: Peer | None = None, pid: int | None = None) -> Measured:
+def served(
+    port: int, concurrency: int, peer: Peer | None = None, pid: int | None = None, model: str = "tiny"
+) -> Measured:
     """The best of ROUNDS rounds (after a warm-up) of ``concurrency`` streams; with ``pid``, that
     process's CPU time per token over all the measured rounds."""
-    path, extra = (peer.path, peer.body) if peer is not None else ("/v3/completions", None)
-
-    async def round_() -> tuple[float, list[float], int]:
-        start = time.perf_counter()
-        results = await asyncio.gather(*(_stream("127.0.0.1", port, path, extra) for _ in range(concurrency)))
-        tokens = sum(t for _, t in results)
-        return tokens / (time.perf_counter() - start), [f for f, _ in results], tokens
-
-    asyncio.run(round_())
     best, total = Measured(0.0, [0.0]), 0
-    cpu = _cpu_seconds(pid) if pid is not None else 0.0
+    one_round(port, concurrency, peer, model)
+    cpu = cpu_seconds(pid) if pid is not None else 0.0
     for _ in range(ROUNDS):
-        rate, firsts, tokens = asyncio.run(round_())
+        rate, firsts, tokens = one_round(port, concurrency, peer, model)
         total += tokens
         if rate > best.rate:
             best = Measured(rate, firsts)
     if pid is not None and total:
-        best.cpu_us = (_cpu_seconds(pid) - cpu) / total * 1e6
+        best.cpu_us = (cpu_seconds(pid) - cpu) / total * 1e6
     return best
+
+
+def one_round(
+    port: int, concurrency: int, peer: Peer | None = None, model: str = "tiny"
+) -> tuple[float, list[float], int]:
+    """``concurrency`` streams at once: (tokens/s, each one's time to the first chunk, tokens).
+
+    Every stream must have made its ``TOKENS`` tokens (ignore_eos), as counted by the server's usage."""
+    path, extra, usage = (
+        (peer.path, peer.body, peer.usage) if peer is not None else ("/v3/completions", None, True)
+    )
+
+    async def round_() -> tuple[float, list[float], int]:
+        start = time.perf_counter()
+        streams = (
+            _stream("127.0.0.1", port, path, extra, usage=usage, model=model) for _ in range(concurrency)
+        )
+        results = await asyncio.gather(*streams)
+        counts = [t for _, t in results]
+        if usage and counts != [TOKENS] * concurrency:
+            raise RuntimeError(f"streams made {counts} tokens, not {TOKENS} each")
+        return sum(counts) / (time.perf_counter() - start), [f for f, _ in results], sum(counts)
+
+    return asyncio.run(round_())
 
 
 def _ttft(values: list[float]) -> str:
@@ -158,73 +233,77 @@ def _ms(values: list[float], q: float) -> str:
     return f"{ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000:.1f}"
 
 
-def measure_all(model: Path, work: Path) -> dict[str, dict[int, Measured]]:
-    """Every side at every concurrency, one side after the other (each server alone on the machine)."""
+def measure_all(name: str, model: Path, work: Path) -> dict[str, dict[int, Measured]]:
+    """Every side at every concurrency on one model, one side after the other (each server alone)."""
     sides: dict[str, dict[int, Measured]] = {"in-process": {c: in_process(model, c) for c in CONCURRENCY}}
     proc = ServerProcess(
-        ["--model_name", "tiny", "--model_path", str(model), "--task", "text_generation"],
-        work / "ovserve.log",
+        ["--model_name", name, "--model_path", str(model), "--task", "text_generation"],
+        work / f"ovserve-{name}.log",
     )
     proc.start()
     try:
         assert proc.process is not None
-        sides["ovserve"] = {c: served(proc.rest_port, c, pid=proc.process.pid) for c in CONCURRENCY}
+        sides["ovserve"] = {
+            c: served(proc.rest_port, c, pid=proc.process.pid, model=name) for c in CONCURRENCY
+        }
     finally:
         proc.stop()
-    starters = [lambda: start_fastapi(model, work / "fastapi.log")]
-    if os.environ.get("BENCH_GENAI_LLAMA", "1") != "0":
+    starters = [lambda: start_fastapi(model, work / f"fastapi-{name}.log")]
+    if os.environ.get("BENCH_GENAI_LLAMA", "1") != "0" and name == "tiny":  # GGUF: the tiny architecture only
         starters.append(lambda: start_llama(model, work, work / "llama.log"))
     for start in starters:
         peer = start()
         try:
             assert peer.process is not None
-            sides[peer.name] = {c: served(peer.port, c, peer, peer.process.pid) for c in CONCURRENCY}
+            sides[peer.name] = {c: served(peer.port, c, peer, peer.process.pid, name) for c in CONCURRENCY}
         finally:
             peer.stop()
     return sides
 
 
-def report(sides: dict[str, dict[int, Measured]]) -> str:
-    """The results file: tokens/s (ratio to in-process), TTFT p50 / p90, CPU µs per token, per side."""
+def table(sides: dict[str, dict[int, Measured]]) -> list[str]:
+    """Tokens/s (ratio to in-process), TTFT p50 / p90, CPU µs per token, per side and concurrency."""
     names = list(sides)
     local = sides["in-process"]
-    rows = []
+    header = (
+        [f"{n} tokens/s (ratio)" for n in names]
+        + [f"{n} TTFT ms p50 / p90" for n in names]
+        + [f"{n} CPU µs/token" for n in names]
+    )
+    rows = ["| concurrency | " + " | ".join(header) + " |", "| --- |" + " --- |" * len(header)]
     for c in CONCURRENCY:
         rates = [f"{sides[n][c].rate:,.0f} ({sides[n][c].rate / local[c].rate:.2f})" for n in names]
         ttfts = [_ttft(sides[n][c].ttft) for n in names]
         cpus = [f"{sides[n][c].cpu_us:.0f}" if sides[n][c].cpu_us is not None else "–" for n in names]
         rows.append(f"| {c} | " + " | ".join(rates + ttfts + cpus) + " |")
         print(rows[-1], flush=True)
+    return rows
+
+
+def report(results: dict[str, dict[str, dict[int, Measured]]]) -> str:
+    """The results file: one table per model."""
     cpu = platform.processor() or platform.machine()
     today = datetime.date.today().isoformat()
-    header = (
-        [f"{n} tokens/s (ratio)" for n in names]
-        + [f"{n} TTFT ms p50 / p90" for n in names]
-        + [f"{n} CPU µs/token" for n in names]
-    )
-    return "\n".join(
-        [
-            f"# Text generation: ovserve against ContinuousBatchingPipeline in-process and its peers ({today})",
-            "",
-            f"`bench/genai.py`, tiny predictable LLM, {TOKENS} new tokens per request (ignore_eos), "
-            f"best of {ROUNDS} rounds after a warm-up, {os.cpu_count()} CPUs ({cpu}). CPU µs/token: the "
-            "process's CPU time (all its threads) over the measured rounds / their tokens (the client's not counted).",
-            "",
-            "| concurrency | " + " | ".join(header) + " |",
-            "| --- |" + " --- |" * len(header),
-            *rows,
-            "",
-        ]
-    )
+    lines = [
+        f"# Text generation: ovserve against ContinuousBatchingPipeline in-process and its peers ({today})",
+        "",
+        f"`bench/genai.py`, {TOKENS} new tokens per request (ignore_eos; counted by the servers' usage "
+        f"chunk), best of {ROUNDS} rounds after a warm-up, {os.cpu_count()} CPUs ({cpu}). CPU µs/token: the "
+        "process's CPU time (all its threads) over the measured rounds / their tokens (the client's not counted).",
+    ]
+    for name, sides in results.items():
+        lines += ["", f"## `{name}`: {MODELS[name][1]}", "", *table(sides)]
+    return "\n".join([*lines, ""])
 
 
 def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="ovserve-bench-genai-"))
-    model = genai_models.build_llm(work / "tiny")
-    text = report(measure_all(model, work))
-    results = ROOT / "bench" / "results" / f"{datetime.date.today().isoformat()}-genai.md"
-    results.write_text(text)
-    print(f"wrote {results}")
+    names = os.environ.get("BENCH_GENAI_MODELS", ",".join(MODELS)).split(",")
+    results = {name: measure_all(name, build_model(name, work), work) for name in names}
+    text = report(results)
+    path = ROOT / "bench" / "results" / f"{datetime.date.today().isoformat()}-genai.md"
+    path.write_text(text)
+    print(f"wrote {path}")
     return 0
 
 

@@ -43,6 +43,8 @@ class Peer:
     name: str
     path: str
     body: dict[str, Any] = field(default_factory=dict)
+    #: it sends the usage chunk (``stream_options.include_usage``); else tokens are counted as chunks
+    usage: bool = True
     process: subprocess.Popen[bytes] | None = None
     port: int = 0
 
@@ -126,7 +128,7 @@ def start_llama(model: Path, work: Path, log: Path) -> Peer:
     )
     eos = json.loads((model / "config.json").read_text())["eos_token_id"]
     body = {"temperature": 0, "logit_bias": {str(eos): -100}}
-    peer = Peer("llama-cpp-python (GGUF)", "/v1/completions", body, port=free_port())
+    peer = Peer("llama-cpp-python (GGUF)", "/v1/completions", body, usage=False, port=free_port())
     # its defaults otherwise (threads: half the CPUs; with all of them its spinning threads and its
     # Python thread fight over 2 cores: 5x fewer tokens/s at c=8); but a new request must not end
     # the running stream (its default), or concurrent streams cut each other short

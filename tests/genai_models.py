@@ -2,52 +2,35 @@
 
 See shared GENAI_TESTING.md. Each builder writes a model directory as OpenVINO's export
 tooling does (``openvino_model.xml`` + tokenizer IRs + config files). The *predictable*
-LLM answers greedily with the letters after the last prompt letter up to ``z``, then EOS:
+LLM (its graph: genai_graph.py) answers greedily with the letters after the last prompt letter up to ``z``, then EOS:
 a prompt ending in a non-letter (a chat template's ``assistant:``) gives
 ``abcdefghijklmnopqrstuvwxyz`` and finish reason ``stop``.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
-import string
 from pathlib import Path
 
 import numpy as np
 import openvino as ov
 import openvino.opset13 as ops
+from genai_graph import ALPHABET, CONTEXT, EOS, llm_model
+from genai_graph import const as _const
+from genai_graph import dim as _dim
+from genai_graph import param as _param
 
-EOS = "<eos>"
 PAD = "<pad>"
 CHAT_TEMPLATE = (
     "{% for message in messages %}{{ message['role'] }}: {{ message['content'] }}\n{% endfor %}"
     "{% if add_generation_prompt %}assistant:{% endif %}"
 )
-ALPHABET = string.ascii_lowercase
 _SENTENCES = [
     "the quick brown fox jumps over the lazy dog",
     "hello world, how are you today? I am fine, thank you.",
     "OpenVINO serves models; ovserve speaks OpenAI's API.",
     "user: say something\nassistant: something",
 ]
-CONTEXT = 1024  # max_position_embeddings of every tiny model
-
-
-def _param(name: str, dtype: ov.Type, rank: int) -> ov.Node:
-    node = ops.parameter(ov.PartialShape([-1] * rank), dtype, name=name)
-    node.output(0).set_names({name})
-    return node
-
-
-def _const(array: np.ndarray) -> ov.Node:
-    value = np.asarray(array)
-    return ops.constant(np.ascontiguousarray(value) if value.ndim else value)
-
-
-def _dim(node: ov.Node, index: int) -> ov.Node:
-    """A 1-element i64 tensor: ``shape(node)[index]``."""
-    return ops.gather(ops.shape_of(node), _const(np.array([index], np.int64)), _const(np.int64(0)))
 
 
 # --- tokenizers -----------------------------------------------------------------------------------
@@ -117,97 +100,14 @@ def _wordpiece_tokenizer(directory: Path, *, special_tokens: bool) -> dict[str, 
 # --- the LLM --------------------------------------------------------------------------------------
 
 
-def _predictable_head(vocab: int, ids: dict[str, int]) -> np.ndarray:
-    """[V, V] weights: a letter's one-hot row scores the next letter, ``z`` scores EOS, others ``a``."""
-    head = np.zeros((vocab, vocab), np.float32)
-    for token in range(vocab):
-        head[token, ids["a"]] = 10.0
-    for letter, following in itertools.pairwise(ALPHABET):
-        head[ids[letter]] = 0.0
-        head[ids[letter], ids[following]] = 10.0
-    head[ids["z"]] = 0.0
-    head[ids["z"], ids[EOS]] = 10.0
-    return head
-
-
-def _llm_model(vocab: int, ids: dict[str, int], *, heads: int = 2, head_dim: int = 8) -> ov.Model:
-    """A one-layer llama-like stateful decoder whose greedy output follows the alphabet (see module doc)."""
-    rng = np.random.default_rng(7)
-    hidden = heads * head_dim
-    input_ids = _param("input_ids", ov.Type.i64, 2)
-    attention_mask = _param("attention_mask", ov.Type.i64, 2)
-    position_ids = _param("position_ids", ov.Type.i64, 2)
-    beam_idx = _param("beam_idx", ov.Type.i32, 1)
-
-    def weight(*shape: int) -> ov.Node:
-        return _const((rng.standard_normal(shape) * 0.02).astype(np.float32))
-
-    zero = _const(np.int64(0))
-    embed = ops.gather(weight(vocab, hidden), input_ids, zero)
-    embed = ops.add(embed, ops.gather(weight(CONTEXT, hidden), position_ids, zero))
-
-    split_shape = _const(np.array([0, 0, heads, head_dim], np.int64))
-
-    def project(w: ov.Node) -> ov.Node:  # [B,S,D] -> [B,H,S,HD]
-        return ops.transpose(
-            ops.reshape(ops.matmul(embed, w, False, False), split_shape, True),
-            _const(np.array([0, 2, 1, 3], np.int64)),
-        )
-
-    q, k, v = (
-        project(weight(hidden, hidden)),
-        project(weight(hidden, hidden)),
-        project(weight(hidden, hidden)),
-    )
-    batch = _dim(input_ids, 0)
-    init_shape = ops.concat([batch, _const(np.array([heads, 0, head_dim], np.int64))], 0)
-    sinks = []
-    present = []
-    for name, current in (("past_key_values.0.key", k), ("past_key_values.0.value", v)):
-        info = ov.op.util.VariableInfo()
-        info.data_shape = ov.PartialShape([-1, heads, -1, head_dim])
-        info.data_type = ov.Type.f32
-        info.variable_id = name
-        variable = ov.op.util.Variable(info)
-        init = ops.broadcast(_const(np.float32(0)), init_shape)
-        past = ops.read_value(init, variable)
-        past = ops.gather(past, beam_idx, zero)
-        cat = ops.concat([past, current], 2)
-        sinks.append(ops.assign(cat, variable))
-        present.append(cat)
-
-    total = _dim(attention_mask, 1)
-    length = _dim(input_ids, 1)
-    past_len = ops.subtract(total, length)
-    one = _const(np.int64(1))
-    q_pos = ops.add(ops.range(zero, ops.squeeze(length, zero), one, ov.Type.i64), ops.squeeze(past_len, zero))
-    k_pos = ops.range(zero, ops.squeeze(total, zero), one, ov.Type.i64)
-    causal = ops.less_equal(ops.unsqueeze(k_pos, zero), ops.unsqueeze(q_pos, one))  # [S, T]
-    padding = ops.not_equal(
-        ops.unsqueeze(attention_mask, _const(np.array([1, 2], np.int64))), _const(np.int64(0))
-    )  # [B,1,1,T]
-    mask = ops.logical_and(ops.unsqueeze(causal, _const(np.array([0, 1], np.int64))), padding)
-    attended = ops.scaled_dot_product_attention(q, present[0], present[1], mask, causal=False)
-    merged = ops.reshape(
-        ops.transpose(attended, _const(np.array([0, 2, 1, 3], np.int64))),
-        _const(np.array([0, 0, hidden], np.int64)),
-        True,
-    )
-    state = ops.add(embed, ops.matmul(merged, weight(hidden, hidden), False, False))
-    onehot = ops.one_hot(input_ids, _const(np.int64(vocab)), _const(np.float32(1)), _const(np.float32(0)), -1)
-    features = ops.concat([state, onehot], -1)
-    head = np.concatenate([np.zeros((hidden, vocab), np.float32), _predictable_head(vocab, ids)], 0)
-    logits = ops.matmul(features, _const(head), False, False)
-    logits.output(0).set_names({"logits"})
-    result = ops.result(logits)
-    return ov.Model([result], sinks, [input_ids, attention_mask, position_ids, beam_idx], "tiny-llm")
-
-
-def build_llm(directory: Path) -> Path:
-    """The predictable tiny LLM (stateful, SDPA) with its tokenizer, ready for LLMPipeline and CB."""
+def build_llm(directory: Path, **size: int) -> Path:
+    """The predictable tiny LLM (stateful, SDPA) with its tokenizer, ready for LLMPipeline and CB;
+    ``size``: genai_graph.llm_model's ``heads``, ``head_dim``, ``layers``, ``ffn`` (default: one
+    layer, hidden 16)."""
     directory.mkdir(parents=True, exist_ok=True)
     ids = _bpe_tokenizer(directory)
-    ov.save_model(_llm_model(ids["vocab"], ids), directory / "openvino_model.xml", compress_to_fp16=False)
+    model = llm_model(ids["vocab"], ids, **size)
+    ov.save_model(model, directory / "openvino_model.xml", compress_to_fp16=False)
     (directory / "config.json").write_text(
         json.dumps(
             {

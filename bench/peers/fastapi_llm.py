@@ -1,8 +1,9 @@
 """The obvious hand-written LLM server: FastAPI + OpenVINO GenAI's LLMPipeline behind a lock.
 
 ``python fastapi_llm.py MODEL_DIR PORT`` serves ``POST /v3/completions`` (prompt, max_tokens,
-ignore_eos, stream) with one server-sent event per token, as ovserve does, so bench/genai.py
-drives both with the same client. One generation at a time: LLMPipeline is not shared.
+ignore_eos, stream, stream_options.include_usage) with one server-sent event per text piece of
+GenAI's streamer and the usage chunk when asked (the generated tokens as GenAI counts them), so
+bench/genai.py drives it as it drives ovserve. One generation at a time: LLMPipeline is not shared.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ async def completions(request: Request) -> StreamingResponse:
     config.ignore_eos = bool(body.get("ignore_eos", False))
     config.apply_chat_template = False
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[str | None] = asyncio.Queue()
+    queue: asyncio.Queue[str | int | None] = asyncio.Queue()
+    usage = bool((body.get("stream_options") or {}).get("include_usage"))
 
     def streamer(text: str) -> ov_genai.StreamingStatus:
         loop.call_soon_threadsafe(queue.put_nowait, text)
@@ -38,14 +40,18 @@ async def completions(request: Request) -> StreamingResponse:
 
     def run() -> None:
         with lock:
-            pipe.generate(body["prompt"], config, streamer)
+            result = pipe.generate([body["prompt"]], config, streamer)
+        loop.call_soon_threadsafe(queue.put_nowait, int(result.perf_metrics.get_num_generated_tokens()))
         loop.call_soon_threadsafe(queue.put_nowait, None)
 
     threading.Thread(target=run, daemon=True).start()
 
     async def events():  # type: ignore[no-untyped-def]
-        while (text := await queue.get()) is not None:
-            yield "data: " + json.dumps({"choices": [{"index": 0, "text": text}]}) + "\n\n"
+        while (item := await queue.get()) is not None:
+            if isinstance(item, str):
+                yield "data: " + json.dumps({"choices": [{"index": 0, "text": item}]}) + "\n\n"
+            elif usage:
+                yield "data: " + json.dumps({"choices": [], "usage": {"completion_tokens": item}}) + "\n\n"
         yield "data: [DONE]\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream")

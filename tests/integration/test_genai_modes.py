@@ -59,5 +59,5 @@ def test_every_mode_answers_the_same(served: ServerProcess) -> None:
     chunks = [
         c.choices[0].text for c in api.completions.create(model="tiny", prompt="t", stream=True) if c.choices
     ]
-    assert chunks[:3] == ["u", "v", "w"]
+    assert chunks[0].startswith("u")  # a chunk per step, or the steps that came while the last was sent
     assert "".join(chunks) == "uvwxyz"

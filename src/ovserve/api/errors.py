@@ -1,7 +1,8 @@
 """The one table from error codes to HTTP statuses, and the one to gRPC statuses.
 
-Applied by the single REST exception handler (``ovserve.api.http``) and the single
-gRPC interceptor (``ovserve.api.grpc_server``); never per method.
+Applied by the single REST exception handler (``ovserve.api.http``) and the gRPC error
+wrapper that ``ovserve.api.grpc_server`` puts around every method as it is added; never by a
+handler or servicer itself.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""The gRPC server shell: one interceptor turns every error into its gRPC status.
+"""The gRPC server shell: every method added to it turns every error into its gRPC status.
 
-Servicers (KServe, TF Serving) only raise :class:`ServingError`; the interceptor applies
-the one code table from ``api.errors``. Unknown exceptions become INTERNAL with a
-generic text, their detail goes to the log.
+Servicers (KServe, TF Serving) only raise :class:`ServingError`; each method, wrapped once when
+it is added (:func:`guarded`), applies the one code table from ``api.errors``. Unknown
+exceptions become INTERNAL with a generic text, their detail goes to the log.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def _wrap_unary(
 ) -> Callable[..., Awaitable[Any]]:
     async def behavior(request: Any, context: aio.ServicerContext) -> Any:
         try:
-            return await inner(_parse(parse, request), context)
+            return await inner(request if parse is None else _parse(parse, request), context)
         except aio.AbortError:
             raise
         except Exception as exc:
@@ -107,29 +107,62 @@ def same_kind(
     return grpc.stream_stream_rpc_method_handler(streaming, **codec)
 
 
-class ErrorInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
-    """Applies the gRPC error table to every method of every service, and parses request
-    messages itself (so that bytes that are no message get INVALID_ARGUMENT)."""
+def guarded(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    """``handler`` with the gRPC error table applied, parsing its request messages itself (so that
+    bytes that are no message get INVALID_ARGUMENT); handlers of other kinds as they are."""
+    if handler.unary_unary is not None:
+        return grpc.unary_unary_rpc_method_handler(
+            _wrap_unary(handler.unary_unary, handler.request_deserializer),
+            response_serializer=handler.response_serializer,
+        )
+    if handler.stream_stream is not None:
+        return grpc.stream_stream_rpc_method_handler(
+            _wrap_stream(handler.stream_stream, handler.request_deserializer),
+            response_serializer=handler.response_serializer,
+        )
+    return handler
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
+
+#: at most this many methods of one service are remembered guarded (a service has a handful)
+MAX_GUARDED_METHODS = 256
+
+
+class GuardedService(grpc.GenericRpcHandler):  # type: ignore[misc]
+    """A service's generic handler whose methods are :func:`guarded`, each wrapped once, when first
+    called, and remembered (names nothing answers to are not: clients choose them)."""
+
+    def __init__(self, inner: grpc.GenericRpcHandler) -> None:
+        self._inner = inner
+        self._guarded: dict[str, grpc.RpcMethodHandler] = {}
+
+    def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+        found = self._guarded.get(details.method)
+        if found is not None:
+            return found
+        handler = self._inner.service(details)
         if handler is None:
             return None
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(handler.unary_unary, handler.request_deserializer),
-                response_serializer=handler.response_serializer,
-            )
-        if handler.stream_stream is not None:
-            return grpc.stream_stream_rpc_method_handler(
-                _wrap_stream(handler.stream_stream, handler.request_deserializer),
-                response_serializer=handler.response_serializer,
-            )
-        return handler
+        found = guarded(handler)
+        if len(self._guarded) < MAX_GUARDED_METHODS:
+            self._guarded[details.method] = found
+        return found
+
+
+def guard_registrations(server: Any) -> None:
+    """Make ``server`` guard every method added to it, generic or registered (grpc.aio looks the
+    registered ones up first): the error table is applied once per method at registration, not by
+    an interceptor on every call (an interceptor costs each call two coroutines and a new handler)."""
+    add_generic = server.add_generic_rpc_handlers
+    add_registered = server.add_registered_method_handlers
+
+    def add_generic_rpc_handlers(handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+        add_generic(tuple(GuardedService(handler) for handler in handlers))
+
+    def add_registered_method_handlers(service: str, handlers: Mapping[str, grpc.RpcMethodHandler]) -> None:
+        add_registered(service, {method: guarded(handler) for method, handler in handlers.items()})
+
+    server.add_generic_rpc_handlers = add_generic_rpc_handlers
+    server.add_registered_method_handlers = add_registered_method_handlers
 
 
 def create_server(
@@ -142,7 +175,9 @@ def create_server(
 ) -> aio.Server:
     """The gRPC server. ``reuse_port`` lets the workers of one multi-process server share the
     port (off otherwise, so a second server on a taken port fails to start);
-    ``first_interceptors`` run before the error interceptor (the API key check)."""
+    ``first_interceptors`` run before ``interceptors`` (the API key check). Every method added to
+    the server is :func:`guarded`: the innermost layer of every call applies the error table;
+    without interceptors (no API key, request ids nor tracing) grpc.aio runs none per call."""
     limit = min(max_message_bytes, 2**31 - 1)  # gRPC takes a C int
     options: list[tuple[str, Any]] = [
         ("grpc.max_receive_message_length", limit),
@@ -150,4 +185,6 @@ def create_server(
         ("grpc.so_reuseport", 1 if reuse_port else 0),
     ]
     options += list(channel_arguments.items())
-    return aio.server(interceptors=[*first_interceptors, ErrorInterceptor(), *interceptors], options=options)
+    server = aio.server(interceptors=[*first_interceptors, *interceptors], options=options)
+    guard_registrations(server)
+    return server

@@ -122,9 +122,10 @@ class Server:
         backend_timing.attach(self.manager)  # after the metrics registry: its backend hook is kept
         self._engine: OpenVINOEngine | None = None  # built by run(), after the ports are bound
         self.cleaner = SequenceCleaner()
-        load = with_test_gates(self._load, os.environ.get(TEST_GATES_ENV))  # test-only; off unless set
+        gates = os.environ.get(TEST_GATES_ENV)  # test-only; off unless set
+        load = with_test_gates(self._load, gates)
         self.source = GraphSource(
-            model_source(load, self.cleaner, config, metrics, single_process=seat is None),
+            model_source(load, self.cleaner, config, metrics, single_process=seat is None, test_gates=gates),
             self.manager.acquire,
             python_node,
             metrics,

@@ -16,7 +16,7 @@ from ovserve.config.types import ServerConfig
 from ovserve.core.ids import ServableId
 from ovserve.core.manager import ServableManager
 from ovserve.core.servable import Servable
-from ovserve.genai.source import GenerativeSource
+from ovserve.genai.source import GenerativeSource, with_stream_gates
 from ovserve.metrics import MetricsRegistry
 from ovserve.pipelines.build import MakeNode, build_pipeline
 from ovserve.pipelines.model_node import Acquire
@@ -47,15 +47,17 @@ def model_source(
     metrics: MetricsRegistry | None,
     *,
     single_process: bool,
+    test_gates: str | None = None,
 ) -> GenerativeSource:
     """Where model versions come from: the repositories (each version with its wrappers), and
-    the generative models, which take no strings as tensors and get none of the wrappers."""
+    the generative models, which take no strings as tensors and get none of the wrappers
+    (``test_gates``: the test gates' directory, for their ``stream-<model>`` gate)."""
     return GenerativeSource(
         RepositorySource(
             with_wrappers(load, cleaner, batching_hooks(metrics), single_process=single_process),
             config.storage,
         ),
-        generative_loader,
+        with_stream_gates(generative_loader, test_gates),
     )
 
 

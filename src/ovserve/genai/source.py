@@ -21,12 +21,14 @@ from ovserve.config.genai import TASKS, GenerativeConfig
 from ovserve.config.graphs import GRAPH_FILE
 from ovserve.config.types import ModelConfig
 from ovserve.core.manager import AspiredStream, AspiredVersion, Loader
+from ovserve.core.servable import Servable
 from ovserve.errors import BASE_PATH_INVALID, LoadError
 from ovserve.genai.detect import detect_task, is_genai_export
 from ovserve.genai.graph import GraphModel, parse_graph, read_graph_bytes
-from ovserve.genai.types import GENERATIVE_VERSION
+from ovserve.genai.types import GENERATIVE_VERSION, TextGenerationServable
 from ovserve.repository.sources import Source
 from ovserve.repository.storage import is_remote
+from ovserve.scheduling.gates import gate_file
 
 GenerativeLoaderFactory = Callable[[ModelConfig, Path], Loader]
 
@@ -138,3 +140,30 @@ class GenerativeSource:
         close = getattr(self.inner, "close", None)
         if close is not None:
             close()
+
+
+class _StreamGatedLoader:
+    """``inner``, whose text generation versions read their streams through ``gate`` (test only)."""
+
+    def __init__(self, inner: Loader, gate: Path) -> None:
+        self.inner = inner
+        self.gate = gate
+
+    def load(self) -> Servable:
+        servable = self.inner.load()
+        if isinstance(servable, TextGenerationServable):
+            servable.stream_gate = self.gate
+        return servable
+
+
+def with_stream_gates(factory: GenerativeLoaderFactory, directory: str | None) -> GenerativeLoaderFactory:
+    """``factory`` with the ``stream-<model>`` test gate (:mod:`ovserve.scheduling.gates`) when
+    ``directory`` is set (from ``OVSERVE_TEST_GATES``); else ``factory`` itself."""
+    if not directory:
+        return factory
+    root = Path(directory)
+
+    def make(config: ModelConfig, path: Path) -> Loader:
+        return _StreamGatedLoader(factory(config, path), gate_file(root, "stream", config.name))
+
+    return make

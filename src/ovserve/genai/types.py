@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -181,6 +182,8 @@ class TextGenerationServable(GenerativeServable):
     task = "text_generation"
     #: the model's context length in tokens (prompt + generated), when known
     max_context: int | None = None
+    #: test gates only: the ``stream-<model>`` gate file its streams are read through
+    stream_gate: Path | None = None
 
     def stream_parser(self, tools: bool) -> StreamParser | None:
         """For one streamed chat choice (``tools``: the request gave tools), the model's parsers;

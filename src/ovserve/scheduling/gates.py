@@ -13,7 +13,11 @@ The protocol is files in the gate directory, for a model ``m``:
 - ``infer-m`` exists when a call reaches ``m``'s backend (the version is pinned, inputs
   validated, past the dynamic batcher's queue: a held batch keeps the batcher busy): the
   call adds a line to ``infer-m.held`` and waits (on the event loop, without blocking it)
-  until ``infer-m`` is removed.
+  until ``infer-m`` is removed;
+- ``stream-m`` exists when a streamed text generation of ``m`` starts being read: the reader
+  adds a line to ``stream-m.held`` and waits (on the event loop) until the generation has
+  ended, so that every step's output waits for it at once (ovserve.genai.source wires it; the
+  gate is not opened by the test: the generation's end opens it).
 
 The ``.held`` files count the arrivals (one line each, from every worker process), so a
 test can wait until all of its requests are held.
@@ -49,7 +53,7 @@ def gate_file(directory: Path, kind: str, model: str) -> Path:
     return directory / f"{kind}-{model}"
 
 
-def _arrive(gate: Path) -> bool:
+def arrive(gate: Path) -> bool:
     """Whether ``gate`` is closed; if so, say that something waits at it."""
     if not gate.exists():
         return False
@@ -69,7 +73,7 @@ class GatedLoader:
 
     def load(self) -> Servable:
         gate = gate_file(self.directory, "load", self.model)
-        if _arrive(gate):
+        if arrive(gate):
             deadline = time.monotonic() + MAX_HOLD_SECONDS
             while gate.exists() and time.monotonic() < deadline:
                 time.sleep(POLL_SECONDS)
@@ -85,7 +89,7 @@ class GatedServable(WrapperServable):
 
     async def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         gate = self._gate
-        if _arrive(gate):
+        if arrive(gate):
             deadline = time.monotonic() + MAX_HOLD_SECONDS
             while gate.exists() and time.monotonic() < deadline:
                 await asyncio.sleep(POLL_SECONDS)

@@ -10,6 +10,7 @@ field, so they only travel raw. Replies always carry ``raw_output_contents``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -30,6 +31,8 @@ from ovserve.core.servable import Servable
 from ovserve.errors import InvalidInput, Unimplemented
 from ovserve.tensors import (
     BYTES_DTYPE,
+    KSERVE_TO_NUMPY,
+    MAX_RANK,
     InferRequest,
     InferResponse,
     RawInput,
@@ -56,6 +59,11 @@ CONTENTS_FIELD: dict[str, str | None] = {
     "BYTES": "bytes_contents",
 }
 
+#: the datatypes whose raw buffers :func:`_plain_raw` reads in one step (all but BYTES)
+_PLAIN_DTYPES = {name: dtype for name, dtype in KSERVE_TO_NUMPY.items() if dtype != BYTES_DTYPE}
+#: and the other way, for the outputs :func:`encode_infer_response` writes in one step
+_PLAIN_DATATYPES = {dtype: name for name, dtype in _PLAIN_DTYPES.items()}
+
 
 def _check_parameters(parameters: Mapping[str, pb.InferParameter], what: str) -> None:
     if "shared_memory_region" in parameters:
@@ -79,7 +87,7 @@ def decode_infer_request(request: pb.ModelInferRequest, servable: Servable) -> I
     tensors = request.inputs
     if raw:
         for tensor in tensors:
-            if tensor.contents.ListFields():
+            if tensor.HasField("contents") and tensor.contents.ListFields():
                 raise InvalidInput(
                     "Passing buffers both in InferInputTensor contents and in ModelInferRequest "
                     f"raw_input_contents is not allowed - input name: {tensor.name}"
@@ -90,21 +98,21 @@ def decode_infer_request(request: pb.ModelInferRequest, servable: Servable) -> I
                 f"Expected: {len(tensors)} (one per input); Actual: {len(raw)}"
             )
     arrays: dict[str, np.ndarray] = {}
+    taken_raw = servable.raw_inputs if raw else frozenset()
     for index, tensor in enumerate(tensors):
         name = tensor.name
         if name in arrays:
             raise InvalidInput(f"Duplicate input name in request - input name: {name}")
-        _check_parameters(tensor.parameters, f"input {name}")
-        if raw and name in servable.raw_inputs:  # a graph's Python tensor input: the bytes as sent
+        if tensor.parameters:
+            _check_parameters(tensor.parameters, f"input {name}")
+        if name in taken_raw:  # a graph's Python tensor input: the bytes as sent
             dims = check_shape(list(tensor.shape), name, np.dtype(np.uint8))
             arrays[name] = raw_input_array(RawInput(raw[index], dims, tensor.datatype))
             continue
-        dtype = numpy_dtype(tensor.datatype, name)
-        dims = check_shape(list(tensor.shape), name, dtype)
-        if raw:
-            arrays[name] = from_raw(raw[index], dtype, dims, name)
-        else:
-            arrays[name] = _from_contents(tensor, dtype, dims)
+        array = _plain_raw(tensor, raw[index]) if raw else None
+        if array is None:
+            array = _decode_tensor(tensor, raw[index] if raw else None)
+        arrays[name] = array
     parameters = _parameter_values(request.parameters) if request.parameters else None
     if parameters:
         add_sequence_parameters(parameters, servable, arrays)
@@ -118,6 +126,30 @@ def decode_infer_request(request: pb.ModelInferRequest, servable: Servable) -> I
                 )
         requested = check_requested_outputs(servable, [output.name for output in request.outputs])
     return InferRequest(arrays, requested, request.id, parameters)
+
+
+def _plain_raw(tensor: pb.ModelInferRequest.InferInputTensor, buffer: bytes) -> np.ndarray | None:
+    """The common case in one step: a numeric input whose raw buffer holds exactly what its positive
+    dimensions declare, aligned; None for anything else (:func:`_decode_tensor` then decides, with
+    its errors), so the result is the one :func:`_decode_tensor` would give."""
+    dtype = _PLAIN_DTYPES.get(tensor.datatype)
+    dims = tuple(tensor.shape)
+    if dtype is None or not dims or len(dims) > MAX_RANK or min(dims) <= 0:
+        return None
+    if math.prod(dims) * dtype.itemsize != len(buffer):
+        return None
+    array = np.frombuffer(buffer, dtype=dtype)
+    return array.reshape(dims) if array.flags.aligned else None
+
+
+def _decode_tensor(tensor: pb.ModelInferRequest.InferInputTensor, buffer: bytes | None) -> np.ndarray:
+    """An input from its raw buffer (``buffer``) or its typed contents (None), or the error saying why not."""
+    name = tensor.name
+    dtype = numpy_dtype(tensor.datatype, name)
+    dims = check_shape(list(tensor.shape), name, dtype)
+    if buffer is not None:
+        return from_raw(buffer, dtype, dims, name)
+    return _from_contents(tensor, dtype, dims)
 
 
 def _from_contents(
@@ -158,29 +190,26 @@ def _from_contents(
 
 def encode_infer_response(request: InferRequest, response: InferResponse) -> pb.ModelInferResponse:
     """A ``ModelInferResponse`` with every (or every requested) output in ``raw_output_contents``."""
-    tensors = []
-    buffers = []
-    for name, array in selected_outputs(response.outputs, request.requested_outputs):
+    message = pb.ModelInferResponse(
+        model_name=response.model_name, model_version=str(response.model_version), id=response.id
+    )
+    tensors = message.outputs
+    buffers = message.raw_output_contents
+    requested = request.requested_outputs
+    outputs = response.outputs.items() if requested is None else selected_outputs(response.outputs, requested)
+    for name, array in outputs:
+        datatype = _PLAIN_DATATYPES.get(array.dtype)
+        if datatype is not None:  # a numeric array: the common case in one step
+            tensors.add(name=name, datatype=datatype, shape=array.shape)
+            buffers.append(array.tobytes())  # C order, whatever the array's layout
+            continue
         raw = raw_input_of(array)
         if raw is not None:  # a graph's Python tensor: its bytes as they are, with its datatype (OVMS)
-            tensors.append(
-                pb.ModelInferResponse.InferOutputTensor(name=name, datatype=raw.datatype, shape=raw.shape)
-            )
+            tensors.add(name=name, datatype=raw.datatype, shape=raw.shape)
             buffers.append(raw.data)
             continue
-        tensors.append(
-            pb.ModelInferResponse.InferOutputTensor(
-                name=name, datatype=datatype_of(name, array), shape=array.shape
-            )
-        )
+        tensors.add(name=name, datatype=datatype_of(name, array), shape=array.shape)
         buffers.append(to_raw(array))
-    message = pb.ModelInferResponse(
-        model_name=response.model_name,
-        model_version=str(response.model_version),
-        id=response.id,
-        outputs=tensors,
-        raw_output_contents=buffers,
-    )
     for key, value in (response.parameters or {}).items():
         parameter = message.parameters[key]
         if isinstance(value, bool):

@@ -1,7 +1,7 @@
 """The KServe v2 gRPC service (``inference.GRPCInferenceService``), added by :func:`add_services`.
 
-Methods raise :class:`~ovserve.errors.ServingError`; the interceptor of
-``ovserve.api.grpc_server`` turns it into the gRPC status. The one exception is
+Methods raise :class:`~ovserve.errors.ServingError`; the error wrapper that
+``ovserve.api.grpc_server`` puts around every method turns it into the gRPC status. The one exception is
 ``ModelStreamInfer``: a failed request inside a stream is answered with its
 ``error_message`` and the stream goes on, as the protocol asks.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 import grpc
@@ -76,20 +77,12 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
             return pb.ModelMetadataResponse(**model_metadata(self.ctx, servable))
 
     async def ModelInfer(self, request: pb.ModelInferRequest, context: Any) -> pb.ModelInferResponse:
-        return await self._infer(request)
-
-    async def _infer(self, request: pb.ModelInferRequest) -> pb.ModelInferResponse:
-        version = request_path.parse_version(request.model_version)
-
-        def decode(servable: Servable) -> InferRequest:
-            return decode_infer_request(request, servable)
-
         return await request_path.infer(
             self.ctx,
             calls.KSERVE_GRPC_INFER,
             request.model_name,
-            version,
-            decode,
+            request_path.parse_version(request.model_version),
+            partial(decode_infer_request, request),  # no Python function made per call
             _encode,
             unknown=GraphNotFound,
         )

@@ -133,14 +133,12 @@ async def _frames(
     with_logprobs = parsed.generation.params.logprobs
     try:
         async for deltas in stream:
-            steps = [deltas, *stream.ready()]  # one write for the steps that came while this one was sent
-            for step in steps:  # each step's tokens as sent (the time per token of the later ones: ~0)
+            # the steps that came while the last chunk was sent go out as one chunk with this one
+            steps = [deltas, *stream.ready()]
+            for step in steps:  # each step's tokens as it came (the time per token of the later ones: ~0)
                 meter.tokens(sum(delta.tokens for delta in step))
-            meter.response(len(steps))
-            if len(steps) == 1:
-                yield answer.chunk_event(deltas, with_logprobs)
-            else:
-                yield b"".join(answer.chunk_event(step, with_logprobs) for step in steps)
+            meter.response()
+            yield answer.chunk_event(steps, with_logprobs)
     except Exception as exc:  # after the headers: the error travels as an event
         meter.ended(False)
         _status, document = error_object(exc)

@@ -101,54 +101,78 @@ class Completion:
         obj = "chat.completion" if self.chat else "text_completion"
         return {**self._head(obj), "choices": choices, "usage": self.usage()}
 
-    def chunk(self, deltas: list[ChoiceDelta], with_logprobs: bool) -> dict[str, Any]:
-        """One streamed chunk with the new text of the choices in ``deltas``."""
+    def chunk(self, steps: list[list[ChoiceDelta]], with_logprobs: bool) -> dict[str, Any]:
+        """One streamed chunk with the new output of ``steps`` (see :meth:`chunk_event`)."""
         obj = "chat.completion.chunk" if self.chat else "text_completion"
-        return {**self._head(obj), "choices": self._chunk_choices(deltas, with_logprobs)}
+        return {**self._head(obj), "choices": self._chunk_choices(steps, with_logprobs)}
 
-    def chunk_event(self, deltas: list[ChoiceDelta], with_logprobs: bool) -> bytes:
-        """:meth:`chunk` as one server-sent event: the same JSON, its fixed head encoded once."""
+    def chunk_event(self, steps: list[list[ChoiceDelta]], with_logprobs: bool) -> bytes:
+        """:meth:`chunk` as one server-sent event: the same JSON, its fixed head encoded once.
+
+        ``steps`` are one or more engine steps' deltas (several when the reader fell behind): each
+        choice's appear merged, as one delta of their texts (through the model's parsers step by
+        step), their tokens' log probs in order and the finish reason of the last."""
         if self._chunk_head is None:
             obj = "chat.completion.chunk" if self.chat else "text_completion"
             self._chunk_head = b"data: " + orjson.dumps(self._head(obj))[:-1] + b',"choices":'
-        return self._chunk_head + orjson.dumps(self._chunk_choices(deltas, with_logprobs)) + b"}\n\n"
+        return self._chunk_head + orjson.dumps(self._chunk_choices(steps, with_logprobs)) + b"}\n\n"
 
-    def _chunk_choices(self, deltas: list[ChoiceDelta], with_logprobs: bool) -> list[dict[str, Any]]:
-        choices = []
+    def _chunk_choices(self, steps: list[list[ChoiceDelta]], with_logprobs: bool) -> list[dict[str, Any]]:
+        by_index: dict[int, list[ChoiceDelta]] = {}  # in the order the choices first appear
+        for step in steps:
+            for delta in step:
+                found = by_index.get(delta.index)
+                if found is None:
+                    by_index[delta.index] = [delta]
+                else:
+                    found.append(delta)
+        return [self._chunk_choice(deltas, with_logprobs) for deltas in by_index.values()]
+
+    def _chunk_choice(self, deltas: list[ChoiceDelta], with_logprobs: bool) -> dict[str, Any]:
+        """One choice's entry in a chunk: its ``deltas`` (of consecutive steps) merged."""
+        number = self.number(deltas[0])
         for delta in deltas:
-            number = self.add(delta)
-            logprobs = _logprobs(list(delta.logprobs), self.chat) if with_logprobs else None
-            item: dict[str, Any] = {
-                "index": number,
-                "logprobs": logprobs,
-                "finish_reason": delta.finish_reason,
-            }
-            if self.chat:
-                content, calls = self._delta(number, delta)
-                if not self.choices[number].started:
-                    content = {"role": "assistant", **content}
-                item["delta"] = content
-                if calls:
-                    item["finish_reason"] = "tool_calls"
-            else:
-                item["text"] = delta.text
-            self.choices[number].started = True
-            choices.append(item)
-        return choices
+            self.add(delta)
+        last = deltas[-1]  # a choice's finish reason comes with its last delta
+        if with_logprobs:
+            items = list(last.logprobs) if len(deltas) == 1 else [t for d in deltas for t in d.logprobs]
+            logprobs: dict[str, Any] | None = _logprobs(items, self.chat)
+        else:
+            logprobs = None
+        item: dict[str, Any] = {"index": number, "logprobs": logprobs, "finish_reason": last.finish_reason}
+        choice = self.choices[number]
+        if self.chat:
+            content, calls = self._delta(number, deltas)
+            if not choice.started:
+                content = {"role": "assistant", **content}
+            item["delta"] = content
+            if calls:
+                item["finish_reason"] = "tool_calls"
+        else:
+            item["text"] = last.text if len(deltas) == 1 else "".join(d.text for d in deltas)
+        choice.started = True
+        return item
 
-    def _delta(self, number: int, delta: ChoiceDelta) -> tuple[dict[str, Any], tuple[ToolCall, ...]]:
-        """A chat delta's fields through the model's parsers (content, reasoning, tool calls)."""
+    def _delta(self, number: int, deltas: list[ChoiceDelta]) -> tuple[dict[str, Any], tuple[ToolCall, ...]]:
+        """A chat delta's fields through the model's parsers (content, reasoning, tool calls); the
+        parsers see each step's text as it came, their outputs are joined."""
         choice = self.choices[number]
         if not choice.parser_made:
             choice.parser, choice.parser_made = (self._parsers() if self._parsers else None), True
-        if choice.parser is None:
-            return {"content": delta.text}, ()
-        content, reasoning = choice.parser.feed(delta.text)
+        parser = choice.parser
+        if parser is None:
+            return {"content": deltas[0].text if len(deltas) == 1 else "".join(d.text for d in deltas)}, ()
+        contents, reasonings = [], []
+        for delta in deltas:
+            content, reasoning = parser.feed(delta.text)
+            contents.append(content)
+            reasonings.append(reasoning)
         calls: tuple[ToolCall, ...] = ()
-        if delta.finish_reason is not None:
-            rest, calls = choice.parser.finish()
-            content += rest
-        fields: dict[str, Any] = {"content": content}
+        if deltas[-1].finish_reason is not None:
+            rest, calls = parser.finish()
+            contents.append(rest)
+        fields: dict[str, Any] = {"content": "".join(contents)}
+        reasoning = "".join(reasonings)
         if reasoning:
             fields["reasoning_content"] = reasoning
         if calls:

@@ -1,7 +1,7 @@
 """TF Serving's gRPC API: ``tensorflow.serving.PredictionService`` and ``ModelService``.
 
 Servicers are stateless translators onto the one request path. They raise
-``ServingError`` only; the server's single interceptor (``api.grpc_server``) maps codes
+``ServingError`` only; the error wrapper around every method (``api.grpc_server``) maps codes
 to gRPC statuses, so no method catches errors itself.
 
 ``ModelSpec`` handling: ``name`` picks the model, ``version`` (absent or 0: newest

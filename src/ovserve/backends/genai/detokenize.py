@@ -118,6 +118,10 @@ class Pieces:
         parts = [texts[token] for token in ids]
         return None if None in parts else "".join(parts)  # type: ignore[arg-type]
 
+    def known(self, token: int) -> str | None:
+        """``token``'s text if it was learnt plain (None: not plain, or not learnt yet)."""
+        return self._texts.get(token)
+
     def learn(self, ids: Sequence[int]) -> None:
         """Find out (in one detokenizer call) which of ``ids`` are plain."""
         fresh = list(dict.fromkeys(token for token in ids if token not in self._texts))

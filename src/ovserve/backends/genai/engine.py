@@ -22,24 +22,20 @@ import asyncio
 import itertools
 import logging
 import queue
-import sys
 import threading
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ovserve.backends.genai.detokenize import IncrementalText, Pieces, decode_all
+from ovserve.backends.genai.switching import SWITCH
 from ovserve.errors import BackendError
 from ovserve.genai.types import ChoiceDelta, GenerationAborted, GenerationStream, PromptTooLong, TokenLogprob
+from ovserve.scheduling.gates import arrive
 
 log = logging.getLogger(__name__)
-
-#: The interpreter's GIL switch interval while a generation engine runs (CPython's default: 5 ms).
-#: The engine thread runs Python and GenAI calls that keep the GIL (reading handles, detokenizing)
-#: between steps; with 5 ms the event loop waited up to that long for each hand-over. Measured on
-#: the tiny LLM, c=1, 64 streamed tokens: first chunk 6-13 ms and answer 58-137 ms with 5 ms;
-#: 2 ms and 33 ms with 0.2 ms.
-SWITCH_INTERVAL_S = 0.0002
 
 #: the KV cache gauge is read every this many steps (and on the steps that free blocks)
 METRICS_EVERY_STEPS = 16
@@ -56,18 +52,29 @@ class EventStream(GenerationStream):
 
     ``cancel`` stops the generation (the engine's or the worker's way); leaving the iteration
     calls it too. :meth:`ready` hands over the steps that arrived while the reader was busy.
+    ``pile_up`` (test gates only, :mod:`ovserve.scheduling.gates`): when that gate file exists, the
+    iteration first waits for the generation's end, so that every step is waiting for the reader.
     """
 
-    def __init__(self, events: asyncio.Queue[Event], cancel: Callable[[], None], prompt_tokens: int) -> None:
+    def __init__(
+        self,
+        events: asyncio.Queue[Event],
+        cancel: Callable[[], None],
+        prompt_tokens: int,
+        pile_up: Path | None = None,
+    ) -> None:
         self._events = events
         self._cancel = cancel
-        self._held: list[Event] = []  # an end or error that ready() found, for the iteration
+        self._pending: deque[Event] = deque()  # taken from the queue, not yet handed over
+        self._pile_up = pile_up
         self.prompt_tokens = prompt_tokens
 
     async def __aiter__(self) -> AsyncIterator[list[ChoiceDelta]]:
         try:
+            if self._pile_up is not None and arrive(self._pile_up):
+                await self._take_until_the_end()
             while True:
-                event = self._held.pop() if self._held else await self._events.get()
+                event = self._pending.popleft() if self._pending else await self._events.get()
                 if event is None:
                     return
                 if isinstance(event, BaseException):
@@ -76,15 +83,25 @@ class EventStream(GenerationStream):
         finally:
             self.cancel()
 
+    async def _take_until_the_end(self) -> None:
+        while True:
+            event = await self._events.get()
+            self._pending.append(event)
+            if event is None or isinstance(event, BaseException):
+                return
+
     def ready(self) -> list[list[ChoiceDelta]]:
         steps: list[list[ChoiceDelta]] = []
-        while not self._held and not self._events.empty():
-            event = self._events.get_nowait()
+        pending, events = self._pending, self._events
+        while True:
+            if not pending:
+                if events.empty():
+                    return steps
+                pending.append(events.get_nowait())
+            event = pending[0]
             if event is None or isinstance(event, BaseException):
-                self._held.append(event)
-            else:
-                steps.append(event)
-        return steps
+                return steps  # the end or the error stays for the iteration
+            steps.append(pending.popleft())  # type: ignore[arg-type]
 
     def cancel(self) -> None:
         self._cancel()
@@ -137,6 +154,7 @@ class EngineRequest:
     handle: Any = None
     choices: dict[int, IncrementalText] = field(default_factory=dict)
     done: bool = False
+    awaiting_first: bool = False  # counted in SWITCH until its first output reached the loop (or its end)
 
     def post(self, event: Event) -> None:
         self.loop.call_soon_threadsafe(self.events.put_nowait, event)
@@ -158,8 +176,7 @@ class GenerationEngine:
         self._cache_usage = 0.0
         self._steps = 0
         self._settle = 0  # steps still to run with no request (to free blocks and refresh metrics)
-        if sys.getswitchinterval() > SWITCH_INTERVAL_S:
-            sys.setswitchinterval(SWITCH_INTERVAL_S)
+        SWITCH.engine_started()  # the GIL switch interval follows the requests (.switching)
         self._thread = threading.Thread(target=self._run, name=f"ovserve-genai-{name}", daemon=True)
         self._thread.start()
 
@@ -169,6 +186,7 @@ class GenerationEngine:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[int] = loop.create_future()
         request = EngineRequest(prompt, special_tokens, config, logprobs, loop, future, asyncio.Queue())
+        SWITCH.wait_first(request)
         self._send("add", request)
         return request
 
@@ -206,8 +224,22 @@ class GenerationEngine:
             if not busy:
                 self._wake.wait()
                 self._wake.clear()
+        unloaded = GenerationAborted("The model was unloaded during generation")
         for request in list(self._active.values()):
-            self._finish(request, GenerationAborted("The model was unloaded during generation"))
+            self._finish(request, unloaded)
+        self._refuse_queued(unloaded)
+
+    def _refuse_queued(self, error: BaseException) -> None:
+        """Refuse the requests still queued when the thread ends (submitted during the close)."""
+        while True:
+            try:
+                command = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            if command is not None and command[0] == "add" and not command[1].done:
+                command[1].done = True
+                SWITCH.first_done(command[1])
+                command[1].loop.call_soon_threadsafe(_reject, command[1].accepted, error)
 
     def _cycle(self) -> bool:
         """Apply the queued commands and run one step; False when there is nothing to step."""
@@ -248,6 +280,7 @@ class GenerationEngine:
             request.handle = self._pipeline.add_request(request.id, encoded.input_ids, request.config)
         except Exception as exc:
             request.done = True
+            SWITCH.first_done(request)
             request.loop.call_soon_threadsafe(_reject, request.accepted, exc)
             return
         self._active[request.id] = request
@@ -307,12 +340,19 @@ class GenerationEngine:
         return deltas
 
     def _logprobs(self, out: _Output) -> tuple[TokenLogprob, ...]:
-        tokens = self._tokenizer.decode([[token] for token in out.ids]) if out.ids else []
-        return tuple(TokenLogprob(str(t), v) for t, v in zip(tokens, out.logprobs, strict=False))
+        """Each token's text and log prob: a plain token's cached text (:class:`Pieces`, learnt for
+        this step's tokens), the others decoded alone, in one detokenizer call."""
+        texts = [self._pieces.known(token) for token in out.ids]
+        missing = [[token] for token, text in zip(out.ids, texts, strict=True) if text is None]
+        if missing:
+            decoded = iter(self._tokenizer.decode(missing))
+            texts = [text if text is not None else str(next(decoded)) for text in texts]
+        return tuple(TokenLogprob(str(t), v) for t, v in zip(texts, out.logprobs, strict=False))
 
     def _finish(self, request: EngineRequest, error: BaseException | None, *, post: bool = True) -> Event:
         """End ``request``: drop its handle and post ``error`` (None: the end) unless ``post`` is false."""
         request.done = True
+        SWITCH.first_done(request)
         self._settle = 2
         request.handle = None  # dropping the handle drops the request in GenAI
         self._active.pop(request.id, None)
@@ -325,6 +365,8 @@ def _deliver(batch: list[tuple[EngineRequest, Event]]) -> None:
     """On the event loop: hand each request its events of one step, in order."""
     for request, event in batch:
         request.events.put_nowait(event)
+        if request.awaiting_first:
+            SWITCH.first_done(request)
 
 
 def fit_context(config: Any, prompt_tokens: int, max_context: int | None) -> None:

@@ -154,7 +154,8 @@ class ContinuousBatchingServable(GenAITextServable):
         except asyncio.CancelledError:
             self.engine.cancel(submitted)
             raise
-        return EventStream(submitted.events, functools.partial(self.engine.cancel, submitted), prompt_tokens)
+        cancel = functools.partial(self.engine.cancel, submitted)
+        return EventStream(submitted.events, cancel, prompt_tokens, self.stream_gate)
 
     def kv_cache_usage(self) -> float:
         """The KV cache in use, in percent (for metrics)."""

@@ -24,6 +24,10 @@ from ovserve.tensors import Dim
 log = logging.getLogger(__name__)
 
 MAX_NIREQ = 100_000
+#: without a configured ``nireq``, the pool holds this many infer requests per one OpenVINO
+#: reports as optimal (one per stream): a stream that ends a request finds the next one
+#: already queued inside OpenVINO instead of idling until the event loop starts it
+DEFAULT_POOL_DEPTH = 4
 
 #: legacy OVMS/OpenVINO plugin keys and their current names
 _LEGACY_KEYS = {"CPU_THREADS_NUM": "INFERENCE_NUM_THREADS", "CPU_BIND_THREAD": "AFFINITY"}
@@ -85,7 +89,7 @@ class OpenVINOLoader:
             compiled = self.core.compile_model(model, self.config.target_device, props)
         except Exception as exc:
             raise LoadError(f"Cannot compile model into target device: {first_line(exc)}") from exc
-        nireq = self._nireq(compiled)
+        nireq, parallelism = self._nireq(compiled)
         inputs = [spec_of(port, name) for port, name in zip(model.inputs, input_names, strict=True)]
         outputs = [spec_of(port, name) for port, name in zip(model.outputs, output_names, strict=True)]
         log.info("loaded %s from %s on %s, nireq %d, %s", sid, path, self.config.target_device, nireq, props)
@@ -102,6 +106,7 @@ class OpenVINOLoader:
             passthrough_outputs(compiled),
             self.inline_inference_us,
             ShapeCheck(sid, model, input_names) if checked else None,
+            parallelism,
         )
         _warm_up(servable)
         return servable
@@ -197,16 +202,25 @@ class OpenVINOLoader:
             ppp, len(input_names), self.config.preprocess, "The provided layout is in wrong format"
         )
 
-    def _nireq(self, compiled: ov.CompiledModel) -> int:
+    def _nireq(self, compiled: ov.CompiledModel) -> tuple[int, int]:
+        """The infer-request pool's size and how many calls (batches) the model runs at once.
+
+        A configured ``nireq`` is both, as in OVMS. Without one, OVMS takes OpenVINO's optimal
+        number of infer requests (one per stream with the THROUGHPUT hint): that stays the
+        model's parallelism (dynamic batching's batches in flight), but the pool holds
+        :data:`DEFAULT_POOL_DEPTH` times as many, so that OpenVINO always has the next request
+        of each stream queued (docs/architecture.md, "The default nireq").
+        """
         nireq = self.config.nireq
-        if nireq <= 0:
-            try:
-                nireq = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
-            except Exception:
-                nireq = 1
-        if nireq > MAX_NIREQ:
-            raise LoadError(f"Nireq parameter too high: {nireq} > {MAX_NIREQ}")
-        return max(nireq, 1)
+        if nireq > 0:
+            if nireq > MAX_NIREQ:
+                raise LoadError(f"Nireq parameter too high: {nireq} > {MAX_NIREQ}")
+            return nireq, nireq
+        try:
+            optimal = max(int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")), 1)
+        except Exception:
+            optimal = 1
+        return min(optimal * DEFAULT_POOL_DEPTH, MAX_NIREQ), min(optimal, MAX_NIREQ)
 
 
 def passthrough_outputs(compiled: ov.CompiledModel) -> dict[int, int]:

@@ -33,6 +33,7 @@ import openvino as ov
 from ovserve.backends.openvino import messages
 from ovserve.backends.openvino.request_io import PLAIN_DTYPES, fill, from_ov, run_now
 from ovserve.backends.openvino.shapes import ShapeCheck
+from ovserve.backends.openvino.waiters import Slot, Waiters
 from ovserve.core.ids import ServableId
 from ovserve.core.servable import Servable
 from ovserve.core.validation import validate_inputs
@@ -52,23 +53,6 @@ UNMEASURED = -1
 MAX_WAITER_THREADS = 64
 
 
-class _Slot:
-    """One infer request, and when its last run ended."""
-
-    __slots__ = ("done_ns", "request")
-
-    def __init__(self, request: ov.InferRequest) -> None:
-        self.request = request
-        self.done_ns = 0
-
-
-def _wait(slot: _Slot) -> None:  # runs on a waiter thread; OpenVINO releases the GIL while it waits
-    try:
-        slot.request.wait()
-    finally:
-        slot.done_ns = perf_counter_ns()
-
-
 class OpenVINOServable(Servable):
     """A compiled model; ``nireq`` requests run at once, further calls wait for a free one."""
 
@@ -82,10 +66,14 @@ class OpenVINOServable(Servable):
         passthrough: Mapping[int, int] | None = None,
         inline_us: int = 0,
         shape_check: ShapeCheck | None = None,
+        parallelism: int | None = None,
     ) -> None:
         super().__init__(servable_id, inputs, outputs)
         self.compiled = compiled
         self.nireq = nireq
+        #: how many calls (batches) run at once: the configured nireq, or OpenVINO's optimal
+        #: number when the pool is deeper than that by default (loader.DEFAULT_POOL_DEPTH)
+        self._parallelism = min(parallelism or nireq, nireq)
         self._input_order = [spec.name for spec in inputs]
         self._output_specs = list(outputs)
         self._output_names = [spec.name for spec in outputs]
@@ -109,15 +97,15 @@ class OpenVINOServable(Servable):
         self._calls = 0
         #: output index -> input name, for outputs that are one of the inputs unchanged
         self._passthrough = {o: self._input_order[i] for o, i in (passthrough or {}).items()}
-        self._slots = [_Slot(compiled.create_infer_request()) for _ in range(nireq)]
-        self._idle: asyncio.Queue[_Slot] | None = None
+        self._slots = [Slot(compiled.create_infer_request()) for _ in range(nireq)]
+        self._idle: asyncio.Queue[Slot] | None = None
         # all started now, even for a model that runs inline: one that leaves the inline path
         # under load, hours into a run, must not add threads then (a soak sees them as a leak)
-        self._waiters = started_pool(min(nireq, MAX_WAITER_THREADS), f"ov-wait-{servable_id.name}")
+        self._waiters = Waiters(min(nireq, MAX_WAITER_THREADS), f"ov-wait-{servable_id.name}")
         #: called with (wait_ns, infer_ns) after each successful inference; set by the composition root
         self.timing_observer: Callable[[int, int], None] | None = None
 
-    def _pool(self) -> asyncio.Queue[_Slot]:
+    def _pool(self) -> asyncio.Queue[Slot]:
         # Created lazily: the servable is built in a loader thread, used on the loop.
         if self._idle is None:
             self._idle = asyncio.Queue()
@@ -134,8 +122,9 @@ class OpenVINOServable(Servable):
 
     @property
     def parallelism(self) -> int:
-        """The infer-request pool size (``nireq``)."""
-        return self.nireq
+        """How many calls (batches) it runs at once: ``nireq`` when configured, else OpenVINO's
+        optimal number of infer requests (the pool is deeper, so that streams never wait)."""
+        return self._parallelism
 
     @property
     def infer_requests_in_use(self) -> int:
@@ -192,7 +181,7 @@ class OpenVINOServable(Servable):
         return True
 
     def _run_inline(
-        self, slot: _Slot, inputs: Mapping[str, np.ndarray], started: int
+        self, slot: Slot, inputs: Mapping[str, np.ndarray], started: int
     ) -> dict[str, np.ndarray]:
         """Fill, run on this thread, read the outputs (OpenVINO's errors raised as they come)."""
         request = slot.request
@@ -334,19 +323,19 @@ class OpenVINOServable(Servable):
         self._estimate_ns = took_ns
         self._recent = [took_ns] * RECENT_INLINE_RUNS
 
-    def _start_async(self, slot: _Slot) -> asyncio.Future[None]:
+    def _start_async(self, slot: Slot) -> asyncio.Future[None]:
         """Start the request on OpenVINO's threads; the future ends when the request does.
 
-        The end is awaited through :meth:`ov.InferRequest.wait` on a waiter thread, not
-        through a completion callback: OpenVINO does not call the Python callback of a
-        request that failed (only ``wait()`` raises its error), so a callback would leave
-        the caller waiting for ever and the request out of the pool.
+        The end is awaited through :meth:`ov.InferRequest.wait` on a waiter thread
+        (:mod:`.waiters`), not through a completion callback: OpenVINO does not call the
+        Python callback of a request that failed (only ``wait()`` raises its error), so a
+        callback would leave the caller waiting for ever and the request out of the pool.
         """
         slot.request.start_async()
-        return asyncio.wrap_future(self._waiters.submit(_wait, slot))
+        return self._waiters.watch(slot)
 
     def warm_up(self) -> bool:
-        """Run every infer request on zeros, if every input's shape is static (blocking).
+        """Run the first ``parallelism`` infer requests on zeros, if every input's shape is static (blocking).
 
         Done at load time, before the version is AVAILABLE: the first inference pays
         for lazy allocations; the later ones' time seeds the estimate that decides
@@ -359,7 +348,9 @@ class OpenVINOServable(Servable):
         if not all(dim.is_static for spec in self.inputs.values() for dim in spec.dims):
             return False
         times = []
-        for slot in self._slots:
+        # the slots beyond the model's parallelism only queue behind a stream's current run:
+        # the streams are warm once that many requests ran
+        for slot in self._slots[: self._parallelism]:
             request = slot.request
             for index, (spec, shape) in enumerate(zip(self.inputs.values(), shapes, strict=True)):
                 zeros = (
@@ -379,7 +370,7 @@ class OpenVINOServable(Servable):
     def close(self) -> None:
         self._slots.clear()
         self._idle = None
-        self._waiters.shutdown(wait=False)
+        self._waiters.close()
         del self.compiled
 
 
@@ -393,7 +384,7 @@ def _shape_checkers() -> ThreadPoolExecutor:
     return _SHAPE_CHECKERS[0]
 
 
-def _give_back(done: asyncio.Future[None], slot: _Slot, pool: asyncio.Queue[_Slot]) -> None:
+def _give_back(done: asyncio.Future[None], slot: Slot, pool: asyncio.Queue[Slot]) -> None:
     """A request whose caller left ended: back to the pool (its error, if any, is dropped)."""
     if not done.cancelled():
         done.exception()

@@ -1,4 +1,5 @@
-"""A streamed answer's bytes: steps that queued up go out in one write, still one SSE event each."""
+"""A streamed answer's bytes: one chunk per step while the reader keeps up; steps that queued up
+while it was busy go out as one chunk."""
 
 from __future__ import annotations
 
@@ -17,10 +18,12 @@ from ovserve.genai.types import ChoiceDelta, GenerationStream
 
 
 class Stream(GenerationStream):
-    """Yields its first step; the rest are already there (``ready``), as when the reader fell behind."""
+    """Yields its first step; with ``behind``, the rest are already there (``ready``), as when the
+    reader fell behind; without, each comes only when asked for (the reader keeps up)."""
 
-    def __init__(self, steps: list[list[ChoiceDelta]]) -> None:
+    def __init__(self, steps: list[list[ChoiceDelta]], *, behind: bool) -> None:
         self.steps = steps
+        self.behind = behind
         self.prompt_tokens = 1
 
     async def __aiter__(self) -> AsyncIterator[list[ChoiceDelta]]:
@@ -28,6 +31,8 @@ class Stream(GenerationStream):
             yield self.steps.pop(0)
 
     def ready(self) -> list[list[ChoiceDelta]]:
+        if not self.behind:
+            return []
         steps, self.steps = self.steps, []
         return steps
 
@@ -35,28 +40,44 @@ class Stream(GenerationStream):
         pass
 
 
-def test_queued_steps_are_one_write_of_one_event_per_step() -> None:
-    steps = [[ChoiceDelta(0, "a", 1)], [ChoiceDelta(0, "b", 1)], [ChoiceDelta(0, "c", 1, "length")]]
+STEPS = [[ChoiceDelta(0, "a", 1)], [ChoiceDelta(0, "b", 1)], [ChoiceDelta(0, "c", 1, "length")]]
+
+
+def events(behind: bool) -> list[list[dict[str, Any]]]:
+    """The chunks of each write (the last write, [DONE], left out)."""
     body = b'{"model": "m", "prompt": "x", "stream": true, "stream_options": {"include_usage": true}}'
     parsed = parse_generation(body, chat=False)
     meter = Meter(SimpleNamespace(metrics=None), "m", "Stream")  # type: ignore[arg-type]
+    stream = Stream([list(s) for s in STEPS], behind=behind)
 
     async def collect() -> list[bytes]:
-        return [
-            frame async for frame in _frames(parsed, Stream([list(s) for s in steps]), meter, lambda: None)
-        ]
+        return [frame async for frame in _frames(parsed, stream, meter, lambda: None)]
 
     writes = asyncio.run(collect())
-    assert len(writes) == 3  # the three steps in one write, the usage chunk, [DONE]
-    events = [event for write in writes for event in write.split(b"\n\n") if event]
-    assert events[-1] == b"data: [DONE]"
-    chunks: list[dict[str, Any]] = [orjson.loads(event.removeprefix(b"data: ")) for event in events[:-1]]
+    assert writes[-1] == b"data: [DONE]\n\n"
+    return [
+        [orjson.loads(event.removeprefix(b"data: ")) for event in write.split(b"\n\n") if event]
+        for write in writes[:-1]
+    ]
+
+
+def test_one_chunk_per_step_while_the_reader_keeps_up() -> None:
+    writes = events(behind=False)
+    assert [len(write) for write in writes] == [1, 1, 1, 1]  # three steps, the usage chunk
+    chunks = [write[0] for write in writes]
     assert [c["choices"][0]["text"] for c in chunks[:3]] == ["a", "b", "c"]
-    assert (
-        chunks[2]["choices"][0]["finish_reason"] == "length" and chunks[3]["usage"]["completion_tokens"] == 3
-    )
+    assert [c["choices"][0]["finish_reason"] for c in chunks[:3]] == [None, None, "length"]
+    assert chunks[3]["usage"]["completion_tokens"] == 3
     plain = Completion("m", False, 1)
-    expected = orjson.loads(orjson.dumps(plain.chunk(steps[0], False)))
+    expected = orjson.loads(orjson.dumps(plain.chunk(STEPS[:1], False)))
     assert {k: v for k, v in chunks[0].items() if k not in ("id", "created")} == {
         k: v for k, v in expected.items() if k not in ("id", "created")
     }  # chunk_event writes what chunk() builds
+
+
+def test_queued_steps_go_out_as_one_chunk() -> None:
+    writes = events(behind=True)
+    assert [len(write) for write in writes] == [1, 1]  # the three steps, the usage chunk
+    merged, usage = (write[0] for write in writes)
+    assert (merged["choices"][0]["text"], merged["choices"][0]["finish_reason"]) == ("abc", "length")
+    assert usage["usage"]["completion_tokens"] == 3

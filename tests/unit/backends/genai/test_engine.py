@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import enum
 import functools
+import sys
 import threading
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -15,6 +17,7 @@ import pytest
 
 from ovserve.backends.genai import engine as engine_module
 from ovserve.backends.genai.engine import EventStream, GenerationEngine
+from ovserve.backends.genai.switching import DECODING_S, FIRST_TOKEN_S, SWITCH
 from ovserve.errors import BackendError, ServingError
 from ovserve.genai.types import ChoiceDelta
 
@@ -214,5 +217,86 @@ def test_ready_hands_over_the_steps_that_arrived_and_keeps_the_end_or_error() ->
                     seen += [step, stream.ready(), stream.ready()]
             assert seen == [one, [two], []]  # the end (or the error) stays for the iteration
             assert cancels  # leaving the iteration cancels
+
+    asyncio.run(main())
+
+
+def test_the_stream_gate_holds_the_reader_until_every_step_is_there(tmp_path: Path) -> None:
+    """``stream-<model>`` (test gates): the first step is handed over only after the end came."""
+
+    async def main() -> None:
+        gate = tmp_path / "stream-m"
+        gate.write_text("")
+        events: asyncio.Queue[Any] = asyncio.Queue()
+        stream = EventStream(events, lambda: None, 1, gate)
+        steps = [[ChoiceDelta(0, letter, 1)] for letter in "abc"]
+        seen: list[Any] = []
+
+        async def read() -> None:
+            async for step in stream:
+                seen.append([step, *stream.ready()])
+
+        reader = asyncio.create_task(read())
+        for step in steps:
+            events.put_nowait(step)
+            await asyncio.sleep(0)  # the reader runs, and must not hand anything over yet
+            assert seen == []
+        events.put_nowait(None)
+        await reader
+        assert seen == [steps]  # every step in one hand-over
+        assert (tmp_path / "stream-m.held").read_text() == "held\n"
+
+    asyncio.run(main())
+
+
+def test_a_request_keeps_the_switch_interval_short_until_its_first_token_or_its_end() -> None:
+    async def main() -> None:
+        pipeline = Pipeline()
+        engine = GenerationEngine(pipeline, max_context=4, name="t")
+        start = SWITCH.waiting
+        request = engine.submit("a", True, config(3), False)
+        assert SWITCH.waiting == start + 1 and sys.getswitchinterval() == pytest.approx(FIRST_TOKEN_S)
+        await request.accepted
+        pipeline.gate.release()
+        assert (await request.events.get())[0].text == "a"  # delivered on the loop: counted out
+        assert SWITCH.waiting == start
+        for _ in range(6):  # its two other tokens, then the steps that settle
+            pipeline.gate.release()
+        await drain(engine, request)
+        refused = engine.submit("abcd", True, config(3), False)  # over the context
+        with pytest.raises(ServingError):
+            await refused.accepted
+        cancelled = engine.submit("a", True, config(3), False)
+        await cancelled.accepted
+        engine.cancel(cancelled)
+        for _ in range(10):  # the steps that may run before the cancel, then the settling ones
+            pipeline.gate.release()
+        await drain(engine, cancelled)  # ends (None) whether or not a step gave it a token first
+        assert SWITCH.waiting == start and sys.getswitchinterval() == pytest.approx(DECODING_S)
+        stop(engine, pipeline)
+
+    asyncio.run(main())
+
+
+def test_logprobs_take_the_cached_text_of_plain_tokens() -> None:
+    async def main() -> None:
+        pipeline = Pipeline()
+        engine = GenerationEngine(pipeline, max_context=None, name="t")
+
+        async def run(logprobs: bool) -> tuple[list[ChoiceDelta], int]:
+            before = pipeline.tokenizer.decodes
+            request = engine.submit("a", True, config(3), logprobs)
+            await request.accepted
+            for _ in range(6):
+                pipeline.gate.release()
+            return await drain(engine, request), pipeline.tokenizer.decodes - before
+
+        await run(False)  # learns the tokens
+        with_logprobs, decodes = await run(True)
+        _without, plain_decodes = await run(False)
+        assert [t.token for d in with_logprobs for t in d.logprobs] == ["a", "b", "c"]
+        assert "".join(d.text for d in with_logprobs) == "abc"
+        assert decodes == plain_decodes  # no detokenizer call per token for the log probs
+        stop(engine, pipeline)
 
     asyncio.run(main())

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from ovserve.backends.openvino import OpenVINOEngine
-from ovserve.backends.openvino.loader import plugin_properties
+from ovserve.backends.openvino.loader import DEFAULT_POOL_DEPTH, plugin_properties
 from ovserve.config.types import LayoutSpec, ModelConfig
 from ovserve.errors import LoadError
 from ovserve.tensors import Dim
@@ -38,6 +38,29 @@ def test_metadata_uses_the_model_files_names_and_dtypes(engine: OpenVINOEngine, 
     assert s.inputs["b"].datatype == "INT32"
     assert s.outputs["sum"].shape == (1, 3)
     assert s.nireq >= 1
+
+
+@pytest.mark.parametrize("hint", ["THROUGHPUT", "LATENCY"])
+def test_the_default_pool_is_deeper_than_openvinos_optimal_number_and_nireq_sets_it(
+    engine: OpenVINOEngine, tmp_path: Path, hint: str
+) -> None:
+    base = models.save(models.small_cnn(), tmp_path / "cnn")
+    config = {**models.F32, "PERFORMANCE_HINT": hint}
+    s = engine.loader(ModelConfig(name="m", base_path=str(base), plugin_config=config), 1, base / "1").load()
+    optimal = int(s.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+    # every stream has its next requests queued inside OpenVINO; batching keeps one batch per stream
+    assert (s.nireq, s.parallelism, len(s._slots)) == (optimal * DEFAULT_POOL_DEPTH, optimal, s.nireq)
+    x = np.random.default_rng(3).standard_normal((1, 3, 32, 32)).astype(np.float32)
+
+    async def many() -> list[dict[str, np.ndarray]]:
+        return await asyncio.gather(*(s.infer({"image": x + i}) for i in range(2 * s.nireq)))
+
+    for i, out in enumerate(asyncio.run(many())):  # the whole pool serves, more calls wait for it
+        expected = models.reference(models.model_file(base), {"image": x + i})["probs"]
+        np.testing.assert_allclose(out["probs"], expected, rtol=1e-5)
+    configured = ModelConfig(name="m", base_path=str(base), plugin_config=config, nireq=3)
+    s = engine.loader(configured, 1, base / "1").load()
+    assert (s.nireq, s.parallelism, len(s._slots)) == (3, 3, 3)  # as in OVMS: nireq is the pool's size
 
 
 def test_results_match_in_process_openvino(engine: OpenVINOEngine, tmp_path: Path) -> None:
