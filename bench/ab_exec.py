@@ -28,25 +28,13 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-WORK = BENCH / "work"
-sys.path.insert(0, str(BENCH))
+import models
+from abtools import BENCH, PLUGIN, PYTHON, WORK, cpu_seconds, http_ready, start_logged, wrk_requests
 
-import models  # noqa: E402
-
-PLUGIN = {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_PRECISION_HINT": "f32"}
-PYTHON = str(ROOT / ".venv/bin/python")
 GRPC_INFER = "/inference.GRPCInferenceService/ModelInfer"
 FLOOR = "in-process"
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start(
@@ -65,18 +53,8 @@ def start(
     env = dict(os.environ)
     if src != ".":
         env["PYTHONPATH"] = str(Path(src).resolve())
-    log = (WORK / f"ab_exec-{name}.log").open("wb")
-    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
-    end = time.monotonic() + 240
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{name} exited; see {log.name}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/models/{model}/ready", timeout=1):
-                return proc
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError(f"{name} did not get ready")
+    ready = http_ready(f"http://127.0.0.1:{port}/v2/models/{model}/ready")
+    return start_logged(f"ab_exec-{name}", argv, env, ready, timeout=240)
 
 
 def load(protocol: str, port: int, spec: models.ModelSpec, body: Path, c: int, seconds: int) -> int:
@@ -94,14 +72,7 @@ def load(protocol: str, port: int, spec: models.ModelSpec, body: Path, c: int, s
     hlen = (body.parent / (body.name + ".hlen")).read_text()
     argv = ["wrk", "-t1", f"-c{c}", f"-d{seconds}s", "--timeout", "60s", "-s", str(BENCH / "lua/post.lua")]
     argv += [f"http://127.0.0.1:{port}/v2/models/{spec.name}/infer", "--", str(body)]
-    out = subprocess.run(
-        [*argv, "application/octet-stream", hlen], capture_output=True, text=True, check=True
-    )
-    line = next(ln for ln in out.stdout.splitlines() if ln.startswith("BENCH_RESULT "))
-    result = json.loads(line.split(" ", 1)[1])
-    if result["status"] or result["timeout"]:
-        raise RuntimeError(f"errors from port {port}: {result}")
-    return int(result["requests"])
+    return wrk_requests([*argv, "application/octet-stream", hlen])
 
 
 def floor(xml: Path, c: int, seconds: int) -> tuple[float, float]:

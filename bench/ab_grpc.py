@@ -24,57 +24,36 @@ import signal
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-WORK = BENCH / "work"
-sys.path.insert(0, str(BENCH))
+import models
+from abtools import PLUGIN, WORK, cpu_seconds, server_command, start_logged
 
-import models  # noqa: E402
-
-PLUGIN = {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_PRECISION_HINT": "f32"}
-PYTHON = str(ROOT / ".venv/bin/python")
 PATH = "/inference.GRPCInferenceService/ModelInfer"
 
 
 def start(name: str, argv: list[str], env: dict[str, str], port: int, body: Path) -> subprocess.Popen[bytes]:
     import grpc
 
-    log = (WORK / f"ab_grpc-{name}.log").open("wb")
-    proc = subprocess.Popen(["taskset", "-c", "1", *argv], stdout=log, stderr=subprocess.STDOUT, env=env)
-    end = time.monotonic() + 180
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{name} exited; see {log.name}")
+    def ready() -> bool:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             try:
                 grpc.channel_ready_future(channel).result(timeout=1)
             except grpc.FutureTimeoutError:
-                continue
-        if load(port, body, 1, 1)[0]:
-            return proc
-        time.sleep(0.3)
-    raise RuntimeError(f"{name} did not get ready")
+                return False
+        return bool(load(port, body, 1, 1)[0])
+
+    return start_logged(f"ab_grpc-{name}", ["taskset", "-c", "1", *argv], env, ready)
 
 
 def command(
     name: str, port: int, config: Path, base: Path, other_src: Path
 ) -> tuple[list[str], dict[str, str]]:
     """The command line and environment of ``name``: ovserve from the other tree or this one, or the floor."""
-    env = dict(os.environ)
-    if name == "floor":
-        argv = [PYTHON, str(BENCH / "floors/grpc_handler.py"), "--model", f"tiny={base / models.TINY.xml}"]
-        return [*argv, "--port", str(port)], dict(env, BENCH_PLUGIN_CONFIG=json.dumps(PLUGIN))
-    argv = [PYTHON, "-m", "ovserve", "--config_path", str(config), "--port", str(port)]
-    argv += ["--rest_port", "0", "--grpc_bind_address", "127.0.0.1"]
-    return argv, dict(env, PYTHONPATH=str(other_src)) if name == "base" else env
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    flags = ["--port", str(port), "--rest_port", "0", "--grpc_bind_address", "127.0.0.1"]
+    return server_command(
+        name, port, "floors/grpc_handler.py", flags, base / models.TINY.xml, config, other_src
+    )
 
 
 def load(port: int, body: Path, c: int, seconds: int) -> tuple[int, float]:

@@ -16,69 +16,43 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import signal
 import statistics
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-WORK = BENCH / "work"
-sys.path.insert(0, str(BENCH))
-
-import models  # noqa: E402
-
-PLUGIN = {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_PRECISION_HINT": "f32"}
-PYTHON = str(ROOT / ".venv/bin/python")
+import models
+from abtools import (
+    BENCH,
+    PLUGIN,
+    WORK,
+    cpu_seconds,
+    http_ready,
+    server_command,
+    start_logged,
+    wrk_requests,
+)
 
 
 def start(name: str, argv: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    log = (WORK / f"ab_rest-{name}.log").open("wb")
-    proc = subprocess.Popen(["taskset", "-c", "1", *argv], stdout=log, stderr=subprocess.STDOUT, env=env)
-    end = time.monotonic() + 180
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{name} exited; see {log.name}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/models/tiny/ready", timeout=1):
-                return proc
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError(f"{name} did not get ready")
+    ready = http_ready(f"http://127.0.0.1:{port}/v2/models/tiny/ready")
+    return start_logged(f"ab_rest-{name}", ["taskset", "-c", "1", *argv], env, ready)
 
 
 def command(
     name: str, port: int, config: Path, base: Path, other_src: Path
 ) -> tuple[list[str], dict[str, str]]:
     """The command line and environment of ``name``: ovserve from the other tree or this one, or the floor."""
-    env = dict(os.environ)
-    if name == "floor":
-        argv = [PYTHON, str(BENCH / "floors/asgi_app.py"), "--model", f"tiny={base / models.TINY.xml}"]
-        return [*argv, "--port", str(port)], dict(env, BENCH_PLUGIN_CONFIG=json.dumps(PLUGIN))
-    argv = [PYTHON, "-m", "ovserve", "--config_path", str(config), "--rest_port", str(port)]
-    argv += ["--port", "0", "--rest_bind_address", "127.0.0.1"]
-    return argv, dict(env, PYTHONPATH=str(other_src)) if name == "base" else env
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    flags = ["--rest_port", str(port), "--port", "0", "--rest_bind_address", "127.0.0.1"]
+    return server_command(name, port, "floors/asgi_app.py", flags, base / models.TINY.xml, config, other_src)
 
 
 def load(port: int, body: Path, c: int, seconds: int) -> int:
     argv = ["taskset", "-c", "0", "wrk", "-t1", f"-c{c}", f"-d{seconds}s", "-s", str(BENCH / "lua/post.lua")]
     argv += [f"http://127.0.0.1:{port}/v2/models/tiny/infer", "--", str(body), "application/json", ""]
-    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
-    line = next(ln for ln in out.splitlines() if ln.startswith("BENCH_RESULT "))
-    result = json.loads(line.split(" ", 1)[1])
-    if result["status"] or result["timeout"]:
-        raise RuntimeError(f"errors from port {port}: {result}")
-    return int(result["requests"])
+    return wrk_requests(argv)
 
 
 def main() -> int:

@@ -51,6 +51,7 @@ WORK = BENCH / "work" / "batching"  # its own copy of the model: `make bench` ma
 sys.path.insert(0, str(BENCH))
 
 import models  # noqa: E402  (bench/models.py: the model builders the whole suite shares)
+from abtools import cpu_seconds  # noqa: E402
 from lifecycle_common import cpu_name  # noqa: E402
 
 GRPC_PATH = "/inference.GRPCInferenceService/ModelInfer"
@@ -157,10 +158,9 @@ class Server:
 
     def cpu_seconds(self) -> float:
         try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return cpu_seconds(self.proc.pid)
         except OSError:
             return 0.0
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         if self.proc.poll() is None:

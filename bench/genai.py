@@ -48,6 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 import genai_models  # noqa: E402
+from abtools import cpu_seconds  # noqa: E402
 from genai_peers import Peer, start_fastapi, start_llama  # noqa: E402
 from serverproc import ServerProcess  # noqa: E402
 
@@ -174,12 +175,6 @@ def _usage_tokens(tail: bytes) -> int:
         raise RuntimeError(f"no usage chunk at the end of the stream: {tail[-300:]!r}")
     event = tail[at + len(b"data: ") : tail.index(b"\n\n", at)]
     return int(json.loads(event)["usage"]["completion_tokens"])
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` (all its threads) so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def served(

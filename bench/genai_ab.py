@@ -29,6 +29,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import genai
+from abtools import cpu_seconds
 from serverproc import ServerProcess
 
 SIDES = ("in-process", "base", "new")
@@ -48,9 +49,9 @@ def turn(
     else:
         server = servers[side]
         assert server.process is not None
-        before = genai.cpu_seconds(server.process.pid)
+        before = cpu_seconds(server.process.pid)
         rate, firsts, tokens = genai.one_round(server.rest_port, c, model=model)
-        cpu = genai.cpu_seconds(server.process.pid) - before
+        cpu = cpu_seconds(server.process.pid) - before
     return {"rate": rate, "ttft": statistics.median(firsts) * 1000, "cpu": cpu / tokens * 1e6}
 
 
