@@ -87,7 +87,8 @@ class GenerativeSource:
         if not directory.is_dir():
             return AspiredStream((), LoadError(f"{BASE_PATH_INVALID}: {config.base_path}"))
         fingerprint: tuple[object, ...] = config.fingerprint()
-        if config.generative is None and not has_graph(config):  # no task given: as OVMS infers it
+        graph = graph_file(config) if config.generative is None else None
+        if config.generative is None and graph is None:  # no task given: as OVMS infers it
             task = detect_task(directory, config.name)
             if task not in TASKS:
                 reason = (
@@ -99,8 +100,7 @@ class GenerativeSource:
                     (), LoadError(f"{config.base_path}: {reason}; set --task (or task in config.json)")
                 )
             config = replace(config, generative=GenerativeConfig(task=task))  # type: ignore[arg-type]
-        graph = graph_file(config)
-        if config.generative is None and graph is not None:  # served as its graph says
+        if graph is not None:  # served as its graph says
             try:
                 text = read_graph_bytes(graph)  # read once: what is parsed is what is hashed
                 digest = hashlib.sha256(text).hexdigest()

@@ -52,9 +52,9 @@ class Clock(Protocol):
 class ArrivalRate:
     """The rate of requests arriving while the model is busy, decayed over busy time.
 
-    The caller reports every arrival (:meth:`arrival`, saying whether the model was
-    busy when it came) and every return to idle (:meth:`idle`). Time only counts while
-    busy: from any arrival to the next idle.
+    The caller reports every arrival (:meth:`arrival`) and every return to idle
+    (:meth:`idle`); whether an arrival came while busy is known here (an earlier arrival
+    not yet followed by idle). Time only counts while busy: from any arrival to the next idle.
     """
 
     __slots__ = ("_count", "_horizon", "_last", "_span")

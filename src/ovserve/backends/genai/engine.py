@@ -237,9 +237,7 @@ class GenerationEngine:
             except queue.Empty:
                 return
             if command is not None and command[0] == "add" and not command[1].done:
-                command[1].done = True
-                SWITCH.first_done(command[1])
-                command[1].loop.call_soon_threadsafe(_reject, command[1].accepted, error)
+                _refuse(command[1], error)
 
     def _cycle(self) -> bool:
         """Apply the queued commands and run one step; False when there is nothing to step."""
@@ -279,9 +277,7 @@ class GenerationEngine:
             request.id = next(self._ids)
             request.handle = self._pipeline.add_request(request.id, encoded.input_ids, request.config)
         except Exception as exc:
-            request.done = True
-            SWITCH.first_done(request)
-            request.loop.call_soon_threadsafe(_reject, request.accepted, exc)
+            _refuse(request, exc)
             return
         self._active[request.id] = request
         request.loop.call_soon_threadsafe(_accept, request.accepted, prompt_tokens)
@@ -385,6 +381,13 @@ def fit_context(config: Any, prompt_tokens: int, max_context: int | None) -> Non
 def _accept(future: asyncio.Future[int], tokens: int) -> None:
     if not future.done():
         future.set_result(tokens)
+
+
+def _refuse(request: EngineRequest, error: BaseException) -> None:
+    """End ``request`` before it was accepted (from the engine thread): its ``accepted`` raises ``error``."""
+    request.done = True
+    SWITCH.first_done(request)
+    request.loop.call_soon_threadsafe(_reject, request.accepted, error)
 
 
 def _reject(future: asyncio.Future[int], error: BaseException) -> None:

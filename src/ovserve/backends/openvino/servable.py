@@ -344,19 +344,19 @@ class OpenVINOServable(Servable):
         need multiples of 32, a pooling layer refuses a batch of zero), and its first
         calls measure it instead. Returns whether it ran.
         """
-        shapes = [tuple(dim.lo for dim in spec.dims) for spec in self.inputs.values()]
-        if not all(dim.is_static for spec in self.inputs.values() for dim in spec.dims):
+        static = self._static_inputs
+        if static is None:
             return False
+        zeros = {
+            name: np.full(shape, b"", dtype=BYTES_DTYPE) if dtype == BYTES_DTYPE else np.zeros(shape, dtype)
+            for name, dtype, shape in static
+        }
         times = []
         # the slots beyond the model's parallelism only queue behind a stream's current run:
         # the streams are warm once that many requests ran
         for slot in self._slots[: self._parallelism]:
             request = slot.request
-            for index, (spec, shape) in enumerate(zip(self.inputs.values(), shapes, strict=True)):
-                zeros = (
-                    np.full(shape, b"", dtype=BYTES_DTYPE) if spec.is_string else np.zeros(shape, spec.dtype)
-                )
-                fill(request, index, zeros)
+            self._fill_all(request, zeros)
             request.infer()
             for _ in range(3):  # the best of up to three: one run may be preempted by the OS
                 started = perf_counter_ns()

@@ -130,6 +130,17 @@ async def drain(engine: GenerationEngine, request: Any) -> list[ChoiceDelta]:
     return deltas
 
 
+async def generate(
+    engine: GenerationEngine, pipeline: Pipeline, tokens: int, steps: int, logprobs: bool = False
+) -> list[ChoiceDelta]:
+    """Submit "a" for ``tokens`` tokens, let ``steps`` steps run, and read its deltas to the end."""
+    request = engine.submit("a", True, config(tokens), logprobs)
+    await request.accepted
+    for _ in range(steps):
+        pipeline.gate.release()
+    return await drain(engine, request)
+
+
 def test_requests_share_steps_and_finish_with_length() -> None:
     async def main() -> None:
         pipeline = Pipeline()
@@ -183,11 +194,8 @@ def test_cancel_reaches_the_handle_and_a_failing_step_fails_only_its_requests() 
         with pytest.raises(BackendError, match="device lost"):
             await drain(engine, doomed)
         pipeline.fail = False
-        later = engine.submit("a", True, config(1), False)
-        await later.accepted
-        for _ in range(4):
-            pipeline.gate.release()
-        assert "".join(d.text for d in await drain(engine, later)) == "a"
+        later = await generate(engine, pipeline, 1, 4)
+        assert "".join(d.text for d in later) == "a"
         stop(engine, pipeline)
 
     asyncio.run(main())
@@ -285,11 +293,7 @@ def test_logprobs_take_the_cached_text_of_plain_tokens() -> None:
 
         async def run(logprobs: bool) -> tuple[list[ChoiceDelta], int]:
             before = pipeline.tokenizer.decodes
-            request = engine.submit("a", True, config(3), logprobs)
-            await request.accepted
-            for _ in range(6):
-                pipeline.gate.release()
-            return await drain(engine, request), pipeline.tokenizer.decodes - before
+            return await generate(engine, pipeline, 3, 6, logprobs), pipeline.tokenizer.decodes - before
 
         await run(False)  # learns the tokens
         with_logprobs, decodes = await run(True)
