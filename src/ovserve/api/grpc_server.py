@@ -77,9 +77,8 @@ def _wrap_stream(
         except Exception as exc:
             status = _status(exc)
         finally:
-            if isinstance(
-                items, AsyncGenerator
-            ):  # closed early (the call cancelled): closed now, not by the GC
+            # closed early (the call cancelled): closed now, not by the GC
+            if isinstance(items, AsyncGenerator):
                 await items.aclose()
         del requests
         await context.abort(*status)

@@ -35,11 +35,12 @@ class RestGuard:
         self.app = app
         self.cors = cors if cors is not None and cors.enabled else None
         self.api_key = api_key
+        #: no CORS and no key: only OPTIONS needs this guard, other requests pass without their
+        #: headers read (decided once here, not per request)
+        self._open = self.cors is None and api_key is None
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or (
-            self.cors is None and self.api_key is None and scope["method"] != "OPTIONS"
-        ):  # nothing to guard (no CORS, no key: the headers are not read)
+        if scope["type"] != "http" or (self._open and scope["method"] != "OPTIONS"):
             await self.app(scope, receive, send)
             return
         origin = authorization = None

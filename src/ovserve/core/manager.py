@@ -396,8 +396,7 @@ class ServableManager:
 
     def is_pipeline(self, name: str) -> bool:
         """Whether ``name`` is a DAG pipeline's stream (see :attr:`AspiredStream.kind`)."""
-        stream = self._streams.get(name)
-        return stream is not None and stream.kind is PIPELINE
+        return self.kind(name) is PIPELINE
 
     def available_versions(self, name: str) -> list[int]:
         stream = self._streams.get(name)

@@ -94,17 +94,12 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
         packet for a MediaPipe graph (OVMS), or the error. Cancelled (the stream ended), it puts
         nothing more: no one reads ``answers`` then, and a full queue would hold it for ever."""
         try:
-            version = request_path.parse_version(request.model_version)
-
-            def decode(servable: Servable) -> InferRequest:
-                return decode_infer_request(request, servable)
-
             replies = request_path.infer_stream(
                 self.ctx,
                 calls.KSERVE_GRPC_INFER,
                 request.model_name,
-                version,
-                decode,
+                request_path.parse_version(request.model_version),
+                partial(decode_infer_request, request),
                 _encode,
                 unknown=GraphNotFound,
             )

@@ -50,10 +50,10 @@ class Meter:
         self._last = now
         series.generated_tokens += count
 
-    def response(self, count: int = 1) -> None:
-        """``count`` answers (chunks) sent."""
+    def response(self) -> None:
+        """One answer (a chunk) sent."""
         if self._series is not None:
-            self._series.responses[self._index] += count
+            self._series.responses[self._index] += 1
 
     def ended(self, ok: bool) -> None:
         series = self._series
