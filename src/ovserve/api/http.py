@@ -29,6 +29,7 @@ from ovserve.api.compression import (
     request_inflater,
     response_coding,
 )
+from ovserve.api.direct_body import DirectBody
 from ovserve.api.disconnect import Watch, cancel_on_disconnect, run_until_disconnect
 from ovserve.api.errors import as_serving_error, http_status
 from ovserve.api.trace_context import TRACE_HEADERS
@@ -304,9 +305,16 @@ async def _send_stream(
     receive: Callable[[], Awaitable[dict[str, Any]]],
     send: Callable[[dict[str, Any]], Awaitable[None]],
 ) -> None:
-    """Send ``stream`` chunk by chunk; a client that disconnects cancels it at once (then closed)."""
+    """Send ``stream`` chunk by chunk; a client that disconnects cancels it at once (then closed).
+    A stream with ``push_to`` is given the direct writer of the body (:mod:`.direct_body`), where
+    the server allows it, to write chunks it makes on the loop without waking this task."""
     headers = [(b"content-type", response.content_type), (b"cache-control", b"no-cache"), *response.headers]
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    push_to = getattr(stream, "push_to", None)
+    if push_to is not None:
+        direct = DirectBody.of(send)
+        if direct is not None:
+            push_to(direct)
     watch = Watch.current()
     watcher = asyncio.create_task(cancel_on_disconnect(receive, watch))
     try:

@@ -9,7 +9,7 @@ OpenAI front end calls the task's method instead of ``infer``.
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -144,6 +144,13 @@ class GenerationStream(abc.ABC):
         """The steps iteration would yield next without waiting, taken from the stream now (so a
         reader that fell behind sends them together); [] when none, or at the end or an error."""
         return []
+
+    def deliver_directly(self, take: Callable[[list[list[ChoiceDelta]]], bool] | None) -> None:
+        """From now on (None: no longer) offer ``take``, on the event loop, the steps that come
+        while the iteration waits for them with nothing queued, without waking the iteration:
+        ``take`` returns False when it cannot take them now (they then go to the iteration). A
+        stream that cannot (this default) keeps handing every step to the iteration."""
+        del take
 
     @abc.abstractmethod
     def cancel(self) -> None: ...

@@ -14,13 +14,20 @@ from typing import Any
 import orjson
 
 from ovserve.api.context import ServingContext
+from ovserve.api.direct_body import BodyWriter
 from ovserve.api.http import HttpResponse
 from ovserve.api.openai.errors import error_object, error_response
 from ovserve.api.openai.metering import Meter
 from ovserve.api.openai.requests import ParsedRequest, parse_generation
 from ovserve.api.openai.responses import DONE, Completion, sse
 from ovserve.core.manager import Handle
-from ovserve.genai.types import GenerationStream, NotGenerative, StreamParser, TextGenerationServable
+from ovserve.genai.types import (
+    ChoiceDelta,
+    GenerationStream,
+    NotGenerative,
+    StreamParser,
+    TextGenerationServable,
+)
 
 EVENT_STREAM = b"text/event-stream"
 
@@ -88,7 +95,12 @@ async def _whole(
 
 
 class _Events:
-    """The SSE body of a streamed answer; closing it cancels the generation and unpins the model."""
+    """The SSE body of a streamed answer; closing it cancels the generation and unpins the model.
+
+    Iterated by the HTTP layer, it yields the chunks; given a direct writer (:meth:`push_to`), the
+    steps that come while the iteration waits are encoded and written by the engine's hand-over
+    itself (:meth:`GenerationStream.deliver_directly`), and the iteration sends the rest: the
+    steps that came while writing was paused, errors, the usage chunk and ``[DONE]``."""
 
     def __init__(
         self,
@@ -98,8 +110,15 @@ class _Events:
         meter: Meter,
         parsers: Callable[[], StreamParser | None],
     ) -> None:
-        self._frames = _frames(parsed, stream, meter, parsers)
-        self._release: list[Callable[[], Any]] = [stream.cancel, handle.__exit__, lambda: meter.ended(False)]
+        self._chunks = _Chunks(parsed, stream.prompt_tokens, meter, parsers)
+        self._stream = stream
+        self._frames = _frames(parsed, stream, self._chunks, meter)
+        self._release: list[Callable[[], Any]] = [
+            stream.cancel,
+            handle.__exit__,
+            lambda: meter.ended(False),
+            lambda: stream.deliver_directly(None),
+        ]
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self
@@ -110,6 +129,18 @@ class _Events:
         except BaseException:
             self._close()
             raise
+
+    def push_to(self, body: BodyWriter) -> None:
+        """Write the steps that come while the iteration waits straight to ``body``."""
+        chunks = self._chunks
+
+        def take(steps: list[list[ChoiceDelta]]) -> bool:
+            if not body.ready():
+                return False
+            body.write(chunks.event(steps))
+            return True
+
+        self._stream.deliver_directly(take)
 
     async def aclose(self) -> None:
         try:
@@ -123,22 +154,38 @@ class _Events:
             step()
 
 
+class _Chunks:
+    """Makes a streamed answer's chunks: each one SSE event for one or more steps, counted."""
+
+    __slots__ = ("answer", "meter", "with_logprobs")
+
+    def __init__(
+        self,
+        parsed: ParsedRequest,
+        prompt_tokens: int,
+        meter: Meter,
+        parsers: Callable[[], StreamParser | None],
+    ) -> None:
+        self.answer = Completion(parsed.model, parsed.chat, prompt_tokens, parsers)
+        self.meter = meter
+        self.with_logprobs = parsed.generation.params.logprobs
+
+    def event(self, steps: list[list[ChoiceDelta]]) -> bytes:
+        """One chunk with ``steps`` (each step's tokens counted as it came)."""
+        meter = self.meter
+        for step in steps:  # the time per token of the later ones: ~0
+            meter.tokens(sum(delta.tokens for delta in step))
+        meter.response()
+        return self.answer.chunk_event(steps, self.with_logprobs)
+
+
 async def _frames(
-    parsed: ParsedRequest,
-    stream: GenerationStream,
-    meter: Meter,
-    parsers: Callable[[], StreamParser | None],
+    parsed: ParsedRequest, stream: GenerationStream, chunks: _Chunks, meter: Meter
 ) -> AsyncGenerator[bytes, None]:
-    answer = Completion(parsed.model, parsed.chat, stream.prompt_tokens, parsers)
-    with_logprobs = parsed.generation.params.logprobs
     try:
         async for deltas in stream:
             # the steps that came while the last chunk was sent go out as one chunk with this one
-            steps = [deltas, *stream.ready()]
-            for step in steps:  # each step's tokens as it came (the time per token of the later ones: ~0)
-                meter.tokens(sum(delta.tokens for delta in step))
-            meter.response()
-            yield answer.chunk_event(steps, with_logprobs)
+            yield chunks.event([deltas, *stream.ready()])
     except Exception as exc:  # after the headers: the error travels as an event
         meter.ended(False)
         _status, document = error_object(exc)
@@ -146,5 +193,5 @@ async def _frames(
         return
     meter.ended(True)
     if parsed.include_usage:
-        yield sse(answer.usage_chunk())
+        yield sse(chunks.answer.usage_chunk())
     yield DONE

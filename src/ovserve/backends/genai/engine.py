@@ -29,6 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import openvino as ov
+
 from ovserve.backends.genai.detokenize import IncrementalText, Pieces, decode_all
 from ovserve.backends.genai.switching import SWITCH
 from ovserve.errors import BackendError
@@ -52,6 +55,9 @@ class EventStream(GenerationStream):
 
     ``cancel`` stops the generation (the engine's or the worker's way); leaving the iteration
     calls it too. :meth:`ready` hands over the steps that arrived while the reader was busy.
+    Events arrive on the loop through :meth:`offer`; with a taker (:meth:`deliver_directly`) the
+    steps that come while the iteration waits for them, nothing queued, go to the taker at once
+    (one call per hand-over), without waking the reader.
     ``pile_up`` (test gates only, :mod:`ovserve.scheduling.gates`): when that gate file exists, the
     iteration first waits for the generation's end, so that every step is waiting for the reader.
     """
@@ -68,13 +74,46 @@ class EventStream(GenerationStream):
         self._pending: deque[Event] = deque()  # taken from the queue, not yet handed over
         self._pile_up = pile_up
         self.prompt_tokens = prompt_tokens
+        self._take: Callable[[list[list[ChoiceDelta]]], bool] | None = None
+        self._parked = False  # the iteration waits on the queue, nothing pending
+
+    def deliver_directly(self, take: Callable[[list[list[ChoiceDelta]]], bool] | None) -> None:
+        self._take = take
+
+    def offer(self, events: list[Event]) -> None:
+        """On the event loop: this stream's events of one hand-over, in order. While the iteration
+        waits with nothing queued, the leading steps go to the taker (False: it cannot take them
+        now; they are queued); anything else is queued for the iteration. A taker that fails
+        queues its error instead, which the iteration raises."""
+        take = self._take
+        if take is not None and self._parked and self._events.empty():
+            count = 0
+            while count < len(events) and isinstance(events[count], list):
+                count += 1
+            if count:
+                try:
+                    taken = take(events[:count])  # type: ignore[arg-type]
+                except Exception as exc:
+                    events = [exc]
+                else:
+                    events = events[count:] if taken else events
+        put = self._events.put_nowait
+        for event in events:
+            put(event)
 
     async def __aiter__(self) -> AsyncIterator[list[ChoiceDelta]]:
         try:
             if self._pile_up is not None and arrive(self._pile_up):
                 await self._take_until_the_end()
             while True:
-                event = self._pending.popleft() if self._pending else await self._events.get()
+                if self._pending:
+                    event = self._pending.popleft()
+                else:
+                    self._parked = True
+                    try:
+                        event = await self._events.get()
+                    finally:
+                        self._parked = False
                 if event is None:
                     return
                 if isinstance(event, BaseException):
@@ -155,9 +194,18 @@ class EngineRequest:
     choices: dict[int, IncrementalText] = field(default_factory=dict)
     done: bool = False
     awaiting_first: bool = False  # counted in SWITCH until its first output reached the loop (or its end)
+    #: on the loop: takes the request's events of one hand-over (its stream's ``offer``, once made)
+    sink: Callable[[list[Event]], None] | None = None
 
-    def post(self, event: Event) -> None:
-        self.loop.call_soon_threadsafe(self.events.put_nowait, event)
+    def deliver(self, events: list[Event]) -> None:
+        """On the loop: hand ``events`` to the stream (queued until the stream is made)."""
+        if self.sink is not None:
+            self.sink(events)
+        else:
+            for event in events:
+                self.events.put_nowait(event)
+        if self.awaiting_first:
+            SWITCH.first_done(self)
 
 
 class GenerationEngine:
@@ -176,6 +224,7 @@ class GenerationEngine:
         self._cache_usage = 0.0
         self._steps = 0
         self._settle = 0  # steps still to run with no request (to free blocks and refresh metrics)
+        self._outbox = Outbox()
         SWITCH.engine_started()  # the GIL switch interval follows the requests (.switching)
         self._thread = threading.Thread(target=self._run, name=f"ovserve-genai-{name}", daemon=True)
         self._thread.start()
@@ -255,27 +304,32 @@ class GenerationEngine:
         return True
 
     def _apply_commands(self) -> None:
+        commands: list[tuple[str, EngineRequest]] = []
         while True:
             try:
                 command = self._commands.get_nowait()
             except queue.Empty:
-                return
+                break
             if command is None:
-                return
-            kind, request = command
+                break
+            commands.append(command)
+        prompts = encode_prompts(self._tokenizer, [request for kind, request in commands if kind == "add"])
+        for kind, request in commands:
             if kind == "add":
-                self._add(request)
+                self._add(request, prompts[id(request)])
             elif not request.done:
                 request.handle.cancel()
                 self._finish(request, None)
 
-    def _add(self, request: EngineRequest) -> None:
+    def _add(self, request: EngineRequest, prompt: Any) -> None:
+        """Add ``request`` with its prompt's token ids (or refuse it with the error encoding gave)."""
         try:
-            encoded = self._tokenizer.encode(request.prompt, add_special_tokens=request.special_tokens)
-            prompt_tokens = int(encoded.input_ids.get_shape()[1])
+            if isinstance(prompt, Exception):
+                raise prompt
+            prompt_tokens = int(prompt.get_shape()[1])
             fit_context(request.config, prompt_tokens, self.max_context)
             request.id = next(self._ids)
-            request.handle = self._pipeline.add_request(request.id, encoded.input_ids, request.config)
+            request.handle = self._pipeline.add_request(request.id, prompt, request.config)
         except Exception as exc:
             _refuse(request, exc)
             return
@@ -302,8 +356,8 @@ class GenerationEngine:
                 batch.append((request, self._finish(request, error, post=False)))
             elif status != _RUNNING:
                 batch.append((request, self._finish(request, None, post=False)))
-        if batch:  # one wake-up of the event loop per step, not one per request
-            batch[0][0].loop.call_soon_threadsafe(_deliver, batch)
+        if batch:  # one wake-up of the event loop per step (or fewer), not one per request
+            self._outbox.send(batch)
 
     def _deltas(
         self, outputs: list[tuple[EngineRequest, dict[int, _Output]]]
@@ -353,16 +407,76 @@ class GenerationEngine:
         request.handle = None  # dropping the handle drops the request in GenAI
         self._active.pop(request.id, None)
         if post:
-            request.post(error)
+            self._outbox.send([(request, error)])
         return error
 
 
-def _deliver(batch: list[tuple[EngineRequest, Event]]) -> None:
-    """On the event loop: hand each request its events of one step, in order."""
-    for request, event in batch:
-        request.events.put_nowait(event)
-        if request.awaiting_first:
-            SWITCH.first_done(request)
+class Outbox:
+    """Events from the engine thread to the event loop: one wake-up of the loop carries everything
+    posted until the loop runs it, each request's events handed over together, in order (so a
+    loop that fell behind sends a stream's steps as one chunk)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: dict[asyncio.AbstractEventLoop, list[tuple[EngineRequest, Event]]] = {}
+
+    def send(self, items: list[tuple[EngineRequest, Event]]) -> None:
+        """From the engine thread: queue ``items``; wake their loop unless a wake-up is on its way."""
+        loop = items[0][0].loop
+        with self._lock:
+            found = self._waiting.get(loop)
+            if found is not None:
+                found += items
+                return
+            self._waiting[loop] = list(items)
+        try:
+            loop.call_soon_threadsafe(self._flush, loop)
+        except RuntimeError:  # the loop is closed: nobody is left to read them
+            with self._lock:
+                self._waiting.pop(loop, None)
+            raise
+
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self._lock:
+            items = self._waiting.pop(loop)
+        if len(items) == 1:
+            request, event = items[0]
+            request.deliver([event])
+            return
+        by_request: dict[int, tuple[EngineRequest, list[Event]]] = {}
+        for request, event in items:
+            found = by_request.get(id(request))
+            if found is None:
+                by_request[id(request)] = (request, [event])
+            else:
+                found[1].append(event)
+        for request, events in by_request.values():
+            request.deliver(events)
+
+
+def encode_prompts(tokenizer: Any, requests: list[EngineRequest]) -> dict[int, Any]:
+    """Each request's prompt token ids ([1, n] tensor) by ``id(request)``, or the error encoding it
+    gave. The prompts that came together are encoded in one tokenizer call per kind (with or
+    without special tokens): a call costs about the same for one prompt or 32, and the engine
+    steps no request while it encodes. A batch that fails is encoded one prompt at a time, so that
+    each request gets its own error."""
+    found: dict[int, Any] = {}
+    for special in (True, False):
+        group = [request for request in requests if request.special_tokens is special]
+        if len(group) > 1:
+            try:
+                encoded = tokenizer.encode([request.prompt for request in group], add_special_tokens=special)
+                ids, mask = encoded.input_ids.data, encoded.attention_mask.data
+                for row, request in enumerate(group):
+                    found[id(request)] = ov.Tensor(np.ascontiguousarray(ids[row][mask[row] == 1][None, :]))
+            except Exception:
+                log.debug("encoding %d prompts together failed; one at a time", len(group), exc_info=True)
+        for request in (request for request in group if id(request) not in found):
+            try:
+                found[id(request)] = tokenizer.encode(request.prompt, add_special_tokens=special).input_ids
+            except Exception as exc:
+                found[id(request)] = exc
+    return found
 
 
 def fit_context(config: Any, prompt_tokens: int, max_context: int | None) -> None:

@@ -155,7 +155,9 @@ class ContinuousBatchingServable(GenAITextServable):
             self.engine.cancel(submitted)
             raise
         cancel = functools.partial(self.engine.cancel, submitted)
-        return EventStream(submitted.events, cancel, prompt_tokens, self.stream_gate)
+        stream = EventStream(submitted.events, cancel, prompt_tokens, self.stream_gate)
+        submitted.sink = stream.offer
+        return stream
 
     def kv_cache_usage(self) -> float:
         """The KV cache in use, in percent (for metrics)."""

@@ -78,14 +78,14 @@ class LLMPipelineServable(GenAITextServable):
         prompt_tokens = int(encoded.input_ids.get_shape()[1])
         fit_context(config, prompt_tokens, self.max_context)
         loop = asyncio.get_running_loop()
-        events: asyncio.Queue[Event] = asyncio.Queue()
         cancelled = threading.Event()
+        stream = EventStream(asyncio.Queue(), cancelled.set, prompt_tokens)
 
         def post(event: Event) -> None:
-            loop.call_soon_threadsafe(events.put_nowait, event)
+            loop.call_soon_threadsafe(stream.offer, [event])
 
         self._worker.submit(self._run, encoded, config, post, cancelled)
-        return EventStream(events, cancelled.set, prompt_tokens)
+        return stream
 
     def _run(
         self, encoded: Any, config: Any, post: Callable[[Event], None], cancelled: threading.Event

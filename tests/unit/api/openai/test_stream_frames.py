@@ -10,10 +10,11 @@ from typing import Any
 
 import orjson
 
-from ovserve.api.openai.generation import _frames
+from ovserve.api.openai.generation import _Chunks, _Events, _frames
 from ovserve.api.openai.metering import Meter
 from ovserve.api.openai.requests import parse_generation
 from ovserve.api.openai.responses import Completion
+from ovserve.backends.genai.engine import EventStream
 from ovserve.genai.types import ChoiceDelta, GenerationStream
 
 
@@ -51,7 +52,8 @@ def events(behind: bool) -> list[list[dict[str, Any]]]:
     stream = Stream([list(s) for s in STEPS], behind=behind)
 
     async def collect() -> list[bytes]:
-        return [frame async for frame in _frames(parsed, stream, meter, lambda: None)]
+        chunks = _Chunks(parsed, stream.prompt_tokens, meter, lambda: None)
+        return [frame async for frame in _frames(parsed, stream, chunks, meter)]
 
     writes = asyncio.run(collect())
     assert writes[-1] == b"data: [DONE]\n\n"
@@ -81,3 +83,57 @@ def test_queued_steps_go_out_as_one_chunk() -> None:
     merged, usage = (write[0] for write in writes)
     assert (merged["choices"][0]["text"], merged["choices"][0]["finish_reason"]) == ("abc", "length")
     assert usage["usage"]["completion_tokens"] == 3
+
+
+class Body:
+    """A direct writer that records its chunks; ``paused`` refuses them (the transport's buffer is full)."""
+
+    def __init__(self, log: list[tuple[str, bytes]]) -> None:
+        self.log = log
+        self.paused = False
+
+    def ready(self) -> bool:
+        return not self.paused
+
+    def write(self, data: bytes) -> None:
+        self.log.append(("direct", data))
+
+
+def test_direct_chunks_and_the_iterations_make_one_answer_in_order() -> None:
+    """With a direct writer, the steps that come while the body waits are written by the hand-over;
+    paused, they go through the iteration; the end (usage, [DONE]) always does. The bytes, in the
+    order written, are the same events as without."""
+
+    async def main() -> list[tuple[str, bytes]]:
+        body = b'{"model": "m", "prompt": "x", "stream": true, "stream_options": {"include_usage": true}}'
+        parsed = parse_generation(body, chat=False)
+        meter = Meter(SimpleNamespace(metrics=None), "m", "Stream")  # type: ignore[arg-type]
+        stream = EventStream(asyncio.Queue(), lambda: None, 1)
+        handle = SimpleNamespace(__exit__=lambda: None)
+        answer = _Events(parsed, stream, handle, meter, lambda: None)  # type: ignore[arg-type]
+        log: list[tuple[str, bytes]] = []
+        direct = Body(log)
+        answer.push_to(direct)
+
+        async def send() -> None:
+            async for data in answer:
+                log.append(("iteration", data))
+
+        sender = asyncio.create_task(send())
+        await asyncio.sleep(0)
+        stream.offer([STEPS[0]])
+        direct.paused = True
+        stream.offer([STEPS[1]])
+        await asyncio.sleep(0)
+        direct.paused = False
+        stream.offer([STEPS[2], None])
+        await sender
+        return log
+
+    log = asyncio.run(main())
+    assert [how for how, _ in log] == ["direct", "iteration", "direct", "iteration", "iteration"]
+    chunks = [orjson.loads(data.removeprefix(b"data: ")) for _, data in log[:-1]]
+    assert [c["choices"][0]["text"] for c in chunks[:3]] == ["a", "b", "c"]
+    assert chunks[2]["choices"][0]["finish_reason"] == "length"
+    assert chunks[3]["usage"]["completion_tokens"] == 3
+    assert log[-1][1] == b"data: [DONE]\n\n"

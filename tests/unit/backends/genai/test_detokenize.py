@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import genai_models
 import openvino_genai as ov_genai
 import pytest
 
 from ovserve.backends.genai.detokenize import WINDOW, IncrementalText, Pieces, decode_all
+from ovserve.backends.genai.engine import encode_prompts
 
 TEXT = "héllo wörld — ünïcode: 日本語, how are you?"
 
@@ -52,3 +55,26 @@ def test_plain_tokens_skip_the_detokenizer_and_add_up_to_the_text(tokenizer: ov_
     ascii_tokens = [t for t in ids[1:] if tokenizer.decode([t]).isascii()]
     assert taken >= len(ascii_tokens) > 0  # the ASCII tokens (but the first) came without decoding
     assert pieces.text([ids[0]]) is not None and pieces.text([]) == ""
+
+
+def test_prompts_encoded_together_get_the_ids_each_would_get_alone(tokenizer: ov_genai.Tokenizer) -> None:
+    """The engine encodes the prompts that came together in one call per kind: each prompt's ids
+    (padding dropped) are those of encoding it alone, with and without special tokens."""
+    prompts = ["x", TEXT, "", "the quick brown fox " * 9, "x", "日本語"]
+    requests = [
+        SimpleNamespace(prompt=prompt, special_tokens=index % 2 == 0)
+        for index, prompt in enumerate(prompts * 2)
+    ]
+    calls: list[type] = []
+
+    class Counting:
+        def encode(self, text: Any, add_special_tokens: bool) -> Any:
+            calls.append(type(text))
+            return tokenizer.encode(text, add_special_tokens=add_special_tokens)
+
+    found = encode_prompts(Counting(), requests)  # type: ignore[arg-type]
+    assert calls == [list, list]  # one call per kind
+    for request in requests:
+        alone = tokenizer.encode(request.prompt, add_special_tokens=request.special_tokens).input_ids
+        ids = found[id(request)]
+        assert ids.get_shape() == alone.get_shape() and ids.data.tolist() == alone.data.tolist()

@@ -304,3 +304,101 @@ def test_logprobs_take_the_cached_text_of_plain_tokens() -> None:
         stop(engine, pipeline)
 
     asyncio.run(main())
+
+
+def test_the_outbox_hands_each_request_its_events_of_one_wake_up_together_in_order() -> None:
+    """What the engine posts before the loop runs reaches the loop in one wake-up, each request's
+    events in one hand-over (so a stream that fell behind sends them as one chunk)."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        got: list[tuple[str, list[Any]]] = []
+
+        def request(name: str) -> engine_module.EngineRequest:
+            made = engine_module.EngineRequest(
+                "a", True, None, False, loop, loop.create_future(), asyncio.Queue()
+            )
+            made.sink = lambda events: got.append((name, events))
+            return made
+
+        first, second = request("first"), request("second")
+        one, two, three = ([ChoiceDelta(0, letter, 1)] for letter in "abc")
+        outbox = engine_module.Outbox()
+        posting = threading.Thread(
+            target=lambda: [
+                outbox.send(items)
+                for items in ([(first, one)], [(second, two)], [(first, three), (first, None)])
+            ]
+        )
+        posting.start()
+        posting.join()
+        assert got == []  # nothing runs on the loop until it gets to the wake-up
+        await asyncio.sleep(0)
+        assert got == [("first", [one, three, None]), ("second", [two])]
+        outbox.send([(second, None)])
+        await asyncio.sleep(0)
+        assert got[2:] == [("second", [None])]
+        plain = engine_module.EngineRequest(
+            "a", True, None, False, loop, loop.create_future(), asyncio.Queue()
+        )
+        outbox.send([(plain, one), (plain, None)])  # no stream yet: queued for it
+        await asyncio.sleep(0)
+        assert [plain.events.get_nowait(), plain.events.get_nowait()] == [one, None]
+
+    asyncio.run(main())
+
+
+def test_steps_go_to_the_taker_while_the_reader_waits_and_to_the_reader_otherwise() -> None:
+    """``deliver_directly``: a step offered while the iteration waits with nothing queued goes to
+    the taker; one it refuses, and every later one until the reader took them, to the reader, in order."""
+
+    async def main() -> None:
+        stream = EventStream(asyncio.Queue(), lambda: None, 1)
+        steps = [[ChoiceDelta(0, letter, 1)] for letter in "abcdef"]
+        taken: list[list[Any]] = []
+        ready = [True]
+
+        def take(offered: list[list[ChoiceDelta]]) -> bool:
+            if ready[0]:
+                taken.append(offered)
+            return ready[0]
+
+        stream.deliver_directly(take)
+        seen: list[list[Any]] = []
+
+        async def read() -> None:
+            async for step in stream:
+                seen.append([step, *stream.ready()])
+
+        reader = asyncio.create_task(read())
+        await asyncio.sleep(0)  # the reader waits
+        stream.offer([steps[0], steps[1]])
+        assert (taken, seen) == ([[steps[0], steps[1]]], [])
+        ready[0] = False
+        stream.offer([steps[2]])
+        ready[0] = True
+        stream.offer([steps[3]])  # the reader has not taken the refused step yet: queued behind it
+        await asyncio.sleep(0)
+        assert seen == [[steps[2], steps[3]]]
+        stream.offer([steps[4], None])
+        await reader
+        assert taken == [[steps[0], steps[1]], [steps[4]]] and len(seen) == 1
+
+        failing = EventStream(asyncio.Queue(), lambda: None, 1)
+
+        def broken(offered: list[list[ChoiceDelta]]) -> bool:
+            raise BackendError("encoding failed")
+
+        failing.deliver_directly(broken)
+
+        async def read_failing() -> None:
+            async for _ in failing:
+                pass
+
+        failed = asyncio.create_task(read_failing())
+        await asyncio.sleep(0)
+        failing.offer([steps[5]])
+        with pytest.raises(BackendError, match="encoding failed"):
+            await failed
+
+    asyncio.run(main())
