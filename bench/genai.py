@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Text generation: ovserve's OpenAI endpoint against ContinuousBatchingPipeline called in-process.
 
-Two models, both the predictable LLM of tests/genai_models.py (built locally, no download):
+Three models, all the predictable LLM of tests/genai_models.py (built locally, no download):
 ``tiny`` (one layer, hidden 16: a step for all requests costs ~0.15-0.6 ms, so the serving
-work per token shows) and ``small`` (6 layers, hidden 512, feed-forward 2048: a step costs
-milliseconds, as a real LLM's does on a CPU). Both sides run the same model with the same
+work per token shows), ``small`` (6 layers, hidden 512, feed-forward 2048: a step costs 1.5-4
+ms) and ``medium`` (8 layers, hidden 1024, feed-forward 4096: ~15 ms at c=1, the pace of a real
+small LLM on a CPU, which is slower still). Both sides run the same model with the same
 scheduler settings. Each round starts ``c`` generations at once (prompt "x", ``max_tokens`` new
 tokens, ``ignore_eos``) and measures:
 
@@ -13,8 +14,9 @@ tokens, ``ignore_eos``) and measures:
 - CPU time per token: the process's (all threads) over the measured rounds, which a busy
   shared machine disturbs less than the rates.
 
-Beside them, the peers of bench/genai_peers.py, each in its own venv: the obvious
-hand-written server (FastAPI + LLMPipeline behind a lock, both models) and llama-cpp-python's
+In-process and ovserve are measured in turn, round by round (the ratio is the median of the
+rounds' ratios). Beside them, the peers of bench/genai_peers.py, each in its own venv: the obvious
+hand-written server (FastAPI + LLMPipeline behind a lock, tiny and small) and llama-cpp-python's
 OpenAI server on the tiny architecture written as GGUF (its wheel is built from source on
 first use). In-process, one thread adds the requests and steps the pipeline (as ovserve's
 engine does); against the servers, a minimal asyncio client streams ``c`` completions over
@@ -24,7 +26,7 @@ checked against ``max_tokens``; llama-cpp-python sends no usage chunk: its chunk
 token) are counted. Writes bench/results/<date>-genai.md.
 
     .venv/bin/python bench/genai.py   # BENCH_GENAI_ROUNDS, BENCH_GENAI_TOKENS, BENCH_GENAI_MODELS
-                                      # (tiny,small); BENCH_GENAI_LLAMA=0: no llama peer
+                                      # (tiny,small,medium), BENCH_GENAI_PAIRS; BENCH_GENAI_LLAMA=0: no llama peer
 """
 
 from __future__ import annotations
@@ -59,11 +61,13 @@ TOKENS = int(os.environ.get("BENCH_GENAI_TOKENS", "128"))
 
 @dataclass
 class Measured:
-    """One side at one concurrency: best tokens/s, its round's TTFTs, CPU µs per token (or None)."""
+    """One side at one concurrency: best tokens/s, its round's TTFTs, CPU µs per token (or None);
+    ``ratio``: the median of the per-round ratios to in-process when measured interleaved with it."""
 
     rate: float
     ttft: list[float]
     cpu_us: float | None = None
+    ratio: float | None = None
 
 
 #: the bench's models: genai_models.build_llm's size arguments and a description
@@ -73,7 +77,16 @@ MODELS: dict[str, tuple[dict[str, int], str]] = {
         {"heads": 8, "head_dim": 64, "layers": 6, "ffn": 2048},
         "6 layers, hidden 512, feed-forward 2048",
     ),
+    "medium": (
+        {"heads": 16, "head_dim": 64, "layers": 8, "ffn": 4096},
+        "8 layers, hidden 1024, feed-forward 4096: ~100 M weights, a step of ~15 ms at c=1 on 2 cores, "
+        "still faster than the smallest real LLMs (0.5-1 B weights) on a CPU",
+    ),
 }
+#: the models the peers also serve (a hand-written server behind a lock takes c × as long)
+PEER_MODELS = ("tiny", "small")
+#: rounds of in-process and ovserve taken in turn (after a warm-up each), per concurrency
+PAIRS = int(os.environ.get("BENCH_GENAI_PAIRS", "5"))
 
 
 def build_model(name: str, work: Path) -> Path:
@@ -107,21 +120,6 @@ def in_process_round(pipe: Any, concurrency: int) -> tuple[float, list[float], i
                     first.setdefault(i, now - start)
     rate = tokens / (time.perf_counter() - start)
     return rate, list(first.values()), tokens, time.process_time() - cpu_start
-
-
-def in_process(model: Path, concurrency: int) -> Measured:
-    """One round's tokens/s and TTFTs on the pipeline itself (best of ROUNDS after a warm-up), and
-    the process's CPU time per token over the measured rounds."""
-    pipe = pipeline(model)
-    best, total, cpu = Measured(0.0, [0.0]), 0, 0.0
-    in_process_round(pipe, concurrency)
-    for _ in range(ROUNDS):
-        rate, firsts, tokens, seconds = in_process_round(pipe, concurrency)
-        total, cpu = total + tokens, cpu + seconds
-        if rate > best.rate:
-            best = Measured(rate, firsts)
-    best.cpu_us = cpu / total * 1e6
-    return best
 
 
 async def _stream(
@@ -228,21 +226,60 @@ def _ms(values: list[float], q: float) -> str:
     return f"{ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000:.1f}"
 
 
+def interleaved(pipe: Any, port: int, pid: int, concurrency: int, model: str) -> tuple[Measured, Measured]:
+    """In-process and ovserve in turn, PAIRS rounds after a warm-up each (the order alternating):
+    each side's best round, CPU per token over all its rounds, and ovserve's ratio as the median
+    of the rounds' ratios, so that a drift of the machine cancels out."""
+    in_process_round(pipe, concurrency)
+    one_round(port, concurrency, model=model)
+    local, remote = Measured(0.0, [0.0]), Measured(0.0, [0.0])
+    ratios: list[float] = []
+    cpu = {"local": 0.0, "remote": 0.0}
+    tokens = {"local": 0, "remote": 0}
+    for index in range(PAIRS):
+        rates: dict[str, float] = {}
+        for side in ("local", "remote") if index % 2 == 0 else ("remote", "local"):
+            if side == "local":
+                rate, firsts, made, seconds = in_process_round(pipe, concurrency)
+            else:
+                before = cpu_seconds(pid)
+                rate, firsts, made = one_round(port, concurrency, model=model)
+                seconds = cpu_seconds(pid) - before
+            cpu[side] += seconds
+            tokens[side] += made
+            rates[side] = rate
+            best = local if side == "local" else remote
+            if rate > best.rate:
+                best.rate, best.ttft = rate, firsts
+        ratios.append(rates["remote"] / rates["local"])
+    local.cpu_us = cpu["local"] / tokens["local"] * 1e6
+    remote.cpu_us = cpu["remote"] / tokens["remote"] * 1e6
+    remote.ratio = statistics.median(ratios)
+    return local, remote
+
+
 def measure_all(name: str, model: Path, work: Path) -> dict[str, dict[int, Measured]]:
-    """Every side at every concurrency on one model, one side after the other (each server alone)."""
-    sides: dict[str, dict[int, Measured]] = {"in-process": {c: in_process(model, c) for c in CONCURRENCY}}
+    """Every side at every concurrency on one model: in-process and ovserve interleaved (both
+    loaded, one measured at a time), then each peer alone."""
     proc = ServerProcess(
         ["--model_name", name, "--model_path", str(model), "--task", "text_generation"],
         work / f"ovserve-{name}.log",
     )
     proc.start()
+    sides: dict[str, dict[int, Measured]] = {"in-process": {}, "ovserve": {}}
     try:
         assert proc.process is not None
-        sides["ovserve"] = {
-            c: served(proc.rest_port, c, pid=proc.process.pid, model=name) for c in CONCURRENCY
-        }
+        pipe = pipeline(model)
+        for c in CONCURRENCY:
+            sides["in-process"][c], sides["ovserve"][c] = interleaved(
+                pipe, proc.rest_port, proc.process.pid, c, name
+            )
+            print(f"{name} c={c}: ovserve ÷ in-process {sides['ovserve'][c].ratio:.2f}", flush=True)
+        del pipe
     finally:
         proc.stop()
+    if name not in PEER_MODELS:
+        return sides
     starters = [lambda: start_fastapi(model, work / f"fastapi-{name}.log")]
     if os.environ.get("BENCH_GENAI_LLAMA", "1") != "0" and name == "tiny":  # GGUF: the tiny architecture only
         starters.append(lambda: start_llama(model, work, work / "llama.log"))
@@ -267,12 +304,16 @@ def table(sides: dict[str, dict[int, Measured]]) -> list[str]:
     )
     rows = ["| concurrency | " + " | ".join(header) + " |", "| --- |" + " --- |" * len(header)]
     for c in CONCURRENCY:
-        rates = [f"{sides[n][c].rate:,.0f} ({sides[n][c].rate / local[c].rate:.2f})" for n in names]
+        rates = [f"{sides[n][c].rate:,.0f} ({_ratio(sides[n][c], local[c]):.2f})" for n in names]
         ttfts = [_ttft(sides[n][c].ttft) for n in names]
         cpus = [f"{sides[n][c].cpu_us:.0f}" if sides[n][c].cpu_us is not None else "–" for n in names]
         rows.append(f"| {c} | " + " | ".join(rates + ttfts + cpus) + " |")
         print(rows[-1], flush=True)
     return rows
+
+
+def _ratio(side: Measured, local: Measured) -> float:
+    return side.ratio if side.ratio is not None else side.rate / local.rate
 
 
 def report(results: dict[str, dict[str, dict[int, Measured]]]) -> str:
@@ -283,7 +324,10 @@ def report(results: dict[str, dict[str, dict[int, Measured]]]) -> str:
         f"# Text generation: ovserve against ContinuousBatchingPipeline in-process and its peers ({today})",
         "",
         f"`bench/genai.py`, {TOKENS} new tokens per request (ignore_eos; counted by the servers' usage "
-        f"chunk), best of {ROUNDS} rounds after a warm-up, {os.cpu_count()} CPUs ({cpu}). CPU µs/token: the "
+        f"chunk), {os.cpu_count()} CPUs ({cpu}). In-process and ovserve: {PAIRS} rounds each, taken in turn "
+        "after a warm-up (both loaded, one measured at a time); tokens/s and TTFT of each side's best round, "
+        "ovserve's ratio the **median of the per-round ratios**. Peers (tiny and small only): best of "
+        f"{ROUNDS} rounds after a warm-up, each alone, ratio to the in-process best. CPU µs/token: the "
         "process's CPU time (all its threads) over the measured rounds / their tokens (the client's not counted).",
     ]
     for name, sides in results.items():

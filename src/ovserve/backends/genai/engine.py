@@ -23,6 +23,7 @@ import itertools
 import logging
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -42,6 +43,16 @@ log = logging.getLogger(__name__)
 
 #: the KV cache gauge is read every this many steps (and on the steps that free blocks)
 METRICS_EVERY_STEPS = 16
+
+#: GenAI's ``step()`` holds the GIL, so the event loop cannot run while a step runs; the engine
+#: thread goes straight on to the next step unless the loop is already waiting for the GIL, so
+#: what a step posted would go out only after the next step. After a step that took at least
+#: this long, the engine waits (up to :data:`HAND_OVER_WAIT_S`) until the loop took it: a chunk
+#: is not held back by a long step, and the loop's work per step is small beside the step. After
+#: shorter steps it does not wait: a stream's steps then go out together, one chunk for several
+#: (on a tiny model, a chunk per step costs more than the steps).
+HAND_OVER_STEP_S = 0.001
+HAND_OVER_WAIT_S = 0.005
 
 #: GenAI's GenerationStatus values that the engine tells apart (``int()`` of the enum)
 _RUNNING, _IGNORED = 0, 2
@@ -296,11 +307,15 @@ class GenerationEngine:
         # a step frees the blocks of cancelled and finished requests; the next one reports it
         settling = self._settle > 0
         self._settle = max(0, self._settle - 1)
+        started = time.perf_counter()
         self._pipeline.step()
+        took = time.perf_counter() - started
         self._read_all()
         self._steps += 1
         if settling or self._steps % METRICS_EVERY_STEPS == 0:
             self._cache_usage = float(self._pipeline.get_metrics().cache_usage)
+        if took >= HAND_OVER_STEP_S:  # see HAND_OVER_STEP_S
+            self._outbox.wait_delivered(HAND_OVER_WAIT_S)
         return True
 
     def _apply_commands(self) -> None:
@@ -419,6 +434,13 @@ class Outbox:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._waiting: dict[asyncio.AbstractEventLoop, list[tuple[EngineRequest, Event]]] = {}
+        self._delivered = threading.Event()  # nothing waits for a loop
+        self._delivered.set()
+
+    def wait_delivered(self, timeout: float) -> None:
+        """From the engine thread: wait (up to ``timeout`` s) until the loops took what was sent."""
+        if not self._delivered.is_set():
+            self._delivered.wait(timeout)
 
     def send(self, items: list[tuple[EngineRequest, Event]]) -> None:
         """From the engine thread: queue ``items``; wake their loop unless a wake-up is on its way."""
@@ -429,16 +451,28 @@ class Outbox:
                 found += items
                 return
             self._waiting[loop] = list(items)
+            self._delivered.clear()
         try:
             loop.call_soon_threadsafe(self._flush, loop)
         except RuntimeError:  # the loop is closed: nobody is left to read them
             with self._lock:
                 self._waiting.pop(loop, None)
+                if not self._waiting:
+                    self._delivered.set()
             raise
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         with self._lock:
             items = self._waiting.pop(loop)
+        try:
+            self._deliver(items)
+        finally:
+            with self._lock:
+                if not self._waiting:
+                    self._delivered.set()
+
+    @staticmethod
+    def _deliver(items: list[tuple[EngineRequest, Event]]) -> None:
         if len(items) == 1:
             request, event = items[0]
             request.deliver([event])

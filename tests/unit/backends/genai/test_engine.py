@@ -402,3 +402,43 @@ def test_steps_go_to_the_taker_while_the_reader_waits_and_to_the_reader_otherwis
             await failed
 
     asyncio.run(main())
+
+
+def test_after_a_long_step_the_next_waits_until_the_loop_took_what_it_posted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``step()`` holds the GIL: after a step of at least HAND_OVER_STEP_S (here every step) the
+    engine lets the loop take the step's output before it runs the next one."""
+    monkeypatch.setattr(engine_module, "HAND_OVER_STEP_S", 0.0)
+    monkeypatch.setattr(engine_module, "HAND_OVER_WAIT_S", 60.0)  # a missed hand-over would hang, not pass
+
+    class Recording(Pipeline):
+        def __init__(self) -> None:
+            super().__init__()
+            self.delivered = 0
+            self.seen: list[int] = []  # deliveries made before each step
+
+        def step(self) -> None:
+            self.seen.append(self.delivered)
+            super().step()
+
+    async def main() -> None:
+        pipeline = Recording()
+        engine = GenerationEngine(pipeline, max_context=None, name="t")
+        request = engine.submit("a", True, config(3), False)
+        await request.accepted
+
+        def sink(events: list[Any]) -> None:
+            pipeline.delivered += 1
+            for event in events:
+                request.events.put_nowait(event)
+
+        request.sink = sink
+        for _ in range(3):
+            pipeline.gate.release()
+        deltas = await drain(engine, request)
+        assert "".join(d.text for d in deltas) == "abc"
+        assert pipeline.seen[:3] == [0, 1, 2]  # each step after the one before was delivered (then settling steps)
+        stop(engine, pipeline)
+
+    asyncio.run(main())
