@@ -438,7 +438,11 @@ def test_after_a_long_step_the_next_waits_until_the_loop_took_what_it_posted(
             pipeline.gate.release()
         deltas = await drain(engine, request)
         assert "".join(d.text for d in deltas) == "abc"
-        assert pipeline.seen[:3] == [0, 1, 2]  # each step after the one before was delivered (then settling steps)
+        assert pipeline.seen[:3] == [
+            0,
+            1,
+            2,
+        ]  # each step after the one before was delivered (then settling steps)
         stop(engine, pipeline)
 
     asyncio.run(main())
