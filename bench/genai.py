@@ -26,7 +26,8 @@ checked against ``max_tokens``; llama-cpp-python sends no usage chunk: its chunk
 token) are counted. Writes bench/results/<date>-genai.md.
 
     .venv/bin/python bench/genai.py   # BENCH_GENAI_ROUNDS, BENCH_GENAI_TOKENS, BENCH_GENAI_MODELS
-                                      # (tiny,small,medium), BENCH_GENAI_PAIRS; BENCH_GENAI_LLAMA=0: no llama peer
+                                      # (tiny,small,medium), BENCH_GENAI_PAIRS, BENCH_GENAI_OUT (the
+                                      # results file); BENCH_GENAI_LLAMA=0: no llama peer
 """
 
 from __future__ import annotations
@@ -340,7 +341,8 @@ def main() -> int:
     names = os.environ.get("BENCH_GENAI_MODELS", ",".join(MODELS)).split(",")
     results = {name: measure_all(name, build_model(name, work), work) for name in names}
     text = report(results)
-    path = ROOT / "bench" / "results" / f"{datetime.date.today().isoformat()}-genai.md"
+    default = ROOT / "bench" / "results" / f"{datetime.date.today().isoformat()}-genai.md"
+    path = Path(os.environ.get("BENCH_GENAI_OUT", str(default)))
     path.write_text(text)
     print(f"wrote {path}")
     return 0

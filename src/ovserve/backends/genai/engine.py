@@ -3,10 +3,14 @@
 Every call into the pipeline (``add_request``, ``step``, reading and cancelling handles)
 happens on the engine's own thread, so the pipeline never sees two threads; the event
 loop only posts commands (:meth:`GenerationEngine.submit`, :meth:`GenerationEngine.cancel`)
-and receives outputs through ``loop.call_soon_threadsafe``. ``step()`` releases the GIL,
-so the loop keeps serving while a batch runs. Many requests share each step: that is the
-batching. A cancelled request is cancelled before the next step and its KV blocks are
-freed by the pipeline at that step.
+and receives outputs through an :class:`Outbox` (one ``loop.call_soon_threadsafe`` for all that
+was posted until the loop runs it). Many requests share each step: that is the batching. A
+cancelled request is cancelled before the next step and its KV blocks are freed by the
+pipeline at that step. The prompts that came together are tokenized in one call.
+
+GenAI's ``step()`` holds the GIL (its binding does not release it): the loop is frozen while a
+step runs. So after a step of :data:`HAND_OVER_STEP_S` or more the engine lets the loop take
+the step's output before it runs the next one (else that output would wait for the next step).
 
 Text is made incrementally on the engine thread (:mod:`.detokenize`): a token whose text does
 not depend on its neighbours takes its cached text; the others a short window of tokens per
