@@ -140,9 +140,10 @@ lint: lint-deploy
 lint-deploy: $(GEN)
 	$(VENV)/bin/ruff check deploy
 	$(VENV)/bin/ruff format --check deploy
-# Text generation (bench/genai.py, ~6 min): ovserve's /v3/completions streamed at concurrency 1, 8, 32
-# against ContinuousBatchingPipeline in-process, a hand-written FastAPI + LLMPipeline server and
-# llama-cpp-python's server (the same tiny architecture as GGUF); a tiny and a small LLM built locally; writes
+# Text generation (bench/genai.py, ~10 min): ovserve's /v3/completions streamed at concurrency 1, 8, 32
+# against ContinuousBatchingPipeline in-process (in turn, round by round), a hand-written FastAPI +
+# LLMPipeline server and llama-cpp-python's server (the same tiny architecture as GGUF); a tiny, a
+# small and a medium LLM built locally; writes
 # bench/results/<date>-genai.md. The peers' venvs are made under bench/.envs on first use; PyPI has only
 # llama-cpp-python's sdist, so the first run builds its wheel (~25 min on 2 cores; BENCH_GENAI_LLAMA=0 skips it).
 .PHONY: bench-genai
