@@ -22,7 +22,10 @@ against either side. Per-request latencies come from h2load's log; a gRPC error 
 HTTP 200 whose DATA is missing, so answers are also counted by the bytes received.
 
 Prints a markdown table (req/s, p50, p99, server CPU and CPU per answer, the ratios to no
-batching) and writes it to
+batching), then, with the server stopped, runs ``benchmark_app`` on the same model and plugin
+config at batch 1 and at ``--max-batch`` and adds issue 16's ratios (bench/batching_limits.py:
+batching at the highest concurrency ÷ benchmark_app at the max batch, c=1 p50 with ÷ without
+batching), and writes it to
 ``bench/results/<date>-<cpu>-batching.md`` (or ``--out``).
 """
 
@@ -52,6 +55,7 @@ sys.path.insert(0, str(BENCH))
 
 import models  # noqa: E402  (bench/models.py: the model builders the whole suite shares)
 from abtools import cpu_seconds  # noqa: E402
+from batching_limits import benchmark_app_fps, limit_lines  # noqa: E402
 from lifecycle_common import cpu_name  # noqa: E402
 
 GRPC_PATH = "/inference.GRPCInferenceService/ModelInfer"
@@ -276,7 +280,13 @@ def describe(r: Result) -> str:
     return f"dynamic_batching `{json.dumps(r.batching)}`"
 
 
-def report(results: list[Result], args: argparse.Namespace, load_before: float, load_after: float) -> str:
+def report(
+    results: list[Result],
+    args: argparse.Namespace,
+    load_before: float,
+    load_after: float,
+    fps: dict[int, float | None] | None = None,
+) -> str:
     phase_seconds = args.warmup + args.seconds + args.tail
     lines = [
         f"# Dynamic batching, {datetime.date.today()}: {cpu_name()}, {os.cpu_count()} CPUs",
@@ -321,6 +331,8 @@ def report(results: list[Result], args: argparse.Namespace, load_before: float, 
         f"Load average before {load_before:.2f}, after {load_after:.2f} (other work on the machine skews "
         "req/s and latency; compare within a round).",
     ]
+    if fps is not None:
+        lines += limit_lines(results, fps, args.max_batch)
     return "\n".join(lines) + "\n"
 
 
@@ -340,6 +352,12 @@ def main() -> int:
     parser.add_argument("--plugin-config", type=json.loads, default=DEFAULT_PLUGIN_CONFIG)
     parser.add_argument("--model", choices=sorted(models.SPECS), default=models.RESNET.name)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--benchmark-app-seconds",
+        type=int,
+        default=15,
+        help="benchmark_app at batch 1 and --max-batch after the phases, for the ratios to it (0: skip)",
+    )
     args = parser.parse_args()
     global SPEC
     SPEC = models.SPECS[args.model]
@@ -373,7 +391,15 @@ def main() -> int:
                     )
     finally:
         server.stop()
-    text = report(results, args, load_before, os.getloadavg()[0])
+    fps = None
+    if args.benchmark_app_seconds > 0:  # after the server stopped: each has the machine alone
+        seconds = args.benchmark_app_seconds
+        fps = {
+            b: benchmark_app_fps(base / SPEC.xml, args.plugin_config, b, seconds, WORK)
+            for b in {1, args.max_batch}
+        }
+        print(f"benchmark_app images/s by batch size: {fps}", flush=True)
+    text = report(results, args, load_before, os.getloadavg()[0], fps)
     cpu = re.sub(r"[^a-z0-9]+", "-", cpu_name().lower()).strip("-")
     name = f"{datetime.date.today()}-{cpu}-batching{'' if SPEC is models.RESNET else '-' + SPEC.name}.md"
     out = args.out or BENCH / "results" / name
