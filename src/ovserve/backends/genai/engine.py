@@ -28,20 +28,16 @@ import logging
 import queue
 import threading
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-import openvino as ov
-
 from ovserve.backends.genai.detokenize import IncrementalText, Pieces, decode_all
+from ovserve.backends.genai.events import Event
+from ovserve.backends.genai.handover import Outbox, encode_prompts
 from ovserve.backends.genai.switching import SWITCH
 from ovserve.errors import BackendError
-from ovserve.genai.types import ChoiceDelta, GenerationAborted, GenerationStream, PromptTooLong, TokenLogprob
-from ovserve.scheduling.gates import arrive
+from ovserve.genai.types import ChoiceDelta, GenerationAborted, PromptTooLong, TokenLogprob
 
 log = logging.getLogger(__name__)
 
@@ -60,105 +56,6 @@ HAND_OVER_WAIT_S = 0.005
 
 #: GenAI's GenerationStatus values that the engine tells apart (``int()`` of the enum)
 _RUNNING, _IGNORED = 0, 2
-
-#: what the engine thread posts to a request's queue: deltas, an error, or None (the end)
-Event = list[ChoiceDelta] | BaseException | None
-
-
-class EventStream(GenerationStream):
-    """A generation read from its event queue: deltas until None (the end); an error is raised.
-
-    ``cancel`` stops the generation (the engine's or the worker's way); leaving the iteration
-    calls it too. :meth:`ready` hands over the steps that arrived while the reader was busy.
-    Events arrive on the loop through :meth:`offer`; with a taker (:meth:`deliver_directly`) the
-    steps that come while the iteration waits for them, nothing queued, go to the taker at once
-    (one call per hand-over), without waking the reader.
-    ``pile_up`` (test gates only, :mod:`ovserve.scheduling.gates`): when that gate file exists, the
-    iteration first waits for the generation's end, so that every step is waiting for the reader.
-    """
-
-    def __init__(
-        self,
-        events: asyncio.Queue[Event],
-        cancel: Callable[[], None],
-        prompt_tokens: int,
-        pile_up: Path | None = None,
-    ) -> None:
-        self._events = events
-        self._cancel = cancel
-        self._pending: deque[Event] = deque()  # taken from the queue, not yet handed over
-        self._pile_up = pile_up
-        self.prompt_tokens = prompt_tokens
-        self._take: Callable[[list[list[ChoiceDelta]]], bool] | None = None
-        self._parked = False  # the iteration waits on the queue, nothing pending
-
-    def deliver_directly(self, take: Callable[[list[list[ChoiceDelta]]], bool] | None) -> None:
-        self._take = take
-
-    def offer(self, events: list[Event]) -> None:
-        """On the event loop: this stream's events of one hand-over, in order. While the iteration
-        waits with nothing queued, the leading steps go to the taker (False: it cannot take them
-        now; they are queued); anything else is queued for the iteration. A taker that fails
-        queues its error instead, which the iteration raises."""
-        take = self._take
-        if take is not None and self._parked and self._events.empty():
-            count = 0
-            while count < len(events) and isinstance(events[count], list):
-                count += 1
-            if count:
-                try:
-                    taken = take(events[:count])  # type: ignore[arg-type]
-                except Exception as exc:
-                    events = [exc]
-                else:
-                    events = events[count:] if taken else events
-        put = self._events.put_nowait
-        for event in events:
-            put(event)
-
-    async def __aiter__(self) -> AsyncIterator[list[ChoiceDelta]]:
-        try:
-            if self._pile_up is not None and arrive(self._pile_up):
-                await self._take_until_the_end()
-            while True:
-                if self._pending:
-                    event = self._pending.popleft()
-                else:
-                    self._parked = True
-                    try:
-                        event = await self._events.get()
-                    finally:
-                        self._parked = False
-                if event is None:
-                    return
-                if isinstance(event, BaseException):
-                    raise event
-                yield event
-        finally:
-            self.cancel()
-
-    async def _take_until_the_end(self) -> None:
-        while True:
-            event = await self._events.get()
-            self._pending.append(event)
-            if event is None or isinstance(event, BaseException):
-                return
-
-    def ready(self) -> list[list[ChoiceDelta]]:
-        steps: list[list[ChoiceDelta]] = []
-        pending, events = self._pending, self._events
-        while True:
-            if not pending:
-                if events.empty():
-                    return steps
-                pending.append(events.get_nowait())
-            event = pending[0]
-            if event is None or isinstance(event, BaseException):
-                return steps  # the end or the error stays for the iteration
-            steps.append(pending.popleft())  # type: ignore[arg-type]
-
-    def cancel(self) -> None:
-        self._cancel()
 
 
 class _Output:
@@ -428,93 +325,6 @@ class GenerationEngine:
         if post:
             self._outbox.send([(request, error)])
         return error
-
-
-class Outbox:
-    """Events from the engine thread to the event loop: one wake-up of the loop carries everything
-    posted until the loop runs it, each request's events handed over together, in order (so a
-    loop that fell behind sends a stream's steps as one chunk)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._waiting: dict[asyncio.AbstractEventLoop, list[tuple[EngineRequest, Event]]] = {}
-        self._delivered = threading.Event()  # nothing waits for a loop
-        self._delivered.set()
-
-    def wait_delivered(self, timeout: float) -> None:
-        """From the engine thread: wait (up to ``timeout`` s) until the loops took what was sent."""
-        if not self._delivered.is_set():
-            self._delivered.wait(timeout)
-
-    def send(self, items: list[tuple[EngineRequest, Event]]) -> None:
-        """From the engine thread: queue ``items``; wake their loop unless a wake-up is on its way."""
-        loop = items[0][0].loop
-        with self._lock:
-            found = self._waiting.get(loop)
-            if found is not None:
-                found += items
-                return
-            self._waiting[loop] = list(items)
-            self._delivered.clear()
-        try:
-            loop.call_soon_threadsafe(self._flush, loop)
-        except RuntimeError:  # the loop is closed: nobody is left to read them
-            with self._lock:
-                self._waiting.pop(loop, None)
-                if not self._waiting:
-                    self._delivered.set()
-            raise
-
-    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
-        with self._lock:
-            items = self._waiting.pop(loop)
-        try:
-            self._deliver(items)
-        finally:
-            with self._lock:
-                if not self._waiting:
-                    self._delivered.set()
-
-    @staticmethod
-    def _deliver(items: list[tuple[EngineRequest, Event]]) -> None:
-        if len(items) == 1:
-            request, event = items[0]
-            request.deliver([event])
-            return
-        by_request: dict[int, tuple[EngineRequest, list[Event]]] = {}
-        for request, event in items:
-            found = by_request.get(id(request))
-            if found is None:
-                by_request[id(request)] = (request, [event])
-            else:
-                found[1].append(event)
-        for request, events in by_request.values():
-            request.deliver(events)
-
-
-def encode_prompts(tokenizer: Any, requests: list[EngineRequest]) -> dict[int, Any]:
-    """Each request's prompt token ids ([1, n] tensor) by ``id(request)``, or the error encoding it
-    gave. The prompts that came together are encoded in one tokenizer call per kind (with or
-    without special tokens): a call costs about the same for one prompt or 32, and the engine
-    steps no request while it encodes. A batch that fails is encoded one prompt at a time, so that
-    each request gets its own error."""
-    found: dict[int, Any] = {}
-    for special in (True, False):
-        group = [request for request in requests if request.special_tokens is special]
-        if len(group) > 1:
-            try:
-                encoded = tokenizer.encode([request.prompt for request in group], add_special_tokens=special)
-                ids, mask = encoded.input_ids.data, encoded.attention_mask.data
-                for row, request in enumerate(group):
-                    found[id(request)] = ov.Tensor(np.ascontiguousarray(ids[row][mask[row] == 1][None, :]))
-            except Exception:
-                log.debug("encoding %d prompts together failed; one at a time", len(group), exc_info=True)
-        for request in (request for request in group if id(request) not in found):
-            try:
-                found[id(request)] = tokenizer.encode(request.prompt, add_special_tokens=special).input_ids
-            except Exception as exc:
-                found[id(request)] = exc
-    return found
 
 
 def fit_context(config: Any, prompt_tokens: int, max_context: int | None) -> None:

@@ -10,7 +10,8 @@ from typing import Any
 
 import openvino_genai as ov_genai
 
-from ovserve.backends.genai.engine import EventStream, GenerationEngine
+from ovserve.backends.genai.engine import GenerationEngine
+from ovserve.backends.genai.events import EventStream
 from ovserve.backends.genai.files import context_length, plugin_properties, read_json
 from ovserve.backends.genai.stream_parse import ChoiceParser
 from ovserve.config.genai import GenerativeConfig

@@ -19,7 +19,8 @@ from typing import Any
 import openvino_genai as ov_genai
 
 from ovserve.backends.genai.detokenize import IncrementalText, Pieces
-from ovserve.backends.genai.engine import Event, EventStream, fit_context
+from ovserve.backends.genai.engine import fit_context
+from ovserve.backends.genai.events import Event, EventStream
 from ovserve.backends.genai.files import plugin_properties
 from ovserve.backends.genai.llm import GenAITextServable
 from ovserve.config.types import ModelConfig

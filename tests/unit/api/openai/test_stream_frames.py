@@ -14,7 +14,7 @@ from ovserve.api.openai.generation import _Chunks, _Events, _frames
 from ovserve.api.openai.metering import Meter
 from ovserve.api.openai.requests import parse_generation
 from ovserve.api.openai.responses import Completion
-from ovserve.backends.genai.engine import EventStream
+from ovserve.backends.genai.events import EventStream
 from ovserve.genai.types import ChoiceDelta, GenerationStream
 
 

@@ -11,7 +11,7 @@ import openvino_genai as ov_genai
 import pytest
 
 from ovserve.backends.genai.detokenize import WINDOW, IncrementalText, Pieces, decode_all
-from ovserve.backends.genai.engine import encode_prompts
+from ovserve.backends.genai.handover import encode_prompts
 
 TEXT = "héllo wörld — ünïcode: 日本語, how are you?"
 

@@ -16,7 +16,9 @@ import openvino_genai as ov_genai
 import pytest
 
 from ovserve.backends.genai import engine as engine_module
-from ovserve.backends.genai.engine import EventStream, GenerationEngine
+from ovserve.backends.genai.engine import GenerationEngine
+from ovserve.backends.genai.events import EventStream
+from ovserve.backends.genai.handover import Outbox
 from ovserve.backends.genai.switching import DECODING_S, FIRST_TOKEN_S, SWITCH
 from ovserve.errors import BackendError, ServingError
 from ovserve.genai.types import ChoiceDelta
@@ -323,7 +325,7 @@ def test_the_outbox_hands_each_request_its_events_of_one_wake_up_together_in_ord
 
         first, second = request("first"), request("second")
         one, two, three = ([ChoiceDelta(0, letter, 1)] for letter in "abc")
-        outbox = engine_module.Outbox()
+        outbox = Outbox()
         posting = threading.Thread(
             target=lambda: [
                 outbox.send(items)
