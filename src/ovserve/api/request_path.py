@@ -55,37 +55,46 @@ async def infer(
 
     ``wording`` rewords the errors of the call in the front end's API (none: as raised);
     ``unknown`` is the error of a name nothing is served under (none: ModelNotFound)."""
-    _mark_graph_call(call)
-    with _acquire_counted(ctx, call, name, version, unknown) as servable:
-        return await _run(ctx, servable, call, decode, encode, wording)
-
-
-def _mark_graph_call(call: CallInfo) -> None:
-    """Tell a graph servable which KServe call runs it (its series are per call; other APIs: 0)."""
-    index = _GRAPH_INDEX.get(call)
-    if index is None:  # once per call kind (CallInfo constants are compared by identity)
-        index = _GRAPH_INDEX[call] = (
-            graph_call_index(call.interface, call.method) if call.api == "KServe" else 0
-        )
-    GRAPH_CALL.set(index)
-
-
-_GRAPH_INDEX: dict[CallInfo, int] = {}
+    GRAPH_CALL.set(call.graph_index)  # which KServe call runs a graph (its series are per call)
+    handle = _acquire_counted(ctx, call, name, version, unknown)
+    try:
+        return await _run(ctx, handle.servable, call, decode, encode, wording)
+    finally:
+        handle.release()
 
 
 def _acquire_counted(
     ctx: ServingContext, call: CallInfo, name: str, version: int | None, unknown: Unknown | None = None
 ) -> Handle:
-    """:func:`_acquire`; a name or version that resolves to nothing counts as a failed ``call``;
-    an unknown name raises ``unknown(name)`` when given."""
+    """``ctx.manager.acquire`` for ``call``: a servable not served on ``call``'s API (a MediaPipe
+    graph on TensorFlow Serving, as OVMS) is not found there, also while it cannot serve. A name or
+    version that resolves to nothing counts as a failed ``call``; an unknown name raises
+    ``unknown(name)`` when given."""
     try:
-        return _acquire(ctx, call, name, version)
+        handle = ctx.manager.acquire(name, version)
+        if call.api in handle.servable.apis:
+            return handle
+        handle.release()
+        raise ModelNotFound(name)
     except ServingError as exc:
         if ctx.metrics is not None:
             ctx.metrics.count(call, name, version, ok=False)
-        if unknown is not None and type(exc) is ModelNotFound:
+        error = _not_served(ctx, call, name, exc)
+        if unknown is not None and type(error) is ModelNotFound:
             raise unknown(name) from None
+        if error is not exc:
+            raise error from None
         raise
+
+
+def _not_served(ctx: ServingContext, call: CallInfo, name: str, exc: ServingError) -> ServingError:
+    """``exc`` from acquiring ``name``; ModelNotFound instead when it is a servable that cannot serve
+    now (not loaded yet, retired) of a kind not served on ``call``'s API."""
+    if isinstance(exc, NotLoadedYet | Retired):
+        kind = ctx.manager.kind(name)
+        if kind is not None and kind.apis is not None and call.api not in kind.apis:
+            return ModelNotFound(name)
+    return exc
 
 
 async def _run(
@@ -115,9 +124,8 @@ async def _run(
             if outputs is None:
                 outputs = await servable.infer(request.inputs)
             inferred = perf_counter_ns()
-            result = encode(
-                servable, request, InferResponse(servable.name, servable.version, outputs, request.id)
-            )
+            sid = servable.id
+            result = encode(servable, request, InferResponse(sid.name, sid.version, outputs, request.id))
         except BaseException as exc:
             _failed(ctx, servable, call, start, wording, exc)  # raises it reworded, if it is
             raise
@@ -178,7 +186,7 @@ async def infer_stream(
     generator (``contextlib.aclosing``), which closes the servable's answers at once."""
     with _acquire_counted(ctx, call, name, version, unknown) as servable:
         if not servable.streams_answers:
-            _mark_graph_call(call)
+            GRAPH_CALL.set(call.graph_index)
             yield await _run(ctx, servable, call, decode, encode, None)
             return
         GRAPH_CALL.set(graph_call_index(call.interface, "ModelInferStream"))
@@ -226,22 +234,6 @@ def counted(ctx: ServingContext, call: CallInfo, name: str, version: int | None 
         metrics.count(call, name, version, ok=False)
         raise
     metrics.count(call, name, version, ok=True)
-
-
-def _acquire(ctx: ServingContext, call: CallInfo, name: str, version: int | None) -> Handle:
-    """``ctx.manager.acquire`` for ``call``: a servable not served on ``call``'s API (a MediaPipe
-    graph on TensorFlow Serving, as OVMS) is not found there, also while it cannot serve."""
-    try:
-        handle = ctx.manager.acquire(name, version)
-    except (NotLoadedYet, Retired):
-        kind = ctx.manager.kind(name)
-        if kind is not None and kind.apis is not None and call.api not in kind.apis:
-            raise ModelNotFound(name) from None
-        raise
-    if call.api not in handle.servable.apis:
-        handle.release()
-        raise ModelNotFound(name)
-    return handle
 
 
 def served_on(ctx: ServingContext, api: str, name: str) -> None:
