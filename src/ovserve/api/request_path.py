@@ -51,16 +51,53 @@ async def infer(
     wording: Wording | None = None,
     unknown: Unknown | None = None,
 ) -> R:
-    """Resolve ``name``/``version``, decode, validate and run, encode; count it as ``call``.
+    """Resolve ``name``/``version`` and pin it, decode, validate and run, encode; count it as ``call``
+    in the version's series (metrics on); its stages are timed into ``ctx.stats`` (Triton's
+    statistics extension) and, with tracing on, made spans of (``api/tracing.py``).
 
     ``wording`` rewords the errors of the call in the front end's API (none: as raised);
-    ``unknown`` is the error of a name nothing is served under (none: ModelNotFound)."""
+    ``unknown`` is the error of a name nothing is served under (none: ModelNotFound). One
+    coroutine: a model that runs inline answers without awaiting anything
+    (:meth:`~ovserve.core.servable.Servable.infer_now`)."""
     GRAPH_CALL.set(call.graph_index)  # which KServe call runs a graph (its series are per call)
     handle = _acquire_counted(ctx, call, name, version, unknown)
+    servable = handle.servable
+    series = ctx.metrics.version(servable.id) if ctx.metrics is not None else None
+    slot = [-1, -1]  # the backend's wait / run nanoseconds (api/backend_timing.py)
+    BACKEND_TIMING.set(slot)
+    start = perf_counter_ns()
+    if series is not None:
+        series.current += 1
     try:
-        return await _run(ctx, handle.servable, call, decode, encode, wording)
+        try:
+            request = decode(servable)
+            REQUEST_PARAMETERS.set(request.parameters or NO_PARAMETERS)
+            decoded = perf_counter_ns()
+            outputs = servable.infer_now(request.inputs)
+            if outputs is None:
+                outputs = await servable.infer(request.inputs)
+            inferred = perf_counter_ns()
+            sid = servable.id
+            result = encode(servable, request, InferResponse(sid.name, sid.version, outputs, request.id))
+        except BaseException as exc:
+            _failed(ctx, servable, call, start, wording, exc)  # raises it reworded, if it is
+            raise
+        encoded = perf_counter_ns()
+        ctx.stats.of(servable.id).record(start, decoded, inferred, encoded, slot[0])
+        if ctx.tracer is not None:
+            ctx.tracer.succeeded(servable, call, (start, decoded, inferred, encoded), slot)
+    except BaseException:
+        if series is not None:
+            series.fail[call.index] += 1
+        raise
     finally:
         handle.release()
+        if series is not None:
+            series.current -= 1
+    if series is not None:
+        series.success[call.index] += 1
+        series.request_time[call.interface_index].observe((perf_counter_ns() - start) // 1000)
+    return result
 
 
 def _acquire_counted(
@@ -95,55 +132,6 @@ def _not_served(ctx: ServingContext, call: CallInfo, name: str, exc: ServingErro
         if kind is not None and kind.apis is not None and call.api not in kind.apis:
             return ModelNotFound(name)
     return exc
-
-
-async def _run(
-    ctx: ServingContext,
-    servable: Servable,
-    call: CallInfo,
-    decode: Callable[[Servable], InferRequest],
-    encode: Callable[[Servable, InferRequest, InferResponse], R],
-    wording: Wording | None,
-) -> R:
-    """Decode, run and encode one call on a pinned servable, counted in its version's series
-    (metrics on); its stages are timed into ``ctx.stats`` (Triton's statistics extension) and,
-    with tracing on, made spans of (``api/tracing.py``). One coroutine: a model that runs inline
-    answers without awaiting anything (:meth:`~ovserve.core.servable.Servable.infer_now`)."""
-    series = ctx.metrics.version(servable.id) if ctx.metrics is not None else None
-    slot = [-1, -1]  # the backend's wait / run nanoseconds (api/backend_timing.py)
-    BACKEND_TIMING.set(slot)
-    start = perf_counter_ns()
-    if series is not None:
-        series.current += 1
-    try:
-        try:
-            request = decode(servable)
-            REQUEST_PARAMETERS.set(request.parameters or NO_PARAMETERS)
-            decoded = perf_counter_ns()
-            outputs = servable.infer_now(request.inputs)
-            if outputs is None:
-                outputs = await servable.infer(request.inputs)
-            inferred = perf_counter_ns()
-            sid = servable.id
-            result = encode(servable, request, InferResponse(sid.name, sid.version, outputs, request.id))
-        except BaseException as exc:
-            _failed(ctx, servable, call, start, wording, exc)  # raises it reworded, if it is
-            raise
-        encoded = perf_counter_ns()
-        ctx.stats.of(servable.id).record(start, decoded, inferred, encoded, slot[0])
-        if ctx.tracer is not None:
-            ctx.tracer.succeeded(servable, call, (start, decoded, inferred, encoded), slot)
-    except BaseException:
-        if series is not None:
-            series.fail[call.index] += 1
-        raise
-    finally:
-        if series is not None:
-            series.current -= 1
-    if series is not None:
-        series.success[call.index] += 1
-        series.request_time[call.interface_index].observe((perf_counter_ns() - start) // 1000)
-    return result
 
 
 def _failed(
@@ -185,21 +173,22 @@ async def infer_stream(
     The version is pinned until the last answer; a caller that stops early must close this
     generator (``contextlib.aclosing``), which closes the servable's answers at once."""
     with _acquire_counted(ctx, call, name, version, unknown) as servable:
-        if not servable.streams_answers:
-            GRAPH_CALL.set(call.graph_index)
-            yield await _run(ctx, servable, call, decode, encode, None)
+        if servable.streams_answers:
+            GRAPH_CALL.set(graph_call_index(call.interface, "ModelInferStream"))
+            request = decode(servable)
+            REQUEST_PARAMETERS.set(request.parameters or NO_PARAMETERS)
+            async with aclosing(servable.infer_stream(request.inputs)) as answers:
+                async for answer in answers:
+                    answered = _answered(request, answer.outputs)
+                    if answered is None:
+                        continue  # a packet of an output the client did not ask for
+                    response = InferResponse(servable.name, servable.version, answer.outputs, request.id)
+                    response.parameters = answer.parameters
+                    yield encode(servable, answered, response)
             return
-        GRAPH_CALL.set(graph_call_index(call.interface, "ModelInferStream"))
-        request = decode(servable)
-        REQUEST_PARAMETERS.set(request.parameters or NO_PARAMETERS)
-        async with aclosing(servable.infer_stream(request.inputs)) as answers:
-            async for answer in answers:
-                answered = _answered(request, answer.outputs)
-                if answered is None:
-                    continue  # a packet of an output the client did not ask for
-                response = InferResponse(servable.name, servable.version, answer.outputs, request.id)
-                response.parameters = answer.parameters
-                yield encode(servable, answered, response)
+    # Any other servable: released and pinned again by infer() with nothing run in between (no
+    # await), so the same version; a retirement waiting for it sees the pin again (manager.py).
+    yield await infer(ctx, call, name, version, decode, encode, None, unknown)
 
 
 def _answered(request: InferRequest, outputs: Mapping[str, object]) -> InferRequest | None:
