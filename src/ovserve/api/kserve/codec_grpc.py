@@ -61,7 +61,7 @@ CONTENTS_FIELD: dict[str, str | None] = {
 
 #: the datatypes whose raw buffers :func:`_plain_raw` reads in one step (all but BYTES)
 _PLAIN_DTYPES = {name: dtype for name, dtype in KSERVE_TO_NUMPY.items() if dtype != BYTES_DTYPE}
-#: and the other way, for the outputs :func:`encode_infer_response` writes in one step
+#: and the other way, for the outputs :func:`encode_infer_reply` writes in one step
 _PLAIN_DATATYPES = {dtype: name for name, dtype in _PLAIN_DTYPES.items()}
 
 
@@ -188,8 +188,11 @@ def _from_contents(
     return array.reshape(dims)
 
 
-def encode_infer_response(request: InferRequest, response: InferResponse) -> pb.ModelInferResponse:
-    """A ``ModelInferResponse`` with every (or every requested) output in ``raw_output_contents``."""
+def encode_infer_reply(
+    servable: Servable, request: InferRequest, response: InferResponse
+) -> pb.ModelInferResponse:
+    """A ``ModelInferResponse`` with every (or every requested) output in ``raw_output_contents``
+    (``servable`` unused: the request path's encoder signature, without a function around this)."""
     message = pb.ModelInferResponse(
         model_name=response.model_name, model_version=str(response.model_version), id=response.id
     )

@@ -191,7 +191,7 @@ class OpenVINOServable(Servable):
         views = slot.views
         if static and views is not None:  # what fill() does for such inputs, without asking for the tensors
             for view, name in zip(views, self._input_order, strict=True):
-                np.copyto(view, inputs[name], casting="no")
+                view[...] = inputs[name]  # np.copyto(casting="no") without its Python dispatcher: same dtype
         else:
             self._fill_all(request, inputs)
         if self._plain_outputs:  # the binding's own copies of the outputs, in the model's order
