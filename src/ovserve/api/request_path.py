@@ -52,14 +52,13 @@ async def infer(
     unknown: Unknown | None = None,
 ) -> R:
     """Resolve ``name``/``version`` and pin it, decode, validate and run, encode; count it as ``call``
-    in the version's series (metrics on); its stages are timed into ``ctx.stats`` (Triton's
-    statistics extension) and, with tracing on, made spans of (``api/tracing.py``).
-
-    ``wording`` rewords the errors of the call in the front end's API (none: as raised);
-    ``unknown`` is the error of a name nothing is served under (none: ModelNotFound). One
-    coroutine: a model that runs inline answers without awaiting anything
+    in the version's series (metrics on); time its stages into ``ctx.stats`` (Triton's statistics)
+    and, with tracing on, make spans of them. ``wording`` rewords the call's errors in the front
+    end's API (none: as raised); ``unknown`` is the error of a name nothing is served under (none:
+    ModelNotFound). One coroutine: a model that runs inline answers without awaiting anything
     (:meth:`~ovserve.core.servable.Servable.infer_now`)."""
-    GRAPH_CALL.set(call.graph_index)  # which KServe call runs a graph (its series are per call)
+    if GRAPH_CALL.get() != call.graph_index:  # which KServe call runs a graph (its series are per call)
+        GRAPH_CALL.set(call.graph_index)  # (set only when it changes: a set costs a token and a copy)
     handle = _acquire_counted(ctx, call, name, version, unknown)
     servable = handle.servable
     series = ctx.metrics.version(servable.id) if ctx.metrics is not None else None
@@ -71,7 +70,8 @@ async def infer(
     try:
         try:
             request = decode(servable)
-            REQUEST_PARAMETERS.set(request.parameters or NO_PARAMETERS)
+            if request.parameters or REQUEST_PARAMETERS.get() is not NO_PARAMETERS:
+                REQUEST_PARAMETERS.set(request.parameters or NO_PARAMETERS)
             decoded = perf_counter_ns()
             outputs = servable.infer_now(request.inputs)
             if outputs is None:

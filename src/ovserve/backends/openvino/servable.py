@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from time import perf_counter_ns
@@ -84,6 +85,10 @@ class OpenVINOServable(Servable):
             if all(dim.is_static for spec in inputs for dim in spec.dims)
             else None
         )
+        #: what inputs of those static shapes take, in bytes
+        self._static_nbytes = sum(
+            np.dtype(dtype).itemsize * math.prod(shape) for _, dtype, shape in self._static_inputs or ()
+        )
         #: whether OpenVINO's own copies of the outputs are what the caller gets (numbers, not bf16,
         #: none passed through from an input): then the inline path reads them as they come
         self._plain_outputs = not passthrough and all(spec.dtype in PLAIN_DTYPES for spec in outputs)
@@ -135,19 +140,12 @@ class OpenVINOServable(Servable):
         if not pool.idle or not 0 <= self._estimate_ns < self._inline_ns:
             return None
         static = self._static_match(inputs)
-        if not static:
-            validate_inputs(self.id, self.inputs, inputs)  # refuses, or accepts a dynamic shape
-        check = self._shape_check
-        if check is not None:
-            signature = tuple(inputs[name].shape for name in self._input_order)
-            reason = check.verdict(signature)
-            if reason is None:  # never seen: checked off the loop by run()
+        if static and self._shape_check is None:
+            size = self._static_nbytes
+        else:
+            size = self._admitted_size(inputs, static)
+            if size < 0:
                 return None
-            if reason:
-                raise check.error(signature, reason)
-        size = 0
-        for array in inputs.values():
-            size += array.nbytes
         if size > INLINE_MAX_BYTES:
             return None
         idle = pool.idle  # not empty, so no call waits (pool.py): taken and given back in place
@@ -169,6 +167,25 @@ class OpenVINOServable(Servable):
         if observer is not None:
             observer(started - asked, took)
         return outputs
+
+    def _admitted_size(self, inputs: Mapping[str, np.ndarray], static: bool) -> int:
+        """The inputs' size in bytes once validated (unless ``static``: matched already) and, for a
+        model with dynamic inputs, their shape checked; -1 for a shape never seen (:meth:`run`
+        checks it off the loop). Raises the refusal :meth:`infer` would raise."""
+        if not static:
+            validate_inputs(self.id, self.inputs, inputs)  # refuses, or accepts a dynamic shape
+        check = self._shape_check
+        if check is not None:
+            signature = tuple(inputs[name].shape for name in self._input_order)
+            reason = check.verdict(signature)
+            if reason is None:
+                return -1
+            if reason:
+                raise check.error(signature, reason)
+        size = 0
+        for array in inputs.values():
+            size += array.nbytes
+        return size
 
     def _static_match(self, inputs: Mapping[str, np.ndarray]) -> bool:
         """Whether ``inputs`` are the inputs of a model of static shapes, each with its dtype and
