@@ -213,7 +213,13 @@ def encode_infer_reply(
             continue
         tensors.add(name=name, datatype=datatype_of(name, array), shape=array.shape)
         buffers.append(to_raw(array))
-    for key, value in (response.parameters or {}).items():
+    if response.parameters:
+        _add_parameters(message, response.parameters)
+    return message
+
+
+def _add_parameters(message: pb.ModelInferResponse, parameters: Mapping[str, int | str | bool]) -> None:
+    for key, value in parameters.items():
         parameter = message.parameters[key]
         if isinstance(value, bool):
             parameter.bool_param = value
@@ -221,4 +227,3 @@ def encode_infer_reply(
             parameter.int64_param = value
         else:
             parameter.string_param = value
-    return message

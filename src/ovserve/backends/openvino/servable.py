@@ -139,7 +139,17 @@ class OpenVINOServable(Servable):
         pool = self._pool
         if not pool.idle or not 0 <= self._estimate_ns < self._inline_ns:
             return None
-        static = self._static_match(inputs)
+        # static: the inputs of a model of static shapes, each with its dtype and shape (what
+        # validate_inputs accepts for such a model, found at a glance)
+        specs = self._static_inputs
+        static = False
+        if specs is not None and len(inputs) == len(specs):
+            static = True
+            for name, dtype, shape in specs:
+                array = inputs.get(name)
+                if array is None or array.dtype != dtype or array.shape != shape:
+                    static = False
+                    break
         if static and self._shape_check is None:
             size = self._static_nbytes
         else:
@@ -186,18 +196,6 @@ class OpenVINOServable(Servable):
         for array in inputs.values():
             size += array.nbytes
         return size
-
-    def _static_match(self, inputs: Mapping[str, np.ndarray]) -> bool:
-        """Whether ``inputs`` are the inputs of a model of static shapes, each with its dtype and
-        shape: what :func:`validate_inputs` accepts for such a model, found at a glance."""
-        static = self._static_inputs
-        if static is None or len(inputs) != len(static):
-            return False
-        for name, dtype, shape in static:
-            array = inputs.get(name)
-            if array is None or array.dtype != dtype or array.shape != shape:
-                return False
-        return True
 
     def _run_inline(
         self, slot: Slot, inputs: Mapping[str, np.ndarray], static: bool
