@@ -83,7 +83,7 @@ async def infer(
             _failed(ctx, servable, call, start, wording, exc)  # raises it reworded, if it is
             raise
         encoded = perf_counter_ns()
-        ctx.stats.of(servable.id).record(start, decoded, inferred, encoded, slot[0])
+        ctx.stats.record(servable.id, start, decoded, inferred, encoded, slot[0])
         if ctx.tracer is not None:
             ctx.tracer.succeeded(servable, call, (start, decoded, inferred, encoded), slot)
     except BaseException:
@@ -144,7 +144,7 @@ def _failed(
 ) -> None:
     """Record a failed call (statistics, tracing); raise it reworded when ``wording`` rewords it
     (else return: the caller raises it as it is)."""
-    ctx.stats.of(servable.id).record_failure(start, perf_counter_ns())
+    ctx.stats.record_failure(servable.id, start, perf_counter_ns())
     error = wording(exc) if wording is not None and isinstance(exc, ServingError) else exc
     try:
         if ctx.tracer is not None:
