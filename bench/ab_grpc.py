@@ -6,7 +6,7 @@ worktree of the commit before; put on ``PYTHONPATH``) and from this one, and the
 bench/models.py with the same plugin config, each pinned to core 1 and started once. Then for
 ``--rounds`` rounds each is loaded in turn (the order rotating) by ``h2load -t1 -c<c> -m1`` on
 core 0 for ``--seconds``; per turn the server's CPU seconds (``/proc/<pid>/stat``) ÷ its
-answers is its CPU per request, and h2load's log gives the p50. Printed as Markdown: the medians
+answers is its CPU per request, h2load's log gives the p50, and answers ÷ seconds its rate. Printed as Markdown: the medians
 over the rounds, and per round the ratios floor ÷ each (CPU) and the p50 differences each −
 floor, as medians. CPU per request holds when other jobs take cores; the p50 difference of
 turns run back to back holds better than either p50 alone.
@@ -77,16 +77,17 @@ def measure(
     body: Path,
     c: int,
     args: argparse.Namespace,
-) -> dict[str, list[tuple[float, float]]]:
-    """Per server, per round: (µs CPU per request, p50 µs)."""
-    per: dict[str, list[tuple[float, float]]] = {name: [] for name in servers}
+) -> dict[str, list[tuple[float, float, float]]]:
+    """Per server, per round: (µs CPU per request, p50 µs, requests per second)."""
+    per: dict[str, list[tuple[float, float, float]]] = {name: [] for name in servers}
     names = list(servers)
     for round_ in range(args.rounds):
         for name in names[round_ % 3 :] + names[: round_ % 3]:
             load(servers[name], body, c, 1)  # warm-up
             cpu0 = cpu_seconds(procs[name].pid)
             answered, p50 = load(servers[name], body, c, args.seconds)
-            per[name].append(((cpu_seconds(procs[name].pid) - cpu0) / answered * 1e6, p50))
+            cpu = (cpu_seconds(procs[name].pid) - cpu0) / answered * 1e6
+            per[name].append((cpu, p50, answered / args.seconds))
         print(
             f"c={c} round {round_ + 1}: "
             + ", ".join(f"{n} {v[-1][0]:.0f} µs CPU, p50 {v[-1][1]:.0f} µs" for n, v in per.items()),
@@ -95,22 +96,24 @@ def measure(
     return per
 
 
-def report(c: int, per: dict[str, list[tuple[float, float]]]) -> None:
+def report(c: int, per: dict[str, list[tuple[float, float, float]]]) -> None:
     # a turn whose CPU did not register (the clock ticks are 10 ms) is left out of every ratio
     keep = [i for i in range(len(per["floor"])) if all(values[i][0] > 0 for values in per.values())]
     per = {name: [values[i] for i in keep] for name, values in per.items()}
     rounds = len(per["floor"])
     print(f"\nc={c}, {rounds} rounds (medians):\n")
     print(
-        "| server | µs CPU per request | p50 µs | floor ÷ server CPU (median of ratios) | p50 − floor's µs |"
+        "| server | µs CPU per request | p50 µs | floor ÷ server CPU (median of ratios) | p50 − floor's µs "
+        "| req/s ÷ floor's (median of ratios) |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|")
     for name, values in per.items():
         cpu = statistics.median(v[0] for v in values)
         p50 = statistics.median(v[1] for v in values)
         ratio = statistics.median(f[0] / s[0] for f, s in zip(per["floor"], values, strict=True))
         delta = statistics.median(s[1] - f[1] for f, s in zip(per["floor"], values, strict=True))
-        print(f"| {name} | {cpu:.0f} | {p50:.0f} | {ratio:.2f}× | {delta:+.0f} |")
+        rate = statistics.median(s[2] / f[2] for f, s in zip(per["floor"], values, strict=True))
+        print(f"| {name} | {cpu:.0f} | {p50:.0f} | {ratio:.2f}× | {delta:+.0f} | {rate:.2f}× |")
     change = statistics.median(t[0] / b[0] for t, b in zip(per["this tree"], per["base"], strict=True))
     print(f"\nc={c}: this tree ÷ base, CPU per request, median of the rounds' ratios: {change:.3f}×")
 

@@ -51,55 +51,16 @@ async def infer(
     wording: Wording | None = None,
     unknown: Unknown | None = None,
 ) -> R:
-    """Resolve ``name``/``version``, decode, validate and run, encode; count it as ``call``.
-
-    ``wording`` rewords the errors of the call in the front end's API (none: as raised);
-    ``unknown`` is the error of a name nothing is served under (none: ModelNotFound)."""
-    _mark_graph_call(call)
-    with _acquire_counted(ctx, call, name, version, unknown) as servable:
-        return await _run(ctx, servable, call, decode, encode, wording)
-
-
-def _mark_graph_call(call: CallInfo) -> None:
-    """Tell a graph servable which KServe call runs it (its series are per call; other APIs: 0)."""
-    index = _GRAPH_INDEX.get(call)
-    if index is None:  # once per call kind (CallInfo constants are compared by identity)
-        index = _GRAPH_INDEX[call] = (
-            graph_call_index(call.interface, call.method) if call.api == "KServe" else 0
-        )
-    GRAPH_CALL.set(index)
-
-
-_GRAPH_INDEX: dict[CallInfo, int] = {}
-
-
-def _acquire_counted(
-    ctx: ServingContext, call: CallInfo, name: str, version: int | None, unknown: Unknown | None = None
-) -> Handle:
-    """:func:`_acquire`; a name or version that resolves to nothing counts as a failed ``call``;
-    an unknown name raises ``unknown(name)`` when given."""
-    try:
-        return _acquire(ctx, call, name, version)
-    except ServingError as exc:
-        if ctx.metrics is not None:
-            ctx.metrics.count(call, name, version, ok=False)
-        if unknown is not None and type(exc) is ModelNotFound:
-            raise unknown(name) from None
-        raise
-
-
-async def _run(
-    ctx: ServingContext,
-    servable: Servable,
-    call: CallInfo,
-    decode: Callable[[Servable], InferRequest],
-    encode: Callable[[Servable, InferRequest, InferResponse], R],
-    wording: Wording | None,
-) -> R:
-    """Decode, run and encode one call on a pinned servable, counted in its version's series
-    (metrics on); its stages are timed into ``ctx.stats`` (Triton's statistics extension) and,
-    with tracing on, made spans of (``api/tracing.py``). One coroutine: a model that runs inline
-    answers without awaiting anything (:meth:`~ovserve.core.servable.Servable.infer_now`)."""
+    """Resolve ``name``/``version`` and pin it, decode, validate and run, encode; count it as ``call``
+    in the version's series (metrics on); time its stages into ``ctx.stats`` (Triton's statistics)
+    and, with tracing on, make spans of them. ``wording`` rewords the call's errors in the front
+    end's API (none: as raised); ``unknown`` is the error of a name nothing is served under (none:
+    ModelNotFound). One coroutine: a model that runs inline answers without awaiting anything
+    (:meth:`~ovserve.core.servable.Servable.infer_now`)."""
+    if GRAPH_CALL.get() != call.graph_index:  # which KServe call runs a graph (its series are per call)
+        GRAPH_CALL.set(call.graph_index)  # (set only when it changes: a set costs a token and a copy)
+    handle = _acquire_counted(ctx, call, name, version, unknown)
+    servable = handle.servable
     series = ctx.metrics.version(servable.id) if ctx.metrics is not None else None
     slot = [-1, -1]  # the backend's wait / run nanoseconds (api/backend_timing.py)
     BACKEND_TIMING.set(slot)
@@ -109,20 +70,20 @@ async def _run(
     try:
         try:
             request = decode(servable)
-            REQUEST_PARAMETERS.set(request.parameters or NO_PARAMETERS)
+            if request.parameters or REQUEST_PARAMETERS.get() is not NO_PARAMETERS:
+                REQUEST_PARAMETERS.set(request.parameters or NO_PARAMETERS)
             decoded = perf_counter_ns()
             outputs = servable.infer_now(request.inputs)
             if outputs is None:
                 outputs = await servable.infer(request.inputs)
             inferred = perf_counter_ns()
-            result = encode(
-                servable, request, InferResponse(servable.name, servable.version, outputs, request.id)
-            )
+            sid = servable.id
+            result = encode(servable, request, InferResponse(sid.name, sid.version, outputs, request.id))
         except BaseException as exc:
             _failed(ctx, servable, call, start, wording, exc)  # raises it reworded, if it is
             raise
         encoded = perf_counter_ns()
-        ctx.stats.of(servable.id).record(start, decoded, inferred, encoded, slot[0])
+        ctx.stats.record(servable.id, start, decoded, inferred, encoded, slot[0])
         if ctx.tracer is not None:
             ctx.tracer.succeeded(servable, call, (start, decoded, inferred, encoded), slot)
     except BaseException:
@@ -130,12 +91,47 @@ async def _run(
             series.fail[call.index] += 1
         raise
     finally:
+        handle.release()
         if series is not None:
             series.current -= 1
     if series is not None:
         series.success[call.index] += 1
         series.request_time[call.interface_index].observe((perf_counter_ns() - start) // 1000)
     return result
+
+
+def _acquire_counted(
+    ctx: ServingContext, call: CallInfo, name: str, version: int | None, unknown: Unknown | None = None
+) -> Handle:
+    """``ctx.manager.acquire`` for ``call``: a servable not served on ``call``'s API (a MediaPipe
+    graph on TensorFlow Serving, as OVMS) is not found there, also while it cannot serve. A name or
+    version that resolves to nothing counts as a failed ``call``; an unknown name raises
+    ``unknown(name)`` when given."""
+    try:
+        handle = ctx.manager.acquire(name, version)
+        if call.api in handle.servable.apis:
+            return handle
+        handle.release()
+        raise ModelNotFound(name)
+    except ServingError as exc:
+        if ctx.metrics is not None:
+            ctx.metrics.count(call, name, version, ok=False)
+        error = _not_served(ctx, call, name, exc)
+        if unknown is not None and type(error) is ModelNotFound:
+            raise unknown(name) from None
+        if error is not exc:
+            raise error from None
+        raise
+
+
+def _not_served(ctx: ServingContext, call: CallInfo, name: str, exc: ServingError) -> ServingError:
+    """``exc`` from acquiring ``name``; ModelNotFound instead when it is a servable that cannot serve
+    now (not loaded yet, retired) of a kind not served on ``call``'s API."""
+    if isinstance(exc, NotLoadedYet | Retired):
+        kind = ctx.manager.kind(name)
+        if kind is not None and kind.apis is not None and call.api not in kind.apis:
+            return ModelNotFound(name)
+    return exc
 
 
 def _failed(
@@ -148,7 +144,7 @@ def _failed(
 ) -> None:
     """Record a failed call (statistics, tracing); raise it reworded when ``wording`` rewords it
     (else return: the caller raises it as it is)."""
-    ctx.stats.of(servable.id).record_failure(start, perf_counter_ns())
+    ctx.stats.record_failure(servable.id, start, perf_counter_ns())
     error = wording(exc) if wording is not None and isinstance(exc, ServingError) else exc
     try:
         if ctx.tracer is not None:
@@ -177,21 +173,22 @@ async def infer_stream(
     The version is pinned until the last answer; a caller that stops early must close this
     generator (``contextlib.aclosing``), which closes the servable's answers at once."""
     with _acquire_counted(ctx, call, name, version, unknown) as servable:
-        if not servable.streams_answers:
-            _mark_graph_call(call)
-            yield await _run(ctx, servable, call, decode, encode, None)
+        if servable.streams_answers:
+            GRAPH_CALL.set(graph_call_index(call.interface, "ModelInferStream"))
+            request = decode(servable)
+            REQUEST_PARAMETERS.set(request.parameters or NO_PARAMETERS)
+            async with aclosing(servable.infer_stream(request.inputs)) as answers:
+                async for answer in answers:
+                    answered = _answered(request, answer.outputs)
+                    if answered is None:
+                        continue  # a packet of an output the client did not ask for
+                    response = InferResponse(servable.name, servable.version, answer.outputs, request.id)
+                    response.parameters = answer.parameters
+                    yield encode(servable, answered, response)
             return
-        GRAPH_CALL.set(graph_call_index(call.interface, "ModelInferStream"))
-        request = decode(servable)
-        REQUEST_PARAMETERS.set(request.parameters or NO_PARAMETERS)
-        async with aclosing(servable.infer_stream(request.inputs)) as answers:
-            async for answer in answers:
-                answered = _answered(request, answer.outputs)
-                if answered is None:
-                    continue  # a packet of an output the client did not ask for
-                response = InferResponse(servable.name, servable.version, answer.outputs, request.id)
-                response.parameters = answer.parameters
-                yield encode(servable, answered, response)
+    # Any other servable: released and pinned again by infer() with nothing run in between (no
+    # await), so the same version; a retirement waiting for it sees the pin again (manager.py).
+    yield await infer(ctx, call, name, version, decode, encode, None, unknown)
 
 
 def _answered(request: InferRequest, outputs: Mapping[str, object]) -> InferRequest | None:
@@ -226,22 +223,6 @@ def counted(ctx: ServingContext, call: CallInfo, name: str, version: int | None 
         metrics.count(call, name, version, ok=False)
         raise
     metrics.count(call, name, version, ok=True)
-
-
-def _acquire(ctx: ServingContext, call: CallInfo, name: str, version: int | None) -> Handle:
-    """``ctx.manager.acquire`` for ``call``: a servable not served on ``call``'s API (a MediaPipe
-    graph on TensorFlow Serving, as OVMS) is not found there, also while it cannot serve."""
-    try:
-        handle = ctx.manager.acquire(name, version)
-    except (NotLoadedYet, Retired):
-        kind = ctx.manager.kind(name)
-        if kind is not None and kind.apis is not None and call.api not in kind.apis:
-            raise ModelNotFound(name) from None
-        raise
-    if call.api not in handle.servable.apis:
-        handle.release()
-        raise ModelNotFound(name)
-    return handle
 
 
 def served_on(ctx: ServingContext, api: str, name: str) -> None:

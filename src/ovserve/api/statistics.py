@@ -47,29 +47,12 @@ class ModelStats:
         self.input_ns = self.infer_ns = self.output_ns = self.queue_ns = 0
         self.last_inference_ns = 0  # perf_counter_ns of the last success (0: none yet)
 
-    def record(self, start: int, decoded: int, inferred: int, encoded: int, wait: int = -1) -> None:
-        """One successful request, from its four ``perf_counter_ns`` stamps and the backend's wait
-        for a free infer request (-1: not reported; it then stays inside compute_infer)."""
-        self.success_count += 1
-        self.success_ns += encoded - start
-        self.input_ns += decoded - start
-        if wait < 0 or wait > inferred - decoded:
-            wait = 0
-        self.queue_ns += wait
-        self.infer_ns += inferred - decoded - wait
-        self.output_ns += encoded - inferred
-        self.last_inference_ns = encoded
-
     @property
     def last_inference_ms(self) -> int:
         """Milliseconds since the epoch of the last success (0: none yet), converted when read."""
         if not self.last_inference_ns:
             return 0
         return (self.last_inference_ns + time.time_ns() - perf_counter_ns()) // 1_000_000
-
-    def record_failure(self, start: int, end: int) -> None:
-        self.fail_count += 1
-        self.fail_ns += end - start
 
 
 class StatsTable:
@@ -79,6 +62,31 @@ class StatsTable:
 
     def __init__(self) -> None:
         self._table: dict[ServableId, ModelStats] = {}
+
+    def record(
+        self, sid: ServableId, start: int, decoded: int, inferred: int, encoded: int, wait: int = -1
+    ) -> None:
+        """One successful request of ``sid``, from its four ``perf_counter_ns`` stamps and the backend's
+        wait for a free infer request (-1: not reported; it then stays inside compute_infer). One call
+        per request: the counters found (or made) and updated here."""
+        stats = self._table.get(sid)
+        if stats is None:
+            stats = self._table[sid] = ModelStats()
+        stats.success_count += 1
+        stats.success_ns += encoded - start
+        stats.input_ns += decoded - start
+        if wait < 0 or wait > inferred - decoded:
+            wait = 0
+        stats.queue_ns += wait
+        stats.infer_ns += inferred - decoded - wait
+        stats.output_ns += encoded - inferred
+        stats.last_inference_ns = encoded
+
+    def record_failure(self, sid: ServableId, start: int, end: int) -> None:
+        """One failed request of ``sid``, from ``start`` to ``end`` (``perf_counter_ns``)."""
+        stats = self.of(sid)
+        stats.fail_count += 1
+        stats.fail_ns += end - start
 
     def of(self, sid: ServableId) -> ModelStats:
         stats = self._table.get(sid)

@@ -78,7 +78,7 @@ class ReloadOutcome:
 
 
 class _Loaded:
-    """A loaded servable and the requests that hold it."""
+    """A loaded servable and the requests that hold it (``pins``, counted by :class:`Handle`)."""
 
     __slots__ = ("drained", "pins", "retired", "servable")
 
@@ -86,17 +86,22 @@ class _Loaded:
         self.servable = servable
         self.pins = 0
         self.retired = False
-        self.drained = asyncio.Event()
-        self.drained.set()
+        #: what :meth:`wait_drained` awaits while requests hold it (None: nothing waits); a future
+        #: made only then, so that a request's pin and release touch nothing but the count
+        self.drained: asyncio.Future[None] | None = None
 
-    def pin(self) -> None:
-        self.pins += 1
-        self.drained.clear()
+    def unpinned(self) -> None:
+        """The last pin went: wake :meth:`wait_drained`."""
+        drained = self.drained
+        if drained is not None and not drained.done():
+            drained.set_result(None)
 
-    def unpin(self) -> None:
-        self.pins -= 1
-        if self.pins == 0:
-            self.drained.set()
+    async def wait_drained(self) -> None:
+        """Return once no request holds it."""
+        while self.pins:
+            if self.drained is None or self.drained.done():
+                self.drained = asyncio.get_running_loop().create_future()
+            await self.drained
 
 
 @dataclass
@@ -130,7 +135,7 @@ class Handle:
     def __init__(self, loaded: _Loaded) -> None:
         self._loaded = loaded
         self.servable = loaded.servable
-        loaded.pin()
+        loaded.pins += 1
 
     def __enter__(self) -> Servable:
         return self.servable
@@ -140,7 +145,10 @@ class Handle:
 
     def release(self) -> None:
         """Let go of the servable (what leaving the ``with`` block does); once per handle."""
-        self._loaded.unpin()
+        loaded = self._loaded
+        loaded.pins -= 1
+        if not loaded.pins and loaded.drained is not None:
+            loaded.unpinned()
 
 
 Listener = Callable[[ServableId, VersionStatus], None]
@@ -303,7 +311,7 @@ class ServableManager:
     @staticmethod
     async def _release(loaded: _Loaded) -> None:
         loaded.retired = True
-        await loaded.drained.wait()
+        await loaded.wait_drained()
         await asyncio.to_thread(loaded.servable.close)
 
     async def close(self) -> None:

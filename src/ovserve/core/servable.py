@@ -65,6 +65,14 @@ class Servable(abc.ABC):
     from the event loop; :meth:`close` is called once no request holds it any more.
     """
 
+    #: The APIs it answers on (``CallInfo.api`` names): both, but a MediaPipe graph, KServe only (as
+    #: OVMS); elsewhere its name is not found. Plain attributes, not properties, as they are read on
+    #: every request: a wrapper copies its inner servable's ``apis`` when it is made.
+    apis: frozenset[str] = _BOTH_APIS
+    #: Inputs whose gRPC ``raw_input_contents`` it takes as sent (``tensors.RawInput``: a MediaPipe
+    #: graph's ``OVMS_PY_TENSOR`` inputs, as OVMS); none by default.
+    raw_inputs: frozenset[str] = frozenset()
+
     def __init__(self, servable_id: ServableId, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec]):
         self.id = servable_id
         self.inputs: dict[str, TensorSpec] = {t.name: t for t in inputs}
@@ -111,18 +119,6 @@ class Servable(abc.ABC):
         it is the conversion wrapper): what a pipeline's model node calls, tensors in and out."""
         return self
 
-    @property
-    def raw_inputs(self) -> frozenset[str]:
-        """Inputs whose gRPC ``raw_input_contents`` it takes as sent (``tensors.RawInput``: a
-        MediaPipe graph's ``OVMS_PY_TENSOR`` inputs, as OVMS); none by default."""
-        return frozenset()
-
-    @property
-    def apis(self) -> frozenset[str]:
-        """The APIs it answers on (``CallInfo.api`` names): both, but a MediaPipe graph, KServe only
-        (as OVMS); elsewhere its name is not found."""
-        return _BOTH_APIS
-
     async def infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Validate ``inputs`` and run; returns every output in the model's order."""
         validate_inputs(self.id, self.inputs, inputs)
@@ -165,7 +161,7 @@ class WrapperServable(Servable):
     """A servable that adds one concern around ``inner`` and is otherwise ``inner``.
 
     It has ``inner``'s id and (unless given others) its tensors; parallelism, batching
-    policy, special tensors, backend and APIs are ``inner``'s; it owns ``inner``: :meth:`close`
+    policy, special tensors, backend and APIs (copied when it is made) are ``inner``'s; it owns ``inner``: :meth:`close`
     closes it. A subclass overrides what its concern changes. A wrapper answers once, through
     its own :meth:`infer` (so that its concern applies): ``streams_answers``, ``decoupled`` and
     ``raw_inputs`` are the defaults, not ``inner``'s.
@@ -183,6 +179,7 @@ class WrapperServable(Servable):
             list(inner.outputs.values()) if outputs is None else outputs,
         )
         self.inner = inner
+        self.apis = inner.apis
 
     @property
     def parallelism(self) -> int:
@@ -203,10 +200,6 @@ class WrapperServable(Servable):
     @property
     def backend(self) -> Servable:
         return self.inner.backend
-
-    @property
-    def apis(self) -> frozenset[str]:
-        return self.inner.apis
 
     def close(self) -> None:
         self.inner.close()

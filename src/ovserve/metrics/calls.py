@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from ovserve.metrics.graphs import graph_call_index
+
 Api = Literal["KServe", "TensorFlowServing"]
 Interface = Literal["REST", "gRPC"]
 
@@ -21,10 +23,20 @@ class CallInfo:
     """Labels of one counted method. Compared by identity: use the module's constants.
 
     ``index`` is the call's slot in the per-version (``versioned``) or per-name counter
-    lists; ``interface_index`` its slot in :data:`INTERFACES`.
+    lists; ``interface_index`` its slot in :data:`INTERFACES`; ``graph_index`` what the request path
+    sets :data:`~ovserve.metrics.graphs.GRAPH_CALL` to (a KServe inference call's index, else 0).
     """
 
-    __slots__ = ("api", "index", "interface", "interface_index", "labels", "method", "versioned")
+    __slots__ = (
+        "api",
+        "graph_index",
+        "index",
+        "interface",
+        "interface_index",
+        "labels",
+        "method",
+        "versioned",
+    )
 
     def __init__(self, api: Api, interface: Interface, method: str, versioned: bool, index: int) -> None:
         self.api = api
@@ -33,6 +45,7 @@ class CallInfo:
         self.versioned = versioned
         self.index = index
         self.interface_index = INTERFACES.index(interface)
+        self.graph_index = graph_call_index(interface, method) if api == "KServe" else 0
         #: the rendered labels that precede name/version on a counter line
         self.labels = f'api="{api}",interface="{interface}",method="{method}"'
 

@@ -154,6 +154,27 @@ def test_unload_waits_for_requests_holding_the_version() -> None:
     run(go())
 
 
+def test_unload_waits_for_the_last_of_several_requests() -> None:
+    async def go() -> None:
+        m = ServableManager()
+        s1 = stream("a", 1)
+        await m.apply({"a": s1})
+        first, second = m.acquire("a"), m.acquire("a")
+        retire = asyncio.create_task(m.apply({"a": stream("a", 2)}))
+        await until(lambda: m.status("a", 1)[0].state == State.UNLOADING)
+        loader = s1.versions[0].loader
+        assert isinstance(loader, FakeLoader)
+        first.release()
+        for _ in range(20):  # the retirement runs meanwhile, and keeps waiting
+            await asyncio.sleep(0)
+        assert not loader.servables[0].closed and not retire.done()
+        second.release()
+        await retire
+        assert loader.servables[0].closed
+
+    run(go())
+
+
 def test_loading_runs_off_the_event_loop() -> None:
     async def go() -> None:
         m = ServableManager()

@@ -61,7 +61,7 @@ CONTENTS_FIELD: dict[str, str | None] = {
 
 #: the datatypes whose raw buffers :func:`_plain_raw` reads in one step (all but BYTES)
 _PLAIN_DTYPES = {name: dtype for name, dtype in KSERVE_TO_NUMPY.items() if dtype != BYTES_DTYPE}
-#: and the other way, for the outputs :func:`encode_infer_response` writes in one step
+#: and the other way, for the outputs :func:`encode_infer_reply` writes in one step
 _PLAIN_DATATYPES = {dtype: name for name, dtype in _PLAIN_DTYPES.items()}
 
 
@@ -188,8 +188,11 @@ def _from_contents(
     return array.reshape(dims)
 
 
-def encode_infer_response(request: InferRequest, response: InferResponse) -> pb.ModelInferResponse:
-    """A ``ModelInferResponse`` with every (or every requested) output in ``raw_output_contents``."""
+def encode_infer_reply(
+    servable: Servable, request: InferRequest, response: InferResponse
+) -> pb.ModelInferResponse:
+    """A ``ModelInferResponse`` with every (or every requested) output in ``raw_output_contents``
+    (``servable`` unused: the request path's encoder signature, without a function around this)."""
     message = pb.ModelInferResponse(
         model_name=response.model_name, model_version=str(response.model_version), id=response.id
     )
@@ -210,7 +213,13 @@ def encode_infer_response(request: InferRequest, response: InferResponse) -> pb.
             continue
         tensors.add(name=name, datatype=datatype_of(name, array), shape=array.shape)
         buffers.append(to_raw(array))
-    for key, value in (response.parameters or {}).items():
+    if response.parameters:
+        _add_parameters(message, response.parameters)
+    return message
+
+
+def _add_parameters(message: pb.ModelInferResponse, parameters: Mapping[str, int | str | bool]) -> None:
+    for key, value in parameters.items():
         parameter = message.parameters[key]
         if isinstance(value, bool):
             parameter.bool_param = value
@@ -218,4 +227,3 @@ def encode_infer_response(request: InferRequest, response: InferResponse) -> pb.
             parameter.int64_param = value
         else:
             parameter.string_param = value
-    return message

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from functools import partial
 from typing import Any
 
@@ -22,20 +22,14 @@ from ovserve.api import request_path
 from ovserve.api.context import ServingContext
 from ovserve.api.errors import as_serving_error
 from ovserve.api.kserve import model_control, triton
-from ovserve.api.kserve.codec_grpc import decode_infer_request, encode_infer_response
+from ovserve.api.kserve.codec_grpc import decode_infer_request, encode_infer_reply
 from ovserve.api.kserve.metadata import model_metadata
 from ovserve.api.kserve.rest import extensions
-from ovserve.core.servable import Servable
 from ovserve.errors import GraphNotFound, ModelNotReady, VersionNotFound, VersionRetired
 from ovserve.metrics import calls
-from ovserve.tensors import InferRequest, InferResponse
 
 #: How many requests of one stream may run at once; replies keep the request order.
 STREAM_WINDOW = 32
-
-
-def _encode(servable: Servable, request: InferRequest, response: InferResponse) -> pb.ModelInferResponse:
-    return encode_infer_response(request, response)
 
 
 class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc]
@@ -76,14 +70,19 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
         with request_path.pinned(self.ctx, calls.KSERVE_GRPC_METADATA, request.name, version) as servable:
             return pb.ModelMetadataResponse(**model_metadata(self.ctx, servable))
 
-    async def ModelInfer(self, request: pb.ModelInferRequest, context: Any) -> pb.ModelInferResponse:
-        return await request_path.infer(
+    def ModelInfer(
+        self, request: pb.ModelInferRequest, context: Any
+    ) -> Coroutine[Any, Any, pb.ModelInferResponse]:
+        """The call's coroutine, which the error wrapper (``api/grpc_server.py``) awaits: not a
+        coroutine of its own around it (a layer per request)."""
+        version = request.model_version
+        return request_path.infer(
             self.ctx,
             calls.KSERVE_GRPC_INFER,
             request.model_name,
-            request_path.parse_version(request.model_version),
+            request_path.parse_version(version) if version else None,
             partial(decode_infer_request, request),  # no Python function made per call
-            _encode,
+            encode_infer_reply,
             unknown=GraphNotFound,
         )
 
@@ -100,7 +99,7 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
                 request.model_name,
                 request_path.parse_version(request.model_version),
                 partial(decode_infer_request, request),
-                _encode,
+                encode_infer_reply,
                 unknown=GraphNotFound,
             )
             async with contextlib.aclosing(replies):  # cancelled while a reply waits: the graph stops now

@@ -11,6 +11,10 @@ ignored, and every output is returned whatever ``output_filter`` asks, as in OVM
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
+from functools import partial
+from typing import Any
+
 import grpc
 
 from ovserve._generated.tensorflow.core.protobuf import error_codes_pb2
@@ -54,31 +58,40 @@ def requested_version(model_spec: model_pb2.ModelSpec) -> int | None:
     return int(model_spec.version.value) or None
 
 
+def _decode_predict(request: predict_pb2.PredictRequest, servable: Servable) -> InferRequest:
+    return InferRequest(decode_inputs(request.inputs, servable.inputs))
+
+
+def _encode_predict(
+    servable: Servable, _request: InferRequest, response: InferResponse
+) -> predict_pb2.PredictResponse:
+    reply = predict_pb2.PredictResponse()
+    reply.model_spec.name = response.model_name
+    reply.model_spec.version.value = response.model_version
+    encode_outputs(response.outputs, reply.outputs, servable.special_outputs)
+    return reply
+
+
 class PredictionServicer:
     """``tensorflow.serving.PredictionService``: Predict and GetModelMetadata."""
 
     def __init__(self, ctx: ServingContext) -> None:
         self.ctx = ctx
 
-    async def Predict(
+    def Predict(
         self, request: predict_pb2.PredictRequest, context: grpc.aio.ServicerContext
-    ) -> predict_pb2.PredictResponse:
+    ) -> Coroutine[Any, Any, predict_pb2.PredictResponse]:
+        """The call's coroutine, which the error wrapper (``api/grpc_server.py``) awaits: not a
+        coroutine of its own around it (a layer per request)."""
         spec = request.model_spec
-
-        def decode(servable: Servable) -> InferRequest:
-            return InferRequest(decode_inputs(request.inputs, servable.inputs))
-
-        def encode(
-            servable: Servable, _request: InferRequest, response: InferResponse
-        ) -> predict_pb2.PredictResponse:
-            reply = predict_pb2.PredictResponse()
-            reply.model_spec.name = response.model_name
-            reply.model_spec.version.value = response.model_version
-            encode_outputs(response.outputs, reply.outputs, servable.special_outputs)
-            return reply
-
-        return await infer(
-            self.ctx, calls.TFS_GRPC_PREDICT, spec.name, requested_version(spec), decode, encode, tfs_wording
+        return infer(
+            self.ctx,
+            calls.TFS_GRPC_PREDICT,
+            spec.name,
+            requested_version(spec),
+            partial(_decode_predict, request),
+            _encode_predict,
+            tfs_wording,
         )
 
     async def GetModelMetadata(

@@ -21,6 +21,7 @@ import queue
 import threading
 from time import perf_counter_ns
 
+import numpy as np
 import openvino as ov
 
 #: how long :class:`Waiters` waits for its threads to start
@@ -30,11 +31,14 @@ START_TIMEOUT = 30.0
 class Slot:
     """One infer request of a servable's pool, and when its last run ended."""
 
-    __slots__ = ("done_ns", "request")
+    __slots__ = ("done_ns", "request", "views")
 
     def __init__(self, request: ov.InferRequest) -> None:
         self.request = request
         self.done_ns = 0
+        #: numpy views of the request's input tensors, when the inline path may fill them directly
+        #: (``OpenVINOServable``: static shapes, numeric dtypes); None otherwise
+        self.views: list[np.ndarray] | None = None
 
 
 _Job = tuple[Slot, asyncio.AbstractEventLoop, "asyncio.Future[None]"]

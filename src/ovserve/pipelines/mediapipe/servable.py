@@ -84,6 +84,8 @@ def _spec(stream: Stream) -> TensorSpec:
 class GraphServable(Servable):
     """The graph's calculators, built once at load and shared by its requests."""
 
+    apis = _KSERVE_ONLY
+
     def __init__(self, name: str, graph: GraphDefinition, metrics: GraphMetrics | None = None) -> None:
         super().__init__(
             ServableId(name, GRAPH_VERSION),
@@ -95,14 +97,7 @@ class GraphServable(Servable):
         self._python_inputs = frozenset(
             name for name, stream in graph.inputs.items() if stream.packet_type == PacketType.PY_TENSOR
         )
-
-    @property
-    def apis(self) -> frozenset[str]:
-        return _KSERVE_ONLY
-
-    @property
-    def raw_inputs(self) -> frozenset[str]:
-        return self._python_inputs
+        self.raw_inputs = self._python_inputs
 
     @property
     def streams_answers(self) -> bool:

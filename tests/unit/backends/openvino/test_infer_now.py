@@ -30,7 +30,7 @@ def load(tmp_path: Path, model: object, inline_us: int = INLINE, nireq: int = 2)
 
 
 def first_call(servable: OpenVINOServable, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """One ``infer``: it makes the pool (on the loop) that ``infer_now`` then takes requests from."""
+    """One ``infer``, on a loop of its own."""
     return asyncio.run(servable.infer(inputs))
 
 
@@ -40,10 +40,9 @@ def test_it_answers_what_infer_answers_for_every_output(tmp_path: Path) -> None:
     servable.timing_observer = lambda wait, run: timings.append((wait, run))
     inputs = {"a": np.array([[1.5, 2.5, -3.0]], np.float32), "b": np.array([[4, -5, 6]], np.int32)}
     expected = models.reference(models.model_file(tmp_path / "m"), inputs)
-    assert servable.infer_now(inputs) is None  # no pool yet: infer makes it
-    via_infer = first_call(servable, inputs)
-    now = servable.infer_now(inputs)
+    now = servable.infer_now(inputs)  # the pool is there from the start: no call has to make it
     assert now is not None
+    via_infer = first_call(servable, inputs)
     assert list(now) == list(via_infer) == ["sum", "prod"]
     for name in now:
         assert now[name].dtype == via_infer[name].dtype
@@ -68,12 +67,12 @@ def test_it_declines_what_infer_would_not_run_inline_at_once(tmp_path: Path) -> 
     np.testing.assert_allclose(servable.infer_now({"x": x})["y"], x * 2 + 1, rtol=1e-6)  # type: ignore[index]
     big = np.ones((INLINE_MAX_BYTES // 16 + 1, 4), np.float32)  # over the inline size
     assert servable.infer_now({"x": big}) is None
-    pool = servable._pool()
-    slot = pool.get_nowait()  # the one infer request is busy
+    pool = servable._pool
+    slot = pool.idle.pop()  # the one infer request is busy
     try:
         assert servable.infer_now({"x": x}) is None
     finally:
-        pool.put_nowait(slot)
+        pool.put(slot)
     servable._estimate_ns = 2 * servable._inline_ns  # measured slower than the threshold
     assert servable.infer_now({"x": x}) is None
 
