@@ -23,6 +23,7 @@ failing step fails the requests it held; the thread goes on serving the next one
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import queue
@@ -166,6 +167,7 @@ class GenerationEngine:
         self._stopped = True
         self._commands.put(None)
         self._wake.set()
+        self._outbox.stop_waiting()  # the loop may be the thread that joins
         self._thread.join()
 
     def _send(self, kind: str, request: EngineRequest) -> None:
@@ -202,7 +204,11 @@ class GenerationEngine:
 
     def _cycle(self) -> bool:
         """Apply the queued commands and run one step; False when there is nothing to step."""
-        self._apply_commands()
+        if self._apply_commands():
+            # the loop answers the new requests (headers, streams ready) now, not during the step:
+            # a loop waiting for the GIL through a step (which holds it) slows the step and, once
+            # it runs, delays the first tokens
+            self._outbox.wait_delivered(HAND_OVER_WAIT_S)
         if not self._active and not self._settle:
             return False
         # a step frees the blocks of cancelled and finished requests; the next one reports it
@@ -219,7 +225,8 @@ class GenerationEngine:
             self._outbox.wait_delivered(HAND_OVER_WAIT_S)
         return True
 
-    def _apply_commands(self) -> None:
+    def _apply_commands(self) -> bool:
+        """Add and cancel what the loop asked for; True when a request was added."""
         commands: list[tuple[str, EngineRequest]] = []
         while True:
             try:
@@ -230,15 +237,18 @@ class GenerationEngine:
                 break
             commands.append(command)
         prompts = encode_prompts(self._tokenizer, [request for kind, request in commands if kind == "add"])
+        added = False
         for kind, request in commands:
             if kind == "add":
-                self._add(request, prompts[id(request)])
+                added = self._add(request, prompts[id(request)]) or added
             elif not request.done:
                 request.handle.cancel()
                 self._finish(request, None)
+        return added
 
-    def _add(self, request: EngineRequest, prompt: Any) -> None:
-        """Add ``request`` with its prompt's token ids (or refuse it with the error encoding gave)."""
+    def _add(self, request: EngineRequest, prompt: Any) -> bool:
+        """Add ``request`` with its prompt's token ids (or refuse it with the error encoding gave);
+        whether it was added."""
         try:
             if isinstance(prompt, Exception):
                 raise prompt
@@ -248,9 +258,10 @@ class GenerationEngine:
             request.handle = self._pipeline.add_request(request.id, prompt, request.config)
         except Exception as exc:
             _refuse(request, exc)
-            return
+            return False
         self._active[request.id] = request
-        request.loop.call_soon_threadsafe(_accept, request.accepted, prompt_tokens)
+        self._outbox.call(request.loop, functools.partial(_accept, request.accepted, prompt_tokens))
+        return True
 
     def _read_all(self) -> None:
         """Read every request's new tokens, turn them into text, post them, finish the ended ones.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -40,17 +40,34 @@ class Outbox:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._waiting: dict[asyncio.AbstractEventLoop, list[tuple[Receiver, Event]]] = {}
+        self._calls: dict[asyncio.AbstractEventLoop, list[Callable[[], None]]] = {}
         self._delivered = threading.Event()  # nothing waits for a loop
         self._delivered.set()
+        self._stopped = False
 
     def wait_delivered(self, timeout: float) -> None:
-        """From the engine thread: wait (up to ``timeout`` s) until the loops took what was sent."""
-        if not self._delivered.is_set():
+        """From the engine thread: wait (up to ``timeout`` s) until the loops took what was sent and
+        ran what that woke (the tasks that write it)."""
+        if not self._delivered.is_set() and not self._stopped:
             self._delivered.wait(timeout)
+
+    def stop_waiting(self) -> None:
+        """From any thread: :meth:`wait_delivered` returns at once from now on (the engine stops)."""
+        self._stopped = True
+        self._delivered.set()
+
+    def call(self, loop: asyncio.AbstractEventLoop, function: Callable[[], None]) -> None:
+        """From the engine thread: run ``function`` on ``loop`` with the next delivery (before its
+        events: a request's acceptance comes before its first tokens)."""
+        with self._lock:
+            self._calls.setdefault(loop, []).append(function)
+        self._wake(loop, [])
 
     def send(self, items: Sequence[tuple[Receiver, Event]]) -> None:
         """From the engine thread: queue ``items``; wake their loop unless a wake-up is on its way."""
-        loop = items[0][0].loop
+        self._wake(items[0][0].loop, items)
+
+    def _wake(self, loop: asyncio.AbstractEventLoop, items: Sequence[tuple[Receiver, Event]]) -> None:
         with self._lock:
             found = self._waiting.get(loop)
             if found is not None:
@@ -63,6 +80,7 @@ class Outbox:
         except RuntimeError:  # the loop is closed: nobody is left to read them
             with self._lock:
                 self._waiting.pop(loop, None)
+                self._calls.pop(loop, None)
                 if not self._waiting:
                     self._delivered.set()
             raise
@@ -70,15 +88,25 @@ class Outbox:
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         with self._lock:
             items = self._waiting.pop(loop)
+            calls = self._calls.pop(loop, ())
         try:
+            for function in calls:
+                function()
             self._deliver(items)
         finally:
-            with self._lock:
-                if not self._waiting:
-                    self._delivered.set()
+            # "delivered" once the loop also ran what the delivery woke (a stream's task writing
+            # its chunk, the request's first answer): callbacks scheduled now run after those
+            loop.call_soon(self._mark_delivered)
+
+    def _mark_delivered(self) -> None:
+        with self._lock:
+            if not self._waiting:
+                self._delivered.set()
 
     @staticmethod
     def _deliver(items: list[tuple[Receiver, Event]]) -> None:
+        if not items:
+            return
         if len(items) == 1:
             request, event = items[0]
             request.deliver([event])
