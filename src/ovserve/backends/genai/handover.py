@@ -91,7 +91,10 @@ class Outbox:
             calls = self._calls.pop(loop, ())
         try:
             for function in calls:
-                function()
+                try:
+                    function()
+                except Exception:  # one acceptance must not keep the others' events back
+                    log.exception("a generation hand-over call failed")
             self._deliver(items)
         finally:
             # "delivered" once the loop also ran what the delivery woke (a stream's task writing
