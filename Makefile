@@ -60,14 +60,15 @@ clean:
 # the front-end floors (interleaved) and the in-process floor, all on 127.0.0.1; writes
 # bench/results/<date>-<cpu>.md; then dynamic batching against benchmark_app at the max batch
 # (<date>-<cpu>-batching.md), a second worker's memory (<date>-<cpu>-worker-rss.md) and text
-# generation (<date>-genai.md). BENCH_QUICK=1 for a ~6 minute smoke run of the first;
+# generation (<date>-genai.md). BENCH_QUICK=1 for a smoke run (the first quick, batching and memory skipped);
 # BENCH_SECONDS, BENCH_SERVERS, BENCH_MODELS, BENCH_PIN, ... are described in bench/run.py.
 .PHONY: bench
 bench: $(GEN)
 	PYTHON=$(PYTHON) bench/setup.sh
 	$(PY) bench/run.py
-	$(PY) bench/batching.py --concurrency 1,64 --delay-us 2000 --rounds 2 --seconds 10 --warmup 4 --tail 4
-	$(PY) bench/worker_rss.py
+	@if [ "$(BENCH_QUICK)" != "1" ]; then \
+		$(PY) bench/batching.py --concurrency 1,64 --delay-us 2000 --rounds 2 --seconds 10 --warmup 4 --tail 4 \
+		&& $(PY) bench/worker_rss.py; fi
 	$(PY) bench/genai.py
 
 # Model lifecycle under load (bench/README.md, ~8 min): p99 of a small model while a large model loads
