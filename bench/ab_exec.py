@@ -31,7 +31,17 @@ import time
 from pathlib import Path
 
 import models
-from abtools import BENCH, PLUGIN, PYTHON, WORK, cpu_seconds, http_ready, start_logged, wrk_requests
+from abtools import (
+    BENCH,
+    PLUGIN,
+    PYTHON,
+    WORK,
+    cpu_seconds,
+    http_ready,
+    start_logged,
+    write_config,
+    wrk_requests,
+)
 
 GRPC_INFER = "/inference.GRPCInferenceService/ModelInfer"
 FLOOR = "in-process"
@@ -43,11 +53,8 @@ def start(
     """One ovserve server from ``src`` serving ``model`` on REST ``port`` and gRPC ``port + 1``."""
     src, nireq, nopin = variant
     plugin = {**PLUGIN, "ENABLE_CPU_PINNING": False} if nopin else PLUGIN
-    entry: dict[str, object] = {"name": model, "base_path": str(base), "plugin_config": plugin}
-    if nireq:
-        entry["nireq"] = nireq
-    config = WORK / f"ab_exec-{name}.json"
-    config.write_text(json.dumps({"model_config_list": [{"config": entry}]}))
+    extra: dict[str, object] = {"nireq": nireq} if nireq else {}
+    config = write_config(WORK / f"ab_exec-{name}.json", model, base, plugin, **extra)
     argv = [PYTHON, "-m", "ovserve", "--config_path", str(config), "--rest_port", str(port)]
     argv += ["--port", str(port + 1), "--rest_bind_address", "127.0.0.1", "--grpc_bind_address", "127.0.0.1"]
     env = dict(os.environ)

@@ -17,7 +17,6 @@ turns run back to back holds better than either p50 alone.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import signal
@@ -27,7 +26,7 @@ import sys
 from pathlib import Path
 
 import models
-from abtools import PLUGIN, WORK, cpu_seconds, server_command, start_logged
+from abtools import PLUGIN, WORK, cpu_seconds, server_command, start_logged, write_config
 
 PATH = "/inference.GRPCInferenceService/ModelInfer"
 
@@ -129,9 +128,7 @@ def main() -> int:
         raise SystemExit("h2load is not installed (bench/setup.sh)")
     base = models.build(WORK)["tiny"]
     body = models.write_payloads(models.TINY, models.sample_input(models.TINY), WORK / "payloads")["v2_grpc"]
-    config = WORK / "ab_grpc.json"
-    entry = {"name": "tiny", "base_path": str(base), "plugin_config": PLUGIN}
-    config.write_text(json.dumps({"model_config_list": [{"config": entry}]}))
+    config = write_config(WORK / "ab_grpc.json", "tiny", base, PLUGIN)
     servers = {"base": 18981, "this tree": 18983, "floor": 18985}
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:

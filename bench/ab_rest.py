@@ -15,7 +15,6 @@ cores: what they take is wall time, not the server's CPU.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import signal
 import statistics
@@ -32,6 +31,7 @@ from abtools import (
     http_ready,
     server_command,
     start_logged,
+    write_config,
     wrk_requests,
 )
 
@@ -66,9 +66,7 @@ def main() -> int:
         raise SystemExit("wrk is not installed (bench/setup.sh)")
     base = models.build(WORK)["tiny"]
     body = models.write_payloads(models.TINY, models.sample_input(models.TINY), WORK / "payloads")["v2_json"]
-    config = WORK / "ab_rest.json"
-    entry = {"name": "tiny", "base_path": str(base), "plugin_config": PLUGIN}
-    config.write_text(json.dumps({"model_config_list": [{"config": entry}]}))
+    config = write_config(WORK / "ab_rest.json", "tiny", base, PLUGIN)
     servers = {"base": 18971, "this tree": 18973, "floor": 18975}
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:

@@ -1,6 +1,6 @@
 """What the interleaved A/B tools share (ab_rest.py, ab_grpc.py, ab_exec.py; genai.py and
-batching.py read CPU time the same way): a process's CPU seconds, a server started with its log
-under bench/work/ and awaited, and one wrk run through bench/lua/post.lua."""
+batching.py read CPU time the same way): a process's CPU seconds, a one-model config.json, a server
+started with its log under bench/work/ and awaited, and one wrk run through bench/lua/post.lua."""
 
 from __future__ import annotations
 
@@ -17,6 +17,13 @@ WORK = BENCH / "work"
 PYTHON = str(ROOT / ".venv/bin/python")
 #: the plugin config every A/B tool compiles its models with (as `make bench`)
 PLUGIN = {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_PRECISION_HINT": "f32"}
+
+
+def write_config(path: Path, name: str, base: Path, plugin: dict[str, object], **fields: object) -> Path:
+    """A config.json serving one model ``name`` from ``base`` with ``plugin`` (and ``fields``)."""
+    entry = {"name": name, "base_path": str(base), "plugin_config": plugin, **fields}
+    path.write_text(json.dumps({"model_config_list": [{"config": entry}]}))
+    return path
 
 
 def cpu_seconds(pid: int) -> float:
