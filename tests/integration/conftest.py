@@ -6,8 +6,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from gates import Gates
 from models import CATALOG_CONFIG, build_repository, write_config
 from serverproc import ServerProcess
+
+
+@pytest.fixture(scope="module")
+def gates(tmp_path_factory: pytest.TempPathFactory) -> Gates:
+    """A test-gate directory (tests/gates.py) for a module's own server; a module may define its own."""
+    return Gates(tmp_path_factory.mktemp("gates"))
 
 
 @pytest.fixture(scope="session")

@@ -48,11 +48,6 @@ def paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def gates(tmp_path_factory: pytest.TempPathFactory) -> Gates:
-    return Gates(tmp_path_factory.mktemp("gates"))
-
-
-@pytest.fixture(scope="module")
 def server(
     paths: dict[str, Path], gates: Gates, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:

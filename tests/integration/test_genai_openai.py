@@ -41,11 +41,6 @@ def genai_repo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def gates(tmp_path_factory: pytest.TempPathFactory) -> Gates:
-    return Gates(tmp_path_factory.mktemp("gates"))
-
-
-@pytest.fixture(scope="module")
 def server(
     genai_repo: dict[str, Path], gates: Gates, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
