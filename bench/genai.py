@@ -218,6 +218,14 @@ def one_round(
     return asyncio.run(round_())
 
 
+def served_round(port: int, pid: int, concurrency: int, model: str) -> tuple[float, list[float], int, float]:
+    """:func:`one_round` on ovserve: (tokens/s, times to the first chunk, tokens, the server
+    process's CPU seconds), as :func:`in_process_round` gives them in-process."""
+    before = cpu_seconds(pid)
+    rate, firsts, tokens = one_round(port, concurrency, model=model)
+    return rate, firsts, tokens, cpu_seconds(pid) - before
+
+
 def _ttft(values: list[float]) -> str:
     return f"{statistics.median(values) * 1000:.1f} / {_ms(values, 0.9)}"
 
@@ -243,9 +251,7 @@ def interleaved(pipe: Any, port: int, pid: int, concurrency: int, model: str) ->
             if side == "local":
                 rate, firsts, made, seconds = in_process_round(pipe, concurrency)
             else:
-                before = cpu_seconds(pid)
-                rate, firsts, made = one_round(port, concurrency, model=model)
-                seconds = cpu_seconds(pid) - before
+                rate, firsts, made, seconds = served_round(port, pid, concurrency, model)
             cpu[side] += seconds
             tokens[side] += made
             rates[side] = rate

@@ -29,7 +29,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import genai
-from abtools import cpu_seconds
 from serverproc import ServerProcess
 
 SIDES = ("in-process", "base", "new")
@@ -49,9 +48,7 @@ def turn(
     else:
         server = servers[side]
         assert server.process is not None
-        before = cpu_seconds(server.process.pid)
-        rate, firsts, tokens = genai.one_round(server.rest_port, c, model=model)
-        cpu = cpu_seconds(server.process.pid) - before
+        rate, firsts, tokens, cpu = genai.served_round(server.rest_port, server.process.pid, c, model)
     return {"rate": rate, "ttft": statistics.median(firsts) * 1000, "cpu": cpu / tokens * 1e6}
 
 
