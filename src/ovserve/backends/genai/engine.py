@@ -9,8 +9,10 @@ cancelled request is cancelled before the next step and its KV blocks are freed 
 pipeline at that step. The prompts that came together are tokenized in one call.
 
 GenAI's ``step()`` holds the GIL (its binding does not release it): the loop is frozen while a
-step runs. So after a step of :data:`HAND_OVER_STEP_S` or more the engine lets the loop take
-the step's output before it runs the next one (else that output would wait for the next step).
+step runs, and the loop's work between steps is taken from them. So the engine holds the steps'
+outputs and hands them over paced (:class:`Pace`): after it stepped long enough that its wait
+for the loop stays a small share of the stepping, or at once for a first token or an end; it
+then lets the loop take them before it runs the next step (else they would wait for that step).
 
 Text is made incrementally on the engine thread (:mod:`.detokenize`): a token whose text does
 not depend on its neighbours takes its cached text; the others a short window of tokens per
@@ -35,7 +37,7 @@ from typing import Any
 
 from ovserve.backends.genai.detokenize import IncrementalText, Pieces, decode_all
 from ovserve.backends.genai.events import Event
-from ovserve.backends.genai.handover import Outbox, encode_prompts
+from ovserve.backends.genai.handover import Outbox, Pace, encode_prompts
 from ovserve.backends.genai.switching import SWITCH
 from ovserve.errors import BackendError
 from ovserve.genai.types import ChoiceDelta, GenerationAborted, PromptTooLong, TokenLogprob
@@ -47,13 +49,16 @@ METRICS_EVERY_STEPS = 16
 
 #: GenAI's ``step()`` holds the GIL, so the event loop cannot run while a step runs; the engine
 #: thread goes straight on to the next step unless the loop is already waiting for the GIL, so
-#: what a step posted would go out only after the next step. After a step that took at least
-#: this long, the engine waits (up to :data:`HAND_OVER_WAIT_S`) until the loop took it: a chunk
-#: is not held back by a long step, and the loop's work per step is small beside the step. After
-#: shorter steps it does not wait: a stream's steps then go out together, one chunk for several
-#: (on a tiny model, a chunk per step costs more than the steps).
+#: what a step posted would go out only after the next step. So the engine hands its outputs
+#: over itself and waits (up to :data:`HAND_OVER_WAIT_S`) until the loop took them. It does so
+#: paced (:class:`Pace`): after :data:`HAND_OVER_STEP_S` of stepping at least, more while its
+#: waits would cost over :data:`HAND_OVER_SHARE` of the stepping time (on a small model, one
+#: chunk per stream and step costs more than the step; the steps held meanwhile go out as one
+#: chunk), at most :data:`HAND_OVER_MOST_S`; a first token or an end at once.
 HAND_OVER_STEP_S = 0.001
 HAND_OVER_WAIT_S = 0.005
+HAND_OVER_SHARE = 0.025
+HAND_OVER_MOST_S = 0.02
 
 #: GenAI's GenerationStatus values that the engine tells apart (``int()`` of the enum)
 _RUNNING, _IGNORED = 0, 2
@@ -138,6 +143,10 @@ class GenerationEngine:
         self._steps = 0
         self._settle = 0  # steps still to run with no request (to free blocks and refresh metrics)
         self._outbox = Outbox()
+        self._held: list[tuple[EngineRequest, Event]] = []  # outputs not handed over yet, in order
+        self._urgent = False  # a first output or an end is held: hand over after this step
+        self._pace = Pace(HAND_OVER_SHARE, HAND_OVER_STEP_S, HAND_OVER_MOST_S)
+        self._fresh: list[EngineRequest] = []  # added, first output not yet handed over: read every step
         SWITCH.engine_started()  # the GIL switch interval follows the requests (.switching)
         self._thread = threading.Thread(target=self._run, name=f"ovserve-genai-{name}", daemon=True)
         self._thread.start()
@@ -207,9 +216,10 @@ class GenerationEngine:
         if self._apply_commands():
             # the loop answers the new requests (headers, streams ready) now, not during the step:
             # a loop waiting for the GIL through a step (which holds it) slows the step and, once
-            # it runs, delays the first tokens
-            self._outbox.wait_delivered(HAND_OVER_WAIT_S)
+            # it runs, delays the first tokens (what is held goes along)
+            self._hand_over()
         if not self._active and not self._settle:
+            self._send_held()
             return False
         # a step frees the blocks of cancelled and finished requests; the next one reports it
         settling = self._settle > 0
@@ -217,13 +227,39 @@ class GenerationEngine:
         started = time.perf_counter()
         self._pipeline.step()
         took = time.perf_counter() - started
-        self._read_all()
         self._steps += 1
         if settling or self._steps % METRICS_EVERY_STEPS == 0:
             self._cache_usage = float(self._pipeline.get_metrics().cache_usage)
-        if took >= HAND_OVER_STEP_S:  # see HAND_OVER_STEP_S
-            self._outbox.wait_delivered(HAND_OVER_WAIT_S)
+        # GenAI queues each request's outputs until they are read: the engine reads them when
+        # they are due (see HAND_OVER_STEP_S), when the pipeline has nothing left to run (every
+        # end at once) and, every step, the requests still waiting for their first output
+        due = self._pace.stepped(took)
+        if due or not self._pipeline.has_non_finished_requests():
+            started = time.perf_counter()
+            self._read(list(self._active.values()))
+        else:
+            self._fresh = [r for r in self._fresh if r.awaiting_first and not r.done]
+            if not self._fresh:
+                return True
+            started = time.perf_counter()
+            self._read(self._fresh)
+        if self._held and (due or self._urgent):
+            self._hand_over(started)
         return True
+
+    def _hand_over(self, started: float | None = None) -> None:
+        """Send what is held and wait until the loop took it (and answered what was accepted);
+        with ``started`` (when the engine began reading the outputs it hands over), the time
+        since paces the next hand-overs."""
+        self._send_held()
+        self._outbox.wait_delivered(HAND_OVER_WAIT_S)
+        self._pace.handed_over(time.perf_counter() - started if started is not None else None)
+
+    def _send_held(self) -> None:
+        held, self._held = self._held, []
+        self._urgent = False
+        if held:  # one wake-up of the event loop for all of it, not one per request
+            self._outbox.send(held)
 
     def _apply_commands(self) -> bool:
         """Add and cancel what the loop asked for; True when a request was added."""
@@ -260,31 +296,36 @@ class GenerationEngine:
             _refuse(request, exc)
             return False
         self._active[request.id] = request
+        self._fresh.append(request)
         self._outbox.call(request.loop, functools.partial(_accept, request.accepted, prompt_tokens))
         return True
 
-    def _read_all(self) -> None:
-        """Read every request's new tokens, turn them into text, post them, finish the ended ones.
+    def _read(self, requests: list[EngineRequest]) -> None:
+        """Read ``requests``' new tokens, turn them into text, hold them for the next hand-over
+        (due at once for a first output or an end), finish the ended ones.
 
         A request's status is read only when one of its choices ended or it gave nothing (GenAI's
-        status call and its enum's names cost microseconds per request, every step)."""
-        outputs = [(r, _collect(r.handle, r.logprobs)) for r in list(self._active.values())]
+        status call and its enum's names cost microseconds per request)."""
+        outputs = [(r, _collect(r.handle, r.logprobs)) for r in requests]
         deltas = self._deltas(outputs)
-        batch: list[tuple[EngineRequest, Event]] = []
+        held = self._held
         for request, by_index in outputs:
             found = deltas.get(request.id)
             if found:
-                batch.append((request, found))
+                held.append((request, found))
+                if request.awaiting_first:  # its first output has not reached the loop yet
+                    self._urgent = True
             if by_index and all(out.reason is None for out in by_index.values()):
                 continue
             status = int(request.handle.get_status())
             if status == _IGNORED:
                 error = GenerationAborted("The request was dropped: the KV cache is full")
-                batch.append((request, self._finish(request, error, post=False)))
+                held.append((request, self._finish(request, error, post=False)))
             elif status != _RUNNING:
-                batch.append((request, self._finish(request, None, post=False)))
-        if batch:  # one wake-up of the event loop per step (or fewer), not one per request
-            self._outbox.send(batch)
+                held.append((request, self._finish(request, None, post=False)))
+            else:
+                continue
+            self._urgent = True
 
     def _deltas(
         self, outputs: list[tuple[EngineRequest, dict[int, _Output]]]
@@ -333,8 +374,9 @@ class GenerationEngine:
         self._settle = 2
         request.handle = None  # dropping the handle drops the request in GenAI
         self._active.pop(request.id, None)
-        if post:
-            self._outbox.send([(request, error)])
+        if post:  # after what is held for it
+            self._held.append((request, error))
+            self._send_held()
         return error
 
 

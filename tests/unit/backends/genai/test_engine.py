@@ -18,7 +18,7 @@ import pytest
 from ovserve.backends.genai import engine as engine_module
 from ovserve.backends.genai.engine import GenerationEngine
 from ovserve.backends.genai.events import EventStream
-from ovserve.backends.genai.handover import Outbox
+from ovserve.backends.genai.handover import Outbox, Pace
 from ovserve.backends.genai.switching import DECODING_S, FIRST_TOKEN_S, SWITCH
 from ovserve.errors import BackendError, ServingError
 from ovserve.genai.types import ChoiceDelta
@@ -107,6 +107,9 @@ class Pipeline:
                 handle.pending.append(handle.made)
                 if handle.left == 0:
                     handle.status = Status.FINISHED
+
+    def has_non_finished_requests(self) -> bool:
+        return any(handle.status == Status.RUNNING for handle in self.handles)
 
     def get_metrics(self) -> Any:
         return SimpleNamespace(cache_usage=float(sum(h.status == Status.RUNNING for h in self.handles)))
@@ -412,6 +415,7 @@ def test_after_a_long_step_the_next_waits_until_the_loop_took_what_it_posted(
     """``step()`` holds the GIL: after a step of at least HAND_OVER_STEP_S (here every step) the
     engine lets the loop take the step's output before it runs the next one."""
     monkeypatch.setattr(engine_module, "HAND_OVER_STEP_S", 0.0)
+    monkeypatch.setattr(engine_module, "HAND_OVER_MOST_S", 0.0)  # paced to every step
     monkeypatch.setattr(engine_module, "HAND_OVER_WAIT_S", 60.0)  # a missed hand-over would hang, not pass
 
     class Recording(Pipeline):
@@ -445,6 +449,62 @@ def test_after_a_long_step_the_next_waits_until_the_loop_took_what_it_posted(
             1,
             2,
         ]  # each step after the one before was delivered (then settling steps)
+        stop(engine, pipeline)
+
+    asyncio.run(main())
+
+
+def test_the_pace_keeps_the_hand_over_waits_a_share_of_the_stepping_within_its_bounds() -> None:
+    pace = Pace(share=0.1, least=0.001, most=0.02)
+    assert pace.interval == 0.001
+    assert not pace.stepped(0.0004) and not pace.stepped(0.0004) and pace.stepped(0.0004)
+    pace.handed_over(0.0008)  # a wait of 0.8 ms, weighted into the average from 0
+    assert pace.interval == pytest.approx(0.0008 * Pace.SMOOTHING / 0.1)
+    assert not pace.stepped(0.0019)  # counted again from the hand-over
+    for _ in range(50):
+        pace.handed_over(0.0008)
+    assert pace.interval == pytest.approx(0.008)  # 0.8 ms ÷ 10 %
+    pace.handed_over(None)  # not a hand-over's cost (new requests answered): the estimate stays
+    assert pace.interval == pytest.approx(0.008)
+    for _ in range(50):
+        pace.handed_over(0.01)
+    assert pace.interval == 0.02  # at most `most`
+    for _ in range(80):
+        pace.handed_over(0.0)
+    assert pace.interval == 0.001  # at least `least`
+
+
+def test_steps_are_held_until_due_but_a_first_output_and_the_end_go_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Paced hand-overs: with a pace that is never due, the first token is handed over on its
+    own at once, the steps after it are held (GenAI keeps them in the handle's queue), and the
+    end, when the pipeline has nothing left to run, brings them all in one hand-over."""
+    monkeypatch.setattr(engine_module, "HAND_OVER_STEP_S", 3600.0)
+    monkeypatch.setattr(engine_module, "HAND_OVER_MOST_S", 3600.0)
+    monkeypatch.setattr(engine_module, "HAND_OVER_WAIT_S", 60.0)  # a missed hand-over would hang, not pass
+
+    async def main() -> None:
+        pipeline = Pipeline()
+        engine = GenerationEngine(pipeline, max_context=None, name="t")
+        request = engine.submit("a", True, config(5), False)
+        await request.accepted
+        deliveries: list[list[Any]] = []
+
+        def sink(events: list[Any]) -> None:
+            deliveries.append(events)
+            for event in events:
+                request.events.put_nowait(event)
+
+        request.sink = sink
+        for _ in range(5):
+            pipeline.gate.release()
+        deltas = await drain(engine, request)
+        assert "".join(d.text for d in deltas) == "abcde" and deltas[-1].finish_reason == "length"
+        assert len(deliveries) == 2
+        first, rest = deliveries
+        assert [[d.text for d in step] for step in first] == [["a"]]
+        assert [d.text for d in rest[0]] == ["bcde"] and rest[-1] is None  # one read of 4 steps, then the end
         stop(engine, pipeline)
 
     asyncio.run(main())
