@@ -45,10 +45,11 @@ class Histogram:
         self.counts = [0] * (len(bounds) + 1)
         self.sum = 0
 
-    def observe(self, value: int) -> None:
+    def observe(self, value: int, times: int = 1) -> None:
+        """``times`` observations of ``value``."""
         # bisect_left: the first bound >= value, i.e. the bucket "le" that takes it
-        self.counts[bisect_left(self.bounds, value)] += 1
-        self.sum += value
+        self.counts[bisect_left(self.bounds, value)] += times
+        self.sum += value * times
 
     @property
     def count(self) -> int:

@@ -40,6 +40,13 @@ def test_histogram_buckets_are_upper_inclusive() -> None:
     assert (h.count, h.sum) == (8, 0 + 10 + 11 + 18 + 19 + 32 + 33 + 10_000)
 
 
+def test_histogram_takes_several_observations_of_one_value_at_once() -> None:
+    h = Histogram((10, 18, 32))
+    h.observe(12, 3)  # e.g. three tokens that reached an answer together
+    h.observe(40)
+    assert h.counts == [0, 3, 0, 1] and (h.count, h.sum) == (4, 12 * 3 + 40)
+
+
 def test_series_created_at_zero_for_each_version_and_kept_after_retire() -> None:
     async def go() -> MetricsRegistry:
         manager = ServableManager()
