@@ -14,7 +14,8 @@ That call costs as much as a step of a small model, so most tokens skip it: :cla
 learns, once per token id, whether the token's text is the same whatever comes before and
 after it (most are; byte pieces of a multi-byte character and tokens whose text depends on
 their neighbours are not), and :meth:`IncrementalText.take` appends such tokens' texts without
-decoding. A token that is not plain takes the window path above.
+decoding; a text's first token takes its text alone (also learnt once per id). A token that is
+not plain takes the window path above.
 """
 
 from __future__ import annotations
@@ -59,10 +60,15 @@ class IncrementalText:
     def take(self, new_ids: Sequence[int], pieces: Pieces) -> str | None:
         """The text of ``new_ids`` without decoding, when every one of them is plain and nothing
         is held back (None otherwise: use the windows). The first token of a text has no left
-        neighbour to prove its text against, so it always takes the windows."""
-        if not new_ids or self.read != len(self.ids) or not self.ids:
+        neighbour: it takes its text as a text's start (:meth:`Pieces.start`), what the windows
+        would give it alone."""
+        if not new_ids or self.read != len(self.ids):
             return None
-        text = pieces.text(new_ids)
+        if self.ids:
+            text = pieces.text(new_ids)
+        else:
+            head, rest = pieces.start(new_ids[0]), pieces.text(new_ids[1:])
+            text = head + rest if head is not None and rest is not None else None
         if text is None:
             return None
         start = len(self.ids)
@@ -107,7 +113,18 @@ class Pieces:
     def __init__(self, tokenizer: Any) -> None:
         self._tokenizer = tokenizer
         self._texts: dict[int, str | None] = {}
+        self._starts: dict[int, str | None] = {}
         self._anchors = _anchors(tokenizer)
+
+    def start(self, token: int) -> str | None:
+        """``token``'s text at the start of a text (``decode([token])``, learnt once per id), or
+        None when that is empty (a special token: the next token's start would change) or ends
+        inside a character (the windows hold it back)."""
+        starts = self._starts
+        if token not in starts:
+            text = str(self._tokenizer.decode([[token]])[0])
+            starts[token] = text if text and _REPLACEMENT not in text else None
+        return starts[token]
 
     def text(self, ids: Sequence[int]) -> str | None:
         """The joined text of ``ids`` if every one is plain (learning the unknown ones), else None."""

@@ -52,9 +52,31 @@ def test_plain_tokens_skip_the_detokenizer_and_add_up_to_the_text(tokenizer: ov_
         out.append(piece if piece is not None else text.feed(tokenizer, [token]))
     assert "".join(out) == TEXT
     assert all("\ufffd" not in piece for piece in out)
-    ascii_tokens = [t for t in ids[1:] if tokenizer.decode([t]).isascii()]
-    assert taken >= len(ascii_tokens) > 0  # the ASCII tokens (but the first) came without decoding
+    ascii_tokens = [t for t in ids if tokenizer.decode([t]).isascii()]
+    assert taken >= len(ascii_tokens) > 0  # the ASCII tokens (the first one too) came without decoding
     assert pieces.text([ids[0]]) is not None and pieces.text([]) == ""
+
+
+def test_a_first_token_takes_its_text_alone_as_the_windows_would(tokenizer: ov_genai.Tokenizer) -> None:
+    """A text's first token (and plain tokens with it) skips the detokenizer once its start is
+    learnt, and gives what the window path gives; a start that is empty or ends inside a
+    character is not taken."""
+    pieces = Pieces(tokenizer)
+    for sample in ("hello world", " how are you?", "wörld", "日本語 ok", "? yes"):
+        ids = list(tokenizer.encode(sample, add_special_tokens=False).input_ids.data[0])
+        for first in (ids[:1], ids[:2]):  # a first read of one token, or of two
+            by_windows = IncrementalText()
+            expected = by_windows.feed(tokenizer, first)
+            taken = IncrementalText().take(first, pieces)
+            assert taken is None or taken == expected, (sample, first)
+        quick = IncrementalText()
+        head = quick.take(ids[:1], pieces)
+        rest = [quick.take([t], pieces) for t in ids[1:]]
+        if head is not None and None not in rest:
+            assert head + "".join(rest) == str(tokenizer.decode([ids])[0])  # type: ignore[arg-type]
+    assert pieces.start(ids[0]) is not None
+    special = tokenizer.get_eos_token_id()
+    assert str(tokenizer.decode([[special]])[0]) == "" and pieces.start(special) is None
 
 
 def test_prompts_encoded_together_get_the_ids_each_would_get_alone(tokenizer: ov_genai.Tokenizer) -> None:
