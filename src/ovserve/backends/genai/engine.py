@@ -44,9 +44,6 @@ from ovserve.genai.types import ChoiceDelta, GenerationAborted, PromptTooLong, T
 
 log = logging.getLogger(__name__)
 
-#: the KV cache gauge is read every this many steps (and on the steps that free blocks)
-METRICS_EVERY_STEPS = 16
-
 #: GenAI's ``step()`` holds the GIL, so the event loop cannot run while a step runs; the engine
 #: thread goes straight on to the next step unless the loop is already waiting for the GIL, so
 #: what a step posted would go out only after the next step. So the engine hands its outputs
@@ -58,7 +55,7 @@ METRICS_EVERY_STEPS = 16
 HAND_OVER_STEP_S = 0.001
 HAND_OVER_WAIT_S = 0.005
 HAND_OVER_SHARE = 0.025
-HAND_OVER_MOST_S = 0.02
+HAND_OVER_MOST_S = 0.05
 
 #: GenAI's GenerationStatus values that the engine tells apart (``int()`` of the enum)
 _RUNNING, _IGNORED = 0, 2
@@ -140,8 +137,8 @@ class GenerationEngine:
         self._active: dict[int, EngineRequest] = {}
         self._stopped = False
         self._cache_usage = 0.0
-        self._steps = 0
-        self._settle = 0  # steps still to run with no request (to free blocks and refresh metrics)
+        self._requests = 0  # the requests the pipeline reported after the last step
+        self._settle = 0  # steps still to run with no request (to free blocks and refresh the gauge)
         self._outbox = Outbox()
         self._held: list[tuple[EngineRequest, Event]] = []  # outputs not handed over yet, in order
         self._urgent = False  # a first output or an end is held: hand over after this step
@@ -222,19 +219,22 @@ class GenerationEngine:
             self._send_held()
             return False
         # a step frees the blocks of cancelled and finished requests; the next one reports it
-        settling = self._settle > 0
         self._settle = max(0, self._settle - 1)
         started = time.perf_counter()
         self._pipeline.step()
         took = time.perf_counter() - started
-        self._steps += 1
-        if settling or self._steps % METRICS_EVERY_STEPS == 0:
-            self._cache_usage = float(self._pipeline.get_metrics().cache_usage)
+        metrics = self._pipeline.get_metrics()  # ~1 µs
+        self._cache_usage = float(metrics.cache_usage)
+        # the requests the pipeline holds (one step behind): fewer than before, some ended
+        ended, self._requests = metrics.requests < self._requests, metrics.requests
         # GenAI queues each request's outputs until they are read: the engine reads them when
-        # they are due (see HAND_OVER_STEP_S), when the pipeline has nothing left to run (every
-        # end at once) and, every step, the requests still waiting for their first output
-        due = self._pace.stepped(took)
-        if due or not self._pipeline.has_non_finished_requests():
+        # they are due (see HAND_OVER_STEP_S), when a request ended or the pipeline has nothing
+        # left to run (ends at once) and, every step, the requests still waiting for their first
+        # output. While a request of the process waits for its first token, every step is due:
+        # requests come in bursts, and the loop reads the next ones (it holds the GIL only
+        # between steps) while the engine waits for its hand-overs
+        due = self._pace.stepped(took) or SWITCH.waiting > 0
+        if due or ended or not self._pipeline.has_non_finished_requests():
             started = time.perf_counter()
             self._read(list(self._active.values()))
         else:

@@ -112,7 +112,8 @@ class Pipeline:
         return any(handle.status == Status.RUNNING for handle in self.handles)
 
     def get_metrics(self) -> Any:
-        return SimpleNamespace(cache_usage=float(sum(h.status == Status.RUNNING for h in self.handles)))
+        running = sum(h.status == Status.RUNNING for h in self.handles)
+        return SimpleNamespace(cache_usage=float(running), requests=running)
 
 
 def config(tokens: int) -> Any:
@@ -505,6 +506,33 @@ def test_steps_are_held_until_due_but_a_first_output_and_the_end_go_at_once(
         first, rest = deliveries
         assert [[d.text for d in step] for step in first] == [["a"]]
         assert [d.text for d in rest[0]] == ["bcde"] and rest[-1] is None  # one read of 4 steps, then the end
+        stop(engine, pipeline)
+
+    asyncio.run(main())
+
+
+def test_an_answer_that_ends_while_others_go_on_is_handed_over_when_it_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With a pace that is never due, a request that ends is still answered at once: the
+    pipeline's request count fell, so the engine reads every request then."""
+    monkeypatch.setattr(engine_module, "HAND_OVER_STEP_S", 3600.0)
+    monkeypatch.setattr(engine_module, "HAND_OVER_MOST_S", 3600.0)
+
+    async def main() -> None:
+        pipeline = Pipeline()
+        engine = GenerationEngine(pipeline, max_context=None, name="t")
+        short = engine.submit("a", True, config(3), False)
+        long = engine.submit("a", True, config(6), False)
+        await short.accepted
+        await long.accepted
+        for _ in range(3):  # the steps the short one needs; the long one waits for more
+            pipeline.gate.release()
+        deltas = await asyncio.wait_for(drain(engine, short), 60)
+        assert "".join(d.text for d in deltas) == "abc" and deltas[-1].finish_reason == "length"
+        for _ in range(3):
+            pipeline.gate.release()
+        assert "".join(d.text for d in await drain(engine, long)) == "abcdef"
         stop(engine, pipeline)
 
     asyncio.run(main())
