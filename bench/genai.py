@@ -62,7 +62,7 @@ TOKENS = int(os.environ.get("BENCH_GENAI_TOKENS", "128"))
 
 @dataclass
 class Measured:
-    """One side at one concurrency: best tokens/s, its round's TTFTs, CPU µs per token (or None);
+    """One side at one concurrency: best tokens/s, the TTFTs of all its rounds, CPU µs per token (or None);
     ``ratio``: the median of the per-round ratios to in-process when measured interleaved with it."""
 
     rate: float
@@ -179,16 +179,19 @@ def _usage_tokens(tail: bytes) -> int:
 def served(
     port: int, concurrency: int, peer: Peer | None = None, pid: int | None = None, model: str = "tiny"
 ) -> Measured:
-    """The best of ROUNDS rounds (after a warm-up) of ``concurrency`` streams; with ``pid``, that
-    process's CPU time per token over all the measured rounds."""
-    best, total = Measured(0.0, [0.0]), 0
+    """The best of ROUNDS rounds (after a warm-up) of ``concurrency`` streams, with the times to
+    first token of all of them; with ``pid``, that process's CPU time per token over all the
+    measured rounds."""
+    best, total, every = Measured(0.0, [0.0]), 0, []
     one_round(port, concurrency, peer, model)
     cpu = cpu_seconds(pid) if pid is not None else 0.0
     for _ in range(ROUNDS):
         rate, firsts, tokens = one_round(port, concurrency, peer, model)
         total += tokens
+        every += firsts
         if rate > best.rate:
             best = Measured(rate, firsts)
+    best.ttft = every
     if pid is not None and total:
         best.cpu_us = (cpu_seconds(pid) - cpu) / total * 1e6
     return best
@@ -237,14 +240,16 @@ def _ms(values: list[float], q: float) -> str:
 
 def interleaved(pipe: Any, port: int, pid: int, concurrency: int, model: str) -> tuple[Measured, Measured]:
     """In-process and ovserve in turn, PAIRS rounds after a warm-up each (the order alternating):
-    each side's best round, CPU per token over all its rounds, and ovserve's ratio as the median
-    of the rounds' ratios, so that a drift of the machine cancels out."""
+    each side's best rate, the times to first token of all its rounds, CPU per token over all its
+    rounds, and ovserve's ratio as the median of the rounds' ratios, so that a drift of the
+    machine cancels out."""
     in_process_round(pipe, concurrency)
     one_round(port, concurrency, model=model)
     local, remote = Measured(0.0, [0.0]), Measured(0.0, [0.0])
     ratios: list[float] = []
     cpu = {"local": 0.0, "remote": 0.0}
     tokens = {"local": 0, "remote": 0}
+    firsts_all: dict[str, list[float]] = {"local": [], "remote": []}
     for index in range(PAIRS):
         rates: dict[str, float] = {}
         for side in ("local", "remote") if index % 2 == 0 else ("remote", "local"):
@@ -254,11 +259,12 @@ def interleaved(pipe: Any, port: int, pid: int, concurrency: int, model: str) ->
                 rate, firsts, made, seconds = served_round(port, pid, concurrency, model)
             cpu[side] += seconds
             tokens[side] += made
+            firsts_all[side] += firsts
             rates[side] = rate
             best = local if side == "local" else remote
-            if rate > best.rate:
-                best.rate, best.ttft = rate, firsts
+            best.rate = max(best.rate, rate)
         ratios.append(rates["remote"] / rates["local"])
+    local.ttft, remote.ttft = firsts_all["local"], firsts_all["remote"]
     local.cpu_us = cpu["local"] / tokens["local"] * 1e6
     remote.cpu_us = cpu["remote"] / tokens["remote"] * 1e6
     remote.ratio = statistics.median(ratios)
@@ -332,8 +338,8 @@ def report(results: dict[str, dict[str, dict[int, Measured]]]) -> str:
         "",
         f"`bench/genai.py`, {TOKENS} new tokens per request (ignore_eos; counted by the servers' usage "
         f"chunk), {os.cpu_count()} CPUs ({cpu}). In-process and ovserve: {PAIRS} rounds each, taken in turn "
-        "after a warm-up (both loaded, one measured at a time); tokens/s and TTFT of each side's best round, "
-        "ovserve's ratio the **median of the per-round ratios**. Peers (tiny and small only): best of "
+        "after a warm-up (both loaded, one measured at a time); each side's best tokens/s, TTFT over all its "
+        "measured rounds, ovserve's ratio the **median of the per-round ratios**. Peers (tiny and small only): best of "
         f"{ROUNDS} rounds after a warm-up, each alone, ratio to the in-process best. CPU µs/token: the "
         "process's CPU time (all its threads) over the measured rounds / their tokens (the client's not counted).",
     ]
