@@ -9,15 +9,16 @@ cancelled request is cancelled before the next step and its KV blocks are freed 
 pipeline at that step. The prompts that came together are tokenized in one call.
 
 GenAI's ``step()`` holds the GIL (its binding does not release it): the loop is frozen while a
-step runs, and the loop's work between steps is taken from them. So the engine holds the steps'
-outputs and hands them over paced (:class:`Pace`): after it stepped long enough that its wait
-for the loop stays a small share of the stepping, or at once for a first token or an end; it
-then lets the loop take them before it runs the next step (else they would wait for that step).
+step runs, and the loop's work between steps is taken from them. So the engine leaves the steps'
+outputs in GenAI's handles and reads and hands them over paced (:class:`Pace`): after it stepped
+long enough that this costs a small share of the stepping, or at once for a first token or an
+end; it then lets the loop take them before it runs the next step (else they would wait for
+that step).
 
 Text is made incrementally on the engine thread (:mod:`.detokenize`): a token whose text does
 not depend on its neighbours takes its cached text; the others a short window of tokens per
-choice, every such choice of a step in one detokenizer call. Each step's outputs reach the loop
-in one hand-over. The per-token work here is kept small (no enum names, a request's status read
+choice, every such choice of a read in one detokenizer call. The outputs of a read reach the
+loop in one hand-over. The per-token work here is kept small (no enum names, a request's status read
 only when it may have ended): on a small model it is what bounds the tokens per second. A
 failing step fails the requests it held; the thread goes on serving the next ones.
 """
