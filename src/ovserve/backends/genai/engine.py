@@ -138,7 +138,6 @@ class GenerationEngine:
         self._active: dict[int, EngineRequest] = {}
         self._stopped = False
         self._cache_usage = 0.0
-        self._requests = 0  # the requests the pipeline reported after the last step
         self._settle = 0  # steps still to run with no request (to free blocks and refresh the gauge)
         self._outbox = Outbox()
         self._held: list[tuple[EngineRequest, Event]] = []  # outputs not handed over yet, in order
@@ -226,8 +225,9 @@ class GenerationEngine:
         took = time.perf_counter() - started
         metrics = self._pipeline.get_metrics()  # ~1 µs
         self._cache_usage = float(metrics.cache_usage)
-        # the requests the pipeline holds (one step behind): fewer than before, some ended
-        ended, self._requests = metrics.requests < self._requests, metrics.requests
+        # the requests the pipeline holds, counted one step behind: fewer than the engine's, so
+        # one ended (or was dropped) that the engine has not read yet
+        ended = metrics.requests < len(self._active)
         # GenAI queues each request's outputs until they are read: the engine reads them when
         # they are due (see HAND_OVER_STEP_S), when a request ended or the pipeline has nothing
         # left to run (ends at once) and, every step, the requests still waiting for their first
