@@ -58,6 +58,11 @@ HAND_OVER_WAIT_S = 0.005
 HAND_OVER_SHARE = 0.025
 HAND_OVER_MOST_S = 0.05
 
+#: at most this many rounds of adding requests and answering them before a step: a burst of
+#: requests reaches the engine over a few hand-overs (the loop parses them while the engine waits
+#: for it); the bound keeps a steady stream of arrivals from holding the steps back
+ACCEPT_ROUNDS = 4
+
 #: GenAI's GenerationStatus values that the engine tells apart (``int()`` of the enum)
 _RUNNING, _IGNORED = 0, 2
 
@@ -210,10 +215,13 @@ class GenerationEngine:
 
     def _cycle(self) -> bool:
         """Apply the queued commands and run one step; False when there is nothing to step."""
-        if self._apply_commands():
+        rounds = 0
+        while rounds < ACCEPT_ROUNDS and self._apply_commands():
             # the loop answers the new requests (headers, streams ready) now, not during the step:
             # a loop waiting for the GIL through a step (which holds it) slows the step and, once
-            # it runs, delays the first tokens (what is held goes along)
+            # it runs, delays the first tokens (what is held goes along). Meanwhile it reads the
+            # requests that came with them: those join the same first step
+            rounds += 1
             self._hand_over()
         if not self._active and not self._settle:
             self._send_held()

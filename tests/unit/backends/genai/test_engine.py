@@ -58,6 +58,7 @@ class Handle:
         self.pending: list[int] = []
         self.status = Status.RUNNING
         self.cancelled = False
+        self.added_at = 0  # the steps run before it was added
 
     def can_read(self) -> bool:
         return bool(self.pending)
@@ -92,6 +93,7 @@ class Pipeline:
 
     def add_request(self, request_id: int, ids: Any, config: Any) -> Handle:
         handle = Handle(config.max_new_tokens)
+        handle.added_at = self.steps
         self.handles.append(handle)
         return handle
 
@@ -533,6 +535,28 @@ def test_an_answer_that_ends_while_others_go_on_is_handed_over_when_it_ends(
         for _ in range(3):
             pipeline.gate.release()
         assert "".join(d.text for d in await drain(engine, long)) == "abcdef"
+        stop(engine, pipeline)
+
+    asyncio.run(main())
+
+
+def test_requests_that_come_while_the_loop_answers_others_join_their_first_step() -> None:
+    """The loop parses a burst of requests while the engine waits for it to answer the first:
+    those the loop submitted meanwhile are added before the step, not after it."""
+
+    async def main() -> None:
+        pipeline = Pipeline()
+        engine = GenerationEngine(pipeline, max_context=None, name="t")
+        first = engine.submit("a", True, config(2), False)
+        await first.accepted  # resumed by the acceptance's hand-over, before it ends
+        second = engine.submit("a", True, config(2), False)
+        # no step may run yet (no gate released): the second is accepted only if it joined
+        await asyncio.wait_for(second.accepted, 60)
+        assert [handle.added_at for handle in pipeline.handles] == [0, 0]
+        for _ in range(2):
+            pipeline.gate.release()
+        assert "".join(d.text for d in await drain(engine, first)) == "ab"
+        assert "".join(d.text for d in await drain(engine, second)) == "ab"
         stop(engine, pipeline)
 
     asyncio.run(main())
