@@ -246,23 +246,24 @@ class GenerationEngine:
         if due or ended or not self._pipeline.has_non_finished_requests():
             started = time.perf_counter()
             self._read(list(self._active.values()))
-        else:
-            self._fresh = [r for r in self._fresh if r.awaiting_first and not r.done]
-            if not self._fresh:
-                return True
-            started = time.perf_counter()
+            if self._held and (due or self._urgent):
+                self._hand_over(started)
+            return True
+        self._fresh = [r for r in self._fresh if r.awaiting_first and not r.done]
+        if self._fresh:
             self._read(self._fresh)
-        if self._held and (due or self._urgent):
-            self._hand_over(started)
+            if self._urgent:  # first tokens: the others stay in GenAI's queues until due
+                self._hand_over()
         return True
 
     def _hand_over(self, started: float | None = None) -> None:
         """Send what is held and wait until the loop took it (and answered what was accepted);
-        with ``started`` (when the engine began reading the outputs it hands over), the time
-        since paces the next hand-overs."""
+        with ``started`` (when the engine began reading every request's outputs), the time since
+        paces the next hand-overs, counted from now."""
         self._send_held()
         self._outbox.wait_delivered(HAND_OVER_WAIT_S)
-        self._pace.handed_over(time.perf_counter() - started if started is not None else None)
+        if started is not None:
+            self._pace.handed_over(time.perf_counter() - started)
 
     def _send_held(self) -> None:
         held, self._held = self._held, []

@@ -128,17 +128,18 @@ class Outbox:
 class Pace:
     """How long the engine steps between two hand-overs of running streams' output.
 
-    A hand-over costs the engine its wait for the loop (GenAI's ``step()`` holds the GIL, so the
-    loop works between steps, not beside them): taking the outputs and writing each stream's chunk,
-    about the same for one step's tokens as for several. The engine holds its outputs until it
-    has stepped :attr:`interval` seconds: the measured wait (a moving average) ÷ ``share``, so
-    that the waits stay about that share of the stepping time, but at least ``least`` (a step
-    that long is handed over on its own) and at most ``most`` (the longest a running stream waits
-    for its next chunk). First tokens and ends do not wait for it (the engine's rule)."""
+    A hand-over costs the engine reading every request's outputs and its wait for the loop
+    (GenAI's ``step()`` holds the GIL, so the loop works between steps, not beside them): taking
+    the outputs and writing each stream's chunk, about the same for one step's tokens as for
+    several. The engine leaves its outputs until it has stepped :attr:`interval` seconds: the
+    measured cost (a moving average) ÷ ``share``, so that it stays about that share of the
+    stepping time, but at least ``least`` (a step that long is handed over on its own) and at
+    most ``most`` (the longest a running stream waits for its next chunk). First tokens and ends
+    do not wait for it (the engine's rule)."""
 
     __slots__ = ("_cost", "_least", "_most", "_share", "_stepped", "interval")
 
-    #: weight of the newest wait in the moving average
+    #: weight of the newest cost in the moving average
     SMOOTHING = 0.25
 
     def __init__(self, share: float, least: float, most: float) -> None:
@@ -152,13 +153,11 @@ class Pace:
         self._stepped += seconds
         return self._stepped >= self.interval
 
-    def handed_over(self, waited: float | None) -> None:
-        """The held outputs were handed over; ``waited``: the engine's wait for the loop to take
-        them (None: not a measure of a hand-over's cost, e.g. new requests answered)."""
+    def handed_over(self, cost: float) -> None:
+        """Every request's outputs were read and handed over, which cost the engine ``cost``
+        seconds (reading them and waiting for the loop to take them)."""
         self._stepped = 0.0
-        if waited is None:
-            return
-        self._cost += (waited - self._cost) * self.SMOOTHING
+        self._cost += (cost - self._cost) * self.SMOOTHING
         self.interval = min(self._most, max(self._least, self._cost / self._share))
 
 

@@ -467,8 +467,6 @@ def test_the_pace_keeps_the_hand_over_waits_a_share_of_the_stepping_within_its_b
     for _ in range(50):
         pace.handed_over(0.0008)
     assert pace.interval == pytest.approx(0.008)  # 0.8 ms ÷ 10 %
-    pace.handed_over(None)  # not a hand-over's cost (new requests answered): the estimate stays
-    assert pace.interval == pytest.approx(0.008)
     for _ in range(50):
         pace.handed_over(0.01)
     assert pace.interval == 0.02  # at most `most`
