@@ -19,7 +19,7 @@ from ovserve.backends.genai import engine as engine_module
 from ovserve.backends.genai.engine import GenerationEngine
 from ovserve.backends.genai.events import EventStream
 from ovserve.backends.genai.handover import Outbox, Pace
-from ovserve.backends.genai.switching import DECODING_S, FIRST_TOKEN_S, SWITCH
+from ovserve.backends.genai.switching import DECODING_S, FIRST_TOKEN_S, SWITCH, SwitchInterval
 from ovserve.errors import BackendError, ServingError
 from ovserve.genai.types import ChoiceDelta
 
@@ -481,6 +481,7 @@ def test_steps_are_held_until_due_but_a_first_output_and_the_end_go_at_once(
     """Paced hand-overs: with a pace that is never due, the first token is handed over on its
     own at once, the steps after it are held (GenAI keeps them in the handle's queue), and the
     end, when the pipeline has nothing left to run, brings them all in one hand-over."""
+    monkeypatch.setattr(engine_module, "SWITCH", SwitchInterval())  # no other test's requests counted
     monkeypatch.setattr(engine_module, "HAND_OVER_STEP_S", 3600.0)
     monkeypatch.setattr(engine_module, "HAND_OVER_MOST_S", 3600.0)
     monkeypatch.setattr(engine_module, "HAND_OVER_WAIT_S", 60.0)  # a missed hand-over would hang, not pass
@@ -516,6 +517,7 @@ def test_an_answer_that_ends_while_others_go_on_is_handed_over_when_it_ends(
 ) -> None:
     """With a pace that is never due, a request that ends is still answered at once: the
     pipeline's request count fell, so the engine reads every request then."""
+    monkeypatch.setattr(engine_module, "SWITCH", SwitchInterval())  # no other test's requests counted
     monkeypatch.setattr(engine_module, "HAND_OVER_STEP_S", 3600.0)
     monkeypatch.setattr(engine_module, "HAND_OVER_MOST_S", 3600.0)
 
