@@ -146,9 +146,7 @@ class GenerationEngine:
         self._settle = 0  # steps still to run with no request (to free blocks and refresh the gauge)
         self._outbox = Outbox()
         self._held: list[tuple[EngineRequest, Event]] = []  # outputs not handed over yet, in order
-        self._urgent = False  # a first output or an end is held: hand over after this step
         self._pace = Pace(HAND_OVER_SHARE, HAND_OVER_STEP_S, HAND_OVER_MOST_S)
-        self._fresh: list[EngineRequest] = []  # added, first output not yet handed over: read every step
         SWITCH.engine_started()  # the GIL switch interval follows the requests (.switching)
         self._thread = threading.Thread(target=self._run, name=f"ovserve-genai-{name}", daemon=True)
         self._thread.start()
@@ -237,23 +235,17 @@ class GenerationEngine:
         # one ended (or was dropped) that the engine has not read yet
         ended = metrics.requests < len(self._active)
         # GenAI queues each request's outputs until they are read: the engine reads them when
-        # they are due (see HAND_OVER_STEP_S), when a request ended or the pipeline has nothing
-        # left to run (ends at once) and, every step, the requests still waiting for their first
-        # output. While a request of the process waits for its first token, every step is due:
-        # requests come in bursts, and the loop reads the next ones (it holds the GIL only
-        # between steps) while the engine waits for its hand-overs
+        # they are due (see HAND_OVER_STEP_S) and when a request ended or the pipeline has nothing
+        # left to run (ends at once). While a request waits for its first token (counted in
+        # SWITCH until the loop has it), every step is due: that token goes out at once, and
+        # requests come in bursts, the loop reading the next ones (it holds the GIL only between
+        # steps) while the engine waits for its hand-overs
         due = self._pace.stepped(took) or SWITCH.waiting > 0
         if due or ended or not self._pipeline.has_non_finished_requests():
             started = time.perf_counter()
-            self._read(list(self._active.values()))
-            if self._held and (due or self._urgent):
+            ends = self._read()
+            if self._held and (due or ends):
                 self._hand_over(started)
-            return True
-        self._fresh = [r for r in self._fresh if r.awaiting_first and not r.done]
-        if self._fresh:
-            self._read(self._fresh)
-            if self._urgent:  # first tokens: the others stay in GenAI's queues until due
-                self._hand_over()
         return True
 
     def _hand_over(self, started: float | None = None) -> None:
@@ -267,7 +259,6 @@ class GenerationEngine:
 
     def _send_held(self) -> None:
         held, self._held = self._held, []
-        self._urgent = False
         if held:  # one wake-up of the event loop for all of it, not one per request
             self._outbox.send(held)
 
@@ -306,36 +297,34 @@ class GenerationEngine:
             _refuse(request, exc)
             return False
         self._active[request.id] = request
-        self._fresh.append(request)
         self._outbox.call(request.loop, functools.partial(_accept, request.accepted, prompt_tokens))
         return True
 
-    def _read(self, requests: list[EngineRequest]) -> None:
-        """Read ``requests``' new tokens, turn them into text, hold them for the next hand-over
-        (due at once for a first output or an end), finish the ended ones.
+    def _read(self) -> bool:
+        """Read every request's new tokens, turn them into text, hold them for the next hand-over,
+        finish the ended ones; whether one ended (its end is due at once).
 
         A request's status is read only when one of its choices ended or it gave nothing (GenAI's
         status call and its enum's names cost microseconds per request)."""
-        outputs = [(r, _collect(r.handle, r.logprobs)) for r in requests]
+        outputs = [(r, _collect(r.handle, r.logprobs)) for r in list(self._active.values())]
         deltas = self._deltas(outputs)
         held = self._held
+        ends = False
         for request, by_index in outputs:
             found = deltas.get(request.id)
             if found:
                 held.append((request, found))
-                if request.awaiting_first:  # its first output has not reached the loop yet
-                    self._urgent = True
             if by_index and all(out.reason is None for out in by_index.values()):
                 continue
             status = int(request.handle.get_status())
             if status == _IGNORED:
                 error = GenerationAborted("The request was dropped: the KV cache is full")
                 held.append((request, self._finish(request, error, post=False)))
+                ends = True
             elif status != _RUNNING:
                 held.append((request, self._finish(request, None, post=False)))
-            else:
-                continue
-            self._urgent = True
+                ends = True
+        return ends
 
     def _deltas(
         self, outputs: list[tuple[EngineRequest, dict[int, _Output]]]
