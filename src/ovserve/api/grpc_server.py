@@ -39,11 +39,7 @@ def _parse(parse: Parse | None, raw: Any) -> Any:
     try:
         return parse(raw)
     except Exception as exc:  # google.protobuf.message.DecodeError, and what a parser may raise
-        raise _unparsable(exc) from None
-
-
-def _unparsable(exc: Exception) -> InvalidInput:
-    return InvalidInput(f"Invalid request - the message cannot be parsed: {exc}")
+        raise InvalidInput(f"Invalid request - the message cannot be parsed: {exc}") from None
 
 
 async def _parsed(requests: AsyncIterator[Any], parse: Parse | None) -> AsyncIterator[Any]:
@@ -56,12 +52,7 @@ def _wrap_unary(
 ) -> Callable[..., Awaitable[Any]]:
     async def behavior(request: Any, context: aio.ServicerContext) -> Any:
         try:
-            if parse is not None:  # _parse(parse, request), without the call
-                try:
-                    request = parse(request)
-                except Exception as exc:
-                    raise _unparsable(exc) from None
-            return await inner(request, context)
+            return await inner(request if parse is None else _parse(parse, request), context)
         except aio.AbortError:
             raise
         except Exception as exc:

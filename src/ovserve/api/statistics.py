@@ -67,11 +67,8 @@ class StatsTable:
         self, sid: ServableId, start: int, decoded: int, inferred: int, encoded: int, wait: int = -1
     ) -> None:
         """One successful request of ``sid``, from its four ``perf_counter_ns`` stamps and the backend's
-        wait for a free infer request (-1: not reported; it then stays inside compute_infer). One call
-        per request: the counters found (or made) and updated here."""
-        stats = self._table.get(sid)
-        if stats is None:
-            stats = self._table[sid] = ModelStats()
+        wait for a free infer request (-1: not reported; it then stays inside compute_infer)."""
+        stats = self.of(sid)
         stats.success_count += 1
         stats.success_ns += encoded - start
         stats.input_ns += decoded - start

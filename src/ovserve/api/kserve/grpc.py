@@ -75,12 +75,11 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
     ) -> Coroutine[Any, Any, pb.ModelInferResponse]:
         """The call's coroutine, which the error wrapper (``api/grpc_server.py``) awaits: not a
         coroutine of its own around it (a layer per request)."""
-        version = request.model_version
         return request_path.infer(
             self.ctx,
             calls.KSERVE_GRPC_INFER,
             request.model_name,
-            request_path.parse_version(version) if version else None,
+            request_path.parse_version(request.model_version),
             partial(decode_infer_request, request),  # no Python function made per call
             encode_infer_reply,
             unknown=GraphNotFound,

@@ -10,9 +10,9 @@ until the loop received it, or the request ended) the interval is
 switches every 0.2 ms kept the loop from falling behind at all, so each stream got one chunk (one
 SSE event, one socket write, one read by the client) per step, and the engine thread waited on
 the GIL while OpenVINO's worker threads spun. With :data:`DECODING_S` the threads switch mostly
-where they release the GIL themselves (the loop's poll, the engine's wait for the hand-over after
-a long step; GenAI's ``step()`` itself holds it); the steps that queue up for a stream meanwhile
-go out as one chunk. Measured on the tiny LLM (bench/genai.py, 2 cores, server
+where they release the GIL themselves (the loop's poll, the engine's wait for a hand-over;
+GenAI's ``step()`` itself holds it); the steps that queue up for a stream meanwhile go out as
+one chunk. Measured on the tiny LLM (bench/genai.py, 2 cores, server
 alone with its client): c=8 9,100 → 14,900 tokens/s and 189 → 103 µs of server CPU per token
 from 0.2 to 1 ms; at c=1, 0.2 ms: first token 3 ms, 2 ms: 6 ms, hence the short interval there.
 

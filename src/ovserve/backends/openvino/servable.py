@@ -169,10 +169,7 @@ class OpenVINOServable(Servable):
         finally:
             idle.append(slot)
         took = slot.done_ns - started
-        recent = self._recent  # _observe_inline(took), in place
-        recent[self._calls % RECENT_INLINE_RUNS] = took
-        self._calls += 1
-        self._estimate_ns = min(recent)
+        self._observe_inline(took)
         observer = self.timing_observer
         if observer is not None:
             observer(started - asked, took)

@@ -94,10 +94,9 @@ class GraphServable(Servable):
         )
         self.graph = graph
         self.metrics = metrics
-        self._python_inputs = frozenset(
+        self.raw_inputs = frozenset(
             name for name, stream in graph.inputs.items() if stream.packet_type == PacketType.PY_TENSOR
         )
-        self.raw_inputs = self._python_inputs
 
     @property
     def streams_answers(self) -> bool:
@@ -130,7 +129,7 @@ class GraphServable(Servable):
                     check_raw(name, raw.data, raw.shape, raw.datatype)
                 except ValueError as exc:
                     raise GraphInputInvalid(f"Invalid Python tensor buffer size - {exc}") from None
-            elif array.dtype == BYTES_DTYPE and name not in self._python_inputs:
+            elif array.dtype == BYTES_DTYPE and name not in self.raw_inputs:
                 raise GraphInputInvalid(
                     f"Invalid input precision - BYTES inputs are taken only by OVMS_PY_TENSOR streams; input name: {name}"
                 )
