@@ -8,6 +8,7 @@ import enum
 import functools
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -139,11 +140,25 @@ async def drain(engine: GenerationEngine, request: Any) -> list[ChoiceDelta]:
 
 
 async def generate(
-    engine: GenerationEngine, pipeline: Pipeline, tokens: int, steps: int, logprobs: bool = False
+    engine: GenerationEngine,
+    pipeline: Pipeline,
+    tokens: int,
+    steps: int,
+    logprobs: bool = False,
+    record: Callable[[list[Any]], None] | None = None,
 ) -> list[ChoiceDelta]:
-    """Submit "a" for ``tokens`` tokens, let ``steps`` steps run, and read its deltas to the end."""
+    """Submit "a" for ``tokens`` tokens, let ``steps`` steps run, and read its deltas to the end;
+    ``record`` sees each hand-over's events of the request as the loop receives them."""
     request = engine.submit("a", True, config(tokens), logprobs)
     await request.accepted
+    if record is not None:
+
+        def sink(events: list[Any]) -> None:
+            record(events)
+            for event in events:
+                request.events.put_nowait(event)
+
+        request.sink = sink
     for _ in range(steps):
         pipeline.gate.release()
     return await drain(engine, request)
@@ -434,18 +449,11 @@ def test_after_a_long_step_the_next_waits_until_the_loop_took_what_it_posted(
     async def main() -> None:
         pipeline = Recording()
         engine = GenerationEngine(pipeline, max_context=None, name="t")
-        request = engine.submit("a", True, config(3), False)
-        await request.accepted
 
-        def sink(events: list[Any]) -> None:
+        def record(events: list[Any]) -> None:
             pipeline.delivered += 1
-            for event in events:
-                request.events.put_nowait(event)
 
-        request.sink = sink
-        for _ in range(3):
-            pipeline.gate.release()
-        deltas = await drain(engine, request)
+        deltas = await generate(engine, pipeline, 3, 3, record=record)
         assert "".join(d.text for d in deltas) == "abc"
         assert pipeline.seen[:3] == [
             0,
@@ -455,6 +463,14 @@ def test_after_a_long_step_the_next_waits_until_the_loop_took_what_it_posted(
         stop(engine, pipeline)
 
     asyncio.run(main())
+
+
+def never_due(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pace that is never due by time, and a switch-interval count of this test's requests only
+    (a request waiting for its first token makes every step due)."""
+    monkeypatch.setattr(engine_module, "SWITCH", SwitchInterval())
+    monkeypatch.setattr(engine_module, "HAND_OVER_STEP_S", 3600.0)
+    monkeypatch.setattr(engine_module, "HAND_OVER_MOST_S", 3600.0)
 
 
 def test_the_pace_keeps_the_hand_over_waits_a_share_of_the_stepping_within_its_bounds() -> None:
@@ -481,27 +497,14 @@ def test_steps_are_held_until_due_but_a_first_output_and_the_end_go_at_once(
     """Paced hand-overs: with a pace that is never due, the first token is handed over on its
     own at once, the steps after it are held (GenAI keeps them in the handle's queue), and the
     end, when the pipeline has nothing left to run, brings them all in one hand-over."""
-    monkeypatch.setattr(engine_module, "SWITCH", SwitchInterval())  # no other test's requests counted
-    monkeypatch.setattr(engine_module, "HAND_OVER_STEP_S", 3600.0)
-    monkeypatch.setattr(engine_module, "HAND_OVER_MOST_S", 3600.0)
+    never_due(monkeypatch)
     monkeypatch.setattr(engine_module, "HAND_OVER_WAIT_S", 60.0)  # a missed hand-over would hang, not pass
 
     async def main() -> None:
         pipeline = Pipeline()
         engine = GenerationEngine(pipeline, max_context=None, name="t")
-        request = engine.submit("a", True, config(5), False)
-        await request.accepted
         deliveries: list[list[Any]] = []
-
-        def sink(events: list[Any]) -> None:
-            deliveries.append(events)
-            for event in events:
-                request.events.put_nowait(event)
-
-        request.sink = sink
-        for _ in range(5):
-            pipeline.gate.release()
-        deltas = await drain(engine, request)
+        deltas = await generate(engine, pipeline, 5, 5, record=deliveries.append)
         assert "".join(d.text for d in deltas) == "abcde" and deltas[-1].finish_reason == "length"
         assert len(deliveries) == 2
         first, rest = deliveries
@@ -517,9 +520,7 @@ def test_an_answer_that_ends_while_others_go_on_is_handed_over_when_it_ends(
 ) -> None:
     """With a pace that is never due, a request that ends is still answered at once: the
     pipeline's request count fell, so the engine reads every request then."""
-    monkeypatch.setattr(engine_module, "SWITCH", SwitchInterval())  # no other test's requests counted
-    monkeypatch.setattr(engine_module, "HAND_OVER_STEP_S", 3600.0)
-    monkeypatch.setattr(engine_module, "HAND_OVER_MOST_S", 3600.0)
+    never_due(monkeypatch)
 
     async def main() -> None:
         pipeline = Pipeline()
