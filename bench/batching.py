@@ -55,7 +55,7 @@ sys.path.insert(0, str(BENCH))
 
 import models  # noqa: E402  (bench/models.py: the model builders the whole suite shares)
 from abtools import cpu_seconds  # noqa: E402
-from batching_limits import benchmark_app_fps, limit_lines  # noqa: E402
+from batching_limits import batch_fps, limit_lines  # noqa: E402
 from lifecycle_common import cpu_name  # noqa: E402
 
 GRPC_PATH = "/inference.GRPCInferenceService/ModelInfer"
@@ -395,8 +395,7 @@ def main() -> int:
     if args.benchmark_app_seconds > 0:  # after the server stopped: each has the machine alone
         seconds = args.benchmark_app_seconds
         fps = {
-            b: benchmark_app_fps(base / SPEC.xml, args.plugin_config, b, seconds, WORK)
-            for b in {1, args.max_batch}
+            b: batch_fps(base / SPEC.xml, args.plugin_config, b, seconds, WORK) for b in {1, args.max_batch}
         }
         print(f"benchmark_app images/s by batch size: {fps}", flush=True)
     text = report(results, args, load_before, os.getloadavg()[0], fps)

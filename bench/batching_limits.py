@@ -7,15 +7,11 @@ Used by bench/batching.py (which `make bench` runs); the lines go into its resul
 
 from __future__ import annotations
 
-import json
-import re
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
-ROOT = Path(__file__).resolve().parent.parent
-TOOL = ROOT / ".venv" / "bin" / "benchmark_app"
+from loadgen import benchmark_app, benchmark_app_fps
 
 
 class Measured(Protocol):
@@ -31,22 +27,11 @@ class Measured(Protocol):
     def percentile(self, q: float) -> float: ...
 
 
-def benchmark_app_fps(
-    xml: Path, plugin: dict[str, str], batch: int, seconds: int, work: Path
-) -> float | None:
+def batch_fps(xml: Path, plugin: dict[str, object], batch: int, seconds: int, work: Path) -> float | None:
     """benchmark_app's throughput (images/s) with ``batch`` images per inference (None: no tool or no figure)."""
-    if not TOOL.exists():
-        return None
-    config = work / "benchmark_app-batching.json"
-    config.write_text(json.dumps({"CPU": plugin}))
-    argv = [str(TOOL), "-m", str(xml), "-d", "CPU", "-load_config", str(config)]
-    argv += ["-b", str(batch), "-t", str(seconds)]
-    try:
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 180).stdout
-    except subprocess.TimeoutExpired:
-        return None
-    found = re.search(r"Throughput:\s+([\d.]+)\s*FPS", out)
-    return float(found.group(1)) if found else None
+    options = ["-b", str(batch), "-t", str(seconds)]
+    out = benchmark_app(xml, plugin, options, seconds + 180, work / "benchmark_app-batching.json")
+    return benchmark_app_fps(out) if out is not None else None
 
 
 def _default_variant(rows: Sequence[Measured]) -> Measured | None:

@@ -209,27 +209,53 @@ def run_floor(s: Settings, spec: ModelSpec, xml: Path, x_file: Path, pinned: boo
     return best
 
 
+#: OpenVINO's benchmark_app, from the openvino wheel
+BENCHMARK_APP = ROOT / ".venv/bin/benchmark_app"
+
+
+def benchmark_app(
+    xml: Path,
+    plugin: dict[str, object],
+    options: list[str],
+    timeout: float,
+    config: Path,
+    prefix: list[str] | None = None,
+) -> str | None:
+    """benchmark_app's output for ``xml`` on CPU with ``plugin`` (written to ``config``) and
+    ``options`` (``prefix``: a command to run it under); None when the tool is missing or hung."""
+    if not BENCHMARK_APP.exists():
+        return None
+    config.write_text(json.dumps({"CPU": plugin}))
+    argv = [*(prefix or []), str(BENCHMARK_APP), "-m", str(xml), "-d", "CPU", "-load_config", str(config)]
+    try:
+        return subprocess.run([*argv, *options], capture_output=True, text=True, timeout=timeout).stdout
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def benchmark_app_fps(out: str) -> float | None:
+    """The throughput (FPS) benchmark_app printed, if it did."""
+    found = re.search(r"Throughput:\s+([\d.]+)\s*FPS", out)
+    return float(found.group(1)) if found else None
+
+
 def run_benchmark_app(s: Settings, xml: Path, pinned: bool) -> dict[str, dict]:
-    tool = ROOT / ".venv/bin/benchmark_app"
-    if not tool.exists():
+    if not BENCHMARK_APP.exists():
         return {}
-    config = WORK / "benchmark_app.json"
-    config.write_text(json.dumps({"CPU": s.plugin_config}))
     results = {}
     for api in ("sync", "async"):
-        argv = [*_prefix(s, pinned, s.server_cpus), str(tool), "-m", str(xml), "-d", "CPU"]
-        argv += ["-load_config", str(config), "-api", api, "-t", str(s.seconds)]
-        try:
-            out = subprocess.run(argv, capture_output=True, text=True, timeout=300).stdout
-        except subprocess.TimeoutExpired:
+        prefix = _prefix(s, pinned, s.server_cpus)
+        options = ["-api", api, "-t", str(s.seconds)]
+        out = benchmark_app(xml, s.plugin_config, options, 300, WORK / "benchmark_app.json", prefix)
+        if out is None:
             continue
-        tput = re.search(r"Throughput:\s+([\d.]+)\s*FPS", out)
+        tput = benchmark_app_fps(out)
         median = re.search(r"Median:\s+([\d.]+)\s*(ms|us)", out)
         nireq = re.search(r"(\d+) inference requests", out)
-        if tput and median:
+        if tput is not None and median:
             scale = 1000.0 if median.group(2) == "ms" else 1.0
             results[api] = {
-                "rps": float(tput.group(1)),
+                "rps": tput,
                 "p50_us": float(median.group(1)) * scale,
                 "nireq": int(nireq.group(1)) if nireq else 1,
             }
