@@ -53,6 +53,9 @@ def server(
         {"config": {"name": name, "base_path": str(path), **tasks.get(name, {})}}
         for name, path in genai_repo.items()
     ]
+    # the same LLM with another tool parser
+    mistral = {"task": "text_generation", "tool_parser": "mistral"}
+    entries.append({"config": {"name": "llm-mistral", "base_path": str(genai_repo["llm"]), **mistral}})
     config = tmp_path_factory.mktemp("config") / "config.json"
     config.write_text(json.dumps({"model_config_list": entries}))
     proc = ServerProcess(
@@ -189,6 +192,52 @@ def test_tool_calls_through_the_llama3_parser(server: ServerProcess) -> None:
         "parameters": {"city": "Paris"},
     }
     assert plain.choices[0].finish_reason == "stop"
+
+
+def test_tool_calls_through_the_mistral_parser(server: ServerProcess) -> None:
+    """Structured output makes the tiny model write a Mistral-style call list (GenAI's detokenizer
+    drops the ``[TOOL_CALLS]`` special token, so the list alone is a call); the mistral parser
+    turns it into tool_calls, whole and streamed."""
+    call = {
+        "type": "object",
+        "properties": {
+            "name": {"const": "get_weather"},
+            "arguments": {
+                "type": "object",
+                "properties": {"city": {"const": "Paris"}},
+                "required": ["city"],
+                "additionalProperties": False,
+            },
+        },
+        "required": ["name", "arguments"],
+        "additionalProperties": False,
+    }
+    schema = {"type": "array", "items": call, "minItems": 1, "maxItems": 1}
+    tool = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+    fields = {
+        "model": "llm-mistral",
+        "messages": [{"role": "user", "content": "weather in Paris?"}],
+        "max_tokens": 100,
+        "response_format": {"type": "json_schema", "json_schema": {"name": "calls", "schema": schema}},
+    }
+    answer = client(server).chat.completions.create(tools=[tool], **fields)  # type: ignore[call-overload]
+    choice = answer.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.content is None
+    assert choice.message.tool_calls is not None
+    assert [(c.function.name, json.loads(c.function.arguments)) for c in choice.message.tool_calls] == [
+        ("get_weather", {"city": "Paris"})
+    ]
+    chunks = list(client(server).chat.completions.create(tools=[tool], stream=True, **fields))  # type: ignore[call-overload]
+    deltas = [c.choices[0].delta for c in chunks if c.choices]
+    assert "".join(d.content or "" for d in deltas) == ""
+    calls = [c for d in deltas for c in d.tool_calls or []]
+    assert [(c.function.name, json.loads(c.function.arguments or "")) for c in calls] == [
+        ("get_weather", {"city": "Paris"})
+    ]
+    plain = client(server).chat.completions.create(**fields)  # no tools: the list stays the content
+    assert json.loads(plain.choices[0].message.content or "") == [
+        {"name": "get_weather", "arguments": {"city": "Paris"}}
+    ]
 
 
 def test_streamed_chat_has_its_text_and_usage(server: ServerProcess, pipeline: object) -> None:
@@ -461,7 +510,7 @@ def test_rerank_scores_as_ovms_computes_them(server: ServerProcess, genai_repo: 
 
 def test_models_endpoints_and_the_tf_serving_overlap(server: ServerProcess) -> None:
     listed = client(server).models.list()
-    assert sorted(m.id for m in listed.data) == ["classic", "emb", "llm", "rr"]
+    assert sorted(m.id for m in listed.data) == ["classic", "emb", "llm", "llm-mistral", "rr"]
     assert client(server, "/v1").models.retrieve("llm").id == "llm"
     assert requests.get(f"{server.rest_url}/v3/v1/models", timeout=10).json()["object"] == "list"
     tfs = requests.get(f"{server.rest_url}/v1/models/classic", timeout=10).json()

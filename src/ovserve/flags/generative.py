@@ -95,7 +95,7 @@ GENERATIVE_FLAGS: tuple[Flag, ...] = (
         "tool_parser",
         "str",
         "",
-        "text_generation: tool parser, llama3, hermes3 or none (whole chat answers)",
+        "text_generation: tool parser, llama3, hermes3, mistral, phi4, qwen3coder or none",
         group="generative task",
     ),
     Flag(

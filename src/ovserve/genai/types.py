@@ -192,13 +192,13 @@ class TextGenerationServable(GenerativeServable):
     #: test gates only: the ``stream-<model>`` gate file its streams are read through
     stream_gate: Path | None = None
 
-    def stream_parser(self, tools: bool) -> StreamParser | None:
-        """For one streamed chat choice (``tools``: the request gave tools), the model's parsers;
+    def stream_parser(self, tools: Sequence[Mapping[str, object]] | None) -> StreamParser | None:
+        """For one streamed chat choice (``tools``: the request's, or None), the model's parsers;
         None when it has none."""
         return None
 
-    def parse_message(self, text: str, tools: bool) -> ParsedMessage:
-        """A whole chat answer through the model's parsers (``tools``: the request gave tools)."""
+    def parse_message(self, text: str, tools: Sequence[Mapping[str, object]] | None) -> ParsedMessage:
+        """A whole chat answer through the model's parsers (``tools``: the request's, or None)."""
         return ParsedMessage(text)
 
     @abc.abstractmethod

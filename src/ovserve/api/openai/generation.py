@@ -64,7 +64,7 @@ async def generate(ctx: ServingContext, body: bytes, *, chat: bool) -> HttpRespo
             meter.ended(True)
             return response
         streaming = True
-        tools = bool(parsed.generation.tools)
+        tools = parsed.generation.tools
         events = _Events(parsed, stream, handle, meter, lambda: servable.stream_parser(tools))
         return HttpResponse(200, content_type=EVENT_STREAM, stream=events)
     except Exception as exc:
@@ -87,7 +87,7 @@ async def _whole(
                 answer.add(delta)
     finally:
         stream.cancel()
-    tools = bool(parsed.generation.tools)
+    tools = parsed.generation.tools
     document = answer.document(
         parsed.generation.params.logprobs, lambda text: servable.parse_message(text, tools)
     )

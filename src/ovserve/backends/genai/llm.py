@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from ovserve.config.genai import GenerativeConfig
 from ovserve.config.types import ModelConfig
 from ovserve.core.ids import ServableId
 from ovserve.errors import InvalidInput
-from ovserve.genai.tool_parsers import parse_hermes3
+from ovserve.genai.tool_parsers import FORMATS, ToolFormat, Tools, tool_call
 from ovserve.genai.types import (
     GenerationRequest,
     GenerationStream,
@@ -85,26 +84,25 @@ class GenAITextServable(TextGenerationServable):
             raise InvalidInput(f"The chat template could not be applied to the messages: {exc}") from None
         return str(text), False
 
-    def stream_parser(self, tools: bool) -> StreamParser | None:
+    def stream_parser(self, tools: Tools) -> StreamParser | None:
         """The model's reasoning parser, and its tool parser when the request gave tools."""
-        tool_parser = self._tool_parser if tools and self._tool_parser not in ("", "none") else ""
-        if self._reasoning_parser != "qwen3" and not tool_parser:
+        found = tool_format(self._tool_parser) if tools else None
+        if self._reasoning_parser != "qwen3" and found is None:
             return None
-        return ChoiceParser(self._reasoning_parser, tool_parser, _llama3_calls)
+        return ChoiceParser(self._reasoning_parser, found, tools)
 
-    def parse_message(self, text: str, tools: bool) -> ParsedMessage:
-        """The answer through the model's parsers: ``qwen3`` reasoning (``<think>``), ``llama3`` JSON
-        tool calls (GenAI's parsers), ``hermes3`` ``<tool_call>`` blocks (:mod:`ovserve.genai.tool_parsers`)."""
+    def parse_message(self, text: str, tools: Tools) -> ParsedMessage:
+        """The answer through the model's parsers: ``qwen3`` reasoning (``<think>``, GenAI's parser),
+        then, when the request gave tools, the tool parser (``llama3``: GenAI's; the others:
+        :mod:`ovserve.genai.tool_parsers`)."""
         message: dict[str, Any] = {"content": text}
         if self._reasoning_parser == "qwen3":
             ov_genai.ReasoningParser(expect_open_tag=True, keep_original_content=False).parse(message)
         calls: tuple[ToolCall, ...] = ()
         content = str(message.get("content", "")).lstrip("\n")
-        if tools and self._tool_parser == "llama3":
-            calls = _llama3_calls(content)
-            content = "" if calls else content
-        elif tools and self._tool_parser == "hermes3":
-            content, calls = parse_hermes3(content)
+        found = tool_format(self._tool_parser) if tools else None
+        if found is not None:
+            content, calls = found.parse(content, tools)
         reasoning = str(message.get("reasoning_content") or "").strip()
         return ParsedMessage(content, reasoning or None, calls)
 
@@ -204,18 +202,22 @@ def _apply_params(config: Any, params: SamplingParams) -> None:
         config.structured_output_config = structured
 
 
-def _llama3_calls(text: str) -> tuple[ToolCall, ...]:
-    """The tool calls GenAI's llama3 JSON parser finds in a whole answer."""
+def _parse_llama3(text: str, tools: Tools = None) -> tuple[str, tuple[ToolCall, ...]]:
+    """The tool calls GenAI's llama3 JSON parser finds in a whole answer (then no content)."""
     message: dict[str, Any] = {"content": text}
     ov_genai.Llama3JsonToolParser().parse(message)
-    return tuple(_tool_call(call) for call in message.get("tool_calls") or ())
+    found = [tool_call(call) for call in message.get("tool_calls") or ()]
+    calls = tuple(call for call in found if call is not None)
+    return ("", calls) if calls else (text, ())
 
 
-def _tool_call(call: Any) -> ToolCall:
-    """A parsed call (``name`` and ``parameters`` or ``arguments``) with its arguments as JSON text."""
-    arguments = call.get("arguments", call.get("parameters", {}))
-    text = arguments if isinstance(arguments, str) else json.dumps(arguments)
-    return ToolCall(str(call.get("name", "")), text)
+#: ``llama3``: a call is the whole answer, a JSON object or ``<|python_tag|>`` and JSON
+LLAMA3 = ToolFormat(_parse_llama3, leading=("{", "<|python_tag|>"))
+
+
+def tool_format(name: str) -> ToolFormat | None:
+    """The tool-call format of a ``tool_parser`` name (None: none, or "none")."""
+    return LLAMA3 if name == "llama3" else FORMATS.get(name)
 
 
 def _defaults(directory: Path) -> dict[str, Any]:

@@ -1,10 +1,11 @@
 """The model's reasoning and tool parsers on a streamed chat choice.
 
 Reasoning (``qwen3``): GenAI's incremental ``<think>`` parser splits each delta into content
-and reasoning. Tool calls (``llama3``, ``hermes3``, only when the request gave tools): the
-content is sent as it comes until a call begins (``llama3``: the answer starts with ``{`` or
-``<|python_tag|>``; ``hermes3``: ``<tool_call>`` appears, a possible partial tag is held back),
-then held; at the end the held text is parsed into tool calls, or sent as content if it is none.
+and reasoning. Tool calls (only when the request gave tools): the content is sent as it comes
+until a call begins, where the format says one does (:class:`~ovserve.genai.tool_parsers.ToolFormat`:
+a marker anywhere, such as ``<tool_call>``, with a possible partial marker held back; or a
+leading one, such as ``llama3``'s ``{``, only at the answer's start), then held; at the end the
+held text is parsed into tool calls, or sent as content if it holds none.
 """
 
 from __future__ import annotations
@@ -13,26 +14,25 @@ from typing import Any
 
 import openvino_genai as ov_genai
 
-from ovserve.genai.tool_parsers import parse_hermes3
+from ovserve.genai.tool_parsers import ToolFormat, Tools
 from ovserve.genai.types import ToolCall
-
-_HERMES_TAG = "<tool_call>"
-_PYTHON_TAG = "<|python_tag|>"
 
 
 class ChoiceParser:
-    """One choice's stream through ``reasoning`` and ``tools`` (parser names; "" for none)."""
+    """One choice's stream through ``reasoning`` (a parser name, "" for none) and ``tool_format``
+    (None: no tool parser, or the request gave no tools)."""
 
-    def __init__(self, reasoning: str, tools: str, llama3: Any) -> None:
+    def __init__(self, reasoning: str, tool_format: ToolFormat | None, tools: Tools) -> None:
         self._reasoning = (
             ov_genai.ReasoningIncrementalParser(expect_open_tag=True, keep_original_content=False)
             if reasoning == "qwen3"
             else None
         )
+        self._format = tool_format
         self._tools = tools
-        self._llama3 = llama3  # callable: whole text -> tool calls (GenAI's parser)
         self._held = ""
         self._holding = False
+        self._at_start = bool(tool_format is not None and tool_format.leading)
 
     def feed(self, text: str) -> tuple[str, str]:
         reasoning = ""
@@ -43,44 +43,40 @@ class ChoiceParser:
         return self._content(text), reasoning
 
     def _content(self, text: str) -> str:
-        if not self._tools:
+        found = self._format
+        if found is None:
             return text
         self._held += text
         if self._holding:
             return ""
-        if self._tools == "llama3":
+        if self._at_start:
             start = self._held.lstrip()
-            if not start:
+            if start.startswith(found.leading):
+                self._holding = True
                 return ""
-            if start.startswith("{") or start.startswith(_PYTHON_TAG) or _PYTHON_TAG.startswith(start):
-                self._holding = start.startswith(("{", _PYTHON_TAG))
-                return ""
-            self._tools = ""  # plain text: no call can start any more
-            out, self._held = self._held, ""
-            return out
-        at = self._held.find(_HERMES_TAG)
+            if not start or any(lead.startswith(start) for lead in found.leading):
+                return ""  # it may still become a leading marker
+            self._at_start = False
+        at = min((i for i in (self._held.find(m) for m in found.markers) if i >= 0), default=-1)
         if at >= 0:
             self._holding = True
             out, self._held = self._held[:at], self._held[at:]
             return out
-        keep = _partial_tag(self._held)
+        keep = _partial_marker(self._held, found.markers)
         out, self._held = self._held[: len(self._held) - keep], self._held[len(self._held) - keep :]
         return out
 
     def finish(self) -> tuple[str, tuple[ToolCall, ...]]:
         held, self._held = self._held, ""
-        if not self._holding:
+        if not self._holding or self._format is None:
             return held, ()
-        if self._tools == "hermes3":
-            content, calls = parse_hermes3(held)
-            return (content, calls) if calls else (held, ())
-        calls = self._llama3(held)
-        return ("", calls) if calls else (held, ())
+        content, calls = self._format.parse(held, self._tools)
+        return (content, calls) if calls else (held, ())
 
 
-def _partial_tag(text: str) -> int:
-    """How many trailing characters of ``text`` could start ``<tool_call>``."""
-    for size in range(min(len(text), len(_HERMES_TAG) - 1), 0, -1):
-        if _HERMES_TAG.startswith(text[-size:]):
+def _partial_marker(text: str, markers: tuple[str, ...]) -> int:
+    """How many trailing characters of ``text`` could start one of ``markers``."""
+    for size in range(min(len(text), max((len(m) for m in markers), default=1) - 1), 0, -1):
+        if any(marker.startswith(text[-size:]) for marker in markers):
             return size
     return 0

@@ -8,10 +8,29 @@ from types import SimpleNamespace
 from ovserve.backends.genai.llm import GenAITextServable
 from ovserve.genai.types import ParsedMessage, ToolCall
 
+#: a request's tools (OpenAI's function definitions)
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "city": {"type": "string"},
+                "days": {"type": "integer"},
+                "metric": {"type": "boolean"},
+                "hours": {"type": "array"},
+                "where": {"type": "object"},
+            },
+        },
+    },
+}
+
 
 def parse(text: str, *, tools: bool, tool_parser: str = "", reasoning_parser: str = "") -> ParsedMessage:
+    """``text`` through the parsers; ``tools``: the request gave tools ([WEATHER]) or none."""
     servable = SimpleNamespace(_tool_parser=tool_parser, _reasoning_parser=reasoning_parser)
-    return GenAITextServable.parse_message(servable, text, tools)  # type: ignore[arg-type]
+    return GenAITextServable.parse_message(servable, text, [WEATHER] if tools else None)  # type: ignore[arg-type]
 
 
 def test_qwen3_reasoning_is_split_from_the_content() -> None:
@@ -34,7 +53,7 @@ def stream(
 ) -> tuple[str, str, tuple[ToolCall, ...]]:
     """(content, reasoning, calls) of a streamed choice fed ``pieces``."""
     servable = SimpleNamespace(_tool_parser=tool_parser, _reasoning_parser=reasoning_parser)
-    parser = GenAITextServable.stream_parser(servable, tools)  # type: ignore[arg-type]
+    parser = GenAITextServable.stream_parser(servable, [WEATHER] if tools else None)  # type: ignore[arg-type]
     assert parser is not None
     fed = [parser.feed(piece) for piece in pieces]
     rest, calls = parser.finish()
@@ -45,7 +64,7 @@ def test_qwen3_reasoning_is_split_from_streamed_deltas() -> None:
     pieces = ["<th", "ink>", "the user ", "greets", "</thi", "nk>", "Hel", "lo"]
     assert stream(pieces, tools=False, reasoning_parser="qwen3") == ("Hello", "the user greets", ())
     no_parsers = SimpleNamespace(_tool_parser="", _reasoning_parser="")
-    assert GenAITextServable.stream_parser(no_parsers, True) is None  # type: ignore[arg-type]
+    assert GenAITextServable.stream_parser(no_parsers, [WEATHER]) is None  # type: ignore[arg-type]
 
 
 def test_streamed_tool_calls_are_held_and_parsed_at_the_end() -> None:
@@ -74,3 +93,84 @@ def test_hermes3_tool_call_blocks() -> None:
     broken = "<tool_call>{not json}</tool_call>"
     assert parse(broken, tools=True, tool_parser="hermes3") == ParsedMessage(broken)
     assert parse(text, tools=False, tool_parser="hermes3") == ParsedMessage(text)
+
+
+def test_mistral_tool_calls_with_or_without_their_special_token() -> None:
+    call = '[{"name": "get_weather", "arguments": {"city": "Paris"}}]'
+    expected = (ToolCall("get_weather", json.dumps({"city": "Paris"})),)
+    assert parse("[TOOL_CALLS]" + call + "</s>", tools=True, tool_parser="mistral") == ParsedMessage(
+        "", None, expected
+    )
+    # GenAI's detokenizer drops [TOOL_CALLS] (a special token): the array alone is a call too
+    assert parse(call, tools=True, tool_parser="mistral") == ParsedMessage("", None, expected)
+    assert parse("Sure. [TOOL_CALLS]" + call, tools=True, tool_parser="mistral").content == "Sure."
+    for text in ("[1, 2]", "[not json", "[]", "Paris is [big]"):
+        assert parse(text, tools=True, tool_parser="mistral") == ParsedMessage(text)
+    pieces = [call[i : i + 4] for i in range(0, len(call), 4)]
+    assert stream(pieces, tools=True, tool_parser="mistral") == ("", "", expected)
+    assert stream(["Hi [x", "]"], tools=True, tool_parser="mistral") == ("Hi [x]", "", ())
+    assert stream(["[lo", "ng]"], tools=True, tool_parser="mistral") == ("[long]", "", ())  # held, then text
+
+
+def test_phi4_tool_calls_after_functools() -> None:
+    text = 'Let me look.\nfunctools[{"name": "get_weather", "arguments": {"city": "Paris"}}, {"name": "t", "arguments": {}}]'
+    parsed = parse(text, tools=True, tool_parser="phi4")
+    assert parsed.content == "Let me look."
+    assert parsed.tool_calls == (ToolCall("get_weather", json.dumps({"city": "Paris"})), ToolCall("t", "{}"))
+    twice = 'functools[{"name": "a", "arguments": {}}] and functools[{"name": "b", "arguments": {}}]'
+    for kept in (twice, "import functools", "functools[oops]"):
+        assert parse(kept, tools=True, tool_parser="phi4") == ParsedMessage(kept)
+    pieces = ["Let me look.\nfunc", "tools", "[", text.split("functools[")[1]]
+    assert stream(pieces, tools=True, tool_parser="phi4") == ("Let me look.\n", "", parsed.tool_calls)
+    assert stream(["use func", "tools.partial"], tools=True, tool_parser="phi4") == (
+        "use functools.partial",
+        "",
+        (),
+    )
+
+
+def test_qwen3coder_calls_take_their_types_from_the_tool_schema() -> None:
+    text = (
+        "I will check.\n<tool_call>\n<function=get_weather>\n<parameter=city>\nParis\n</parameter>\n"
+        "<parameter=days>\n3\n</parameter>\n<parameter=metric>True</parameter>\n"
+        '<parameter=hours>[1, 2]</parameter>\n<parameter=where>{"lat": 48.8}</parameter>\n'
+        "<parameter=note>\nline one\nline two\n</parameter>\n</function>\n</tool_call>"
+        "<function=get_time>\n<parameter=city>42</parameter>\n</function>"
+    )
+    parsed = parse(text, tools=True, tool_parser="qwen3coder")
+    assert parsed.content == "I will check."
+    weather, time = parsed.tool_calls
+    assert weather.name == "get_weather"
+    assert json.loads(weather.arguments) == {
+        "city": "Paris",
+        "days": 3,
+        "metric": True,
+        "hours": [1, 2],
+        "where": {"lat": 48.8},
+        "note": "line one\nline two",  # not in the schema: read as JSON, else text
+    }
+    assert (time.name, json.loads(time.arguments)) == ("get_time", {"city": 42})  # a tool with no schema
+    typed_text = parse(
+        "<function=get_weather><parameter=city>42</parameter></function>",
+        tools=True,
+        tool_parser="qwen3coder",
+    )
+    assert json.loads(typed_text.tool_calls[0].arguments) == {"city": "42"}  # string in the schema
+    broken = "<tool_call><function=get_weather><parameter=city>Paris</parameter>"
+    assert parse(broken, tools=True, tool_parser="qwen3coder") == ParsedMessage(broken)
+    pieces = [
+        "I will check.\n<tool",
+        "_call>\n<function=get_weather>",
+        "<parameter=city>Paris</parameter></function></tool_call>",
+    ]
+    content, reasoning, calls = stream(pieces, tools=True, tool_parser="qwen3coder")
+    assert (content, reasoning, [c.name for c in calls]) == ("I will check.\n", "", ["get_weather"])
+    assert stream(["a <func", "tion"], tools=True, tool_parser="qwen3coder") == ("a <function", "", ())
+
+
+def test_qwen3_reasoning_before_a_hermes3_call() -> None:
+    text = '<think>weather needed</think>\n<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call>'
+    parsed = parse(text, tools=True, tool_parser="hermes3", reasoning_parser="qwen3")
+    assert parsed == ParsedMessage(
+        "", "weather needed", (ToolCall("get_weather", json.dumps({"city": "Paris"})),)
+    )
