@@ -15,12 +15,19 @@ tokens, ``ignore_eos``) and measures:
   shared machine disturbs less than the rates.
 
 In-process and ovserve are measured in turn, round by round (the ratio is the median of the
-rounds' ratios). Beside them, the peers of bench/genai_peers.py, each in its own venv: the obvious
-hand-written server (FastAPI + LLMPipeline behind a lock, tiny and small) and llama-cpp-python's
-OpenAI server on the tiny architecture written as GGUF (its wheel is built from source on
-first use). In-process, one thread adds the requests and steps the pipeline (as ovserve's
-engine does); against the servers, a minimal asyncio client streams ``c`` completions over
-127.0.0.1 (one connection each; the body is scanned, not parsed). Tokens are counted by the
+rounds' ratios), each pair followed by a round against the harness floor (bench/peers/null_sse.py:
+a server that streams a finished completion at once, no model) and by the model's tokenizer
+encoding the round's prompts in one call. The in-process side is given token ids; a server is
+given text, which it must encode, and its answers come through this client. So no server
+measured here can reach more than in-process time ÷ (in-process time + floor round + encoding)
+of the in-process rate: the **ceiling**, reported beside ovserve's ratio and its ratio to it.
+
+Beside them, the peers of bench/genai_peers.py, each in its own venv: the obvious hand-written
+server (FastAPI + LLMPipeline behind a lock, tiny and small) and llama-cpp-python's OpenAI server
+on the tiny architecture written as GGUF (its wheel is built from source on first use).
+In-process, one thread adds the requests and steps the pipeline (as ovserve's engine does);
+against the servers, a minimal asyncio client streams ``c`` completions over 127.0.0.1 (one
+connection each; the body is scanned, not parsed). Tokens are counted by the
 server's usage chunk (``stream_options.include_usage``; a chunk may carry several tokens) and
 checked against ``max_tokens``; llama-cpp-python sends no usage chunk: its chunks (one per
 token) are counted. Writes bench/results/<date>-genai.md.
@@ -52,7 +59,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import genai_models  # noqa: E402
 from abtools import cpu_seconds  # noqa: E402
-from genai_peers import Peer, start_fastapi, start_llama  # noqa: E402
+from genai_peers import Peer, start_fastapi, start_floor, start_llama  # noqa: E402
 from serverproc import ServerProcess  # noqa: E402
 
 CONCURRENCY = (1, 8, 32)
@@ -63,12 +70,37 @@ TOKENS = int(os.environ.get("BENCH_GENAI_TOKENS", "128"))
 @dataclass
 class Measured:
     """One side at one concurrency: best tokens/s, the TTFTs of all its rounds, CPU µs per token (or None);
-    ``ratio``: the median of the per-round ratios to in-process when measured interleaved with it."""
+    ``ratio``: the median of the per-round ratios to in-process when measured interleaved with it;
+    ``ceiling``: the most of in-process's rate that any server measured by this client can reach
+    here (:func:`ceiling`), the median over the same rounds, with the harness floor's round and the
+    prompts' encoding (ms, medians)."""
 
     rate: float
     ttft: list[float]
     cpu_us: float | None = None
     ratio: float | None = None
+    ceiling: float | None = None
+    floor_ms: float | None = None
+    encode_ms: float | None = None
+
+
+def ceiling(local_s: float, floor_s: float, encode_s: float) -> float:
+    """in-process's round time ÷ (it + the harness floor's round + encoding the round's prompts):
+    the ratio a server would reach if serving cost it no more than the floor and the encoding.
+
+    These and the steps do not overlap: the connections are made, the requests sent and the
+    prompts encoded before the first step, the last chunk is read after the last, and on 2 CPUs
+    the steps keep both busy in between."""
+    return local_s / (local_s + floor_s + encode_s)
+
+
+def encode_seconds(pipe: Any, concurrency: int) -> float:
+    """The pipeline's tokenizer encoding the round's ``concurrency`` prompts in one call (as
+    ovserve encodes the prompts that came together), right after a round: a hot tokenizer."""
+    tokenizer, prompts = pipe.get_tokenizer(), ["x"] * concurrency
+    start = time.perf_counter()
+    tokenizer.encode(prompts, add_special_tokens=True)
+    return time.perf_counter() - start
 
 
 #: the bench's models: genai_models.build_llm's size arguments and a description
@@ -238,15 +270,21 @@ def _ms(values: list[float], q: float) -> str:
     return f"{ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000:.1f}"
 
 
-def interleaved(pipe: Any, port: int, pid: int, concurrency: int, model: str) -> tuple[Measured, Measured]:
-    """In-process and ovserve in turn, PAIRS rounds after a warm-up each (the order alternating):
-    each side's best rate, the times to first token of all its rounds, CPU per token over all its
-    rounds, and ovserve's ratio as the median of the rounds' ratios, so that a drift of the
-    machine cancels out."""
+def interleaved(
+    pipe: Any, port: int, pid: int, concurrency: int, model: str, floor: Peer
+) -> tuple[Measured, Measured]:
+    """In-process and ovserve in turn, PAIRS rounds after a warm-up each (the order alternating),
+    each pair followed by a round against the harness floor: each side's best rate, the times to
+    first token of all its rounds, CPU per token over all its rounds, ovserve's ratio as the median
+    of the rounds' ratios, so that a drift of the machine cancels out, and the ceiling likewise."""
     in_process_round(pipe, concurrency)
     one_round(port, concurrency, model=model)
+    one_round(floor.port, concurrency, floor, model)
     local, remote = Measured(0.0, [0.0]), Measured(0.0, [0.0])
     ratios: list[float] = []
+    ceilings: list[float] = []
+    floor_ms: list[float] = []
+    encode_ms: list[float] = []
     cpu = {"local": 0.0, "remote": 0.0}
     tokens = {"local": 0, "remote": 0}
     firsts_all: dict[str, list[float]] = {"local": [], "remote": []}
@@ -264,10 +302,17 @@ def interleaved(pipe: Any, port: int, pid: int, concurrency: int, model: str) ->
             best = local if side == "local" else remote
             best.rate = max(best.rate, rate)
         ratios.append(rates["remote"] / rates["local"])
+        floor_rate, _, floor_tokens = one_round(floor.port, concurrency, floor, model)
+        encode_s = encode_seconds(pipe, concurrency)
+        ceilings.append(ceiling(floor_tokens / rates["local"], floor_tokens / floor_rate, encode_s))
+        floor_ms.append(floor_tokens / floor_rate * 1000)
+        encode_ms.append(encode_s * 1000)
     local.ttft, remote.ttft = firsts_all["local"], firsts_all["remote"]
     local.cpu_us = cpu["local"] / tokens["local"] * 1e6
     remote.cpu_us = cpu["remote"] / tokens["remote"] * 1e6
     remote.ratio = statistics.median(ratios)
+    remote.ceiling, remote.floor_ms = statistics.median(ceilings), statistics.median(floor_ms)
+    remote.encode_ms = statistics.median(encode_ms)
     return local, remote
 
 
@@ -279,17 +324,21 @@ def measure_all(name: str, model: Path, work: Path) -> dict[str, dict[int, Measu
         work / f"ovserve-{name}.log",
     )
     proc.start()
+    floor = start_floor(TOKENS, work / "floor.log")
     sides: dict[str, dict[int, Measured]] = {"in-process": {}, "ovserve": {}}
     try:
         assert proc.process is not None
         pipe = pipeline(model)
         for c in CONCURRENCY:
-            sides["in-process"][c], sides["ovserve"][c] = interleaved(
-                pipe, proc.rest_port, proc.process.pid, c, name
+            local, served_ = interleaved(pipe, proc.rest_port, proc.process.pid, c, name, floor)
+            sides["in-process"][c], sides["ovserve"][c] = local, served_
+            print(
+                f"{name} c={c}: ovserve ÷ in-process {served_.ratio:.2f}, ceiling {served_.ceiling:.2f}",
+                flush=True,
             )
-            print(f"{name} c={c}: ovserve ÷ in-process {sides['ovserve'][c].ratio:.2f}", flush=True)
         del pipe
     finally:
+        floor.stop()
         proc.stop()
     if name not in PEER_MODELS:
         return sides
@@ -307,17 +356,23 @@ def measure_all(name: str, model: Path, work: Path) -> dict[str, dict[int, Measu
 
 
 def table(sides: dict[str, dict[int, Measured]]) -> list[str]:
-    """Tokens/s (ratio to in-process), TTFT p50 / p90, CPU µs per token, per side and concurrency."""
+    """Tokens/s (ratio to in-process), ovserve's ceiling (the floor's round, the encoding) and its ratio to it,
+    TTFT p50 / p90, CPU µs per token, per side and concurrency."""
     names = list(sides)
     local = sides["in-process"]
     header = (
         [f"{n} tokens/s (ratio)" for n in names]
+        + ["ceiling (floor + encoding ms)", "ovserve ÷ ceiling"]
         + [f"{n} TTFT ms p50 / p90" for n in names]
         + [f"{n} CPU µs/token" for n in names]
     )
     rows = ["| concurrency | " + " | ".join(header) + " |", "| --- |" + " --- |" * len(header)]
     for c in CONCURRENCY:
         rates = [f"{sides[n][c].rate:,.0f} ({_ratio(sides[n][c], local[c]):.2f})" for n in names]
+        served_ = sides["ovserve"][c]
+        assert served_.ceiling is not None and served_.ratio is not None
+        spent = f"{served_.floor_ms:.1f} + {served_.encode_ms:.2f}"
+        rates += [f"{served_.ceiling:.2f} ({spent})", f"{served_.ratio / served_.ceiling:.2f}"]
         ttfts = [_ttft(sides[n][c].ttft) for n in names]
         cpus = [f"{sides[n][c].cpu_us:.0f}" if sides[n][c].cpu_us is not None else "–" for n in names]
         rows.append(f"| {c} | " + " | ".join(rates + ttfts + cpus) + " |")

@@ -114,6 +114,19 @@ def start_fastapi(model: Path, log: Path) -> Peer:
     return _wait(peer, f"http://127.0.0.1:{peer.port}/docs", log)
 
 
+def start_floor(tokens: int, log: Path) -> Peer:
+    """The harness floor (bench/peers/null_sse.py: a finished completion streamed at once, no
+    model) on a free port, once it answers; it runs on this Python, standard library only."""
+    peer = Peer("harness floor", "/v3/completions", port=free_port())
+    script = ROOT / "bench" / "peers" / "null_sse.py"
+    peer.process = subprocess.Popen(
+        [sys.executable, str(script), str(peer.port), str(tokens)],
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    return _wait(peer, f"http://127.0.0.1:{peer.port}/", log)
+
+
 def start_llama(model: Path, work: Path, log: Path) -> Peer:
     """llama-cpp-python's server on the GGUF of ``model``'s architecture, once it answers.
 
