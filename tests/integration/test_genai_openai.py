@@ -144,30 +144,53 @@ def test_several_choices_and_structured_output(server: ServerProcess) -> None:
     assert (shaped.choices[0].message.content or "").startswith('{"a":')
 
 
-def test_tool_calls_through_the_llama3_parser(server: ServerProcess) -> None:
-    """Structured output makes the tiny model write a llama3-style call; the tool parser turns it into tool_calls."""
-    schema = {
+def call_schema(arguments: str) -> dict[str, object]:
+    """The JSON schema of one call of get_weather(city="Paris"), its arguments under ``arguments``."""
+    return {
         "type": "object",
         "properties": {
             "name": {"const": "get_weather"},
-            "parameters": {
+            arguments: {
                 "type": "object",
                 "properties": {"city": {"const": "Paris"}},
                 "required": ["city"],
                 "additionalProperties": False,
             },
         },
-        "required": ["name", "parameters"],
+        "required": ["name", arguments],
         "additionalProperties": False,
     }
-    tool = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+
+
+WEATHER_TOOL = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+
+
+@pytest.mark.parametrize(
+    ("model", "schema", "plain"),
+    [
+        # llama3: the answer is the call object
+        ("llm", call_schema("parameters"), {"name": "get_weather", "parameters": {"city": "Paris"}}),
+        # mistral: a list of calls (after [TOOL_CALLS], a special token GenAI's detokenizer drops)
+        (
+            "llm-mistral",
+            {"type": "array", "items": call_schema("arguments"), "minItems": 1, "maxItems": 1},
+            [{"name": "get_weather", "arguments": {"city": "Paris"}}],
+        ),
+    ],
+    ids=["llama3", "mistral"],
+)
+def test_tool_calls_through_the_tool_parser(
+    server: ServerProcess, model: str, schema: object, plain: object
+) -> None:
+    """Structured output makes the tiny model write a call as the model's tool parser reads it;
+    the parser turns it into tool_calls, whole and streamed; without tools it stays the content."""
     fields = {
-        "model": "llm",
+        "model": model,
         "messages": [{"role": "user", "content": "weather in Paris?"}],
         "max_tokens": 100,
         "response_format": {"type": "json_schema", "json_schema": {"name": "call", "schema": schema}},
     }
-    answer = client(server).chat.completions.create(tools=[tool], **fields)  # type: ignore[call-overload]
+    answer = client(server).chat.completions.create(tools=[WEATHER_TOOL], **fields)  # type: ignore[call-overload]
     choice = answer.choices[0]
     assert choice.finish_reason == "tool_calls"
     assert choice.message.content is None and choice.message.tool_calls is not None
@@ -177,7 +200,7 @@ def test_tool_calls_through_the_llama3_parser(server: ServerProcess) -> None:
         "get_weather",
         {"city": "Paris"},
     )
-    streamed = client(server).chat.completions.create(tools=[tool], stream=True, **fields)  # type: ignore[call-overload]
+    streamed = client(server).chat.completions.create(tools=[WEATHER_TOOL], stream=True, **fields)  # type: ignore[call-overload]
     chunks = list(streamed)
     deltas = [c.choices[0].delta for c in chunks if c.choices]
     assert "".join(d.content or "" for d in deltas) == ""  # the call is held back, then parsed
@@ -186,58 +209,9 @@ def test_tool_calls_through_the_llama3_parser(server: ServerProcess) -> None:
         (0, "get_weather", {"city": "Paris"})
     ]
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "tool_calls"
-    plain = client(server).chat.completions.create(**fields)  # no tools: the JSON stays the content
-    assert json.loads(plain.choices[0].message.content or "") == {
-        "name": "get_weather",
-        "parameters": {"city": "Paris"},
-    }
-    assert plain.choices[0].finish_reason == "stop"
-
-
-def test_tool_calls_through_the_mistral_parser(server: ServerProcess) -> None:
-    """Structured output makes the tiny model write a Mistral-style call list (GenAI's detokenizer
-    drops the ``[TOOL_CALLS]`` special token, so the list alone is a call); the mistral parser
-    turns it into tool_calls, whole and streamed."""
-    call = {
-        "type": "object",
-        "properties": {
-            "name": {"const": "get_weather"},
-            "arguments": {
-                "type": "object",
-                "properties": {"city": {"const": "Paris"}},
-                "required": ["city"],
-                "additionalProperties": False,
-            },
-        },
-        "required": ["name", "arguments"],
-        "additionalProperties": False,
-    }
-    schema = {"type": "array", "items": call, "minItems": 1, "maxItems": 1}
-    tool = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
-    fields = {
-        "model": "llm-mistral",
-        "messages": [{"role": "user", "content": "weather in Paris?"}],
-        "max_tokens": 100,
-        "response_format": {"type": "json_schema", "json_schema": {"name": "calls", "schema": schema}},
-    }
-    answer = client(server).chat.completions.create(tools=[tool], **fields)  # type: ignore[call-overload]
-    choice = answer.choices[0]
-    assert choice.finish_reason == "tool_calls" and choice.message.content is None
-    assert choice.message.tool_calls is not None
-    assert [(c.function.name, json.loads(c.function.arguments)) for c in choice.message.tool_calls] == [
-        ("get_weather", {"city": "Paris"})
-    ]
-    chunks = list(client(server).chat.completions.create(tools=[tool], stream=True, **fields))  # type: ignore[call-overload]
-    deltas = [c.choices[0].delta for c in chunks if c.choices]
-    assert "".join(d.content or "" for d in deltas) == ""
-    calls = [c for d in deltas for c in d.tool_calls or []]
-    assert [(c.function.name, json.loads(c.function.arguments or "")) for c in calls] == [
-        ("get_weather", {"city": "Paris"})
-    ]
-    plain = client(server).chat.completions.create(**fields)  # no tools: the list stays the content
-    assert json.loads(plain.choices[0].message.content or "") == [
-        {"name": "get_weather", "arguments": {"city": "Paris"}}
-    ]
+    without = client(server).chat.completions.create(**fields)  # no tools: the JSON stays the content
+    assert json.loads(without.choices[0].message.content or "") == plain
+    assert without.choices[0].finish_reason == "stop"
 
 
 def test_streamed_chat_has_its_text_and_usage(server: ServerProcess, pipeline: object) -> None:
