@@ -28,7 +28,7 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # an LLM whose graph asks for something ovserve does not serve
     (root / "tools").mkdir()
     genai_models.write_ovms_graph(
-        root / "tools", "text_generation", "../llm", '\n      tool_parser: "devstral",'
+        root / "tools", "text_generation", "../llm", '\n      tool_parser: "gemma4",'
     )
     save(identity(), root / "classic")
     # a graph file named by graph_path, for a base path without graph.pbtxt: its models_path

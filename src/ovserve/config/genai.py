@@ -23,10 +23,20 @@ TASKS: tuple[str, ...] = ("text_generation", "embeddings", "rerank")
 UNSERVED_TASKS = ("image_generation", "text2speech", "speech2text")
 
 Kind = Literal["bool", "int", "str"]
-#: the parsers ovserve serves (GenAI's llama3, the others written here: ovserve.genai.tool_parsers);
-#: OVMS also knows devstral and gptoss, which read special tokens GenAI's detokenizer drops
-TOOL_PARSERS: tuple[str, ...] = ("", "none", "llama3", "hermes3", "mistral", "phi4", "qwen3coder")
-REASONING_PARSERS: tuple[str, ...] = ("", "none", "qwen3")
+#: the parsers ovserve serves, OVMS's (GenAI's llama3 and qwen3; the others written here:
+#: ovserve.genai.tool_parsers and ovserve.genai.harmony)
+TOOL_PARSERS: tuple[str, ...] = (
+    "",
+    "none",
+    "llama3",
+    "hermes3",
+    "mistral",
+    "devstral",
+    "phi4",
+    "qwen3coder",
+    "gptoss",
+)
+REASONING_PARSERS: tuple[str, ...] = ("", "none", "qwen3", "gptoss")
 
 
 @dataclass(frozen=True)
@@ -100,10 +110,10 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 _UNSUPPORTED: dict[str, tuple[tuple[object, ...], str]] = {
     "pipeline_type": (("AUTO", "LM", "LM_CB"), "visual language models (VLM) are not supported yet"),
     "draft_source_model": (("",), "speculative decoding (a draft model) is not supported yet"),
-    "reasoning_parser": (REASONING_PARSERS, "the reasoning parsers served are qwen3 and none"),
+    "reasoning_parser": (REASONING_PARSERS, "the reasoning parsers served are qwen3, gptoss and none"),
     "tool_parser": (
         TOOL_PARSERS,
-        "the tool parsers served are llama3, hermes3, mistral, phi4, qwen3coder and none",
+        "the tool parsers served are llama3, hermes3, mistral, devstral, phi4, qwen3coder, gptoss and none",
     ),
     "enable_tool_guided_generation": ((False,), "tool-guided generation is not supported yet"),
     "model_distribution_policy": (("",), "model distribution policies are not supported"),

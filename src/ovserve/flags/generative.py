@@ -88,14 +88,14 @@ GENERATIVE_FLAGS: tuple[Flag, ...] = (
         "reasoning_parser",
         "str",
         "",
-        "text_generation: reasoning parser, qwen3 or none (whole chat answers)",
+        "text_generation: reasoning parser, qwen3, gptoss or none",
         group="generative task",
     ),
     Flag(
         "tool_parser",
         "str",
         "",
-        "text_generation: tool parser, llama3, hermes3, mistral, phi4, qwen3coder or none",
+        "text_generation: tool parser, llama3, hermes3, mistral, devstral, phi4, qwen3coder, gptoss or none",
         group="generative task",
     ),
     Flag(

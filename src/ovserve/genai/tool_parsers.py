@@ -6,9 +6,10 @@ where a call can begin, for a streamed answer (held from there, parsed at its en
 
 - ``hermes3`` (Hermes 3, Qwen 2.5 / Qwen 3): ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``
   blocks; the text before the first is the content.
-- ``mistral``: ``[TOOL_CALLS]`` and a JSON array of ``{"name", "arguments"}``. GenAI's detokenizer
-  drops special tokens such as ``[TOOL_CALLS]``, so an answer that *is* such an array is one too
-  (OVMS takes that form as well); a trailing ``</s>`` is ignored.
+- ``mistral``: ``[TOOL_CALLS]`` and a JSON array of ``{"name", "arguments"}``; an answer that *is*
+  such an array is one too (OVMS takes that form as well); a trailing ``</s>`` is ignored.
+- ``devstral``: ``[TOOL_CALLS]NAME[ARGS]{...}``, once per call; the text before the first is the
+  content; a call without ``[ARGS]`` makes the answer plain text.
 - ``phi4`` (Phi-4-mini): ``functools[...]``, the same JSON array after the word ``functools``;
   the text before it is the content; an answer with two ``functools`` has no calls.
 - ``qwen3coder`` (Qwen3-Coder): ``<tool_call><function=NAME><parameter=KEY>VALUE</parameter>...
@@ -17,7 +18,10 @@ where a call can begin, for a streamed answer (held from there, parsed at its en
   ``integer``, ``boolean``, ``array``, ``object`` are read as JSON, as is a parameter the schema
   does not type; a value that does not read stays text). The content is the text around the calls.
 
-``llama3`` is GenAI's own parser; the backend adds it to these (it needs ``openvino_genai``).
+Formats whose markers are special tokens (``[TOOL_CALLS]``, ``[ARGS]``) say so
+(:attr:`ToolFormat.special_tokens`): their answers are decoded with the special tokens' text,
+which GenAI's detokenizer otherwise drops. ``llama3`` is GenAI's own parser; the backend adds it
+to these (it needs ``openvino_genai``). ``gptoss`` (Harmony) is :mod:`ovserve.genai.harmony`.
 """
 
 from __future__ import annotations
@@ -43,6 +47,17 @@ class ToolFormat:
     parse: Parse
     markers: tuple[str, ...] = ()
     leading: tuple[str, ...] = ()
+    #: its markers are special tokens: the answer must be decoded with their text
+    special_tokens: bool = False
+
+
+def partial_marker(text: str, markers: tuple[str, ...]) -> int:
+    """How many trailing characters of ``text`` could start one of ``markers`` (a streamed text
+    holds them back until the next delta tells)."""
+    for size in range(min(len(text), max((len(m) for m in markers), default=1) - 1), 0, -1):
+        if any(marker.startswith(text[-size:]) for marker in markers):
+            return size
+    return 0
 
 
 def tool_call(value: object) -> ToolCall | None:
@@ -98,6 +113,27 @@ def parse_mistral(text: str, tools: Tools = None) -> tuple[str, tuple[ToolCall, 
         return text, ()
     calls = _json_calls(body.strip().removesuffix("</s>"))
     return (content.strip(), calls) if calls else (text, ())
+
+
+_DEVSTRAL_ARGS = "[ARGS]"
+
+
+def parse_devstral(text: str, tools: Tools = None) -> tuple[str, tuple[ToolCall, ...]]:
+    """``[TOOL_CALLS]NAME[ARGS]{...}`` calls; the text before the first is the content."""
+    at = text.find(_MISTRAL_TAG)
+    if at < 0:
+        return text, ()
+    calls = []
+    for part in text[at + len(_MISTRAL_TAG) :].split(_MISTRAL_TAG):
+        name, found, arguments = part.partition(_DEVSTRAL_ARGS)
+        try:
+            value = json.loads(arguments.strip().removesuffix("</s>").strip() or "{}")
+        except ValueError:
+            return text, ()
+        if not found or not name.strip() or not isinstance(value, dict):
+            return text, ()
+        calls.append(ToolCall(name.strip(), json.dumps(value)))
+    return text[:at].strip(), tuple(calls)
 
 
 _PHI4_TAG = "functools"
@@ -175,7 +211,8 @@ def _typed(value: str, kind: str | None) -> object:
 #: the formats by OVMS's ``tool_parser`` name (``llama3``: the backend's, GenAI's parser)
 FORMATS: dict[str, ToolFormat] = {
     "hermes3": ToolFormat(parse_hermes3, markers=("<tool_call>",)),
-    "mistral": ToolFormat(parse_mistral, markers=(_MISTRAL_TAG,), leading=("[",)),
+    "mistral": ToolFormat(parse_mistral, markers=(_MISTRAL_TAG,), leading=("[",), special_tokens=True),
+    "devstral": ToolFormat(parse_devstral, markers=(_MISTRAL_TAG,), special_tokens=True),
     "phi4": ToolFormat(parse_phi4, markers=(_PHI4_TAG + "[",)),
     "qwen3coder": ToolFormat(parse_qwen3coder, markers=("<tool_call>", "<function=")),
 }

@@ -54,7 +54,7 @@ def test_task_and_options_from_the_command_line(tmp_path: Path) -> None:
         (["--task", "rerank", "--pooling", "CLS"], "--pooling", "not of rerank"),
         (["--task", "embeddings", "--pooling", "MAX"], "--pooling", "is not one of"),
         (
-            ["--task", "text_generation", "--tool_parser", "devstral"],
+            ["--task", "text_generation", "--tool_parser", "gemma4"],
             "--tool_parser",
             "tool parsers served are llama3",
         ),

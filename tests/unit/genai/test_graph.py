@@ -56,7 +56,7 @@ def test_embeddings_and_rerank_graphs(tmp_path: Path) -> None:
     ("extra", "fragment"),
     [
         ('\n      draft_models_path: "draft",', "draft_models_path"),
-        ('\n      tool_parser: "devstral",', "tool_parser"),
+        ('\n      tool_parser: "gemma4",', "tool_parser"),
         ("\n      pipeline_type: VLM_CB,", "pipeline_type VLM_CB"),
         (
             "\n      cache_eviction_config: { start_size: 32, recent_size: 128, max_cache_size: 672 },",

@@ -167,6 +167,34 @@ class Pieces:
             self._texts[token] = piece if plain else None
 
 
+class KeepSpecial:
+    """A tokenizer whose ``decode`` keeps the text of special tokens (GenAI's drops it): the
+    answer of a tool parser whose markers are special tokens (``[TOOL_CALLS]``, Harmony's
+    ``<|channel|>``). :class:`Pieces`, :func:`decode_all` and :class:`IncrementalText` take it
+    where they take the tokenizer."""
+
+    __slots__ = ("tokenizer",)
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+
+    def decode(self, rows: Sequence[Sequence[int]]) -> list[str]:
+        """Rows of one length per call: GenAI pads a batch's shorter rows with the pad token,
+        which only the skipping of special tokens takes out again."""
+        texts = [""] * len(rows)
+        by_length: dict[int, list[int]] = {}
+        for index, row in enumerate(rows):
+            by_length.setdefault(len(row), []).append(index)
+        for indices in by_length.values():
+            decoded = self.tokenizer.decode([rows[i] for i in indices], skip_special_tokens=False)
+            for index, text in zip(indices, decoded, strict=True):
+                texts[index] = str(text)
+        return texts
+
+    def encode(self, text: str, add_special_tokens: bool = True) -> Any:
+        return self.tokenizer.encode(text, add_special_tokens=add_special_tokens)
+
+
 def _anchors(tokenizer: Any) -> tuple[int, int] | None:
     """Two tokens that are one letter each ("a", "b"), or None when the tokenizer has no such tokens."""
     found = []

@@ -32,11 +32,11 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ovserve.backends.genai.detokenize import IncrementalText, Pieces, decode_all
+from ovserve.backends.genai.detokenize import IncrementalText, KeepSpecial, Pieces, decode_all
 from ovserve.backends.genai.events import Event
 from ovserve.backends.genai.handover import Outbox, Pace, encode_prompts
 from ovserve.backends.genai.switching import SWITCH
@@ -110,6 +110,9 @@ class EngineRequest:
     loop: asyncio.AbstractEventLoop
     accepted: asyncio.Future[int]  # resolved with the prompt's token count
     events: asyncio.Queue[Event]
+    #: None: special tokens have no text (GenAI's default); else they keep it, but for these ids
+    #: (the stop tokens: EOS ends the answer, it is not part of it)
+    keep_special: frozenset[int] | None = None
     id: int = 0
     handle: Any = None
     choices: dict[int, IncrementalText] = field(default_factory=dict)
@@ -136,6 +139,8 @@ class GenerationEngine:
         self._pipeline = pipeline
         self._tokenizer = pipeline.get_tokenizer()
         self._pieces = Pieces(self._tokenizer)
+        self._plain: tuple[Any, Pieces] = (self._tokenizer, self._pieces)
+        self._special: tuple[Any, Pieces] | None = None  # _decoding
         self.max_context = max_context
         self._commands: queue.SimpleQueue[tuple[str, EngineRequest] | None] = queue.SimpleQueue()
         self._wake = threading.Event()
@@ -152,11 +157,21 @@ class GenerationEngine:
         self._thread.start()
 
     # -- the event loop's side -------------------------------------------------------------------
-    def submit(self, prompt: str, special_tokens: bool, config: Any, logprobs: bool) -> EngineRequest:
-        """Queue a generation; await ``request.accepted`` for the prompt size (or the refusal)."""
+    def submit(
+        self,
+        prompt: str,
+        special_tokens: bool,
+        config: Any,
+        logprobs: bool,
+        keep_special: frozenset[int] | None = None,
+    ) -> EngineRequest:
+        """Queue a generation; await ``request.accepted`` for the prompt size (or the refusal).
+        ``keep_special``: see :class:`EngineRequest`."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[int] = loop.create_future()
-        request = EngineRequest(prompt, special_tokens, config, logprobs, loop, future, asyncio.Queue())
+        request = EngineRequest(
+            prompt, special_tokens, config, logprobs, loop, future, asyncio.Queue(), keep_special
+        )
         SWITCH.wait_first(request)
         self._send("add", request)
         return request
@@ -330,31 +345,48 @@ class GenerationEngine:
         self, outputs: list[tuple[EngineRequest, dict[int, _Output]]]
     ) -> dict[int, list[ChoiceDelta]]:
         """Each request's deltas of this step: plain tokens' text from :class:`Pieces`, the other
-        choices' windows decoded in one detokenizer call."""
-        self._pieces.learn(
-            [token for _, by_index in outputs for out in by_index.values() for token in out.ids]
-        )
-        items: list[tuple[EngineRequest, int, _Output, IncrementalText, str | None]] = []
-        for request, by_index in outputs:
-            for index, out in by_index.items():
-                text = request.choices.get(index)
-                if text is None:
-                    text = request.choices[index] = IncrementalText()
-                taken = text.take(out.ids, self._pieces)
-                if taken is None:
-                    text.ids += out.ids
-                items.append((request, index, out, text, taken))
-        slow = [text for *_, text, taken in items if taken is None]
-        decoded = iter(decode_all(self._tokenizer, [text.windows() for text in slow]) if slow else ())
+        choices' windows decoded in one detokenizer call (two when some requests keep special
+        tokens' text: :class:`KeepSpecial`)."""
+        plan = [
+            (request, index, out, _text_ids(request, out), self._decoding(request))
+            for request, by_index in outputs
+            for index, out in by_index.items()
+        ]
+        for decoding in {id(decoding[1]): decoding for *_, decoding in plan}.values():
+            decoding[1].learn([token for *_, ids, used in plan if used is decoding for token in ids])
+        items: list[tuple[EngineRequest, int, _Output, IncrementalText, str | None, Any]] = []
+        for request, index, out, ids, (decoder, pieces) in plan:
+            text = request.choices.get(index)
+            if text is None:
+                text = request.choices[index] = IncrementalText()
+            taken = text.take(ids, pieces)
+            if taken is None:
+                text.ids += ids
+            items.append((request, index, out, text, taken, decoder))
+        decoded: dict[int, Iterator[list[str]]] = {}
+        for decoder in {id(item[5]): item[5] for item in items if item[4] is None}.values():
+            slow = [item[3].windows() for item in items if item[4] is None and item[5] is decoder]
+            decoded[id(decoder)] = iter(decode_all(decoder, slow))
         deltas: dict[int, list[ChoiceDelta]] = {}
-        for request, index, out, text, taken in items:
-            new_text = taken if taken is not None else text.advance(next(decoded), out.reason is not None)
-            if not out.ids and not new_text and out.reason is None:
+        for request, index, out, text, taken, decoder in items:
+            if taken is None:
+                taken = text.advance(next(decoded[id(decoder)]), out.reason is not None)
+            if not out.ids and not taken and out.reason is None:
                 continue
             logprobs = self._logprobs(out) if request.logprobs else ()
-            delta = ChoiceDelta(index, new_text, len(out.ids), out.reason, logprobs)
+            delta = ChoiceDelta(index, taken, len(out.ids), out.reason, logprobs)
             deltas.setdefault(request.id, []).append(delta)
         return deltas
+
+    def _decoding(self, request: EngineRequest) -> tuple[Any, Pieces]:
+        """The detokenizer and plain-token cache for ``request``'s text (GenAI's, or one that keeps
+        special tokens' text, made on first use)."""
+        if request.keep_special is None:
+            return self._plain
+        if self._special is None:
+            keep = KeepSpecial(self._tokenizer)
+            self._special = (keep, Pieces(keep))
+        return self._special
 
     def _logprobs(self, out: _Output) -> tuple[TokenLogprob, ...]:
         """Each token's text and log prob: a plain token's cached text (:class:`Pieces`, learnt for
@@ -377,6 +409,13 @@ class GenerationEngine:
             self._held.append((request, error))
             self._send_held()
         return error
+
+
+def _text_ids(request: EngineRequest, out: _Output) -> list[int]:
+    """The ids of ``out`` that make text: all of them, but the stop tokens where special tokens
+    keep their text (GenAI's detokenizer gives EOS no text; this one would)."""
+    stops = request.keep_special
+    return out.ids if not stops else [token for token in out.ids if token not in stops]
 
 
 def fit_context(config: Any, prompt_tokens: int, max_context: int | None) -> None:

@@ -17,6 +17,7 @@ from ovserve.config.genai import GenerativeConfig
 from ovserve.config.types import ModelConfig
 from ovserve.core.ids import ServableId
 from ovserve.errors import InvalidInput
+from ovserve.genai.harmony import HarmonyStream, parse_harmony
 from ovserve.genai.tool_parsers import FORMATS, ToolFormat, Tools, tool_call
 from ovserve.genai.types import (
     GenerationRequest,
@@ -66,6 +67,8 @@ class GenAITextServable(TextGenerationServable):
         self.best_of_limit = config.generative.best_of_limit
         self._tool_parser = config.generative.tool_parser
         self._reasoning_parser = config.generative.reasoning_parser
+        # gpt-oss's Harmony answers (``gptoss`` reasoning or tool parser): both are read from them
+        self._harmony = HARMONY in (self._reasoning_parser, self._tool_parser)
         self._tokenizer = tokenizer
         self._defaults = _defaults(directory)
         if "eos_token_id" not in self._defaults and tokenizer.get_eos_token_id() >= 0:
@@ -84,8 +87,19 @@ class GenAITextServable(TextGenerationServable):
             raise InvalidInput(f"The chat template could not be applied to the messages: {exc}") from None
         return str(text), False
 
+    def keep_special(self, tools: Tools, config: Any) -> frozenset[int] | None:
+        """For the engine: the stop token ids when the answer must keep special tokens' text (its
+        parser's markers are special tokens), else None."""
+        found = tool_format(self._tool_parser) if tools else None
+        if not self._harmony and (found is None or not found.special_tokens):
+            return None
+        stops = {int(token) for token in config.stop_token_ids}
+        return frozenset(stops | {int(config.eos_token_id)})
+
     def stream_parser(self, tools: Tools) -> StreamParser | None:
         """The model's reasoning parser, and its tool parser when the request gave tools."""
+        if self._harmony:
+            return HarmonyStream(with_calls=bool(tools))
         found = tool_format(self._tool_parser) if tools else None
         if self._reasoning_parser != "qwen3" and found is None:
             return None
@@ -94,7 +108,11 @@ class GenAITextServable(TextGenerationServable):
     def parse_message(self, text: str, tools: Tools) -> ParsedMessage:
         """The answer through the model's parsers: ``qwen3`` reasoning (``<think>``, GenAI's parser),
         then, when the request gave tools, the tool parser (``llama3``: GenAI's; the others:
-        :mod:`ovserve.genai.tool_parsers`)."""
+        :mod:`ovserve.genai.tool_parsers`); or gpt-oss's Harmony channels."""
+        if self._harmony:
+            parts = parse_harmony(text)
+            made = tuple(parts.calls) if tools else ()
+            return ParsedMessage(parts.content.strip(), parts.reasoning.strip() or None, made)
         message: dict[str, Any] = {"content": text}
         if self._reasoning_parser == "qwen3":
             ov_genai.ReasoningParser(expect_open_tag=True, keep_original_content=False).parse(message)
@@ -147,7 +165,8 @@ class ContinuousBatchingServable(GenAITextServable):
     async def generate(self, request: GenerationRequest) -> GenerationStream:
         prompt, special_tokens = self.prompt(request)
         config = self.generation_config(request.params)
-        submitted = self.engine.submit(prompt, special_tokens, config, request.params.logprobs)
+        keep_special = self.keep_special(request.tools, config)
+        submitted = self.engine.submit(prompt, special_tokens, config, request.params.logprobs, keep_special)
         try:
             prompt_tokens = await submitted.accepted
         except asyncio.CancelledError:
@@ -210,6 +229,9 @@ def _parse_llama3(text: str, tools: Tools = None) -> tuple[str, tuple[ToolCall, 
     calls = tuple(call for call in found if call is not None)
     return ("", calls) if calls else (text, ())
 
+
+#: the parser name (reasoning and tools) of gpt-oss's Harmony answers
+HARMONY = "gptoss"
 
 #: ``llama3``: a call is the whole answer, a JSON object or ``<|python_tag|>`` and JSON
 LLAMA3 = ToolFormat(_parse_llama3, leading=("{", "<|python_tag|>"))

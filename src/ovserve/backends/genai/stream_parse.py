@@ -14,7 +14,7 @@ from typing import Any
 
 import openvino_genai as ov_genai
 
-from ovserve.genai.tool_parsers import ToolFormat, Tools
+from ovserve.genai.tool_parsers import ToolFormat, Tools, partial_marker
 from ovserve.genai.types import ToolCall
 
 
@@ -62,7 +62,7 @@ class ChoiceParser:
             self._holding = True
             out, self._held = self._held[:at], self._held[at:]
             return out
-        keep = _partial_marker(self._held, found.markers)
+        keep = partial_marker(self._held, found.markers)
         out, self._held = self._held[: len(self._held) - keep], self._held[len(self._held) - keep :]
         return out
 
@@ -72,11 +72,3 @@ class ChoiceParser:
             return held, ()
         content, calls = self._format.parse(held, self._tools)
         return (content, calls) if calls else (held, ())
-
-
-def _partial_marker(text: str, markers: tuple[str, ...]) -> int:
-    """How many trailing characters of ``text`` could start one of ``markers``."""
-    for size in range(min(len(text), max((len(m) for m in markers), default=1) - 1), 0, -1):
-        if any(marker.startswith(text[-size:]) for marker in markers):
-            return size
-    return 0

@@ -10,7 +10,7 @@ import genai_models
 import openvino_genai as ov_genai
 import pytest
 
-from ovserve.backends.genai.detokenize import WINDOW, IncrementalText, Pieces, decode_all
+from ovserve.backends.genai.detokenize import WINDOW, IncrementalText, KeepSpecial, Pieces, decode_all
 from ovserve.backends.genai.handover import encode_prompts
 
 TEXT = "héllo wörld — ünïcode: 日本語, how are you?"
@@ -77,6 +77,23 @@ def test_a_first_token_takes_its_text_alone_as_the_windows_would(tokenizer: ov_g
     assert pieces.start(ids[0]) is not None
     special = tokenizer.get_eos_token_id()
     assert str(tokenizer.decode([[special]])[0]) == "" and pieces.start(special) is None
+
+
+def test_special_tokens_keep_their_text_through_keep_special(tokenizer: ov_genai.Tokenizer) -> None:
+    """KeepSpecial decodes with the special tokens' text (a parser's markers), by the windows and
+    by the plain-token cache alike; the pieces add up to the whole decode."""
+    eos = tokenizer.get_eos_token_id()
+    ids = list(tokenizer.encode("hello world", add_special_tokens=False).input_ids.data[0])
+    answer = [*ids[:2], eos, *ids[2:]]
+    keep = KeepSpecial(tokenizer)
+    whole = str(tokenizer.decode(answer, skip_special_tokens=False))
+    assert keep.decode([answer]) == [whole] and "<eos>" in whole
+    by_windows, quick, pieces = IncrementalText(), IncrementalText(), Pieces(keep)
+    assert "".join(by_windows.feed(keep, [token]) for token in answer) == whole
+    assert pieces.start(eos) == "<eos>"
+    taken = [quick.take([token], pieces) for token in answer]
+    assert None not in taken and "".join(taken) == whole  # type: ignore[arg-type]
+    assert decode_all(keep, [[answer]]) == [[whole]]
 
 
 def test_prompts_encoded_together_get_the_ids_each_would_get_alone(tokenizer: ov_genai.Tokenizer) -> None:

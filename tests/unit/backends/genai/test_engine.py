@@ -47,9 +47,11 @@ class Tokenizer:
         ids = [[ord(c) - 96 for c in text]]
         return SimpleNamespace(input_ids=SimpleNamespace(get_shape=lambda: [1, len(text)], data=ids))
 
-    def decode(self, windows: list[list[int]]) -> list[str]:
+    def decode(self, windows: list[list[int]], skip_special_tokens: bool = True) -> list[str]:
+        """Token 4 reads "[D]" when special tokens keep their text (which decoding ran shows)."""
         self.decodes += 1
-        return ["".join(chr(96 + t) for t in window) for window in windows]
+        kept = {} if skip_special_tokens else {4: "[D]"}
+        return ["".join(kept.get(t, chr(96 + t)) for t in window) for window in windows]
 
 
 class Handle:
@@ -177,6 +179,27 @@ def test_requests_share_steps_and_finish_with_length() -> None:
         assert "".join(d.text for d in a) == "abc" and a[-1].finish_reason == "length"
         assert "".join(d.text for d in b) == "abc"
         assert sum(d.tokens for d in a) == 3
+        stop(engine, pipeline)
+
+    asyncio.run(main())
+
+
+def test_a_request_that_keeps_special_tokens_gets_their_text_but_not_its_stop_tokens() -> None:
+    """A tool parser whose markers are special tokens gets them (a second decoding, beside the
+    plain one in the same step); the stop tokens make no text but count."""
+
+    async def main() -> None:
+        pipeline = Pipeline()
+        engine = GenerationEngine(pipeline, max_context=100, name="t")
+        kept = engine.submit("a", True, config(5), False, keep_special=frozenset({3}))
+        plain = engine.submit("a", True, config(5), False)
+        await kept.accepted
+        await plain.accepted
+        for _ in range(8):
+            pipeline.gate.release()
+        special, usual = await drain(engine, kept), await drain(engine, plain)
+        assert "".join(d.text for d in special) == "ab[D]e" and sum(d.tokens for d in special) == 5
+        assert "".join(d.text for d in usual) == "abcde"
         stop(engine, pipeline)
 
     asyncio.run(main())

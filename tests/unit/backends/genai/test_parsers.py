@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
+import pytest
+
 from ovserve.backends.genai.llm import GenAITextServable
 from ovserve.genai.types import ParsedMessage, ToolCall
 
@@ -27,10 +29,17 @@ WEATHER = {
 }
 
 
+def servable(tool_parser: str, reasoning_parser: str) -> SimpleNamespace:
+    """What the parser methods read of a text generation servable."""
+    harmony = "gptoss" in (tool_parser, reasoning_parser)
+    return SimpleNamespace(_tool_parser=tool_parser, _reasoning_parser=reasoning_parser, _harmony=harmony)
+
+
 def parse(text: str, *, tools: bool, tool_parser: str = "", reasoning_parser: str = "") -> ParsedMessage:
     """``text`` through the parsers; ``tools``: the request gave tools ([WEATHER]) or none."""
-    servable = SimpleNamespace(_tool_parser=tool_parser, _reasoning_parser=reasoning_parser)
-    return GenAITextServable.parse_message(servable, text, [WEATHER] if tools else None)  # type: ignore[arg-type]
+    return GenAITextServable.parse_message(
+        servable(tool_parser, reasoning_parser), text, [WEATHER] if tools else None
+    )  # type: ignore[arg-type]
 
 
 def test_qwen3_reasoning_is_split_from_the_content() -> None:
@@ -52,8 +61,9 @@ def stream(
     pieces: list[str], *, tools: bool, tool_parser: str = "", reasoning_parser: str = ""
 ) -> tuple[str, str, tuple[ToolCall, ...]]:
     """(content, reasoning, calls) of a streamed choice fed ``pieces``."""
-    servable = SimpleNamespace(_tool_parser=tool_parser, _reasoning_parser=reasoning_parser)
-    parser = GenAITextServable.stream_parser(servable, [WEATHER] if tools else None)  # type: ignore[arg-type]
+    parser = GenAITextServable.stream_parser(
+        servable(tool_parser, reasoning_parser), [WEATHER] if tools else None
+    )  # type: ignore[arg-type]
     assert parser is not None
     fed = [parser.feed(piece) for piece in pieces]
     rest, calls = parser.finish()
@@ -63,8 +73,7 @@ def stream(
 def test_qwen3_reasoning_is_split_from_streamed_deltas() -> None:
     pieces = ["<th", "ink>", "the user ", "greets", "</thi", "nk>", "Hel", "lo"]
     assert stream(pieces, tools=False, reasoning_parser="qwen3") == ("Hello", "the user greets", ())
-    no_parsers = SimpleNamespace(_tool_parser="", _reasoning_parser="")
-    assert GenAITextServable.stream_parser(no_parsers, [WEATHER]) is None  # type: ignore[arg-type]
+    assert GenAITextServable.stream_parser(servable("", ""), [WEATHER]) is None  # type: ignore[arg-type]
 
 
 def test_streamed_tool_calls_are_held_and_parsed_at_the_end() -> None:
@@ -174,3 +183,63 @@ def test_qwen3_reasoning_before_a_hermes3_call() -> None:
     assert parsed == ParsedMessage(
         "", "weather needed", (ToolCall("get_weather", json.dumps({"city": "Paris"})),)
     )
+
+
+def test_devstral_calls_name_then_args() -> None:
+    text = 'Let me check. [TOOL_CALLS]get_weather[ARGS]{"city": "Paris"}[TOOL_CALLS]get_time[ARGS]</s>'
+    parsed = parse(text, tools=True, tool_parser="devstral")
+    assert parsed == ParsedMessage(
+        "Let me check.",
+        None,
+        (ToolCall("get_weather", json.dumps({"city": "Paris"})), ToolCall("get_time", "{}")),
+    )
+    for kept in ('[ARGS]f[TOOL_CALLS]{"a": 1}', '[TOOL_CALLS]f{"a": 1}', "[TOOL_CALLS]f[ARGS]{bad", "plain"):
+        assert parse(kept, tools=True, tool_parser="devstral") == ParsedMessage(kept)
+    pieces = ["Let me check. [TOOL", "_CALLS]get_weather[AR", 'GS]{"city": ', '"Paris"}']
+    assert stream(pieces, tools=True, tool_parser="devstral") == ("Let me check. ", "", parsed.tool_calls[:1])
+
+
+HARMONY = (
+    "<|channel|>analysis<|message|>The user wants the weather.<|end|>"
+    "<|start|>assistant<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>"
+    '{"city": "Paris"}<|call|>'
+    "<|start|>assistant to=functions.get_time<|channel|>commentary json<|message|>{}<|call|>"
+    "<|start|>assistant<|channel|>final<|message|>Checking it now.<|return|>"
+)
+HARMONY_CALLS = (ToolCall("get_weather", '{"city": "Paris"}'), ToolCall("get_time", "{}"))
+
+
+@pytest.mark.parametrize(
+    ("tool_parser", "reasoning_parser"), [("gptoss", "gptoss"), ("gptoss", ""), ("", "gptoss")]
+)
+def test_gptoss_harmony_channels_make_reasoning_calls_and_content(
+    tool_parser: str, reasoning_parser: str
+) -> None:
+    parsers = {"tool_parser": tool_parser, "reasoning_parser": reasoning_parser}
+    assert parse(HARMONY, tools=True, **parsers) == ParsedMessage(
+        "Checking it now.", "The user wants the weather.", HARMONY_CALLS
+    )
+    assert parse(HARMONY, tools=False, **parsers) == ParsedMessage(
+        "Checking it now.", "The user wants the weather."
+    )
+    for size in (1, 3, 7, 1000):
+        pieces = [HARMONY[i : i + size] for i in range(0, len(HARMONY), size)]
+        assert stream(pieces, tools=True, **parsers) == (
+            "Checking it now.",
+            "The user wants the weather.",
+            HARMONY_CALLS,
+        )
+    assert parse("no channels here", tools=True, **parsers) == ParsedMessage("no channels here")
+    cut = "<|channel|>analysis<|message|>thinking<|end|><|start|>assistant<|channel|>final<|message|>Hel"
+    assert stream([cut], tools=True, **parsers) == ("Hel", "thinking", ())
+
+
+def test_the_answer_keeps_special_tokens_only_for_parsers_that_read_them() -> None:
+    config = SimpleNamespace(eos_token_id=2, stop_token_ids={2, 7})
+    keep = GenAITextServable.keep_special
+    for name in ("mistral", "devstral"):
+        assert keep(servable(name, ""), [WEATHER], config) == frozenset({2, 7})  # type: ignore[arg-type]
+        assert keep(servable(name, ""), None, config) is None  # type: ignore[arg-type]
+    for name in ("llama3", "hermes3", "phi4", "qwen3coder", ""):
+        assert keep(servable(name, ""), [WEATHER], config) is None  # type: ignore[arg-type]
+    assert keep(servable("", "gptoss"), None, config) == frozenset({2, 7})  # type: ignore[arg-type]
