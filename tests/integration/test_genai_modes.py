@@ -39,6 +39,8 @@ def served(
         str(llm_dir),
         "--task",
         "text_generation",
+        "--tool_parser",
+        "mistral",
         *MODES[request.param],
     ]
     proc = ServerProcess(args, tmp_path_factory.mktemp("log") / "ovserve.log")
@@ -61,3 +63,19 @@ def test_every_mode_answers_the_same(served: ServerProcess) -> None:
     ]
     assert chunks[0].startswith("u")  # a chunk per step, or the steps that came while the last was sent
     assert "".join(chunks) == "uvwxyz"
+
+
+def test_every_mode_keeps_special_tokens_for_the_parser_but_not_eos(served: ServerProcess) -> None:
+    """The mistral tool parser reads special tokens: with tools, the answer is detokenized with
+    their text; the EOS that ends it makes none (it counts in usage)."""
+    api = openai.OpenAI(base_url=served.rest_url + "/v3", api_key="unused", max_retries=0)
+    fields = {
+        "model": "tiny",
+        "messages": [{"role": "user", "content": "hi"}],
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+    }
+    chat = api.chat.completions.create(**fields)  # type: ignore[call-overload]
+    assert (chat.choices[0].message.content, chat.choices[0].finish_reason) == (genai_models.ALPHABET, "stop")
+    assert chat.usage is not None and chat.usage.completion_tokens == 27
+    chunks = list(api.chat.completions.create(stream=True, **fields))  # type: ignore[call-overload]
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == genai_models.ALPHABET
