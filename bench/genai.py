@@ -96,7 +96,8 @@ def ceiling(local_s: float, floor_s: float, encode_s: float) -> float:
 
 def encode_seconds(pipe: Any, concurrency: int) -> float:
     """The pipeline's tokenizer encoding the round's ``concurrency`` prompts in one call (as
-    ovserve encodes the prompts that came together), right after a round: a hot tokenizer."""
+    ovserve encodes the prompts that came together), right after the floor's round: the tokenizer
+    idle for that long, as a server's is between requests."""
     tokenizer, prompts = pipe.get_tokenizer(), ["x"] * concurrency
     start = time.perf_counter()
     tokenizer.encode(prompts, add_special_tokens=True)

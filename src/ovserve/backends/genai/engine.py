@@ -32,7 +32,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -347,30 +347,37 @@ class GenerationEngine:
         """Each request's deltas of this step: plain tokens' text from :class:`Pieces`, the other
         choices' windows decoded in one detokenizer call (two when some requests keep special
         tokens' text: :class:`KeepSpecial`)."""
-        plan = [
-            (request, index, out, _text_ids(request, out), self._decoding(request))
-            for request, by_index in outputs
-            for index, out in by_index.items()
-        ]
-        for decoding in {id(decoding[1]): decoding for *_, decoding in plan}.values():
-            decoding[1].learn([token for *_, ids, used in plan if used is decoding for token in ids])
-        items: list[tuple[EngineRequest, int, _Output, IncrementalText, str | None, Any]] = []
-        for request, index, out, ids, (decoder, pieces) in plan:
+        # each decoding (GenAI's, or one keeping special tokens' text) learns its tokens in one call
+        decodings: dict[int, tuple[tuple[Any, Pieces], list[int]]] = {}
+        plan: list[tuple[EngineRequest, int, _Output, list[int], tuple[Any, Pieces]]] = []
+        for request, by_index in outputs:
+            decoding = self._decoding(request)
+            learn = decodings.setdefault(id(decoding), (decoding, []))[1]
+            for index, out in by_index.items():
+                ids = _text_ids(request, out)
+                learn += ids
+                plan.append((request, index, out, ids, decoding))
+        for (_, pieces), ids in decodings.values():
+            pieces.learn(ids)
+        items: list[tuple[EngineRequest, int, _Output, IncrementalText, str | None]] = []
+        slow: dict[int, list[IncrementalText]] = {}  # by decoding: the choices that take the windows
+        for request, index, out, ids, decoding in plan:
             text = request.choices.get(index)
             if text is None:
                 text = request.choices[index] = IncrementalText()
-            taken = text.take(ids, pieces)
+            taken = text.take(ids, decoding[1])
             if taken is None:
                 text.ids += ids
-            items.append((request, index, out, text, taken, decoder))
-        decoded: dict[int, Iterator[list[str]]] = {}
-        for decoder in {id(item[5]): item[5] for item in items if item[4] is None}.values():
-            slow = [item[3].windows() for item in items if item[4] is None and item[5] is decoder]
-            decoded[id(decoder)] = iter(decode_all(decoder, slow))
+                slow.setdefault(id(decoding), []).append(text)
+            items.append((request, index, out, text, taken))
+        decoded: dict[int, list[str]] = {}  # by choice text
+        for key, texts in slow.items():
+            windows = decode_all(decodings[key][0][0], [text.windows() for text in texts])
+            decoded.update((id(text), found) for text, found in zip(texts, windows, strict=True))
         deltas: dict[int, list[ChoiceDelta]] = {}
-        for request, index, out, text, taken, decoder in items:
+        for request, index, out, text, taken in items:
             if taken is None:
-                taken = text.advance(next(decoded[id(decoder)]), out.reason is not None)
+                taken = text.advance(decoded[id(text)], out.reason is not None)
             if not out.ids and not taken and out.reason is None:
                 continue
             logprobs = self._logprobs(out) if request.logprobs else ()

@@ -53,8 +53,8 @@ class _Streamer(ov_genai.StreamerBase):  # type: ignore[misc]
 
     def write(self, token: Any) -> Any:
         ids = [int(token)] if isinstance(token, int) else [int(t) for t in token]
-        self.tokens += len(ids)
         made = len(ids)
+        self.tokens += made
         if self.stops:
             ids = [token for token in ids if token not in self.stops]
         text = self.text.take(ids, self.pieces)  # plain tokens: no detokenizer call
