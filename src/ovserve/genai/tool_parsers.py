@@ -60,6 +60,18 @@ def partial_marker(text: str, markers: tuple[str, ...]) -> int:
     return 0
 
 
+#: what :func:`_loads` gives for text that is not JSON
+_INVALID = object()
+
+
+def _loads(text: str) -> object:
+    """``text`` read as JSON, or :data:`_INVALID` (not JSON, or nested too deep to read)."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return _INVALID
+
+
 def tool_call(value: object) -> ToolCall | None:
     """``{"name": str, "arguments" (or "parameters"): object or JSON text}`` as a call, else None."""
     if not isinstance(value, Mapping) or not isinstance(value.get("name"), str):
@@ -70,10 +82,7 @@ def tool_call(value: object) -> ToolCall | None:
 
 def _json_calls(text: str) -> tuple[ToolCall, ...] | None:
     """The calls of a JSON array of call objects; None when it is not one."""
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return None
+    value = _loads(text)
     if not isinstance(value, list) or not value:
         return None
     calls = [tool_call(item) for item in value]
@@ -87,10 +96,7 @@ def parse_hermes3(text: str, tools: Tools = None) -> tuple[str, tuple[ToolCall, 
     """``<tool_call>`` blocks of JSON calls; the text before the first is the content."""
     calls = []
     for block in _HERMES3.findall(text):
-        try:
-            call = tool_call(json.loads(block))
-        except ValueError:
-            return text, ()
+        call = tool_call(_loads(block))
         if call is None:
             return text, ()
         calls.append(call)
@@ -126,10 +132,7 @@ def parse_devstral(text: str, tools: Tools = None) -> tuple[str, tuple[ToolCall,
     calls = []
     for part in text[at + len(_MISTRAL_TAG) :].split(_MISTRAL_TAG):
         name, found, arguments = part.partition(_DEVSTRAL_ARGS)
-        try:
-            value = json.loads(arguments.strip().removesuffix("</s>").strip() or "{}")
-        except ValueError:
-            return text, ()
+        value = _loads(arguments.strip().removesuffix("</s>").strip() or "{}")
         if not found or not name.strip() or not isinstance(value, dict):
             return text, ()
         calls.append(ToolCall(name.strip(), json.dumps(value)))
@@ -202,10 +205,8 @@ def _typed(value: str, kind: str | None) -> object:
         return value
     if kind == "boolean" and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value
+    read = _loads(value)
+    return value if read is _INVALID else read
 
 
 #: the formats by OVMS's ``tool_parser`` name (``llama3``: the backend's, GenAI's parser)

@@ -221,13 +221,37 @@ def _apply_params(config: Any, params: SamplingParams) -> None:
         config.structured_output_config = structured
 
 
+#: JSON nested deeper than this is not handed to GenAI's llama3 parser: it recurses, and its result
+#: comes back through Python's json (RecursionError past ~1,000 levels; past ~85,000 the parser
+#: itself overflows the stack and the process dies)
+LLAMA3_MOST_DEPTH = 512
+
+
 def _parse_llama3(text: str, tools: Tools = None) -> tuple[str, tuple[ToolCall, ...]]:
-    """The tool calls GenAI's llama3 JSON parser finds in a whole answer (then no content)."""
+    """The tool calls GenAI's llama3 JSON parser finds in a whole answer (then no content); JSON
+    nested too deep for it stays text."""
+    if _nesting(text) > LLAMA3_MOST_DEPTH:
+        return text, ()
     message: dict[str, Any] = {"content": text}
-    ov_genai.Llama3JsonToolParser().parse(message)
+    try:
+        ov_genai.Llama3JsonToolParser().parse(message)
+    except (RecursionError, ValueError):
+        return text, ()
     found = [tool_call(call) for call in message.get("tool_calls") or ()]
     calls = tuple(call for call in found if call is not None)
     return ("", calls) if calls else (text, ())
+
+
+def _nesting(text: str) -> int:
+    """The deepest nesting of JSON brackets in ``text`` (brackets inside strings count too)."""
+    depth = most = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            most = max(most, depth)
+        elif char in "]}":
+            depth -= 1
+    return most
 
 
 #: the parser name (reasoning and tools) of gpt-oss's Harmony answers

@@ -243,3 +243,23 @@ def test_the_answer_keeps_special_tokens_only_for_parsers_that_read_them() -> No
     for name in ("llama3", "hermes3", "phi4", "qwen3coder", ""):
         assert keep(servable(name, ""), [WEATHER], config) is None  # type: ignore[arg-type]
     assert keep(servable("", "gptoss"), None, config) == frozenset({2, 7})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("tool_parser", ["llama3", "hermes3", "mistral", "devstral", "phi4", "qwen3coder"])
+def test_json_nested_too_deep_to_read_stays_text(tool_parser: str) -> None:
+    """A model that writes thousands of brackets gets its text back, not a failed request (nor,
+    through GenAI's llama3 parser, a crashed server: it overflows its stack at ~85,000 levels)."""
+    deep = "[" * 100_000
+    text = {
+        "llama3": '{"name": "f", "parameters": ' + deep + "]" * 100_000 + "}",
+        "hermes3": f"<tool_call>{deep}</tool_call>",
+        "mistral": deep,
+        "devstral": f"[TOOL_CALLS]f[ARGS]{deep}",
+        "phi4": f"functools{deep}",
+        "qwen3coder": f"<function=get_weather><parameter=where>{deep}</parameter></function>",
+    }[tool_parser]
+    parsed = parse(text, tools=True, tool_parser=tool_parser)
+    if tool_parser == "qwen3coder":  # a value that does not read stays text (the call stands)
+        assert json.loads(parsed.tool_calls[0].arguments) == {"where": deep}
+    else:
+        assert parsed == ParsedMessage(text)
