@@ -369,6 +369,14 @@ def test_v3_metrics_count_requests_tokens_and_latency(server: ServerProcess, pip
 # --- errors -------------------------------------------------------------------------------------------
 
 
+def deep_schema(levels: int) -> dict[str, object]:
+    """A response_format whose schema nests ``levels`` arrays (200: its grammar would take seconds)."""
+    schema: dict[str, object] = {"type": "string"}
+    for _ in range(levels):
+        schema = {"type": "array", "items": schema}
+    return {"type": "json_schema", "json_schema": {"name": "deep", "schema": schema}}
+
+
 @pytest.mark.parametrize(
     ("path", "body", "status", "param", "fragment"),
     [
@@ -396,6 +404,7 @@ def test_v3_metrics_count_requests_tokens_and_latency(server: ServerProcess, pip
         ("completions", {"model": "llm", "prompt": "x", "n": 30}, 400, None, "best_of_limit"),
         ("chat/completions", {"model": "llm", "messages": USER, "tools": [{"type": "function"}]}, 400, "tools", "function"),
         ("chat/completions", {"model": "llm", "messages": USER, "tool_choice": "required"}, 400, "tool_choice", "auto"),
+        ("completions", {"model": "llm", "prompt": "x", "response_format": deep_schema(200)}, 400, "response_format", "most 64"),
     ],
 )  # fmt: skip
 def test_bad_requests_get_openai_error_objects(
