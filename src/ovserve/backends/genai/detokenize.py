@@ -111,7 +111,7 @@ class Pieces:
     """
 
     def __init__(self, tokenizer: Any) -> None:
-        self._tokenizer = tokenizer
+        self.tokenizer = tokenizer  # what decodes this text: GenAI's tokenizer, or KeepSpecial over it
         self._texts: dict[int, str | None] = {}
         self._starts: dict[int, str | None] = {}
         self._anchors = _anchors(tokenizer)
@@ -122,7 +122,7 @@ class Pieces:
         inside a character (the windows hold it back)."""
         starts = self._starts
         if token not in starts:
-            text = str(self._tokenizer.decode([[token]])[0])
+            text = str(self.tokenizer.decode([[token]])[0])
             starts[token] = text if text and _REPLACEMENT not in text else None
         return starts[token]
 
@@ -151,7 +151,7 @@ class Pieces:
         rows = [[a], [b], [a, b]]
         for token in fresh:
             rows += [[a, token], [b, token], [a, token, b]]
-        decoded = [str(text) for text in self._tokenizer.decode(rows)]
+        decoded = [str(text) for text in self.tokenizer.decode(rows)]
         text_a, text_b, text_ab = decoded[:3]
         after_a = text_ab[len(text_a) :] if text_ab.startswith(text_a) else None
         for i, token in enumerate(fresh):
@@ -193,6 +193,31 @@ class KeepSpecial:
 
     def encode(self, text: str, add_special_tokens: bool = True) -> Any:
         return self.tokenizer.encode(text, add_special_tokens=add_special_tokens)
+
+
+class Decodings:
+    """A tokenizer's two ways to text, each with its :class:`Pieces` (one thread uses them):
+    GenAI's, where special tokens have no text, and :class:`KeepSpecial`'s, made on first use."""
+
+    __slots__ = ("_special", "plain")
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.plain = Pieces(tokenizer)
+        self._special: Pieces | None = None
+
+    def of(self, keep_special: frozenset[int] | None) -> Pieces:
+        """The pieces for a text that keeps special tokens' text (a set of stop ids) or not (None)."""
+        if keep_special is None:
+            return self.plain
+        if self._special is None:
+            self._special = Pieces(KeepSpecial(self.plain.tokenizer))
+        return self._special
+
+
+def text_ids(ids: list[int], stops: frozenset[int] | None) -> list[int]:
+    """The ids that make text: all of them, but ``stops`` where special tokens keep their text
+    (GenAI's detokenizer gives EOS no text; KeepSpecial would)."""
+    return ids if not stops else [token for token in ids if token not in stops]
 
 
 def _anchors(tokenizer: Any) -> tuple[int, int] | None:

@@ -36,7 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ovserve.backends.genai.detokenize import IncrementalText, KeepSpecial, Pieces, decode_all
+from ovserve.backends.genai.detokenize import Decodings, IncrementalText, Pieces, decode_all, text_ids
 from ovserve.backends.genai.events import Event
 from ovserve.backends.genai.handover import Outbox, Pace, encode_prompts
 from ovserve.backends.genai.switching import SWITCH
@@ -138,9 +138,7 @@ class GenerationEngine:
     def __init__(self, pipeline: Any, max_context: int | None, name: str) -> None:
         self._pipeline = pipeline
         self._tokenizer = pipeline.get_tokenizer()
-        self._pieces = Pieces(self._tokenizer)
-        self._plain: tuple[Any, Pieces] = (self._tokenizer, self._pieces)
-        self._special: tuple[Any, Pieces] | None = None  # _decoding
+        self._decodings = Decodings(self._tokenizer)
         self.max_context = max_context
         self._commands: queue.SimpleQueue[tuple[str, EngineRequest] | None] = queue.SimpleQueue()
         self._wake = threading.Event()
@@ -348,31 +346,31 @@ class GenerationEngine:
         choices' windows decoded in one detokenizer call (two when some requests keep special
         tokens' text: :class:`KeepSpecial`)."""
         # each decoding (GenAI's, or one keeping special tokens' text) learns its tokens in one call
-        decodings: dict[int, tuple[tuple[Any, Pieces], list[int]]] = {}
-        plan: list[tuple[EngineRequest, int, _Output, list[int], tuple[Any, Pieces]]] = []
+        learnt: dict[Pieces, list[int]] = {}
+        plan: list[tuple[EngineRequest, int, _Output, list[int], Pieces]] = []
         for request, by_index in outputs:
-            decoding = self._decoding(request)
-            learn = decodings.setdefault(id(decoding), (decoding, []))[1]
+            pieces = self._decodings.of(request.keep_special)
+            learn = learnt.setdefault(pieces, [])
             for index, out in by_index.items():
-                ids = _text_ids(request, out)
+                ids = text_ids(out.ids, request.keep_special)
                 learn += ids
-                plan.append((request, index, out, ids, decoding))
-        for (_, pieces), ids in decodings.values():
+                plan.append((request, index, out, ids, pieces))
+        for pieces, ids in learnt.items():
             pieces.learn(ids)
         items: list[tuple[EngineRequest, int, _Output, IncrementalText, str | None]] = []
-        slow: dict[int, list[IncrementalText]] = {}  # by decoding: the choices that take the windows
-        for request, index, out, ids, decoding in plan:
+        slow: dict[Pieces, list[IncrementalText]] = {}  # by decoding: the choices that take the windows
+        for request, index, out, ids, pieces in plan:
             text = request.choices.get(index)
             if text is None:
                 text = request.choices[index] = IncrementalText()
-            taken = text.take(ids, decoding[1])
+            taken = text.take(ids, pieces)
             if taken is None:
                 text.ids += ids
-                slow.setdefault(id(decoding), []).append(text)
+                slow.setdefault(pieces, []).append(text)
             items.append((request, index, out, text, taken))
         decoded: dict[int, list[str]] = {}  # by choice text
-        for key, texts in slow.items():
-            windows = decode_all(decodings[key][0][0], [text.windows() for text in texts])
+        for pieces, texts in slow.items():
+            windows = decode_all(pieces.tokenizer, [text.windows() for text in texts])
             decoded.update((id(text), found) for text, found in zip(texts, windows, strict=True))
         deltas: dict[int, list[ChoiceDelta]] = {}
         for request, index, out, text, taken in items:
@@ -385,20 +383,10 @@ class GenerationEngine:
             deltas.setdefault(request.id, []).append(delta)
         return deltas
 
-    def _decoding(self, request: EngineRequest) -> tuple[Any, Pieces]:
-        """The detokenizer and plain-token cache for ``request``'s text (GenAI's, or one that keeps
-        special tokens' text, made on first use)."""
-        if request.keep_special is None:
-            return self._plain
-        if self._special is None:
-            keep = KeepSpecial(self._tokenizer)
-            self._special = (keep, Pieces(keep))
-        return self._special
-
     def _logprobs(self, out: _Output) -> tuple[TokenLogprob, ...]:
         """Each token's text and log prob: a plain token's cached text (:class:`Pieces`, learnt for
         this step's tokens), the others decoded alone, in one detokenizer call."""
-        texts = [self._pieces.known(token) for token in out.ids]
+        texts = [self._decodings.plain.known(token) for token in out.ids]
         missing = [[token] for token, text in zip(out.ids, texts, strict=True) if text is None]
         if missing:
             decoded = iter(self._tokenizer.decode(missing))
@@ -416,13 +404,6 @@ class GenerationEngine:
             self._held.append((request, error))
             self._send_held()
         return error
-
-
-def _text_ids(request: EngineRequest, out: _Output) -> list[int]:
-    """The ids of ``out`` that make text: all of them, but the stop tokens where special tokens
-    keep their text (GenAI's detokenizer gives EOS no text; this one would)."""
-    stops = request.keep_special
-    return out.ids if not stops else [token for token in out.ids if token not in stops]
 
 
 def fit_context(config: Any, prompt_tokens: int, max_context: int | None) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import openvino_genai as ov_genai
 
-from ovserve.backends.genai.detokenize import IncrementalText, KeepSpecial, Pieces
+from ovserve.backends.genai.detokenize import Decodings, IncrementalText, Pieces, text_ids
 from ovserve.backends.genai.engine import fit_context
 from ovserve.backends.genai.events import Event, EventStream
 from ovserve.backends.genai.files import plugin_properties
@@ -31,19 +31,17 @@ from ovserve.threads import started_pool
 
 
 class _Streamer(ov_genai.StreamerBase):  # type: ignore[misc]
-    """Receives token ids on the worker thread; posts the new text (of the ids not in ``stops``);
-    stops once cancelled. ``tokenizer``: GenAI's, or :class:`KeepSpecial` over it."""
+    """Receives token ids on the worker thread; posts the new text (of the ids not in ``stops``,
+    decoded by ``pieces``' tokenizer); stops once cancelled."""
 
     def __init__(
         self,
-        tokenizer: Any,
         pieces: Pieces,
         post: Callable[[Event], None],
         cancelled: threading.Event,
-        stops: frozenset[int] = frozenset(),
+        stops: frozenset[int] | None = None,
     ) -> None:
         super().__init__()
-        self.tokenizer = tokenizer
         self.pieces = pieces
         self.stops = stops
         self.text = IncrementalText()
@@ -55,11 +53,10 @@ class _Streamer(ov_genai.StreamerBase):  # type: ignore[misc]
         ids = [int(token)] if isinstance(token, int) else [int(t) for t in token]
         made = len(ids)
         self.tokens += made
-        if self.stops:
-            ids = [token for token in ids if token not in self.stops]
+        ids = text_ids(ids, self.stops)
         text = self.text.take(ids, self.pieces)  # plain tokens: no detokenizer call
         if text is None:
-            text = self.text.feed(self.tokenizer, ids)
+            text = self.text.feed(self.pieces.tokenizer, ids)
         self.post([ChoiceDelta(0, text, made)])
         return ov_genai.StreamingStatus.STOP if self.cancelled.is_set() else ov_genai.StreamingStatus.RUNNING
 
@@ -76,8 +73,7 @@ class LLMPipelineServable(GenAITextServable):
         )
         super().__init__(servable_id, config, directory, pipeline.get_tokenizer())
         self._pipeline = pipeline
-        self._pieces = Pieces(self._tokenizer)  # used on the worker thread only
-        self._special: tuple[KeepSpecial, Pieces] | None = None  # the same, keeping special tokens' text
+        self._decodings = Decodings(self._tokenizer)  # used on the worker thread only
         self._worker = started_pool(1, f"ovserve-llm-{servable_id.name}")  # its thread exists from load on
 
     async def generate(self, request: GenerationRequest) -> GenerationStream:
@@ -111,13 +107,7 @@ class LLMPipelineServable(GenAITextServable):
         if cancelled.is_set():
             post(None)
             return
-        if keep_special is None:
-            streamer = _Streamer(self._tokenizer, self._pieces, post, cancelled)
-        else:
-            if self._special is None:
-                keep = KeepSpecial(self._tokenizer)
-                self._special = (keep, Pieces(keep))
-            streamer = _Streamer(*self._special, post, cancelled, keep_special)
+        streamer = _Streamer(self._decodings.of(keep_special), post, cancelled, keep_special)
         try:
             result = self._pipeline.generate(encoded, config, streamer)
         except Exception as exc:
@@ -125,7 +115,7 @@ class LLMPipelineServable(GenAITextServable):
             return
         generated = int(result.perf_metrics.get_num_generated_tokens())
         reason = "length" if generated >= config.max_new_tokens else "stop"
-        tail = streamer.text.feed(streamer.tokenizer, [], final=True)
+        tail = streamer.text.feed(streamer.pieces.tokenizer, [], final=True)
         post([ChoiceDelta(0, tail, max(0, generated - streamer.tokens), reason)])
         post(None)
 
