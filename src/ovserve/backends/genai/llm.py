@@ -65,10 +65,11 @@ class GenAITextServable(TextGenerationServable):
         self.max_context = context_length(directory)
         self.max_tokens_limit = config.generative.max_tokens_limit
         self.best_of_limit = config.generative.best_of_limit
-        self._tool_parser = config.generative.tool_parser
+        tool_parser = config.generative.tool_parser
         self._reasoning_parser = config.generative.reasoning_parser
         # gpt-oss's Harmony answers (``gptoss`` reasoning or tool parser): both are read from them
-        self._harmony = HARMONY in (self._reasoning_parser, self._tool_parser)
+        self._harmony = HARMONY in (self._reasoning_parser, tool_parser)
+        self._tool_format = tool_format(tool_parser)
         self._tokenizer = tokenizer
         self._defaults = _defaults(directory)
         if "eos_token_id" not in self._defaults and tokenizer.get_eos_token_id() >= 0:
@@ -90,7 +91,7 @@ class GenAITextServable(TextGenerationServable):
     def keep_special(self, tools: Tools, config: Any) -> frozenset[int] | None:
         """For the engine: the stop token ids when the answer must keep special tokens' text (its
         parser's markers are special tokens), else None."""
-        found = tool_format(self._tool_parser) if tools else None
+        found = self._tool_format if tools else None
         if not self._harmony and (found is None or not found.special_tokens):
             return None
         stops = {int(token) for token in config.stop_token_ids}
@@ -100,7 +101,7 @@ class GenAITextServable(TextGenerationServable):
         """The model's reasoning parser, and its tool parser when the request gave tools."""
         if self._harmony:
             return HarmonyStream(with_calls=bool(tools))
-        found = tool_format(self._tool_parser) if tools else None
+        found = self._tool_format if tools else None
         if self._reasoning_parser != "qwen3" and found is None:
             return None
         return ChoiceParser(self._reasoning_parser, found, tools)
@@ -118,7 +119,7 @@ class GenAITextServable(TextGenerationServable):
             ov_genai.ReasoningParser(expect_open_tag=True, keep_original_content=False).parse(message)
         calls: tuple[ToolCall, ...] = ()
         content = str(message.get("content", "")).lstrip("\n")
-        found = tool_format(self._tool_parser) if tools else None
+        found = self._tool_format if tools else None
         if found is not None:
             content, calls = found.parse(content, tools)
         reasoning = str(message.get("reasoning_content") or "").strip()
@@ -230,7 +231,7 @@ LLAMA3_MOST_DEPTH = 512
 def _parse_llama3(text: str, tools: Tools = None) -> tuple[str, tuple[ToolCall, ...]]:
     """The tool calls GenAI's llama3 JSON parser finds in a whole answer (then no content); JSON
     nested too deep for it stays text."""
-    if _nesting(text) > LLAMA3_MOST_DEPTH:
+    if _bracket_depth(text) > LLAMA3_MOST_DEPTH:
         return text, ()
     message: dict[str, Any] = {"content": text}
     try:
@@ -242,7 +243,7 @@ def _parse_llama3(text: str, tools: Tools = None) -> tuple[str, tuple[ToolCall, 
     return ("", calls) if calls else (text, ())
 
 
-def _nesting(text: str) -> int:
+def _bracket_depth(text: str) -> int:
     """The deepest nesting of JSON brackets in ``text`` (brackets inside strings count too)."""
     depth = most = 0
     for char in text:

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from ovserve.backends.genai.llm import GenAITextServable
+from ovserve.backends.genai.llm import GenAITextServable, tool_format
 from ovserve.genai.types import ParsedMessage, ToolCall
 
 #: a request's tools (OpenAI's function definitions)
@@ -32,7 +32,9 @@ WEATHER = {
 def servable(tool_parser: str, reasoning_parser: str) -> SimpleNamespace:
     """What the parser methods read of a text generation servable."""
     harmony = "gptoss" in (tool_parser, reasoning_parser)
-    return SimpleNamespace(_tool_parser=tool_parser, _reasoning_parser=reasoning_parser, _harmony=harmony)
+    return SimpleNamespace(
+        _reasoning_parser=reasoning_parser, _harmony=harmony, _tool_format=tool_format(tool_parser)
+    )
 
 
 def parse(text: str, *, tools: bool, tool_parser: str = "", reasoning_parser: str = "") -> ParsedMessage:
